@@ -1,0 +1,217 @@
+// The resource model (apiVersion vendetta.dev/v1alpha1). The JSON Schemas in schemas/ are the
+// authority on which fields exist; these types mirror them after defaults are applied.
+
+export const API_VERSION = 'vendetta.dev/v1alpha1';
+export const KINDS = ['Node', 'Workspace', 'Service'] as const;
+export type Kind = (typeof KINDS)[number];
+
+export const PROVIDERS = ['process', 'docker', 'lxc', 'qemu'] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+
+/** The address that means "this machine, no SSH". */
+export const LOCAL_ADDRESS = 'local';
+/** The Node every manifest can use without declaring it. */
+export const LOCAL_NODE = 'local';
+
+/** Where a document came from, for `file:line:col` errors. */
+export interface SourcePos {
+  file: string;
+  line: number;
+  col: number;
+}
+
+export interface Metadata {
+  name: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+/**
+ * An env value: a literal, or a reference resolved on the applying machine so secrets stay out
+ * of git. Referenced values are secret: they never reach output, events or the store.
+ */
+export type EnvValue = string | { fromEnv: string } | { fromFile: string };
+export type EnvMap = Record<string, EnvValue>;
+
+export interface NodeSpec {
+  /** Host name or IP, or "local" for this machine. */
+  address: string;
+  port?: number;
+  user?: string;
+  identityFile?: string;
+  /** Pinned host key, "ssh-ed25519 AAAA…". */
+  hostKey?: string;
+  providers?: {
+    docker?: { socket?: string };
+    lxc?: { socket?: string; flavor?: 'lxd' | 'incus' };
+    qemu?: { binary?: string; accel?: 'auto' | 'kvm' | 'tcg' };
+    process?: { root?: string };
+  };
+}
+
+export interface Resources {
+  cpus?: number;
+  /** Quantity like "512Mi", "2Gi". */
+  memory?: string;
+  disk?: string;
+}
+
+export interface WorkspaceSpec {
+  node: string;
+  provider: ProviderName;
+  image?: string;
+  pull?: 'never' | 'missing' | 'always';
+  resources?: Resources;
+  /** path is resolved against the manifest's directory by the loader (absolute afterwards). */
+  source?: { path?: string; git?: { url: string; ref?: string } };
+  env?: EnvMap;
+  /** Compose syntax: "[ip:]hostPort:containerPort[/tcp|udp]". */
+  ports?: string[];
+  state?: 'running' | 'stopped';
+  /** QEMU only: direct kernel boot and cloud-init settings. */
+  vm?: {
+    kernel?: string;
+    initrd?: string;
+    append?: string;
+    user?: string;
+    sshPort?: number;
+  };
+}
+
+export type DependsOnCondition = 'started' | 'healthy' | 'completed';
+
+export interface HealthcheckSpec {
+  exec?: { command: string };
+  tcp?: { port: number };
+  http?: { port: number; path?: string; scheme?: 'http' };
+  /** Durations like "2s", "500ms", "1m". */
+  interval?: string;
+  timeout?: string;
+  retries?: number;
+  startPeriod?: string;
+}
+
+export interface ServiceSpec {
+  workspace: string;
+  command: string;
+  workdir?: string;
+  env?: EnvMap;
+  ports?: number[];
+  dependsOn?: Record<string, { condition: DependsOnCondition }>;
+  healthcheck?: HealthcheckSpec;
+  restart?: 'always' | 'on-failure' | 'never';
+}
+
+export interface ResourceOf<K extends Kind, S> {
+  apiVersion: typeof API_VERSION;
+  kind: K;
+  metadata: Metadata;
+  spec: S;
+  /** Set by the loader; absent for resources built in code (the implicit local Node). */
+  source?: SourcePos;
+}
+
+export type NodeResource = ResourceOf<'Node', NodeSpec>;
+export type WorkspaceResource = ResourceOf<'Workspace', WorkspaceSpec>;
+export type ServiceResource = ResourceOf<'Service', ServiceSpec>;
+export type Resource = NodeResource | WorkspaceResource | ServiceResource;
+
+/** A validated, reference-checked set of manifests. Maps are keyed by metadata.name. */
+export interface DesiredSet {
+  nodes: Map<string, NodeResource>;
+  workspaces: Map<string, WorkspaceResource>;
+  services: Map<string, ServiceResource>;
+}
+
+/** `kind/name`, e.g. "workspace/api": the id used by plans, events, the store and the CLI. */
+export type ResourceId = string;
+export function resourceId(kind: Kind, name: string): ResourceId {
+  return `${kind.toLowerCase()}/${name}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Observed state: what is really on the nodes, read back from our labels / metadata files.
+// ---------------------------------------------------------------------------------------------
+
+export type ObservedServiceState =
+  | 'running' // supervisor alive, child running
+  | 'backoff' // supervisor alive, waiting to restart the child
+  | 'exited' // supervisor gone; exitCode says how the last run ended
+  | 'stopped'; // stopped on purpose
+
+export interface ObservedService {
+  name: string;
+  specHash: string;
+  state: ObservedServiceState;
+  pid?: number;
+  exitCode?: number;
+  restarts: number;
+  /** ISO time the current (or last) child started. */
+  startedAt?: string;
+}
+
+export interface ObservedWorkspace {
+  name: string;
+  provider: ProviderName;
+  specHash: string;
+  applySet?: string;
+  running: boolean;
+  /** Address on (or reachable from) the node where the workspace's ports answer. */
+  address?: string;
+  services: ObservedService[];
+}
+
+export interface ObservedNode {
+  name: string;
+  reachable: boolean;
+  /** Why the node could not be observed (unreachable, host key changed, provider missing…). */
+  error?: string;
+  workspaces: ObservedWorkspace[];
+}
+
+/** Observation of every node in the desired (and previously applied) set, keyed by node name. */
+export type ObservedSet = Map<string, ObservedNode>;
+
+// ---------------------------------------------------------------------------------------------
+// Status, Kubernetes style.
+// ---------------------------------------------------------------------------------------------
+
+export type Phase =
+  | 'Pending'
+  | 'Creating'
+  | 'Starting'
+  | 'WaitingDependencies'
+  | 'WaitingHealthy'
+  | 'Ready'
+  | 'Completed'
+  | 'Degraded'
+  | 'Stopping'
+  | 'Stopped'
+  | 'Deleting'
+  | 'Failed'
+  | 'NotReady';
+
+export interface Condition {
+  type: string; // Ready, Healthy, Started, Reachable, DependenciesMet, …
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+}
+
+export interface ResourceStatus {
+  phase: Phase;
+  conditions: Condition[];
+  observedGeneration: number;
+  /** Free-form facts for `describe`/`get -o wide`: node, address, pid, restarts, endpoints… */
+  details?: Record<string, string | number | boolean>;
+}
+
+export interface EventRecord {
+  time: string;
+  /** resourceId, e.g. "service/web", or "node/a". */
+  object: ResourceId;
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}

@@ -1,0 +1,49 @@
+// A plan is data: operations with a type, the resource they act on, a human cause and the
+// operations they wait for. `diff`, `apply --dry-run` and the executor all consume this.
+import type { Kind, ProviderName, ResourceId } from '../model/types.js';
+
+export type OperationType =
+  // workspaces
+  | 'create-workspace' // not on the node
+  | 'recreate-workspace' // spec hash changed: delete + create (its services restart)
+  | 'start-workspace' // exists, stopped, should run
+  | 'stop-workspace' // exists, running, state: stopped
+  | 'delete-workspace' // pruned or deleted
+  // services
+  | 'start-service' // not running and should be
+  | 'restart-service' // spec hash changed
+  | 'stop-service' // workspace stopped
+  | 'delete-service'; // no longer declared (pruned) or deleted
+
+/** One field that differs between applied and desired, for `~` lines in diff. */
+export interface FieldChange {
+  /** Dotted path, e.g. "spec.image", "spec.env.PORT". */
+  path: string;
+  /** Rendered old/new values; secrets are rendered as "(secret)". Absent = field absent. */
+  from?: string;
+  to?: string;
+}
+
+export interface Operation {
+  /** Stable id, e.g. "recreate-workspace:api". */
+  id: string;
+  type: OperationType;
+  kind: Kind;
+  name: string;
+  resource: ResourceId;
+  node: string;
+  provider: ProviderName;
+  /** For services: the workspace it runs in. */
+  workspace?: string;
+  /** Why: "not found on node", "spec-hash changed: image", "pruned: no longer in apply set default". */
+  cause: string;
+  changes?: FieldChange[];
+  /** Operation ids that must finish first. */
+  dependsOn: string[];
+}
+
+export interface Plan {
+  operations: Operation[];
+  /** Nodes that could not be observed: nothing is planned for them, and the apply fails. */
+  unreachable: { node: string; error: string }[];
+}

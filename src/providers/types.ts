@@ -1,0 +1,75 @@
+// The provider driver interface. Docker, LXC, QEMU and process workspaces plug in here; the
+// engine (observe → plan → execute) never knows which one it talks to.
+import type {
+  NodeResource,
+  ObservedWorkspace,
+  ProviderName,
+  WorkspaceResource,
+} from '../model/types.js';
+import type { ExecOptions, ExecResult, SpawnOptions, SpawnedProcess, Transport } from '../transport/types.js';
+
+/** Everything a driver call needs about where it runs. */
+export interface DriverContext {
+  node: NodeResource;
+  transport: Transport;
+  /** Apply set recorded in labels so `--prune` can find what it applied. */
+  applySet: string;
+  /** Progress lines ("pulling image…"), shown on a TTY and recorded as events. */
+  progress?: (message: string) => void;
+}
+
+/** A workspace as the driver should make it: the resource plus what the engine computed. */
+export interface DesiredWorkspace {
+  resource: WorkspaceResource;
+  /** Spec hash to store in our labels / metadata. */
+  specHash: string;
+  /** Workspace env with fromEnv/fromFile references resolved (may contain secrets). */
+  env: Record<string, string>;
+}
+
+export interface ProviderAvailability {
+  available: boolean;
+  version?: string;
+  /** e.g. "lxd" vs "incus", "kvm" vs "tcg". */
+  detail?: string;
+  /** What to do when unavailable: "install docker.io on node-a and start dockerd". */
+  hint?: string;
+}
+
+/**
+ * Where, inside a workspace, vendetta keeps its files, and how to run things there. The service
+ * supervisor (src/services) only needs this: it is the same for every provider.
+ */
+export interface WorkspaceRuntime {
+  /** Root the services see as their working tree ("/workspace" in containers). */
+  workspaceDir: string;
+  /** Directory for supervisor state, logs and scripts (inside the workspace). */
+  stateDir: string;
+  /** Host or IP from which the node reaches the workspace's service ports. */
+  address: string;
+  exec(argv: string[], opts?: ExecOptions): Promise<ExecResult>;
+  spawn(argv: string[], opts?: SpawnOptions): Promise<SpawnedProcess>;
+}
+
+export interface ProviderDriver {
+  readonly name: ProviderName;
+
+  /** Is this provider usable on the node? Never throws for "not installed": says so. */
+  availability(ctx: DriverContext): Promise<ProviderAvailability>;
+
+  /**
+   * Every workspace this provider manages on the node (ours by label only), with its services.
+   * One batched round trip where the provider allows it.
+   */
+  observe(ctx: DriverContext): Promise<ObservedWorkspace[]>;
+
+  /** Create (and start, unless state: stopped) a workspace that does not exist. */
+  create(ctx: DriverContext, ws: DesiredWorkspace): Promise<void>;
+  start(ctx: DriverContext, name: string): Promise<void>;
+  stop(ctx: DriverContext, name: string): Promise<void>;
+  /** Remove the workspace and everything it left on the node. Missing is not an error. */
+  delete(ctx: DriverContext, name: string): Promise<void>;
+
+  /** Handle to run things inside a running workspace. */
+  runtime(ctx: DriverContext, name: string): Promise<WorkspaceRuntime>;
+}

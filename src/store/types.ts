@@ -1,0 +1,54 @@
+// The embedded store under VENDETTA_HOME: what was applied, by which apply set, its status and
+// events. Observed state is never stored here — it lives on the nodes.
+import type { EventRecord, Kind, Resource, ResourceId, ResourceStatus } from '../model/types.js';
+
+export interface AppliedRecord {
+  id: ResourceId;
+  kind: Kind;
+  name: string;
+  /** The resource as applied (env references unresolved: no secret values here). */
+  resource: Resource;
+  /** Bumped whenever the applied spec changes. */
+  generation: number;
+  applySet: string;
+  appliedAt: string;
+  status?: ResourceStatus;
+}
+
+export interface LockInfo {
+  pid: number;
+  host: string;
+  command: string;
+  since: string;
+}
+
+export interface Store {
+  readonly home: string;
+  get(id: ResourceId): Promise<AppliedRecord | undefined>;
+  list(kind?: Kind): Promise<AppliedRecord[]>;
+  /** Records the applied resource; bumps generation when the spec changed. Returns the record. */
+  putApplied(resource: Resource, applySet: string): Promise<AppliedRecord>;
+  setStatus(id: ResourceId, status: ResourceStatus): Promise<void>;
+  remove(id: ResourceId): Promise<void>;
+  /** Ids an apply set applied (its inventory, for --prune). */
+  inventory(applySet: string): Promise<ResourceId[]>;
+  setInventory(applySet: string, ids: ResourceId[]): Promise<void>;
+  appendEvent(event: EventRecord): Promise<void>;
+  /** Most recent last; filtered by object id when given. */
+  events(opts?: { object?: ResourceId; limit?: number }): Promise<EventRecord[]>;
+  /**
+   * Exclusive lock for mutating commands. Waits while another process holds it, calling
+   * `onWait` once with the holder; throws LockTimeoutError after timeoutMs.
+   */
+  lock(command: string, opts: { timeoutMs: number; onWait?: (holder: LockInfo) => void }): Promise<() => Promise<void>>;
+}
+
+export class LockTimeoutError extends Error {
+  constructor(readonly holder: LockInfo, timeoutMs: number) {
+    super(
+      `another vendetta (pid ${holder.pid} on ${holder.host}, "${holder.command}", since ${holder.since}) ` +
+        `still holds the lock after ${Math.round(timeoutMs / 1000)}s; wait for it to finish or raise --lock-timeout`,
+    );
+    this.name = 'LockTimeoutError';
+  }
+}

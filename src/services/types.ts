@@ -18,3 +18,22 @@ export interface HealthResult {
   /** "http 127.0.0.1:3000/health → 200", "tcp 127.0.0.1:5432: connection refused". */
   message: string;
 }
+
+/**
+ * Runs services inside one workspace through the POSIX-sh supervisor. Implemented once
+ * (src/services/manager.ts) on top of a WorkspaceRuntime, so every provider shares it.
+ */
+export interface ServiceManager {
+  /** Write the supervisor + this service's command/env files, then start its supervisor. */
+  start(svc: DesiredService): Promise<void>;
+  /** Stop the supervisor and the process group of its child; keeps logs. Missing is fine. */
+  stop(name: string): Promise<void>;
+  /** Stop and remove the service's state directory. */
+  remove(name: string): Promise<void>;
+  /** State of every service under the workspace's state dir, one exec. */
+  observe(): Promise<import('../model/types.js').ObservedService[]>;
+  /** Last `tail` lines of the service's log (stdout+stderr). */
+  logs(name: string, opts?: { tail?: number }): Promise<string>;
+  /** `tail -f` of the log, for `vendetta logs -f`. */
+  followLogs(name: string, opts?: { tail?: number }): Promise<import('../transport/types.js').SpawnedProcess>;
+}

@@ -1,0 +1,59 @@
+// What the CLI (and later the server) asks of the engine. Implemented by ./engine.ts.
+import type { DesiredSet, EventRecord, ObservedSet, ResourceId, ResourceStatus } from '../model/types.js';
+import type { ResolvedEnv } from '../model/env.js';
+import type { Plan } from '../plan/types.js';
+
+/** A validated manifest set with env references resolved (output of src/manifest). */
+export interface LoadedSet {
+  desired: DesiredSet;
+  /** Resolved env per workspace/service id ("workspace/api", "service/web"). */
+  env: Map<ResourceId, ResolvedEnv>;
+}
+
+export interface ApplyOptions {
+  /** Apply set name recorded in labels and the store inventory (default "default"). */
+  applySet: string;
+  prune: boolean;
+  /** Give up waiting for convergence after this long. */
+  timeoutMs: number;
+  /** Return after the operations are started, without waiting for Ready. */
+  noWait?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface Failure {
+  resource: ResourceId;
+  node?: string;
+  reason: string;
+  /** What to do next. */
+  hint?: string;
+}
+
+export interface ApplyResult {
+  converged: boolean;
+  /** The plan of the first pass (what `diff` would have printed). */
+  plan: Plan;
+  /** Operations actually executed over all passes (0 for a no-op apply). */
+  operationsRun: number;
+  statuses: Map<ResourceId, ResourceStatus>;
+  failures: Failure[];
+  /** Where to reach services: "service/web" → "http://127.0.0.1:8080". */
+  endpoints: Map<ResourceId, string>;
+}
+
+export interface EngineEvents {
+  /** Every recorded event (also written to the store). */
+  onEvent?: (e: EventRecord) => void;
+  /** Transient progress lines for the TTY ("creating workspace/api on local"). */
+  onProgress?: (resource: ResourceId, message: string) => void;
+}
+
+export interface EngineApi {
+  /** Observe and plan without changing anything (diff, --dry-run). */
+  plan(set: LoadedSet, opts: Pick<ApplyOptions, 'applySet' | 'prune'>): Promise<{ plan: Plan; observed: ObservedSet }>;
+  /** Converge: run reconcile passes until everything is Ready or timeout. */
+  apply(set: LoadedSet, opts: ApplyOptions): Promise<ApplyResult>;
+  /** Delete the given resources (and, for workspaces, their services) and wait until gone. */
+  delete(ids: ResourceId[], opts: { timeoutMs: number; signal?: AbortSignal }): Promise<ApplyResult>;
+  close(): Promise<void>;
+}

@@ -2,6 +2,7 @@
 import type { DesiredSet, EventRecord, ObservedSet, ResourceId, ResourceStatus } from '../model/types.js';
 import type { ResolvedEnv } from '../model/env.js';
 import type { Plan } from '../plan/types.js';
+import type { LockInfo } from '../store/types.js';
 
 /** A validated manifest set with env references resolved (output of src/manifest). */
 export interface LoadedSet {
@@ -19,6 +20,8 @@ export interface ApplyOptions {
   /** Return after the operations are started, without waiting for Ready. */
   noWait?: boolean;
   signal?: AbortSignal;
+  /** Wait this long for another vendetta holding the store lock (default 60s). */
+  lockTimeoutMs?: number;
 }
 
 export interface Failure {
@@ -46,6 +49,10 @@ export interface EngineEvents {
   onEvent?: (e: EventRecord) => void;
   /** Transient progress lines for the TTY ("creating workspace/api on local"). */
   onProgress?: (resource: ResourceId, message: string) => void;
+  /** The plan of each reconcile pass, before it executes (pass 1 is what `diff` shows). */
+  onPlan?: (plan: Plan, pass: number) => void;
+  /** Another process holds the store lock: called once before waiting for it. */
+  onLockWait?: (holder: LockInfo) => void;
 }
 
 export interface EngineApi {
@@ -54,6 +61,6 @@ export interface EngineApi {
   /** Converge: run reconcile passes until everything is Ready or timeout. */
   apply(set: LoadedSet, opts: ApplyOptions): Promise<ApplyResult>;
   /** Delete the given resources (and, for workspaces, their services) and wait until gone. */
-  delete(ids: ResourceId[], opts: { timeoutMs: number; signal?: AbortSignal }): Promise<ApplyResult>;
+  delete(ids: ResourceId[], opts: { timeoutMs: number; signal?: AbortSignal; lockTimeoutMs?: number }): Promise<ApplyResult>;
   close(): Promise<void>;
 }

@@ -1,0 +1,98 @@
+// vendetta apply -f PATH… : converge nodes to the manifests and wait until Ready.
+import type { Command } from 'commander';
+import { renderPlan, planSummary } from '../output/plan-render.js';
+import { detectStyle } from '../output/style.js';
+import { createProgress } from '../output/progress.js';
+import { structured } from '../output/format.js';
+import type { ApplyResult } from '../reconcile/api.js';
+import { collect, outputOption, requireFiles } from './options.js';
+import { flagDuration, loadOrExit, openEngine, type GlobalOptions } from './context.js';
+import { ExitError } from './errors.js';
+import type { Style } from '../output/style.js';
+
+interface ApplyFlags {
+  filename: string[];
+  prune?: boolean;
+  applyset: string;
+  dryRun?: boolean;
+  timeout?: string;
+  lockTimeout?: string;
+  wait: boolean;
+  output: 'text' | 'json' | 'yaml';
+}
+
+export function registerApply(program: Command): void {
+  program
+    .command('apply')
+    .description('converge the nodes to the manifests and wait until everything is Ready')
+    .option('-f, --filename <path>', 'manifest file or directory (repeatable)', collect, [])
+    .option('--prune', 'delete resources this apply set applied before that the manifests no longer declare')
+    .option('--applyset <name>', 'name of the apply set (scope of --prune)', 'default')
+    .option('--dry-run', 'print the plan and change nothing')
+    .option('--timeout <duration>', 'give up waiting for Ready after this long', '5m')
+    .option('--lock-timeout <duration>', 'wait this long for another apply to finish', '60s')
+    .option('--no-wait', 'return once operations have started, without waiting for Ready')
+    .addOption(outputOption(['text', 'json', 'yaml'], 'text'))
+    .action(async (flags: ApplyFlags, cmd: Command) => {
+      const global = cmd.optsWithGlobals() as GlobalOptions;
+      const set = await loadOrExit(requireFiles(flags.filename));
+      const style = detectStyle(process.stdout);
+      const human = flags.output === 'text';
+      const progress = createProgress(detectStyle(process.stderr));
+      const { engine } = await openEngine(global, {
+        onEvent: (e) => human && progress.event(e),
+        onProgress: (resource, message) => human && progress.status(resource, message),
+        onLockWait: (holder) =>
+          progress.line(`waiting for the lock held by pid ${holder.pid} on ${holder.host} ("${holder.command}", since ${holder.since})…`),
+        onPlan: (plan, pass) => {
+          if (human && pass === 1) process.stdout.write(renderPlan(plan, { color: style.color }) + planSummary(plan) + '\n');
+        },
+      });
+      try {
+        if (flags.dryRun) {
+          const { plan } = await engine.plan(set, { applySet: flags.applyset, prune: Boolean(flags.prune) });
+          if (human) process.stdout.write(renderPlan(plan, { color: style.color }) + planSummary(plan) + '\n(dry run: nothing was changed)\n');
+          else process.stdout.write(structured({ dryRun: true, plan }, flags.output) + '\n');
+          return;
+        }
+        const started = Date.now();
+        const result = await engine.apply(set, {
+          applySet: flags.applyset,
+          prune: Boolean(flags.prune),
+          timeoutMs: flagDuration('--timeout', flags.timeout, 300_000),
+          lockTimeoutMs: flagDuration('--lock-timeout', flags.lockTimeout, 60_000),
+          noWait: !flags.wait,
+        });
+        progress.done();
+        if (human) process.stdout.write(renderResult(result, Date.now() - started, style) + '\n');
+        else process.stdout.write(structured(result, flags.output) + '\n');
+        if (!result.converged && !(flags.wait === false && result.failures.length === 0)) throw new ExitError('', 1);
+      } finally {
+        progress.done();
+        await engine.close();
+      }
+    });
+}
+
+export function renderResult(result: ApplyResult, elapsedMs: number, style: Style): string {
+  const secs = (elapsedMs / 1000).toFixed(1);
+  const lines: string[] = [];
+  if (result.converged) {
+    const ops = result.operationsRun;
+    lines.push(style.green(`✓ converged in ${secs}s`) + ` (${ops} operation${ops === 1 ? '' : 's'})`);
+  } else if (result.failures.length === 0) {
+    lines.push(style.yellow(`operations started in ${secs}s; not waiting for Ready (--no-wait)`));
+  } else {
+    lines.push(style.red(`✗ not converged after ${secs}s:`));
+    for (const f of result.failures) {
+      lines.push(`  ${style.bold(f.resource)}${f.node ? ` (node ${f.node})` : ''}: ${f.reason}`);
+      if (f.hint) lines.push(`      → ${f.hint}`);
+    }
+  }
+  if (result.endpoints.size > 0) {
+    lines.push('Endpoints:');
+    const width = Math.max(...[...result.endpoints.keys()].map((k) => k.length));
+    for (const [id, url] of [...result.endpoints].sort()) lines.push(`  ${id.padEnd(width)}  ${url}`);
+  }
+  return lines.join('\n');
+}

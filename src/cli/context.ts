@@ -1,0 +1,56 @@
+// Wiring shared by the commands: store, engine, drivers, transports, manifest loading.
+import { loadManifests, formatManifestError } from '../manifest/index.js';
+import type { LoadedSet, EngineApi, EngineEvents } from '../reconcile/api.js';
+import { createEngine } from '../reconcile/engine.js';
+import { openStore } from '../store/file-store.js';
+import type { Store } from '../store/types.js';
+import { TransportPool } from '../transport/pool.js';
+import { createProcessDriver } from '../providers/process/driver.js';
+import { createDockerDriver } from '../providers/docker/driver.js';
+import type { ProviderDriver } from '../providers/types.js';
+import type { NodeResource, ProviderName } from '../model/types.js';
+import { ExitError, UsageError } from './errors.js';
+import { parseDuration } from '../model/quantity.js';
+
+export interface GlobalOptions {
+  strictHostKeys?: boolean;
+}
+
+export function drivers(): Partial<Record<ProviderName, ProviderDriver>> {
+  return { process: createProcessDriver(), docker: createDockerDriver() };
+}
+
+export async function openEngine(global: GlobalOptions, events: EngineEvents = {}): Promise<{ store: Store; engine: EngineApi; pool: TransportPool }> {
+  const store = await openStore();
+  const pool = new TransportPool({ strictHostKeys: global.strictHostKeys });
+  const engine = createEngine({ store, connect: (node) => pool.get(node), drivers: drivers(), events });
+  return { store, engine, pool };
+}
+
+/** Loads and validates manifests; on errors prints every one as file:line:col and exits. */
+export async function loadOrExit(paths: string[] | undefined, exitCode = 1): Promise<LoadedSet> {
+  if (!paths || paths.length === 0) throw new ExitError('no manifests given', exitCode, 'pass -f FILE_OR_DIR (repeatable)');
+  const result = await loadManifests(paths, { knownNodes: await storeNodes() });
+  if (!result.ok) {
+    const lines = result.errors.map(formatManifestError);
+    const n = result.errors.length;
+    throw new ExitError(`${lines.join('\n')}\n${n} error${n === 1 ? '' : 's'} in manifests; nothing was changed`, exitCode);
+  }
+  return result.set;
+}
+
+/** A flag duration ("90s", "5m") in ms, with the flag named in the error. */
+/** Nodes added with `vendetta node add`: manifests may reference them without declaring them. */
+export async function storeNodes(): Promise<NodeResource[]> {
+  const store = await openStore();
+  return (await store.list('Node')).map((r) => r.resource as NodeResource);
+}
+
+export function flagDuration(flag: string, value: string | undefined, fallbackMs: number): number {
+  if (value === undefined) return fallbackMs;
+  try {
+    return parseDuration(value);
+  } catch {
+    throw new UsageError(`invalid duration for ${flag}: "${value}"`, 'use e.g. 90s, 5m, 500ms');
+  }
+}

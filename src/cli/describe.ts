@@ -1,0 +1,43 @@
+// vendetta describe KIND NAME : spec summary, conditions and recent events, kubectl style.
+import type { Command } from 'commander';
+import { stringify } from 'yaml';
+import { openStore } from '../store/file-store.js';
+import { renderTable, age } from '../output/table.js';
+import { resourceId } from '../model/types.js';
+import { selectRecords } from './get.js';
+
+export function registerDescribe(program: Command): void {
+  program
+    .command('describe')
+    .description('show a resource in detail: spec, status, conditions and recent events')
+    .argument('<kind>', 'node | workspace | service')
+    .argument('[name]', 'resource name (default: all of that kind)')
+    .action(async (kindWord: string, name: string | undefined) => {
+      const store = await openStore();
+      const records = await selectRecords(store, kindWord, name);
+      const blocks: string[] = [];
+      for (const r of records) {
+        const lines: string[] = [];
+        lines.push(`Name:         ${r.name}`, `Kind:         ${r.kind}`, `Apply set:    ${r.applySet}`,
+          `Generation:   ${r.generation} (observed ${r.status?.observedGeneration ?? 0})`, `Applied:      ${r.appliedAt}`);
+        if (r.resource.source) lines.push(`Source:       ${r.resource.source.file}:${r.resource.source.line}`);
+        lines.push(`Phase:        ${r.status?.phase ?? 'Pending'}`);
+        for (const [k, v] of Object.entries(r.status?.details ?? {})) lines.push(`${(k[0]!.toUpperCase() + k.slice(1) + ':').padEnd(14)}${v}`);
+        lines.push('Spec:', indent(stringify(r.resource.spec).trimEnd(), 2));
+        const conds = r.status?.conditions ?? [];
+        lines.push('Conditions:');
+        lines.push(conds.length ? indent(renderTable(['TYPE', 'STATUS', 'REASON', 'MESSAGE', 'SINCE'],
+          conds.map((c) => [c.type, c.status, c.reason, c.message, age(c.lastTransitionTime)])), 2) : '  <none>');
+        const events = await store.events({ object: resourceId(r.kind, r.name), limit: 20 });
+        lines.push('Events:');
+        lines.push(events.length ? indent(renderTable(['AGE', 'TYPE', 'REASON', 'MESSAGE'],
+          events.map((e) => [age(e.time), e.type, e.reason, e.message])), 2) : '  <none>');
+        blocks.push(lines.join('\n'));
+      }
+      process.stdout.write(blocks.join('\n\n---\n\n') + '\n');
+    });
+}
+
+function indent(text: string, n: number): string {
+  return text.split('\n').map((l) => ' '.repeat(n) + l).join('\n');
+}

@@ -1,0 +1,43 @@
+// vendetta diff -f PATH… : print the plan. Exit 0 no changes, 1 changes, >1 error (kubectl).
+import type { Command } from 'commander';
+import { renderPlan, planSummary } from '../output/plan-render.js';
+import { detectStyle } from '../output/style.js';
+import { structured } from '../output/format.js';
+import { collect, outputOption, requireFiles } from './options.js';
+import { loadOrExit, openEngine, type GlobalOptions } from './context.js';
+import { ExitError } from './errors.js';
+
+export function registerDiff(program: Command): void {
+  program
+    .command('diff')
+    .description('show what apply would change; exit 0 if nothing, 1 if something, 2 on error')
+    .option('-f, --filename <path>', 'manifest file or directory (repeatable)', collect, [])
+    .option('--prune', 'include deletions of resources no longer declared in the apply set')
+    .option('--applyset <name>', 'name of the apply set (scope of --prune)', 'default')
+    .addOption(outputOption(['text', 'json', 'yaml'], 'text'))
+    .action(async (flags: { filename: string[]; prune?: boolean; applyset: string; output: 'text' | 'json' | 'yaml' }, cmd: Command) => {
+      let set;
+      try {
+        set = await loadOrExit(requireFiles(flags.filename), 2);
+      } catch (e) {
+        if (e instanceof ExitError) throw new ExitError(e.message, 2, e.hint);
+        throw e;
+      }
+      const { engine } = await openEngine(cmd.optsWithGlobals() as GlobalOptions);
+      try {
+        const { plan } = await engine.plan(set, { applySet: flags.applyset, prune: Boolean(flags.prune) });
+        if (flags.output === 'text') {
+          process.stdout.write(renderPlan(plan, { color: detectStyle().color }) + planSummary(plan) + '\n');
+        } else {
+          process.stdout.write(structured({ changes: plan.operations.length > 0, plan }, flags.output) + '\n');
+        }
+        if (plan.unreachable.length > 0) throw new ExitError(`cannot diff: ${plan.unreachable.map((u) => u.node).join(', ')} unreachable`, 2);
+        if (plan.operations.length > 0) throw new ExitError('', 1);
+      } catch (e) {
+        if (e instanceof ExitError) throw e;
+        throw new ExitError(e instanceof Error ? e.message : String(e), 2);
+      } finally {
+        await engine.close();
+      }
+    });
+}

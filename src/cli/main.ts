@@ -1,0 +1,84 @@
+// Entry point: builds the commander program. Only this file prints errors and exits.
+import { Command, CommanderError } from 'commander';
+import { registerApply } from './apply.js';
+import { registerDiff } from './diff.js';
+import { registerValidate } from './validate.js';
+import { registerGet } from './get.js';
+import { registerDescribe } from './describe.js';
+import { registerDelete } from './delete.js';
+import { registerLogs } from './logs.js';
+import { registerExec } from './exec.js';
+import { registerNode } from './node.js';
+import { registerShell } from './shell.js';
+import { registerPortForward } from './port-forward.js';
+import { ExitError } from './errors.js';
+import { detectStyle } from '../output/style.js';
+import { TransportError } from '../transport/types.js';
+
+export const VERSION = '0.1.0';
+
+export function buildProgram(): Command {
+  const program = new Command('vendetta')
+    .description('Reproducible dev environments on any machine you can SSH into.')
+    .version(VERSION, '-v, --version')
+    .option('--strict-host-keys', 'refuse nodes whose host key is not already known (no trust on first use)')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerApply(program);
+  registerDiff(program);
+  registerValidate(program);
+  registerGet(program);
+  registerDescribe(program);
+  registerDelete(program);
+  registerLogs(program);
+  registerExec(program);
+  registerNode(program);
+  registerShell(program);
+  registerPortForward(program);
+  program
+    .command('version')
+    .description('print the version')
+    .action(() => {
+      process.stdout.write(`vendetta ${VERSION} (node ${process.version})\n`);
+    });
+  return program;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    return report(e);
+  }
+}
+
+function report(e: unknown): number {
+  const style = detectStyle(process.stderr);
+  if (e instanceof CommanderError) {
+    // commander already printed the problem (or help/version, which exit 0).
+    return e.exitCode === 0 ? 0 : 2;
+  }
+  if (e instanceof ExitError) {
+    if (e.message) process.stderr.write(`${style.red('error:')} ${e.message}\n`);
+    if (e.hint) process.stderr.write(`  → ${e.hint}\n`);
+    return e.code;
+  }
+  if (e instanceof TransportError) {
+    process.stderr.write(`${style.red('error:')} ${e.message}\n`);
+    if (e.hint) process.stderr.write(`  → ${e.hint}\n`);
+    return 1;
+  }
+  const err = e instanceof Error ? e : new Error(String(e));
+  process.stderr.write(`${style.red('error:')} ${err.message}\n`);
+  if (process.env.VENDETTA_DEBUG) process.stderr.write(`${err.stack}\n`);
+  return 1;
+}
+
+// Exit explicitly once stdout is flushed: a lingering socket must never keep the CLI alive.
+const exit = (code: number) => process.stdout.write('', () => process.exit(code));
+main(process.argv).then(exit, (e) => {
+  process.stderr.write(`internal error: ${e instanceof Error ? e.stack : String(e)}\n`);
+  exit(70);
+});

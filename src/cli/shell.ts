@@ -1,0 +1,49 @@
+// vendetta shell WORKSPACE : an interactive shell (PTY) inside a workspace, through the node's
+// connection. Also `workspace connect`.
+import type { Command } from 'commander';
+import { openStore } from '../store/file-store.js';
+import { TransportPool } from '../transport/pool.js';
+import { openWorkspace } from './runtime.js';
+import type { GlobalOptions } from './context.js';
+import { ExitError } from './errors.js';
+
+export async function runShell(name: string, global: GlobalOptions, command?: string[]): Promise<void> {
+  const store = await openStore();
+  const pool = new TransportPool({ strictHostKeys: global.strictHostKeys });
+  const stdin = process.stdin;
+  const interactive = Boolean(stdin.isTTY && process.stdout.isTTY);
+  try {
+    const ws = await openWorkspace(store, pool, name);
+    // Prefer a login shell the workspace has; busybox images only have sh.
+    const argv = command?.length ? command : ['/bin/sh', '-c', 'if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi'];
+    const proc = await ws.runtime.spawn(argv, {
+      cwd: ws.runtime.workspaceDir,
+      pty: interactive ? { rows: process.stdout.rows || 24, cols: process.stdout.columns || 80, term: process.env.TERM || 'xterm-256color' } : undefined,
+    });
+    const onResize = () => proc.resize?.(process.stdout.rows || 24, process.stdout.columns || 80);
+    if (interactive) {
+      stdin.setRawMode(true);
+      process.stdout.on('resize', onResize);
+    }
+    stdin.pipe(proc.stdin);
+    proc.stdout.pipe(process.stdout);
+    proc.stderr.pipe(process.stderr);
+    const code = await proc.wait();
+    stdin.unpipe(proc.stdin);
+    if (interactive) {
+      stdin.setRawMode(false);
+      process.stdout.off('resize', onResize);
+    }
+    if (code !== 0) throw new ExitError('', code);
+  } finally {
+    await pool.closeAll();
+  }
+}
+
+export function registerShell(program: Command): void {
+  program
+    .command('shell')
+    .description('open an interactive shell inside a workspace')
+    .argument('<workspace>', 'workspace name')
+    .action(async (name: string, _flags: unknown, cmd: Command) => runShell(name, cmd.optsWithGlobals() as GlobalOptions));
+}

@@ -1,0 +1,268 @@
+// Schema validation of one document, with ajv errors turned into messages a person can act on.
+// Pure: takes the parsed value, returns issues with document paths (load.ts maps them to lines).
+import Ajv2020Module, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import nodeSchema from '../../schemas/node.schema.json' with { type: 'json' };
+import workspaceSchema from '../../schemas/workspace.schema.json' with { type: 'json' };
+import serviceSchema from '../../schemas/service.schema.json' with { type: 'json' };
+import { API_VERSION, KINDS, type Kind } from '../model/types.js';
+import { parseDuration, parseQuantity } from '../model/quantity.js';
+import { parsePortSpec } from '../model/ports.js';
+import type { DocPath, PathPart } from './locate.js';
+import { describeValue, didYouMean, pathText } from './text.js';
+
+export const SCHEMAS: Record<Kind, object> = {
+  Node: nodeSchema,
+  Workspace: workspaceSchema,
+  Service: serviceSchema,
+};
+
+export interface Issue {
+  path: DocPath;
+  part: PathPart;
+  message: string;
+}
+
+// ajv is CommonJS; under NodeNext its default export arrives wrapped.
+const Ajv2020 = ((Ajv2020Module as unknown as { default?: unknown }).default ?? Ajv2020Module) as typeof Ajv2020Module.default;
+// verbose: errors carry parentSchema, which tells which $defs entry failed (for the hints below).
+// strictTypes/strictRequired are off because if/then/anyOf branches name properties declared
+// by the enclosing schema, which ajv's strict mode cannot see.
+const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false });
+const validators = new Map<Kind, ValidateFunction>(KINDS.map((kind) => [kind, ajv.compile(SCHEMAS[kind])]));
+
+// Every object inside a schema's $defs, mapped to the def's name, so an error can say "is not a
+// valid duration" rather than quote a regex.
+const defOf = new Map<object, string>();
+for (const schema of Object.values(SCHEMAS) as { $defs?: Record<string, object> }[]) {
+  for (const [name, def] of Object.entries(schema.$defs ?? {})) walkObjects(def, (o) => defOf.set(o, name));
+}
+
+/** What a string must look like, per $defs entry: a parser whose error explains, or a hint. */
+const FORMAT_CHECKS: Record<string, { thing: string; hint?: string; parse?: (s: string) => unknown }> = {
+  name: { thing: 'name', hint: 'use lowercase letters, digits and "-" (max 63)' },
+  envName: { thing: 'variable name', hint: 'use letters, digits and "_", not starting with a digit' },
+  duration: { thing: 'duration', parse: parseDuration },
+  quantity: { thing: 'quantity', parse: parseQuantity },
+  hostKey: { thing: 'host key', hint: 'write it as "<type> <base64>", e.g. "ssh-ed25519 AAAAC3Nz…" (an ssh-keyscan line without the host)' },
+  httpPath: { thing: 'path', hint: 'start it with "/", e.g. "/health"' },
+};
+
+/** Messages for "exactly one of / at least one of" rules, per $defs entry. */
+const COMPOSITE_MESSAGES: Record<string, string> = {
+  qemuBoot: 'needs "image" (a disk image) or "vm.kernel" (a kernel to boot) for provider qemu',
+  source: 'needs exactly one of "path" or "git"',
+  healthcheck: 'needs exactly one check: "exec", "tcp" or "http"',
+};
+
+const TYPE_WORDS: Record<string, string> = {
+  string: 'a string',
+  number: 'a number',
+  integer: 'a whole number',
+  boolean: 'true or false',
+  object: 'a map',
+  array: 'a list',
+  null: 'empty',
+};
+
+/** Validates one parsed document. `kind` is set when the document has a supported kind. */
+export function validateDocument(value: unknown): { kind?: Kind; issues: Issue[] } {
+  if (!isPlainObject(value)) {
+    return {
+      issues: [
+        { path: [], part: 'value', message: `expected a manifest (a map with apiVersion, kind, metadata and spec), got ${describeValue(value)}` },
+      ],
+    };
+  }
+  const issues: Issue[] = [];
+  const supported = `supported kinds are ${KINDS.join(', ')}`;
+  if (!('apiVersion' in value)) {
+    issues.push({ path: [], part: 'value', message: `missing apiVersion: add "apiVersion: ${API_VERSION}"` });
+  } else if (value.apiVersion !== API_VERSION) {
+    issues.push({
+      path: ['apiVersion'],
+      part: 'value',
+      message: `unsupported apiVersion ${describeValue(value.apiVersion)}: use ${API_VERSION}`,
+    });
+  }
+  const kind = KINDS.find((k) => k === value.kind);
+  if (!('kind' in value)) {
+    issues.push({ path: [], part: 'value', message: `missing kind: ${supported}` });
+  } else if (kind === undefined) {
+    const suggestion = typeof value.kind === 'string' ? didYouMean(value.kind, KINDS) : '';
+    issues.push({ path: ['kind'], part: 'value', message: `unknown kind ${describeValue(value.kind)}: ${supported}${suggestion}` });
+  }
+  if (kind === undefined) return { issues };
+
+  const validate = validators.get(kind)!;
+  const where = subjectOf(kind, value);
+  if (!validate(value)) issues.push(...explain(validate.errors ?? [], where, value));
+  if (kind === 'Workspace') issues.push(...portMappingIssues(value, where));
+  return { kind, issues };
+}
+
+/** `Workspace "api" spec.image`: how messages name a place in a document. */
+function subjectOf(kind: Kind, doc: Record<string, unknown>): (path: DocPath) => string {
+  const name = (doc.metadata as { name?: unknown } | undefined)?.name;
+  const subject = isValidName(name) ? `${kind} ${JSON.stringify(name)}` : kind;
+  return (path) => (path.length > 0 ? `${subject} ${pathText(path)}` : subject);
+}
+
+// Compose port syntax plus range checks; the schema's pattern only covers the syntax.
+function portMappingIssues(doc: Record<string, unknown>, where: (path: DocPath) => string): Issue[] {
+  const ports = (doc.spec as { ports?: unknown } | undefined)?.ports;
+  if (!Array.isArray(ports)) return [];
+  const issues: Issue[] = [];
+  ports.forEach((port, i) => {
+    if (typeof port !== 'string') return; // a type error from the schema
+    try {
+      parsePortSpec(port);
+    } catch (err) {
+      issues.push({ path: ['spec', 'ports', i], part: 'value', message: `${where(['spec', 'ports', i])} ${(err as Error).message}` });
+    }
+  });
+  return issues;
+}
+
+function explain(errors: ErrorObject[], where: (path: DocPath) => string, doc: Record<string, unknown>): Issue[] {
+
+  // Errors inside a failed anyOf/oneOf branch are noise: the composite's own message replaces them.
+  const branchSchemas = new Set<object>();
+  for (const e of errors) {
+    if (e.keyword === 'anyOf' || e.keyword === 'oneOf') walkObjects(e.schema as object, (o) => branchSchemas.add(o));
+  }
+
+  const issues: Issue[] = [];
+  for (const e of errors) {
+    const path = instancePath(e.instancePath);
+    const def = defOf.get(e.parentSchema as object);
+    const value = e.data;
+    // Reported by validateDocument itself, or by the wrapping error's more specific children.
+    if (e.keyword === 'if' || e.keyword === 'propertyNames') continue;
+    if (branchSchemas.has(e.parentSchema as object)) continue;
+    if (path.length === 1 && (path[0] === 'apiVersion' || path[0] === 'kind')) continue;
+    // Port mappings are explained by parsePortSpec in checks.ts, which also checks ranges.
+    if (def === 'portSpec' && e.keyword === 'pattern') continue;
+
+    const push = (p: DocPath, part: PathPart, message: string) => issues.push({ path: p, part, message });
+    const params = e.params as Record<string, unknown>;
+    switch (e.keyword) {
+      case 'additionalProperties': {
+        const field = String(params.additionalProperty);
+        const known = Object.keys((e.parentSchema as { properties?: object }).properties ?? {});
+        const hint = didYouMean(field, known) || (known.length > 0 ? ` (allowed: ${known.join(', ')})` : '');
+        push([...path, field], 'key', `unknown field ${JSON.stringify(field)} in ${where(path)}${hint}`);
+        break;
+      }
+      case 'required': {
+        const field = String(params.missingProperty);
+        if (path.length === 0 && (field === 'apiVersion' || field === 'kind')) break;
+        const provider = (doc.spec as { provider?: unknown } | undefined)?.provider;
+        const why = e.schemaPath.includes('/then/') && typeof provider === 'string' ? ` (provider ${provider} needs it)` : '';
+        push(path, 'key', `${where(path)} is missing required field ${JSON.stringify(field)}${why}`);
+        break;
+      }
+      case 'pattern': {
+        const check = def !== undefined ? FORMAT_CHECKS[def] : undefined;
+        if (e.propertyName !== undefined) {
+          const what = check ? `is not a valid ${check.thing}: ${check.hint}` : `does not match ${String(params.pattern)}`;
+          push([...path, e.propertyName], 'key', `${where(path)}: ${JSON.stringify(e.propertyName)} ${what}`);
+          break;
+        }
+        const at = path.length === 2 && path[0] === 'metadata' && path[1] === 'name' ? 'metadata.name' : where(path);
+        push(path, 'value', `${at} ${formatMessage(String(value), check, String(params.pattern))}`);
+        break;
+      }
+      case 'type': {
+        const types = ([] as string[]).concat(params.type as string | string[]);
+        const expected =
+          def === 'envValue'
+            ? 'a string (quote numbers: "3000"), {fromEnv: NAME} or {fromFile: path}'
+            : types.map((t) => TYPE_WORDS[t] ?? t).join(' or ');
+        push(path, 'value', `${where(path)} must be ${expected}, got ${describeValue(value)}`);
+        break;
+      }
+      case 'enum': {
+        const allowed = (params.allowedValues as unknown[]).map(String);
+        const hint = typeof value === 'string' ? didYouMean(value, allowed) : '';
+        push(path, 'value', `${where(path)} must be one of ${allowed.join(', ')}, got ${describeValue(value)}${hint}`);
+        break;
+      }
+      case 'const':
+        push(path, 'value', `${where(path)} must be ${JSON.stringify(params.allowedValue)}, got ${describeValue(value)}`);
+        break;
+      case 'minimum':
+      case 'maximum':
+      case 'exclusiveMinimum': {
+        const bound = { minimum: 'at least', maximum: 'at most', exclusiveMinimum: 'greater than' }[e.keyword];
+        push(path, 'value', `${where(path)} must be ${bound} ${String(params.limit)}, got ${describeValue(value)}`);
+        break;
+      }
+      case 'minLength':
+      case 'minItems':
+        push(path, 'value', `${where(path)} must not be empty`);
+        break;
+      case 'minProperties':
+      case 'maxProperties':
+        push(
+          path,
+          'value',
+          def === 'envValue'
+            ? `${where(path)} must be either {fromEnv: NAME} or {fromFile: path}`
+            : `${where(path)} ${e.message ?? 'has the wrong number of fields'}`,
+        );
+        break;
+      case 'uniqueItems': {
+        const later = Number(params.i);
+        const item = Array.isArray(value) ? value[later] : undefined;
+        push([...path, later], 'value', `${where(path)} lists ${describeValue(item)} more than once`);
+        break;
+      }
+      case 'anyOf':
+      case 'oneOf': {
+        const text = def !== undefined ? COMPOSITE_MESSAGES[def] : undefined;
+        push(path, 'key', `${where(path)} ${text ?? (e.parentSchema as { description?: string }).description ?? e.message}`);
+        break;
+      }
+      default:
+        push(path, 'value', `${where(path)} ${e.message ?? 'is not valid'}`);
+    }
+  }
+  return issues;
+}
+
+function formatMessage(value: string, check: (typeof FORMAT_CHECKS)[string] | undefined, pattern: string): string {
+  if (check?.parse) {
+    try {
+      check.parse(value);
+    } catch (err) {
+      return (err as Error).message;
+    }
+  }
+  if (check) return `${JSON.stringify(value)} is not a valid ${check.thing}: ${check.hint ?? ''}`;
+  return `${JSON.stringify(value)} does not match ${pattern}`;
+}
+
+/** "/spec/env/MY~1VAR" → ["spec", "env", "MY/VAR"]; list indexes become numbers. */
+function instancePath(pointer: string): (string | number)[] {
+  if (pointer === '') return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^(0|[1-9][0-9]*)$/.test(s) ? Number(s) : s));
+}
+
+function walkObjects(value: unknown, visit: (o: object) => void): void {
+  if (value === null || typeof value !== 'object') return;
+  visit(value);
+  for (const child of Object.values(value)) walkObjects(child, visit);
+}
+
+/** A DNS-1123 label, as metadata.name and references require. */
+export function isValidName(name: unknown): name is string {
+  return typeof name === 'string' && /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(name);
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}

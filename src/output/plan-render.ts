@@ -1,0 +1,82 @@
+// The one human rendering of a plan, shared by `diff`, `apply --dry-run` and the golden tests:
+// one line per operation, kubectl/terraform symbols, field changes indented below.
+import type { Operation, OperationType, Plan } from '../plan/types.js';
+
+type Verb = 'create' | 'start' | 'restart' | 'recreate' | 'stop' | 'delete';
+
+const VERB: Record<OperationType, Verb> = {
+  'create-workspace': 'create',
+  'recreate-workspace': 'recreate',
+  'start-workspace': 'start',
+  'stop-workspace': 'stop',
+  'delete-workspace': 'delete',
+  'start-service': 'start',
+  'restart-service': 'restart',
+  'stop-service': 'stop',
+  'delete-service': 'delete',
+};
+
+/** `+` comes into being, `~` changes in place (a stopped workspace starting is one), `-` goes. */
+const SYMBOL: Record<OperationType, string> = {
+  'create-workspace': '+',
+  'start-service': '+',
+  'start-workspace': '~',
+  'restart-service': '~',
+  'recreate-workspace': '-/+',
+  'stop-workspace': '-',
+  'stop-service': '-',
+  'delete-workspace': '-',
+  'delete-service': '-',
+};
+
+const COLOR: Record<string, string> = { '+': '32', '~': '33', '-/+': '33', '-': '31', '!': '31' };
+const SUMMARY_ORDER: Verb[] = ['create', 'start', 'restart', 'recreate', 'stop', 'delete'];
+const SYMBOL_WIDTH = 3;
+const CHANGE_INDENT = ' '.repeat(SYMBOL_WIDTH + 5);
+
+/** Lines for every operation, then unreachable nodes; "" for an empty plan. Deterministic. */
+export function renderPlan(plan: Plan, opts: { color?: boolean } = {}): string {
+  const paint = (symbol: string, text: string) => (opts.color ? `\x1b[${COLOR[symbol]}m${text}\x1b[0m` : text);
+  const unreachableIds = plan.unreachable.map((u) => `node/${u.node}`);
+  const resourceWidth = Math.max(0, ...plan.operations.map((o) => o.resource.length), ...unreachableIds.map((id) => id.length));
+  const verbWidth = Math.max(0, ...plan.operations.map((o) => VERB[o.type].length));
+
+  const lines: string[] = [];
+  for (const op of plan.operations) {
+    const symbol = SYMBOL[op.type];
+    const head = `${symbol.padStart(SYMBOL_WIDTH)} ${op.resource.padEnd(resourceWidth)}`;
+    lines.push(`${paint(symbol, head)}  ${VERB[op.type].padEnd(verbWidth)}  ${where(op)}: ${op.cause}`);
+    for (const c of op.changes ?? []) {
+      lines.push(`${CHANGE_INDENT}${displayPath(c.path)}: ${c.from ?? '(none)'} → ${c.to ?? '(none)'}`);
+    }
+  }
+  plan.unreachable.forEach((u, i) => {
+    const head = `${'!'.padStart(SYMBOL_WIDTH)} ${unreachableIds[i]!.padEnd(resourceWidth)}`;
+    lines.push(`${paint('!', head)}  unreachable: ${u.error}`);
+  });
+  return lines.length > 0 ? `${lines.join('\n')}\n` : '';
+}
+
+/** "Plan: 1 to create, 1 to restart, 1 to delete." or "No changes: everything is up to date." */
+export function planSummary(plan: Plan): string {
+  const counts = new Map<Verb, number>();
+  for (const op of plan.operations) counts.set(VERB[op.type], (counts.get(VERB[op.type]) ?? 0) + 1);
+  const unreachable =
+    plan.unreachable.length === 0
+      ? ''
+      : ` Not planned, unreachable: ${plan.unreachable.map((u) => `node/${u.node}`).join(', ')}.`;
+  if (counts.size === 0) {
+    return plan.unreachable.length === 0 ? 'No changes: everything is up to date.' : `No changes on reachable nodes.${unreachable}`;
+  }
+  const parts = SUMMARY_ORDER.filter((v) => counts.has(v)).map((v) => `${counts.get(v)} to ${v}`);
+  return `Plan: ${parts.join(', ')}.${unreachable}`;
+}
+
+function where(op: Operation): string {
+  return op.kind === 'Service' ? `in workspace ${op.workspace}` : `on ${op.node} (${op.provider})`;
+}
+
+/** Field paths as the user wrote them in the manifest: "spec.command" → "command". */
+function displayPath(path: string): string {
+  return path.startsWith('spec.') ? path.slice('spec.'.length) : path;
+}

@@ -1,0 +1,114 @@
+// What the engine hands to drivers and the supervisor: resources plus the values computed from
+// them (resolved env, discovery variables, working directory, spec hash). Pure.
+import { posix } from 'node:path';
+import type { ResolvedEnv } from '../model/env.js';
+import { plainEnv } from '../model/env.js';
+import { serviceSpecHash, workspaceSpecHash } from '../model/hash.js';
+import type { EnvMap, ResourceId, ServiceResource } from '../model/types.js';
+import { resourceId } from '../model/types.js';
+import type { DesiredWorkspace } from '../providers/types.js';
+import type { LoadedSet } from '../reconcile/api.js';
+import type { DesiredService } from '../services/types.js';
+
+/** Where services of a container-like workspace see their source tree. */
+export const CONTAINER_WORKSPACE_DIR = '/workspace';
+
+/** Loopback: services of one workspace share its network, so siblings answer here. */
+const DISCOVERY_HOST = '127.0.0.1';
+
+/**
+ * The resolved env of a workspace/service. The loader resolves every id; when an entry is
+ * missing (resources built in code), literal values are enough, and a reference is a bug upstream.
+ */
+export function resolvedEnvOf(set: LoadedSet, id: ResourceId, specEnv: EnvMap | undefined): ResolvedEnv {
+  const resolved = set.env.get(id);
+  if (resolved) return resolved;
+  const out: ResolvedEnv = {};
+  for (const [key, value] of Object.entries(specEnv ?? {})) {
+    if (typeof value !== 'string') {
+      throw new Error(
+        `env ${key} of ${id} references ${'fromEnv' in value ? `fromEnv ${value.fromEnv}` : `fromFile ${value.fromFile}`} ` +
+          `but was not resolved: load manifests through src/manifest so references are resolved before planning`,
+      );
+    }
+    out[key] = { value, secret: false };
+  }
+  return out;
+}
+
+export function desiredWorkspace(set: LoadedSet, name: string): DesiredWorkspace {
+  const resource = set.desired.workspaces.get(name);
+  if (!resource) throw new Error(`workspace ${name} is not in the desired set`);
+  const env = resolvedEnvOf(set, resourceId('Workspace', name), resource.spec.env);
+  return { resource, specHash: workspaceSpecHash(resource, env), env: plainEnv(env) };
+}
+
+/** "db-main" → "VENDETTA_SERVICE_DB_MAIN" (names are DNS labels: [a-z0-9-]). */
+export function discoveryPrefix(serviceName: string): string {
+  return `VENDETTA_SERVICE_${serviceName.toUpperCase().replace(/-/g, '_')}`;
+}
+
+/**
+ * Discovery variables for every service (of one workspace) that has ports, in name order. The
+ * first port is the service's address; services of a workspace share its network namespace.
+ */
+export function discoveryEnv(services: Iterable<ServiceResource>): Record<string, string> {
+  const withPorts = [...services]
+    .filter((s) => (s.spec.ports?.length ?? 0) > 0)
+    .sort((a, b) => compareStrings(a.metadata.name, b.metadata.name));
+  const env: Record<string, string> = {};
+  for (const svc of withPorts) {
+    const prefix = discoveryPrefix(svc.metadata.name);
+    const port = String(svc.spec.ports![0]);
+    env[`${prefix}_HOST`] = DISCOVERY_HOST;
+    env[`${prefix}_PORT`] = port;
+    env[`${prefix}_URL`] = `http://${DISCOVERY_HOST}:${port}`;
+  }
+  return env;
+}
+
+/** Workspace env, then service env, then discovery variables (later entries win). */
+export function serviceEnv(set: LoadedSet, name: string): Record<string, string> {
+  const svc = set.desired.services.get(name);
+  if (!svc) throw new Error(`service ${name} is not in the desired set`);
+  const ws = set.desired.workspaces.get(svc.spec.workspace);
+  const workspaceEnv = ws ? plainEnv(resolvedEnvOf(set, resourceId('Workspace', ws.metadata.name), ws.spec.env)) : {};
+  const ownEnv = plainEnv(resolvedEnvOf(set, resourceId('Service', name), svc.spec.env));
+  const siblings = [...set.desired.services.values()].filter((s) => s.spec.workspace === svc.spec.workspace);
+  return { ...workspaceEnv, ...ownEnv, ...discoveryEnv(siblings) };
+}
+
+/**
+ * The service's working directory inside a workspace whose tree is at `workspaceDir`. Manifests
+ * are written for containers ("/workspace/app"); process workspaces live in a host directory, so
+ * paths under /workspace are re-rooted there, and relative paths are taken from it.
+ */
+export function serviceWorkdir(workdir: string | undefined, workspaceDir: string): string {
+  if (workdir === undefined || workdir === '') return withoutTrailingSlash(workspaceDir);
+  if (workdir === CONTAINER_WORKSPACE_DIR || workdir.startsWith(`${CONTAINER_WORKSPACE_DIR}/`)) {
+    return withoutTrailingSlash(posix.join(workspaceDir, workdir.slice(CONTAINER_WORKSPACE_DIR.length)));
+  }
+  if (!workdir.startsWith('/')) return withoutTrailingSlash(posix.join(workspaceDir, workdir));
+  return withoutTrailingSlash(posix.normalize(workdir));
+}
+
+function withoutTrailingSlash(path: string): string {
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+}
+
+export function desiredService(set: LoadedSet, name: string, workspaceDir: string): DesiredService {
+  const resource = set.desired.services.get(name);
+  if (!resource) throw new Error(`service ${name} is not in the desired set`);
+  const env = serviceEnv(set, name);
+  return {
+    resource,
+    specHash: serviceSpecHash(resource, env),
+    env,
+    workdir: serviceWorkdir(resource.spec.workdir, workspaceDir),
+  };
+}
+
+/** Code-point order, independent of locale: plans must render the same everywhere. */
+export function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,515 @@
+// The planner: desired set + observation of the nodes (+ what the store says was applied, only
+// to explain changes and to know what --prune may delete) → ordered operations with causes.
+// Pure: no I/O, no clock. Every decision is made here; the executor only carries it out.
+import { serviceSpecHash } from '../model/hash.js';
+import type {
+  ObservedNode,
+  ObservedSet,
+  ObservedWorkspace,
+  ProviderName,
+  ResourceId,
+  ServiceResource,
+  ServiceSpec,
+  WorkspaceResource,
+  WorkspaceSpec,
+} from '../model/types.js';
+import { resourceId } from '../model/types.js';
+import type { LoadedSet } from '../reconcile/api.js';
+import type { AppliedRecord } from '../store/types.js';
+import { compareStrings, desiredWorkspace, discoveryEnv, serviceEnv } from './desired.js';
+import { envChanges, shortPath, specChanges } from './diff.js';
+import type { FieldChange, Operation, OperationType, Plan } from './types.js';
+
+export interface PlanInput {
+  set: LoadedSet;
+  observed: ObservedSet;
+  /** Every record in the store (any apply set). */
+  applied: AppliedRecord[];
+  applySet: string;
+  prune: boolean;
+}
+
+/** Where a workspace lives: what every operation on it or its services carries. */
+interface Placement {
+  workspace: string;
+  node: string;
+  provider: ProviderName;
+}
+
+export function plan(input: PlanInput): Plan {
+  const { set, observed } = input;
+  const b = new PlanBuilder((svc) => Object.keys(set.desired.services.get(svc)?.spec.dependsOn ?? {}));
+  const applied = new Map(input.applied.map((r) => [r.id, r]));
+  const unreachable = unreachableNodes(observed, [...set.desired.workspaces.values()].map((w) => w.spec.node));
+  const reachable = (node: string): ObservedNode | undefined => {
+    const n = observed.get(node);
+    return n?.reachable ? n : undefined;
+  };
+
+  for (const ws of sortedByName(set.desired.workspaces.values())) {
+    // An unreachable (or unobserved) node: we cannot know what is there, so nothing is planned
+    // for its workspaces or their services; the node is listed once in plan.unreachable.
+    const node = reachable(ws.spec.node);
+    if (!node) continue;
+    const name = ws.metadata.name;
+    const place: Placement = { workspace: name, node: ws.spec.node, provider: ws.spec.provider };
+    const desired = desiredWorkspace(set, name);
+    const services = sortedByName([...set.desired.services.values()].filter((s) => s.spec.workspace === name));
+    const wantRunning = ws.spec.state !== 'stopped';
+    const startAll = (after: Operation, cause: string) => {
+      if (!wantRunning) return;
+      for (const svc of services) b.service('start-service', svc.metadata.name, place, cause, { after: [after.id] });
+    };
+
+    // Moved to another node: the applied record says where we put it; remove it there.
+    const previous = applied.get(resourceId('Workspace', name))?.resource as WorkspaceResource | undefined;
+    const oldNode = previous?.spec.node;
+    if (oldNode && oldNode !== ws.spec.node) {
+      const old = findWorkspace(reachable(oldNode), name);
+      if (old) b.workspace('delete-workspace', { workspace: name, node: oldNode, provider: old.provider }, `moved to node ${ws.spec.node}`);
+    }
+
+    const current = findWorkspace(node, name);
+    if (!current) {
+      // Not there: create it (the driver leaves it stopped when state: stopped); its services
+      // start after it, all of them, since a new workspace runs none.
+      const op = b.workspace('create-workspace', place, `not found on node ${ws.spec.node}`);
+      startAll(op, 'workspace is being created');
+    } else if (current.provider !== ws.spec.provider) {
+      // Another provider: only the old driver can delete it and only the new one can create it,
+      // so this is a delete and a create rather than one recreate.
+      const from = { ...place, provider: current.provider };
+      b.workspace('delete-workspace', from, `provider changed: ${current.provider} → ${ws.spec.provider}`);
+      b.gone.add(name);
+      const op = b.workspace('create-workspace', place, `provider changed: ${current.provider} → ${ws.spec.provider}`);
+      startAll(op, 'workspace is being created');
+    } else if (current.specHash !== desired.specHash) {
+      // Made from another spec: delete + create. Services go with the old workspace, so all of
+      // them start again. `state` is not in the hash, so start/stop alone never lands here.
+      const changes = workspaceChanges(previous, ws);
+      const op = b.workspace('recreate-workspace', place, hashCause(changes, hasSecretEnv(set, resourceId('Workspace', name))), { changes });
+      b.gone.add(name);
+      startAll(op, 'workspace is being recreated');
+    } else if (!current.running) {
+      // Stopped (by hand, or by an earlier state: stopped). Its services stopped with it.
+      if (wantRunning) {
+        const op = b.workspace('start-workspace', place, 'stopped on the node, state is running');
+        startAll(op, 'workspace is being started');
+      }
+    } else if (!wantRunning) {
+      // state: stopped. Stopping the workspace stops its services: no service operations.
+      b.workspace('stop-workspace', place, 'running, state is stopped');
+    } else {
+      for (const svc of services) planService(input, b, place, current, svc, applied);
+    }
+  }
+
+  planServiceMoves(input, b, applied, reachable);
+  if (input.prune) planPrune(input, b, applied, reachable);
+  return { operations: b.ordered(), unreachable };
+}
+
+/** A service of a workspace that exists, runs and is unchanged. */
+function planService(
+  input: PlanInput,
+  b: PlanBuilder,
+  place: Placement,
+  ws: ObservedWorkspace,
+  svc: ServiceResource,
+  applied: Map<ResourceId, AppliedRecord>,
+): void {
+  const name = svc.metadata.name;
+  const current = ws.services.find((s) => s.name === name);
+  if (!current) {
+    b.service('start-service', name, place, 'not running');
+    return;
+  }
+  const hash = serviceSpecHash(svc, serviceEnv(input.set, name));
+  if (current.specHash !== hash) {
+    const changes = serviceChanges(input, svc, applied);
+    b.service('restart-service', name, place, hashCause(changes, hasSecretEnv(input.set, resourceId('Service', name))), { changes });
+    return;
+  }
+  switch (current.state) {
+    case 'running':
+    case 'backoff': // the supervisor is alive and restarting it per policy: its job, not ours
+      return;
+    case 'stopped':
+      b.service('start-service', name, place, 'stopped');
+      return;
+    case 'exited': {
+      // Exit 0 = completed (one-shot tasks, `completed` dependencies): leave it. A failure with
+      // restart: never stays failed (the engine reports Failed); otherwise run it again, since
+      // a gone supervisor means nobody else will.
+      if (current.exitCode === 0) return;
+      if (svc.spec.restart === 'never') return;
+      const code = current.exitCode === undefined ? 'an unknown code' : `code ${current.exitCode}`;
+      b.service('start-service', name, place, `exited with ${code}`);
+      return;
+    }
+  }
+}
+
+/**
+ * A service whose workspace changed leaves its old copy behind: remove it from the old workspace
+ * (unless that workspace is going away anyway). Not pruning: it is the same declared resource.
+ */
+function planServiceMoves(
+  input: PlanInput,
+  b: PlanBuilder,
+  applied: Map<ResourceId, AppliedRecord>,
+  reachable: (node: string) => ObservedNode | undefined,
+): void {
+  for (const svc of sortedByName(input.set.desired.services.values())) {
+    const previous = applied.get(resourceId('Service', svc.metadata.name))?.resource as ServiceResource | undefined;
+    const oldWorkspace = previous?.spec.workspace;
+    if (!oldWorkspace || oldWorkspace === svc.spec.workspace) continue;
+    deleteServiceIfPresent(input, b, applied, reachable, svc.metadata.name, oldWorkspace, `moved to workspace ${svc.spec.workspace}`);
+  }
+}
+
+/**
+ * --prune: what this apply set applied before and no longer declares is deleted, if it is still
+ * on its node. Other apply sets' resources and anything we never applied are never touched;
+ * nodes are never operated on. A service inside a workspace that is deleted or recreated needs
+ * no operation of its own.
+ */
+function planPrune(
+  input: PlanInput,
+  b: PlanBuilder,
+  applied: Map<ResourceId, AppliedRecord>,
+  reachable: (node: string) => ObservedNode | undefined,
+): void {
+  const cause = `pruned: no longer declared in apply set ${input.applySet}`;
+  const records = [...applied.values()]
+    .filter((r) => r.applySet === input.applySet)
+    .sort((x, y) => compareStrings(x.id, y.id));
+  for (const r of records) {
+    if (r.kind !== 'Workspace' || input.set.desired.workspaces.has(r.name)) continue;
+    const spec = r.resource.spec as WorkspaceSpec;
+    const current = findWorkspace(reachable(spec.node), r.name);
+    if (!current) continue;
+    b.workspace('delete-workspace', { workspace: r.name, node: spec.node, provider: current.provider }, cause);
+    b.gone.add(r.name);
+  }
+  for (const r of records) {
+    if (r.kind !== 'Service' || input.set.desired.services.has(r.name)) continue;
+    const spec = r.resource.spec as ServiceSpec;
+    deleteServiceIfPresent(input, b, applied, reachable, r.name, spec.workspace, cause);
+  }
+}
+
+function deleteServiceIfPresent(
+  input: PlanInput,
+  b: PlanBuilder,
+  applied: Map<ResourceId, AppliedRecord>,
+  reachable: (node: string) => ObservedNode | undefined,
+  name: string,
+  workspace: string,
+  cause: string,
+): void {
+  if (b.gone.has(workspace)) return;
+  const node = workspaceNode(workspace, input.set, applied);
+  const ws = node === undefined ? undefined : findWorkspace(reachable(node), workspace);
+  if (!node || !ws || !ws.services.some((s) => s.name === name)) return;
+  const del = b.service('delete-service', name, { workspace, node, provider: ws.provider }, cause);
+  // Removing a service needs its workspace running: after a start, before a stop.
+  const wsOp = b.workspaceOp(workspace);
+  if (wsOp?.type === 'start-workspace') del.dependsOn.push(wsOp.id);
+  if (wsOp?.type === 'stop-workspace') wsOp.dependsOn.push(del.id);
+}
+
+export interface DeletionInput {
+  ids: ResourceId[];
+  applied: AppliedRecord[];
+  set?: LoadedSet;
+  observed: ObservedSet;
+}
+
+/**
+ * `vendetta delete`: a workspace is deleted with everything in it (no service operations); a
+ * service alone is deleted from its workspace. Only what is observed is planned; node ids plan
+ * nothing (nodes are not ours to delete).
+ */
+export function planDeletion(input: DeletionInput): Plan {
+  const b = new PlanBuilder();
+  const applied = new Map(input.applied.map((r) => [r.id, r]));
+  const ids = [...new Set(input.ids)].sort(compareStrings);
+  const unreachable = unreachableNodes(input.observed, []);
+  const cause = 'deleted on request';
+
+  for (const id of ids) {
+    const [kind, name] = splitId(id);
+    if (kind !== 'workspace') continue;
+    for (const { node, ws } of locateWorkspace(name, input.set, applied, input.observed)) {
+      b.workspace('delete-workspace', { workspace: name, node, provider: ws.provider }, cause);
+      b.gone.add(name);
+    }
+  }
+  for (const id of ids) {
+    const [kind, name] = splitId(id);
+    if (kind !== 'service') continue;
+    const workspace =
+      input.set?.desired.services.get(name)?.spec.workspace ??
+      (applied.get(id)?.resource.spec as ServiceSpec | undefined)?.workspace ??
+      findServiceWorkspace(name, input.observed);
+    if (!workspace || b.gone.has(workspace)) continue;
+    for (const { node, ws } of locateWorkspace(workspace, input.set, applied, input.observed)) {
+      if (!ws.services.some((s) => s.name === name)) continue;
+      b.service('delete-service', name, { workspace, node, provider: ws.provider }, cause);
+    }
+  }
+  return { operations: b.ordered(), unreachable };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Causes and field changes
+// ---------------------------------------------------------------------------------------------
+
+const MAX_FIELDS_IN_CAUSE = 5;
+
+/**
+ * "spec-hash changed: image, resources.cpus". When no field differs, the hash moved because of
+ * something the store cannot show: a fromEnv/fromFile value (never stored), or an object made
+ * elsewhere from another spec.
+ */
+function hashCause(changes: FieldChange[] | undefined, hasSecrets: boolean): string {
+  if (changes === undefined) return 'spec-hash changed (no applied record to compare with)';
+  if (changes.length === 0) {
+    return hasSecrets
+      ? 'spec-hash changed: env value from fromEnv/fromFile'
+      : 'spec-hash changed: the object on the node was made from another spec';
+  }
+  const names = changes.map((c) => shortPath(c.path));
+  const shown = names.slice(0, MAX_FIELDS_IN_CAUSE).join(', ');
+  const more = names.length > MAX_FIELDS_IN_CAUSE ? ` and ${names.length - MAX_FIELDS_IN_CAUSE} more` : '';
+  return `spec-hash changed: ${shown}${more}`;
+}
+
+/** Applied vs desired workspace spec, without `state` (not part of the hash). */
+function workspaceChanges(previous: WorkspaceResource | undefined, desired: WorkspaceResource): FieldChange[] | undefined {
+  if (!previous) return undefined;
+  return specChanges(previous.spec, desired.spec, 'spec', ['state']);
+}
+
+/**
+ * Applied vs desired service spec, plus the discovery variables as they were computed from the
+ * applied siblings vs now: a sibling's new port restarts this service too, and this says why.
+ */
+function serviceChanges(input: PlanInput, svc: ServiceResource, applied: Map<ResourceId, AppliedRecord>): FieldChange[] | undefined {
+  const previous = applied.get(resourceId('Service', svc.metadata.name))?.resource as ServiceResource | undefined;
+  if (!previous) return undefined;
+  const workspace = svc.spec.workspace;
+  const appliedSiblings = [...applied.values()]
+    .filter((r) => r.kind === 'Service' && (r.resource.spec as ServiceSpec).workspace === workspace)
+    .map((r) => r.resource as ServiceResource);
+  const desiredSiblings = [...input.set.desired.services.values()].filter((s) => s.spec.workspace === workspace);
+  return [
+    ...specChanges(previous.spec, svc.spec),
+    ...envChanges(discoveryEnv(appliedSiblings), discoveryEnv(desiredSiblings), 'env'),
+  ];
+}
+
+function hasSecretEnv(set: LoadedSet, id: ResourceId): boolean {
+  return Object.values(set.env.get(id) ?? {}).some((v) => v.secret);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lookups
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Unreachable nodes, once each, by name. A node a desired workspace uses but that was not
+ * observed at all counts as unreachable too: planning as if it were empty would recreate things.
+ */
+function unreachableNodes(observed: ObservedSet, desiredNodes: string[]): Plan['unreachable'] {
+  const out = new Map<string, string>();
+  for (const n of observed.values()) if (!n.reachable) out.set(n.name, n.error ?? 'unreachable');
+  for (const node of desiredNodes) if (!observed.has(node)) out.set(node, 'node was not observed');
+  return [...out.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([node, error]) => ({ node, error }));
+}
+
+function findWorkspace(node: ObservedNode | undefined, name: string): ObservedWorkspace | undefined {
+  return node?.workspaces.find((w) => w.name === name);
+}
+
+function workspaceNode(name: string, set: LoadedSet | undefined, applied: Map<ResourceId, AppliedRecord>): string | undefined {
+  return (
+    set?.desired.workspaces.get(name)?.spec.node ??
+    (applied.get(resourceId('Workspace', name))?.resource.spec as WorkspaceSpec | undefined)?.node
+  );
+}
+
+/** Where a workspace is observed: on its known node, or anywhere when no record knows it. */
+function locateWorkspace(
+  name: string,
+  set: LoadedSet | undefined,
+  applied: Map<ResourceId, AppliedRecord>,
+  observed: ObservedSet,
+): { node: string; ws: ObservedWorkspace }[] {
+  const known = workspaceNode(name, set, applied);
+  const nodes = known !== undefined ? [observed.get(known)] : sortedByName([...observed.values()]);
+  const out: { node: string; ws: ObservedWorkspace }[] = [];
+  for (const n of nodes) {
+    if (!n?.reachable) continue;
+    const ws = findWorkspace(n, name);
+    if (ws) out.push({ node: n.name, ws });
+  }
+  return out;
+}
+
+function findServiceWorkspace(name: string, observed: ObservedSet): string | undefined {
+  for (const n of sortedByName([...observed.values()])) {
+    if (!n.reachable) continue;
+    const ws = n.workspaces.find((w) => w.services.some((s) => s.name === name));
+    if (ws) return ws.name;
+  }
+  return undefined;
+}
+
+function splitId(id: ResourceId): [string, string] {
+  const slash = id.indexOf('/');
+  return slash < 0 ? ['', id] : [id.slice(0, slash), id.slice(slash + 1)];
+}
+
+function sortedByName<T extends { metadata: { name: string } } | { name: string }>(items: Iterable<T>): T[] {
+  const key = (t: T) => ('metadata' in t ? t.metadata.name : t.name);
+  return [...items].sort((a, b) => compareStrings(key(a), key(b)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building and ordering
+// ---------------------------------------------------------------------------------------------
+
+const WORKSPACE_VERB_ORDER: OperationType[] = [
+  'delete-workspace',
+  'stop-workspace',
+  'recreate-workspace',
+  'create-workspace',
+  'start-workspace',
+];
+
+class PlanBuilder {
+  private readonly workspaceOps: Operation[] = [];
+  private readonly serviceOps: Operation[] = [];
+  /** Workspaces whose current object goes away (deleted or recreated): their services with it. */
+  readonly gone = new Set<string>();
+
+  /** `dependsOnOf(service)`: names of the services it dependsOn (desired). */
+  constructor(private readonly dependsOnOf: (service: string) => string[] = () => []) {}
+
+  workspace(type: OperationType, place: Placement, cause: string, extra: { changes?: FieldChange[] } = {}): Operation {
+    const op = makeOp(type, 'Workspace', place.workspace, place, cause, extra.changes);
+    this.workspaceOps.push(op);
+    return op;
+  }
+
+  /** The create/recreate/start/stop operation of a desired workspace, if any. */
+  workspaceOp(name: string): Operation | undefined {
+    return this.workspaceOps.find((o) => o.name === name && o.type !== 'delete-workspace');
+  }
+
+  service(
+    type: OperationType,
+    name: string,
+    place: Placement,
+    cause: string,
+    extra: { changes?: FieldChange[]; after?: string[] } = {},
+  ): Operation {
+    const op = makeOp(type, 'Service', name, place, cause, extra.changes);
+    op.dependsOn.push(...(extra.after ?? []));
+    this.serviceOps.push(op);
+    return op;
+  }
+
+  /**
+   * Final order: workspace operations by node, deletions first (creates wait for them), then
+   * name; then service operations in
+   * dependency order (a service after the services it dependsOn), ties by name. Edges are added
+   * here, once every operation is known.
+   */
+  ordered(): Operation[] {
+    this.linkServiceDependencies();
+    this.deletionsFirstPerNode();
+    const workspaces = [...this.workspaceOps].sort(
+      (a, b) =>
+        compareStrings(a.node, b.node) ||
+        Number(b.type === 'delete-workspace') - Number(a.type === 'delete-workspace') ||
+        compareStrings(a.name, b.name) ||
+        WORKSPACE_VERB_ORDER.indexOf(a.type) - WORKSPACE_VERB_ORDER.indexOf(b.type),
+    );
+    return [...workspaces, ...topological(this.serviceOps)];
+  }
+
+  /**
+   * start/restart of S also waits for the start/restart of every service S dependsOn that has an
+   * operation in this plan. The engine gates on health at run time; this only fixes the order.
+   */
+  private linkServiceDependencies(): void {
+    const starts = new Map<string, Operation>();
+    for (const op of this.serviceOps) if (op.type === 'start-service' || op.type === 'restart-service') starts.set(op.name, op);
+    for (const op of starts.values()) {
+      const deps = this.dependsOnOf(op.name);
+      for (const dep of [...deps].sort(compareStrings)) {
+        const target = starts.get(dep);
+        if (target && !op.dependsOn.includes(target.id)) op.dependsOn.push(target.id);
+      }
+    }
+  }
+
+  /**
+   * A workspace removed from a node frees its name, ports and resources there: creates, recreates
+   * and starts on that node wait for the node's deletions.
+   */
+  private deletionsFirstPerNode(): void {
+    const deletions = this.workspaceOps.filter((o) => o.type === 'delete-workspace');
+    for (const op of this.workspaceOps) {
+      if (op.type !== 'create-workspace' && op.type !== 'recreate-workspace' && op.type !== 'start-workspace') continue;
+      for (const del of deletions) if (del.node === op.node) op.dependsOn.push(del.id);
+    }
+  }
+}
+
+function makeOp(
+  type: OperationType,
+  kind: 'Workspace' | 'Service',
+  name: string,
+  place: Placement,
+  cause: string,
+  changes: FieldChange[] | undefined,
+): Operation {
+  const op: Operation = {
+    id: `${type}:${name}`,
+    type,
+    kind,
+    name,
+    resource: resourceId(kind, name),
+    node: place.node,
+    provider: place.provider,
+    cause,
+    dependsOn: [],
+  };
+  if (kind === 'Service') op.workspace = place.workspace;
+  if (changes && changes.length > 0) op.changes = changes;
+  return op;
+}
+
+/**
+ * Kahn's algorithm over the operations' dependsOn edges that point at other operations of the
+ * list; among operations ready at the same time the smallest name goes first. A cycle (rejected
+ * by validation, so only defensive) falls back to name order for what remains.
+ */
+function topological(ops: Operation[]): Operation[] {
+  const byId = new Map(ops.map((o) => [o.id, o]));
+  const pending = new Map(ops.map((o) => [o.id, new Set(o.dependsOn.filter((d) => byId.has(d)))]));
+  const byName = (a: Operation, b: Operation) => compareStrings(a.name, b.name) || compareStrings(a.id, b.id);
+  const out: Operation[] = [];
+  while (pending.size > 0) {
+    const ready = [...pending.entries()].filter(([, deps]) => deps.size === 0).map(([id]) => byId.get(id)!);
+    const next = (ready.length > 0 ? ready : [...pending.keys()].map((id) => byId.get(id)!)).sort(byName)[0]!;
+    out.push(next);
+    pending.delete(next.id);
+    for (const deps of pending.values()) deps.delete(next.id);
+  }
+  return out;
+}

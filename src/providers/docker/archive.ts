@@ -1,0 +1,28 @@
+// The tar stream uploaded into a new container with putArchive: the workspace and supervisor
+// state directories (so they exist even without source), then the source tree under /workspace.
+import tarFs from 'tar-fs';
+import tarStream, { type Headers, type Pack } from 'tar-stream';
+import { STATE_DIR, WORKSPACE_DIR } from './spec.js';
+
+const relative = (dir: string) => dir.replace(/^\/+/, '');
+
+/** Pure: where a source entry lands, relative to "/" (tar-fs names the root "."). */
+export function sourceEntryName(name: string, workspaceDir = WORKSPACE_DIR): string {
+  const root = relative(workspaceDir);
+  return name === '.' || name === '' ? root : `${root}/${name.replace(/^\.\//, '')}`;
+}
+
+/** Tar stream to extract at "/" in the container. Files are owned by root inside it. */
+export function workspaceArchive(sourceDir: string | undefined): Pack {
+  const pack = tarStream.pack();
+  pack.entry({ name: relative(STATE_DIR), type: 'directory', mode: 0o755 });
+  pack.entry({ name: relative(WORKSPACE_DIR), type: 'directory', mode: 0o755 });
+  if (sourceDir === undefined) {
+    pack.finalize();
+    return pack;
+  }
+  return tarFs.pack(sourceDir, {
+    pack,
+    map: (header: Headers) => ({ ...header, name: sourceEntryName(header.name), uid: 0, gid: 0 }),
+  });
+}

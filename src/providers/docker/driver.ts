@@ -1,0 +1,264 @@
+// The Docker provider: one container per workspace, found again only through our labels.
+// Translation to/from the Engine API is pure (./spec.ts); this file does the calls, in order.
+import type Docker from 'dockerode';
+import type { ObservedWorkspace } from '../../model/types.js';
+import { parseServiceStatus, serviceStatusArgv } from '../../services/manager.js';
+import type { DesiredWorkspace, DriverContext, ProviderAvailability, ProviderDriver, WorkspaceRuntime } from '../types.js';
+import { workspaceArchive } from './archive.js';
+import { DEFAULT_DOCKER_SOCKET, dockerClient } from './client.js';
+import { dockerExec, dockerSpawn, type ExecTarget } from './exec.js';
+import {
+  LABEL_KIND,
+  LABEL_MANAGED,
+  MANAGED_SELECTOR,
+  STATE_DIR,
+  WORKSPACE_DIR,
+  containerAddress,
+  containerCreateOptions,
+  containerName,
+  describeDockerError,
+  imageNotFoundMessage,
+  isPortConflict,
+  observedFromContainer,
+  portBindings,
+  portConflictMessage,
+  pullFailedMessage,
+  statusCode,
+} from './spec.js';
+
+// Request counters for tests and benchmarks ("a second apply makes zero mutating Docker calls").
+export { dockerApiCalls, resetDockerApiCalls, type DockerApiCalls } from './client.js';
+
+/** Seconds `docker stop` waits before SIGKILL; with Init the keep-alive exits at once. */
+const STOP_TIMEOUT_S = 5;
+
+function socketOf(ctx: DriverContext): string {
+  return ctx.node.spec.providers?.docker?.socket ?? DEFAULT_DOCKER_SOCKET;
+}
+
+function clientOf(ctx: DriverContext): Docker {
+  return dockerClient(ctx.transport, socketOf(ctx));
+}
+
+function nodeName(ctx: DriverContext): string {
+  return ctx.node.metadata.name;
+}
+
+function fail(ctx: DriverContext, what: string, err: unknown): Error {
+  return new Error(`docker ${what} on node ${nodeName(ctx)} failed: ${describeDockerError(err)}`, { cause: err });
+}
+
+/** Inspect our container for a workspace; undefined when missing; refuses foreign containers. */
+async function inspectManaged(ctx: DriverContext, name: string): Promise<Docker.ContainerInspectInfo | undefined> {
+  let info: Docker.ContainerInspectInfo;
+  try {
+    info = await clientOf(ctx).getContainer(containerName(name)).inspect();
+  } catch (err) {
+    if (statusCode(err) === 404) return undefined;
+    throw fail(ctx, `inspect of workspace ${name}`, err);
+  }
+  if (info.Config.Labels?.[LABEL_MANAGED] !== 'true') {
+    throw new Error(
+      `container ${containerName(name)} on node ${nodeName(ctx)} is not managed by vendetta (no ${MANAGED_SELECTOR} label); ` +
+        `vendetta never touches it: rename or remove it yourself, or rename workspace ${name}`,
+    );
+  }
+  return info;
+}
+
+async function ensureImage(ctx: DriverContext, docker: Docker, image: string, pull: 'never' | 'missing' | 'always'): Promise<void> {
+  const present = await docker
+    .getImage(image)
+    .inspect()
+    .then(
+      () => true,
+      (err) => {
+        if (statusCode(err) === 404) return false;
+        throw fail(ctx, `inspect of image ${image}`, err);
+      },
+    );
+  if (present && pull !== 'always') return;
+  if (!present && pull === 'never') throw new Error(imageNotFoundMessage(image, nodeName(ctx)));
+
+  ctx.progress?.(`pulling image ${image} on node ${nodeName(ctx)}`);
+  try {
+    const stream = await docker.pull(image);
+    // Pull errors (unknown image, registry unreachable) arrive inside the progress stream.
+    await new Promise<void>((resolve, reject) =>
+      docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())),
+    );
+  } catch (err) {
+    throw new Error(pullFailedMessage(image, nodeName(ctx), err), { cause: err });
+  }
+}
+
+async function startContainer(ctx: DriverContext, container: Docker.Container, name: string, ports: string[] | undefined): Promise<void> {
+  try {
+    await container.start();
+  } catch (err) {
+    if (statusCode(err) === 304) return; // already running
+    if (isPortConflict(err)) throw new Error(portConflictMessage(err, name, nodeName(ctx), portBindings(ports).specs), { cause: err });
+    throw fail(ctx, `start of workspace ${name}`, err);
+  }
+}
+
+function execTarget(ctx: DriverContext, containerId: string, name: string): ExecTarget {
+  return { docker: clientOf(ctx), containerId, node: nodeName(ctx), where: `workspace ${name} on node ${nodeName(ctx)}` };
+}
+
+export function createDockerDriver(): ProviderDriver {
+  return {
+    name: 'docker',
+
+    async availability(ctx): Promise<ProviderAvailability> {
+      try {
+        const v = await clientOf(ctx).version();
+        return { available: true, version: `${v.Version} (API ${v.ApiVersion})`, detail: `${v.Os}/${v.Arch}` };
+      } catch (err) {
+        return { available: false, ...(await diagnoseSocket(ctx, err)) };
+      }
+    },
+
+    async observe(ctx): Promise<ObservedWorkspace[]> {
+      const docker = clientOf(ctx);
+      let containers: Docker.ContainerInfo[];
+      try {
+        containers = await docker.listContainers({
+          all: true,
+          filters: { label: [MANAGED_SELECTOR, `${LABEL_KIND}=Workspace`] },
+        });
+      } catch (err) {
+        throw fail(ctx, 'listing of workspaces', err);
+      }
+      return Promise.all(
+        containers.map(async (info) => {
+          const observed = observedFromContainer(info);
+          if (!observed.running) return observed;
+          const result = await dockerExec(execTarget(ctx, info.Id, observed.name), serviceStatusArgv(STATE_DIR));
+          if (result.code !== 0) {
+            throw new Error(
+              `reading service status in workspace ${observed.name} on node ${nodeName(ctx)} failed ` +
+                `(exit ${result.code}): ${result.stderr.trim() || result.stdout.trim()}`,
+            );
+          }
+          return { ...observed, services: parseServiceStatus(result.stdout) };
+        }),
+      );
+    },
+
+    async create(ctx, ws: DesiredWorkspace): Promise<void> {
+      const { spec, metadata } = ws.resource;
+      const name = metadata.name;
+      if (!spec.image) throw new Error(`workspace ${name}: spec.image is required for the docker provider (e.g. debian:12)`);
+      const docker = clientOf(ctx);
+      const options = containerCreateOptions(ws, ctx.applySet, spec.image); // validates ports, memory
+      await ensureImage(ctx, docker, spec.image, spec.pull ?? 'missing');
+
+      let container: Docker.Container;
+      try {
+        container = await docker.createContainer(options);
+      } catch (err) {
+        if (statusCode(err) === 409) {
+          throw new Error(
+            `workspace ${name}: a container named ${containerName(name)} already exists on node ${nodeName(ctx)}; ` +
+              `delete the workspace first (vendetta delete workspace/${name}) or remove that container`,
+            { cause: err },
+          );
+        }
+        throw fail(ctx, `create of workspace ${name}`, err);
+      }
+      // A half-made workspace would look "created" to the next observation: undo on failure.
+      try {
+        ctx.progress?.(`uploading ${spec.source?.path ?? 'workspace directories'} to ${name}:${WORKSPACE_DIR}`);
+        await container.putArchive(workspaceArchive(spec.source?.path), { path: '/' }).catch((err: unknown) => {
+          throw fail(ctx, `upload of ${spec.source?.path ?? 'workspace directories'} to workspace ${name}`, err);
+        });
+        if ((spec.state ?? 'running') === 'running') await startContainer(ctx, container, name, spec.ports);
+      } catch (err) {
+        await container.remove({ force: true, v: true }).catch(() => undefined);
+        throw err;
+      }
+    },
+
+    async start(ctx, name): Promise<void> {
+      const info = await inspectManaged(ctx, name);
+      if (!info) throw new Error(`workspace ${name} does not exist on node ${nodeName(ctx)}; apply it to create it`);
+      const ports = Object.entries(info.HostConfig.PortBindings ?? {}).flatMap(([key, binds]) =>
+        ((binds as Array<{ HostIp?: string; HostPort?: string }> | null) ?? []).map(
+          (b) => `${b.HostIp ? `${b.HostIp}:` : ''}${b.HostPort}:${key}`,
+        ),
+      );
+      await startContainer(ctx, clientOf(ctx).getContainer(info.Id), name, ports);
+    },
+
+    async stop(ctx, name): Promise<void> {
+      const info = await inspectManaged(ctx, name);
+      if (!info || !info.State.Running) return;
+      try {
+        await clientOf(ctx).getContainer(info.Id).stop({ t: STOP_TIMEOUT_S });
+      } catch (err) {
+        if (statusCode(err) === 304 || statusCode(err) === 404) return;
+        throw fail(ctx, `stop of workspace ${name}`, err);
+      }
+    },
+
+    async delete(ctx, name): Promise<void> {
+      const info = await inspectManaged(ctx, name);
+      if (!info) return;
+      try {
+        await clientOf(ctx).getContainer(info.Id).remove({ force: true, v: true });
+      } catch (err) {
+        // 404: gone meanwhile; 409: a removal is already in progress.
+        if (statusCode(err) === 404 || statusCode(err) === 409) return;
+        throw fail(ctx, `delete of workspace ${name}`, err);
+      }
+    },
+
+    async runtime(ctx, name): Promise<WorkspaceRuntime> {
+      const info = await inspectManaged(ctx, name);
+      if (!info) throw new Error(`workspace ${name} does not exist on node ${nodeName(ctx)}; apply it to create it`);
+      if (!info.State.Running) {
+        throw new Error(`workspace ${name} on node ${nodeName(ctx)} is stopped; set state: running and apply to start it`);
+      }
+      const target = execTarget(ctx, info.Id, name);
+      const address =
+        containerAddress(info.NetworkSettings.Networks as Record<string, { IPAddress?: string }>, info.HostConfig.NetworkMode) ??
+        '127.0.0.1';
+      return {
+        workspaceDir: WORKSPACE_DIR,
+        stateDir: STATE_DIR,
+        address,
+        exec: (argv, opts) => dockerExec(target, argv, opts),
+        spawn: (argv, opts) => dockerSpawn(target, argv, opts),
+      };
+    },
+  };
+}
+
+/**
+ * Why the Docker socket did not answer, in words a user can act on. The connection error alone
+ * cannot tell (over SSH every failure is "open failed"), so look at the socket on the node.
+ */
+async function diagnoseSocket(ctx: DriverContext, err: unknown): Promise<{ detail: string; hint: string }> {
+  const socket = socketOf(ctx);
+  const node = nodeName(ctx);
+  const detail = `cannot reach the Docker Engine at ${socket} on node ${node}: ${describeDockerError(err)}`;
+  let probe = '';
+  try {
+    const result = await ctx.transport.exec(
+      ['/bin/sh', '-c', 'if [ ! -S "$1" ]; then echo missing; elif [ ! -r "$1" ] || [ ! -w "$1" ]; then echo denied; else echo ok; fi; id -un', 'sh', socket],
+      { timeoutMs: 10_000 },
+    );
+    probe = result.stdout;
+  } catch {
+    // Node unreachable: the connection error already says so.
+  }
+  const [state, user] = probe.trim().split('\n');
+  if (state === 'denied') {
+    return { detail, hint: `add user ${user ?? 'the SSH user'} to the docker group on node ${node} (sudo usermod -aG docker ${user ?? '$USER'}), then reconnect` };
+  }
+  if (state === 'missing') {
+    return { detail, hint: `install docker.io on node ${node} and start dockerd (no socket at ${socket}), or set spec.providers.docker.socket` };
+  }
+  return { detail, hint: `check that dockerd is running on node ${node} and listening on ${socket} (docker -H unix://${socket} version)` };
+}

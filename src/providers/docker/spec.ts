@@ -1,0 +1,164 @@
+// Pure translation between vendetta's model and the Docker Engine API: container create options,
+// labels, observed workspaces, and error messages a user can act on. No I/O here.
+import type Docker from 'dockerode';
+import type { ObservedService, ObservedWorkspace } from '../../model/types.js';
+import { parsePortSpec, type PortSpec } from '../../model/ports.js';
+import { parseQuantity } from '../../model/quantity.js';
+import type { DesiredWorkspace } from '../types.js';
+
+export const LABEL_MANAGED = 'vendetta.dev/managed';
+export const LABEL_KIND = 'vendetta.dev/kind';
+export const LABEL_NAME = 'vendetta.dev/name';
+export const LABEL_SPEC_HASH = 'vendetta.dev/spec-hash';
+export const LABEL_APPLY_SET = 'vendetta.dev/applyset';
+/** The only selector used to list containers: anything without it is never touched. */
+export const MANAGED_SELECTOR = `${LABEL_MANAGED}=true`;
+
+export const WORKSPACE_DIR = '/workspace';
+export const STATE_DIR = '/var/lib/vendetta';
+
+/**
+ * PID 1 of every workspace: sleeps until told to stop. `sleep & wait` keeps the shell able to run
+ * its TERM trap at once; HostConfig.Init adds a real init that forwards signals and reaps the
+ * services' orphans, so `docker stop` takes milliseconds instead of the 10 s kill timeout.
+ */
+export const KEEP_ALIVE_SCRIPT = 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done';
+
+export function containerName(workspace: string): string {
+  return `vendetta-${workspace}`;
+}
+
+export function workspaceLabels(ws: DesiredWorkspace, applySet: string): Record<string, string> {
+  return {
+    [LABEL_MANAGED]: 'true',
+    [LABEL_KIND]: 'Workspace',
+    [LABEL_NAME]: ws.resource.metadata.name,
+    [LABEL_SPEC_HASH]: ws.specHash,
+    [LABEL_APPLY_SET]: applySet,
+  };
+}
+
+function portKey(p: PortSpec): string {
+  return `${p.containerPort}/${p.protocol}`;
+}
+
+/** Compose-syntax port strings → ExposedPorts + PortBindings. Throws on invalid syntax. */
+export function portBindings(ports: string[] | undefined): {
+  exposed: Record<string, object>;
+  bindings: Record<string, Array<{ HostIp: string; HostPort: string }>>;
+  specs: PortSpec[];
+} {
+  const specs = (ports ?? []).map(parsePortSpec);
+  const exposed: Record<string, object> = {};
+  const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+  for (const p of specs) {
+    exposed[portKey(p)] = {};
+    (bindings[portKey(p)] ??= []).push({ HostIp: p.hostIp ?? '', HostPort: String(p.hostPort) });
+  }
+  return { exposed, bindings, specs };
+}
+
+/** The full createContainer body for a desired workspace. */
+export function containerCreateOptions(ws: DesiredWorkspace, applySet: string, image: string): Docker.ContainerCreateOptions {
+  const { resource, env } = ws;
+  const name = resource.metadata.name;
+  const { exposed, bindings } = portBindings(resource.spec.ports);
+  const resources = resource.spec.resources ?? {};
+  const hostConfig: Docker.HostConfig = {
+    Init: true,
+    PortBindings: bindings,
+  };
+  if (resources.cpus !== undefined) hostConfig.NanoCpus = Math.round(resources.cpus * 1e9);
+  if (resources.memory !== undefined) hostConfig.Memory = parseQuantity(resources.memory);
+  return {
+    name: containerName(name),
+    Hostname: name,
+    Image: image,
+    // Entrypoint, not Cmd: an image's own entrypoint must not wrap our keep-alive.
+    Entrypoint: ['/bin/sh', '-c', KEEP_ALIVE_SCRIPT],
+    Cmd: [],
+    WorkingDir: WORKSPACE_DIR,
+    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    Labels: workspaceLabels(ws, applySet),
+    ExposedPorts: exposed,
+    HostConfig: hostConfig,
+  };
+}
+
+/** The container's IP on its (first) network, as listContainers/inspect report it. */
+export function containerAddress(
+  networks: Record<string, { IPAddress?: string }> | undefined,
+  networkMode?: string,
+): string | undefined {
+  for (const net of Object.values(networks ?? {})) {
+    if (net.IPAddress) return net.IPAddress;
+  }
+  // Host networking: services listen on the node itself.
+  if (networkMode === 'host') return '127.0.0.1';
+  return undefined;
+}
+
+/** One listContainers entry (with our labels) → an ObservedWorkspace; services filled in later. */
+export function observedFromContainer(info: Docker.ContainerInfo, services: ObservedService[] = []): ObservedWorkspace {
+  const labels = info.Labels ?? {};
+  const name = labels[LABEL_NAME] ?? (info.Names[0] ?? '').replace(/^\/(vendetta-)?/, '');
+  const running = info.State === 'running';
+  const address = containerAddress(info.NetworkSettings?.Networks, info.HostConfig?.NetworkMode);
+  return {
+    name,
+    provider: 'docker',
+    specHash: labels[LABEL_SPEC_HASH] ?? '',
+    ...(labels[LABEL_APPLY_SET] ? { applySet: labels[LABEL_APPLY_SET] } : {}),
+    running,
+    ...(running && address ? { address } : {}),
+    services,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Error messages. Docker's own text is kept at the end: it is what a search engine knows.
+// ---------------------------------------------------------------------------------------------
+
+function dockerMessage(err: unknown): string {
+  const e = err as { json?: { message?: string }; message?: string };
+  return (e?.json?.message ?? e?.message ?? String(err)).trim();
+}
+
+export function statusCode(err: unknown): number | undefined {
+  return (err as { statusCode?: number })?.statusCode;
+}
+
+export function isPortConflict(err: unknown): boolean {
+  return /port is already allocated|address already in use/i.test(dockerMessage(err));
+}
+
+/** Which published port Docker complained about, if its message says; otherwise all of them. */
+export function conflictingPorts(err: unknown, specs: PortSpec[]): string[] {
+  const text = dockerMessage(err);
+  const hit = specs.filter((p) => new RegExp(`[:\\s]${p.hostPort}(?![0-9])`).test(text));
+  const list = hit.length > 0 ? hit : specs;
+  return list.map((p) => `${p.hostIp ? (p.hostIp.includes(':') ? `[${p.hostIp}]` : p.hostIp) : '0.0.0.0'}:${p.hostPort}`);
+}
+
+export function portConflictMessage(err: unknown, workspace: string, node: string, specs: PortSpec[]): string {
+  const ports = conflictingPorts(err, specs).join(', ');
+  return (
+    `workspace ${workspace}: port ${ports} is already in use on node ${node}; ` +
+    `stop whatever listens there or change spec.ports (docker: ${dockerMessage(err)})`
+  );
+}
+
+export function imageNotFoundMessage(image: string, node: string): string {
+  return `image ${image} not found on node ${node}; build or load it there (docker load / docker import), or set pull: missing`;
+}
+
+export function pullFailedMessage(image: string, node: string, err: unknown): string {
+  return (
+    `pulling image ${image} on node ${node} failed: ${dockerMessage(err)}; ` +
+    `check the node can reach the registry, or load the image there (docker load / docker import) and set pull: never`
+  );
+}
+
+export function describeDockerError(err: unknown): string {
+  return dockerMessage(err);
+}

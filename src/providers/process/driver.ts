@@ -1,0 +1,212 @@
+// The process provider: a workspace is a directory on the node and its services are plain
+// supervised processes. Layout under the root:
+//   <root>/<name>/meta.json    our labels (managed, kind, name, specHash, applySet, running, createdAt)
+//   <root>/<name>/workspace/   the source, or an empty directory
+//   <root>/<name>/state/       supervisor state (src/services)
+import { posix } from 'node:path';
+import { LOCAL_ADDRESS, LOCAL_NODE, type NodeResource, type ObservedWorkspace } from '../../model/types.js';
+import { parseServiceStatus, SERVICE_SHELL_LIB, stopAllServicesArgv } from '../../services/supervisor.js';
+import type { ExecResult } from '../../transport/types.js';
+import type { DesiredWorkspace, DriverContext, ProviderDriver, WorkspaceRuntime } from '../types.js';
+
+const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const ADDRESS = '127.0.0.1';
+
+export interface ProcessMeta {
+  managed: true;
+  kind: 'Workspace';
+  name: string;
+  specHash: string;
+  applySet: string;
+  running: boolean;
+  createdAt: string;
+}
+
+export interface WorkspacePaths {
+  dir: string;
+  meta: string;
+  workspaceDir: string;
+  stateDir: string;
+}
+
+/** Where workspaces live on this node. Pure: the caller supplies home and VENDETTA_HOME. */
+export function processRoot(node: NodeResource, home: string, vendettaHome: string | undefined): string {
+  const configured = node.spec.providers?.process?.root;
+  if (configured) {
+    if (configured === '~') return home;
+    return configured.startsWith('~/') ? posix.join(home, configured.slice(2)) : configured;
+  }
+  const isLocal = node.metadata.name === LOCAL_NODE || node.spec.address === LOCAL_ADDRESS;
+  if (isLocal && vendettaHome) return posix.join(vendettaHome, 'workspaces');
+  return posix.join(home, '.vendetta', 'workspaces');
+}
+
+/** Paths of one workspace; refuses names that could escape the root. */
+export function workspacePaths(root: string, name: string): WorkspacePaths {
+  if (!NAME.test(name)) {
+    throw new Error(`invalid workspace name ${JSON.stringify(name)}: use a DNS-1123 label (lowercase letters, digits, '-')`);
+  }
+  const base = posix.normalize(root).replace(/\/+$/, '');
+  const dir = posix.join(base, name);
+  if (!base || posix.dirname(dir) !== base) throw new Error(`workspace ${name} would not be inside ${root}`);
+  return {
+    dir,
+    meta: `${dir}/meta.json`,
+    workspaceDir: `${dir}/workspace`,
+    stateDir: `${dir}/state`,
+  };
+}
+
+/** One exec printing every workspace's meta.json and its service status. */
+export function observeArgv(root: string): string[] {
+  const body = `[ -d "$1" ] || exit 0
+for w in "$1"/*/; do
+  w=\${w%/}
+  [ -f "$w/meta.json" ] || continue
+  printf 'workspace\\t%s\\n' "\${w##*/}"
+  printf 'meta\\t'; tr -d '\\n' < "$w/meta.json"; printf '\\n'
+  service_status "$w/state"
+done`;
+  return ['/bin/sh', '-c', `${SERVICE_SHELL_LIB}\n${body}`, 'sh', root];
+}
+
+function isOurMeta(value: unknown): value is ProcessMeta {
+  const m = value as Partial<ProcessMeta> | null;
+  return !!m && m.managed === true && m.kind === 'Workspace' && typeof m.name === 'string';
+}
+
+/** Parse observeArgv output. Directories without our meta.json are not ours and are skipped. */
+export function parseProcessObservation(text: string): ObservedWorkspace[] {
+  const blocks = text.split(/^workspace\t/m).slice(1);
+  const out: ObservedWorkspace[] = [];
+  for (const block of blocks) {
+    const metaLine = /^meta\t(.*)$/m.exec(block)?.[1];
+    let meta: unknown;
+    try {
+      meta = metaLine ? JSON.parse(metaLine) : undefined;
+    } catch {
+      continue; // unreadable metadata: not something we can claim
+    }
+    if (!isOurMeta(meta)) continue;
+    out.push({
+      name: meta.name,
+      provider: 'process',
+      specHash: meta.specHash,
+      applySet: meta.applySet,
+      running: meta.running,
+      address: ADDRESS,
+      services: parseServiceStatus(block),
+    });
+  }
+  return out;
+}
+
+export function gitCloneArgv(url: string, ref: string | undefined, target: string): string[] {
+  return ['git', 'clone', '--depth', '1', ...(ref ? ['--branch', ref] : []), '--', url, target];
+}
+
+function check(res: ExecResult, what: string, node: string, hint?: string): void {
+  if (res.code === 0) return;
+  const detail = (res.stderr || res.stdout).trim() || `exit code ${res.code}`;
+  throw new Error(`${what} on node ${node} failed: ${detail}${hint ? ` (${hint})` : ''}`);
+}
+
+export function createProcessDriver(): ProviderDriver {
+  async function rootOf(ctx: DriverContext): Promise<string> {
+    return processRoot(ctx.node, await ctx.transport.home(), process.env.VENDETTA_HOME);
+  }
+
+  async function pathsOf(ctx: DriverContext, name: string): Promise<WorkspacePaths> {
+    return workspacePaths(await rootOf(ctx), name);
+  }
+
+  async function readMeta(ctx: DriverContext, name: string, paths: WorkspacePaths): Promise<ProcessMeta> {
+    let meta: unknown;
+    try {
+      meta = JSON.parse((await ctx.transport.readFile(paths.meta)).toString('utf8'));
+    } catch (err) {
+      throw new Error(`workspace ${name} not found on node ${ctx.node.metadata.name} (${paths.meta}): ${(err as Error).message}`);
+    }
+    if (!isOurMeta(meta)) throw new Error(`${paths.meta} on node ${ctx.node.metadata.name} is not managed by vendetta`);
+    return meta;
+  }
+
+  async function writeMeta(ctx: DriverContext, paths: WorkspacePaths, meta: ProcessMeta): Promise<void> {
+    await ctx.transport.writeFile(paths.meta, `${JSON.stringify(meta)}\n`, 0o644);
+  }
+
+  async function setRunning(ctx: DriverContext, name: string, running: boolean): Promise<void> {
+    const paths = await pathsOf(ctx, name);
+    const meta = await readMeta(ctx, name, paths);
+    if (!running) {
+      const res = await ctx.transport.exec(stopAllServicesArgv(paths.stateDir));
+      check(res, `stopping the services of workspace ${name}`, ctx.node.metadata.name);
+    }
+    if (meta.running !== running) await writeMeta(ctx, paths, { ...meta, running });
+  }
+
+  return {
+    name: 'process',
+
+    async availability() {
+      return { available: true, version: 'builtin', detail: 'plain processes under /bin/sh' };
+    },
+
+    async observe(ctx) {
+      const res = await ctx.transport.exec(observeArgv(await rootOf(ctx)));
+      check(res, 'listing process workspaces', ctx.node.metadata.name);
+      return parseProcessObservation(res.stdout);
+    },
+
+    async create(ctx, ws: DesiredWorkspace) {
+      const name = ws.resource.metadata.name;
+      const node = ctx.node.metadata.name;
+      const paths = await pathsOf(ctx, name);
+      check(await ctx.transport.exec(['mkdir', '-p', paths.stateDir]), `creating ${paths.dir}`, node);
+      const source = ws.resource.spec.source;
+      if (source?.path) {
+        ctx.progress?.(`copying ${source.path} to ${paths.workspaceDir}`);
+        await ctx.transport.upload(source.path, paths.workspaceDir);
+      } else if (source?.git) {
+        ctx.progress?.(`cloning ${source.git.url}`);
+        check(await ctx.transport.exec(['rm', '-rf', '--', paths.workspaceDir]), `clearing ${paths.workspaceDir}`, node);
+        const res = await ctx.transport.exec(gitCloneArgv(source.git.url, source.git.ref, paths.workspaceDir));
+        check(res, `git clone ${source.git.url}`, node, 'is git installed on the node and the repository reachable from it?');
+      } else {
+        check(await ctx.transport.exec(['mkdir', '-p', paths.workspaceDir]), `creating ${paths.workspaceDir}`, node);
+      }
+      // meta.json last: a half-created workspace is not observed as existing, so it is created again.
+      await writeMeta(ctx, paths, {
+        managed: true,
+        kind: 'Workspace',
+        name,
+        specHash: ws.specHash,
+        applySet: ctx.applySet,
+        running: ws.resource.spec.state !== 'stopped',
+        createdAt: new Date().toISOString(),
+      });
+    },
+
+    start: (ctx, name) => setRunning(ctx, name, true),
+    stop: (ctx, name) => setRunning(ctx, name, false),
+
+    async delete(ctx, name) {
+      const paths = await pathsOf(ctx, name);
+      const node = ctx.node.metadata.name;
+      check(await ctx.transport.exec(stopAllServicesArgv(paths.stateDir)), `stopping the services of workspace ${name}`, node);
+      check(await ctx.transport.exec(['rm', '-rf', '--', paths.dir]), `removing ${paths.dir}`, node);
+    },
+
+    async runtime(ctx, name): Promise<WorkspaceRuntime> {
+      const paths = await pathsOf(ctx, name);
+      const { transport } = ctx;
+      return {
+        workspaceDir: paths.workspaceDir,
+        stateDir: paths.stateDir,
+        address: ADDRESS,
+        exec: (argv, opts) => transport.exec(argv, { ...opts, cwd: opts?.cwd ?? paths.workspaceDir }),
+        spawn: (argv, opts) => transport.spawn(argv, { ...opts, cwd: opts?.cwd ?? paths.workspaceDir }),
+      };
+    },
+  };
+}

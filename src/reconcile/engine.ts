@@ -1,0 +1,26 @@
+// The engine with its real parts: the planner, desired-state builders, the service supervisor,
+// health checks. The logic lives in ./reconciler.ts; this file only wires.
+import { parsePortSpec } from '../model/ports.js';
+import { parseDuration } from '../model/quantity.js';
+import { desiredService, desiredWorkspace } from '../plan/desired.js';
+import { plan, planDeletion } from '../plan/plan.js';
+import { checkHealth } from '../services/health.js';
+import { createServiceManager } from '../services/manager.js';
+import { createEngineWith, type Engine, type EngineDeps, type EngineOptions } from './reconciler.js';
+
+export type { Engine, EngineOptions, LoopOptions } from './reconciler.js';
+
+export const realEngineDeps: EngineDeps = {
+  plan,
+  planDeletion,
+  desiredWorkspace,
+  desiredService,
+  serviceManager: createServiceManager,
+  checkHealth,
+  parseDuration,
+  parsePortSpec,
+};
+
+export function createEngine(opts: EngineOptions): Engine {
+  return createEngineWith(realEngineDeps, opts);
+}

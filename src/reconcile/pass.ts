@@ -1,0 +1,593 @@
+// Executes one reconcile pass: one workspace machine per workspace and one service machine per
+// service of the pass, wired together (workspace ready → its services; service state → the
+// services that dependsOn it), gated by the plan's operation dependencies, with at most
+// `concurrency` provider operations per node at a time. Carries no decisions of its own: what to
+// do comes from the plan, how to retry from the machines.
+import { createActor, fromPromise, type Actor } from 'xstate';
+import type {
+  EventRecord,
+  HealthcheckSpec,
+  NodeResource,
+  ObservedService,
+  ObservedSet,
+  ObservedWorkspace,
+  ProviderName,
+  ResourceId,
+  ServiceResource,
+} from '../model/types.js';
+import { resourceId } from '../model/types.js';
+import type { Operation, Plan } from '../plan/types.js';
+import type { DesiredWorkspace, DriverContext, ProviderDriver, WorkspaceRuntime } from '../providers/types.js';
+import type { DesiredService, HealthResult, ServiceManager } from '../services/types.js';
+import type { Transport } from '../transport/types.js';
+import type { LoadedSet } from './api.js';
+import { errorMessage, TerminalError, type RetryPolicy } from './retry.js';
+import {
+  describeCondition,
+  serviceMachine,
+  type Dependency,
+  type DependencyState,
+  type HealthTiming,
+  type ServiceMachine,
+  type ServiceOperation,
+  type ServiceTarget,
+} from './service-machine.js';
+import { servicePhase, topState, workspacePhase } from './status.js';
+import { workspaceMachine, type WorkspaceMachine, type WorkspaceOperation, type WorkspaceTarget } from './workspace-machine.js';
+import type { Phase } from '../model/types.js';
+
+/** The pure/effectful helpers the pass needs besides drivers (injectable for tests). */
+export interface PassHelpers {
+  desiredWorkspace: (set: LoadedSet, name: string) => DesiredWorkspace;
+  desiredService: (set: LoadedSet, name: string, workspaceDir: string) => DesiredService;
+  serviceManager: (rt: WorkspaceRuntime) => ServiceManager;
+  checkHealth: (hc: HealthcheckSpec, rt: WorkspaceRuntime, transport: Transport, timeoutMs: number) => Promise<HealthResult>;
+  parseDuration: (text: string) => number;
+}
+
+export interface PassContext {
+  helpers: PassHelpers;
+  /** Absent for `delete`, which only runs delete operations. */
+  set?: LoadedSet;
+  plan: Plan;
+  observed: ObservedSet;
+  nodes: Map<string, NodeResource>;
+  drivers: Partial<Record<ProviderName, ProviderDriver>>;
+  transport: (node: string) => Promise<Transport>;
+  applySet: string;
+  /** Runs a provider operation within the node's concurrency limit. */
+  withNodeSlot: <T>(node: string, work: () => Promise<T>) => Promise<T>;
+  record: (event: Omit<EventRecord, 'time'>) => void;
+  progress: (resource: ResourceId, message: string) => void;
+  signal: AbortSignal;
+  retry?: Partial<RetryPolicy>;
+  /** Service start confirmation tuning (tests make it fast). */
+  servicePollMs?: number;
+  /** Return once every planned operation finished, without waiting for readiness. */
+  noWait?: boolean;
+}
+
+/** What became of one resource in this pass. */
+export interface UnitOutcome {
+  id: ResourceId;
+  kind: 'Workspace' | 'Service';
+  name: string;
+  node: string;
+  workspace?: string;
+  target: WorkspaceTarget | ServiceTarget;
+  phase: Phase;
+  /** Why it failed or is not ready. */
+  reason?: string;
+  /** The planned operation, if any, and whether it completed. */
+  operation?: Operation;
+  operationDone: boolean;
+  address?: string;
+  observedService?: ObservedService;
+  lastHealth?: HealthResult;
+  hasHealthcheck?: boolean;
+  dependsOn?: Dependency[];
+}
+
+export interface PassOutcome {
+  units: UnitOutcome[];
+  operationsRun: number;
+  operationsSucceeded: number;
+}
+
+const DEFAULT_HEALTH = { interval: '2s', timeout: '1s', retries: 3, startPeriod: '0s' };
+
+const WORKSPACE_OPS: Record<string, WorkspaceOperation> = {
+  'create-workspace': 'create',
+  'recreate-workspace': 'recreate',
+  'start-workspace': 'start',
+  'stop-workspace': 'stop',
+  'delete-workspace': 'delete',
+};
+const SERVICE_OPS: Record<string, ServiceOperation> = {
+  'start-service': 'start',
+  'restart-service': 'restart',
+  'stop-service': 'stop',
+  'delete-service': 'delete',
+};
+const WORKSPACE_EVENT: Record<WorkspaceOperation, { reason: string; verb: string }> = {
+  create: { reason: 'Created', verb: 'created' },
+  recreate: { reason: 'Recreated', verb: 'recreated' },
+  start: { reason: 'Started', verb: 'started' },
+  stop: { reason: 'Stopped', verb: 'stopped' },
+  delete: { reason: 'Deleted', verb: 'deleted' },
+};
+const SERVICE_EVENT: Record<ServiceOperation, { reason: string; verb: string }> = {
+  start: { reason: 'Started', verb: 'started' },
+  restart: { reason: 'Restarted', verb: 'restarted' },
+  stop: { reason: 'Stopped', verb: 'stopped' },
+  delete: { reason: 'Deleted', verb: 'deleted' },
+};
+
+interface WorkspaceUnit {
+  kind: 'Workspace';
+  name: string;
+  node: string;
+  provider: ProviderName;
+  target: WorkspaceTarget;
+  op?: Operation;
+  observed?: ObservedWorkspace;
+  actor: Actor<WorkspaceMachine>;
+  services: ServiceUnit[];
+  address?: string;
+}
+
+interface ServiceUnit {
+  kind: 'Service';
+  name: string;
+  workspace: string;
+  node: string;
+  provider: ProviderName;
+  target: ServiceTarget;
+  op?: Operation;
+  resource?: ServiceResource;
+  healthcheck?: HealthcheckSpec;
+  dependsOn: Dependency[];
+  actor: Actor<ServiceMachine>;
+  dependencyState: DependencyState;
+}
+
+/** Completion of one planned operation: true when it ran, false when its machine gave up. */
+interface Deferred {
+  promise: Promise<boolean>;
+  resolve: (ok: boolean) => void;
+  settled: boolean;
+  ok: boolean;
+}
+
+function deferred(): Deferred {
+  let resolve!: (ok: boolean) => void;
+  const d: Deferred = { promise: new Promise<boolean>((r) => (resolve = r)), resolve: () => {}, settled: false, ok: false };
+  d.resolve = (ok) => {
+    if (d.settled) return;
+    d.settled = true;
+    d.ok = ok;
+    resolve(ok);
+  };
+  return d;
+}
+
+function hasProbe(hc: HealthcheckSpec | undefined): hc is HealthcheckSpec {
+  return !!hc && !!(hc.exec || hc.tcp || hc.http);
+}
+
+export async function executePass(ctx: PassContext): Promise<PassOutcome> {
+  const { plan, observed, set, helpers } = ctx;
+  const opDone = new Map<string, Deferred>(plan.operations.map((op) => [op.id, deferred()]));
+  let operationsRun = 0;
+  let operationsSucceeded = 0;
+  const runtimes = new Map<string, Promise<WorkspaceRuntime>>();
+  const managers = new WeakMap<WorkspaceRuntime, ServiceManager>();
+
+  const observedWorkspace = (node: string, name: string) =>
+    observed.get(node)?.workspaces.find((w) => w.name === name);
+
+  const driverFor = (provider: ProviderName, node: string): ProviderDriver => {
+    const driver = ctx.drivers[provider];
+    if (!driver) {
+      throw new TerminalError(
+        `no ${provider} driver is available on node ${node}`,
+        `use a provider this vendetta supports (${Object.keys(ctx.drivers).join(', ') || 'none'}) for workspaces on ${node}`,
+      );
+    }
+    return driver;
+  };
+  const driverContext = async (node: string, resource: ResourceId): Promise<DriverContext> => {
+    const nodeResource = ctx.nodes.get(node);
+    if (!nodeResource) throw new TerminalError(`node ${node} is not declared`);
+    return {
+      node: nodeResource,
+      transport: await ctx.transport(node),
+      applySet: ctx.applySet,
+      progress: (message) => ctx.progress(resource, message),
+    };
+  };
+  const runtimeFor = (node: string, provider: ProviderName, workspace: string, fresh = false): Promise<WorkspaceRuntime> => {
+    const key = `${node}/${workspace}`;
+    let rt = fresh ? undefined : runtimes.get(key);
+    if (!rt) {
+      rt = (async () => driverFor(provider, node).runtime(await driverContext(node, resourceId('Workspace', workspace)), workspace))();
+      runtimes.set(key, rt);
+      rt.catch(() => runtimes.delete(key));
+    }
+    return rt;
+  };
+  const managerFor = (rt: WorkspaceRuntime): ServiceManager => {
+    let m = managers.get(rt);
+    if (!m) managers.set(rt, (m = helpers.serviceManager(rt)));
+    return m;
+  };
+
+  /** Waits for the operations `op` depends on; a failed one makes `op` fail for good. */
+  const runOperation = async (op: Operation | undefined, work: () => Promise<void>): Promise<void> => {
+    if (op) {
+      for (const dep of op.dependsOn) {
+        const ok = await (opDone.get(dep)?.promise ?? Promise.resolve(true));
+        if (!ok) throw new TerminalError(`${dep} did not complete`);
+      }
+      operationsRun++;
+      ctx.progress(op.resource, `${op.type} on ${op.node}: ${op.cause}`);
+    }
+    await ctx.withNodeSlot(op?.node ?? '', work);
+    if (op) {
+      operationsSucceeded++;
+      opDone.get(op.id)!.resolve(true);
+    }
+  };
+
+  // ----- workspace units -------------------------------------------------------------------
+  const workspaceUnits: WorkspaceUnit[] = [];
+  const makeWorkspaceUnit = (name: string, node: string, provider: ProviderName, target: WorkspaceTarget, op?: Operation): WorkspaceUnit => {
+    const id = resourceId('Workspace', name);
+    let unit: WorkspaceUnit;
+    const machine = workspaceMachine.provide({
+      actors: {
+        operate: fromPromise<void, { name: string; operation: WorkspaceOperation }>(({ input }) =>
+          runOperation(op, async () => {
+            const driver = driverFor(provider, node);
+            const dctx = await driverContext(node, id);
+            switch (input.operation) {
+              case 'create':
+                await driver.create(dctx, helpers.desiredWorkspace(set!, name));
+                break;
+              case 'recreate':
+                await driver.delete(dctx, name);
+                await driver.create(dctx, helpers.desiredWorkspace(set!, name));
+                break;
+              case 'start':
+                await driver.start(dctx, name);
+                break;
+              case 'stop':
+                await driver.stop(dctx, name);
+                break;
+              case 'delete':
+                await driver.delete(dctx, name);
+                break;
+            }
+          }),
+        ),
+        verify: fromPromise<void, { name: string }>(async () => {
+          const rt = await runtimeFor(node, provider, name, true);
+          const result = await rt.exec(['true'], { timeoutMs: 15_000 });
+          if (result.code !== 0) {
+            throw new Error(`workspace ${name} on ${node} did not run \`true\` (exit ${result.code}): ${result.stderr.trim() || 'no output'}`);
+          }
+          unit.address = rt.address;
+        }),
+      },
+    });
+    unit = {
+      kind: 'Workspace',
+      name,
+      node,
+      provider,
+      target,
+      op,
+      observed: observedWorkspace(node, name),
+      services: [],
+      actor: createActor(machine, { input: { name, operation: op ? WORKSPACE_OPS[op.type] : undefined, target, retry: ctx.retry } }),
+    };
+    unit.actor.on('operated', (e) => {
+      const ev = WORKSPACE_EVENT[e.operation];
+      ctx.record({ object: id, type: 'Normal', reason: ev.reason, message: `${ev.verb} workspace ${name} on node ${node}${op ? ` (${op.cause})` : ''}` });
+    });
+    unit.actor.on('retrying', (e) =>
+      ctx.progress(id, `${e.step} failed (attempt ${e.attempt}), retrying in ${e.delayMs} ms: ${e.error}`),
+    );
+    workspaceUnits.push(unit);
+    return unit;
+  };
+
+  const findOp = (kind: 'Workspace' | 'Service', name: string, pred: (op: Operation) => boolean) =>
+    plan.operations.find((op) => op.kind === kind && op.name === name && pred(op));
+
+  for (const ws of set?.desired.workspaces.values() ?? []) {
+    const node = ws.spec.node;
+    if (!observed.get(node)?.reachable) continue;
+    const op = findOp('Workspace', ws.metadata.name, (o) => o.node === node && o.type !== 'delete-workspace');
+    makeWorkspaceUnit(ws.metadata.name, node, ws.spec.provider, ws.spec.state === 'stopped' ? 'stopped' : 'running', op);
+  }
+  for (const op of plan.operations.filter((o) => o.type === 'delete-workspace')) {
+    makeWorkspaceUnit(op.name, op.node, op.provider, 'deleted', op);
+  }
+  const desiredWorkspaceUnit = (name: string) => workspaceUnits.find((u) => u.name === name && u.target !== 'deleted');
+
+  // ----- service units ---------------------------------------------------------------------
+  const serviceUnits: ServiceUnit[] = [];
+  const makeServiceUnit = (
+    name: string,
+    workspace: string,
+    node: string,
+    provider: ProviderName,
+    target: ServiceTarget,
+    op: Operation | undefined,
+    resource: ServiceResource | undefined,
+  ): ServiceUnit => {
+    const id = resourceId('Service', name);
+    const healthcheck = hasProbe(resource?.spec.healthcheck) ? resource!.spec.healthcheck : undefined;
+    const hc = { ...DEFAULT_HEALTH, ...healthcheck };
+    const health: HealthTiming | undefined = healthcheck
+      ? {
+          intervalMs: helpers.parseDuration(hc.interval),
+          retries: hc.retries,
+          startPeriodMs: helpers.parseDuration(hc.startPeriod),
+        }
+      : undefined;
+    const dependsOn = Object.entries(resource?.spec.dependsOn ?? {}).map(([service, d]) => ({ service, condition: d.condition }));
+    const operation = op ? SERVICE_OPS[op.type] : undefined;
+    const machine = serviceMachine.provide({
+      actors: {
+        operate: fromPromise<void, { name: string; operation: ServiceOperation }>(({ input }) =>
+          runOperation(op, async () => {
+            const rt = await runtimeFor(node, provider, workspace);
+            const manager = managerFor(rt);
+            switch (input.operation) {
+              case 'start':
+                await manager.start(helpers.desiredService(set!, name, rt.workspaceDir));
+                break;
+              case 'restart':
+                await manager.stop(name);
+                await manager.start(helpers.desiredService(set!, name, rt.workspaceDir));
+                break;
+              case 'stop':
+                await manager.stop(name);
+                break;
+              case 'delete':
+                await manager.remove(name);
+                break;
+            }
+          }),
+        ),
+        observe: fromPromise<ObservedService | undefined, { name: string }>(async () => {
+          const services = await managerFor(await runtimeFor(node, provider, workspace)).observe();
+          return services.find((s) => s.name === name);
+        }),
+        probe: fromPromise<HealthResult, { name: string }>(async () =>
+          helpers.checkHealth(healthcheck!, await runtimeFor(node, provider, workspace), await ctx.transport(node), helpers.parseDuration(hc.timeout)),
+        ),
+      },
+    });
+    const unit: ServiceUnit = {
+      kind: 'Service',
+      name,
+      workspace,
+      node,
+      provider,
+      target,
+      op,
+      resource,
+      healthcheck,
+      dependsOn,
+      dependencyState: 'pending',
+      actor: createActor(machine, {
+        input: { name, operation, target, dependsOn, health, retry: ctx.retry, pollMs: ctx.servicePollMs },
+      }),
+    };
+    const a = unit.actor;
+    a.on('operated', (e) => {
+      const ev = SERVICE_EVENT[e.operation];
+      ctx.record({
+        object: id,
+        type: 'Normal',
+        reason: ev.reason,
+        message: `${ev.verb} service ${name} in workspace ${workspace} on node ${node}${op ? ` (${op.cause})` : ''}`,
+      });
+    });
+    a.on('waitingForDependencies', (e) =>
+      ctx.record({
+        object: id,
+        type: 'Normal',
+        reason: 'WaitingForDependency',
+        message: `waiting for ${e.unmet.map((d) => `service ${d.service} to be ${describeCondition(d.condition)}`).join(', ')}`,
+      }),
+    );
+    a.on('dependencyReady', (e) =>
+      ctx.record({
+        object: id,
+        type: 'Normal',
+        reason: 'DependencyReady',
+        message: `service ${e.dependency.service} is ${describeCondition(e.dependency.condition)}`,
+      }),
+    );
+    a.on('started', (e) => ctx.progress(id, `running (pid ${e.observed.pid ?? '?'})`));
+    a.on('healthy', (e) => ctx.record({ object: id, type: 'Normal', reason: 'Healthy', message: e.message }));
+    a.on('unhealthy', (e) =>
+      e.counted
+        ? ctx.record({ object: id, type: 'Warning', reason: 'Unhealthy', message: `${e.message} (${e.failures} consecutive)` })
+        : ctx.progress(id, `not healthy yet (start period): ${e.message}`),
+    );
+    a.on('retrying', (e) => ctx.progress(id, `${e.step} failed (attempt ${e.attempt}), retrying in ${e.delayMs} ms: ${e.error}`));
+    serviceUnits.push(unit);
+    return unit;
+  };
+
+  for (const svc of set?.desired.services.values() ?? []) {
+    const wsUnit = desiredWorkspaceUnit(svc.spec.workspace);
+    if (!wsUnit) continue;
+    const op = findOp('Service', svc.metadata.name, (o) => o.workspace === svc.spec.workspace && o.type !== 'delete-service');
+    const target: ServiceTarget = op?.type === 'stop-service' || wsUnit.target !== 'running' ? 'stopped' : 'running';
+    wsUnit.services.push(makeServiceUnit(svc.metadata.name, svc.spec.workspace, wsUnit.node, wsUnit.provider, target, op, svc));
+  }
+  for (const op of plan.operations.filter((o) => o.type === 'delete-service')) {
+    makeServiceUnit(op.name, op.workspace ?? '', op.node, op.provider, 'deleted', op, undefined);
+  }
+  const runningServiceUnit = (name: string) => serviceUnits.find((u) => u.name === name && u.target === 'running');
+
+  // ----- wiring: workspace → services, service → dependents, operations settle -------------
+  const allActors: Actor<WorkspaceMachine | ServiceMachine>[] = [...workspaceUnits.map((u) => u.actor), ...serviceUnits.map((u) => u.actor)];
+  const done = (a: { getSnapshot(): { status: string } }) => a.getSnapshot().status !== 'active';
+
+  for (const unit of workspaceUnits) {
+    let lastPhase: Phase | undefined;
+    unit.actor.subscribe((snap) => {
+      const phase = workspacePhase(topState(snap.value), snap.context.operation);
+      if (phase !== lastPhase) {
+        lastPhase = phase;
+        ctx.progress(resourceId('Workspace', unit.name), `${phase.toLowerCase()} on ${unit.node}`);
+      }
+      if (snap.status !== 'done') return;
+      if (unit.op) opDone.get(unit.op.id)!.resolve(false); // no-op when it already succeeded
+      const state = topState(snap.value);
+      for (const svc of unit.services) {
+        if (state === 'ready') svc.actor.send({ type: 'WORKSPACE_READY' });
+        else if (state === 'failed') svc.actor.send({ type: 'WORKSPACE_FAILED', reason: snap.context.reason ?? 'failed' });
+      }
+      if (state === 'failed') {
+        ctx.record({
+          object: resourceId('Workspace', unit.name),
+          type: 'Warning',
+          reason: 'Failed',
+          message: `workspace ${unit.name} on node ${unit.node}: ${snap.context.reason}`,
+        });
+      }
+    });
+  }
+
+  const dependencyStateOf = (state: string): DependencyState =>
+    state === 'waitingHealthy'
+      ? 'started'
+      : state === 'ready'
+        ? 'healthy'
+        : state === 'completed'
+          ? 'completed'
+          : state === 'failed' || state === 'stopped' || state === 'deleted'
+            ? 'failed'
+            : 'pending';
+
+  for (const unit of serviceUnits) {
+    let lastPhase: Phase | undefined;
+    unit.actor.subscribe((snap) => {
+      const state = topState(snap.value);
+      const phase = servicePhase(state, snap.context.operation);
+      if (phase !== lastPhase) {
+        lastPhase = phase;
+        ctx.progress(resourceId('Service', unit.name), phase.toLowerCase());
+      }
+      if (unit.target === 'running') {
+        const depState = dependencyStateOf(state);
+        if (depState !== unit.dependencyState) {
+          unit.dependencyState = depState;
+          const reason = state === 'failed' ? snap.context.reason : state === 'stopped' ? 'stopped' : undefined;
+          for (const dependent of serviceUnits) {
+            if (dependent.dependsOn.some((d) => d.service === unit.name)) {
+              dependent.actor.send({ type: 'DEPENDENCY_CHANGED', service: unit.name, state: depState, reason });
+            }
+          }
+        }
+      }
+      if (snap.status !== 'done') return;
+      if (unit.op) opDone.get(unit.op.id)!.resolve(false);
+      if (state === 'failed') {
+        ctx.record({
+          object: resourceId('Service', unit.name),
+          type: 'Warning',
+          reason: 'Failed',
+          message: `service ${unit.name} in workspace ${unit.workspace} on node ${unit.node}: ${snap.context.reason}`,
+        });
+      }
+    });
+  }
+
+  // Start workspaces first so that services see WORKSPACE_READY; then tell services about
+  // dependencies that have no machine in this pass (their node is unreachable or they are stopped).
+  for (const a of allActors) a.start();
+  for (const unit of serviceUnits) {
+    for (const dep of unit.dependsOn) {
+      if (runningServiceUnit(dep.service)) continue;
+      unit.actor.send({ type: 'DEPENDENCY_CHANGED', service: dep.service, state: 'failed', reason: whyNoMachine(dep.service, ctx) });
+    }
+  }
+
+  await new Promise<void>((resolve) => {
+    const check = () => {
+      const finished = ctx.noWait ? [...opDone.values()].every((d) => d.settled) : allActors.every(done);
+      if (finished || ctx.signal.aborted) {
+        for (const s of subs) s.unsubscribe();
+        ctx.signal.removeEventListener('abort', check);
+        resolve();
+      }
+    };
+    const subs = allActors.map((a) => a.subscribe({ next: check, error: check, complete: check }));
+    ctx.signal.addEventListener('abort', check);
+    check();
+  });
+  for (const a of allActors) if (!done(a)) a.stop();
+
+  const units: UnitOutcome[] = [
+    ...workspaceUnits.map((u): UnitOutcome => {
+      const snap = u.actor.getSnapshot();
+      return {
+        id: resourceId('Workspace', u.name),
+        kind: 'Workspace',
+        name: u.name,
+        node: u.node,
+        target: u.target,
+        phase: workspacePhase(topState(snap.value), snap.context.operation),
+        reason: topState(snap.value) === 'failed' ? snap.context.reason : undefined,
+        operation: u.op,
+        operationDone: u.op ? opDoneOk(opDone.get(u.op.id)) : true,
+        address: u.address ?? u.observed?.address,
+      };
+    }),
+    ...serviceUnits.map((u): UnitOutcome => {
+      const snap = u.actor.getSnapshot();
+      const state = topState(snap.value);
+      return {
+        id: resourceId('Service', u.name),
+        kind: 'Service',
+        name: u.name,
+        node: u.node,
+        workspace: u.workspace,
+        target: u.target,
+        phase: servicePhase(state, snap.context.operation),
+        reason: state === 'failed' ? snap.context.reason : undefined,
+        operation: u.op,
+        operationDone: u.op ? opDoneOk(opDone.get(u.op.id)) : true,
+        address: desiredWorkspaceUnit(u.workspace)?.address ?? observedWorkspace(u.node, u.workspace)?.address,
+        observedService: snap.context.observed,
+        lastHealth: snap.context.lastHealth,
+        hasHealthcheck: u.healthcheck !== undefined,
+        dependsOn: u.dependsOn,
+      };
+    }),
+  ];
+  return { units, operationsRun, operationsSucceeded };
+}
+
+function opDoneOk(d: Deferred | undefined): boolean {
+  return !!d && d.ok;
+}
+
+function whyNoMachine(service: string, ctx: PassContext): string {
+  const svc = ctx.set?.desired.services.get(service);
+  const ws = svc ? ctx.set?.desired.workspaces.get(svc.spec.workspace) : undefined;
+  if (!svc || !ws) return 'not declared';
+  const node = ctx.observed.get(ws.spec.node);
+  if (!node?.reachable) return `its node ${ws.spec.node} is unreachable`;
+  if (ws.spec.state === 'stopped') return `its workspace ${ws.metadata.name} is stopped`;
+  return 'not running';
+}

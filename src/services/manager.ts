@@ -1,0 +1,70 @@
+// ServiceManager on top of a WorkspaceRuntime: every call is one exec of an argv from
+// ./supervisor.ts, so it works the same on the host, in containers and in VMs.
+import type { ObservedService } from '../model/types.js';
+import type { WorkspaceRuntime } from '../providers/types.js';
+import type { ExecOptions, ExecResult, SpawnedProcess } from '../transport/types.js';
+import type { DesiredService, ServiceManager } from './types.js';
+import {
+  installServiceArgv,
+  parseServiceStatus,
+  removeServiceArgv,
+  renderEnvFile,
+  serviceLogsArgv,
+  serviceStatusArgv,
+  startServiceArgv,
+  stopServiceArgv,
+} from './supervisor.js';
+
+export { serviceStatusArgv, stopAllServicesArgv, parseServiceStatus } from './supervisor.js';
+
+const DEFAULT_TAIL = 100;
+
+export function createServiceManager(rt: WorkspaceRuntime): ServiceManager {
+  async function run(what: string, argv: string[], opts?: ExecOptions): Promise<ExecResult> {
+    const res = await rt.exec(argv, opts);
+    if (res.code !== 0) {
+      const detail = (res.stderr || res.stdout).trim() || `exit code ${res.code}`;
+      throw new Error(`${what} failed in ${rt.stateDir}: ${detail}`);
+    }
+    return res;
+  }
+
+  return {
+    async start(svc: DesiredService): Promise<void> {
+      const name = svc.resource.metadata.name;
+      const files = {
+        command: svc.resource.spec.command,
+        workdir: svc.workdir,
+        restart: svc.resource.spec.restart ?? 'always',
+        hash: svc.specHash,
+      };
+      await run(`installing service ${name}`, installServiceArgv(rt.stateDir, name, files), {
+        stdin: renderEnvFile(svc.env),
+      });
+      await run(`starting service ${name}`, startServiceArgv(rt.stateDir, name));
+    },
+
+    async stop(name: string): Promise<void> {
+      await run(`stopping service ${name}`, stopServiceArgv(rt.stateDir, name));
+    },
+
+    async remove(name: string): Promise<void> {
+      await run(`removing service ${name}`, removeServiceArgv(rt.stateDir, name));
+    },
+
+    async observe(): Promise<ObservedService[]> {
+      const res = await run('reading service status', serviceStatusArgv(rt.stateDir));
+      return parseServiceStatus(res.stdout);
+    },
+
+    async logs(name: string, opts?: { tail?: number }): Promise<string> {
+      const res = await rt.exec(serviceLogsArgv(rt.stateDir, name, opts?.tail ?? DEFAULT_TAIL, false));
+      // No log yet (never started) reads as empty, not as an error.
+      return res.code === 0 ? res.stdout : '';
+    },
+
+    followLogs(name: string, opts?: { tail?: number }): Promise<SpawnedProcess> {
+      return rt.spawn(serviceLogsArgv(rt.stateDir, name, opts?.tail ?? DEFAULT_TAIL, true));
+    },
+  };
+}

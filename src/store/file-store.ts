@@ -1,0 +1,309 @@
+// The embedded store: plain JSON files under VENDETTA_HOME (default ~/.vendetta).
+//
+//   resources/<kind>/<name>.json   AppliedRecord (the resource as applied, generation, status)
+//   inventory/<applySet>.json      ids the apply set applied (for --prune)
+//   events.jsonl, events.1.jsonl   recent events; rotated so each file keeps ~EVENTS_PER_FILE lines
+//   lock                           LockInfo of the process allowed to mutate
+//
+// Every file write is crash-safe (temp file in the same directory, fsync, rename): a reader sees
+// the old content or the new, never half of it.
+import { promises as fs, constants as fsConstants } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { EventRecord, Kind, Resource, ResourceId, ResourceStatus } from '../model/types.js';
+import { resourceId } from '../model/types.js';
+import { LockTimeoutError, type AppliedRecord, type LockInfo, type Store } from './types.js';
+
+export const EVENTS_PER_FILE = 1000;
+const LOCK_POLL_MS = 200;
+
+export function defaultHome(): string {
+  return process.env.VENDETTA_HOME ?? path.join(os.homedir(), '.vendetta');
+}
+
+export async function openStore(home: string = defaultHome()): Promise<Store> {
+  const store = new FileStore(path.resolve(home));
+  await store.init();
+  return store;
+}
+
+/** Canonical JSON (sorted keys) of a resource without `source`: what "the spec changed" compares. */
+export function canonicalResource(resource: Resource): string {
+  const { source: _source, ...rest } = resource;
+  return canonicalJson(rest);
+}
+
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
+/** Writes `content` to `file` so that a crash leaves either the old or the new content. */
+export async function writeFileAtomic(file: string, content: string): Promise<void> {
+  const dir = path.dirname(file);
+  await fs.mkdir(dir, { recursive: true });
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const handle = await fs.open(tmp, 'w', 0o600);
+  try {
+    await handle.writeFile(content);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await fs.rename(tmp, file);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+async function readJson<T>(file: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await fs.readFile(file, 'utf8')) as T;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new Error(`cannot read ${file}: ${(err as Error).message}; fix or delete the file`, { cause: err });
+  }
+}
+
+function parseId(id: ResourceId): { kind: string; name: string } {
+  const slash = id.indexOf('/');
+  if (slash <= 0) throw new Error(`invalid resource id "${id}": expected kind/name`);
+  return { kind: id.slice(0, slash), name: id.slice(slash + 1) };
+}
+
+/** True when `pid` is a live process on this host. EPERM means it exists but is not ours. */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+class FileStore implements Store {
+  /** Per-file queues: read-modify-write of one file never interleaves within this process. */
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private eventLines = 0;
+
+  constructor(readonly home: string) {}
+
+  async init(): Promise<void> {
+    await fs.mkdir(path.join(this.home, 'resources'), { recursive: true, mode: 0o700 });
+    await fs.mkdir(path.join(this.home, 'inventory'), { recursive: true, mode: 0o700 });
+    this.eventLines = (await this.readEventFile(this.eventsFile)).length;
+  }
+
+  private get eventsFile(): string {
+    return path.join(this.home, 'events.jsonl');
+  }
+  private get rotatedEventsFile(): string {
+    return path.join(this.home, 'events.1.jsonl');
+  }
+  private get lockFile(): string {
+    return path.join(this.home, 'lock');
+  }
+
+  private recordFile(id: ResourceId): string {
+    const { kind, name } = parseId(id);
+    return path.join(this.home, 'resources', kind, `${name}.json`);
+  }
+
+  private serialize<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.queues.get(key) ?? Promise.resolve();
+    const next = previous.then(work, work);
+    const settled = next.catch(() => undefined);
+    this.queues.set(key, settled);
+    void settled.then(() => {
+      if (this.queues.get(key) === settled) this.queues.delete(key);
+    });
+    return next;
+  }
+
+  get(id: ResourceId): Promise<AppliedRecord | undefined> {
+    return readJson<AppliedRecord>(this.recordFile(id));
+  }
+
+  async list(kind?: Kind): Promise<AppliedRecord[]> {
+    const kinds = kind ? [kind.toLowerCase()] : await this.readDirSafe(path.join(this.home, 'resources'));
+    const records: AppliedRecord[] = [];
+    for (const k of kinds.sort()) {
+      const files = (await this.readDirSafe(path.join(this.home, 'resources', k))).filter((f) => f.endsWith('.json') && !f.startsWith('.'));
+      for (const file of files.sort()) {
+        const record = await readJson<AppliedRecord>(path.join(this.home, 'resources', k, file));
+        if (record) records.push(record);
+      }
+    }
+    return records;
+  }
+
+  putApplied(resource: Resource, applySet: string): Promise<AppliedRecord> {
+    const id = resourceId(resource.kind, resource.metadata.name);
+    return this.serialize(id, async () => {
+      const existing = await this.get(id);
+      const changed = !existing || canonicalResource(existing.resource) !== canonicalResource(resource);
+      const record: AppliedRecord = {
+        id,
+        kind: resource.kind,
+        name: resource.metadata.name,
+        resource,
+        generation: existing ? existing.generation + (changed ? 1 : 0) : 1,
+        applySet,
+        appliedAt: changed || !existing ? new Date().toISOString() : existing.appliedAt,
+        ...(existing?.status ? { status: existing.status } : {}),
+      };
+      await writeFileAtomic(this.recordFile(id), JSON.stringify(record, null, 2) + '\n');
+      return record;
+    });
+  }
+
+  /** Status of a resource that was never applied (e.g. the implicit local node) is not kept. */
+  setStatus(id: ResourceId, status: ResourceStatus): Promise<void> {
+    return this.serialize(id, async () => {
+      const existing = await this.get(id);
+      if (!existing) return;
+      await writeFileAtomic(this.recordFile(id), JSON.stringify({ ...existing, status }, null, 2) + '\n');
+    });
+  }
+
+  remove(id: ResourceId): Promise<void> {
+    return this.serialize(id, () => fs.rm(this.recordFile(id), { force: true }));
+  }
+
+  async inventory(applySet: string): Promise<ResourceId[]> {
+    return (await readJson<ResourceId[]>(this.inventoryFile(applySet))) ?? [];
+  }
+
+  async setInventory(applySet: string, ids: ResourceId[]): Promise<void> {
+    const file = this.inventoryFile(applySet);
+    return this.serialize(file, () => writeFileAtomic(file, JSON.stringify([...new Set(ids)].sort(), null, 2) + '\n'));
+  }
+
+  private inventoryFile(applySet: string): string {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(applySet)) {
+      throw new Error(`invalid apply set name "${applySet}": use letters, digits, ".", "_" and "-"`);
+    }
+    return path.join(this.home, 'inventory', `${applySet}.json`);
+  }
+
+  appendEvent(event: EventRecord): Promise<void> {
+    return this.serialize(this.eventsFile, async () => {
+      if (this.eventLines >= EVENTS_PER_FILE) {
+        // Rotation keeps between EVENTS_PER_FILE and 2×EVENTS_PER_FILE recent events on disk.
+        await fs.rename(this.eventsFile, this.rotatedEventsFile).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT') throw err;
+        });
+        this.eventLines = 0;
+      }
+      await fs.appendFile(this.eventsFile, JSON.stringify(event) + '\n', { mode: 0o600 });
+      this.eventLines++;
+    });
+  }
+
+  async events(opts: { object?: ResourceId; limit?: number } = {}): Promise<EventRecord[]> {
+    const all = [...(await this.readEventFile(this.rotatedEventsFile)), ...(await this.readEventFile(this.eventsFile))];
+    const matching = opts.object ? all.filter((e) => e.object === opts.object) : all;
+    return opts.limit !== undefined ? matching.slice(-opts.limit) : matching;
+  }
+
+  private async readEventFile(file: string): Promise<EventRecord[]> {
+    let text: string;
+    try {
+      text = await fs.readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const events: EventRecord[] = [];
+    for (const line of text.split('\n')) {
+      if (!line.trim()) continue;
+      try {
+        events.push(JSON.parse(line) as EventRecord);
+      } catch {
+        // A line cut short by a crash mid-append: skip it, keep the rest.
+      }
+    }
+    return events;
+  }
+
+  private async readDirSafe(dir: string): Promise<string[]> {
+    try {
+      return await fs.readdir(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+  }
+
+  async lock(command: string, opts: { timeoutMs: number; onWait?: (holder: LockInfo) => void }): Promise<() => Promise<void>> {
+    const mine: LockInfo = { pid: process.pid, host: os.hostname(), command, since: new Date().toISOString() };
+    const deadline = Date.now() + opts.timeoutMs;
+    let waited = false;
+    for (;;) {
+      if (await this.tryCreateLock(mine)) return () => this.releaseLock(mine);
+      const holder = await this.readLockHolder();
+      if (!holder) continue; // released between our attempt and the read: try again at once
+      if (holder.host === mine.host && !processAlive(holder.pid)) {
+        await this.removeLockIf(holder);
+        continue;
+      }
+      if (!waited) {
+        waited = true;
+        opts.onWait?.(holder);
+      }
+      if (Date.now() >= deadline) throw new LockTimeoutError(holder, opts.timeoutMs);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(LOCK_POLL_MS, Math.max(0, deadline - Date.now()))));
+    }
+  }
+
+  /**
+   * Creates the lock with its full content in one step: the LockInfo is written to a temp file,
+   * then hard-linked to `lock` (link fails with EEXIST like O_EXCL), so no one ever reads an
+   * empty lock file.
+   */
+  private async tryCreateLock(info: LockInfo): Promise<boolean> {
+    const tmp = `${this.lockFile}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    const handle = await fs.open(tmp, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, 0o600);
+    try {
+      await handle.writeFile(JSON.stringify(info));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    try {
+      await fs.link(tmp, this.lockFile);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw new Error(`cannot create lock ${this.lockFile}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      await fs.rm(tmp, { force: true });
+    }
+  }
+
+  private async readLockHolder(): Promise<LockInfo | undefined> {
+    try {
+      return await readJson<LockInfo>(this.lockFile);
+    } catch {
+      return { pid: -1, host: 'unknown', command: `unreadable lock file ${this.lockFile}`, since: 'unknown' };
+    }
+  }
+
+  /** Removes the lock only if it still holds `info` (not a lock someone took meanwhile). */
+  private async removeLockIf(info: LockInfo): Promise<void> {
+    const current = await readJson<LockInfo>(this.lockFile).catch(() => undefined);
+    if (current && current.pid === info.pid && current.host === info.host && current.since === info.since) {
+      await fs.rm(this.lockFile, { force: true });
+    }
+  }
+
+  private releaseLock(info: LockInfo): Promise<void> {
+    return this.removeLockIf(info);
+  }
+}

@@ -1,0 +1,188 @@
+// Transport for the machine vendetta runs on: child processes and the local filesystem, no shell.
+import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
+import { constants as osConstants, homedir } from 'node:os';
+import { cp, mkdir, readFile, rename, rm, writeFile, chmod } from 'node:fs/promises';
+import { dirname, basename, join } from 'node:path';
+import { connect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import {
+  TransportError,
+  type ExecOptions,
+  type ExecResult,
+  type SpawnOptions,
+  type SpawnedProcess,
+  type Transport,
+} from './types.js';
+
+/** Exit code the way a shell reports it: the code, or 128+N when killed by signal N. */
+function exitCode(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  const n = signal ? osConstants.signals[signal] : undefined;
+  return 128 + (n ?? 0);
+}
+
+export class LocalTransport implements Transport {
+  readonly describe = 'local';
+
+  constructor(readonly node: string = 'local') {}
+
+  exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    if (argv.length === 0) return Promise.reject(new TransportError(this.node, 'exec: empty argv'));
+    return new Promise((resolve, reject) => {
+      let child: ChildProcess;
+      try {
+        child = spawnChild(argv[0]!, argv.slice(1), {
+          cwd: opts.cwd,
+          env: opts.env ? { ...process.env, ...opts.env } : process.env,
+          stdio: ['pipe', 'pipe', 'pipe'],
+        });
+      } catch (err) {
+        reject(new TransportError(this.node, `cannot run ${argv[0]}: ${(err as Error).message}`, undefined, { cause: err }));
+        return;
+      }
+      const stdout: Buffer[] = [];
+      const stderr: Buffer[] = [];
+      let settled = false;
+      const finish = (fn: () => void): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        fn();
+      };
+      const fail = (message: string, hint?: string): void => {
+        child.kill('SIGKILL');
+        finish(() => reject(new TransportError(this.node, message, hint)));
+      };
+      const timer =
+        opts.timeoutMs !== undefined
+          ? setTimeout(
+              () => fail(`${argv[0]} on ${this.node} timed out after ${opts.timeoutMs}ms`, 'raise the timeout or check why the command hangs'),
+              opts.timeoutMs,
+            )
+          : undefined;
+      const onAbort = (): void => fail(`${argv[0]} on ${this.node} was aborted`);
+      if (opts.signal?.aborted) return onAbort();
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+      child.stdout!.on('data', (b: Buffer) => stdout.push(b));
+      child.stderr!.on('data', (b: Buffer) => stderr.push(b));
+      // A child that exits without reading its stdin makes the write fail with EPIPE: not our error.
+      child.stdin!.on('error', () => {});
+      child.stdin!.end(opts.stdin ?? '');
+      child.on('error', (err: NodeJS.ErrnoException) => {
+        // Same result a shell (and so SSH) gives for a missing program.
+        if (err.code === 'ENOENT') {
+          finish(() => resolve({ code: 127, stdout: '', stderr: `${argv[0]}: command not found\n` }));
+        } else {
+          finish(() => reject(new TransportError(this.node, `cannot run ${argv[0]}: ${err.message}`, undefined, { cause: err })));
+        }
+      });
+      child.on('close', (code, signal) =>
+        finish(() =>
+          resolve({
+            code: exitCode(code, signal),
+            stdout: Buffer.concat(stdout).toString('utf8'),
+            stderr: Buffer.concat(stderr).toString('utf8'),
+          }),
+        ),
+      );
+    });
+  }
+
+  /**
+   * Long-running command with piped stdio. `pty` allocates no pseudo-terminal here (node has none
+   * built in): it only sets TERM, so full-screen programs may still notice they are on pipes.
+   */
+  async spawn(argv: string[], opts: SpawnOptions = {}): Promise<SpawnedProcess> {
+    if (argv.length === 0) throw new TransportError(this.node, 'spawn: empty argv');
+    const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
+    if (opts.pty) env.TERM = opts.pty.term ?? process.env.TERM ?? 'xterm-256color';
+    const child = spawnChild(argv[0]!, argv.slice(1), { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const exited = new Promise<number>((resolve, reject) => {
+      child.on('error', (err: NodeJS.ErrnoException) =>
+        err.code === 'ENOENT'
+          ? resolve(127)
+          : reject(new TransportError(this.node, `cannot run ${argv[0]}: ${err.message}`, undefined, { cause: err })),
+      );
+      child.on('close', (code, signal) => resolve(exitCode(code, signal)));
+    });
+    // Keep a failed spawn from becoming an unhandled rejection before anyone calls wait().
+    exited.catch(() => {});
+    child.stdin.on('error', () => {});
+    return {
+      stdin: child.stdin,
+      stdout: child.stdout,
+      stderr: child.stderr,
+      wait: () => exited,
+      kill: (signal = 'SIGTERM') => {
+        child.kill(signal);
+      },
+    };
+  }
+
+  async upload(localPath: string, remotePath: string): Promise<void> {
+    try {
+      await rm(remotePath, { recursive: true, force: true });
+      await mkdir(dirname(remotePath), { recursive: true });
+      await cp(localPath, remotePath, { recursive: true, force: true, errorOnExist: false });
+    } catch (err) {
+      throw new TransportError(this.node, `upload ${localPath} → ${remotePath} failed: ${(err as Error).message}`, undefined, {
+        cause: err,
+      });
+    }
+  }
+
+  async writeFile(remotePath: string, content: string | Buffer, mode?: number): Promise<void> {
+    // Write beside the target and rename: readers never see a half-written file.
+    const tmp = join(dirname(remotePath), `.${basename(remotePath)}.${process.pid}.${Date.now()}.tmp`);
+    try {
+      await mkdir(dirname(remotePath), { recursive: true });
+      await writeFile(tmp, content, { mode: mode ?? 0o644 });
+      if (mode !== undefined) await chmod(tmp, mode); // the umask may have narrowed it
+      await rename(tmp, remotePath);
+    } catch (err) {
+      await rm(tmp, { force: true }).catch(() => {});
+      throw new TransportError(this.node, `write ${remotePath} failed: ${(err as Error).message}`, undefined, { cause: err });
+    }
+  }
+
+  async readFile(remotePath: string): Promise<Buffer> {
+    try {
+      return await readFile(remotePath);
+    } catch (err) {
+      throw new TransportError(this.node, `read ${remotePath} failed: ${(err as Error).message}`, undefined, { cause: err });
+    }
+  }
+
+  connectTcp(host: string, port: number): Promise<Duplex> {
+    return this.connectSocket(connect({ host, port }), `${host}:${port}`);
+  }
+
+  connectUnix(path: string): Promise<Duplex> {
+    return this.connectSocket(connect({ path }), path);
+  }
+
+  private connectSocket(socket: Socket, where: string): Promise<Duplex> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => {
+        socket.destroy();
+        reject(new TransportError(this.node, `connect ${where} from ${this.node} failed: ${err.message}`, undefined, { cause: err }));
+      };
+      socket.once('error', onError);
+      socket.once('connect', () => {
+        socket.off('error', onError);
+        socket.setNoDelay(true);
+        resolve(socket);
+      });
+    });
+  }
+
+  async home(): Promise<string> {
+    return homedir();
+  }
+
+  async close(): Promise<void> {
+    // Nothing pooled: child processes and sockets belong to their callers.
+  }
+}

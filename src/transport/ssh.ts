@@ -1,0 +1,572 @@
+// Transport over one shared ssh2 connection per node.
+//
+// Invariants: the host key is verified before anything runs; session channels (exec, spawn, sftp)
+// are bounded by a semaphore below sshd's MaxSessions (10 by default); a dropped connection fails
+// the calls in flight with a TransportError and the next call reconnects (with backoff).
+import { randomBytes } from 'node:crypto';
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import { constants as osConstants, userInfo } from 'node:os';
+import { join, posix } from 'node:path';
+import type { Duplex } from 'node:stream';
+import ssh2 from 'ssh2';
+import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
+import type { NodeResource } from '../model/types.js';
+import {
+  appendKnownHost,
+  decideHostKey,
+  fingerprint,
+  knownHostsPath,
+  mismatchHint,
+  parsePublicKeyLine,
+  preferredHostKeyAlgorithms,
+  readKnownHosts,
+  unknownHostHint,
+  type HostKeyDecision,
+} from './hostkeys.js';
+import { findCredentials, installCommand, sshDir } from './keys.js';
+import { shellQuote } from './quote.js';
+import {
+  HostKeyMismatchError,
+  TransportError,
+  type ExecOptions,
+  type ExecResult,
+  type SpawnOptions,
+  type SpawnedProcess,
+  type Transport,
+} from './types.js';
+
+const { Client } = ssh2;
+type Client = InstanceType<typeof Client>;
+
+export interface SshTransportOptions {
+  /** Refuse hosts that are not in known_hosts (and not pinned) instead of trusting on first use. */
+  strictHostKeys?: boolean;
+  /** known_hosts file (default: VENDETTA_KNOWN_HOSTS, else ~/.ssh/known_hosts). */
+  knownHostsPath?: string;
+  /** Log in with a password (used once, to install a key). */
+  password?: string;
+  /** Use the agent / identity files (default true). */
+  useKeys?: boolean;
+  /** Max concurrent session channels (exec, spawn, sftp). Default 8. */
+  maxChannels?: number;
+  readyTimeoutMs?: number;
+  keepaliveIntervalMs?: number;
+  /** Connection attempts per call for transient failures (refused, reset, timeout). Default 3. */
+  connectAttempts?: number;
+  /** First backoff delay between attempts, doubled each time. Default 250 ms. */
+  backoffMs?: number;
+  /** Told when an unknown host key was trusted on first use and recorded (for a notice). */
+  onHostKeyLearned?: (info: { node: string; fingerprint: string; knownHostsPath: string }) => void;
+}
+
+/** Counting semaphore: bounds the session channels open at once on one connection. */
+export class Semaphore {
+  private waiters: (() => void)[] = [];
+  private inUse = 0;
+  constructor(readonly size: number) {}
+  async acquire(): Promise<() => void> {
+    if (this.inUse >= this.size) await new Promise<void>((r) => this.waiters.push(r));
+    else this.inUse++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiters.shift();
+      if (next) next(); // hand the slot over directly
+      else this.inUse--;
+    };
+  }
+}
+
+/** The shell line for an exec: `cd DIR && env K=V … argv`, every piece quoted. */
+export function buildCommand(argv: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): string {
+  if (argv.length === 0) throw new Error('exec: empty argv');
+  const envEntries = Object.entries(opts.env ?? {});
+  for (const [k] of envEntries) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`invalid environment variable name: ${JSON.stringify(k)}`);
+  }
+  const withEnv = envEntries.length ? ['env', ...envEntries.map(([k, v]) => `${k}=${v}`), ...argv] : argv;
+  const cmd = shellQuote(withEnv);
+  return opts.cwd !== undefined ? `cd ${shellQuote([opts.cwd])} && ${cmd}` : cmd;
+}
+
+function exitCodeOf(code: number | null | undefined, signal: string | undefined): number {
+  if (typeof code === 'number') return code;
+  // ssh2 reports "SIGKILL"; the protocol itself says "KILL"
+  const name = signal && !signal.startsWith('SIG') ? `SIG${signal}` : signal;
+  const n = name ? osConstants.signals[name as NodeJS.Signals] : undefined;
+  return 128 + (n ?? 0);
+}
+
+const TRANSIENT = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
+
+export class SshTransport implements Transport {
+  readonly node: string;
+  readonly describe: string;
+  private readonly host: string;
+  private readonly port: number;
+  private readonly user: string;
+  private readonly channels: Semaphore;
+  private conn?: Client;
+  private connecting?: Promise<Client>;
+  private closed = false;
+  private homeDir?: string;
+  /** Rejecters of calls in flight on the current connection: failed when it drops. */
+  private inflight = new Set<(err: TransportError) => void>();
+
+  constructor(
+    private readonly resource: NodeResource,
+    private readonly opts: SshTransportOptions = {},
+  ) {
+    this.node = resource.metadata.name;
+    this.host = resource.spec.address;
+    this.port = resource.spec.port ?? 22;
+    this.user = resource.spec.user ?? userInfo().username;
+    this.describe = `${this.user}@${this.host}:${this.port}`;
+    this.channels = new Semaphore(opts.maxChannels ?? 8);
+  }
+
+  /** Connect now (host key verified, logged in). Calls connect lazily otherwise. */
+  async connect(): Promise<void> {
+    await this.client();
+  }
+
+  private async client(): Promise<Client> {
+    if (this.closed) throw new TransportError(this.node, `transport to ${this.node} is closed`);
+    if (this.conn) return this.conn;
+    this.connecting ??= this.connectWithRetry().finally(() => (this.connecting = undefined));
+    return this.connecting;
+  }
+
+  private async connectWithRetry(): Promise<Client> {
+    const attempts = this.opts.connectAttempts ?? 3;
+    let delay = this.opts.backoffMs ?? 250;
+    for (let i = 1; ; i++) {
+      try {
+        return await this.connectOnce();
+      } catch (err) {
+        const transient = err instanceof TransportError && (err as TransportError & { transient?: boolean }).transient;
+        if (!transient || i >= attempts) throw err;
+        await new Promise((r) => setTimeout(r, delay));
+        delay *= 2;
+      }
+    }
+  }
+
+  private async connectOnce(): Promise<Client> {
+    const knownHosts = knownHostsPath(this.opts.knownHostsPath);
+    const entries = await readKnownHosts(knownHosts);
+    const pinned = this.resource.spec.hostKey;
+    const knownTypes = pinned
+      ? [parsePublicKeyLine(pinned)?.keyType ?? '']
+      : entries.filter((e) => !e.marker && e.keyType).map((e) => e.keyType);
+
+    const config: ConnectConfig = {
+      host: this.host,
+      port: this.port,
+      username: this.user,
+      readyTimeout: this.opts.readyTimeoutMs ?? 10_000,
+      keepaliveInterval: this.opts.keepaliveIntervalMs ?? 5_000,
+      keepaliveCountMax: 3,
+      algorithms: { serverHostKey: preferredHostKeyAlgorithms(knownTypes.filter(Boolean)) as never },
+    };
+    let keyNotes: string[] = [];
+    if (this.opts.useKeys !== false) {
+      const creds = await findCredentials(this.node, this.resource.spec.identityFile);
+      if (creds.agent) config.agent = creds.agent;
+      if (creds.privateKey) config.privateKey = creds.privateKey;
+      keyNotes = creds.notes;
+    }
+    if (this.opts.password !== undefined) {
+      config.password = this.opts.password;
+      config.tryKeyboard = true; // many servers only offer keyboard-interactive for passwords
+    }
+    if (!config.agent && !config.privateKey && config.password === undefined) {
+      throw new TransportError(
+        this.node,
+        `no SSH credentials for node ${this.node}: no agent, no identity file, no key in ${sshDir()}${keyNotes.length ? ` (${keyNotes.join('; ')})` : ''}`,
+        'run `vendetta node add` to generate and install a key, or set spec.identityFile',
+      );
+    }
+
+    // The verifier records why it refused a key, so the connect error can say so.
+    let hostKeyError: TransportError | undefined;
+    let presented: Buffer | undefined;
+    config.hostVerifier = (key: Buffer, verify: (ok: boolean) => void) => {
+      presented = key;
+      const decision = decideHostKey({ host: this.host, port: this.port, presentedBlob: key, pinned, entries });
+      hostKeyError = this.hostKeyRefusal(decision, key, knownHosts);
+      if (hostKeyError) return verify(false);
+      if (decision.verdict !== 'unknown') return verify(true);
+      appendKnownHost(knownHosts, this.host, this.port, key).then(
+        () => {
+          this.opts.onHostKeyLearned?.({ node: this.node, fingerprint: fingerprint(key), knownHostsPath: knownHosts });
+          verify(true);
+        },
+        (err) => {
+          hostKeyError = new TransportError(this.node, `cannot record the host key of ${this.node} in ${knownHosts}: ${(err as Error).message}`, 'check that the file is writable, or set VENDETTA_KNOWN_HOSTS');
+          verify(false);
+        },
+      );
+    };
+
+    const conn = new Client();
+    const password = this.opts.password;
+    if (password !== undefined) {
+      conn.on('keyboard-interactive', (_name, _instructions, _lang, prompts, finish) => finish(prompts.map(() => password)));
+    }
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error & { level?: string; code?: string }) => {
+        conn.removeListener('ready', onReady);
+        conn.end();
+        reject(hostKeyError ?? this.connectError(err, keyNotes, presented));
+      };
+      const onReady = () => {
+        conn.removeListener('error', onError);
+        resolve();
+      };
+      conn.once('ready', onReady).once('error', onError).connect(config);
+    });
+    conn.setNoDelay(true); // without it each exec loses ~40 ms to Nagle
+    conn.on('error', () => {
+      /* reported through 'close' and the calls in flight */
+    });
+    conn.on('close', () => {
+      if (this.conn === conn) this.conn = undefined;
+      const lost = new TransportError(
+        this.node,
+        `connection to node ${this.node} (${this.describe}) was lost`,
+        'the command may or may not have completed; the next call reconnects, so retry',
+      );
+      for (const fail of this.inflight) fail(lost);
+      this.inflight.clear();
+    });
+    this.conn = conn;
+    return conn;
+  }
+
+  private hostKeyRefusal(decision: HostKeyDecision, key: Buffer, knownHosts: string): TransportError | undefined {
+    switch (decision.verdict) {
+      case 'trusted':
+        return undefined;
+      case 'unknown':
+        if (!this.opts.strictHostKeys) return undefined;
+        return new TransportError(
+          this.node,
+          `host key of node ${this.node} (${this.describe}) is unknown and strict host key checking is on`,
+          unknownHostHint(this.host, this.port, knownHosts, fingerprint(key)),
+        );
+      case 'revoked':
+        return new TransportError(
+          this.node,
+          `node ${this.node} presented a revoked host key ${fingerprint(key)} (${decision.entry.file}:${decision.entry.line})`,
+          'do not connect; find out why the node uses a revoked key',
+        );
+      case 'mismatch':
+        return new HostKeyMismatchError(
+          this.node,
+          decision.expected,
+          fingerprint(key),
+          mismatchHint({ node: this.node, host: this.host, port: this.port, knownHostsFile: knownHosts, decision }),
+        );
+    }
+  }
+
+  private connectError(err: Error & { level?: string; code?: string }, keyNotes: string[], presented?: Buffer): TransportError {
+    const where = `${this.host}:${this.port}`;
+    const make = (msg: string, hint: string, transient = false) => {
+      const e = new TransportError(this.node, `cannot connect to node ${this.node} (${this.describe}): ${msg}`, hint, { cause: err });
+      return Object.assign(e, { transient });
+    };
+    if (err.level === 'client-authentication') {
+      const pub = this.resource.spec.identityFile ? `${this.resource.spec.identityFile}.pub` : join(sshDir(), 'id_ed25519.pub');
+      return make(
+        `authentication failed for user ${this.user}${keyNotes.length ? ` (${keyNotes.join('; ')})` : ''}`,
+        `install your public key: vendetta node add ${this.node} --password-stdin, or run: ${installCommand(this.resource, pub)}`,
+      );
+    }
+    if (err.code === 'ECONNREFUSED') return make(`connection refused by ${where}`, `is sshd running on ${where}?`, true);
+    if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') {
+      return make(`cannot resolve host name ${this.host}`, `check spec.address of node ${this.node} and your DNS`);
+    }
+    if (err.level === 'client-timeout' || err.code === 'ETIMEDOUT' || /timed out/i.test(err.message)) {
+      return make(
+        `timed out${presented ? ' after the handshake started' : ''}`,
+        `is ${where} reachable from here (firewall, VPN)? Is sshd answering on that port?`,
+        true,
+      );
+    }
+    return make(err.message, `check that sshd is running on ${where} and reachable`, TRANSIENT.has(err.code ?? ''));
+  }
+
+  /**
+   * Open a session channel under the semaphore and wire its failure to a dropped connection.
+   * `release` must be called when the channel is done.
+   */
+  private async session<T>(
+    open: (conn: Client, cb: (err: Error | undefined, ch: T) => void) => void,
+    what: string,
+  ): Promise<{ channel: T; release: () => void; onLost: (fn: (e: TransportError) => void) => void }> {
+    // Slot first, then the connection: after waiting for a slot we want the current connection.
+    const releaseSlot = await this.channels.acquire();
+    let conn: Client;
+    try {
+      conn = await this.client();
+    } catch (err) {
+      releaseSlot();
+      throw err;
+    }
+    let lostHandler: ((e: TransportError) => void) | undefined;
+    const onLostConn = (e: TransportError) => lostHandler?.(e);
+    const release = () => {
+      this.inflight.delete(onLostConn);
+      releaseSlot();
+    };
+    this.inflight.add(onLostConn);
+    try {
+      const channel = await new Promise<T>((resolve, reject) => {
+        lostHandler = reject; // the connection may drop while the channel is opening
+        if (this.conn !== conn) return reject(this.lostError(what));
+        open(conn, (err, ch) => (err ? reject(err) : resolve(ch)));
+      });
+      lostHandler = undefined;
+      return { channel, release, onLost: (fn) => (lostHandler = fn) };
+    } catch (err) {
+      release();
+      if (err instanceof TransportError) throw err;
+      throw new TransportError(
+        this.node,
+        `${what} on node ${this.node}: cannot open a channel: ${(err as Error).message}`,
+        "retry; if it persists, check MaxSessions in the node's sshd_config",
+        { cause: err },
+      );
+    }
+  }
+
+  private lostError(what: string): TransportError {
+    return new TransportError(this.node, `${what} on node ${this.node}: connection lost`, 'retry: the next call reconnects');
+  }
+
+  async exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    let command: string;
+    try {
+      command = buildCommand(argv, opts);
+    } catch (err) {
+      throw new TransportError(this.node, (err as Error).message);
+    }
+    if (opts.signal?.aborted) throw new TransportError(this.node, `${argv[0]} on ${this.node} was aborted`);
+    const { channel, release, onLost } = await this.session<ClientChannel>((c, cb) => c.exec(command, cb), argv[0]!);
+    return new Promise<ExecResult>((resolve, reject) => {
+      const stdout: Buffer[] = [];
+      const stderr: Buffer[] = [];
+      let settled = false;
+      const finish = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        release();
+        fn();
+      };
+      const kill = (message: string, hint?: string) => {
+        try {
+          channel.signal('KILL');
+        } catch {
+          /* channel already gone */
+        }
+        channel.close();
+        finish(() => reject(new TransportError(this.node, message, hint)));
+      };
+      const timer =
+        opts.timeoutMs !== undefined
+          ? setTimeout(
+              () => kill(`${argv[0]} on ${this.node} timed out after ${opts.timeoutMs}ms`, 'raise the timeout or check why the command hangs'),
+              opts.timeoutMs,
+            )
+          : undefined;
+      const onAbort = () => kill(`${argv[0]} on ${this.node} was aborted`);
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      onLost((e) => finish(() => reject(e)));
+
+      channel.on('data', (d: Buffer) => stdout.push(d));
+      channel.stderr.on('data', (d: Buffer) => stderr.push(d));
+      // ssh2 passes the exit status (or signal) to 'close'; neither means the channel died early.
+      // ('exit' is not used: it can fire before this listener exists.)
+      channel.on('close', (code?: number | null, signal?: string) => {
+        if (code === undefined && signal === undefined) return finish(() => reject(this.lostError(argv[0]!)));
+        const result = {
+          code: exitCodeOf(code, signal),
+          stdout: Buffer.concat(stdout).toString('utf8'),
+          stderr: Buffer.concat(stderr).toString('utf8'),
+        };
+        finish(() => resolve(result));
+      });
+      if (opts.stdin !== undefined) channel.end(opts.stdin);
+      else channel.end();
+    });
+  }
+
+  async spawn(argv: string[], opts: SpawnOptions = {}): Promise<SpawnedProcess> {
+    let command: string;
+    try {
+      command = buildCommand(argv, opts);
+    } catch (err) {
+      throw new TransportError(this.node, (err as Error).message);
+    }
+    const pty = opts.pty ? { rows: opts.pty.rows, cols: opts.pty.cols, term: opts.pty.term ?? 'xterm-256color' } : undefined;
+    const { channel, release, onLost } = await this.session<ClientChannel>(
+      (c, cb) => (pty ? c.exec(command, { pty }, cb) : c.exec(command, cb)),
+      argv[0]!,
+    );
+    const done = new Promise<number>((resolve, reject) => {
+      onLost((e) => {
+        release();
+        reject(e);
+      });
+      channel.on('close', (code?: number | null, signal?: string) => {
+        release();
+        if (code === undefined && signal === undefined) reject(this.lostError(argv[0]!));
+        else resolve(exitCodeOf(code, signal));
+      });
+    });
+    done.catch(() => {}); // keep an unobserved failure from becoming an unhandled rejection
+    return {
+      stdin: channel,
+      stdout: channel,
+      stderr: channel.stderr,
+      wait: () => done,
+      kill: (signal: NodeJS.Signals = 'SIGTERM') => {
+        try {
+          channel.signal(signal.replace(/^SIG/, ''));
+        } catch {
+          /* channel already gone */
+        }
+        // sshd may ignore signal requests: closing the channel hangs up the command too.
+        channel.close();
+      },
+      ...(pty ? { resize: (rows: number, cols: number) => channel.setWindow(rows, cols, 0, 0) } : {}),
+    };
+  }
+
+  private async withSftp<T>(what: string, fn: (sftp: SFTPWrapper) => Promise<T>): Promise<T> {
+    const { channel: sftp, release } = await this.session<SFTPWrapper>((c, cb) => c.sftp(cb), what);
+    try {
+      return await fn(sftp);
+    } catch (err) {
+      if (err instanceof TransportError) throw err;
+      throw new TransportError(this.node, `${what} on node ${this.node} failed: ${(err as Error).message}`, undefined, { cause: err });
+    } finally {
+      sftp.end();
+      release();
+    }
+  }
+
+  /** exec that must succeed (mkdir, rm, mv around file transfers). */
+  private async run(argv: string[], what: string): Promise<void> {
+    const r = await this.exec(argv);
+    if (r.code !== 0) {
+      throw new TransportError(this.node, `${what} on node ${this.node} failed (exit ${r.code}): ${r.stderr.trim()}`);
+    }
+  }
+
+  async upload(localPath: string, remotePath: string): Promise<void> {
+    // Upload beside the target, then swap it in: the target is replaced, never half-written.
+    const tmp = `${remotePath.replace(/\/+$/, '')}.vendetta-tmp-${randomBytes(4).toString('hex')}`;
+    await this.run(['mkdir', '-p', posix.dirname(tmp)], `upload ${localPath}`);
+    try {
+      await this.withSftp(`upload ${localPath} → ${remotePath}`, (sftp) => putTree(sftp, localPath, tmp));
+      await this.run(['sh', '-c', 'rm -rf -- "$1" && mv -- "$2" "$1"', 'sh', remotePath, tmp], `upload ${localPath}`);
+    } catch (err) {
+      await this.exec(['rm', '-rf', '--', tmp]).catch(() => {});
+      throw err;
+    }
+  }
+
+  async writeFile(remotePath: string, content: string | Buffer, mode = 0o644): Promise<void> {
+    const tmp = `${remotePath}.vendetta-tmp-${randomBytes(4).toString('hex')}`;
+    const attempt = () =>
+      this.withSftp(`write ${remotePath}`, async (sftp) => {
+        await sftpCall<void>((cb) => sftp.writeFile(tmp, content, { mode }, cb));
+        await sftpCall<void>((cb) => sftp.chmod(tmp, mode, cb)); // the umask may have narrowed it
+        await sftpCall<void>((cb) => sftp.ext_openssh_rename(tmp, remotePath, cb));
+      });
+    try {
+      await attempt();
+    } catch (err) {
+      if (!isNoSuchFile(err)) throw err;
+      await this.run(['mkdir', '-p', posix.dirname(remotePath)], `write ${remotePath}`);
+      await attempt();
+    }
+  }
+
+  async readFile(remotePath: string): Promise<Buffer> {
+    return this.withSftp(`read ${remotePath}`, (sftp) => sftpCall<Buffer>((cb) => sftp.readFile(remotePath, cb)));
+  }
+
+  async connectTcp(host: string, port: number): Promise<Duplex> {
+    const conn = await this.client();
+    return new Promise((resolve, reject) =>
+      conn.forwardOut('127.0.0.1', 0, host, port, (err, ch) =>
+        err
+          ? reject(new TransportError(this.node, `cannot connect to ${host}:${port} from node ${this.node}: ${err.message}`, `is something listening on ${host}:${port} on the node?`, { cause: err }))
+          : resolve(ch),
+      ),
+    );
+  }
+
+  async connectUnix(path: string): Promise<Duplex> {
+    const conn = await this.client();
+    return new Promise((resolve, reject) =>
+      conn.openssh_forwardOutStreamLocal(path, (err, ch) =>
+        err
+          ? reject(new TransportError(this.node, `cannot connect to unix socket ${path} on node ${this.node}: ${err.message}`, `does ${path} exist on the node, may ${this.user} open it, and does sshd allow AllowStreamLocalForwarding?`, { cause: err }))
+          : resolve(ch),
+      ),
+    );
+  }
+
+  async home(): Promise<string> {
+    if (this.homeDir === undefined) {
+      const r = await this.exec(['sh', '-c', 'printf %s "$HOME"']);
+      if (r.code !== 0 || !r.stdout) throw new TransportError(this.node, `cannot read $HOME on node ${this.node}: ${r.stderr.trim()}`);
+      this.homeDir = r.stdout;
+    }
+    return this.homeDir;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const conn = this.conn ?? (await this.connecting?.catch(() => undefined));
+    this.conn = undefined;
+    if (!conn) return;
+    await new Promise<void>((resolve) => {
+      conn.once('close', () => resolve());
+      conn.end();
+    });
+  }
+}
+
+function sftpCall<T>(fn: (cb: (err: Error | null | undefined, v: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v))));
+}
+
+function isNoSuchFile(err: unknown): boolean {
+  const cause = err instanceof TransportError ? (err.cause as { code?: number } | undefined) : (err as { code?: number });
+  return cause?.code === 2; // SSH_FX_NO_SUCH_FILE
+}
+
+/** Copy a local file, symlink or directory tree to `remote` (which must not exist yet). */
+async function putTree(sftp: SFTPWrapper, local: string, remote: string): Promise<void> {
+  const st = await lstat(local);
+  if (st.isSymbolicLink()) {
+    const target = await readlink(local);
+    await sftpCall<void>((cb) => sftp.symlink(target, remote, cb));
+  } else if (st.isDirectory()) {
+    await sftpCall<void>((cb) => sftp.mkdir(remote, { mode: st.mode & 0o7777 }, cb));
+    for (const name of await readdir(local)) await putTree(sftp, join(local, name), `${remote}/${name}`);
+  } else if (st.isFile()) {
+    await sftpCall<void>((cb) => sftp.fastPut(local, remote, { mode: st.mode & 0o7777 }, (err) => cb(err, undefined)));
+    await sftpCall<void>((cb) => sftp.chmod(remote, st.mode & 0o7777, cb));
+  }
+  // sockets, fifos and devices are skipped: they cannot be copied meaningfully
+}

@@ -1,0 +1,23 @@
+#!/bin/bash
+# Tear down what up.sh started: signal every tracked process (by pidfile), then wait for all.
+# Idempotent. Leaves the vdtest user in place.
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh"
+ts "stopping nodes"
+PIDS=()
+for d in "$W"/nodes/*/; do
+  [ -d "$d" ] || continue
+  n=$(basename "$d")
+  for p in $(sshd_pids "$n"); do kill "$p" 2>/dev/null && PIDS+=("$p"); done
+  if alive "$d/dd/docker.pid" dockerd; then p=$(cat "$d/dd/docker.pid"); kill "$p" && PIDS+=("$p"); fi
+done
+wait_gone "${PIDS[@]}"
+grep -o " $W/nodes/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l   # leftovers, normally none
+ts "removing bridges and $W"
+for d in "$W"/nodes/*/; do
+  [ -d "$d" ] || continue
+  br=$(node_bridge "$(basename "$d")")
+  ip link show "$br" >/dev/null 2>&1 && ip link del "$br"
+done
+rm -rf "$W"
+ts done

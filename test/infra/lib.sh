@@ -1,0 +1,96 @@
+# Shared settings and helpers for the e2e infra scripts (sourced, not run).
+# Everything lives under $W; every process we start is tracked by a pidfile there.
+W=${VENDETTA_E2E_DIR:-/tmp/vendetta-e2e}
+TEST_USER=vdtest
+# a second user that may log in with a password (only to test key installation over a password login)
+PASSWORD_USER=vdpass
+PASSWORD=vdpass-e2e-only
+IMAGE=vendetta-test/busybox:1
+SSH_PORT=2222
+NODES=(n1 n2 n3)
+# node nN listens on 127.0.0.1N and gets bridge vdbr-N with 10.216.N.1/24
+node_index() { echo "${1#n}"; }
+node_addr() { echo "127.0.0.1$(node_index "$1")"; }
+node_dir() { echo "$W/nodes/$1"; }
+node_bridge() { echo "vdbr-$(node_index "$1")"; }
+
+ts() { echo "[$(date +%T.%3N)] $*"; }
+
+# alive PIDFILE NAME: the pid in PIDFILE is running and is a NAME process (guards against pid reuse)
+alive() {
+  [ -f "$1" ] || return 1
+  local p; p=$(cat "$1" 2>/dev/null) || return 1
+  [ -n "$p" ] && grep -q "$2" "/proc/$p/cmdline" 2>/dev/null
+}
+
+# running PID: the process exists and is not a zombie (our daemons are reparented to a PID 1
+# that may be slow to reap them)
+running() {
+  local st; st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$st" ] && [ "$st" != Z ]
+}
+
+# wait_gone PID...: wait up to 10 s for each pid to exit, then SIGKILL it
+wait_gone() {
+  local p i
+  for p in "$@"; do
+    for i in $(seq 200); do running "$p" || break; sleep 0.05; done
+    running "$p" && kill -9 "$p" 2>/dev/null
+  done
+  return 0
+}
+
+# sshd_pids NODE: the listening sshd of NODE plus its per-connection children
+sshd_pids() {
+  local pf; pf="$(node_dir "$1")/sshd.pid"
+  alive "$pf" sshd || return 0
+  local master; master=$(cat "$pf")
+  echo "$master"
+  pgrep -P "$master" || true
+}
+
+# write_sshd_config NODE HOSTKEY OUTFILE
+write_sshd_config() {
+  local n=$1 key=$2 out=$3 d; d=$(node_dir "$1")
+  cat > "$out" <<CFG
+ListenAddress $(node_addr "$n"):$SSH_PORT
+HostKey $key
+PidFile $d/sshd.pid
+AuthorizedKeysFile $d/authorized_keys .ssh/authorized_keys
+StrictModes no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin no
+AllowUsers $TEST_USER $PASSWORD_USER
+UsePAM no
+AllowTcpForwarding yes
+AllowStreamLocalForwarding yes
+MaxSessions 1000
+MaxStartups 100:30:200
+LogLevel VERBOSE
+SetEnv DOCKER_HOST=unix://$d/docker.sock
+Subsystem sftp internal-sftp
+Match User $PASSWORD_USER
+  PasswordAuthentication yes
+CFG
+}
+
+# start_sshd NODE CONFIG: start the node's sshd unless it is already running
+start_sshd() {
+  local d; d=$(node_dir "$1")
+  alive "$d/sshd.pid" sshd && return 0
+  mkdir -p /run/sshd
+  /usr/sbin/sshd -f "$2" -E "$d/sshd.log"
+  for i in $(seq 50); do alive "$d/sshd.pid" sshd && return 0; sleep 0.05; done
+  echo "sshd for $1 did not start; see $d/sshd.log" >&2; return 1
+}
+
+# stop_sshd NODE: stop the listener and every session it forked, by pid
+stop_sshd() {
+  local pids; pids=$(sshd_pids "$1")
+  [ -z "$pids" ] && return 0
+  kill $pids 2>/dev/null
+  wait_gone $pids
+  rm -f "$(node_dir "$1")/sshd.pid"
+}

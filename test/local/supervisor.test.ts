@@ -1,0 +1,209 @@
+// The supervisor with real processes: start, restart policies, stop of the whole tree, literal
+// command/env/workdir bytes, logs. Runs under the machine's /bin/sh (dash on Debian).
+import { readFile, mkdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createServiceManager } from '../../src/services/manager.js';
+import { stopAllServicesArgv } from '../../src/services/supervisor.js';
+import type { DesiredService, ServiceManager } from '../../src/services/types.js';
+import type { ServiceSpec } from '../../src/model/types.js';
+import { LocalTransport } from '../../src/transport/local.js';
+import { isAlive, killIfAlive, localRuntime, tempDir, until } from './helpers.js';
+
+const t = new LocalTransport();
+let dir: { path: string; cleanup: () => Promise<void> };
+let stateDir: string;
+let manager: ServiceManager;
+const started = new Set<number>();
+
+function service(name: string, spec: Partial<ServiceSpec>, env: Record<string, string> = {}, workdir?: string): DesiredService {
+  return {
+    resource: {
+      apiVersion: 'vendetta.dev/v1alpha1',
+      kind: 'Service',
+      metadata: { name },
+      spec: { workspace: 'ws', command: 'true', ...spec },
+    },
+    specHash: `hash-${name}`,
+    env,
+    workdir: workdir ?? dir.path,
+  };
+}
+
+async function readPid(name: string, file: 'pid' | 'supervisor.pid'): Promise<number> {
+  const pid = Number((await readFile(join(stateDir, 'services', name, file), 'utf8')).trim());
+  started.add(pid);
+  return pid;
+}
+
+async function observed(name: string) {
+  return (await manager.observe()).find((s) => s.name === name);
+}
+
+beforeEach(async () => {
+  dir = await tempDir('svc');
+  stateDir = join(dir.path, 'state');
+  manager = createServiceManager(localRuntime(t, dir.path, stateDir));
+});
+
+afterEach(async () => {
+  await t.exec(stopAllServicesArgv(stateDir));
+  for (const pid of started) killIfAlive(pid); // belt and braces: only PIDs these tests started
+  started.clear();
+  await dir.cleanup();
+});
+
+describe('supervisor', () => {
+  it('starts a detached supervisor whose child runs and logs', async () => {
+    await manager.start(service('web', { command: 'echo hello; echo oops >&2; exec sleep 300', restart: 'always' }));
+    const sup = await readPid('web', 'supervisor.pid');
+    const child = await until('child pid', async () => (await observed('web'))?.pid);
+    started.add(child);
+    expect(isAlive(sup)).toBe(true);
+    expect(isAlive(child)).toBe(true);
+    const svc = await observed('web');
+    expect(svc).toMatchObject({ name: 'web', specHash: 'hash-web', state: 'running', restarts: 0 });
+    expect(svc?.startedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    await until('log output', async () => /hello\n/.test(await manager.logs('web')) && /oops/.test(await manager.logs('web')));
+    // The env file holds secrets: only its owner may read it.
+    expect((await stat(join(stateDir, 'services', 'web', 'env'))).mode & 0o777).toBe(0o600);
+  });
+
+  for (const restart of ['always', 'on-failure'] as const) {
+    it(`restarts a SIGKILLed child with restart: ${restart}`, async () => {
+      await manager.start(service('web', { command: 'exec sleep 300', restart }));
+      const first = await until('child', async () => (await observed('web'))?.pid);
+      started.add(first);
+      process.kill(first, 'SIGKILL');
+      const second = await until('restarted child', async () => {
+        const s = await observed('web');
+        return s?.state === 'running' && s.pid !== first && s.restarts === 1 ? s.pid : undefined;
+      });
+      started.add(second!);
+      expect(isAlive(second!)).toBe(true);
+      expect((await observed('web'))?.exitCode).toBeUndefined();
+    });
+  }
+
+  it('does not restart with restart: never, and records the exit code', async () => {
+    await manager.start(service('web', { command: 'exec sleep 300', restart: 'never' }));
+    const child = await until('child', async () => (await observed('web'))?.pid);
+    started.add(child);
+    const sup = await readPid('web', 'supervisor.pid');
+    process.kill(child, 'SIGKILL');
+    const svc = await until('exited', async () => {
+      const s = await observed('web');
+      return s?.state === 'exited' ? s : undefined;
+    });
+    expect(svc).toMatchObject({ state: 'exited', exitCode: 137, restarts: 0 });
+    await until('supervisor gone', () => !isAlive(sup));
+  });
+
+  it('on-failure: exit 0 ends the service without a restart', async () => {
+    await manager.start(service('job', { command: 'echo done', restart: 'on-failure' }));
+    const svc = await until('exited', async () => {
+      const s = await observed('job');
+      return s?.state === 'exited' ? s : undefined;
+    });
+    expect(svc).toMatchObject({ state: 'exited', exitCode: 0, restarts: 0 });
+    expect(await manager.logs('job')).toMatch(/^done\n/);
+  });
+
+  it('backs off and counts restarts of a failing command', async () => {
+    await manager.start(service('bad', { command: 'exit 3', restart: 'always' }));
+    const svc = await until('first restart', async () => {
+      const s = await observed('bad');
+      return s && s.restarts >= 1 ? s : undefined;
+    });
+    expect(['running', 'backoff']).toContain(svc.state);
+    await until('backoff state', async () => (await observed('bad'))?.state === 'backoff');
+    expect((await observed('bad'))?.exitCode).toBe(3);
+    expect(await manager.logs('bad')).toMatch(/exited with code 3; restarting in 1 s/);
+  });
+
+  it('stop kills the whole process group, grandchildren included', async () => {
+    const gfile = join(dir.path, 'grandchild');
+    await manager.start(service('tree', { command: `sleep 300 & echo $! > ${gfile}; wait`, restart: 'always' }));
+    const grandchild = await until('grandchild pid', async () => {
+      const text = await readFile(gfile, 'utf8').catch(() => '');
+      return text.trim() ? Number(text) : undefined;
+    });
+    started.add(grandchild);
+    const child = await readPid('tree', 'pid');
+    const sup = await readPid('tree', 'supervisor.pid');
+    expect(isAlive(grandchild)).toBe(true);
+
+    await manager.stop('tree');
+    expect(isAlive(sup)).toBe(false);
+    expect(isAlive(child)).toBe(false);
+    expect(isAlive(grandchild)).toBe(false);
+    expect((await observed('tree'))?.state).toBe('stopped');
+  });
+
+  it('runs command, env values and workdir literally (quotes, $, backticks, ;, newlines)', async () => {
+    const nasty = `it's "q" $HOME \`id\` ; echo injected\nsecond line`;
+    const workdir = join(dir.path, `wd 'a' "b" $x \`y\` ;\nz`);
+    await mkdir(workdir);
+    const command = [
+      `printf '[%s]\\n' "$NASTY"`,
+      `printf '[%s]\\n' "$(pwd)"`,
+      `echo 'single $HOME \`x\` ; "d"'`,
+      `printf 'a;b\\n'; printf '%s\\n' "end"`,
+    ].join('\n');
+    await manager.start(service('lit', { command, restart: 'never' }, { NASTY: nasty }, workdir));
+    await until('exited', async () => (await observed('lit'))?.state === 'exited');
+    const log = await manager.logs('lit');
+    const expected = `[${nasty}]\n[${workdir}]\nsingle $HOME \`x\` ; "d"\na;b\nend\n`;
+    expect(log.startsWith(expected)).toBe(true);
+    expect((await observed('lit'))?.exitCode).toBe(0);
+  });
+
+  it('start again replaces the running supervisor', async () => {
+    await manager.start(service('web', { command: 'exec sleep 300' }));
+    const sup1 = await readPid('web', 'supervisor.pid');
+    const child1 = await until('child', async () => (await observed('web'))?.pid);
+    started.add(child1);
+    await manager.start(service('web', { command: 'exec sleep 301' }));
+    const sup2 = await readPid('web', 'supervisor.pid');
+    expect(sup2).not.toBe(sup1);
+    expect(isAlive(sup1)).toBe(false);
+    expect(isAlive(child1)).toBe(false);
+    started.add(await until('child', async () => (await observed('web'))?.pid));
+  });
+
+  it('followLogs streams new lines', async () => {
+    await manager.start(service('web', { command: 'echo first; sleep 0.3; echo second; exec sleep 300' }));
+    started.add(await until('child', async () => (await observed('web'))?.pid));
+    await until('first line', async () => (await manager.logs('web')).includes('first'));
+    const tail = await manager.followLogs('web', { tail: 10 });
+    let acc = '';
+    tail.stdout.on('data', (b: Buffer) => (acc += b.toString()));
+    await until('second line', () => acc.includes('second'));
+    tail.kill();
+    await tail.wait();
+    expect(acc).toContain('first\n');
+  });
+
+  it('stop and remove of a missing service are no-ops; remove deletes the directory', async () => {
+    await manager.stop('ghost');
+    await manager.remove('ghost');
+    await manager.start(service('web', { command: 'exec sleep 300' }));
+    const sup = await readPid('web', 'supervisor.pid');
+    started.add(await until('child', async () => (await observed('web'))?.pid));
+    await manager.remove('web');
+    expect(isAlive(sup)).toBe(false);
+    await expect(stat(join(stateDir, 'services', 'web'))).rejects.toThrow();
+    expect(await manager.observe()).toEqual([]);
+    expect(await manager.logs('web')).toBe('');
+  });
+
+  it('reports exited when the supervisor itself was killed', async () => {
+    await manager.start(service('web', { command: 'exec sleep 300' }));
+    const sup = await readPid('web', 'supervisor.pid');
+    const child = await until('child', async () => (await observed('web'))?.pid);
+    started.add(child);
+    process.kill(sup, 'SIGKILL');
+    await until('exited', async () => (await observed('web'))?.state === 'exited');
+    killIfAlive(child);
+  });
+});

@@ -1,0 +1,194 @@
+// Planner rules the golden files do not pin down: operation fields, edges, odd observations.
+import { describe, expect, it } from 'vitest';
+import type { Resource } from '../../../src/model/types.js';
+import { plan, planDeletion, type PlanInput } from '../../../src/plan/plan.js';
+import { appliedRecords, converged, emptyNodes, loaded, observedService, observedWorkspace, service, workspace } from './builders.js';
+
+function input(partial: Partial<PlanInput> & Pick<PlanInput, 'set' | 'observed'>): PlanInput {
+  return { applied: [], applySet: 'default', prune: false, ...partial };
+}
+
+describe('plan', () => {
+  it('fills every operation field', () => {
+    const set = loaded([workspace('api', { node: 'n1', provider: 'docker', image: 'busybox' }), service('web', 'api')]);
+    const p = plan(input({ set, observed: emptyNodes('n1') }));
+    expect(p.operations).toEqual([
+      {
+        id: 'create-workspace:api',
+        type: 'create-workspace',
+        kind: 'Workspace',
+        name: 'api',
+        resource: 'workspace/api',
+        node: 'n1',
+        provider: 'docker',
+        cause: 'not found on node n1',
+        dependsOn: [],
+      },
+      {
+        id: 'start-service:web',
+        type: 'start-service',
+        kind: 'Service',
+        name: 'web',
+        resource: 'service/web',
+        node: 'n1',
+        provider: 'docker',
+        workspace: 'api',
+        cause: 'workspace is being created',
+        dependsOn: ['create-workspace:api'],
+      },
+    ]);
+    expect(p.unreachable).toEqual([]);
+  });
+
+  it('treats a node that was not observed at all as unreachable, listed once', () => {
+    const set = loaded([workspace('a', { node: 'gone' }), workspace('b', { node: 'gone' }), service('s', 'a')]);
+    const p = plan(input({ set, observed: new Map() }));
+    expect(p.operations).toEqual([]);
+    expect(p.unreachable).toEqual([{ node: 'gone', error: 'node was not observed' }]);
+  });
+
+  it('creates a workspace declared stopped without starting its services', () => {
+    const set = loaded([workspace('api', { state: 'stopped' }), service('web', 'api')]);
+    const p = plan(input({ set, observed: emptyNodes('local') }));
+    expect(p.operations.map((o) => o.id)).toEqual(['create-workspace:api']);
+  });
+
+  it('leaves a stopped workspace declared stopped alone', () => {
+    const set = loaded([workspace('api', { state: 'stopped' }), service('web', 'api')]);
+    expect(plan(input({ set, observed: converged(set), applied: appliedRecords(set) })).operations).toEqual([]);
+  });
+
+  it('starts a service stopped on purpose, and one that exited with no recorded code', () => {
+    const set = loaded([workspace('api'), service('a', 'api'), service('b', 'api')]);
+    const observed = converged(set);
+    observedService(observed, 'a').state = 'stopped';
+    Object.assign(observedService(observed, 'b'), { state: 'exited', exitCode: undefined });
+    const p = plan(input({ set, observed }));
+    expect(p.operations.map((o) => `${o.id}: ${o.cause}`)).toEqual([
+      'start-service:a: stopped',
+      'start-service:b: exited with an unknown code',
+    ]);
+  });
+
+  it('restarts a completed or failed service when its spec changed', () => {
+    const before = loaded([workspace('api'), service('job', 'api', { restart: 'never', command: 'v1' })]);
+    const after = loaded([workspace('api'), service('job', 'api', { restart: 'never', command: 'v2' })]);
+    for (const exitCode of [0, 1]) {
+      const observed = converged(before);
+      Object.assign(observedService(observed, 'job'), { state: 'exited', exitCode });
+      const p = plan(input({ set: after, observed, applied: appliedRecords(before) }));
+      expect(p.operations.map((o) => o.id)).toEqual(['restart-service:job']);
+    }
+  });
+
+  it('says so when a hash changed and the store has no applied record to compare', () => {
+    const before = loaded([workspace('api', { image: 'a' })]);
+    const after = loaded([workspace('api', { image: 'b' })]);
+    const p = plan(input({ set: after, observed: converged(before), applied: [] }));
+    expect(p.operations[0]).toMatchObject({ type: 'recreate-workspace', cause: 'spec-hash changed (no applied record to compare with)' });
+    expect(p.operations[0]!.changes).toBeUndefined();
+  });
+
+  it('names another spec, not secrets, when nothing differs and the workspace has no secrets', () => {
+    const set = loaded([workspace('api', { image: 'a' })]);
+    const observed = converged(set);
+    observedWorkspace(observed, 'api').specHash = 'made-elsewhere';
+    const p = plan(input({ set, observed, applied: appliedRecords(set) }));
+    expect(p.operations[0]!.cause).toBe('spec-hash changed: the object on the node was made from another spec');
+  });
+
+  it('never puts a secret value in the plan', () => {
+    const before = loaded([workspace('api', { env: { T: { fromEnv: 'T' } } }), service('web', 'api', { env: { K: 'plain' } })], { T: 'old-s3cret' });
+    const after = loaded(
+      [workspace('api', { env: { T: { fromEnv: 'T' } } }), service('web', 'api', { env: { K: { fromFile: '/k' } } })],
+      { T: 'new-s3cret', '/k': 'file-s3cret' },
+    );
+    const text = JSON.stringify(plan(input({ set: after, observed: converged(before), applied: appliedRecords(before) })));
+    expect(text).toContain('recreate-workspace:api');
+    expect(text).not.toMatch(/s3cret/);
+  });
+
+  it('makes creates on a node wait for that node\'s pruned workspaces, not other nodes\'', () => {
+    const before = loaded([workspace('old', { ports: ['8080:80'] }), workspace('far', { node: 'b' })]);
+    const after = loaded([workspace('new', { ports: ['8080:80'] }), workspace('near', { node: 'b' })]);
+    const p = plan(input({ set: after, observed: converged(before), applied: appliedRecords(before), prune: true }));
+    const byId = new Map(p.operations.map((o) => [o.id, o]));
+    expect([...byId.keys()]).toEqual(['delete-workspace:far', 'create-workspace:near', 'delete-workspace:old', 'create-workspace:new']);
+    expect(byId.get('create-workspace:new')!.dependsOn).toEqual(['delete-workspace:old']);
+    expect(byId.get('create-workspace:near')!.dependsOn).toEqual(['delete-workspace:far']);
+  });
+
+  it('deletes a pruned service before its workspace is stopped', () => {
+    const before = loaded([workspace('api'), service('web', 'api'), service('old', 'api')]);
+    const after = loaded([workspace('api', { state: 'stopped' }), service('web', 'api')]);
+    const p = plan(input({ set: after, observed: converged(before), applied: appliedRecords(before), prune: true }));
+    expect(p.operations.map((o) => `${o.id} <- ${o.dependsOn.join(',')}`)).toEqual([
+      'stop-workspace:api <- delete-service:old',
+      'delete-service:old <- ',
+    ]);
+  });
+
+  it('does not prune a service inside a workspace that is recreated', () => {
+    const before = loaded([workspace('api', { image: 'a' }), service('web', 'api'), service('old', 'api')]);
+    const after = loaded([workspace('api', { image: 'b' }), service('web', 'api')]);
+    const p = plan(input({ set: after, observed: converged(before), applied: appliedRecords(before), prune: true }));
+    expect(p.operations.map((o) => o.id)).toEqual(['recreate-workspace:api', 'start-service:web']);
+  });
+
+  it('prunes nothing on an unreachable node', () => {
+    const before = loaded([workspace('old', { node: 'b' })]);
+    const observed = converged(before);
+    observed.get('b')!.reachable = false;
+    observed.get('b')!.error = 'timeout';
+    const p = plan(input({ set: loaded([]), observed, applied: appliedRecords(before), prune: true }));
+    expect(p).toEqual({ operations: [], unreachable: [{ node: 'b', error: 'timeout' }] });
+  });
+
+  it('removes a service from the workspace it moved away from', () => {
+    const before = loaded([workspace('a'), workspace('b'), service('web', 'a')]);
+    const after = loaded([workspace('a'), workspace('b'), service('web', 'b')]);
+    const p = plan(input({ set: after, observed: converged(before), applied: appliedRecords(before) }));
+    expect(p.operations.map((o) => `${o.id} ${o.workspace}: ${o.cause}`)).toEqual([
+      'delete-service:web a: moved to workspace b',
+      'start-service:web b: not running',
+    ]);
+  });
+
+  it('is deterministic whatever the insertion order of the maps', () => {
+    const resources: Resource[] = [
+      workspace('z', { node: 'n2' }),
+      workspace('a', { node: 'n1' }),
+      service('s3', 'a', { dependsOn: { s1: { condition: 'healthy' } } }),
+      service('s1', 'a'),
+      service('s2', 'z'),
+    ];
+    const observed = emptyNodes('n1', 'n2');
+    const p1 = plan(input({ set: loaded(resources), observed }));
+    const p2 = plan(input({ set: loaded([...resources].reverse()), observed: emptyNodes('n2', 'n1') }));
+    expect(p2).toEqual(p1);
+    expect(p1.operations.map((o) => o.id)).toEqual([
+      'create-workspace:a',
+      'create-workspace:z',
+      'start-service:s1',
+      'start-service:s2',
+      'start-service:s3',
+    ]);
+  });
+});
+
+describe('planDeletion', () => {
+  it('plans nothing for nodes or for what is not observed', () => {
+    const set = loaded([workspace('api'), service('web', 'api')]);
+    const p = planDeletion({ ids: ['node/local', 'workspace/ghost', 'service/ghost'], applied: [], set, observed: converged(set) });
+    expect(p).toEqual({ operations: [], unreachable: [] });
+  });
+
+  it('finds a workspace no record knows by looking at every reachable node', () => {
+    const set = loaded([workspace('api', { node: 'n2' }), service('web', 'api')]);
+    const observed = converged(set);
+    const p = planDeletion({ ids: ['service/web'], applied: [], observed });
+    expect(p.operations).toEqual([
+      expect.objectContaining({ id: 'delete-service:web', node: 'n2', workspace: 'api', cause: 'deleted on request' }),
+    ]);
+  });
+});

@@ -1,0 +1,160 @@
+import { describe, expect, it } from 'vitest';
+import type Docker from 'dockerode';
+import { API_VERSION, type WorkspaceResource } from '../../../../src/model/types.js';
+import type { DesiredWorkspace } from '../../../../src/providers/types.js';
+import { sourceEntryName } from '../../../../src/providers/docker/archive.js';
+import { classifyRequest } from '../../../../src/providers/docker/client.js';
+import {
+  KEEP_ALIVE_SCRIPT,
+  conflictingPorts,
+  containerCreateOptions,
+  imageNotFoundMessage,
+  isPortConflict,
+  observedFromContainer,
+  portBindings,
+  portConflictMessage,
+} from '../../../../src/providers/docker/spec.js';
+
+function desired(spec: Partial<WorkspaceResource['spec']> = {}, env: Record<string, string> = {}): DesiredWorkspace {
+  return {
+    resource: {
+      apiVersion: API_VERSION,
+      kind: 'Workspace',
+      metadata: { name: 'api' },
+      spec: { node: 'n1', provider: 'docker', image: 'busybox:1', ...spec },
+    },
+    specHash: 'abc123',
+    env,
+  };
+}
+
+describe('containerCreateOptions', () => {
+  it('labels, names and keeps the container alive with an init', () => {
+    const opts = containerCreateOptions(desired({}, { A: 'x y', B: '$`;"\n' }), 'set-1', 'busybox:1');
+    expect(opts).toMatchObject({
+      name: 'vendetta-api',
+      Image: 'busybox:1',
+      Entrypoint: ['/bin/sh', '-c', KEEP_ALIVE_SCRIPT],
+      Cmd: [],
+      WorkingDir: '/workspace',
+      Env: ['A=x y', 'B=$`;"\n'],
+      Labels: {
+        'vendetta.dev/managed': 'true',
+        'vendetta.dev/kind': 'Workspace',
+        'vendetta.dev/name': 'api',
+        'vendetta.dev/spec-hash': 'abc123',
+        'vendetta.dev/applyset': 'set-1',
+      },
+      HostConfig: { Init: true },
+    });
+  });
+
+  it('translates resources to NanoCpus and Memory bytes', () => {
+    const opts = containerCreateOptions(desired({ resources: { cpus: 1.5, memory: '512Mi' } }), 's', 'i');
+    expect(opts.HostConfig?.NanoCpus).toBe(1_500_000_000);
+    expect(opts.HostConfig?.Memory).toBe(512 * 1024 * 1024);
+  });
+
+  it('leaves resources unset when not asked for', () => {
+    const opts = containerCreateOptions(desired(), 's', 'i');
+    expect(opts.HostConfig).not.toHaveProperty('NanoCpus');
+    expect(opts.HostConfig).not.toHaveProperty('Memory');
+  });
+
+  it('rejects an invalid memory quantity with the field value in the message', () => {
+    expect(() => containerCreateOptions(desired({ resources: { memory: 'lots' } }), 's', 'i')).toThrow(/"lots"/);
+  });
+});
+
+describe('portBindings', () => {
+  it('maps compose syntax to ExposedPorts and PortBindings, several host ports per container port', () => {
+    const { exposed, bindings } = portBindings(['127.0.0.1:8080:3000', '8081:3000', '53:53/udp', '9000']);
+    expect(exposed).toEqual({ '3000/tcp': {}, '53/udp': {}, '9000/tcp': {} });
+    expect(bindings).toEqual({
+      '3000/tcp': [
+        { HostIp: '127.0.0.1', HostPort: '8080' },
+        { HostIp: '', HostPort: '8081' },
+      ],
+      '53/udp': [{ HostIp: '', HostPort: '53' }],
+      '9000/tcp': [{ HostIp: '', HostPort: '9000' }],
+    });
+  });
+
+  it('throws on invalid syntax', () => {
+    expect(() => portBindings(['80:x'])).toThrow(/not a valid port mapping/);
+  });
+});
+
+describe('observedFromContainer', () => {
+  const info = (state: string, labels: Record<string, string>): Docker.ContainerInfo =>
+    ({
+      Id: 'c1',
+      Names: ['/vendetta-api'],
+      State: state,
+      Labels: labels,
+      HostConfig: { NetworkMode: 'default' },
+      NetworkSettings: { Networks: { bridge: { IPAddress: '172.17.0.2' } } },
+    }) as unknown as Docker.ContainerInfo;
+
+  it('reads name, hash, applyset, running and address from labels and network settings', () => {
+    const labels = { 'vendetta.dev/name': 'api', 'vendetta.dev/spec-hash': 'h1', 'vendetta.dev/applyset': 'set' };
+    expect(observedFromContainer(info('running', labels))).toEqual({
+      name: 'api',
+      provider: 'docker',
+      specHash: 'h1',
+      applySet: 'set',
+      running: true,
+      address: '172.17.0.2',
+      services: [],
+    });
+  });
+
+  it('a stopped container has no address', () => {
+    const observed = observedFromContainer(info('exited', { 'vendetta.dev/name': 'api', 'vendetta.dev/spec-hash': 'h1' }));
+    expect(observed.running).toBe(false);
+    expect(observed).not.toHaveProperty('address');
+    expect(observed).not.toHaveProperty('applySet');
+  });
+});
+
+describe('error messages', () => {
+  const specs = portBindings(['127.0.0.1:8080:80', '127.0.0.1:9090:90']).specs;
+
+  it('recognises both forms of a port conflict', () => {
+    expect(isPortConflict({ json: { message: 'Bind for 127.0.0.1:8080 failed: port is already allocated' } })).toBe(true);
+    expect(isPortConflict(new Error('listen tcp4 127.0.0.1:8080: bind: address already in use'))).toBe(true);
+    expect(isPortConflict(new Error('no such image'))).toBe(false);
+  });
+
+  it('names the conflicting port when Docker says which, all ports otherwise', () => {
+    expect(conflictingPorts(new Error('listen tcp4 127.0.0.1:9090: bind: address already in use'), specs)).toEqual(['127.0.0.1:9090']);
+    expect(conflictingPorts(new Error('address already in use'), specs)).toEqual(['127.0.0.1:8080', '127.0.0.1:9090']);
+  });
+
+  it('port conflict message says workspace, port, node and what to do', () => {
+    const msg = portConflictMessage(new Error('Bind for 127.0.0.1:8080 failed: port is already allocated'), 'api', 'n1', specs);
+    expect(msg).toMatch(/^workspace api: port 127\.0\.0\.1:8080 is already in use on node n1; .*change spec\.ports/);
+  });
+
+  it('missing image message says how to get it there', () => {
+    expect(imageNotFoundMessage('x:1', 'n2')).toMatch(/^image x:1 not found on node n2; build or load it there \(docker load \/ docker import\)/);
+  });
+});
+
+describe('classifyRequest', () => {
+  it('separates reads, exec sessions and mutations, with or without an API version prefix', () => {
+    expect(classifyRequest('GET', '/containers/json?all=1')).toBe('read');
+    expect(classifyRequest('POST', '/v1.41/containers/abc/exec')).toBe('exec');
+    expect(classifyRequest('POST', '/exec/abc/start')).toBe('exec');
+    expect(classifyRequest('POST', '/containers/create?name=vendetta-api')).toBe('mutating');
+    expect(classifyRequest('PUT', '/containers/abc/archive?path=%2F')).toBe('mutating');
+    expect(classifyRequest('DELETE', '/v1.41/containers/abc?force=true')).toBe('mutating');
+  });
+});
+
+describe('sourceEntryName', () => {
+  it('puts the source root and its entries under workspace/', () => {
+    expect(sourceEntryName('.')).toBe('workspace');
+    expect(sourceEntryName('src/a b.txt')).toBe('workspace/src/a b.txt');
+  });
+});

@@ -1,0 +1,222 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createEngine, type Engine } from '../../../src/reconcile/engine.js';
+import { openStore } from '../../../src/store/file-store.js';
+import type { Store } from '../../../src/store/types.js';
+import type { EventRecord } from '../../../src/model/types.js';
+import type { ApplyOptions } from '../../../src/reconcile/api.js';
+import { HostKeyMismatchError, TransportError } from '../../../src/transport/types.js';
+import { FakeWorld, loadedSet, node, service, workspace } from './fake-world.js';
+
+let home: string;
+let store: Store;
+let world: FakeWorld;
+let events: EventRecord[];
+let engine: Engine;
+
+const opts = (extra: Partial<ApplyOptions> = {}): ApplyOptions => ({ applySet: 'default', prune: false, timeoutMs: 20_000, ...extra });
+const fastHealth = { exec: { command: '' }, interval: '10ms', timeout: '1s', retries: 2 };
+const check = (name: string) => ({ ...fastHealth, exec: { command: `check ${name}` } });
+
+beforeEach(async () => {
+  home = await fs.mkdtemp(path.join(os.tmpdir(), 'vendetta-engine-'));
+  store = await openStore(home);
+  world = new FakeWorld();
+  events = [];
+  engine = createEngine({
+    store,
+    connect: world.connect,
+    drivers: { process: world.driver() },
+    events: { onEvent: (e) => events.push(e) },
+    serviceManagerFn: world.serviceManager,
+    retry: { baseMs: 1, capMs: 5, maxAttempts: 2 },
+    servicePollMs: 1,
+    passDelayMs: 1,
+  });
+});
+afterEach(async () => {
+  await engine.close();
+  await fs.rm(home, { recursive: true, force: true });
+});
+
+const reasons = (object: string) => events.filter((e) => e.object === object).map((e) => e.reason);
+
+describe('engine apply', () => {
+  it('converges, then a second apply is a no-op pass with 0 operations', async () => {
+    const set = loadedSet([workspace('api', { ports: ['127.0.0.1:8080:3000'] }), service('web', 'api', { ports: [3000] }), service('db', 'api')]);
+    const first = await engine.apply(set, opts());
+    expect(first.failures).toEqual([]);
+    expect(first.converged).toBe(true);
+    expect(first.operationsRun).toBe(3);
+    expect(first.plan.operations.map((o) => o.id)).toEqual(['create-workspace:api', 'start-service:db', 'start-service:web']);
+    expect(first.statuses.get('workspace/api')?.phase).toBe('Ready');
+    expect(first.statuses.get('service/web')).toMatchObject({ phase: 'Ready', observedGeneration: 1, details: { node: 'local', address: '127.0.0.1', restarts: 0 } });
+    expect(first.endpoints.get('service/web')).toBe('http://127.0.0.1:3000');
+    expect(first.endpoints.get('workspace/api')).toBe('http://127.0.0.1:8080');
+    expect(reasons('workspace/api')).toEqual(['Created']);
+    expect(reasons('service/web')).toEqual(['Started']);
+    expect((await store.get('service/web'))?.status?.phase).toBe('Ready');
+    expect(await store.inventory('default')).toEqual(['service/db', 'service/web', 'workspace/api']);
+
+    const callsBefore = world.calls.length;
+    const second = await engine.apply(set, opts());
+    expect(second.converged).toBe(true);
+    expect(second.operationsRun).toBe(0);
+    expect(second.plan.operations).toEqual([]);
+    expect(world.calls.length).toBe(callsBefore);
+    expect(world.connects).toBe(1); // one transport per node, reused across passes and applies
+  });
+
+  it('a failing node does not block another node', async () => {
+    world.unreachable.set('far', new TransportError('far', 'connect ECONNREFUSED 127.0.0.9:22', 'start sshd on far'));
+    const set = loadedSet([node('far', '127.0.0.9'), workspace('near'), service('a', 'near'), workspace('away', { node: 'far' }), service('b', 'away')]);
+    const result = await engine.apply(set, opts());
+    expect(result.converged).toBe(false);
+    expect(result.statuses.get('workspace/near')?.phase).toBe('Ready');
+    expect(result.statuses.get('service/a')?.phase).toBe('Ready');
+    expect(result.statuses.get('workspace/away')?.phase).toBe('NotReady');
+    expect(result.statuses.get('node/far')?.conditions.find((c) => c.type === 'Reachable')?.status).toBe('False');
+    const nodeFailure = result.failures.find((f) => f.resource === 'node/far');
+    expect(nodeFailure?.reason).toBe('cannot connect to node far (dev@127.0.0.9:22): connect ECONNREFUSED 127.0.0.9:22');
+    expect(nodeFailure?.hint).toBe('start sshd on far');
+    expect(result.failures.find((f) => f.resource === 'service/b')).toMatchObject({ node: 'far', reason: 'node far is unreachable' });
+    expect(reasons('node/far')).toContain('NodeUnreachable');
+  });
+
+  it('never retries a changed host key', async () => {
+    world.unreachable.set('far', new HostKeyMismatchError('far', 'SHA256:old', 'SHA256:new', 'if the node was reinstalled, update hostKey'));
+    const set = loadedSet([node('far', '127.0.0.9'), workspace('away', { node: 'far' }), workspace('near')]);
+    const result = await engine.apply(set, opts());
+    await engine.apply(set, opts());
+    expect(world.connects).toBe(2); // local once, far once: the mismatch is remembered
+    expect(result.failures.find((f) => f.resource === 'node/far')?.reason).toMatch(/host key for node far changed/);
+    expect(result.statuses.get('workspace/near')?.phase).toBe('Ready');
+  });
+
+  it('makes dependsOn order visible in events', async () => {
+    world.healthy.add('db');
+    const set = loadedSet([
+      workspace('api'),
+      service('db', 'api', { healthcheck: check('db') }),
+      service('web', 'api', { dependsOn: { db: { condition: 'healthy' } } }),
+    ]);
+    const result = await engine.apply(set, opts());
+    expect(result.converged).toBe(true);
+    const lines = events.map((e) => `${e.object} ${e.reason}: ${e.message}`);
+    const at = (text: string) => lines.findIndex((l) => l.startsWith(text));
+    expect(lines).toContain('service/web WaitingForDependency: waiting for service db to be healthy');
+    expect(at('service/db Healthy')).toBeGreaterThan(at('service/db Started'));
+    expect(at('service/web DependencyReady: service db is healthy')).toBeGreaterThan(at('service/db Healthy'));
+    expect(at('service/web Started')).toBeGreaterThan(at('service/web DependencyReady'));
+    expect(world.calls.indexOf('start-service web')).toBeGreaterThan(world.calls.indexOf('start-service db'));
+  });
+
+  it('a failing health check fails the service with the reason, and its dependents', async () => {
+    const set = loadedSet([
+      workspace('api'),
+      service('db', 'api', { healthcheck: check('db') }),
+      service('web', 'api', { dependsOn: { db: { condition: 'healthy' } } }),
+    ]);
+    const result = await engine.apply(set, opts());
+    expect(result.converged).toBe(false);
+    const db = result.failures.find((f) => f.resource === 'service/db');
+    expect(db?.reason).toBe('unhealthy after 2 consecutive failed checks: exec "check db" → exit 1: connection refused');
+    expect(db?.hint).toBe('see what it printed: vendetta logs db');
+    expect(result.statuses.get('service/db')?.phase).toBe('Failed');
+    expect(result.statuses.get('service/db')?.conditions.find((c) => c.type === 'Healthy')?.status).toBe('False');
+    expect(result.failures.find((f) => f.resource === 'service/web')?.reason).toMatch(/^dependency db cannot become healthy: unhealthy after 2/);
+    expect(world.calls).not.toContain('start-service web');
+    expect(reasons('service/db')).toEqual(expect.arrayContaining(['Started', 'Unhealthy', 'Failed']));
+  });
+
+  it('a service that exits non-zero with restart never fails with its exit code; exit 0 completes', async () => {
+    world.behavior.set('bad', 'crash');
+    world.behavior.set('migrate', 'exit0');
+    const set = loadedSet([workspace('api'), service('bad', 'api', { restart: 'never' }), service('migrate', 'api', { restart: 'never' })]);
+    const result = await engine.apply(set, opts());
+    expect(result.failures.map((f) => `${f.resource}: ${f.reason}`)).toEqual(['service/bad: exited with code 1']);
+    expect(result.statuses.get('service/migrate')?.phase).toBe('Completed');
+  });
+
+  it('fails workspaces of a provider without a driver, with a clear reason', async () => {
+    const set = loadedSet([workspace('box', { provider: 'lxc' }), workspace('api')]);
+    const result = await engine.apply(set, opts());
+    expect(result.failures.find((f) => f.resource === 'workspace/box')?.reason).toBe('create failed: no lxc driver is available on node local');
+    expect(result.statuses.get('workspace/api')?.phase).toBe('Ready');
+  });
+
+  it('never puts env values in events or status', async () => {
+    const set = loadedSet(
+      [workspace('api'), service('web', 'api', { env: { TOKEN: { fromEnv: 'TOKEN' } } })],
+      new Map([['service/web', { TOKEN: { value: 's3cr3t-value', secret: true } }]]),
+    );
+    const result = await engine.apply(set, opts());
+    expect(result.converged).toBe(true);
+    expect(world.workspaces('local').get('api')!.services.get('web')!.env.TOKEN).toBe('s3cr3t-value');
+    const everything = JSON.stringify([events, [...result.statuses], await store.list(), await store.events()]);
+    expect(everything).not.toContain('s3cr3t-value');
+  });
+
+  it('prune deletes only what this apply set applied and no longer declares', async () => {
+    await engine.apply(loadedSet([workspace('a1'), workspace('a2'), service('s2', 'a2')]), opts({ applySet: 'team-a' }));
+    await engine.apply(loadedSet([workspace('b1')]), opts({ applySet: 'team-b' }));
+    const result = await engine.apply(loadedSet([workspace('a1')]), opts({ applySet: 'team-a', prune: true }));
+    expect(result.converged).toBe(true);
+    expect(result.plan.operations.map((o) => o.id)).toEqual(['delete-workspace:a2']);
+    expect([...world.workspaces('local').keys()].sort()).toEqual(['a1', 'b1']);
+    expect((await store.list()).map((r) => r.id).sort()).toEqual(['workspace/a1', 'workspace/b1']);
+    expect(await store.inventory('team-a')).toEqual(['workspace/a1']);
+    expect(await store.inventory('team-b')).toEqual(['workspace/b1']);
+    expect(reasons('workspace/a2')).toEqual(['Created', 'Deleted']);
+  });
+
+  it('stops a workspace whose state is stopped and its services report Stopped', async () => {
+    await engine.apply(loadedSet([workspace('api'), service('web', 'api')]), opts());
+    const result = await engine.apply(loadedSet([workspace('api', { state: 'stopped' }), service('web', 'api')]), opts());
+    expect(result.converged).toBe(true);
+    expect(result.statuses.get('workspace/api')?.phase).toBe('Stopped');
+    expect(result.statuses.get('service/web')?.phase).toBe('Stopped');
+    expect(world.workspaces('local').get('api')!.running).toBe(false);
+  });
+
+  it('plan observes and plans without changing anything', async () => {
+    const { plan, observed } = await engine.plan(loadedSet([workspace('api')]), { applySet: 'default', prune: false });
+    expect(plan.operations.map((o) => o.id)).toEqual(['create-workspace:api']);
+    expect(observed.get('local')?.reachable).toBe(true);
+    expect(world.calls).toEqual([]);
+    expect(await store.list()).toEqual([]);
+  });
+
+  it('reports waiting for the lock', async () => {
+    const release = await store.lock('other', { timeoutMs: 1000 });
+    const waits: string[] = [];
+    const waiting = createEngine({
+      store,
+      connect: world.connect,
+      drivers: { process: world.driver() },
+      serviceManagerFn: world.serviceManager,
+      events: { onLockWait: (h) => waits.push(h.command) },
+    });
+    await expect(waiting.apply(loadedSet([workspace('api')]), opts({ lockTimeoutMs: 1 }))).rejects.toThrow(/still holds the lock/);
+    expect(waits).toEqual(['other']);
+    await release();
+    await waiting.close();
+  });
+});
+
+describe('engine delete', () => {
+  it('deletes a workspace with its services, waits until gone, forgets them', async () => {
+    await engine.apply(loadedSet([workspace('api'), service('web', 'api'), workspace('keep')]), opts());
+    const result = await engine.delete(['workspace/api'], { timeoutMs: 20_000 });
+    expect(result.failures).toEqual([]);
+    expect(result.converged).toBe(true);
+    expect(result.operationsRun).toBe(1);
+    expect([...world.workspaces('local').keys()]).toEqual(['keep']);
+    expect((await store.list()).map((r) => r.id)).toEqual(['workspace/keep']);
+    expect(await store.inventory('default')).toEqual(['workspace/keep']);
+    expect(reasons('workspace/api')).toEqual(['Created', 'Deleted']);
+    expect(reasons('service/web')).toEqual(['Started', 'Deleted']);
+  });
+});

@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import {
+  installServiceArgv,
+  parseServiceStatus,
+  removeServiceArgv,
+  renderEnvFile,
+  serviceLogsArgv,
+  serviceStatusArgv,
+  startServiceArgv,
+  stopAllServicesArgv,
+  stopServiceArgv,
+  SUPERVISOR_SCRIPT,
+} from '../../../src/services/supervisor.js';
+import { shellQuote } from '../../../src/transport/quote.js';
+
+describe('argv builders', () => {
+  it('pass paths and names as positional arguments, never inside the script', () => {
+    const start = startServiceArgv('/w/state', 'web');
+    expect(start.slice(0, 2)).toEqual(['/bin/sh', '-c']);
+    expect(start.slice(3)).toEqual(['sh', '/w/state/services/web', 'web', '/w/state']);
+    expect(start[2]).not.toContain('/w/state');
+
+    expect(stopServiceArgv('/w/state', 'web').slice(3)).toEqual(['sh', '/w/state/services/web']);
+    expect(removeServiceArgv('/w/state', 'web').slice(3)).toEqual(['sh', '/w/state/services/web']);
+    expect(stopAllServicesArgv('/w/state').slice(3)).toEqual(['sh', '/w/state']);
+    expect(serviceStatusArgv('/w/state').slice(3)).toEqual(['sh', '/w/state']);
+  });
+
+  it('install carries the files as arguments and leaves env for stdin', () => {
+    const argv = installServiceArgv('/w/state', 'db', { command: 'echo "$X"', workdir: '/workspace', restart: 'on-failure', hash: 'h1' });
+    expect(argv.slice(3)).toEqual(['sh', '/w/state', 'db', SUPERVISOR_SCRIPT, 'echo "$X"', '/workspace', 'on-failure', 'h1']);
+    expect(argv[2]).toContain('umask 077; cat >');
+  });
+
+  it('logs use tail', () => {
+    expect(shellQuote(serviceLogsArgv('/s', 'web', 50, false))).toBe('tail -n 50 /s/services/web/log');
+    expect(shellQuote(serviceLogsArgv('/s', 'web', 10, true))).toBe('tail -n 10 -f /s/services/web/log');
+  });
+
+  it('refuse names that are not DNS-1123 labels', () => {
+    for (const bad of ['../x', 'a/b', 'Web', '', '-a', 'a b']) {
+      expect(() => startServiceArgv('/s', bad)).toThrow(/invalid service name/);
+    }
+  });
+});
+
+describe('renderEnvFile', () => {
+  it('writes quoted export lines', () => {
+    expect(renderEnvFile({ A: 'plain', B: "it's $x", C: '' })).toBe(`export A=plain\nexport B='it'\\''s $x'\nexport C=''\n`);
+  });
+  it('refuses keys that are not shell identifiers', () => {
+    expect(() => renderEnvFile({ 'A-B': 'x' })).toThrow(/invalid environment variable name "A-B"/);
+    expect(() => renderEnvFile({ '1A': 'x' })).toThrow(/invalid environment variable name/);
+  });
+});
+
+describe('parseServiceStatus', () => {
+  const record = (name: string, fields: Record<string, string>) =>
+    [`service\t${name}`, ...Object.entries(fields).map(([k, v]) => `${k}\t${v}`)].join('\n') + '\n';
+
+  it('reads running services with their pid', () => {
+    const text = record('web', { hash: 'h1', state: 'running', pid: '42', exit: '', restarts: '2', started: '2025-01-01T00:00:00Z', alive: '1' });
+    expect(parseServiceStatus(text)).toEqual([
+      { name: 'web', specHash: 'h1', state: 'running', pid: 42, restarts: 2, startedAt: '2025-01-01T00:00:00Z' },
+    ]);
+  });
+
+  it('says exited when the supervisor died while running or backing off', () => {
+    const text =
+      record('a', { hash: 'h', state: 'running', pid: '42', exit: '', restarts: '0', started: '', alive: '0' }) +
+      record('b', { hash: 'h', state: 'backoff', pid: '43', exit: '1', restarts: '3', started: '', alive: '0' });
+    expect(parseServiceStatus(text).map((s) => [s.name, s.state, s.pid, s.exitCode])).toEqual([
+      ['a', 'exited', undefined, undefined],
+      ['b', 'exited', undefined, 1],
+    ]);
+  });
+
+  it('keeps backoff, exited and stopped as recorded', () => {
+    const text =
+      record('a', { hash: 'h', state: 'backoff', exit: '137', restarts: '1', alive: '1' }) +
+      record('b', { hash: 'h', state: 'exited', exit: '0', restarts: '0', alive: '0' }) +
+      record('c', { hash: 'h', state: 'stopped', exit: '143', restarts: '0', alive: '0' });
+    expect(parseServiceStatus(text).map((s) => [s.state, s.exitCode])).toEqual([
+      ['backoff', 137],
+      ['exited', 0],
+      ['stopped', 143],
+    ]);
+  });
+
+  it('treats a missing state as starting (alive) or never started (dead)', () => {
+    const text = record('a', { hash: 'h', state: '', alive: '1' }) + record('b', { hash: 'h', state: '', alive: '0' });
+    expect(parseServiceStatus(text).map((s) => s.state)).toEqual(['running', 'stopped']);
+  });
+
+  it('returns nothing for empty output and ignores noise', () => {
+    expect(parseServiceStatus('')).toEqual([]);
+    expect(parseServiceStatus('garbage\nmore\n')).toEqual([]);
+  });
+});

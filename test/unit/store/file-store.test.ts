@@ -1,0 +1,215 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { build } from 'esbuild';
+import { EVENTS_PER_FILE, openStore } from '../../../src/store/file-store.js';
+import { LockTimeoutError, type LockInfo } from '../../../src/store/types.js';
+import { API_VERSION, type EventRecord, type WorkspaceResource } from '../../../src/model/types.js';
+
+function workspace(image: string, line = 1): WorkspaceResource {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'Workspace',
+    metadata: { name: 'api' },
+    spec: { node: 'local', provider: 'process', image },
+    source: { file: 'ws.yaml', line, col: 1 },
+  };
+}
+
+let home: string;
+beforeEach(async () => {
+  home = await fs.mkdtemp(path.join(os.tmpdir(), 'vendetta-store-'));
+});
+afterEach(async () => {
+  await fs.rm(home, { recursive: true, force: true });
+});
+
+describe('applied records', () => {
+  it('bumps generation only when the spec changes (source position ignored)', async () => {
+    const store = await openStore(home);
+    expect((await store.putApplied(workspace('a'), 'default')).generation).toBe(1);
+    expect((await store.putApplied(workspace('a', 42), 'default')).generation).toBe(1);
+    expect((await store.putApplied(workspace('b'), 'default')).generation).toBe(2);
+    const record = await store.get('workspace/api');
+    expect(record?.generation).toBe(2);
+    expect(record?.resource.spec).toMatchObject({ image: 'b' });
+  });
+
+  it('keeps status across putApplied and lists by kind', async () => {
+    const store = await openStore(home);
+    await store.putApplied(workspace('a'), 'default');
+    const status = { phase: 'Ready' as const, conditions: [], observedGeneration: 1 };
+    await store.setStatus('workspace/api', status);
+    await store.putApplied(workspace('b'), 'default');
+    expect((await store.get('workspace/api'))?.status).toEqual(status);
+    expect((await store.list('Workspace')).map((r) => r.id)).toEqual(['workspace/api']);
+    expect(await store.list('Service')).toEqual([]);
+    await store.setStatus('service/ghost', status); // never applied: ignored, not created
+    expect(await store.get('service/ghost')).toBeUndefined();
+    await store.remove('workspace/api');
+    expect(await store.list()).toEqual([]);
+  });
+
+  it('serializes concurrent updates of one record', async () => {
+    const store = await openStore(home);
+    await store.putApplied(workspace('a'), 'default');
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        i % 2 ? store.setStatus('workspace/api', { phase: 'Ready', conditions: [], observedGeneration: i }) : store.putApplied(workspace('a'), 'default'),
+      ),
+    );
+    const record = await store.get('workspace/api');
+    expect(record?.generation).toBe(1);
+    expect(record?.status?.observedGeneration).toBe(19);
+  });
+
+  it('writes files atomically: no temp files left, content always parseable', async () => {
+    const store = await openStore(home);
+    const file = path.join(home, 'resources', 'workspace', 'api.json');
+    await store.putApplied(workspace('first'), 'default');
+    let reads = 0;
+    let writing = true;
+    const reader = (async () => {
+      while (writing) {
+        JSON.parse(await fs.readFile(file, 'utf8')); // throws on a torn write
+        reads++;
+      }
+    })();
+    for (let i = 0; i < 50; i++) await store.putApplied(workspace(`image-${i}-${'x'.repeat(i * 100)}`), 'default');
+    writing = false;
+    await reader;
+    expect(reads).toBeGreaterThan(0);
+    expect(await fs.readdir(path.dirname(file))).toEqual(['api.json']);
+  });
+});
+
+describe('inventory and events', () => {
+  it('stores the inventory per apply set', async () => {
+    const store = await openStore(home);
+    expect(await store.inventory('default')).toEqual([]);
+    await store.setInventory('default', ['workspace/b', 'workspace/a', 'workspace/a']);
+    await store.setInventory('other', ['service/x']);
+    expect(await store.inventory('default')).toEqual(['workspace/a', 'workspace/b']);
+    expect(await store.inventory('other')).toEqual(['service/x']);
+    await expect(store.setInventory('../evil', [])).rejects.toThrow(/invalid apply set name/);
+  });
+
+  it('appends events, filters and rotates keeping the most recent', async () => {
+    const store = await openStore(home);
+    const event = (i: number): EventRecord => ({
+      time: new Date(0).toISOString(),
+      object: i % 2 ? 'service/web' : 'workspace/api',
+      type: 'Normal',
+      reason: 'Started',
+      message: `event ${i}`,
+    });
+    const total = EVENTS_PER_FILE * 2 + 10;
+    for (let i = 0; i < total; i++) await store.appendEvent(event(i));
+    const all = await store.events();
+    expect(all.length).toBeLessThan(total);
+    expect(all.length).toBeGreaterThanOrEqual(EVENTS_PER_FILE);
+    expect(all.at(-1)?.message).toBe(`event ${total - 1}`);
+    const web = await store.events({ object: 'service/web', limit: 2 });
+    expect(web.map((e) => e.message)).toEqual([`event ${total - 3}`, `event ${total - 1}`]);
+    // A reopened store continues counting lines of the current file.
+    const reopened = await openStore(home);
+    await reopened.appendEvent(event(total));
+    expect((await reopened.events({ limit: 1 }))[0].message).toBe(`event ${total}`);
+  });
+});
+
+describe('lock', () => {
+  let holderScript: string;
+  let child: ChildProcess | undefined;
+
+  beforeEach(async () => {
+    // The second process runs the real store code, bundled to plain JS.
+    const bundle = path.join(home, 'store-bundle.mjs');
+    await build({
+      entryPoints: [path.resolve('src/store/file-store.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      outfile: bundle,
+      logLevel: 'silent',
+    });
+    holderScript = path.join(home, 'hold-lock.mjs');
+    await fs.writeFile(
+      holderScript,
+      `import { openStore } from ${JSON.stringify(bundle)};
+const store = await openStore(process.argv[2]);
+const release = await store.lock('apply -f other', { timeoutMs: 30000 });
+process.stdout.write('locked\\n');
+process.stdin.on('data', async () => { await release(); process.stdout.write('released\\n'); process.exit(0); });
+`,
+    );
+  });
+  afterEach(() => {
+    if (child && child.exitCode === null && child.signalCode === null && child.pid) process.kill(child.pid, 'SIGKILL');
+    child = undefined;
+  });
+
+  function startHolder(): Promise<ChildProcess> {
+    const proc = spawn(process.execPath, [holderScript, path.join(home, 'store')], { stdio: ['pipe', 'pipe', 'inherit'] });
+    child = proc;
+    return new Promise((resolve, reject) => {
+      proc.stdout!.on('data', (d: Buffer) => {
+        if (d.toString().includes('locked')) resolve(proc);
+      });
+      proc.on('exit', (code) => reject(new Error(`lock holder exited with ${code}`)));
+    });
+  }
+
+  it('waits for another process holding the lock, then takes it', async () => {
+    const holder = await startHolder();
+    const store = await openStore(path.join(home, 'store'));
+    const waitedFor: LockInfo[] = [];
+    const acquiring = store.lock('apply', {
+      timeoutMs: 20000,
+      onWait: (info) => {
+        waitedFor.push(info);
+        holder.stdin!.write('release\n');
+      },
+    });
+    const release = await acquiring;
+    expect(waitedFor).toHaveLength(1);
+    expect(waitedFor[0]).toMatchObject({ pid: holder.pid, command: 'apply -f other', host: os.hostname() });
+    const info = JSON.parse(await fs.readFile(path.join(home, 'store', 'lock'), 'utf8')) as LockInfo;
+    expect(info.pid).toBe(process.pid);
+    await release();
+    await expect(fs.access(path.join(home, 'store', 'lock'))).rejects.toThrow();
+  });
+
+  it('times out with a message naming the holder', async () => {
+    const holder = await startHolder();
+    const store = await openStore(path.join(home, 'store'));
+    const error = await store.lock('apply', { timeoutMs: 300 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LockTimeoutError);
+    expect((error as Error).message).toContain(`pid ${holder.pid}`);
+    expect((error as Error).message).toContain('"apply -f other"');
+    expect((error as Error).message).toMatch(/--lock-timeout/);
+  });
+
+  it('takes over a lock whose process is dead', async () => {
+    const holder = await startHolder();
+    const exited = new Promise((resolve) => holder.on('exit', resolve));
+    process.kill(holder.pid!, 'SIGKILL');
+    await exited;
+    const store = await openStore(path.join(home, 'store'));
+    let waited = false;
+    const release = await store.lock('apply', { timeoutMs: 1000, onWait: () => (waited = true) });
+    expect(waited).toBe(false);
+    await release();
+  });
+
+  it('release leaves a lock that is no longer ours', async () => {
+    const store = await openStore(home);
+    const release = await store.lock('apply', { timeoutMs: 1000 });
+    const other: LockInfo = { pid: process.pid, host: os.hostname(), command: 'other', since: 'later' };
+    await fs.writeFile(path.join(home, 'lock'), JSON.stringify(other));
+    await release();
+    expect(JSON.parse(await fs.readFile(path.join(home, 'lock'), 'utf8'))).toEqual(other);
+  });
+});

@@ -8,6 +8,7 @@ import type { ApplyResult } from '../reconcile/api.js';
 import { collect, outputOption, requireFiles } from './options.js';
 import { flagDuration, loadOrExit, openEngine, type GlobalOptions } from './context.js';
 import { ExitError } from './errors.js';
+import { runWatch } from './watch.js';
 import type { Style } from '../output/style.js';
 
 interface ApplyFlags {
@@ -19,6 +20,9 @@ interface ApplyFlags {
   lockTimeout?: string;
   wait: boolean;
   output: 'text' | 'json' | 'yaml';
+  watch?: boolean;
+  resync?: string;
+  debounce?: string;
 }
 
 export function registerApply(program: Command): void {
@@ -32,9 +36,13 @@ export function registerApply(program: Command): void {
     .option('--timeout <duration>', 'give up waiting for Ready after this long', '5m')
     .option('--lock-timeout <duration>', 'wait this long for another apply to finish', '60s')
     .option('--no-wait', 'return once operations have started, without waiting for Ready')
+    .option('--watch', 'keep running: re-apply on manifest changes and repair drift (see docs/gitops.md)')
+    .option('--resync <duration>', 'with --watch: how often to re-observe the nodes and repair drift', '30s')
+    .option('--debounce <duration>', 'with --watch: quiet time after a change before re-applying', '300ms')
     .addOption(outputOption(['text', 'json', 'yaml'], 'text'))
     .action(async (flags: ApplyFlags, cmd: Command) => {
       const global = cmd.optsWithGlobals() as GlobalOptions;
+      if (flags.watch) return runWatch({ ...flags, filename: requireFiles(flags.filename) }, global);
       const set = await loadOrExit(requireFiles(flags.filename));
       const style = detectStyle(process.stdout);
       const human = flags.output === 'text';

@@ -7,22 +7,27 @@ import type { Store } from '../store/types.js';
 import { TransportPool } from '../transport/pool.js';
 import { createProcessDriver } from '../providers/process/driver.js';
 import { createDockerDriver } from '../providers/docker/driver.js';
+import { createQemuDriver } from '../providers/qemu/driver.js';
 import type { ProviderDriver } from '../providers/types.js';
 import type { NodeResource, ProviderName } from '../model/types.js';
 import { ExitError, UsageError } from './errors.js';
 import { parseDuration } from '../model/quantity.js';
+import { clientEngine, serverClient, serverNodes } from './client.js';
+import { remoteStore } from '../server/client.js';
 
 export interface GlobalOptions {
   strictHostKeys?: boolean;
 }
 
 export function drivers(): Partial<Record<ProviderName, ProviderDriver>> {
-  return { process: createProcessDriver(), docker: createDockerDriver() };
+  return { process: createProcessDriver(), docker: createDockerDriver(), qemu: createQemuDriver() };
 }
 
 export async function openEngine(global: GlobalOptions, events: EngineEvents = {}): Promise<{ store: Store; engine: EngineApi; pool: TransportPool }> {
-  const store = await openStore();
   const pool = new TransportPool({ strictHostKeys: global.strictHostKeys });
+  const client = serverClient(); // --server / VENDETTA_SERVER: the server drives the nodes
+  if (client) return { store: remoteStore(client), engine: clientEngine(client, events), pool };
+  const store = await openStore();
   const engine = createEngine({ store, connect: (node) => pool.get(node), drivers: drivers(), events });
   return { store, engine, pool };
 }
@@ -42,6 +47,8 @@ export async function loadOrExit(paths: string[] | undefined, exitCode = 1): Pro
 /** A flag duration ("90s", "5m") in ms, with the flag named in the error. */
 /** Nodes added with `vendetta node add`: manifests may reference them without declaring them. */
 export async function storeNodes(): Promise<NodeResource[]> {
+  const client = serverClient();
+  if (client) return serverNodes(client);
   const store = await openStore();
   return (await store.list('Node')).map((r) => r.resource as NodeResource);
 }

@@ -1,7 +1,7 @@
 // vendetta describe KIND NAME : spec summary, conditions and recent events, kubectl style.
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { openStore } from '../store/file-store.js';
+import { openReadStore } from './client.js';
 import { renderTable, age } from '../output/table.js';
 import { resourceId } from '../model/types.js';
 import { selectRecords } from './get.js';
@@ -13,7 +13,7 @@ export function registerDescribe(program: Command): void {
     .argument('<kind>', 'node | workspace | service')
     .argument('[name]', 'resource name (default: all of that kind)')
     .action(async (kindWord: string, name: string | undefined) => {
-      const store = await openStore();
+      const store = await openReadStore(); // the server's store in client mode
       const records = await selectRecords(store, kindWord, name);
       const blocks: string[] = [];
       for (const r of records) {

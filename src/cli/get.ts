@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { Kind } from '../model/types.js';
 import type { AppliedRecord, Store } from '../store/types.js';
-import { openStore } from '../store/file-store.js';
+import { openReadStore } from './client.js';
 import { renderTable, age } from '../output/table.js';
 import { toApiObject, toList } from '../output/objects.js';
 import { structured } from '../output/format.js';
@@ -40,7 +40,7 @@ export function registerGet(program: Command): void {
     .argument('[name]', 'one resource by name')
     .addOption(outputOption(['table', 'wide', 'json', 'yaml'], 'table'))
     .action(async (kindWord: string | undefined, name: string | undefined, flags: { output: string }) => {
-      const store = await openStore();
+      const store = await openReadStore(); // the server's store in client mode
       const records = await selectRecords(store, kindWord, name);
       if (flags.output === 'json' || flags.output === 'yaml') {
         const objects = records.map(toApiObject);

@@ -11,6 +11,8 @@ import { registerExec } from './exec.js';
 import { registerNode } from './node.js';
 import { registerShell } from './shell.js';
 import { registerPortForward } from './port-forward.js';
+import { registerWorkspace } from './workspace.js';
+import { registerServe } from './serve.js';
 import { ExitError } from './errors.js';
 import { detectStyle } from '../output/style.js';
 import { TransportError } from '../transport/types.js';
@@ -22,8 +24,16 @@ export function buildProgram(): Command {
     .description('Reproducible dev environments on any machine you can SSH into.')
     .version(VERSION, '-v, --version')
     .option('--strict-host-keys', 'refuse nodes whose host key is not already known (no trust on first use)')
+    .option('--server <url>', 'talk to a `vendetta serve` coordination server (or set VENDETTA_SERVER)')
+    .option('--token-file <path>', 'bearer token for --server (default: VENDETTA_TOKEN, else $VENDETTA_HOME/server.token)')
     .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
+    .exitOverride()
+    // Client mode is read from the environment by every command (see ./client.ts).
+    .hook('preAction', (cmd) => {
+      const { server, tokenFile } = cmd.opts<{ server?: string; tokenFile?: string }>();
+      if (server) process.env.VENDETTA_SERVER = server;
+      if (tokenFile) process.env.VENDETTA_TOKEN_FILE = tokenFile;
+    });
   registerApply(program);
   registerDiff(program);
   registerValidate(program);
@@ -35,6 +45,8 @@ export function buildProgram(): Command {
   registerNode(program);
   registerShell(program);
   registerPortForward(program);
+  registerWorkspace(program);
+  registerServe(program);
   program
     .command('version')
     .description('print the version')

@@ -21,7 +21,7 @@ import type { DesiredWorkspace, DriverContext, ProviderDriver, WorkspaceRuntime 
 import type { DesiredService, HealthResult, ServiceManager } from '../services/types.js';
 import type { Transport } from '../transport/types.js';
 import type { LoadedSet } from './api.js';
-import { errorMessage, TerminalError, type RetryPolicy } from './retry.js';
+import { TerminalError, type RetryPolicy } from './retry.js';
 import {
   describeCondition,
   serviceMachine,
@@ -414,7 +414,10 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
       }),
     );
     a.on('started', (e) => ctx.progress(id, `running (pid ${e.observed.pid ?? '?'})`));
-    a.on('healthy', (e) => ctx.record({ object: id, type: 'Normal', reason: 'Healthy', message: e.message }));
+    // A service left alone this pass is re-checked quietly: events say what changed.
+    a.on('healthy', (e) =>
+      op ? ctx.record({ object: id, type: 'Normal', reason: 'Healthy', message: e.message }) : ctx.progress(id, `healthy: ${e.message}`),
+    );
     a.on('unhealthy', (e) =>
       e.counted
         ? ctx.record({ object: id, type: 'Warning', reason: 'Unhealthy', message: `${e.message} (${e.failures} consecutive)` })
@@ -523,6 +526,7 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
   }
 
   await new Promise<void>((resolve) => {
+    const subs: { unsubscribe(): void }[] = [];
     const check = () => {
       const finished = ctx.noWait ? [...opDone.values()].every((d) => d.settled) : allActors.every(done);
       if (finished || ctx.signal.aborted) {
@@ -531,7 +535,7 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
         resolve();
       }
     };
-    const subs = allActors.map((a) => a.subscribe({ next: check, error: check, complete: check }));
+    for (const a of allActors) subs.push(a.subscribe({ next: check, error: check, complete: check }));
     ctx.signal.addEventListener('abort', check);
     check();
   });

@@ -10,13 +10,11 @@ import type {
   EventRecord,
   HealthcheckSpec,
   NodeResource,
-  ObservedNode,
   ObservedSet,
   ObservedWorkspace,
   ProviderName,
   ResourceId,
   ResourceStatus,
-  ServiceResource,
   WorkspaceResource,
   WorkspaceSpec,
   ServiceSpec,
@@ -136,6 +134,10 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done);
   });
+}
+
+function formatMs(ms: number): string {
+  return ms < 1000 ? `${ms}ms` : `${Math.round(ms / 100) / 10}s`;
 }
 
 function nodeHint(node: string, err: unknown): string {
@@ -424,9 +426,13 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
     const deletedOk = new Set(outcome.units.filter((u) => u.target === 'deleted' && u.phase === 'Deleting').map((u) => u.id));
     const failedDelete = new Set(outcome.units.filter((u) => u.target === 'deleted' && u.phase !== 'Deleting').map((u) => u.id));
     const removed: ResourceId[] = [];
-    for (const r of candidates) {
+    // Workspaces first: a service whose workspace record is gone went with it.
+    const ordered = [...candidates].sort((a, b) => Number(a.kind === 'Service') - Number(b.kind === 'Service'));
+    for (const r of ordered) {
       if (failedDelete.has(r.id)) continue;
-      if (!deletedOk.has(r.id) && r.kind !== 'Node') {
+      const workspaceGone =
+        r.kind === 'Service' && (removed.includes(resourceId('Workspace', (r.resource.spec as ServiceSpec).workspace)) || !workspaceNodeOf(r, all));
+      if (!deletedOk.has(r.id) && r.kind !== 'Node' && !workspaceGone) {
         // Not deleted in this pass: forget it only if its node says it is not there.
         const node = r.kind === 'Workspace' ? (r.resource.spec as WorkspaceSpec).node : workspaceNodeOf(r, all);
         const o = node ? observation.observed.get(node) : undefined;
@@ -482,22 +488,26 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
           await forgetGone(pruned, applied, outcome, observation);
         }
         last = { ...result, plan: firstPlan, operationsRun };
-        if (signal.aborted && !result.converged && loop.signal?.aborted !== true) {
-          last.failures.push({ resource: 'apply', reason: `not converged after ${Math.round(loop.timeoutMs / 1000)}s`, hint: 'raise --timeout, or see vendetta get for what is still pending' });
+        if (deadline.signal.aborted && !result.converged && last.failures.length === 0) {
+          last.failures.push({
+            resource: 'apply',
+            reason: `not converged after ${formatMs(loop.timeoutMs)}`,
+            hint: 'raise --timeout, or see vendetta get for what is still pending',
+          });
         }
         loop.onPass?.(last, pass);
         if (signal.aborted || loop.noWait) break;
+        // Stuck: nothing ran, or the same failures again after a retry pass. More passes cannot
+        // fix it without a change on a node or in the manifests (an unreachable node, a changed
+        // host key — whose connection is never retried —, a service that keeps failing).
+        const failures = failureSignature(result.failures);
+        const stuck = result.failures.length > 0 && (outcome.operationsSucceeded === 0 || failures === previousFailures);
+        previousFailures = failures;
         if (loop.until === 'converged') {
-          if (result.converged) break;
-          // Stuck: nothing ran, or the same failures again after a retry pass. Passes cannot fix
-          // it without a change on the node or in the manifests (an unreachable node, a changed
-          // host key — whose connection is never retried —, a service that keeps failing).
-          const failures = failureSignature(result.failures);
-          if (result.failures.length > 0 && (outcome.operationsSucceeded === 0 || failures === previousFailures)) break;
-          previousFailures = failures;
+          if (result.converged || stuck) break;
           await sleep(opts.passDelayMs ?? 500, signal);
         } else {
-          await sleep(result.converged ? (loop.resyncMs ?? 30_000) : (opts.passDelayMs ?? 500), signal);
+          await sleep(result.converged || stuck ? (loop.resyncMs ?? 30_000) : (opts.passDelayMs ?? 500), signal);
         }
       }
     } finally {
@@ -520,8 +530,10 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
     }
   }
 
+  /** What apply records: everything declared, but not the built-in local node (nobody declared it). */
   function allResources(set: LoadedSet) {
-    return [...set.desired.nodes.values(), ...set.desired.workspaces.values(), ...set.desired.services.values()];
+    const nodes = [...set.desired.nodes.values()].filter((n) => n.source || n.metadata.name !== LOCAL_NODE);
+    return [...nodes, ...set.desired.workspaces.values(), ...set.desired.services.values()];
   }
 
   return {

@@ -1,6 +1,7 @@
 // One service during one reconcile pass.
 //
 //   pending → waitingWorkspace → waitingDependencies → operating → confirmingRunning → waitingHealthy → ready
+//                             ↘ (no operation this pass) ─────────↗
 //                                                                 ↘ completed (exited 0)   ↘ failed (reason)
 // Services that should stop or go away skip the waits: they do not need a ready workspace.
 //
@@ -264,24 +265,25 @@ export const serviceMachine = setup({
       ],
     },
     waitingWorkspace: {
-      always: { guard: 'workspaceReady', target: 'waitingDependencies' },
+      always: { guard: 'workspaceReady', target: 'workspaceReady' },
       on: {
-        WORKSPACE_READY: { target: 'waitingDependencies', actions: 'markWorkspaceReady' },
+        WORKSPACE_READY: { target: 'workspaceReady', actions: 'markWorkspaceReady' },
         WORKSPACE_FAILED: {
           target: 'failed',
           actions: { type: 'setReason', params: ({ event }) => ({ reason: `workspace not ready: ${event.reason}` }) },
         },
       },
     },
+    // dependsOn gates starting: a service this pass does not start or restart has nothing to wait for.
+    workspaceReady: {
+      always: [{ guard: 'hasOperation', target: 'waitingDependencies' }, { target: 'confirmingRunning' }],
+    },
     waitingDependencies: {
       entry: 'emitWaiting',
       always: [
         { guard: 'dependencyFailed', target: 'failed', actions: 'failDependency' },
-        { guard: 'dependenciesMet', target: 'dispatch' },
+        { guard: 'dependenciesMet', target: 'operating' },
       ],
-    },
-    dispatch: {
-      always: [{ guard: 'hasOperation', target: 'operating' }, { target: 'confirmingRunning' }],
     },
     operating: {
       invoke: {

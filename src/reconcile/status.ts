@@ -59,9 +59,9 @@ export function servicePhase(state: string, operation: ServiceOperation | undefi
   switch (state) {
     case 'pending':
     case 'waitingWorkspace':
+    case 'workspaceReady':
       return 'Pending';
     case 'waitingDependencies':
-    case 'dispatch':
       return 'WaitingDependencies';
     case 'operating':
     case 'operateBackoff':

@@ -47,7 +47,8 @@ group_alive() {
  *   the user wrote it; we never paste it into a script.
  * - The child leads its own process group (setsid), so stopping takes down its whole tree.
  *   Without setsid (macOS) only the direct child is signalled.
- * - `wait` is interrupted by a trapped signal; we wait again until the child is really reaped.
+ * - `wait` is interrupted by a trapped signal; we wait again until the child is really reaped,
+ *   except when stopping: then we poll the group for a grace period and KILL what is left.
  * - Every state file is written to a temp file and renamed, so readers never see half a value.
  */
 export const SUPERVISOR_SCRIPT = `#!/bin/sh
@@ -58,7 +59,6 @@ dir=$(pwd)
 child=''
 grp=''
 sleeper=''
-watchdog=''
 stopping=0
 code=''
 
@@ -86,15 +86,7 @@ start_child() {
 on_term() {
   stopping=1
   if [ -n "$sleeper" ]; then kill "$sleeper" 2>/dev/null; fi
-  if [ -n "$child" ] && [ -z "$watchdog" ]; then
-    kill -TERM $grp 2>/dev/null
-    # Escalate to KILL if the group outlives the grace period.
-    ( trap 'kill "$s" 2>/dev/null; exit 0' TERM
-      sleep 5 & s=$!
-      wait "$s"
-      kill -KILL $grp 2>/dev/null ) </dev/null >/dev/null 2>&1 &
-    watchdog=$!
-  fi
+  if [ -n "$child" ]; then kill -TERM $grp 2>/dev/null; fi
 }
 trap on_term TERM INT
 
@@ -104,14 +96,26 @@ restarts=0
 delay=1
 while [ "$stopping" = 0 ]; do
   start_child
+  # A stop that arrived while forking found no child to signal.
+  if [ "$stopping" = 1 ]; then kill -TERM $grp 2>/dev/null; break; fi
   put pid "$child"
   put started "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   put state running
   t0=$(date +%s)
   wait "$child"; code=$?
-  while kill -0 "$child" 2>/dev/null; do wait "$child"; code=$?; done
-  put exit "$code"
+  # A trapped signal interrupts wait: unless stopping, wait again until the child is really gone.
+  while [ "$stopping" = 0 ] && kill -0 "$child" 2>/dev/null; do wait "$child"; code=$?; done
   if [ "$stopping" = 1 ]; then break; fi
+  # The main process is gone but its group may not be (e.g. the "sh -c" wrapper was killed and
+  # the real server lives on, holding its port): take the whole group down before restarting.
+  if [ "$grp" = "-$child" ] && group_alive "$child"; then
+    kill -TERM "$grp" 2>/dev/null
+    i=0
+    while group_alive "$child" && [ "$i" -lt 50 ]; do nap; i=$((i + 1)); done
+    if group_alive "$child"; then kill -KILL "$grp" 2>/dev/null; fi
+  fi
+  child=''
+  put exit "$code"
   ran=$(( $(date +%s) - t0 ))
   policy=$(cat "$dir/restart" 2>/dev/null)
   if [ "$policy" = never ] || { [ "$policy" = on-failure ] && [ "$code" = 0 ]; }; then
@@ -124,22 +128,24 @@ while [ "$stopping" = 0 ]; do
   say "exited with code $code; restarting in $delay s"
   put state backoff
   sleep "$delay" & sleeper=$!
+  if [ "$stopping" = 1 ]; then kill "$sleeper" 2>/dev/null; fi
   wait "$sleeper"
   sleeper=''
-  if [ "$stopping" = 1 ]; then break; fi
   delay=$((delay * 2))
   if [ "$delay" -gt 30 ]; then delay=30; fi
+  if [ "$stopping" = 1 ]; then break; fi
   restarts=$((restarts + 1))
   put restarts "$restarts"
 done
 
-# Stopping: wait (bounded by the watchdog) until the child's group is gone.
+# Stopping: give the child's group a grace period after TERM, then KILL what is left.
 if [ -n "$child" ]; then
   i=0
-  while child_alive && [ "$i" -lt 70 ]; do nap; i=$((i + 1)); done
+  while child_alive && [ "$i" -lt 50 ]; do nap; i=$((i + 1)); done
   if child_alive; then kill -KILL $grp 2>/dev/null; fi
+  wait "$child" 2>/dev/null
+  put exit "$?"
 fi
-if [ -n "$watchdog" ]; then kill "$watchdog" 2>/dev/null; wait "$watchdog" 2>/dev/null; fi
 say "stopped"
 put state stopped
 exit 0

@@ -94,9 +94,9 @@ class FileStore implements Store {
 
   constructor(readonly home: string) {}
 
+  // Directories are made by the first write, not here: read-only commands (validate, get, a
+  // rejected apply) must leave VENDETTA_HOME as they found it.
   async init(): Promise<void> {
-    await fs.mkdir(path.join(this.home, 'resources'), { recursive: true, mode: 0o700 });
-    await fs.mkdir(path.join(this.home, 'inventory'), { recursive: true, mode: 0o700 });
     this.eventLines = (await this.readEventFile(this.eventsFile)).length;
   }
 
@@ -201,6 +201,7 @@ class FileStore implements Store {
         });
         this.eventLines = 0;
       }
+      await fs.mkdir(this.home, { recursive: true, mode: 0o700 });
       await fs.appendFile(this.eventsFile, JSON.stringify(event) + '\n', { mode: 0o600 });
       this.eventLines++;
     });
@@ -268,6 +269,7 @@ class FileStore implements Store {
    * empty lock file.
    */
   private async tryCreateLock(info: LockInfo): Promise<boolean> {
+    await fs.mkdir(this.home, { recursive: true, mode: 0o700 });
     const tmp = `${this.lockFile}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     const handle = await fs.open(tmp, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, 0o600);
     try {

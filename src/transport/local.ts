@@ -21,6 +21,14 @@ function exitCode(code: number | null, signal: NodeJS.Signals | null): number {
   return 128 + (n ?? 0);
 }
 
+function killGroup(child: ChildProcess): void {
+  try {
+    if (child.pid) process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    child.kill('SIGKILL'); // the group is gone already: at most the child itself is left
+  }
+}
+
 export class LocalTransport implements Transport {
   readonly describe = 'local';
 
@@ -35,6 +43,8 @@ export class LocalTransport implements Transport {
           cwd: opts.cwd,
           env: opts.env ? { ...process.env, ...opts.env } : process.env,
           stdio: ['pipe', 'pipe', 'pipe'],
+          // Own process group, so a timeout takes down what a shell command started, too.
+          detached: true,
         });
       } catch (err) {
         reject(new TransportError(this.node, `cannot run ${argv[0]}: ${(err as Error).message}`, undefined, { cause: err }));
@@ -51,7 +61,7 @@ export class LocalTransport implements Transport {
         fn();
       };
       const fail = (message: string, hint?: string): void => {
-        child.kill('SIGKILL');
+        killGroup(child);
         finish(() => reject(new TransportError(this.node, message, hint)));
       };
       const timer =

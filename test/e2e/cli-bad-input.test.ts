@@ -21,7 +21,7 @@ const cases: { name: string; yaml: string; expect: RegExp }[] = [
   { name: 'unknown field', yaml: WS('ws', ', imagee: x'), expect: /bad\.yaml:4:\d+: .*unknown field "imagee"/ },
   { name: 'unknown kind', yaml: WS('ws').replace('kind: Workspace', 'kind: Deployment'), expect: /bad\.yaml:2:\d+: .*Deployment/ },
   { name: 'unknown apiVersion', yaml: WS('ws').replace('v1alpha1', 'v9'), expect: /bad\.yaml:1:\d+: .*apiVersion/ },
-  { name: 'duplicate names', yaml: WS('ws') + '---\n' + WS('ws'), expect: /bad\.yaml:7:\d+: .*duplicate/i },
+  { name: 'duplicate names', yaml: WS('ws') + '---\n' + WS('ws'), expect: /bad\.yaml:8:\d+: .*already declared at .*bad\.yaml:3/ },
   { name: 'dangling reference', yaml: WS('ws') + '---\n' + SVC('web', ', dependsOn: {db: {condition: healthy}}'), expect: /bad\.yaml:\d+:\d+: .*"db"/ },
   {
     name: 'dependency cycle',

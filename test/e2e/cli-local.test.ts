@@ -21,10 +21,10 @@ function serviceFile(home: string, ws: string, svc: string, file: string): strin
   return readFileSync(join(home, 'workspaces', ws, 'state', 'services', svc, file), 'utf8').trim();
 }
 
+/** Running and not a zombie: daemons re-parented to a slow-reaping PID 1 linger as zombies. */
 function pidAlive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
   }
@@ -100,7 +100,7 @@ describe('quickstart on the local node (process provider)', () => {
     const apiPid = Number(serviceFile(home, 'quickstart', 'api', 'pid'));
     const frontPid = Number(serviceFile(home, 'quickstart', 'front', 'pid'));
     const file = join(manifests, 'quickstart.yaml');
-    writeFileSync(file, readFileSync(file, 'utf8').replace('command: node front.js', 'command: node front.js --changed'));
+    writeFileSync(file, readFileSync(file, 'utf8').replace('command: node front.mjs', 'command: node front.mjs --changed'));
     const diff = await cli('diff', '-f', manifests);
     expect(diff.code).toBe(1);
     expect(diff.stdout).toMatch(/~ service\/front\s+restart/);

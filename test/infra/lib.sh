@@ -78,7 +78,7 @@ CFG
 
 # start_sshd NODE CONFIG: start the node's sshd unless it is already running
 start_sshd() {
-  local d; d=$(node_dir "$1")
+  local d i; d=$(node_dir "$1")
   alive "$d/sshd.pid" sshd && return 0
   mkdir -p /run/sshd
   /usr/sbin/sshd -f "$2" -E "$d/sshd.log"

@@ -56,7 +56,8 @@ node_up() {
   start_sshd "$n" "$d/sshd_config"
 
   ip link show "$br" >/dev/null 2>&1 || {
-    ip link add "$br" type bridge; ip addr add "10.216.$i.1/24" dev "$br"; ip link set "$br" up; }
+    # index recomputed here: bash's dynamic scoping lets helpers above clobber a local "i"
+    ip link add "$br" type bridge; ip addr add "10.216.$(node_index "$n").1/24" dev "$br"; ip link set "$br" up; }
   if ! alive "$d/dd/docker.pid" dockerd; then
     nohup dockerd -H "unix://$d/docker.sock" -G "$TEST_USER" --data-root "$d/dd/data" --exec-root "$d/dd/exec" \
       --pidfile "$d/dd/docker.pid" --storage-driver overlay2 --bridge "$br" --iptables=false --ip6tables=false \

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalTransport } from '../../src/transport/local.js';
 import { TransportError } from '../../src/transport/types.js';
-import { tempDir } from './helpers.js';
+import { isAlive, tempDir, until } from './helpers.js';
 
 const t = new LocalTransport();
 let dir: { path: string; cleanup: () => Promise<void> };
@@ -48,11 +48,12 @@ describe('LocalTransport.exec', () => {
 
   it('kills the command and rejects with a TransportError on timeout', async () => {
     const pidFile = join(dir.path, 'pid');
-    const run = t.exec(['/bin/sh', '-c', `echo $$ > ${pidFile}; exec sleep 30`], { timeoutMs: 300 });
+    // The shell forks sleep: the timeout must take the grandchild down too.
+    const run = t.exec(['/bin/sh', '-c', `sleep 30 & echo $! > ${pidFile}; wait`], { timeoutMs: 300 });
     await expect(run).rejects.toBeInstanceOf(TransportError);
     await expect(run).rejects.toThrow(/timed out after 300ms/);
     const pid = Number(await readFile(pidFile, 'utf8'));
-    expect(() => process.kill(pid, 0)).toThrow();
+    await until('sleep killed', () => !isAlive(pid), 2000);
   });
 
   it('rejects when aborted', async () => {

@@ -45,7 +45,8 @@ const reasons = (object: string) => events.filter((e) => e.object === object).ma
 
 describe('engine apply', () => {
   it('converges, then a second apply is a no-op pass with 0 operations', async () => {
-    const set = loadedSet([workspace('api', { ports: ['127.0.0.1:8080:3000'] }), service('web', 'api', { ports: [3000] }), service('db', 'api')]);
+    // The loader adds the built-in local node (no source position): it is not recorded as applied.
+    const set = loadedSet([node('local', 'local'), workspace('api', { ports: ['127.0.0.1:8080:3000'] }), service('web', 'api', { ports: [3000] }), service('db', 'api')]);
     const first = await engine.apply(set, opts());
     expect(first.failures).toEqual([]);
     expect(first.converged).toBe(true);
@@ -59,6 +60,7 @@ describe('engine apply', () => {
     expect(reasons('service/web')).toEqual(['Started']);
     expect((await store.get('service/web'))?.status?.phase).toBe('Ready');
     expect(await store.inventory('default')).toEqual(['service/db', 'service/web', 'workspace/api']);
+    expect((await store.list()).map((r) => r.id)).toEqual(['service/db', 'service/web', 'workspace/api']);
 
     const callsBefore = world.calls.length;
     const second = await engine.apply(set, opts());
@@ -79,7 +81,7 @@ describe('engine apply', () => {
     expect(result.statuses.get('workspace/away')?.phase).toBe('NotReady');
     expect(result.statuses.get('node/far')?.conditions.find((c) => c.type === 'Reachable')?.status).toBe('False');
     const nodeFailure = result.failures.find((f) => f.resource === 'node/far');
-    expect(nodeFailure?.reason).toBe('cannot connect to node far (dev@127.0.0.9:22): connect ECONNREFUSED 127.0.0.9:22');
+    expect(nodeFailure?.reason).toBe('cannot connect to node far (127.0.0.9:22): connect ECONNREFUSED 127.0.0.9:22');
     expect(nodeFailure?.hint).toBe('start sshd on far');
     expect(result.failures.find((f) => f.resource === 'service/b')).toMatchObject({ node: 'far', reason: 'node far is unreachable' });
     expect(reasons('node/far')).toContain('NodeUnreachable');
@@ -179,6 +181,44 @@ describe('engine apply', () => {
     expect(result.statuses.get('workspace/api')?.phase).toBe('Stopped');
     expect(result.statuses.get('service/web')?.phase).toBe('Stopped');
     expect(world.workspaces('local').get('api')!.running).toBe(false);
+  });
+
+  it('runs at most concurrencyPerNode provider operations per node', async () => {
+    world.createDelayMs = 5;
+    const limited = createEngine({ store, connect: world.connect, drivers: { process: world.driver() }, serviceManagerFn: world.serviceManager, concurrencyPerNode: 2 });
+    const result = await limited.apply(loadedSet(['a', 'b', 'c', 'd', 'e'].map((n) => workspace(n))), opts());
+    expect(result.converged).toBe(true);
+    expect(world.maxConcurrentCreates).toBe(2);
+    await limited.close();
+  });
+
+  it('gives up at timeoutMs with the resources that were not ready', async () => {
+    world.createDelayMs = Infinity;
+    const result = await engine.apply(loadedSet([workspace('slow')]), opts({ timeoutMs: 50 }));
+    expect(result.converged).toBe(false);
+    expect(result.failures).toEqual([{ resource: 'workspace/slow', node: 'local', reason: 'timed out while creating', hint: undefined }]);
+    expect(result.statuses.get('workspace/slow')?.phase).toBe('Creating');
+  });
+
+  it('runLoop forever resyncs and heals drift until aborted', async () => {
+    const stop = new AbortController();
+    const set = loadedSet([workspace('api'), service('web', 'api')]);
+    const passes: { converged: boolean; operationsRun: number }[] = [];
+    const result = await engine.runLoop(set, {
+      ...opts(),
+      until: 'forever',
+      resyncMs: 1,
+      signal: stop.signal,
+      onPass: (r, pass) => {
+        passes.push({ converged: r.converged, operationsRun: r.operationsRun });
+        if (pass === 2) world.workspaces('local').delete('api'); // drift: someone removed it
+        if (pass === 5) stop.abort();
+      },
+    });
+    expect(passes.map((p) => p.converged)).toEqual([false, true, false, true, true]);
+    expect(passes.map((p) => p.operationsRun)).toEqual([2, 2, 4, 4, 4]);
+    expect(world.calls.filter((c) => c === 'create local/api')).toHaveLength(2);
+    expect(result.operationsRun).toBe(4);
   });
 
   it('plan observes and plans without changing anything', async () => {

@@ -46,6 +46,10 @@ export class FakeWorld {
   readonly healthy = new Set<string>();
   readonly calls: string[] = [];
   connects = 0;
+  /** create() waits this long (or forever with Infinity) before finishing. */
+  createDelayMs = 0;
+  creating = 0;
+  maxConcurrentCreates = 0;
   closed = 0;
   private nextPid = 1000;
 
@@ -102,6 +106,14 @@ export class FakeWorld {
       },
       async create(ctx, desired: DesiredWorkspace) {
         world.calls.push(`create ${ctx.node.metadata.name}/${desired.resource.metadata.name}`);
+        world.creating++;
+        world.maxConcurrentCreates = Math.max(world.maxConcurrentCreates, world.creating);
+        try {
+          if (world.createDelayMs === Infinity) await new Promise(() => {});
+          await new Promise((resolve) => setTimeout(resolve, world.createDelayMs));
+        } finally {
+          world.creating--;
+        }
         world.workspaces(ctx.node.metadata.name).set(desired.resource.metadata.name, {
           provider: 'process',
           specHash: desired.specHash,

@@ -137,6 +137,13 @@ describe('service machine: gating', () => {
     expect(s.emitted.filter((e) => e.type === 'dependencyReady').map((e) => e.type === 'dependencyReady' && e.dependency.service)).toEqual(['db', 'migrate']);
   });
 
+  it('a service with no operation this pass does not wait for its dependencies', async () => {
+    const s = start({ dependsOn: [{ service: 'db', condition: 'healthy' }] });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(value(s.actor)).toBe('ready');
+    expect(s.emitted.map((e) => e.type)).toEqual(['started']);
+  });
+
   it('started is satisfied by a running or healthy dependency', async () => {
     const s = start({ operation: 'start', dependsOn: [{ service: 'db', condition: 'started' }] });
     expect(value(s.actor)).toBe('waitingDependencies');

@@ -1,0 +1,365 @@
+// The LXC provider: one LXD or Incus system container per workspace, found again only through
+// our `user.vendetta.*` config keys. Lifecycle, listing and file upload go through the daemon's
+// REST API over its unix socket (./client.ts); commands inside run through the CLI (./exec.ts).
+// Translation to/from the API is pure (./spec.ts); this file does the calls, in order.
+import type { ObservedWorkspace } from '../../model/types.js';
+import { parseServiceStatus, serviceStatusArgv } from '../../services/manager.js';
+import { TransportError } from '../../transport/types.js';
+import type { DesiredWorkspace, DriverContext, ProviderAvailability, ProviderDriver, WorkspaceRuntime } from '../types.js';
+import { LxcApiError, lxcClient, statusOf, type LxcClient } from './client.js';
+import { lxcExec, lxcSpawn, type ExecTarget } from './exec.js';
+import { uploadWorkspace } from './files.js';
+import {
+  DEFAULT_SOCKETS,
+  KEY_MANAGED,
+  STATE_DIR,
+  WORKSPACE_DIR,
+  imageNotFoundMessage,
+  installHint,
+  instanceAddress,
+  instanceCreateBody,
+  instanceName,
+  isManaged,
+  observedFromInstance,
+  type InstanceInfo,
+  type LxcFlavor,
+} from './spec.js';
+
+export { lxcApiCalls, resetLxcApiCalls, type LxcApiCalls } from './client.js';
+
+/** Seconds a clean stop may take before we force it. */
+const STOP_TIMEOUT_S = 10;
+/** How long a started container may take before `true` runs in it. */
+const READY_TIMEOUT_MS = 15_000;
+/** How long runtime() waits for a NIC to get its address (DHCP) after start. */
+const ADDRESS_TIMEOUT_MS = 10_000;
+
+export interface LxcDaemon {
+  client: LxcClient;
+  socket: string;
+  flavor: LxcFlavor;
+  version: string;
+}
+
+const daemons = new WeakMap<object, Map<string, Promise<LxcDaemon>>>();
+
+function nodeName(ctx: DriverContext): string {
+  return ctx.node.metadata.name;
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function fail(ctx: DriverContext, daemon: LxcDaemon, what: string, err: unknown): Error {
+  return new Error(`${daemon.flavor} ${what} on node ${nodeName(ctx)} failed: ${describe(err)}`, { cause: err });
+}
+
+async function probe(client: LxcClient, flavorHint: LxcFlavor | undefined): Promise<LxcDaemon> {
+  const info = await client.call<{ environment?: { server?: string; server_version?: string } }>('GET', '/1.0');
+  const server = info.environment?.server;
+  const flavor: LxcFlavor = flavorHint ?? (server === 'incus' ? 'incus' : 'lxd');
+  return { client, socket: client.socket, flavor, version: info.environment?.server_version ?? 'unknown' };
+}
+
+/**
+ * The daemon of a node: the configured socket, else the first default socket that answers.
+ * Throws a TransportError naming the node and what to install when none does.
+ */
+async function findDaemon(ctx: DriverContext): Promise<LxcDaemon> {
+  const settings = ctx.node.spec.providers?.lxc;
+  const key = `${settings?.socket ?? ''}|${settings?.flavor ?? ''}`;
+  let byKey = daemons.get(ctx.transport);
+  if (!byKey) daemons.set(ctx.transport, (byKey = new Map()));
+  const cached = byKey.get(key);
+  if (cached) return cached;
+
+  const found = (async () => {
+    const candidates = settings?.socket
+      ? [{ path: settings.socket, flavor: settings.flavor }]
+      : DEFAULT_SOCKETS.map((s) => ({ path: s.path, flavor: settings?.flavor ?? s.flavor }));
+    const errors: string[] = [];
+    for (const c of candidates) {
+      try {
+        return await probe(lxcClient(ctx.transport, c.path), c.flavor);
+      } catch (err) {
+        errors.push(`${c.path}: ${describe(err)}`);
+      }
+    }
+    throw new TransportError(
+      nodeName(ctx),
+      `no LXD or Incus daemon answers on node ${nodeName(ctx)} (${errors.join('; ')})`,
+      await diagnose(ctx, candidates.map((c) => c.path)),
+    );
+  })();
+  byKey.set(key, found);
+  // Only a found daemon is remembered: a later call may find one that was started meanwhile.
+  found.catch(() => byKey.delete(key));
+  return found;
+}
+
+/** Why no socket answered, in words a user can act on: missing vs. permission denied. */
+async function diagnose(ctx: DriverContext, sockets: string[]): Promise<string> {
+  const node = nodeName(ctx);
+  let probeOut = '';
+  try {
+    const script = 'for s in "$@"; do if [ -S "$s" ]; then if [ -r "$s" ] && [ -w "$s" ]; then echo "ok $s"; else echo "denied $s"; fi; fi; done; id -un';
+    probeOut = (await ctx.transport.exec(['/bin/sh', '-c', script, 'sh', ...sockets], { timeoutMs: 10_000 })).stdout;
+  } catch {
+    // Node unreachable: the connection error already says so.
+  }
+  const lines = probeOut.trim().split('\n');
+  const user = lines.pop() || 'the SSH user';
+  const denied = lines.find((l) => l.startsWith('denied '));
+  if (denied) {
+    const socket = denied.slice('denied '.length);
+    const group = socket.includes('incus') ? 'incus-admin' : 'lxd';
+    return `user ${user} may not use ${socket} on node ${node}: add it to the ${group} group (sudo usermod -aG ${group} ${user}), then reconnect`;
+  }
+  const present = lines.find((l) => l.startsWith('ok '));
+  if (present) return `a socket exists at ${present.slice(3)} on node ${node} but the daemon does not answer: start LXD/Incus there`;
+  return installHint(node, ctx.node.spec.providers?.lxc?.socket);
+}
+
+async function getInstance(ctx: DriverContext, daemon: LxcDaemon, name: string): Promise<InstanceInfo | undefined> {
+  try {
+    return await daemon.client.call<InstanceInfo>('GET', `/1.0/instances/${encodeURIComponent(instanceName(name))}`);
+  } catch (err) {
+    if (statusOf(err) === 404) return undefined;
+    throw fail(ctx, daemon, `inspect of workspace ${name}`, err);
+  }
+}
+
+/** Our instance for a workspace; undefined when missing; refuses instances we did not make. */
+async function getManaged(ctx: DriverContext, daemon: LxcDaemon, name: string): Promise<InstanceInfo | undefined> {
+  const info = await getInstance(ctx, daemon, name);
+  if (info && info.config?.[KEY_MANAGED] !== 'true') {
+    throw new Error(
+      `instance ${instanceName(name)} on node ${nodeName(ctx)} is not managed by vendetta (no ${KEY_MANAGED}=true); ` +
+        `vendetta never touches it: rename or remove it yourself, or rename workspace ${name}`,
+    );
+  }
+  return info;
+}
+
+function stateUrl(name: string): string {
+  return `/1.0/instances/${encodeURIComponent(instanceName(name))}/state`;
+}
+
+function execTarget(ctx: DriverContext, daemon: LxcDaemon, name: string): ExecTarget {
+  return { transport: ctx.transport, flavor: daemon.flavor, socket: daemon.socket, instance: instanceName(name) };
+}
+
+/** Ready = running and a command runs in it (init may take a moment to let exec in). */
+async function waitReady(ctx: DriverContext, daemon: LxcDaemon, name: string): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let last = '';
+  for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
+    const r = await lxcExec(execTarget(ctx, daemon, name), ['true'], { timeoutMs: 10_000 });
+    if (r.code === 0) return;
+    last = (r.stderr || r.stdout).trim() || `exit ${r.code}`;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `workspace ${name} on node ${nodeName(ctx)} started but commands cannot run in it after ${READY_TIMEOUT_MS / 1000} s: ${last}; ` +
+          `check that the ${daemon.flavor === 'incus' ? 'incus' : 'lxc'} CLI is installed on the node and the image has /bin/true`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
+
+async function startInstance(ctx: DriverContext, daemon: LxcDaemon, name: string): Promise<void> {
+  try {
+    await daemon.client.call('PUT', stateUrl(name), { body: { action: 'start', timeout: 30 } });
+  } catch (err) {
+    if (/already running/i.test(describe(err))) return;
+    const msg = describe(err);
+    if (/address already in use|bind/i.test(msg)) {
+      throw new Error(
+        `workspace ${name}: a published port is already in use on node ${nodeName(ctx)}; stop whatever listens there or change spec.ports (${daemon.flavor}: ${msg})`,
+        { cause: err },
+      );
+    }
+    throw fail(ctx, daemon, `start of workspace ${name}`, err);
+  }
+  await waitReady(ctx, daemon, name);
+}
+
+/** Clean stop first (init gets a halt signal); force it when that does not finish in time. */
+async function stopInstance(ctx: DriverContext, daemon: LxcDaemon, name: string): Promise<void> {
+  try {
+    await daemon.client.call('PUT', stateUrl(name), { body: { action: 'stop', timeout: STOP_TIMEOUT_S } });
+  } catch (err) {
+    if (/not running|already stopped/i.test(describe(err))) return;
+    try {
+      await daemon.client.call('PUT', stateUrl(name), { body: { action: 'stop', force: true } });
+    } catch (err2) {
+      if (/not running|already stopped/i.test(describe(err2))) return;
+      throw fail(ctx, daemon, `stop of workspace ${name}`, err2);
+    }
+  }
+}
+
+/** The storage pool of the default profile's root disk (for a root disk with a size). */
+async function rootPool(daemon: LxcDaemon): Promise<string | undefined> {
+  const profile = await daemon.client.call<{ devices?: Record<string, Record<string, string>> }>('GET', '/1.0/profiles/default');
+  return Object.values(profile.devices ?? {}).find((d) => d.type === 'disk' && d.path === '/')?.pool;
+}
+
+async function ensureLocalImage(ctx: DriverContext, daemon: LxcDaemon, alias: string): Promise<void> {
+  try {
+    await daemon.client.call('GET', `/1.0/images/aliases/${encodeURIComponent(alias)}`);
+  } catch (err) {
+    if (statusOf(err) === 404) throw new Error(imageNotFoundMessage(alias, nodeName(ctx), daemon.flavor));
+    throw fail(ctx, daemon, `lookup of image ${alias}`, err);
+  }
+}
+
+export function createLxcDriver(): ProviderDriver {
+  return {
+    name: 'lxc',
+
+    async availability(ctx): Promise<ProviderAvailability> {
+      try {
+        const d = await findDaemon(ctx);
+        return { available: true, version: `${d.flavor} ${d.version}`, detail: `socket ${d.socket}` };
+      } catch (err) {
+        return { available: false, detail: describe(err), hint: err instanceof TransportError ? err.hint : installHint(nodeName(ctx), undefined) };
+      }
+    },
+
+    async observe(ctx): Promise<ObservedWorkspace[]> {
+      const daemon = await findDaemon(ctx);
+      let instances: InstanceInfo[];
+      try {
+        // recursion=2: config and state (addresses) of every instance in one call
+        instances = await daemon.client.call<InstanceInfo[]>('GET', '/1.0/instances?recursion=2');
+      } catch (err) {
+        throw fail(ctx, daemon, 'listing of workspaces', err);
+      }
+      return Promise.all(
+        instances.filter(isManaged).map(async (info) => {
+          const observed = observedFromInstance(info);
+          if (!observed.running) return observed;
+          const result = await lxcExec(execTarget(ctx, daemon, observed.name), serviceStatusArgv(STATE_DIR), { timeoutMs: 30_000 });
+          if (result.code !== 0) {
+            throw new Error(
+              `reading service status in workspace ${observed.name} on node ${nodeName(ctx)} failed ` +
+                `(exit ${result.code}): ${result.stderr.trim() || result.stdout.trim()}`,
+            );
+          }
+          return { ...observed, services: parseServiceStatus(result.stdout) };
+        }),
+      );
+    },
+
+    async create(ctx, ws: DesiredWorkspace): Promise<void> {
+      const { spec, metadata } = ws.resource;
+      const name = metadata.name;
+      const daemon = await findDaemon(ctx);
+      const pool = spec.resources?.disk !== undefined ? await rootPool(daemon) : undefined;
+      const body = instanceCreateBody(ws, ctx.applySet, daemon.flavor, pool); // validates image, ports, quantities
+      if (!body.source.server) await ensureLocalImage(ctx, daemon, body.source.alias);
+      else ctx.progress?.(`${daemon.flavor} on node ${nodeName(ctx)} fetches image ${spec.image} (first use downloads it)`);
+
+      try {
+        await daemon.client.call('POST', '/1.0/instances', { body });
+      } catch (err) {
+        if (statusOf(err) === 409 || /already exists/i.test(describe(err))) {
+          throw new Error(
+            `workspace ${name}: an instance named ${body.name} already exists on node ${nodeName(ctx)}; ` +
+              `delete the workspace first (vendetta delete workspace/${name}) or remove that instance`,
+            { cause: err },
+          );
+        }
+        throw fail(ctx, daemon, `create of workspace ${name}`, err);
+      }
+      // A half-made workspace would look "created" to the next observation: undo on failure.
+      try {
+        ctx.progress?.(`uploading ${spec.source?.path ?? 'workspace directories'} to ${name}:${WORKSPACE_DIR}`);
+        await uploadWorkspace(daemon.client, body.name, [WORKSPACE_DIR, STATE_DIR], WORKSPACE_DIR, spec.source?.path).catch((err: unknown) => {
+          throw fail(ctx, daemon, `upload of ${spec.source?.path ?? 'workspace directories'} to workspace ${name}`, err);
+        });
+        if ((spec.state ?? 'running') === 'running') await startInstance(ctx, daemon, name);
+      } catch (err) {
+        await forceDelete(daemon, name).catch(() => undefined);
+        throw err;
+      }
+    },
+
+    async start(ctx, name): Promise<void> {
+      const daemon = await findDaemon(ctx);
+      const info = await getManaged(ctx, daemon, name);
+      if (!info) throw new Error(`workspace ${name} does not exist on node ${nodeName(ctx)}; apply it to create it`);
+      if (info.status !== 'Running') await startInstance(ctx, daemon, name);
+    },
+
+    async stop(ctx, name): Promise<void> {
+      const daemon = await findDaemon(ctx);
+      const info = await getManaged(ctx, daemon, name);
+      if (!info || info.status === 'Stopped') return;
+      await stopInstance(ctx, daemon, name);
+    },
+
+    async delete(ctx, name): Promise<void> {
+      const daemon = await findDaemon(ctx);
+      const info = await getManaged(ctx, daemon, name);
+      if (!info) return;
+      try {
+        await forceDelete(daemon, name, info.status);
+      } catch (err) {
+        if (statusOf(err) === 404) return;
+        throw fail(ctx, daemon, `delete of workspace ${name}`, err);
+      }
+    },
+
+    async runtime(ctx, name): Promise<WorkspaceRuntime> {
+      const daemon = await findDaemon(ctx);
+      const info = await getManaged(ctx, daemon, name);
+      if (!info) throw new Error(`workspace ${name} does not exist on node ${nodeName(ctx)}; apply it to create it`);
+      if (info.status !== 'Running') {
+        throw new Error(`workspace ${name} on node ${nodeName(ctx)} is stopped; set state: running and apply to start it`);
+      }
+      const target = execTarget(ctx, daemon, name);
+      const hasNic = Object.values(info.expanded_devices ?? {}).some((d) => d.type === 'nic');
+      // Without a NIC, services are reachable only through proxy devices: 127.0.0.1 inside.
+      const address = hasNic ? await waitForAddress(ctx, daemon, name) : '127.0.0.1';
+      return {
+        workspaceDir: WORKSPACE_DIR,
+        stateDir: STATE_DIR,
+        address,
+        exec: (argv, opts) => lxcExec(target, argv, opts),
+        spawn: (argv, opts) => lxcSpawn(target, argv, opts),
+      };
+    },
+  };
+}
+
+/** Stop (forced) when running, then delete; the instance's proxy devices and rootfs go with it. */
+async function forceDelete(daemon: LxcDaemon, name: string, status?: string): Promise<void> {
+  if (status !== 'Stopped') {
+    await daemon.client.call('PUT', stateUrl(name), { body: { action: 'stop', force: true } }).catch((err: unknown) => {
+      if (!(err instanceof LxcApiError) || !/not running|already stopped/i.test(err.message)) throw err;
+    });
+  }
+  await daemon.client.call('DELETE', `/1.0/instances/${encodeURIComponent(instanceName(name))}`);
+}
+
+/** The NIC's address, once DHCP gave it one; the container's loopback address otherwise. */
+async function waitForAddress(ctx: DriverContext, daemon: LxcDaemon, name: string): Promise<string> {
+  const deadline = Date.now() + ADDRESS_TIMEOUT_MS;
+  for (;;) {
+    const state = await daemon.client.call<InstanceInfo['state']>('GET', stateUrl(name)).catch((err: unknown) => {
+      throw fail(ctx, daemon, `state of workspace ${name}`, err);
+    });
+    const address = instanceAddress({ name, status: 'Running', state });
+    if (address) return address;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `workspace ${name} on node ${nodeName(ctx)} has a network interface but no address after ${ADDRESS_TIMEOUT_MS / 1000} s; ` +
+          `check the network of the default profile (DHCP on its bridge) or that the image runs a DHCP client`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -1,0 +1,82 @@
+// Source upload through the instance files API (POST /1.0/instances/<n>/files). It works on a
+// stopped instance and needs nothing inside the image (no tar, no shell), at one request per
+// directory, file or symlink — fine for source trees, slow for a node_modules (sync those with
+// a service command instead, or bake them into the image).
+import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { LxcClient } from './client.js';
+
+export type UploadEntry =
+  | { type: 'directory'; path: string; mode: number }
+  | { type: 'file'; path: string; mode: number; local: string }
+  | { type: 'symlink'; path: string; target: string };
+
+/** Pure: "/var/lib/vendetta" → ["/var", "/var/lib", "/var/lib/vendetta"]. */
+export function parentChain(dir: string): string[] {
+  const parts = dir.split('/').filter(Boolean);
+  return parts.map((_, i) => `/${parts.slice(0, i + 1).join('/')}`);
+}
+
+/** Every entry of a local tree, parents before children, mapped under `remoteRoot`. */
+export async function listTree(localRoot: string, remoteRoot: string): Promise<UploadEntry[]> {
+  const entries: UploadEntry[] = [];
+  async function walk(local: string, remote: string): Promise<void> {
+    for (const name of (await readdir(local)).sort()) {
+      const l = join(local, name);
+      const r = `${remote}/${name}`;
+      const st = await lstat(l);
+      if (st.isSymbolicLink()) entries.push({ type: 'symlink', path: r, target: await readlink(l) });
+      else if (st.isDirectory()) {
+        entries.push({ type: 'directory', path: r, mode: st.mode & 0o7777 });
+        await walk(l, r);
+      } else if (st.isFile()) entries.push({ type: 'file', path: r, mode: st.mode & 0o7777, local: l });
+      // sockets, fifos, devices: not source, skipped
+    }
+  }
+  await walk(localRoot, remoteRoot);
+  return entries;
+}
+
+function octal(mode: number): string {
+  return `0${mode.toString(8)}`;
+}
+
+async function push(client: LxcClient, instance: string, entry: UploadEntry): Promise<void> {
+  const path = `/1.0/instances/${encodeURIComponent(instance)}/files?path=${encodeURIComponent(entry.path)}`;
+  const headers: Record<string, string> = { 'X-LXD-uid': '0', 'X-LXD-gid': '0', 'X-LXD-type': entry.type };
+  if (entry.type === 'directory') {
+    await client.call('POST', path, { raw: '', headers: { ...headers, 'X-LXD-mode': octal(entry.mode) } });
+  } else if (entry.type === 'symlink') {
+    await client.call('POST', path, { raw: entry.target, headers });
+  } else {
+    const content = await readFile(entry.local);
+    await client.call('POST', path, { raw: content, headers: { ...headers, 'X-LXD-mode': octal(entry.mode), 'X-LXD-write': 'overwrite' } });
+  }
+}
+
+/** Makes `dirs` (with parents) and uploads `sourceDir` into `workspaceDir`. */
+export async function uploadWorkspace(
+  client: LxcClient,
+  instance: string,
+  dirs: string[],
+  workspaceDir: string,
+  sourceDir: string | undefined,
+): Promise<void> {
+  const made = new Set<string>();
+  for (const dir of dirs) {
+    for (const p of parentChain(dir)) {
+      if (made.has(p)) continue;
+      made.add(p);
+      await push(client, instance, { type: 'directory', path: p, mode: 0o755 });
+    }
+  }
+  if (sourceDir === undefined) return;
+  const entries = await listTree(sourceDir, workspaceDir);
+  // Directories in order (parents first), then files and links a few at a time.
+  for (const e of entries) if (e.type === 'directory') await push(client, instance, e);
+  const rest = entries.filter((e) => e.type !== 'directory');
+  const CONCURRENCY = 8;
+  for (let i = 0; i < rest.length; i += CONCURRENCY) {
+    await Promise.all(rest.slice(i, i + CONCURRENCY).map((e) => push(client, instance, e)));
+  }
+}

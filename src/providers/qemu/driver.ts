@@ -1,0 +1,509 @@
+// The QEMU provider: one VM per workspace on the node, a qemu process we find again through its
+// state dir (./spec.ts has the layout). Lifecycle through QMP on the VM's unix socket; exec,
+// services and health checks reach the guest over SSH tunnelled through the node's connection.
+import ssh2, { type Client } from 'ssh2';
+import type { ObservedWorkspace } from '../../model/types.js';
+import { parseDuration } from '../../model/quantity.js';
+import { TerminalError } from '../../reconcile/retry.js';
+import { serviceStatusArgv } from '../../services/supervisor.js';
+import type { ExecResult, Transport } from '../../transport/types.js';
+import { workspaceArchive } from '../docker/archive.js';
+import type { DesiredWorkspace, DriverContext, ProviderAvailability, ProviderDriver, WorkspaceRuntime } from '../types.js';
+import { metaData, seedBuildArgv, userData } from './cloudinit.js';
+import { connectGuest, guestExec, guestSpawn, type GuestTarget } from './guest.js';
+import { qmpCommand } from './qmp.js';
+import {
+  DEFAULT_BINARY,
+  STATE_DIR,
+  WORKSPACE_DIR,
+  accelProbeArgv,
+  bootFailureMessage,
+  chooseVmAddress,
+  diskCreateArgv,
+  guestKeyPath,
+  isOurMeta,
+  nodeDir,
+  observedWorkspace,
+  observeArgv,
+  parseAccelProbe,
+  parseListeningPorts,
+  parseObserveOutput,
+  pickFreePort,
+  qemuArgv,
+  qemuRoot,
+  serialTail,
+  vmConfig,
+  vmPaths,
+  type Accel,
+  type BootStage,
+  type QemuMeta,
+  type VmPaths,
+} from './spec.js';
+
+/** Knobs for slow hosts and tests (durations like "300s"). */
+function bootTimeoutMs(): number {
+  return parseDuration(process.env.VENDETTA_QEMU_BOOT_TIMEOUT ?? '300s');
+}
+function powerdownTimeoutMs(): number {
+  return parseDuration(process.env.VENDETTA_QEMU_POWERDOWN_TIMEOUT ?? '30s');
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface GuestKey {
+  privateKey: string;
+  publicKey: string;
+}
+
+interface GuestSession {
+  client: Client;
+  meta: QemuMeta;
+}
+
+const sshUtils = ssh2.utils;
+
+function nodeName(ctx: DriverContext): string {
+  return ctx.node.metadata.name;
+}
+
+function binaryOf(ctx: DriverContext): string {
+  return ctx.node.spec.providers?.qemu?.binary ?? DEFAULT_BINARY;
+}
+
+function check(res: ExecResult, what: string, ctx: DriverContext, hint?: string): ExecResult {
+  if (res.code === 0) return res;
+  const detail = (res.stderr || res.stdout).trim() || `exit code ${res.code}`;
+  throw new Error(`${what} on node ${nodeName(ctx)} failed: ${detail}${hint ? ` (${hint})` : ''}`);
+}
+
+function installHint(ctx: DriverContext): string {
+  const binary = binaryOf(ctx);
+  return binary === DEFAULT_BINARY
+    ? `install qemu-system-x86 (and qemu-utils for disk images) on node ${nodeName(ctx)}: sudo apt-get install qemu-system-x86 qemu-utils`
+    : `install qemu-system-x86 on node ${nodeName(ctx)}, or fix spec.providers.qemu.binary (${binary} was not found)`;
+}
+
+export function createQemuDriver(): ProviderDriver {
+  // Per node connection: the accel decision, the guest key and open guest SSH sessions.
+  const accels = new WeakMap<Transport, Promise<ReturnType<typeof parseAccelProbe>>>();
+  const keys = new WeakMap<Transport, Promise<GuestKey>>();
+  const sessions = new WeakMap<Transport, Map<string, Promise<GuestSession>>>();
+
+  async function rootOf(ctx: DriverContext): Promise<string> {
+    return qemuRoot(await ctx.transport.home());
+  }
+
+  async function pathsOf(ctx: DriverContext, name: string): Promise<VmPaths> {
+    return vmPaths(await rootOf(ctx), nodeName(ctx), name);
+  }
+
+  function probeAccel(ctx: DriverContext): Promise<ReturnType<typeof parseAccelProbe>> {
+    let p = accels.get(ctx.transport);
+    if (!p) {
+      const wanted = ctx.node.spec.providers?.qemu?.accel ?? 'auto';
+      p = ctx.transport.exec(accelProbeArgv(binaryOf(ctx), wanted), { timeoutMs: 60_000 }).then((r) => parseAccelProbe(r.stdout));
+      p.catch(() => accels.delete(ctx.transport));
+      accels.set(ctx.transport, p);
+    }
+    return p;
+  }
+
+  async function accelFor(ctx: DriverContext): Promise<Accel> {
+    const probe = await probeAccel(ctx);
+    if (probe.missing) throw new TerminalError(`qemu (${binaryOf(ctx)}) is not installed on node ${nodeName(ctx)}`, installHint(ctx));
+    if (!probe.accel) throw new Error(`deciding the accelerator on node ${nodeName(ctx)} failed: ${probe.reason}`);
+    return probe.accel;
+  }
+
+  /** The node's guest key: read, or generated once. `ln` makes concurrent creators agree on one. */
+  function guestKey(ctx: DriverContext): Promise<GuestKey> {
+    let p = keys.get(ctx.transport);
+    if (!p) {
+      p = (async () => {
+        const root = await rootOf(ctx);
+        const path = guestKeyPath(root);
+        let text = await ctx.transport.readFile(path).then((b) => b.toString('utf8'), () => undefined);
+        if (text === undefined) {
+          const pair = sshUtils.generateKeyPairSync('ed25519', { comment: `vendetta-guests@${nodeName(ctx)}` });
+          check(await ctx.transport.exec(['mkdir', '-p', '-m', '700', root]), `creating ${root}`, ctx);
+          const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+          await ctx.transport.writeFile(tmp, pair.private, 0o600);
+          const res = await ctx.transport.exec(['/bin/sh', '-c', 'ln "$1" "$2" 2>/dev/null; rm -f "$1"; cat "$2"', 'sh', tmp, path]);
+          text = check(res, `storing the guest key ${path}`, ctx).stdout;
+        }
+        const parsed = sshUtils.parseKey(text);
+        if (parsed instanceof Error || Array.isArray(parsed)) {
+          throw new Error(`the guest key ${path} on node ${nodeName(ctx)} is unreadable; remove it to have a new one generated`);
+        }
+        return { privateKey: text, publicKey: `${parsed.type} ${parsed.getPublicSSH().toString('base64')} vendetta-guests` };
+      })();
+      p.catch(() => keys.delete(ctx.transport));
+      keys.set(ctx.transport, p);
+    }
+    return p;
+  }
+
+  async function readMeta(ctx: DriverContext, paths: VmPaths): Promise<QemuMeta | undefined> {
+    let text: string;
+    try {
+      text = (await ctx.transport.readFile(paths.meta)).toString('utf8');
+    } catch {
+      return undefined;
+    }
+    const meta: unknown = JSON.parse(text);
+    if (!isOurMeta(meta)) throw new Error(`${paths.meta} on node ${nodeName(ctx)} is not managed by vendetta`);
+    return meta;
+  }
+
+  async function writeMeta(ctx: DriverContext, paths: VmPaths, meta: QemuMeta): Promise<void> {
+    await ctx.transport.writeFile(paths.meta, `${JSON.stringify(meta)}\n`, 0o644);
+  }
+
+  /** PID of the VM's live qemu process, 0 when none (the cmdline check guards against PID reuse). */
+  async function livePid(ctx: DriverContext, paths: VmPaths): Promise<number> {
+    const res = await ctx.transport.exec([
+      '/bin/sh',
+      '-c',
+      `p=$(cat "$1" 2>/dev/null); if [ -n "$p" ] && tr '\\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$1"; then echo "$p"; else echo 0; fi`,
+      'sh',
+      paths.pid,
+    ]);
+    return Number(res.stdout.trim()) || 0;
+  }
+
+  async function consoleTail(ctx: DriverContext, paths: VmPaths, file = paths.serial): Promise<string> {
+    const res = await ctx.transport.exec(['tail', '-n', '60', file]).catch(() => undefined);
+    return serialTail(res?.stdout ?? '', 20);
+  }
+
+  function guestTarget(ctx: DriverContext, meta: QemuMeta, key: GuestKey): GuestTarget {
+    return {
+      where: `workspace ${meta.name} on node ${nodeName(ctx)}`,
+      user: meta.vm.guestUser,
+      privateKey: key.privateKey,
+      open: () => ctx.transport.connectTcp(meta.address, meta.sshPort ?? 0),
+    };
+  }
+
+  function sessionMap(ctx: DriverContext): Map<string, Promise<GuestSession>> {
+    let m = sessions.get(ctx.transport);
+    if (!m) sessions.set(ctx.transport, (m = new Map()));
+    return m;
+  }
+
+  function remember(ctx: DriverContext, name: string, session: GuestSession): void {
+    const map = sessionMap(ctx);
+    const p = Promise.resolve(session);
+    map.set(name, p);
+    session.client.once('close', () => {
+      if (map.get(name) === p) map.delete(name);
+    });
+  }
+
+  function forget(ctx: DriverContext, name: string): void {
+    const map = sessionMap(ctx);
+    const p = map.get(name);
+    map.delete(name);
+    p?.then((s) => s.client.end(), () => {});
+  }
+
+  async function qmp(ctx: DriverContext, paths: VmPaths, command: string, closeIsSuccess = false): Promise<unknown> {
+    const stream = await ctx.transport.connectUnix(paths.qmp);
+    return qmpCommand(stream, command, undefined, { timeoutMs: 10_000, closeIsSuccess });
+  }
+
+  async function waitGone(ctx: DriverContext, paths: VmPaths, ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      if ((await livePid(ctx, paths)) === 0) return true;
+      if (Date.now() >= deadline) return false;
+      await sleep(250);
+    }
+  }
+
+  /** Graceful (ACPI powerdown, when asked), then QMP quit, then SIGKILL by PID. */
+  async function halt(ctx: DriverContext, name: string, paths: VmPaths, graceful: boolean): Promise<void> {
+    forget(ctx, name);
+    const pid = await livePid(ctx, paths);
+    if (pid === 0) return;
+    if (graceful) {
+      ctx.progress?.(`powering down VM ${name} (ACPI, up to ${powerdownTimeoutMs() / 1000}s)`);
+      const sent = await qmp(ctx, paths, 'system_powerdown').then(() => true, () => false);
+      if (sent && (await waitGone(ctx, paths, powerdownTimeoutMs()))) return;
+    }
+    await qmp(ctx, paths, 'quit', true).catch(() => undefined);
+    if (await waitGone(ctx, paths, 5_000)) return;
+    await ctx.transport.exec(['kill', '-9', String(pid)]);
+    if (!(await waitGone(ctx, paths, 5_000))) {
+      throw new Error(`qemu (pid ${pid}) of workspace ${name} on node ${nodeName(ctx)} did not exit after SIGKILL`);
+    }
+  }
+
+  function bootError(ctx: DriverContext, meta: QemuMeta, paths: VmPaths, stage: BootStage, reason: string, serial: string): TerminalError {
+    return new TerminalError(
+      bootFailureMessage({ name: meta.name, node: nodeName(ctx), stage, reason, serial, serialPath: paths.serial, kernelBoot: !!meta.vm.kernel }),
+      `the VM is ${meta.vm.kernel ? 'a direct kernel boot' : 'a disk image boot'}; \`vendetta describe workspace/${meta.name}\` shows this error`,
+    );
+  }
+
+  /** Staged readiness: qemu up → guest SSH login → exec works. Returns the open guest session. */
+  async function waitReady(ctx: DriverContext, paths: VmPaths, meta: QemuMeta, key: GuestKey): Promise<GuestSession> {
+    const started = Date.now();
+    const deadline = started + bootTimeoutMs();
+    const target = guestTarget(ctx, meta, key);
+    let client: Client | undefined;
+    let lastError = '';
+    while (!client) {
+      try {
+        client = await connectGuest(target, Math.max(1_000, Math.min(10_000, deadline - Date.now())));
+      } catch (err) {
+        lastError = (err as Error).message;
+        if ((await livePid(ctx, paths)) === 0) {
+          throw bootError(ctx, meta, paths, 'qemu process started', 'the qemu process exited during boot', await consoleTail(ctx, paths));
+        }
+        if (Date.now() >= deadline) {
+          const reason = `no SSH login as ${meta.vm.guestUser} within ${Math.round(bootTimeoutMs() / 1000)}s (last error: ${lastError})`;
+          const serial = await consoleTail(ctx, paths);
+          await halt(ctx, meta.name, paths, false).catch(() => undefined);
+          throw bootError(ctx, meta, paths, 'guest SSH reachable', reason, serial);
+        }
+        await sleep(1_000);
+      }
+    }
+    ctx.progress?.(`VM ${meta.name}: guest SSH reachable after ${((Date.now() - started) / 1000).toFixed(1)}s`);
+    const res = await guestExec(client, target.where, ['mkdir', '-p', WORKSPACE_DIR, STATE_DIR], { timeoutMs: 30_000 }).catch(
+      (err: Error) => ({ code: -1, stdout: '', stderr: err.message }),
+    );
+    if (res.code !== 0) {
+      client.end();
+      throw bootError(ctx, meta, paths, 'exec in the guest works', `mkdir -p ${WORKSPACE_DIR} ${STATE_DIR}: ${res.stderr.trim() || `exit ${res.code}`}`, await consoleTail(ctx, paths));
+    }
+    return { client, meta };
+  }
+
+  /** Start qemu for an existing state dir and wait until the guest answers. */
+  async function launch(ctx: DriverContext, paths: VmPaths, meta: QemuMeta): Promise<GuestSession> {
+    const accel = await accelFor(ctx);
+    const key = await guestKey(ctx);
+    const binary = binaryOf(ctx);
+    let launched: QemuMeta | undefined;
+    for (let attempt = 1; !launched; attempt++) {
+      const procNet = await ctx.transport.exec(['cat', '/proc/net/tcp', '/proc/net/tcp6']);
+      const sshPort = pickFreePort(parseListeningPorts(procNet.stdout));
+      check(await ctx.transport.exec(['rm', '-f', '--', paths.serial, paths.qmp, paths.pid]), `clearing ${paths.dir}`, ctx);
+      ctx.progress?.(`booting VM ${meta.name} on node ${nodeName(ctx)} (${accel}, ${meta.vm.cpus} cpu, ${meta.vm.memoryMiB} MiB)`);
+      const res = await ctx.transport.exec(qemuArgv(binary, accel, meta, paths, sshPort, key.publicKey), { timeoutMs: 60_000 });
+      if (res.code === 0) {
+        launched = { ...meta, sshPort, accel, running: true };
+        break;
+      }
+      const stderr = res.stderr.trim() || `exit code ${res.code}`;
+      // Another process took the SSH forward port between our look and qemu's bind: pick again.
+      if (stderr.includes(`:${sshPort}-:`) && attempt < 3) continue;
+      if (res.code === 127) throw new TerminalError(`qemu (${binary}) is not installed on node ${nodeName(ctx)}`, installHint(ctx));
+      const portHint = /host forwarding rule/i.test(stderr) ? ': a published port (spec.ports) is already in use on the node' : '';
+      throw new TerminalError(`qemu failed to start workspace ${meta.name} on node ${nodeName(ctx)}${portHint}: ${stderr}`);
+    }
+    await writeMeta(ctx, paths, launched);
+    const session = await waitReady(ctx, paths, launched, key);
+    remember(ctx, meta.name, session);
+    return session;
+  }
+
+  async function uploadSource(session: GuestSession, where: string, sourcePath: string): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of workspaceArchive(sourcePath)) chunks.push(chunk as Buffer);
+    const res = await guestExec(session.client, where, ['tar', '-x', '-f', '-', '-C', '/'], { stdin: Buffer.concat(chunks), timeoutMs: 300_000 });
+    if (res.code !== 0) throw new Error(`uploading ${sourcePath} into ${where} failed: ${res.stderr.trim() || `tar exit ${res.code}`}`);
+  }
+
+  /** Build disk overlay, cloud-init seed and the fw_cfg key file for a new VM. */
+  async function prepareDisks(ctx: DriverContext, ws: DesiredWorkspace, paths: VmPaths, meta: QemuMeta, key: GuestKey): Promise<void> {
+    const { vm } = meta;
+    const name = meta.name;
+    const size = ws.resource.spec.resources?.disk;
+    if (vm.image) {
+      const info = await ctx.transport.exec(['qemu-img', 'info', '--output=json', '--', vm.image]);
+      if (info.code === 127) throw new TerminalError(`qemu-img is not installed on node ${nodeName(ctx)}`, installHint(ctx));
+      check(info, `reading the disk image ${vm.image} for workspace ${name}`, ctx, 'spec.image must be a disk image path on the node');
+      const format = (JSON.parse(info.stdout) as { format?: string }).format ?? 'raw';
+      ctx.progress?.(`creating a qcow2 overlay on ${vm.image} (${format})`);
+      check(await ctx.transport.exec(diskCreateArgv(paths, { path: vm.image, format }, size)), `creating the disk overlay of workspace ${name}`, ctx);
+    } else if (vm.disk && size) {
+      check(await ctx.transport.exec(diskCreateArgv(paths, undefined, size)), `creating the disk of workspace ${name}`, ctx);
+    }
+    if (vm.seed) {
+      const seed = { name, user: vm.guestUser, publicKey: key.publicKey };
+      check(await ctx.transport.exec(['mkdir', '-p', paths.seedDir]), `creating ${paths.seedDir}`, ctx);
+      await ctx.transport.writeFile(`${paths.seedDir}/user-data`, userData(seed), 0o644);
+      await ctx.transport.writeFile(`${paths.seedDir}/meta-data`, metaData(seed), 0o644);
+      check(await ctx.transport.exec(seedBuildArgv(paths.seedDir, paths.seed)), `building the cloud-init seed of workspace ${name}`, ctx);
+    }
+    await ctx.transport.writeFile(paths.authorizedKeys, `${key.publicKey}\n`, 0o644);
+  }
+
+  async function requireMeta(ctx: DriverContext, name: string): Promise<{ paths: VmPaths; meta: QemuMeta }> {
+    const paths = await pathsOf(ctx, name);
+    const meta = await readMeta(ctx, paths);
+    if (!meta) throw new Error(`workspace ${name} does not exist on node ${nodeName(ctx)} (no ${paths.meta}); apply it to create it`);
+    return { paths, meta };
+  }
+
+  async function session(ctx: DriverContext, name: string): Promise<GuestSession> {
+    const cached = sessionMap(ctx).get(name);
+    if (cached) return cached;
+    const { paths, meta } = await requireMeta(ctx, name);
+    if ((await livePid(ctx, paths)) === 0) {
+      throw new Error(`workspace ${name} on node ${nodeName(ctx)} is stopped (no qemu process); set state: running and apply to start it`);
+    }
+    const key = await guestKey(ctx);
+    try {
+      const s = { client: await connectGuest(guestTarget(ctx, meta, key)), meta };
+      remember(ctx, name, s);
+      return s;
+    } catch (err) {
+      throw new Error(
+        `${(err as Error).message}. Serial console (${paths.serial}), last lines:\n${(await consoleTail(ctx, paths)) || '(empty)'}`,
+        { cause: err },
+      );
+    }
+  }
+
+  return {
+    name: 'qemu',
+
+    async availability(ctx): Promise<ProviderAvailability> {
+      const binary = binaryOf(ctx);
+      const res = await ctx.transport.exec([
+        '/bin/sh',
+        '-c',
+        'command -v "$1" >/dev/null 2>&1 || { echo missing; exit 0; }; "$1" --version 2>/dev/null | head -n 1; command -v qemu-img >/dev/null 2>&1 || echo no-qemu-img',
+        'sh',
+        binary,
+      ]);
+      const lines = res.stdout.trim().split('\n');
+      if (lines[0] === 'missing') {
+        return { available: false, detail: `${binary} not found on node ${nodeName(ctx)}`, hint: installHint(ctx) };
+      }
+      const probe = await probeAccel(ctx);
+      const version = /version ([0-9.]+)/.exec(lines[0] ?? '')?.[1] ?? lines[0];
+      const noImg = lines.includes('no-qemu-img') ? '; qemu-img missing: disk images unusable (install qemu-utils)' : '';
+      return { available: true, ...(version ? { version } : {}), detail: `${probe.accel ?? 'unknown'}: ${probe.reason}${noImg}` };
+    },
+
+    async observe(ctx): Promise<ObservedWorkspace[]> {
+      const root = await rootOf(ctx);
+      const res = await ctx.transport.exec(observeArgv(nodeDir(root, nodeName(ctx))));
+      check(res, 'listing qemu workspaces', ctx);
+      const vms = parseObserveOutput(res.stdout);
+      // Service status needs the guest; a guest that does not answer shows no services.
+      return Promise.all(
+        vms.map(async (vm) => {
+          if (vm.pid === 0) return observedWorkspace(vm, undefined);
+          const status = await session(ctx, vm.meta.name)
+            .then((s) => guestExec(s.client, `workspace ${vm.meta.name}`, serviceStatusArgv(STATE_DIR), { timeoutMs: 15_000 }))
+            .then((r) => (r.code === 0 ? r.stdout : undefined))
+            .catch(() => undefined);
+          return observedWorkspace(vm, status);
+        }),
+      );
+    },
+
+    async create(ctx, ws: DesiredWorkspace): Promise<void> {
+      const name = ws.resource.metadata.name;
+      const node = nodeName(ctx);
+      const vm = vmConfig(ws); // validates image/kernel, ports, quantities
+      const paths = await pathsOf(ctx, name);
+      if (await readMeta(ctx, paths)) {
+        throw new Error(`workspace ${name}: a VM with that name already exists on node ${node} (${paths.dir}); delete it first`);
+      }
+      // A directory without meta.json is a half-made VM from an interrupted create: clear it.
+      await halt(ctx, name, paths, false);
+      const root = await rootOf(ctx);
+      const used = await ctx.transport.exec(['/bin/sh', '-c', 'cat "$1"/*/*/meta.json 2>/dev/null; true', 'sh', root]);
+      const addresses = [...used.stdout.matchAll(/"address":"([0-9.]+)"/g)].map((m) => m[1]!);
+      check(
+        await ctx.transport.exec(['/bin/sh', '-c', 'rm -rf -- "$1" "$2" && mkdir -p -m 700 "$1"', 'sh', paths.dir, paths.failedSerial]),
+        `creating ${paths.dir}`,
+        ctx,
+      );
+      const key = await guestKey(ctx);
+      const meta: QemuMeta = {
+        managed: true,
+        kind: 'Workspace',
+        name,
+        node,
+        specHash: ws.specHash,
+        applySet: ctx.applySet,
+        running: ws.resource.spec.state !== 'stopped',
+        createdAt: new Date().toISOString(),
+        address: chooseVmAddress(node, name, addresses),
+        vm,
+      };
+      try {
+        await prepareDisks(ctx, ws, paths, meta, key);
+        // meta.json before the boot: start() needs it; an undone create removes the directory.
+        await writeMeta(ctx, paths, meta);
+        if (!meta.running) return;
+        const s = await launch(ctx, paths, meta);
+        const source = ws.resource.spec.source;
+        if (source?.path) {
+          ctx.progress?.(`copying ${source.path} to ${name}:${WORKSPACE_DIR}`);
+          await uploadSource(s, `workspace ${name} on node ${node}`, source.path);
+        } else if (source?.git) {
+          throw new TerminalError(`workspace ${name}: source.git is not supported by the qemu provider yet; use source.path`);
+        }
+      } catch (err) {
+        // Undo, so the next observation does not see a half-made VM; keep the console for debugging.
+        await halt(ctx, name, paths, false).catch(() => undefined);
+        await ctx.transport
+          .exec(['/bin/sh', '-c', '[ -s "$1" ] && cp "$1" "$2"; rm -rf -- "$3"', 'sh', paths.serial, paths.failedSerial, paths.dir])
+          .catch(() => undefined);
+        throw err;
+      }
+    },
+
+    async start(ctx, name): Promise<void> {
+      const { paths, meta } = await requireMeta(ctx, name);
+      if ((await livePid(ctx, paths)) > 0) {
+        if (!meta.running) await writeMeta(ctx, paths, { ...meta, running: true });
+        return;
+      }
+      try {
+        await launch(ctx, paths, meta);
+      } catch (err) {
+        await halt(ctx, name, paths, false).catch(() => undefined);
+        throw err;
+      }
+    },
+
+    async stop(ctx, name): Promise<void> {
+      const paths = await pathsOf(ctx, name);
+      const meta = await readMeta(ctx, paths);
+      if (!meta) return;
+      await halt(ctx, name, paths, true);
+      if (meta.running) await writeMeta(ctx, paths, { ...meta, running: false });
+    },
+
+    async delete(ctx, name): Promise<void> {
+      const paths = await pathsOf(ctx, name);
+      const meta = await readMeta(ctx, paths);
+      const exists = await ctx.transport.exec(['test', '-d', paths.dir]);
+      if (!meta && exists.code !== 0) return;
+      await halt(ctx, name, paths, false);
+      check(await ctx.transport.exec(['rm', '-rf', '--', paths.dir, paths.failedSerial]), `removing ${paths.dir}`, ctx);
+    },
+
+    async runtime(ctx, name): Promise<WorkspaceRuntime> {
+      const s = await session(ctx, name);
+      const where = `workspace ${name} on node ${nodeName(ctx)}`;
+      return {
+        workspaceDir: WORKSPACE_DIR,
+        stateDir: STATE_DIR,
+        address: s.meta.address,
+        exec: (argv, opts) => guestExec(s.client, where, argv, { ...opts, cwd: opts?.cwd ?? WORKSPACE_DIR }),
+        spawn: (argv, opts) => guestSpawn(s.client, where, argv, { ...opts, cwd: opts?.cwd ?? WORKSPACE_DIR }),
+      };
+    },
+  };
+}

@@ -1,0 +1,193 @@
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { NodeResource, WorkspaceResource } from '../../src/model/types.js';
+import {
+  createProcessDriver,
+  observeArgv,
+  parseProcessObservation,
+  processRoot,
+  workspacePaths,
+} from '../../src/providers/process/driver.js';
+import type { DriverContext } from '../../src/providers/types.js';
+import { createServiceManager } from '../../src/services/manager.js';
+import { stopAllServicesArgv } from '../../src/services/supervisor.js';
+import { LocalTransport } from '../../src/transport/local.js';
+import { isAlive, killIfAlive, tempDir, until } from './helpers.js';
+
+function node(name: string, address: string, root?: string): NodeResource {
+  return {
+    apiVersion: 'vendetta.dev/v1alpha1',
+    kind: 'Node',
+    metadata: { name },
+    spec: { address, ...(root ? { providers: { process: { root } } } : {}) },
+  };
+}
+
+describe('process driver, pure parts', () => {
+  it('picks the root: configured, then VENDETTA_HOME for local, then ~/.vendetta', () => {
+    expect(processRoot(node('a', '10.0.0.1', '/srv/ws'), '/home/u', '/vh')).toBe('/srv/ws');
+    expect(processRoot(node('a', '10.0.0.1', '~/ws'), '/home/u', undefined)).toBe('/home/u/ws');
+    expect(processRoot(node('local', 'local'), '/home/u', '/vh')).toBe('/vh/workspaces');
+    expect(processRoot(node('box', 'local'), '/home/u', '/vh')).toBe('/vh/workspaces');
+    expect(processRoot(node('a', '10.0.0.1'), '/home/u', '/vh')).toBe('/home/u/.vendetta/workspaces');
+    expect(processRoot(node('local', 'local'), '/home/u', undefined)).toBe('/home/u/.vendetta/workspaces');
+  });
+
+  it('keeps workspace paths under the root', () => {
+    expect(workspacePaths('/r/', 'api')).toEqual({
+      dir: '/r/api',
+      meta: '/r/api/meta.json',
+      workspaceDir: '/r/api/workspace',
+      stateDir: '/r/api/state',
+    });
+    for (const bad of ['..', '../x', 'a/b', '', 'A', '.']) expect(() => workspacePaths('/r', bad)).toThrow(/invalid workspace name/);
+  });
+
+  it('observes with one exec whose root is an argument', () => {
+    const argv = observeArgv('/r oot');
+    expect(argv.slice(0, 2)).toEqual(['/bin/sh', '-c']);
+    expect(argv.slice(3)).toEqual(['sh', '/r oot']);
+  });
+
+  it('parses workspaces and their services, skipping what is not ours', () => {
+    const meta = (o: object) => JSON.stringify({ managed: true, kind: 'Workspace', applySet: 'default', createdAt: 'x', ...o });
+    const text = [
+      'workspace\tapi',
+      `meta\t${meta({ name: 'api', specHash: 'h1', running: true })}`,
+      'service\tweb',
+      'hash\tsh1',
+      'state\trunning',
+      'pid\t10',
+      'restarts\t0',
+      'alive\t1',
+      'workspace\tforeign',
+      'meta\t{"hello":"world"}',
+      'workspace\tbroken',
+      'meta\t{not json',
+      'workspace\tidle',
+      `meta\t${meta({ name: 'idle', specHash: 'h2', running: false })}`,
+      '',
+    ].join('\n');
+    expect(parseProcessObservation(text)).toEqual([
+      {
+        name: 'api',
+        provider: 'process',
+        specHash: 'h1',
+        applySet: 'default',
+        running: true,
+        address: '127.0.0.1',
+        services: [{ name: 'web', specHash: 'sh1', state: 'running', pid: 10, restarts: 0 }],
+      },
+      { name: 'idle', provider: 'process', specHash: 'h2', applySet: 'default', running: false, address: '127.0.0.1', services: [] },
+    ]);
+  });
+});
+
+describe('process driver on this machine', () => {
+  const transport = new LocalTransport();
+  const driver = createProcessDriver();
+  let dir: { path: string; cleanup: () => Promise<void> };
+  let root: string;
+  let ctx: DriverContext;
+  const pids = new Set<number>();
+
+  beforeEach(async () => {
+    dir = await tempDir('process');
+    root = join(dir.path, 'root');
+    ctx = { node: node('local', 'local', root), transport, applySet: 'test-set' };
+  });
+
+  afterEach(async () => {
+    await transport.exec(stopAllServicesArgv(join(root, 'api', 'state')));
+    for (const pid of pids) killIfAlive(pid);
+    pids.clear();
+    await dir.cleanup();
+  });
+
+  function workspace(name: string, source?: string): WorkspaceResource {
+    return {
+      apiVersion: 'vendetta.dev/v1alpha1',
+      kind: 'Workspace',
+      metadata: { name },
+      spec: { node: 'local', provider: 'process', ...(source ? { source: { path: source } } : {}) },
+    };
+  }
+
+  it('is always available', async () => {
+    expect(await driver.availability(ctx)).toMatchObject({ available: true, version: 'builtin' });
+  });
+
+  it('observes nothing when the root does not exist', async () => {
+    expect(await driver.observe(ctx)).toEqual([]);
+  });
+
+  it('create → observe → stop → start → delete leaves no process and no directory', async () => {
+    const src = join(dir.path, 'src');
+    await mkdir(src);
+    await writeFile(join(src, 'hello.txt'), 'hi from source\n');
+    // Something in the root that is not ours must never be touched.
+    await mkdir(join(root, 'foreign'), { recursive: true });
+
+    await driver.create(ctx, { resource: workspace('api', src), specHash: 'ws-hash', env: {} });
+    const rt = await driver.runtime(ctx, 'api');
+    expect(rt.workspaceDir).toBe(join(root, 'api', 'workspace'));
+    expect(await readFile(join(rt.workspaceDir, 'hello.txt'), 'utf8')).toBe('hi from source\n');
+    expect((await rt.exec(['cat', 'hello.txt'])).stdout).toBe('hi from source\n'); // cwd is the workspace
+
+    const services = createServiceManager(rt);
+    await services.start({
+      resource: {
+        apiVersion: 'vendetta.dev/v1alpha1',
+        kind: 'Service',
+        metadata: { name: 'web' },
+        spec: { workspace: 'api', command: 'cat hello.txt; exec sleep 300', restart: 'always' },
+      },
+      specHash: 'svc-hash',
+      env: {},
+      workdir: rt.workspaceDir,
+    });
+    const supervisor = Number(await readFile(join(rt.stateDir, 'services', 'web', 'supervisor.pid'), 'utf8'));
+    pids.add(supervisor);
+
+    const [observed] = await driver.observe(ctx);
+    expect(observed).toMatchObject({ name: 'api', provider: 'process', specHash: 'ws-hash', applySet: 'test-set', running: true });
+    expect(observed!.services).toMatchObject([{ name: 'web', specHash: 'svc-hash', state: 'running' }]);
+    const child = observed!.services[0]!.pid!;
+    pids.add(child);
+    expect(isAlive(child)).toBe(true);
+    await until('service output', async () => (await services.logs('web')).includes('hi from source'));
+
+    await driver.stop(ctx, 'api');
+    expect(isAlive(supervisor)).toBe(false);
+    expect(isAlive(child)).toBe(false);
+    let [after] = await driver.observe(ctx);
+    expect(after).toMatchObject({ running: false, services: [{ name: 'web', state: 'stopped' }] });
+
+    await driver.start(ctx, 'api');
+    [after] = await driver.observe(ctx);
+    expect(after?.running).toBe(true);
+
+    await driver.delete(ctx, 'api');
+    await expect(stat(join(root, 'api'))).rejects.toThrow();
+    expect(await driver.observe(ctx)).toEqual([]);
+    expect((await stat(join(root, 'foreign'))).isDirectory()).toBe(true);
+    // Deleting again is fine.
+    await driver.delete(ctx, 'api');
+  });
+
+  it('creates a stopped workspace with an empty directory when there is no source', async () => {
+    const ws = workspace('idle');
+    ws.spec.state = 'stopped';
+    await driver.create(ctx, { resource: ws, specHash: 'h', env: {} });
+    const [observed] = await driver.observe(ctx);
+    expect(observed).toMatchObject({ name: 'idle', running: false, services: [] });
+    expect((await stat(join(root, 'idle', 'workspace'))).isDirectory()).toBe(true);
+    await driver.delete(ctx, 'idle');
+    await expect(stat(join(root, 'idle'))).rejects.toThrow();
+  });
+
+  it('start of a missing workspace says so', async () => {
+    await expect(driver.start(ctx, 'ghost')).rejects.toThrow(/workspace ghost not found on node local/);
+  });
+});

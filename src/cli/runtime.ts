@@ -1,5 +1,6 @@
 // Reaching an applied workspace from the CLI (logs, exec, shell): store record → node → driver.
-import { LOCAL_ADDRESS, LOCAL_NODE, type NodeResource, type WorkspaceResource, type ServiceResource, API_VERSION } from '../model/types.js';
+import { IMPLICIT_LOCAL_NODE, LOCAL_NODE, type NodeResource, type WorkspaceResource, type ServiceResource } from '../model/types.js';
+export { IMPLICIT_LOCAL_NODE };
 import type { Store } from '../store/types.js';
 import type { TransportPool } from '../transport/pool.js';
 import type { WorkspaceRuntime, DriverContext } from '../providers/types.js';
@@ -7,12 +8,6 @@ import type { Transport } from '../transport/types.js';
 import { drivers } from './context.js';
 import { ExitError } from './errors.js';
 
-export const IMPLICIT_LOCAL_NODE: NodeResource = {
-  apiVersion: API_VERSION,
-  kind: 'Node',
-  metadata: { name: LOCAL_NODE },
-  spec: { address: LOCAL_ADDRESS },
-};
 
 export async function nodeResource(store: Store, name: string): Promise<NodeResource> {
   const rec = await store.get(`node/${name}`);

@@ -3,4 +3,4 @@ export { loadManifests, type LoadResult, type LoadOptions } from './load.js';
 export { formatManifestError, formatManifestErrorFrom, type ManifestError } from './errors.js';
 export { validateDocument, SCHEMAS, type Issue } from './schema.js';
 export { DEFAULTS, withDefaults } from './defaults.js';
-export { dependencyCycles, IMPLICIT_LOCAL_NODE } from './references.js';
+export { dependencyCycles } from './references.js';

@@ -1,8 +1,7 @@
 // Checks across documents: unique names, references that resolve, no dependency cycles, no port
 // clashes inside a workspace. Pure: positions come from each document's locator.
 import {
-  API_VERSION,
-  LOCAL_ADDRESS,
+  IMPLICIT_LOCAL_NODE,
   LOCAL_NODE,
   type DesiredSet,
   type Kind,
@@ -22,12 +21,6 @@ export interface Declared {
   resource?: Resource;
 }
 
-export const IMPLICIT_LOCAL_NODE: NodeResource = {
-  apiVersion: API_VERSION,
-  kind: 'Node',
-  metadata: { name: LOCAL_NODE },
-  spec: { address: LOCAL_ADDRESS, port: 22 },
-};
 
 export function checkReferences(
   declared: Declared[],

@@ -112,6 +112,14 @@ export interface ResourceOf<K extends Kind, S> {
 }
 
 export type NodeResource = ResourceOf<'Node', NodeSpec>;
+
+/** The Node `local` that every manifest may use without declaring it (no `source`: built in). */
+export const IMPLICIT_LOCAL_NODE: NodeResource = {
+  apiVersion: API_VERSION,
+  kind: 'Node',
+  metadata: { name: LOCAL_NODE },
+  spec: { address: LOCAL_ADDRESS },
+};
 export type WorkspaceResource = ResourceOf<'Workspace', WorkspaceSpec>;
 export type ServiceResource = ResourceOf<'Service', ServiceSpec>;
 export type Resource = NodeResource | WorkspaceResource | ServiceResource;

@@ -19,7 +19,7 @@ import type {
   WorkspaceSpec,
   ServiceSpec,
 } from '../model/types.js';
-import { API_VERSION, LOCAL_ADDRESS, LOCAL_NODE, resourceId } from '../model/types.js';
+import { IMPLICIT_LOCAL_NODE, LOCAL_ADDRESS, LOCAL_NODE, resourceId } from '../model/types.js';
 import type { Plan } from '../plan/types.js';
 import type { DesiredWorkspace, ProviderDriver, WorkspaceRuntime } from '../providers/types.js';
 import type { DesiredService, HealthResult, ServiceManager } from '../services/types.js';
@@ -93,13 +93,6 @@ export interface Engine extends EngineApi {
 }
 
 const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
-/** The Node every manifest can use without declaring it. */
-const IMPLICIT_LOCAL_NODE: NodeResource = {
-  apiVersion: API_VERSION,
-  kind: 'Node',
-  metadata: { name: LOCAL_NODE },
-  spec: { address: LOCAL_ADDRESS },
-};
 
 /** Limits concurrent work per key. */
 class KeyedSemaphore {

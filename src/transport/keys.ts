@@ -1,11 +1,9 @@
 // SSH key automation: find the credentials to log in with, generate a key when there is none,
 // and install a public key on a node (with a password once, or by printing the command to run).
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir, hostname, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
 import ssh2 from 'ssh2';
 import type { NodeResource } from '../model/types.js';
 import { TransportError, type Transport } from './types.js';
@@ -72,8 +70,6 @@ export interface GeneratedKey {
   /** "ssh-ed25519 AAAA… comment" */
   publicKey: string;
 }
-
-const execFileP = promisify(execFile);
 
 /** Generate an ed25519 key in OpenSSH format (mode 0600) plus `.pub`. Refuses to overwrite. */
 export async function generateKey(path: string, comment = `vendetta@${hostname()}`): Promise<GeneratedKey> {

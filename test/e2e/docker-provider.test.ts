@@ -1,7 +1,7 @@
 // The Docker driver against a real dockerd on a real sshd node (test/infra/up.sh), through
 // SshTransport: dockerode rides ssh2 stream-local forwarding to the node's Docker socket.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, chmodSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync, chmodSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

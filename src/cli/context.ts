@@ -8,6 +8,7 @@ import { TransportPool } from '../transport/pool.js';
 import { createProcessDriver } from '../providers/process/driver.js';
 import { createDockerDriver } from '../providers/docker/driver.js';
 import { createQemuDriver } from '../providers/qemu/driver.js';
+import { createLxcDriver } from '../providers/lxc/driver.js';
 import type { ProviderDriver } from '../providers/types.js';
 import type { NodeResource, ProviderName } from '../model/types.js';
 import { ExitError, UsageError } from './errors.js';
@@ -20,7 +21,7 @@ export interface GlobalOptions {
 }
 
 export function drivers(): Partial<Record<ProviderName, ProviderDriver>> {
-  return { process: createProcessDriver(), docker: createDockerDriver(), qemu: createQemuDriver() };
+  return { process: createProcessDriver(), docker: createDockerDriver(), qemu: createQemuDriver(), lxc: createLxcDriver() };
 }
 
 export async function openEngine(global: GlobalOptions, events: EngineEvents = {}): Promise<{ store: Store; engine: EngineApi; pool: TransportPool }> {

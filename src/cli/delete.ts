@@ -1,6 +1,7 @@
 // vendetta delete -f PATH… | delete KIND NAME : remove from the nodes, wait until gone.
 import type { Command } from 'commander';
 import { resourceId, type ResourceId } from '../model/types.js';
+import type { LoadedSet } from '../reconcile/api.js';
 import { detectStyle } from '../output/style.js';
 import { createProgress } from '../output/progress.js';
 import { structured } from '../output/format.js';
@@ -21,8 +22,9 @@ export function registerDelete(program: Command): void {
     .addOption(outputOption(['text', 'json', 'yaml'], 'text'))
     .action(async (kindWord: string | undefined, names: string[], flags: { filename: string[]; timeout?: string; output: 'text' | 'json' | 'yaml' }, cmd: Command) => {
       let ids: ResourceId[];
+      let set: LoadedSet | undefined;
       if (flags.filename.length) {
-        const set = await loadOrExit(flags.filename);
+        set = await loadOrExit(flags.filename);
         ids = [
           ...[...set.desired.services.keys()].map((n) => resourceId('Service', n)),
           ...[...set.desired.workspaces.keys()].map((n) => resourceId('Workspace', n)),
@@ -42,7 +44,7 @@ export function registerDelete(program: Command): void {
       });
       try {
         const started = Date.now();
-        const result = await engine.delete(ids, { timeoutMs: flagDuration('--timeout', flags.timeout, 300_000) });
+        const result = await engine.delete(ids, { timeoutMs: flagDuration('--timeout', flags.timeout, 300_000), set });
         progress.done();
         if (human) process.stdout.write(renderResult({ ...result, endpoints: new Map() }, Date.now() - started, detectStyle()) + '\n');
         else process.stdout.write(structured(result, flags.output) + '\n');

@@ -33,6 +33,7 @@ export function registerNode(program: Command): void {
     .option('--port <port>', 'SSH port', '22')
     .option('--identity <file>', 'private key to log in with (default: agent, ~/.ssh/id_ed25519, id_ecdsa, id_rsa)')
     .option('--host-key <key>', 'pin the host key ("ssh-ed25519 AAAA…") instead of trusting on first use')
+    .option('--docker-socket <path>', 'Docker Engine socket on the node (default /var/run/docker.sock)')
     .option('--password-stdin', 'read the login password from stdin once, to install the public key')
     .option('--dry-run', 'print the Node manifest instead of adding it')
     .addOption(outputOption(['text', 'yaml', 'json'], 'text'))
@@ -178,6 +179,7 @@ interface AddFlags {
   port: string;
   identity?: string;
   hostKey?: string;
+  dockerSocket?: string;
   passwordStdin?: boolean;
   dryRun?: boolean;
   output: string;
@@ -195,6 +197,7 @@ function nodeFromFlags(name: string, address: string, flags: AddFlags): NodeReso
     if (flags.identity) spec.identityFile = flags.identity;
     if (flags.hostKey) spec.hostKey = flags.hostKey;
   }
+  if (flags.dockerSocket) spec.providers = { docker: { socket: flags.dockerSocket } };
   return { apiVersion: API_VERSION, kind: 'Node', metadata: { name }, spec };
 }
 

@@ -27,6 +27,22 @@ export interface DesiredWorkspace {
   env: Record<string, string>;
 }
 
+/**
+ * A driver failure with what to do about it. `permanent` failures (image missing with
+ * pull: never, a port already taken, a name clash) are not retried: retrying cannot fix them.
+ */
+export class ProviderError extends Error {
+  constructor(
+    message: string,
+    readonly hint?: string,
+    readonly permanent = false,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ProviderError';
+  }
+}
+
 export interface ProviderAvailability {
   available: boolean;
   version?: string;

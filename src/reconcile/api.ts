@@ -61,6 +61,9 @@ export interface EngineApi {
   /** Converge: run reconcile passes until everything is Ready or timeout. */
   apply(set: LoadedSet, opts: ApplyOptions): Promise<ApplyResult>;
   /** Delete the given resources (and, for workspaces, their services) and wait until gone. */
-  delete(ids: ResourceId[], opts: { timeoutMs: number; signal?: AbortSignal; lockTimeoutMs?: number }): Promise<ApplyResult>;
+  delete(
+    ids: ResourceId[],
+    opts: { timeoutMs: number; signal?: AbortSignal; lockTimeoutMs?: number; /** From `delete -f`: where the manifests put things. */ set?: LoadedSet },
+  ): Promise<ApplyResult>;
   close(): Promise<void>;
 }

@@ -384,7 +384,9 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
       dependsOn,
       dependencyState: 'pending',
       actor: createActor(machine, {
-        input: { name, operation, target, dependsOn, health, retry: ctx.retry, pollMs: ctx.servicePollMs },
+        // A service this pass starts must be seen running twice (it may crash at once); one this
+        // pass leaves alone was already running in the pass's observation: one look is enough.
+        input: { name, operation, target, dependsOn, health, retry: ctx.retry, pollMs: ctx.servicePollMs, stableObservations: operation ? 2 : 1 },
       }),
     };
     const a = unit.actor;

@@ -21,7 +21,7 @@ import type {
 } from '../model/types.js';
 import { IMPLICIT_LOCAL_NODE, LOCAL_ADDRESS, LOCAL_NODE, resourceId } from '../model/types.js';
 import type { Plan } from '../plan/types.js';
-import type { DesiredWorkspace, ProviderDriver, WorkspaceRuntime } from '../providers/types.js';
+import { ProviderError, type DesiredWorkspace, type ProviderDriver, type WorkspaceRuntime } from '../providers/types.js';
 import type { DesiredService, HealthResult, ServiceManager } from '../services/types.js';
 import type { AppliedRecord, Store } from '../store/types.js';
 import { HostKeyMismatchError, TransportError, type Transport } from '../transport/types.js';
@@ -134,7 +134,7 @@ function formatMs(ms: number): string {
 }
 
 function nodeHint(node: string, err: unknown): string {
-  if (err instanceof TransportError && err.hint) return err.hint;
+  if ((err instanceof TransportError || err instanceof ProviderError) && err.hint) return err.hint;
   return `check that node ${node} is up and reachable: vendetta node test ${node}`;
 }
 
@@ -228,7 +228,10 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         } catch (err) {
           const where = transport?.describe ?? (node.spec.address === LOCAL_ADDRESS ? 'local' : `${node.spec.user ? `${node.spec.user}@` : ''}${node.spec.address}:${node.spec.port ?? 22}`);
           const what = transport ? 'cannot observe' : 'cannot connect to';
-          observed.set(name, { name, reachable: false, error: `${what} node ${name} (${where}): ${errorMessage(err)}`, workspaces: [] });
+          // Most transport errors already say "… node <name> (<where>)": don't say it twice.
+          const message = errorMessage(err);
+          const error = message.includes(`node ${name} `) ? message : `${what} node ${name} (${where}): ${message}`;
+          observed.set(name, { name, reachable: false, error, workspaces: [] });
           hints.set(name, nodeHint(name, err));
         }
       }),
@@ -565,8 +568,9 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         let last: ApplyResult | undefined;
         const deletedByOperation = new Set<ResourceId>();
         for (;;) {
-          const observation = await observe(undefined, applied, 'default');
-          const plan = planDeletionFn({ ids, applied, observed: observation.observed });
+          // The manifests' set (delete -f) says where things are even when the store forgot it.
+          const observation = await observe(deleteOpts.set, applied, 'default');
+          const plan = planDeletionFn({ ids, applied, set: deleteOpts.set, observed: observation.observed });
           firstPlan ??= plan;
           events.onPlan?.(plan, 1);
           const { outcome, result } = await runPass(undefined, plan, observation, applied, { applySet: 'default', signal });

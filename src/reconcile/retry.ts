@@ -1,6 +1,7 @@
 // Retry policy shared by the machines: exponential backoff from an attempt count, and the errors
 // that must never be retried.
 import { HostKeyMismatchError } from '../transport/types.js';
+import { ProviderError } from '../providers/types.js';
 
 export interface RetryPolicy {
   /** Attempts per step before the machine gives up (first try included). */
@@ -26,7 +27,7 @@ export class TerminalError extends Error {
 }
 
 export function isTerminal(err: unknown): boolean {
-  return err instanceof TerminalError || err instanceof HostKeyMismatchError;
+  return err instanceof TerminalError || err instanceof HostKeyMismatchError || (err instanceof ProviderError && err.permanent);
 }
 
 export function errorMessage(err: unknown): string {

@@ -18,7 +18,7 @@ import { infraDir, infraNode, loadInfra, makeKnownHosts, nodeResource, type Temp
 
 const execFileP = promisify(execFile);
 
-export interface LxdInfra {
+interface LxdInfra {
   flavor: 'lxd' | 'incus';
   version: string;
   socket: string;
@@ -29,7 +29,7 @@ export interface LxdInfra {
 }
 
 /** Read lxd.json written by test/infra/lxd.sh. Throws (so e2e fails, never skips) when missing. */
-export function loadLxdInfra(): LxdInfra {
+function loadLxdInfra(): LxdInfra {
   const file = join(infraDir(), 'lxd.json');
   if (!existsSync(file)) throw new Error(`LXD e2e infra is not running: ${file} is missing. Start it with: sudo bash test/infra/up.sh`);
   return JSON.parse(readFileSync(file, 'utf8')) as LxdInfra;
@@ -41,11 +41,19 @@ const nodeInfo = infraNode(infra, 'n1');
 const APPLY_SET = 'lxc-provider-e2e';
 const WS = 'lpt-main';
 
+const LXD_ENV = { ...process.env, LXD_DIR: lxd.socket.replace(/\/unix\.socket$/, '') };
+
+/** The local `lxc` CLI as root, stdin closed (`lxc init` reads a config from a piped stdin). */
+async function lxcCli(args: string[]): Promise<string> {
+  const pending = execFileP('lxc', args, { env: LXD_ENV });
+  pending.child.stdin?.end();
+  return (await pending).stdout;
+}
+
 /** Ground truth, independent of the driver: the local `lxc` CLI as root. */
 async function lxcQuery<T>(path: string): Promise<T | undefined> {
   try {
-    const { stdout } = await execFileP('lxc', ['query', path], { env: { ...process.env, LXD_DIR: lxd.socket.replace(/\/unix\.socket$/, '') } });
-    return JSON.parse(stdout) as T;
+    return JSON.parse(await lxcCli(['query', path])) as T;
   } catch (err) {
     if (/not found/i.test(String((err as { stderr?: string }).stderr ?? err))) return undefined;
     throw err;
@@ -196,12 +204,12 @@ describe('lxc driver: LXD REST over SSH stream-local forwarding', () => {
 
   it('refuses an instance without our config key', async () => {
     const foreign = 'lpt-foreign';
-    await execFileP('lxc', ['init', lxd.image, `vendetta-${foreign}`], { env: { ...process.env, LXD_DIR: lxd.socket.replace(/\/unix\.socket$/, '') } });
+    await lxcCli(['init', lxd.image, `vendetta-${foreign}`]);
     try {
       await expect(driver.delete(ctx, foreign)).rejects.toThrow(/not managed by vendetta/);
       expect((await driver.observe(ctx)).map((w) => w.name)).not.toContain(foreign);
     } finally {
-      await execFileP('lxc', ['delete', '-f', `vendetta-${foreign}`], { env: { ...process.env, LXD_DIR: lxd.socket.replace(/\/unix\.socket$/, '') } });
+      await lxcCli(['delete', '-f', `vendetta-${foreign}`]);
     }
   });
 

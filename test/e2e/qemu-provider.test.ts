@@ -53,8 +53,9 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-function nodeYaml(name: string, providers = ''): string {
-  const n = infraNode(infra, name);
+/** A Node resource reaching infra node `infraName` (other suites may stop n3: we use n1 and n2). */
+function nodeYaml(name: string, providers = '', infraName = name): string {
+  const n = infraNode(infra, infraName);
   return `---
 apiVersion: vendetta.dev/v1alpha1
 kind: Node
@@ -144,9 +145,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // Leave nothing behind even when a test failed half-way.
-  for (const f of ['a.yaml', 'pair.yaml', 'failures.yaml']) {
-    if (existsSync(join(dir, f))) await cli(['delete', '-f', join(dir, f)]);
-  }
+  await cli(['delete', 'workspace', 'qe-ok', 'qe-mute', 'qe-missing', 'qe-b', 'qe-c', 'qe-a']);
   await home?.cleanup();
 });
 
@@ -218,20 +217,22 @@ describe('qemu provider over SSH (TCG)', () => {
   it('qemu missing on one node and a guest that never answers SSH fail clearly; another node converges', async () => {
     const failures = manifest(
       'failures.yaml',
-      nodeYaml('n3', '  providers: {qemu: {binary: /nonexistent/qemu-system-x86_64}}'),
-      vmYaml('qe-missing', 'n3'),
+      // A second Node resource for n1's machine, whose qemu binary does not exist.
+      nodeYaml('qe-nobin', '  providers: {qemu: {binary: /nonexistent/qemu-system-x86_64}}', 'n1'),
+      vmYaml('qe-missing', 'qe-nobin'),
       nodeYaml('n1'),
       vmYaml('qe-mute', 'n1', { append: `${qemu.append ?? 'console=ttyS0'} vendetta.no_ssh` }),
       nodeYaml('n2'),
-      vmYaml('qe-ok', 'n2'),
+      vmYaml('qe-ok', 'n2', { ports: ['127.0.0.1:7101:7100'] }),
       ncYaml('qe-nc-ok', 'qe-ok', 7100),
     );
     const r = await cli(['apply', '-f', failures], { VENDETTA_QEMU_BOOT_TIMEOUT: '25s' });
     const out = output(r);
     expect(r.code, out).not.toBe(0);
-    expect(out).toContain('install qemu-system-x86 on node n3');
+    expect(out).toContain('install qemu-system-x86 on node qe-nobin');
     expect(out).toContain('stage "guest SSH reachable" failed');
     expect(out).toContain('vendetta-guest: vendetta.no_ssh given'); // the serial console tail
+    expect(existsSync(`${VM_ROOT}/qe-nobin`)).toBe(false); // nothing left where qemu is missing
     // The node that works is unaffected.
     expect(qemuProcesses(`${VM_ROOT}/n2/qe-ok/`)).toHaveLength(1);
     const get = await cli(['get', 'workspace', 'qe-ok']);
@@ -241,7 +242,8 @@ describe('qemu provider over SSH (TCG)', () => {
     expect(existsSync(`${VM_ROOT}/n1/qe-mute`)).toBe(false);
     expect(readFileSync(`${VM_ROOT}/n1/qe-mute.failed-serial.log`, 'utf8')).toContain('vendetta.no_ssh given');
 
-    const del = await cli(['delete', '-f', failures]);
+    // By name: `delete -f` would also forget nodes n1/n2, which qe-a still uses.
+    const del = await cli(['delete', 'workspace', 'qe-ok', 'qe-mute', 'qe-missing']);
     expect(del.code, output(del)).toBe(0);
     expect(qemuProcesses(`${VM_ROOT}/n2/`)).toHaveLength(0);
     expect(existsSync(`${VM_ROOT}/n2/qe-ok`)).toBe(false);

@@ -1,11 +1,11 @@
 // `vendetta apply --watch` with the built CLI on a local process workspace: edits are applied,
 // an invalid edit leaves everything running, SIGINT exits cleanly and releases the lock.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, eventually, requireBuiltCli, runCli, tempHome } from './support/cli.js';
+import { CLI, eventually, REPO, requireBuiltCli, runCli, tempHome } from './support/cli.js';
 
 const manifest = (greeting: string) => `apiVersion: vendetta.dev/v1alpha1
 kind: Workspace
@@ -113,5 +113,61 @@ describe('apply --watch (built CLI, local process workspace)', () => {
     // The next apply takes the lock at once and finishes anything left (b.yaml is gone: no prune, no change).
     const r = await cli('apply', '-f', dir, '--lock-timeout', '5s');
     expect(r.code, r.stdout + r.stderr).toBe(0);
+  });
+});
+
+describe('examples/gitops/pre-push hook (built CLI, no TTY)', () => {
+  const home = tempHome('vendetta-gitops-');
+  const dir = mkdtempSync(join(tmpdir(), 'vendetta-gitops-m-'));
+  const hook = (cwd: string) =>
+    new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn('sh', [join(REPO, 'examples/gitops/pre-push')], {
+        cwd,
+        env: { ...process.env, VENDETTA_HOME: home.home, VENDETTA: `${process.execPath} ${CLI}`, VENDETTA_MANIFESTS: 'manifests/', NO_COLOR: '1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (out += d));
+      child.on('exit', (code) => resolve({ code, out }));
+    });
+  const two = manifest('one').replace(/wt-/g, 'go-') + `---
+apiVersion: vendetta.dev/v1alpha1
+kind: Service
+metadata: {name: go-extra}
+spec: {workspace: go-ws, command: exec sleep 600}
+`;
+
+  afterAll(async () => {
+    await runCli(['delete', 'workspace', 'go-ws', '--timeout', '60s'], { home: home.home });
+    home.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('applies changes, does nothing when up to date, and prunes what the manifests dropped', async () => {
+    mkdirSync(join(dir, 'manifests'));
+    writeFileSync(join(dir, 'manifests', 'set.yaml'), two);
+    let r = await hook(dir);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/applied and converged/);
+    const result = JSON.parse(readFileSync(join(dir, 'vendetta-result.json'), 'utf8')) as { converged: boolean; operationsRun: number };
+    expect(result.converged).toBe(true);
+    expect(result.operationsRun).toBeGreaterThanOrEqual(3); // a create and two starts (a retry may add one)
+
+    r = await hook(dir);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/already match/);
+
+    writeFileSync(join(dir, 'manifests', 'set.yaml'), manifest('one').replace(/wt-/g, 'go-'));
+    r = await hook(dir);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/- service\/go-extra\s+delete/);
+    expect((await runCli(['get', 'service', 'go-extra'], { home: home.home })).code).toBe(1);
+
+    writeFileSync(join(dir, 'manifests', 'set.yaml'), 'kind: Service\n');
+    r = await hook(dir);
+    expect(r.code).toBe(2);
+    expect(r.out).toMatch(/set\.yaml:1:1/);
+    expect(r.out).toMatch(/diff failed/);
   });
 });

@@ -3,6 +3,8 @@
 # Idempotent. Leaves the vdtest user in place.
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
+bash "$HERE/lxd.sh" down
+bash "$HERE/qemu.sh" down   # VMs left by tests, by pidfile
 ts "stopping nodes"
 PIDS=()
 for d in "$W"/nodes/*/; do

@@ -121,12 +121,16 @@ YAML
     lxc image import "$L/img/meta.tar.xz" "$L/img/rootfs.tar.gz" --alias "$LXD_IMAGE" >/dev/null
     rm -rf "$L/img"
   fi
+  # a second alias of the same image: changing spec.image must recreate the workspace
+  lxc image info "$LXD_IMAGE-v2" >/dev/null 2>&1 ||
+    lxc image alias create "$LXD_IMAGE-v2" "$(lxc image info "$LXD_IMAGE" | awk '/^Fingerprint:/{print $2}')"
   cat > "$W/lxd.json.tmp" <<JSON
 {
   "flavor": "lxd",
   "version": "$(lxd --version)",
   "socket": "$DATA/unix.socket",
   "image": "$LXD_IMAGE",
+  "image2": "$LXD_IMAGE-v2",
   "listenAddress": "10.217.0.2",
   "containerSubnet": "10.217.1.0/24",
   "nodes": ["n1"],
@@ -139,23 +143,23 @@ JSON
 
 down() {
   if alive "$L/lxd.pid" lxd; then
-    local pid; pid=$(cat "$L/lxd.pid")
+    local pid children; pid=$(cat "$L/lxd.pid")
     ts "lxd: deleting instances"
-    lxc list -c n --format csv 2>/dev/null | xargs -r -n1 lxc delete -f
-    lxc network delete vdlxdbr0 >/dev/null 2>&1 || true   # stops its dnsmasq
+    lxc list -c n --format csv 2>/dev/null </dev/null | xargs -r -n1 lxc delete -f
+    # dnsmasq (and any forkproxy left) are lxd's children: remember them before it goes
+    children=$(pgrep -P "$pid" || true)
+    lxc network delete vdlxdbr0 >/dev/null 2>&1 </dev/null || true   # stops its dnsmasq
     ts "lxd: shutdown"
     timeout 30 lxd shutdown >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
     wait_gone "$pid"
-  fi
-  # dnsmasq is a child LXD leaves behind if the network could not be deleted
-  if [ -f "$DATA/networks/vdlxdbr0/dnsmasq.pid" ] && alive "$DATA/networks/vdlxdbr0/dnsmasq.pid" dnsmasq; then
-    p=$(cat "$DATA/networks/vdlxdbr0/dnsmasq.pid"); kill "$p"; wait_gone "$p"
+    for p in $children; do running "$p" && kill "$p" 2>/dev/null; done
+    wait_gone $children
   fi
   rm -f "$L/lxd.pid" "$W/lxd.json"
   if ip netns list | grep -qw "$NS"; then ts "lxd: deleting netns $NS"; ip netns del "$NS"; fi   # the veth pair goes with it
   ip route del 10.217.1.0/24 2>/dev/null || true
   ip link del "$HOST_VETH" 2>/dev/null || true
-  grep -o " $L/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l   # leftovers, normally none
+  { grep -o " $L/[^ ]*" /proc/mounts || true; } | sort -r | xargs -r -n1 umount -l   # leftovers, normally none
   rm -rf "$L"
 }
 

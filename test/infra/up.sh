@@ -76,6 +76,7 @@ for n in "${NODES[@]}"; do node_up "$n" & PIDS+=($!); done
 FAIL=0; for p in "${PIDS[@]}"; do wait "$p" || FAIL=1; done
 [ $FAIL = 0 ] || { echo "some nodes failed to start" >&2; exit 1; }
 
+bash "$HERE/qemu.sh" up   # kernel + initramfs for QEMU workspaces -> $W/qemu.json
 ts env.json
 {
   printf '{\n  "dir": "%s",\n  "clientKey": "%s",\n  "user": "%s",\n  "image": "%s",\n  "passwordUser": {"user": "%s", "password": "%s"},\n  "nodes": [' "$W" "$W/client_key" "$TEST_USER" "$IMAGE" "$PASSWORD_USER" "$PASSWORD"
@@ -89,4 +90,5 @@ ts env.json
   printf '\n  ]\n}\n'
 } > "$W/env.json.tmp"
 mv "$W/env.json.tmp" "$W/env.json"
+bash "$HERE/lxd.sh" up
 ts "done in $(echo "$(date +%s.%N) - $T0" | bc 2>/dev/null || echo '?') s -> $W/env.json"

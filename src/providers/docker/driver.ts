@@ -3,13 +3,14 @@
 import type Docker from 'dockerode';
 import type { ObservedWorkspace } from '../../model/types.js';
 import { parseServiceStatus, serviceStatusArgv } from '../../services/manager.js';
-import type { DesiredWorkspace, DriverContext, ProviderAvailability, ProviderDriver, WorkspaceRuntime } from '../types.js';
+import { ProviderError, type DesiredWorkspace, type DriverContext, type ProviderAvailability, type ProviderDriver, type WorkspaceRuntime } from '../types.js';
 import { workspaceArchive } from './archive.js';
 import { DEFAULT_DOCKER_SOCKET, dockerClient } from './client.js';
 import { dockerExec, dockerSpawn, type ExecTarget } from './exec.js';
 import {
   LABEL_KIND,
   LABEL_MANAGED,
+  LABEL_NODE,
   MANAGED_SELECTOR,
   STATE_DIR,
   WORKSPACE_DIR,
@@ -78,7 +79,7 @@ async function ensureImage(ctx: DriverContext, docker: Docker, image: string, pu
       },
     );
   if (present && pull !== 'always') return;
-  if (!present && pull === 'never') throw new Error(imageNotFoundMessage(image, nodeName(ctx)));
+  if (!present && pull === 'never') throw new ProviderError(imageNotFoundMessage(image, nodeName(ctx)), undefined, true);
 
   ctx.progress?.(`pulling image ${image} on node ${nodeName(ctx)}`);
   try {
@@ -97,7 +98,9 @@ async function startContainer(ctx: DriverContext, container: Docker.Container, n
     await container.start();
   } catch (err) {
     if (statusCode(err) === 304) return; // already running
-    if (isPortConflict(err)) throw new Error(portConflictMessage(err, name, nodeName(ctx), portBindings(ports).specs), { cause: err });
+    if (isPortConflict(err)) {
+      throw new ProviderError(portConflictMessage(err, name, nodeName(ctx), portBindings(ports).specs), undefined, true, { cause: err });
+    }
     throw fail(ctx, `start of workspace ${name}`, err);
   }
 }
@@ -125,10 +128,12 @@ export function createDockerDriver(): ProviderDriver {
       try {
         containers = await docker.listContainers({
           all: true,
-          filters: { label: [MANAGED_SELECTOR, `${LABEL_KIND}=Workspace`] },
+          filters: { label: [MANAGED_SELECTOR, `${LABEL_KIND}=Workspace`, `${LABEL_NODE}=${nodeName(ctx)}`] },
         });
       } catch (err) {
-        throw fail(ctx, 'listing of workspaces', err);
+        // Over SSH every socket failure reads "open failed": say what is wrong with the socket.
+        const { detail, hint } = await diagnoseSocket(ctx, err);
+        throw new ProviderError(detail, hint, false, { cause: err });
       }
       return Promise.all(
         containers.map(async (info) => {
@@ -159,9 +164,11 @@ export function createDockerDriver(): ProviderDriver {
         container = await docker.createContainer(options);
       } catch (err) {
         if (statusCode(err) === 409) {
-          throw new Error(
+          throw new ProviderError(
             `workspace ${name}: a container named ${containerName(name)} already exists on node ${nodeName(ctx)}; ` +
-              `delete the workspace first (vendetta delete workspace/${name}) or remove that container`,
+              `delete the workspace first (vendetta delete workspace ${name}) or remove that container`,
+            undefined,
+            true,
             { cause: err },
           );
         }

@@ -11,6 +11,8 @@ export const LABEL_KIND = 'vendetta.dev/kind';
 export const LABEL_NAME = 'vendetta.dev/name';
 export const LABEL_SPEC_HASH = 'vendetta.dev/spec-hash';
 export const LABEL_APPLY_SET = 'vendetta.dev/applyset';
+/** The Node the workspace belongs to: nodes may share one dockerd, each sees only its own. */
+export const LABEL_NODE = 'vendetta.dev/node';
 /** The only selector used to list containers: anything without it is never touched. */
 export const MANAGED_SELECTOR = `${LABEL_MANAGED}=true`;
 
@@ -35,6 +37,7 @@ export function workspaceLabels(ws: DesiredWorkspace, applySet: string): Record<
     [LABEL_NAME]: ws.resource.metadata.name,
     [LABEL_SPEC_HASH]: ws.specHash,
     [LABEL_APPLY_SET]: applySet,
+    [LABEL_NODE]: ws.resource.spec.node,
   };
 }
 

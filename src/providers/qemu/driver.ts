@@ -83,6 +83,11 @@ function installHint(ctx: DriverContext): string {
     : `install qemu-system-x86 on node ${nodeName(ctx)}, or fix spec.providers.qemu.binary (${binary} was not found)`;
 }
 
+function notInstalled(ctx: DriverContext): TerminalError {
+  const hint = installHint(ctx);
+  return new TerminalError(`qemu (${binaryOf(ctx)}) is not installed on node ${nodeName(ctx)}: ${hint}`, hint);
+}
+
 export function createQemuDriver(): ProviderDriver {
   // Per node connection: the accel decision, the guest key and open guest SSH sessions.
   const accels = new WeakMap<Transport, Promise<ReturnType<typeof parseAccelProbe>>>();
@@ -110,7 +115,7 @@ export function createQemuDriver(): ProviderDriver {
 
   async function accelFor(ctx: DriverContext): Promise<Accel> {
     const probe = await probeAccel(ctx);
-    if (probe.missing) throw new TerminalError(`qemu (${binaryOf(ctx)}) is not installed on node ${nodeName(ctx)}`, installHint(ctx));
+    if (probe.missing) throw notInstalled(ctx);
     if (!probe.accel) throw new Error(`deciding the accelerator on node ${nodeName(ctx)} failed: ${probe.reason}`);
     return probe.accel;
   }
@@ -191,13 +196,15 @@ export function createQemuDriver(): ProviderDriver {
     return m;
   }
 
-  function remember(ctx: DriverContext, name: string, session: GuestSession): void {
+  /** Cache a session (pending or open) until its SSH connection closes. */
+  function remember(ctx: DriverContext, name: string, pending: Promise<GuestSession>): Promise<GuestSession> {
     const map = sessionMap(ctx);
-    const p = Promise.resolve(session);
-    map.set(name, p);
-    session.client.once('close', () => {
-      if (map.get(name) === p) map.delete(name);
-    });
+    map.set(name, pending);
+    const drop = () => {
+      if (map.get(name) === pending) map.delete(name);
+    };
+    pending.then((s) => s.client.once('close', drop), drop);
+    return pending;
   }
 
   function forget(ctx: DriverContext, name: string): void {
@@ -300,14 +307,12 @@ export function createQemuDriver(): ProviderDriver {
       const stderr = res.stderr.trim() || `exit code ${res.code}`;
       // Another process took the SSH forward port between our look and qemu's bind: pick again.
       if (stderr.includes(`:${sshPort}-:`) && attempt < 3) continue;
-      if (res.code === 127) throw new TerminalError(`qemu (${binary}) is not installed on node ${nodeName(ctx)}`, installHint(ctx));
+      if (res.code === 127) throw notInstalled(ctx);
       const portHint = /host forwarding rule/i.test(stderr) ? ': a published port (spec.ports) is already in use on the node' : '';
       throw new TerminalError(`qemu failed to start workspace ${meta.name} on node ${nodeName(ctx)}${portHint}: ${stderr}`);
     }
     await writeMeta(ctx, paths, launched);
-    const session = await waitReady(ctx, paths, launched, key);
-    remember(ctx, meta.name, session);
-    return session;
+    return remember(ctx, meta.name, waitReady(ctx, paths, launched, key));
   }
 
   async function uploadSource(session: GuestSession, where: string, sourcePath: string): Promise<void> {
@@ -324,7 +329,7 @@ export function createQemuDriver(): ProviderDriver {
     const size = ws.resource.spec.resources?.disk;
     if (vm.image) {
       const info = await ctx.transport.exec(['qemu-img', 'info', '--output=json', '--', vm.image]);
-      if (info.code === 127) throw new TerminalError(`qemu-img is not installed on node ${nodeName(ctx)}`, installHint(ctx));
+      if (info.code === 127) throw new TerminalError(`qemu-img is not installed on node ${nodeName(ctx)}: ${installHint(ctx)}`, installHint(ctx));
       check(info, `reading the disk image ${vm.image} for workspace ${name}`, ctx, 'spec.image must be a disk image path on the node');
       const format = (JSON.parse(info.stdout) as { format?: string }).format ?? 'raw';
       ctx.progress?.(`creating a qcow2 overlay on ${vm.image} (${format})`);
@@ -349,18 +354,19 @@ export function createQemuDriver(): ProviderDriver {
     return { paths, meta };
   }
 
-  async function session(ctx: DriverContext, name: string): Promise<GuestSession> {
-    const cached = sessionMap(ctx).get(name);
-    if (cached) return cached;
+  /** The open guest session of a running VM; one per VM and node connection, opened on demand. */
+  function session(ctx: DriverContext, name: string): Promise<GuestSession> {
+    return sessionMap(ctx).get(name) ?? remember(ctx, name, openSession(ctx, name));
+  }
+
+  async function openSession(ctx: DriverContext, name: string): Promise<GuestSession> {
     const { paths, meta } = await requireMeta(ctx, name);
     if ((await livePid(ctx, paths)) === 0) {
       throw new Error(`workspace ${name} on node ${nodeName(ctx)} is stopped (no qemu process); set state: running and apply to start it`);
     }
     const key = await guestKey(ctx);
     try {
-      const s = { client: await connectGuest(guestTarget(ctx, meta, key)), meta };
-      remember(ctx, name, s);
-      return s;
+      return { client: await connectGuest(guestTarget(ctx, meta, key)), meta };
     } catch (err) {
       throw new Error(
         `${(err as Error).message}. Serial console (${paths.serial}), last lines:\n${(await consoleTail(ctx, paths)) || '(empty)'}`,
@@ -413,6 +419,7 @@ export function createQemuDriver(): ProviderDriver {
       const name = ws.resource.metadata.name;
       const node = nodeName(ctx);
       const vm = vmConfig(ws); // validates image/kernel, ports, quantities
+      await accelFor(ctx); // qemu missing: say so before leaving anything on the node
       const paths = await pathsOf(ctx, name);
       if (await readMeta(ctx, paths)) {
         throw new Error(`workspace ${name}: a VM with that name already exists on node ${node} (${paths.dir}); delete it first`);
@@ -491,7 +498,16 @@ export function createQemuDriver(): ProviderDriver {
       const exists = await ctx.transport.exec(['test', '-d', paths.dir]);
       if (!meta && exists.code !== 0) return;
       await halt(ctx, name, paths, false);
-      check(await ctx.transport.exec(['rm', '-rf', '--', paths.dir, paths.failedSerial]), `removing ${paths.dir}`, ctx);
+      const res = await ctx.transport.exec([
+        '/bin/sh',
+        '-c',
+        'rm -rf -- "$1" "$2" && { rmdir "$3" 2>/dev/null; true; }',
+        'sh',
+        paths.dir,
+        paths.failedSerial,
+        nodeDir(await rootOf(ctx), nodeName(ctx)),
+      ]);
+      check(res, `removing ${paths.dir}`, ctx);
     },
 
     async runtime(ctx, name): Promise<WorkspaceRuntime> {

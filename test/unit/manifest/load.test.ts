@@ -322,7 +322,7 @@ describe('loading', () => {
       { file: join(dir, 'm/c.json'), line: 1, col: 1 },
     ]);
     expect([...set.desired.nodes.keys()]).toEqual(['local', 'box']);
-    expect(set.desired.nodes.get('local')!.spec).toEqual({ address: 'local', port: 22 });
+    expect(set.desired.nodes.get('local')!.spec).toEqual({ address: 'local' });
   });
 
   test('defaults', async () => {

@@ -1,0 +1,72 @@
+// Client mode: with --server URL (or VENDETTA_SERVER) the commands talk to `vendetta serve`
+// instead of driving nodes themselves. main.ts copies the global flags into the environment
+// (VENDETTA_SERVER, VENDETTA_TOKEN_FILE) so every command sees the same choice.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { formatManifestError } from '../manifest/errors.js';
+import type { NodeResource } from '../model/types.js';
+import type { EngineApi, EngineEvents } from '../reconcile/api.js';
+import { ApiClient, remoteEngine, remoteStore, ServerError } from '../server/client.js';
+import { tokenPath } from '../server/token.js';
+import { defaultHome, openStore } from '../store/file-store.js';
+import type { Store } from '../store/types.js';
+import { ExitError, UsageError } from './errors.js';
+
+/** The token: VENDETTA_TOKEN, else the file from --token-file / VENDETTA_TOKEN_FILE, else $VENDETTA_HOME/server.token. */
+export function serverToken(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.VENDETTA_TOKEN) return env.VENDETTA_TOKEN.trim();
+  const file = env.VENDETTA_TOKEN_FILE ?? tokenPath(defaultHome());
+  try {
+    return readFileSync(path.resolve(file), 'utf8').trim();
+  } catch (err) {
+    throw new UsageError(
+      `cannot read the server token from ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      'pass --token-file FILE or set VENDETTA_TOKEN (the server writes it to its $VENDETTA_HOME/server.token)',
+    );
+  }
+}
+
+/** The API client when client mode is on, else undefined. */
+export function serverClient(env: NodeJS.ProcessEnv = process.env): ApiClient | undefined {
+  const url = env.VENDETTA_SERVER;
+  if (!url) return undefined;
+  if (!/^https?:\/\//.test(url)) throw new UsageError(`invalid server URL "${url}"`, 'use e.g. --server http://127.0.0.1:7171');
+  return new ApiClient(url, serverToken(env));
+}
+
+/** The engine of client mode, with server errors turned into CLI errors. */
+export function clientEngine(client: ApiClient, events: EngineEvents): EngineApi {
+  const engine = remoteEngine(client, events);
+  return {
+    // diff maps plain errors to exit 2 (an ExitError would keep its code 1 = "changes").
+    plan: (set, opts) => engine.plan(set, opts).catch((e) => Promise.reject(e instanceof ServerError ? new Error(describe(e)) : e)),
+    apply: (set, opts) => engine.apply(set, opts).catch(toExitError),
+    delete: (ids, opts) => engine.delete(ids, opts).catch(toExitError),
+    close: () => engine.close(),
+  };
+}
+
+/** get/describe read from the server in client mode, else from the local store. */
+export async function openReadStore(): Promise<Store> {
+  const client = serverClient();
+  return client ? remoteStore(client) : openStore();
+}
+
+/** Nodes the server knows (client mode): manifests may reference them without declaring them. */
+export async function serverNodes(client: ApiClient): Promise<NodeResource[]> {
+  try {
+    return (await client.json<{ resource: NodeResource }[]>('/nodes')).map((r) => r.resource);
+  } catch (e) {
+    return toExitError(e);
+  }
+}
+
+function describe(e: ServerError): string {
+  const lines = e.errors?.map(formatManifestError) ?? [];
+  return [...lines, e.message].join('\n');
+}
+
+function toExitError(e: unknown): never {
+  if (e instanceof ServerError) throw new ExitError(describe(e), 1, e.hint);
+  throw e;
+}

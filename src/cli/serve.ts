@@ -1,0 +1,95 @@
+// vendetta serve : the coordination server. Holds the store lock for its whole life (it is the
+// one writer of this VENDETTA_HOME; an embedded `vendetta apply` waits with the "held by"
+// message), serves the API, and keeps every applied set converged with a periodic resync.
+import { promises as fs } from 'node:fs';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { createEngine } from '../reconcile/engine.js';
+import { openStore } from '../store/file-store.js';
+import { TransportPool } from '../transport/pool.js';
+import { Coordinator } from '../server/coordinator.js';
+import { createApiServer, listen } from '../server/http.js';
+import { EventHub, lockHeldStore } from '../server/session.js';
+import { ensureToken, tokenPath } from '../server/token.js';
+import { drivers, flagDuration, type GlobalOptions } from './context.js';
+import { UsageError } from './errors.js';
+
+interface ServeFlags {
+  listen: string;
+  resync: string;
+  lockTimeout: string;
+}
+
+export const DEFAULT_LISTEN = '127.0.0.1:7171';
+
+/** "127.0.0.1:7171", "[::1]:0", ":7171" → host and port. */
+export function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new UsageError(`invalid --listen "${text}"`, 'use HOST:PORT, e.g. 127.0.0.1:7171 (port 0 picks a free one)');
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run the coordination server: HTTP API, continuous reconcile, drift repair')
+    .option('--listen <host:port>', 'address to listen on (loopback by default)', DEFAULT_LISTEN)
+    .option('--resync <duration>', 'how often to re-observe every node and repair drift', '10s')
+    .option('--lock-timeout <duration>', 'wait this long for another vendetta holding the store lock', '60s')
+    .action(async (flags: ServeFlags, cmd: Command) => {
+      const global = cmd.optsWithGlobals() as GlobalOptions;
+      const { host, port } = parseListen(flags.listen);
+      const resyncMs = flagDuration('--resync', flags.resync, 10_000);
+      const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+      if (!isLoopback(host)) log(`warning: listening on ${host}, not loopback: the API is plain HTTP; put it behind TLS (e.g. an SSH tunnel)`);
+
+      const store = await openStore();
+      const token = await ensureToken(store.home);
+      const release = await store.lock(`serve (${hostname()})`, {
+        timeoutMs: flagDuration('--lock-timeout', flags.lockTimeout, 60_000),
+        onWait: (h) => log(`waiting for the lock held by pid ${h.pid} on ${h.host} ("${h.command}", since ${h.since})…`),
+      });
+      const pool = new TransportPool({ strictHostKeys: global.strictHostKeys });
+      const hub = new EventHub();
+      const engine = createEngine({ store: lockHeldStore(store), connect: (node) => pool.get(node), drivers: drivers(), events: hub.events });
+      const coordinator = new Coordinator({ store, engine, hub, resyncMs, log });
+      hub.subscribe({ onEvent: (e) => log(`${e.type === 'Warning' ? '!' : '•'} ${e.object} ${e.reason}: ${e.message}`) });
+      const server = createApiServer({ coordinator, store, hub, token });
+      const stateFile = path.join(store.home, 'server.json');
+      try {
+        const url = await listen(server, host, port);
+        await fs.writeFile(stateFile, JSON.stringify({ pid: process.pid, url }) + '\n', { mode: 0o600 });
+        process.stdout.write(`vendetta server listening on ${url} (token: ${tokenPath(store.home)}, resync every ${flags.resync})\n`);
+        await coordinator.start();
+        await untilSignal();
+        log('shutting down: finishing the operation in flight…');
+      } finally {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await coordinator.stop();
+        await engine.close();
+        await pool.closeAll();
+        await fs.rm(stateFile, { force: true });
+        await release();
+      }
+      log('stopped');
+    });
+}
+
+/** Resolves on the first SIGINT or SIGTERM. */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolve(signal);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}

@@ -1,0 +1,178 @@
+// vendetta apply -f PATH… --watch : apply, then keep the nodes converged and re-apply whenever
+// a manifest changes.
+//
+// - Every change (an edit, an editor's atomic save, an added or removed file) re-reads and
+//   re-validates the WHOLE set, after a short debounce. An invalid set is reported with
+//   file:line errors and the last good set stays in force: nothing is torn down.
+// - A valid set is applied like `vendetta apply` (its plan, events, then the result), then the
+//   engine's loop keeps running over it with a periodic resync that repairs drift.
+// - The store lock is held for the whole session: the watcher is the one writer while it runs,
+//   and another `vendetta apply` waits for it with the usual "held by" message.
+// - Ctrl-C (SIGINT) or SIGTERM aborts at a safe point, closes transports, releases the lock and
+//   exits 0. Whatever was half-done is finished by the next apply (level-triggered).
+import { hostname } from 'node:os';
+import { extname } from 'node:path';
+import { watch as watchFiles } from 'chokidar';
+import { loadManifests, formatManifestError } from '../manifest/index.js';
+import { renderPlan, planSummary } from '../output/plan-render.js';
+import { detectStyle } from '../output/style.js';
+import { createProgress } from '../output/progress.js';
+import { structured } from '../output/format.js';
+import { createEngine } from '../reconcile/engine.js';
+import type { LoadedSet } from '../reconcile/api.js';
+import { openStore } from '../store/file-store.js';
+import { TransportPool } from '../transport/pool.js';
+import { Mutex, ResyncLoop, lockHeldStore } from '../server/session.js';
+import { drivers, flagDuration, storeNodes, type GlobalOptions } from './context.js';
+import { renderResult } from './apply.js';
+import { untilSignal } from './serve.js';
+import { UsageError } from './errors.js';
+
+export interface WatchFlags {
+  filename: string[];
+  prune?: boolean;
+  applyset: string;
+  timeout?: string;
+  lockTimeout?: string;
+  resync?: string;
+  debounce?: string;
+  output: 'text' | 'json' | 'yaml';
+}
+
+const MANIFEST_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
+
+/** Which file events matter: manifests, and any file named explicitly with -f. */
+export function isManifestPath(file: string, explicit: Set<string>): boolean {
+  return explicit.has(file) || MANIFEST_EXTENSIONS.has(extname(file).toLowerCase());
+}
+
+/** Calls `fire` once `quietMs` passed without another `poke` (coalesces an editor's burst of writes). */
+export function debouncer(quietMs: number, fire: () => void): { poke(): void; cancel(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    poke() {
+      clearTimeout(timer);
+      timer = setTimeout(fire, quietMs);
+    },
+    cancel() {
+      clearTimeout(timer);
+    },
+  };
+}
+
+export async function runWatch(flags: WatchFlags, global: GlobalOptions): Promise<void> {
+  if (process.env.VENDETTA_SERVER) {
+    throw new UsageError('--watch cannot be combined with --server', 'the server already reconciles continuously: apply to it without --watch');
+  }
+  const paths = flags.filename;
+  if (!paths.length) throw new UsageError('no manifests given', 'pass -f FILE_OR_DIR (repeatable)');
+  const human = flags.output === 'text';
+  const style = detectStyle(process.stdout);
+  const progress = createProgress(detectStyle(process.stderr));
+  const timeoutMs = flagDuration('--timeout', flags.timeout, 300_000);
+  const resyncMs = flagDuration('--resync', flags.resync, 30_000);
+  const debounceMs = flagDuration('--debounce', flags.debounce, 300);
+  const say = (line: string) => progress.line(line);
+  const print = (data: unknown) => process.stdout.write((human ? String(data) : structured(data, 'json').replace(/\n\s*/g, ' ')) + '\n');
+
+  const store = await openStore();
+  const release = await store.lock(`apply --watch (${hostname()})`, {
+    timeoutMs: flagDuration('--lock-timeout', flags.lockTimeout, 60_000),
+    onWait: (h) => say(`waiting for the lock held by pid ${h.pid} on ${h.host} ("${h.command}", since ${h.since})…`),
+  });
+  const session = new AbortController();
+  const pool = new TransportPool({ strictHostKeys: global.strictHostKeys });
+  let applying = false;
+  const engine = createEngine({
+    store: lockHeldStore(store),
+    connect: (node) => pool.get(node),
+    drivers: drivers(),
+    events: {
+      onEvent: (e) => human && progress.event(e),
+      onProgress: (r, m) => human && progress.status(r, m),
+      onPlan: (plan, pass) => {
+        // The plan of each change; resync passes that find drift print theirs too.
+        if (!(applying && pass === 1) && plan.operations.length === 0) return;
+        if (!(applying && pass === 1) && !human) return;
+        if (human) process.stdout.write(renderPlan(plan, { color: style.color }) + planSummary(plan) + '\n');
+        else print({ plan });
+      },
+    },
+  });
+  const loop = new ResyncLoop(engine, {
+    resyncMs,
+    applySet: flags.applyset,
+    hooks: { onError: (err) => say(`resync loop stopped: ${(err as Error).message}; it restarts on the next change`) },
+  });
+  const mutex = new Mutex();
+  let inForce: LoadedSet | undefined;
+
+  const applyCurrentFiles = (why: string) =>
+    mutex.run(async () => {
+      if (session.signal.aborted) return;
+      const loaded = await loadManifests(paths, { knownNodes: await storeNodes() });
+      if (!loaded.ok) {
+        const n = loaded.errors.length;
+        const kept = inForce ? 'the last good set stays in force; nothing was changed' : 'nothing was applied yet';
+        if (human) process.stderr.write(`${loaded.errors.map(formatManifestError).join('\n')}\n${n} error${n === 1 ? '' : 's'} in manifests (${why}); ${kept}\n`);
+        else print({ valid: false, errors: loaded.errors });
+        return;
+      }
+      await loop.stop();
+      if (session.signal.aborted) return;
+      say(`applying (${why})…`);
+      applying = true;
+      const started = Date.now();
+      try {
+        const result = await engine.apply(loaded.set, {
+          applySet: flags.applyset,
+          prune: Boolean(flags.prune),
+          timeoutMs,
+          signal: session.signal,
+        });
+        progress.done();
+        print(human ? renderResult(result, Date.now() - started, style) : result);
+        inForce = loaded.set;
+      } catch (err) {
+        say(`apply failed: ${(err as Error).message}; the last good set stays in force`);
+      } finally {
+        applying = false;
+      }
+      if (!session.signal.aborted && inForce) {
+        loop.start(inForce);
+        say(`watching ${paths.join(', ')} for changes (resync every ${flags.resync ?? '30s'}; Ctrl-C to stop)`);
+      }
+    });
+
+  const explicit = new Set(paths.map((p) => p));
+  const watcher = watchFiles(paths, { ignoreInitial: true, atomic: true });
+  let changed = new Set<string>();
+  const debounce = debouncer(debounceMs, () => {
+    const files = [...changed].join(', ');
+    changed = new Set();
+    void applyCurrentFiles(`changed: ${files}`);
+  });
+  watcher.on('all', (event, file) => {
+    if (event === 'addDir' || event === 'unlinkDir' || !isManifestPath(file, explicit)) return;
+    changed.add(file);
+    debounce.poke();
+  });
+  watcher.on('error', (err) => say(`watching failed: ${(err as Error).message}`));
+
+  try {
+    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+    void applyCurrentFiles('start');
+    await untilSignal();
+    say('stopping: finishing the operation in flight…');
+  } finally {
+    session.abort();
+    debounce.cancel();
+    await watcher.close();
+    await mutex.run(() => loop.stop());
+    progress.done();
+    await engine.close();
+    await pool.closeAll();
+    await release();
+  }
+  say('stopped; run `vendetta apply` to finish anything left half-done');
+}

@@ -1,0 +1,143 @@
+// The CLI's side of the coordination server: an EngineApi and a read-only Store that talk HTTP,
+// so apply/diff/delete/get/describe run unchanged and print the same output in client mode.
+import type { EventRecord, Kind, ResourceId } from '../model/types.js';
+import type { ManifestError } from '../manifest/errors.js';
+import type { ApplyOptions, ApplyResult, EngineApi, EngineEvents, LoadedSet } from '../reconcile/api.js';
+import type { Plan } from '../plan/types.js';
+import type { AppliedRecord, Store } from '../store/types.js';
+import { API_PREFIX, fromWireResult, toBundle, type ApplyRequest, type PlanRequest, type StreamMessage, type WireResult } from './wire.js';
+
+export class ServerError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly hint?: string,
+    /** Manifest errors (422). */
+    readonly errors?: ManifestError[],
+  ) {
+    super(message);
+    this.name = 'ServerError';
+  }
+}
+
+export class ApiClient {
+  readonly base: string;
+  constructor(
+    url: string,
+    private readonly token: string,
+  ) {
+    this.base = url.replace(/\/+$/, '') + API_PREFIX;
+  }
+
+  async fetch(path: string, init: RequestInit & { accept?: string } = {}): Promise<Response> {
+    let res: Response;
+    try {
+      res = await fetch(this.base + path, {
+        ...init,
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          accept: init.accept ?? 'application/json',
+          ...(init.body ? { 'content-type': 'application/json' } : {}),
+        },
+      });
+    } catch (err) {
+      const cause = (err as { cause?: Error }).cause?.message ?? (err as Error).message;
+      throw new ServerError(`cannot reach the vendetta server at ${this.base}: ${cause}`, 0, 'start it with `vendetta serve`, or check --server / VENDETTA_SERVER');
+    }
+    if (res.ok) return res;
+    const body = (await res.json().catch(() => ({}))) as { error?: string; hint?: string; errors?: ManifestError[] };
+    const hint = res.status === 401 ? 'use the token from the server\'s $VENDETTA_HOME/server.token (--token-file or VENDETTA_TOKEN)' : body.hint;
+    throw new ServerError(`server: ${body.error ?? res.statusText} (HTTP ${res.status})`, res.status, hint, body.errors);
+  }
+
+  async json<T>(path: string, init: RequestInit = {}): Promise<T> {
+    return (await (await this.fetch(path, init)).json()) as T;
+  }
+
+  /** A streamed apply/delete: forwards plans, events and progress to `events`, returns the result. */
+  async stream(path: string, init: RequestInit, events: EngineEvents): Promise<ApplyResult> {
+    const res = await this.fetch(path, { ...init, accept: 'application/x-ndjson' });
+    let result: WireResult | undefined;
+    for await (const line of ndjsonLines(res)) {
+      const m = line as StreamMessage;
+      if (m.type === 'plan') events.onPlan?.(m.plan, m.pass);
+      else if (m.type === 'event') events.onEvent?.(m.event);
+      else if (m.type === 'progress') events.onProgress?.(m.resource, m.message);
+      else if (m.type === 'result') result = m.result;
+      else if (m.type === 'error') throw new ServerError(`server: ${m.error}`, m.status, m.hint, m.errors);
+    }
+    if (!result) throw new ServerError('server closed the connection before reporting a result', 0, 'see the server log; run the command again');
+    return fromWireResult(result);
+  }
+}
+
+export async function* ndjsonLines(res: Response): AsyncGenerator<unknown> {
+  if (!res.body) return;
+  const decoder = new TextDecoder();
+  let buffered = '';
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    buffered += decoder.decode(chunk, { stream: true });
+    let newline: number;
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, newline).trim();
+      buffered = buffered.slice(newline + 1);
+      if (line) yield JSON.parse(line);
+    }
+  }
+  if (buffered.trim()) yield JSON.parse(buffered);
+}
+
+/** EngineApi over HTTP. Locking happens on the server (it holds the store lock). */
+export function remoteEngine(client: ApiClient, events: EngineEvents = {}): EngineApi {
+  return {
+    async plan(set: LoadedSet, opts) {
+      const body: PlanRequest = { set: toBundle(set), applySet: opts.applySet, prune: opts.prune };
+      const { plan } = await client.json<{ plan: Plan }>('/plan', { method: 'POST', body: JSON.stringify(body) });
+      return { plan, observed: new Map() };
+    },
+    apply(set: LoadedSet, opts: ApplyOptions) {
+      const body: ApplyRequest = { set: toBundle(set), applySet: opts.applySet, prune: opts.prune, timeoutMs: opts.timeoutMs, noWait: opts.noWait };
+      return client.stream('/apply', { method: 'POST', body: JSON.stringify(body), signal: opts.signal }, events);
+    },
+    delete(ids: ResourceId[], opts) {
+      return client.stream('/delete', { method: 'POST', body: JSON.stringify({ ids, timeoutMs: opts.timeoutMs }), signal: opts.signal }, events);
+    },
+    async close() {},
+  };
+}
+
+/** The read side of a Store over HTTP (get, describe); writes belong to the server. */
+export function remoteStore(client: ApiClient): Store {
+  const readOnly = (what: string) => () => Promise.reject(new Error(`${what} is not available through the server API`));
+  return {
+    home: client.base,
+    async get(id: ResourceId) {
+      const [kind, name] = id.split('/') as [string, string];
+      try {
+        const { record } = await client.json<{ record: AppliedRecord }>(`/resources/${encodeURIComponent(kind)}/${encodeURIComponent(name)}`);
+        return record;
+      } catch (err) {
+        if (err instanceof ServerError && err.status === 404) return undefined;
+        throw err;
+      }
+    },
+    list(kind?: Kind) {
+      return client.json<AppliedRecord[]>(`/resources${kind ? `?kind=${kind}` : ''}`);
+    },
+    async events(opts: { object?: ResourceId; limit?: number } = {}) {
+      const q = new URLSearchParams();
+      if (opts.object) q.set('object', opts.object);
+      if (opts.limit) q.set('limit', String(opts.limit));
+      const out: EventRecord[] = [];
+      for await (const e of ndjsonLines(await client.fetch(`/events?${q}`, { accept: 'application/x-ndjson' }))) out.push(e as EventRecord);
+      return out;
+    },
+    putApplied: readOnly('putApplied'),
+    setStatus: readOnly('setStatus'),
+    remove: readOnly('remove'),
+    inventory: readOnly('inventory'),
+    setInventory: readOnly('setInventory'),
+    appendEvent: readOnly('appendEvent'),
+    lock: readOnly('lock'),
+  };
+}

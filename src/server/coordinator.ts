@@ -1,0 +1,209 @@
+// The coordination server's brain (no HTTP here): the desired state of every apply set, one
+// engine, one resync loop over the union of the sets, and the changes requested through the API
+// applied one at a time. ./http.ts maps requests onto these methods.
+//
+// Desired state survives a restart because everything applied is in the store. Env references
+// (fromEnv/fromFile) are not stored — secrets never touch disk — so on start they are resolved
+// again from the server's own environment and files; an apply set whose references cannot be
+// resolved is *suspended* (not reconciled, nothing torn down or restarted) until it is applied
+// again, and /healthz says so.
+import { dirname } from 'node:path';
+import type { ResolvedEnv } from '../model/env.js';
+import { resourceId, type EventRecord, type NodeResource, type Resource, type ResourceId } from '../model/types.js';
+import { resolveEnv } from '../manifest/env.js';
+import type { ManifestError } from '../manifest/errors.js';
+import type { ApplyResult, EngineEvents, LoadedSet } from '../reconcile/api.js';
+import type { Engine } from '../reconcile/engine.js';
+import type { AppliedRecord, Store } from '../store/types.js';
+import { driftEvents, EventHub, Mutex, nodeTransitions, ResyncLoop } from './session.js';
+import { isEmptySet, mergeSets, setFromBundle, withoutResources, type ApplyRequest, type PlanRequest } from './wire.js';
+
+export class InvalidSetError extends Error {
+  constructor(readonly errors: ManifestError[]) {
+    super(`${errors.length} error${errors.length === 1 ? '' : 's'} in manifests; nothing was changed`);
+  }
+}
+
+export interface CoordinatorOptions {
+  /** The real store (the caller holds its lock) and the engine built on its lock-free view. */
+  store: Store;
+  engine: Engine;
+  hub: EventHub;
+  resyncMs: number;
+  /** Where fromEnv references are resolved after a restart (default process.env). */
+  environ?: NodeJS.ProcessEnv;
+  log?: (line: string) => void;
+}
+
+export class Coordinator {
+  private readonly sets = new Map<string, LoadedSet>();
+  private readonly suspended = new Map<string, string>();
+  private readonly mutex = new Mutex();
+  private readonly loop: ResyncLoop;
+  private nodePhases = new Map<string, string>();
+  private resyncing = false;
+  private lastPassAt?: string;
+  private passes = 0;
+
+  constructor(private readonly opts: CoordinatorOptions) {
+    this.loop = new ResyncLoop(opts.engine, {
+      resyncMs: opts.resyncMs,
+      applySet: 'default',
+      hooks: {
+        onPass: (result) => void this.afterResyncPass(result),
+        onError: (err) => this.log(`resync loop failed: ${(err as Error).message}; restarting on the next change`),
+      },
+    });
+    opts.hub.subscribe({
+      onPlan: (plan) => {
+        if (!this.resyncing || plan.operations.length === 0) return;
+        for (const e of driftEvents(plan, new Date().toISOString())) void this.record(e);
+      },
+    });
+  }
+
+  private log(line: string): void {
+    this.opts.log?.(line);
+  }
+
+  /** Rebuilds the desired sets from the store and starts the resync loop. */
+  async start(): Promise<void> {
+    const records = await this.opts.store.list();
+    const knownNodes = records.filter((r) => r.kind === 'Node').map((r) => r.resource as NodeResource);
+    const bySet = new Map<string, AppliedRecord[]>();
+    for (const r of records) bySet.set(r.applySet, [...(bySet.get(r.applySet) ?? []), r]);
+    for (const [applySet, recs] of bySet) {
+      const { env, problems } = await resolveStoredEnv(recs.map((r) => r.resource), this.opts.environ ?? process.env);
+      if (problems.length > 0) {
+        this.suspended.set(applySet, problems.join('; '));
+        this.log(`apply set ${applySet} suspended until it is applied again: ${problems.join('; ')}`);
+        continue;
+      }
+      const built = setFromBundle({ resources: recs.map((r) => r.resource), env }, knownNodes);
+      if (!built.ok) {
+        this.suspended.set(applySet, built.errors.map((e) => e.message).join('; '));
+        continue;
+      }
+      this.sets.set(applySet, built.set);
+    }
+    this.log(`desired state rebuilt from the store: ${this.sets.size} apply set(s)${this.suspended.size ? `, ${this.suspended.size} suspended` : ''}`);
+    this.restartLoop();
+  }
+
+  async stop(): Promise<void> {
+    await this.mutex.run(() => this.loop.stop());
+  }
+
+  health() {
+    return {
+      ok: true,
+      applySets: [...this.sets.keys()].sort(),
+      suspended: Object.fromEntries(this.suspended),
+      resyncMs: this.opts.resyncMs,
+      passes: this.passes,
+      lastPassAt: this.lastPassAt,
+    };
+  }
+
+  async knownNodes(): Promise<NodeResource[]> {
+    return (await this.opts.store.list('Node')).map((r) => r.resource as NodeResource);
+  }
+
+  async plan(req: PlanRequest) {
+    const set = await this.validated(req.set);
+    return this.opts.engine.plan(set, { applySet: req.applySet, prune: req.prune });
+  }
+
+  /** Validates, then stops the resync loop, applies (until converged), and resumes the loop. */
+  async apply(req: ApplyRequest, listener?: EngineEvents): Promise<ApplyResult> {
+    const set = await this.validated(req.set);
+    return this.exclusive(listener, async () => {
+      const result = await this.opts.engine.apply(set, {
+        applySet: req.applySet,
+        prune: req.prune,
+        timeoutMs: req.timeoutMs,
+        noWait: req.noWait,
+      });
+      this.sets.set(req.applySet, set);
+      this.suspended.delete(req.applySet);
+      return result;
+    });
+  }
+
+  async delete(ids: ResourceId[], timeoutMs: number, listener?: EngineEvents): Promise<ApplyResult> {
+    return this.exclusive(listener, async () => {
+      const result = await this.opts.engine.delete(ids, { timeoutMs });
+      for (const [name, set] of this.sets) {
+        const rest = withoutResources(set, ids);
+        if (isEmptySet(rest)) this.sets.delete(name);
+        else this.sets.set(name, rest);
+      }
+      return result;
+    });
+  }
+
+  private async validated(bundle: PlanRequest['set']): Promise<LoadedSet> {
+    const built = setFromBundle(bundle, await this.knownNodes());
+    if (!built.ok) throw new InvalidSetError(built.errors);
+    return built.set;
+  }
+
+  private exclusive<T>(listener: EngineEvents | undefined, work: () => Promise<T>): Promise<T> {
+    return this.mutex.run(async () => {
+      await this.loop.stop();
+      this.resyncing = false;
+      const unsubscribe = listener ? this.opts.hub.subscribe(listener) : () => undefined;
+      try {
+        return await work();
+      } finally {
+        unsubscribe();
+        this.restartLoop();
+      }
+    });
+  }
+
+  private restartLoop(): void {
+    if (this.sets.size === 0) return;
+    this.resyncing = true;
+    this.loop.start(mergeSets(this.sets.values()));
+  }
+
+  private async afterResyncPass(result: ApplyResult): Promise<void> {
+    this.passes++;
+    const now = new Date().toISOString();
+    this.lastPassAt = now;
+    const { events, phases } = nodeTransitions(this.nodePhases, result.statuses, now);
+    this.nodePhases = phases;
+    for (const e of events) await this.record(e);
+  }
+
+  private async record(e: EventRecord): Promise<void> {
+    this.opts.hub.events.onEvent?.(e);
+    await this.opts.store.appendEvent(e).catch(() => undefined);
+  }
+}
+
+/**
+ * Env of stored resources, with fromEnv/fromFile resolved here (after a restart). Returns what
+ * could not be resolved instead of failing: the caller suspends that apply set.
+ */
+export async function resolveStoredEnv(
+  resources: Resource[],
+  environ: NodeJS.ProcessEnv,
+): Promise<{ env: Record<ResourceId, ResolvedEnv>; problems: string[] }> {
+  const env: Record<ResourceId, ResolvedEnv> = {};
+  const problems: string[] = [];
+  for (const r of resources) {
+    if (r.kind === 'Node') continue;
+    const pos = r.source ?? { file: '<store>', line: 0, col: 0 };
+    const result = await resolveEnv(r.spec.env, {
+      subject: `${r.kind} "${r.metadata.name}"`,
+      manifestDir: dirname(pos.file),
+      environ,
+      at: () => pos,
+    });
+    problems.push(...result.errors.map((e) => e.message));
+    env[resourceId(r.kind, r.metadata.name)] = result.env;
+  }
+  return { env, problems };
+}

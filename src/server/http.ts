@@ -1,0 +1,191 @@
+// The coordination server's HTTP API (node:http, JSON under /api/v1, bearer token on every
+// request). Long operations (apply, delete) stream NDJSON when the client asks for it
+// (Accept: application/x-ndjson): plans, events and progress as they happen, then the result.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KINDS, resourceId, type EventRecord, type Kind, type ResourceId } from '../model/types.js';
+import type { ApplyResult, EngineEvents } from '../reconcile/api.js';
+import type { Store } from '../store/types.js';
+import { Coordinator, InvalidSetError } from './coordinator.js';
+import type { EventHub } from './session.js';
+import { authorized } from './token.js';
+import { API_PREFIX, toWireResult, type ApplyRequest, type PlanRequest, type StreamMessage } from './wire.js';
+
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ApiServerOptions {
+  coordinator: Coordinator;
+  store: Store;
+  hub: EventHub;
+  token: string;
+}
+
+export function createApiServer(opts: ApiServerOptions): http.Server {
+  const server = http.createServer((req, res) => {
+    handle(opts, req, res).catch((err: unknown) => {
+      const status = err instanceof HttpError ? err.status : 500;
+      if (!res.headersSent) sendJson(res, status, { error: (err as Error).message, hint: (err as HttpError).hint });
+      else res.end();
+    });
+  });
+  // Followers of /events keep connections open; closing the server must not wait for them.
+  server.on('close', () => server.closeAllConnections());
+  return server;
+}
+
+export function listen(server: http.Server, host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      const a = server.address() as AddressInfo;
+      const shown = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+      resolve(`http://${shown}:${a.port}`);
+    });
+  });
+}
+
+async function handle(opts: ApiServerOptions, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  if (!url.pathname.startsWith(API_PREFIX + '/')) throw new HttpError(404, `no such endpoint ${url.pathname}`, `the API lives under ${API_PREFIX}`);
+  if (!authorized(req.headers.authorization, opts.token)) {
+    throw new HttpError(401, 'missing or wrong bearer token', 'send Authorization: Bearer <token from $VENDETTA_HOME/server.token>');
+  }
+  const route = url.pathname.slice(API_PREFIX.length);
+  const { coordinator, store } = opts;
+  const method = req.method ?? 'GET';
+  const parts = route.split('/').filter(Boolean).map(decodeURIComponent);
+
+  if (method === 'GET' && route === '/healthz') return sendJson(res, 200, coordinator.health());
+  if (method === 'GET' && route === '/nodes') return sendJson(res, 200, await store.list('Node'));
+  if (method === 'GET' && parts[0] === 'resources' && parts.length === 1) {
+    const kind = url.searchParams.get('kind');
+    return sendJson(res, 200, await store.list(kind ? parseKind(kind) : undefined));
+  }
+  if (parts[0] === 'resources' && parts.length === 3) {
+    const id = resourceId(parseKind(parts[1]!), parts[2]!);
+    if (method === 'GET') {
+      const record = await store.get(id);
+      if (!record) throw new HttpError(404, `${id} has not been applied`);
+      return sendJson(res, 200, { record, events: await store.events({ object: id, limit: 50 }) });
+    }
+    if (method === 'DELETE') {
+      const timeoutMs = Number(url.searchParams.get('timeoutMs') ?? 300_000);
+      return runStreamed(req, res, (listener) => coordinator.delete([id], timeoutMs, listener));
+    }
+  }
+  if (method === 'GET' && route === '/events') return streamEvents(opts, url, req, res);
+  if (method === 'POST' && route === '/plan') {
+    const body = (await readJson(req)) as PlanRequest;
+    try {
+      const { plan } = await coordinator.plan(body);
+      return sendJson(res, 200, { plan });
+    } catch (err) {
+      if (err instanceof InvalidSetError) return sendJson(res, 422, { error: err.message, errors: err.errors });
+      throw err;
+    }
+  }
+  if (method === 'POST' && route === '/apply') {
+    const body = (await readJson(req)) as ApplyRequest;
+    return runStreamed(req, res, (listener) => coordinator.apply(body, listener));
+  }
+  if (method === 'POST' && route === '/delete') {
+    const body = (await readJson(req)) as { ids: ResourceId[]; timeoutMs?: number };
+    if (!Array.isArray(body.ids)) throw new HttpError(400, 'body.ids must be a list of resource ids ("workspace/api")');
+    return runStreamed(req, res, (listener) => coordinator.delete(body.ids, body.timeoutMs ?? 300_000, listener));
+  }
+  throw new HttpError(404, `no such endpoint: ${method} ${url.pathname}`);
+}
+
+/**
+ * Runs an apply/delete. Streaming clients get NDJSON lines as the engine works; others one JSON
+ * document at the end. Manifest errors are 422 with the file:line list.
+ */
+async function runStreamed(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  work: (listener: EngineEvents) => Promise<ApplyResult>,
+): Promise<void> {
+  const streaming = /application\/x-ndjson/.test(req.headers.accept ?? '');
+  const send = (m: StreamMessage) => {
+    if (!res.headersSent) res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    res.write(JSON.stringify(m) + '\n');
+  };
+  const listener: EngineEvents = streaming
+    ? {
+        onPlan: (plan, pass) => send({ type: 'plan', plan, pass }),
+        onEvent: (event) => send({ type: 'event', event }),
+        onProgress: (resource, message) => send({ type: 'progress', resource, message }),
+      }
+    : {};
+  let result: ApplyResult;
+  try {
+    result = await work(listener);
+  } catch (err) {
+    if (err instanceof InvalidSetError) {
+      if (res.headersSent) return void res.end(JSON.stringify({ type: 'error', status: 422, error: err.message, errors: err.errors }) + '\n');
+      return sendJson(res, 422, { error: err.message, errors: err.errors });
+    }
+    if (res.headersSent) return void res.end(JSON.stringify({ type: 'error', status: 500, error: (err as Error).message }) + '\n');
+    throw err;
+  }
+  if (streaming) {
+    send({ type: 'result', result: toWireResult(result) });
+    res.end();
+  } else {
+    sendJson(res, 200, toWireResult(result));
+  }
+}
+
+/** Recent events as NDJSON; with ?follow=1 the connection stays open and new events follow. */
+async function streamEvents(opts: ApiServerOptions, url: URL, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const object = url.searchParams.get('object') ?? undefined;
+  const limit = Number(url.searchParams.get('limit') ?? 100);
+  const follow = url.searchParams.get('follow') === '1';
+  res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+  for (const e of await opts.store.events({ object, limit })) res.write(JSON.stringify(e) + '\n');
+  if (!follow) return void res.end();
+  const unsubscribe = opts.hub.subscribe({
+    onEvent: (e: EventRecord) => {
+      if (!object || e.object === object) res.write(JSON.stringify(e) + '\n');
+    },
+  });
+  req.on('close', unsubscribe);
+}
+
+function parseKind(word: string): Kind {
+  const lower = word.toLowerCase().replace(/s$/, '');
+  const kind = KINDS.find((k) => k.toLowerCase() === lower);
+  if (!kind) throw new HttpError(400, `unknown kind "${word}"`, 'use node, workspace or service');
+  return kind;
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, (_k, v: unknown) => (v instanceof Map ? Object.fromEntries(v) : v));
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(text + '\n');
+}
+
+async function readJson(req: http.IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, `request body larger than ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (err) {
+    throw new HttpError(400, `request body is not JSON: ${(err as Error).message}`);
+  }
+}

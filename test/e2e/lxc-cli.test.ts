@@ -1,0 +1,233 @@
+// LXC workspaces on a remote SSH node, through the built CLI as a user runs it. Infra:
+// test/infra/up.sh (sshd n1..n3) + test/infra/lxd.sh (LXD in netns vdlxd, socket usable by vdtest).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { infraDir, infraNode, loadInfra, makeTempHome, type Infra, type TempHome } from './helpers/infra.js';
+import { eventually, httpGet, requireBuiltCli, runCli } from './support/cli.js';
+
+/** test/infra/lxd.sh writes lxd.json; missing means the infra is down: fail, never skip. */
+interface LxdInfra {
+  socket: string;
+  image: string;
+  /** Another alias of the same image: an image change without a download. */
+  image2: string;
+  listenAddress: string;
+}
+
+function loadLxdInfra(): LxdInfra {
+  const file = join(infraDir(), 'lxd.json');
+  if (!existsSync(file)) throw new Error(`LXD e2e infra is not running: ${file} is missing. Start it with: sudo bash test/infra/up.sh`);
+  return JSON.parse(readFileSync(file, 'utf8')) as LxdInfra;
+}
+
+const execFileP = promisify(execFile);
+const PORT = 18090; // published in the LXD netns, at lxd.listenAddress
+
+interface Instance {
+  name: string;
+  status: string;
+  created_at: string;
+  config: Record<string, string>;
+  devices: Record<string, Record<string, string>>;
+}
+
+describe('lxc workspaces on a remote SSH node (built CLI)', () => {
+  let infra: Infra;
+  let lxd: LxdInfra;
+  let home: TempHome;
+  // The broken set gets its own client state: its unreachable node must not fail other commands.
+  let brokenHome: TempHome;
+  const dir = mkdtempSync(join(tmpdir(), 'vendetta-lxc-cli-'));
+  const main = join(dir, 'main');
+  const broken = join(dir, 'broken');
+  const cli = (...args: string[]) => runCli(args, { home: home.dir, env: home.env });
+
+  async function lxcCli(args: string[]): Promise<string> {
+    const pending = execFileP('lxc', args, { env: { ...process.env, LXD_DIR: lxd.socket.replace(/\/unix\.socket$/, '') } });
+    pending.child.stdin?.end();
+    return (await pending).stdout;
+  }
+
+  async function instances(): Promise<Map<string, Instance>> {
+    const list = JSON.parse(await lxcCli(['query', '/1.0/instances?recursion=1'])) as Instance[];
+    return new Map(list.filter((i) => i.config['user.vendetta.managed'] === 'true').map((i) => [i.name, i]));
+  }
+
+  function nodeYaml(name: string, lxcSocket: string): string {
+    const n = infraNode(infra, name);
+    return `apiVersion: vendetta.dev/v1alpha1
+kind: Node
+metadata: {name: ${name}}
+spec:
+  address: ${n.address}
+  port: ${n.port}
+  user: ${infra.user}
+  identityFile: ${infra.clientKey}
+  providers: {lxc: {socket: ${lxcSocket}}}
+`;
+  }
+
+  function writeMain(memory = '64Mi', otherImage = lxd.image): void {
+    writeFileSync(
+      join(main, 'lxc.yaml'),
+      [
+        nodeYaml('n1', lxd.socket),
+        `apiVersion: vendetta.dev/v1alpha1
+kind: Workspace
+metadata: {name: lxc-web}
+spec:
+  node: n1
+  provider: lxc
+  image: ${lxd.image}
+  source: {path: ./site}
+  ports: ["${lxd.listenAddress}:${PORT}:8080"]
+  resources: {cpus: 1, memory: ${memory}}
+  env: {GREETING: "hello env"}
+`,
+        `apiVersion: vendetta.dev/v1alpha1
+kind: Service
+metadata: {name: lxc-httpd}
+spec:
+  workspace: lxc-web
+  command: exec httpd -f -p 8080 -h /workspace
+  ports: [8080]
+  healthcheck: {http: {port: 8080, path: /index.html}, interval: 500ms, timeout: 2s, retries: 10}
+`,
+        `apiVersion: vendetta.dev/v1alpha1
+kind: Workspace
+metadata: {name: lxc-other}
+spec:
+  node: n1
+  provider: lxc
+  image: ${otherImage}
+`,
+      ].join('---\n'),
+    );
+  }
+
+  beforeAll(async () => {
+    requireBuiltCli();
+    infra = loadInfra();
+    lxd = loadLxdInfra();
+    home = await makeTempHome(infra);
+    brokenHome = await makeTempHome(infra);
+    mkdirSync(join(main, 'site'), { recursive: true });
+    writeFileSync(join(main, 'site', 'index.html'), 'hello from the lxc source\n');
+    writeMain();
+    // n2 points at a socket that is not there; a process workspace on n3 must converge anyway
+    mkdirSync(broken);
+    writeFileSync(
+      join(broken, 'broken.yaml'),
+      [
+        nodeYaml('n2', '/nonexistent/lxd/unix.socket'),
+        nodeYaml('n3', lxd.socket),
+        `apiVersion: vendetta.dev/v1alpha1
+kind: Workspace
+metadata: {name: lxc-nodaemon}
+spec: {node: n2, provider: lxc, image: ${lxd.image}}
+`,
+        `apiVersion: vendetta.dev/v1alpha1
+kind: Workspace
+metadata: {name: lxc-proc-ok}
+spec: {node: n3, provider: process}
+`,
+      ].join('---\n'),
+    );
+  });
+
+  afterAll(async () => {
+    if (home) {
+      await cli('delete', '-f', main);
+      await home.cleanup();
+    }
+    if (brokenHome) {
+      await runCli(['delete', '-f', broken], { home: brokenHome.dir, env: brokenHome.env });
+      await brokenHome.cleanup();
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('apply: containers and the service become Ready, the health check passes, the published port answers', async () => {
+    const r = await cli('apply', '-f', main, '-o', 'json');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result.converged).toBe(true);
+    const phase = (id: string) => (result.statuses as Record<string, { phase: string }>)[id]?.phase;
+    expect(phase('workspace/lxc-web')).toBe('Ready');
+    expect(phase('workspace/lxc-other')).toBe('Ready');
+    expect(phase('service/lxc-httpd')).toBe('Ready');
+    const page = await httpGet(`http://${lxd.listenAddress}:${PORT}/index.html`);
+    expect(page).toEqual({ status: 200, body: 'hello from the lxc source\n' });
+    const described = await cli('describe', 'service', 'lxc-httpd');
+    expect(described.stdout).toMatch(/http:\/\/10\.217\.1\.\d+:8080\/index\.html → 200/);
+    expect([...(await instances()).keys()].sort()).toEqual(['vendetta-lxc-other', 'vendetta-lxc-web']);
+    const env = await cli('exec', 'lxc-web', '--', 'sh', '-c', 'printf %s "$GREETING"');
+    expect(env.stdout).toBe('hello env');
+  });
+
+  it('a second apply runs 0 operations', async () => {
+    const r = await cli('apply', '-f', main, '-o', 'json');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ converged: true, operationsRun: 0 });
+  });
+
+  it('changing resources recreates that workspace only', async () => {
+    const before = await instances();
+    writeMain('96Mi');
+    const diff = await cli('diff', '-f', main);
+    expect(diff.code).toBe(1);
+    expect(diff.stdout).toMatch(/workspace\/lxc-web/);
+    expect(diff.stdout).not.toMatch(/workspace\/lxc-other/);
+    const r = await cli('apply', '-f', main, '-o', 'json');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const after = await instances();
+    expect(after.get('vendetta-lxc-web')!.config['limits.memory']).toBe(`${96 * 1024 * 1024}B`);
+    expect(after.get('vendetta-lxc-web')!.created_at).not.toBe(before.get('vendetta-lxc-web')!.created_at);
+    expect(after.get('vendetta-lxc-other')!.created_at).toBe(before.get('vendetta-lxc-other')!.created_at);
+    expect((await httpGet(`http://${lxd.listenAddress}:${PORT}/index.html`)).status).toBe(200);
+  });
+
+  it('changing the image recreates that workspace only', async () => {
+    const before = await instances();
+    writeMain('96Mi', lxd.image2);
+    const r = await cli('apply', '-f', main, '-o', 'json');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const after = await instances();
+    expect(after.get('vendetta-lxc-other')!.created_at).not.toBe(before.get('vendetta-lxc-other')!.created_at);
+    expect(after.get('vendetta-lxc-web')!.created_at).toBe(before.get('vendetta-lxc-web')!.created_at);
+    expect(JSON.parse(r.stdout).statuses['service/lxc-httpd'].phase).toBe('Ready');
+  });
+
+  it('a container stopped by hand is started again by the next apply', async () => {
+    await lxcCli(['stop', '--force', 'vendetta-lxc-other']);
+    expect((await instances()).get('vendetta-lxc-other')!.status).toBe('Stopped');
+    const r = await cli('apply', '-f', main, '-o', 'json');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).operationsRun).toBeGreaterThanOrEqual(1);
+    expect((await instances()).get('vendetta-lxc-other')!.status).toBe('Running');
+  });
+
+  it('a node without a reachable daemon fails with what to install; another node still converges', async () => {
+    const r = await runCli(['apply', '-f', broken, '-o', 'json', '--timeout', '60s'], { home: brokenHome.dir, env: brokenHome.env });
+    expect(r.code).toBe(1);
+    const out = r.stdout + r.stderr;
+    expect(out).toMatch(/no LXD or Incus daemon answers on node n2/);
+    expect(out).toMatch(/install LXD .*on node n2/);
+    const result = JSON.parse(r.stdout);
+    expect(result.statuses['workspace/lxc-proc-ok'].phase).toBe('Ready');
+    expect(result.statuses['workspace/lxc-nodaemon'].phase).not.toBe('Ready');
+  });
+
+  it('delete leaves no instance, no proxy device listening, no container directory', async () => {
+    const r = await cli('delete', '-f', main);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect((await instances()).size).toBe(0);
+    await expect(httpGet(`http://${lxd.listenAddress}:${PORT}/`)).rejects.toThrow();
+    const data = lxd.socket.replace(/\/unix\.socket$/, '');
+    await eventually(() => !existsSync(join(data, 'containers', 'vendetta-lxc-web')) && !existsSync(join(data, 'storage-pools', 'default', 'containers', 'vendetta-lxc-web')), 5_000, 'container dirs to go');
+  });
+});

@@ -3,7 +3,7 @@
 // SSH connection for remote ones (~4.5 ms per API call, vs ~115 ms for docker-modem's
 // protocol:'ssh', which opens a new SSH connection and `docker system dial-stdio` per request).
 import http from 'node:http';
-import type { Duplex } from 'node:stream';
+import { TransportUnixAgent } from '../../transport/unix-agent.js';
 import Docker from 'dockerode';
 import type { Transport } from '../../transport/types.js';
 
@@ -49,34 +49,8 @@ function countRequest(method: string, path: string): void {
   }
 }
 
-// http.ClientRequest and http.Agent call these socket methods; an ssh2 channel lacks them.
-function asSocket(stream: Duplex): Duplex {
-  const s = stream as Duplex & Record<string, unknown>;
-  for (const method of ['setNoDelay', 'setKeepAlive', 'setTimeout', 'ref', 'unref']) {
-    if (typeof s[method] !== 'function') s[method] = () => s;
-  }
-  return s;
-}
-
-/** An http.Agent whose every connection is `transport.connectUnix(socketPath)`. */
-class TransportAgent extends http.Agent {
-  constructor(
-    private readonly transport: Transport,
-    private readonly socketPath: string,
-  ) {
-    // One connection per request: hijacked exec streams take their connection away anyway, and
-    // opening a stream-local channel on an open SSH connection is cheap.
-    super({ keepAlive: false });
-  }
-
-  override createConnection(_options: unknown, callback: (err: Error | null, socket?: Duplex) => void): undefined {
-    this.transport.connectUnix(this.socketPath).then(
-      (stream) => callback(null, asSocket(stream)),
-      (err: Error) => callback(err),
-    );
-    return undefined;
-  }
-
+/** The node's Docker socket through its transport, counting every API request. */
+class TransportAgent extends TransportUnixAgent {
   // Undocumented but stable Agent hook: every request passes through it exactly once.
   addRequest(req: http.ClientRequest, options: unknown): void {
     countRequest(req.method, req.path);

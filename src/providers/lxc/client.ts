@@ -2,8 +2,8 @@
 // unix socket on the node, reached through the node's Transport: a local socket for `local`
 // nodes, ssh2 stream-local forwarding on the shared SSH connection for remote ones.
 import http from 'node:http';
-import type { Duplex } from 'node:stream';
 import type { Transport } from '../../transport/types.js';
+import { TransportUnixAgent } from '../../transport/unix-agent.js';
 
 /**
  * REST requests made by this process, for tests and benchmarks ("a second apply makes zero
@@ -57,34 +57,6 @@ interface Operation {
   metadata?: Record<string, unknown> | null;
 }
 
-// http.ClientRequest calls these socket methods; an ssh2 channel lacks them.
-function asSocket(stream: Duplex): Duplex {
-  const s = stream as Duplex & Record<string, unknown>;
-  for (const method of ['setNoDelay', 'setKeepAlive', 'setTimeout', 'ref', 'unref']) {
-    if (typeof s[method] !== 'function') s[method] = () => s;
-  }
-  return s;
-}
-
-/** An http.Agent whose every connection is `transport.connectUnix(socket)`. */
-class TransportAgent extends http.Agent {
-  constructor(
-    private readonly transport: Transport,
-    private readonly socketPath: string,
-  ) {
-    // A stream-local channel on an open SSH connection is cheap; one per request keeps it simple.
-    super({ keepAlive: false });
-  }
-
-  override createConnection(_options: unknown, callback: (err: Error | null, socket?: Duplex) => void): undefined {
-    this.transport.connectUnix(this.socketPath).then(
-      (stream) => callback(null, asSocket(stream)),
-      (err: Error) => callback(err),
-    );
-    return undefined;
-  }
-}
-
 export interface RequestOptions {
   body?: unknown;
   /** Raw body (file uploads); `body` is JSON-encoded otherwise. */
@@ -99,7 +71,7 @@ export class LxcClient {
     readonly transport: Transport,
     readonly socket: string,
   ) {
-    this.agent = new TransportAgent(transport, socket);
+    this.agent = new TransportUnixAgent(transport, socket);
   }
 
   /** One request; returns the envelope's metadata, or waits for the operation of an async answer. */

@@ -246,15 +246,17 @@ export function createQemuDriver(): ProviderDriver {
     }
   }
 
-  function bootError(ctx: DriverContext, meta: QemuMeta, paths: VmPaths, stage: BootStage, reason: string, serial: string): TerminalError {
+  /** firstBoot: a failed create is undone and its console kept at failedSerial, so point there. */
+  function bootError(ctx: DriverContext, meta: QemuMeta, paths: VmPaths, stage: BootStage, reason: string, serial: string, firstBoot: boolean): TerminalError {
+    const serialPath = firstBoot ? paths.failedSerial : paths.serial;
     return new TerminalError(
-      bootFailureMessage({ name: meta.name, node: nodeName(ctx), stage, reason, serial, serialPath: paths.serial, kernelBoot: !!meta.vm.kernel }),
+      bootFailureMessage({ name: meta.name, node: nodeName(ctx), stage, reason, serial, serialPath, kernelBoot: !!meta.vm.kernel }),
       `the VM is ${meta.vm.kernel ? 'a direct kernel boot' : 'a disk image boot'}; \`vendetta describe workspace/${meta.name}\` shows this error`,
     );
   }
 
   /** Staged readiness: qemu up → guest SSH login → exec works. Returns the open guest session. */
-  async function waitReady(ctx: DriverContext, paths: VmPaths, meta: QemuMeta, key: GuestKey): Promise<GuestSession> {
+  async function waitReady(ctx: DriverContext, paths: VmPaths, meta: QemuMeta, key: GuestKey, firstBoot: boolean): Promise<GuestSession> {
     const started = Date.now();
     const deadline = started + bootTimeoutMs();
     const target = guestTarget(ctx, meta, key);
@@ -266,13 +268,13 @@ export function createQemuDriver(): ProviderDriver {
       } catch (err) {
         lastError = (err as Error).message;
         if ((await livePid(ctx, paths)) === 0) {
-          throw bootError(ctx, meta, paths, 'qemu process started', 'the qemu process exited during boot', await consoleTail(ctx, paths));
+          throw bootError(ctx, meta, paths, 'qemu process started', 'the qemu process exited during boot', await consoleTail(ctx, paths), firstBoot);
         }
         if (Date.now() >= deadline) {
           const reason = `no SSH login as ${meta.vm.guestUser} within ${Math.round(bootTimeoutMs() / 1000)}s (last error: ${lastError})`;
           const serial = await consoleTail(ctx, paths);
           await halt(ctx, meta.name, paths, false).catch(() => undefined);
-          throw bootError(ctx, meta, paths, 'guest SSH reachable', reason, serial);
+          throw bootError(ctx, meta, paths, 'guest SSH reachable', reason, serial, firstBoot);
         }
         await sleep(1_000);
       }
@@ -283,13 +285,13 @@ export function createQemuDriver(): ProviderDriver {
     );
     if (res.code !== 0) {
       client.end();
-      throw bootError(ctx, meta, paths, 'exec in the guest works', `mkdir -p ${WORKSPACE_DIR} ${STATE_DIR}: ${res.stderr.trim() || `exit ${res.code}`}`, await consoleTail(ctx, paths));
+      throw bootError(ctx, meta, paths, 'exec in the guest works', `mkdir -p ${WORKSPACE_DIR} ${STATE_DIR}: ${res.stderr.trim() || `exit ${res.code}`}`, await consoleTail(ctx, paths), firstBoot);
     }
     return { client, meta };
   }
 
   /** Start qemu for an existing state dir and wait until the guest answers. */
-  async function launch(ctx: DriverContext, paths: VmPaths, meta: QemuMeta): Promise<GuestSession> {
+  async function launch(ctx: DriverContext, paths: VmPaths, meta: QemuMeta, firstBoot = false): Promise<GuestSession> {
     const accel = await accelFor(ctx);
     const key = await guestKey(ctx);
     const binary = binaryOf(ctx);
@@ -312,7 +314,7 @@ export function createQemuDriver(): ProviderDriver {
       throw new TerminalError(`qemu failed to start workspace ${meta.name} on node ${nodeName(ctx)}${portHint}: ${stderr}`);
     }
     await writeMeta(ctx, paths, launched);
-    return remember(ctx, meta.name, waitReady(ctx, paths, launched, key));
+    return remember(ctx, meta.name, waitReady(ctx, paths, launched, key, firstBoot));
   }
 
   async function uploadSource(session: GuestSession, where: string, sourcePath: string): Promise<void> {
@@ -452,7 +454,7 @@ export function createQemuDriver(): ProviderDriver {
         // meta.json before the boot: start() needs it; an undone create removes the directory.
         await writeMeta(ctx, paths, meta);
         if (!meta.running) return;
-        const s = await launch(ctx, paths, meta);
+        const s = await launch(ctx, paths, meta, true);
         const source = ws.resource.spec.source;
         if (source?.path) {
           ctx.progress?.(`copying ${source.path} to ${name}:${WORKSPACE_DIR}`);

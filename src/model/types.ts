@@ -75,6 +75,8 @@ export interface WorkspaceSpec {
     append?: string;
     user?: string;
     sshPort?: number;
+    /** nat (default): outbound access; isolated: only forwarded ports reach the guest. */
+    network?: 'nat' | 'isolated';
   };
 }
 

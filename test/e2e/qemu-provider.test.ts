@@ -3,7 +3,9 @@
 // test/infra/qemu.sh under TCG. Exec, services and health checks reach the guests over SSH
 // tunnelled through the node connection. Each VM is ~250 MB; never more than 3 run at once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { httpGet, requireBuiltCli, runCli, type CliResult } from './support/cli.js';
@@ -15,6 +17,8 @@ interface QemuInfra {
   kernel: string;
   initrd: string;
   append?: string;
+  /** A small qcow2 base disk: VMs get an overlay on it and must never write it. */
+  image: string;
 }
 
 function loadQemuInfra(): QemuInfra {
@@ -45,6 +49,10 @@ function qemuProcesses(prefix: string): number[] {
   return pids;
 }
 
+function sha256(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
 async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -69,7 +77,7 @@ spec:
 ${providers}`;
 }
 
-function vmYaml(name: string, node: string, opts: { ports?: string[]; append?: string } = {}): string {
+function vmYaml(name: string, node: string, opts: { ports?: string[]; append?: string; image?: string; source?: string } = {}): string {
   return `---
 apiVersion: vendetta.dev/v1alpha1
 kind: Workspace
@@ -78,15 +86,16 @@ spec:
   node: ${node}
   provider: qemu
   resources: {cpus: 1, memory: 256Mi}
-  ports: ${JSON.stringify(opts.ports ?? [])}
+${opts.image ? `  image: ${opts.image}\n` : ''}${opts.source ? `  source: {path: ${opts.source}}\n` : ''}  ports: ${JSON.stringify(opts.ports ?? [])}
   vm:
+    network: isolated          # tests never give a guest a way out
     kernel: ${qemu.kernel}
     initrd: ${qemu.initrd}
     append: ${JSON.stringify(opts.append ?? qemu.append ?? 'console=ttyS0')}
 `;
 }
 
-/** busybox httpd in the guest, health-checked over http from the node to the VM's address. */
+/** busybox httpd serving the workspace source, health-checked over http from the node to the VM's address. */
 function webYaml(name: string, workspace: string, port: number): string {
   return `---
 apiVersion: vendetta.dev/v1alpha1
@@ -94,7 +103,7 @@ kind: Service
 metadata: {name: ${name}}
 spec:
   workspace: ${workspace}
-  command: mkdir -p /tmp/www && echo "hello from ${workspace}" > /tmp/www/index.html && exec httpd -f -p ${port} -h /tmp/www
+  command: exec httpd -f -p ${port} -h /workspace
   ports: [${port}]
   healthcheck: {http: {port: ${port}, path: /}, interval: 1s, timeout: 2s, retries: 30}
 `;
@@ -155,14 +164,22 @@ describe('qemu provider over SSH (TCG)', () => {
 
   it('a VM workspace with an http-checked service becomes Ready; a second apply changes nothing', async () => {
     published = await freePort();
-    a = manifest('a.yaml', nodeYaml('n1'), vmYaml('qe-a', 'n1', { ports: [`127.0.0.1:${published}:8080`] }), webYaml('qe-web', 'qe-a', 8080));
+    const source = join(dir, 'site');
+    mkdirSync(source);
+    writeFileSync(join(source, 'index.html'), 'hello from the qe-a source\n');
+    a = manifest(
+      'a.yaml',
+      nodeYaml('n1'),
+      vmYaml('qe-a', 'n1', { ports: [`127.0.0.1:${published}:8080`], source }),
+      webYaml('qe-web', 'qe-a', 8080),
+    );
     const first = await cli(['apply', '-f', a]);
     expect(first.code, output(first)).toBe(0);
     console.log(`[qemu e2e] 1 VM, boot to Ready (apply): ${convergedSeconds(first)}s`);
     expect(qemuProcesses(`${VM_ROOT}/n1/qe-a/`)).toHaveLength(1);
     // The published port answers on the node (which is this machine).
     const res = await httpGet(`http://127.0.0.1:${published}/`);
-    expect(res.body).toContain('hello from qe-a');
+    expect(res.body).toContain('hello from the qe-a source');
 
     const second = await cli(['apply', '-f', a]);
     expect(second.code, output(second)).toBe(0);
@@ -170,7 +187,7 @@ describe('qemu provider over SSH (TCG)', () => {
     expect(qemuProcesses(`${VM_ROOT}/n1/qe-a/`)).toHaveLength(1);
   });
 
-  it('workspace down powers the VM off (disk and state kept); workspace up boots it and its service again', async () => {
+  it('workspace down powers the VM off (state kept); workspace up boots it, restores the source and its service again', async () => {
     const down = await cli(['workspace', 'down', 'qe-a']);
     expect(down.code, output(down)).toBe(0);
     expect(qemuProcesses(`${VM_ROOT}/n1/qe-a/`)).toHaveLength(0);
@@ -181,7 +198,7 @@ describe('qemu provider over SSH (TCG)', () => {
     expect(up.code, output(up)).toBe(0);
     console.log(`[qemu e2e] workspace up (boot + service Ready): ${convergedSeconds(up)}s`);
     expect(qemuProcesses(`${VM_ROOT}/n1/qe-a/`)).toHaveLength(1);
-    expect((await httpGet(`http://127.0.0.1:${published}/`)).body).toContain('hello from qe-a');
+    expect((await httpGet(`http://127.0.0.1:${published}/`)).body).toContain('hello from the qe-a source');
   });
 
   it('two VMs on one node converge in one apply, each with its own address for the same guest port', async () => {
@@ -190,9 +207,10 @@ describe('qemu provider over SSH (TCG)', () => {
       nodeYaml('n2'),
       vmYaml('qe-b', 'n2', { ports: ['127.0.0.1:7002:7000'] }),
       ncYaml('qe-nc-b', 'qe-b', 7000),
-      vmYaml('qe-c', 'n2', { ports: ['127.0.0.1:7001:7000'] }),
+      vmYaml('qe-c', 'n2', { ports: ['127.0.0.1:7001:7000'], image: qemu.image }),
       ncYaml('qe-nc-c', 'qe-c', 7000),
     );
+    const baseBefore = sha256(qemu.image);
     const r = await cli(['apply', '-f', pair]);
     expect(r.code, output(r)).toBe(0);
     console.log(`[qemu e2e] 2 VMs in parallel on one node, boot to Ready: ${convergedSeconds(r)}s`);
@@ -206,6 +224,16 @@ describe('qemu provider over SSH (TCG)', () => {
     const ex = await cli(['exec', 'qe-b', '--', 'sh', '-c', `echo "$(hostname) it's $1"`, 'sh', 'a b']);
     expect(ex.code, output(ex)).toBe(0);
     expect(ex.stdout).toContain("qe-b it's a b");
+
+    // qe-c's disk is a qcow2 overlay on the base image: the guest writes to it, the base stays as it was.
+    const info = JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', `${VM_ROOT}/n2/qe-c/disk.qcow2`], { encoding: 'utf8' })) as {
+      'backing-filename'?: string;
+    };
+    expect(info['backing-filename']).toBe(qemu.image);
+    const write = await cli(['exec', 'qe-c', '--', 'sh', '-c', 'echo written-by-guest > /dev/vda && sync && head -c 16 /dev/vda']);
+    expect(write.code, output(write)).toBe(0);
+    expect(write.stdout).toContain('written-by-guest');
+    expect(sha256(qemu.image)).toBe(baseBefore);
 
     const del = await cli(['delete', '-f', pair]);
     expect(del.code, output(del)).toBe(0);
@@ -241,6 +269,7 @@ describe('qemu provider over SSH (TCG)', () => {
     expect(qemuProcesses(`${VM_ROOT}/n1/qe-mute/`)).toHaveLength(0);
     expect(existsSync(`${VM_ROOT}/n1/qe-mute`)).toBe(false);
     expect(readFileSync(`${VM_ROOT}/n1/qe-mute.failed-serial.log`, 'utf8')).toContain('vendetta.no_ssh given');
+    rmSync(`${VM_ROOT}/n1/qe-mute.failed-serial.log`);
 
     // By name: `delete -f` would also forget nodes n1/n2, which qe-a still uses.
     const del = await cli(['delete', 'workspace', 'qe-ok', 'qe-mute', 'qe-missing']);

@@ -3,7 +3,7 @@
 #   up:   install qemu + dropbear (only if missing), fetch Debian's kernel package with
 #         `apt-get download` (not installed: unpacked under $W/qemu/kernel), build a small
 #         initramfs (busybox + dropbear + virtio modules) that follows vendetta's guest contract
-#         (docs/qemu.md), write $W/qemu.json {kernel, initrd, append}.
+#         (docs/qemu.md) and a 16M base qcow2, write $W/qemu.json {kernel, initrd, append, image}.
 #   down: stop VMs our tests left (QMP quit, then kill by PID, from each VM's pidfile). Nothing else.
 # Only Debian's package mirror is used. Run as root.
 set -euo pipefail
@@ -71,7 +71,7 @@ up() {
   local R=$Q/ir l m
   rm -rf "$R"; mkdir -p "$R"/{bin,sbin,etc,proc,sys,dev,tmp,root/.ssh,lib/modules,etc/dropbear,var/log,run}
   cp "$(command -v busybox)" "$R/bin/"; chroot "$R" /bin/busybox --install -s /bin
-  for m in $( (for mod in virtio_pci virtio_net qemu_fw_cfg; do
+  for m in $( (for mod in virtio_pci virtio_net virtio_blk qemu_fw_cfg; do
                  modprobe -d "$Q/kernel" -S "$KV" --show-depends "$mod" 2>/dev/null || true; done) |
               awk '$1=="insmod"{print $2}' | awk '!s[$0]++'); do
     cp "$m" "$R/lib/modules/"; basename "$m" >> "$R/lib/modules/order"
@@ -86,10 +86,12 @@ up() {
   (cd "$R" && find . | cpio -o -H newc --quiet | gzip -1) > "$Q/initramfs.cpio.gz.tmp"
   mv "$Q/initramfs.cpio.gz.tmp" "$Q/initramfs.cpio.gz"
   rm -rf "$R"
+  # a small base disk image: tests check that VMs write only to their qcow2 overlay
+  [ -f "$Q/base.qcow2" ] || qemu-img create -q -f qcow2 "$Q/base.qcow2" 16M
   chmod -R a+rX "$Q"
 
-  printf '{"kernel": "%s", "initrd": "%s", "append": "%s"}\n' \
-    "$KERNEL" "$Q/initramfs.cpio.gz" "console=ttyS0 quiet loglevel=3 panic=-1" > "$W/qemu.json.tmp"
+  printf '{"kernel": "%s", "initrd": "%s", "append": "%s", "image": "%s"}\n' \
+    "$KERNEL" "$Q/initramfs.cpio.gz" "console=ttyS0 quiet loglevel=3 panic=-1" "$Q/base.qcow2" > "$W/qemu.json.tmp"
   mv "$W/qemu.json.tmp" "$W/qemu.json"
   ts "qemu: ready -> $W/qemu.json"
 }

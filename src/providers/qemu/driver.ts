@@ -314,14 +314,33 @@ export function createQemuDriver(): ProviderDriver {
       throw new TerminalError(`qemu failed to start workspace ${meta.name} on node ${nodeName(ctx)}${portHint}: ${stderr}`);
     }
     await writeMeta(ctx, paths, launched);
-    return remember(ctx, meta.name, waitReady(ctx, paths, launched, key, firstBoot));
+    const ready = waitReady(ctx, paths, launched, key, firstBoot).then(async (s) => {
+      await restoreSource(ctx, paths, s);
+      return s;
+    });
+    return remember(ctx, meta.name, ready);
   }
 
-  async function uploadSource(session: GuestSession, where: string, sourcePath: string): Promise<void> {
+  /**
+   * The source tree is kept on the node (source.tar) and extracted into an empty /workspace after
+   * each boot: guests whose root is an initramfs start empty every time; disk guests keep theirs.
+   */
+  async function restoreSource(ctx: DriverContext, paths: VmPaths, s: GuestSession): Promise<void> {
+    const tar = await ctx.transport.readFile(paths.sourceTar).catch(() => undefined);
+    if (!tar) return;
+    const where = `workspace ${s.meta.name} on node ${nodeName(ctx)}`;
+    const empty = await guestExec(s.client, where, ['/bin/sh', '-c', '[ -z "$(ls -A "$1" 2>/dev/null)" ]', 'sh', WORKSPACE_DIR]);
+    if (empty.code !== 0) return;
+    ctx.progress?.(`copying the source into ${s.meta.name}:${WORKSPACE_DIR}`);
+    const res = await guestExec(s.client, where, ['tar', '-x', '-f', '-', '-C', '/'], { stdin: tar, timeoutMs: 300_000 });
+    if (res.code !== 0) throw new Error(`extracting the source into ${where} failed: ${res.stderr.trim() || `tar exit ${res.code}`}`);
+  }
+
+  /** The source tree as one tar (paths under /workspace), stored on the node for every boot. */
+  async function storeSource(ctx: DriverContext, paths: VmPaths, sourcePath: string): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of workspaceArchive(sourcePath)) chunks.push(chunk as Buffer);
-    const res = await guestExec(session.client, where, ['tar', '-x', '-f', '-', '-C', '/'], { stdin: Buffer.concat(chunks), timeoutMs: 300_000 });
-    if (res.code !== 0) throw new Error(`uploading ${sourcePath} into ${where} failed: ${res.stderr.trim() || `tar exit ${res.code}`}`);
+    await ctx.transport.writeFile(paths.sourceTar, Buffer.concat(chunks), 0o600);
   }
 
   /** Build disk overlay, cloud-init seed and the fw_cfg key file for a new VM. */
@@ -450,18 +469,19 @@ export function createQemuDriver(): ProviderDriver {
         vm,
       };
       try {
+        const source = ws.resource.spec.source;
+        if (source?.git) {
+          throw new TerminalError(`workspace ${name}: source.git is not supported by the qemu provider yet; use source.path`);
+        }
         await prepareDisks(ctx, ws, paths, meta, key);
+        if (source?.path) {
+          ctx.progress?.(`copying ${source.path} to node ${node}`);
+          await storeSource(ctx, paths, source.path);
+        }
         // meta.json before the boot: start() needs it; an undone create removes the directory.
         await writeMeta(ctx, paths, meta);
         if (!meta.running) return;
-        const s = await launch(ctx, paths, meta, true);
-        const source = ws.resource.spec.source;
-        if (source?.path) {
-          ctx.progress?.(`copying ${source.path} to ${name}:${WORKSPACE_DIR}`);
-          await uploadSource(s, `workspace ${name} on node ${node}`, source.path);
-        } else if (source?.git) {
-          throw new TerminalError(`workspace ${name}: source.git is not supported by the qemu provider yet; use source.path`);
-        }
+        await launch(ctx, paths, meta, true);
       } catch (err) {
         // Undo, so the next observation does not see a half-made VM; keep the console for debugging.
         await halt(ctx, name, paths, false).catch(() => undefined);

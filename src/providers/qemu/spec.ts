@@ -54,6 +54,8 @@ export interface VmConfig {
   seed: boolean;
   guestUser: string;
   guestSshPort: number;
+  /** No outbound network: QEMU user-net restrict=on. */
+  isolated?: boolean;
   ports: PortForward[];
 }
 
@@ -85,6 +87,8 @@ export interface VmPaths {
   seed: string;
   seedDir: string;
   authorizedKeys: string;
+  /** The workspace source as a tar, extracted into an empty /workspace after each boot. */
+  sourceTar: string;
   /** Serial log of the last failed first boot, kept after the VM is removed. */
   failedSerial: string;
 }
@@ -118,6 +122,7 @@ export function vmPaths(root: string, node: string, name: string): VmPaths {
     seed: `${dir}/seed.img`,
     seedDir: `${dir}/seed`,
     authorizedKeys: `${dir}/authorized_keys`,
+    sourceTar: `${dir}/source.tar`,
     failedSerial: `${base}/${name}.failed-serial.log`,
   };
   if (paths.qmp.length > MAX_SOCKET_PATH) {
@@ -163,6 +168,7 @@ export function vmConfig(ws: DesiredWorkspace): VmConfig {
     seed: Boolean(spec.image && !vm.kernel),
     guestUser: vm.user ?? DEFAULT_GUEST_USER,
     guestSshPort: vm.sshPort ?? DEFAULT_GUEST_SSH_PORT,
+    ...(vm.network === 'isolated' ? { isolated: true } : {}),
     ports: portForwards(spec.ports),
   };
 }
@@ -250,7 +256,8 @@ export function netdevArg(meta: Pick<QemuMeta, 'address' | 'vm'>, sshPort: numbe
     }
     forwards.push(hostfwd(p));
   }
-  return ['user', 'id=n0', ...forwards].join(',');
+  // restrict=on: the guest reaches nothing but what is forwarded to it (no outbound NAT).
+  return ['user', 'id=n0', ...(meta.vm.isolated ? ['restrict=on'] : []), ...forwards].join(',');
 }
 
 export function cpuFor(accel: Accel): string {
@@ -389,7 +396,6 @@ export function observedWorkspace(vm: ObservedVm, serviceStatus: string | undefi
 export function serialTail(log: string, lines = 20): string {
   const clean = log
     .replace(/\r/g, '')
-    // eslint-disable-next-line no-control-regex
     .replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')
     .split('\n')
     .filter((l) => l.trim() !== '');

@@ -128,6 +128,16 @@ describe('qemu argv', () => {
     expect(netdevArg(m, 30000).match(/127\.86\.1\.2:80-/g)).toHaveLength(1);
   });
 
+  it('a wildcard publish of the same number already covers the VM address (no clashing second bind)', () => {
+    const m = meta({ vm: { kernel: '/k' }, ports: ['7000'] });
+    expect(netdevArg(m, 30000)).toBe('user,id=n0,hostfwd=tcp:127.86.1.2:30000-:22,hostfwd=tcp::7000-:7000');
+  });
+
+  it('network: isolated adds restrict=on (only forwards reach the guest); nat does not', () => {
+    expect(netdevArg(meta({ vm: { kernel: '/k', network: 'isolated' } }), 30000)).toMatch(/^user,id=n0,restrict=on,hostfwd=/);
+    expect(netdevArg(meta({ vm: { kernel: '/k' } }), 30000)).not.toMatch(/restrict/);
+  });
+
   it('disk overlay on a base image, or a sized blank disk', () => {
     expect(diskCreateArgv(paths, { path: '/img/b.img', format: 'raw' }, '10Gi').join(' ')).toBe(
       `qemu-img create -q -f qcow2 -b /img/b.img -F raw ${paths.disk} ${10 * 2 ** 30}`,

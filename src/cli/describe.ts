@@ -3,7 +3,11 @@ import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { openReadStore } from './client.js';
 import { renderTable, age } from '../output/table.js';
-import { resourceId } from '../model/types.js';
+import { resourceId, type WorkspaceSpec } from '../model/types.js';
+import type { AppliedRecord, Store } from '../store/types.js';
+import { TransportPool } from '../transport/pool.js';
+import { drivers } from './context.js';
+import { nodeResource } from './runtime.js';
 import { selectRecords } from './get.js';
 
 export function registerDescribe(program: Command): void {
@@ -28,6 +32,7 @@ export function registerDescribe(program: Command): void {
         lines.push('Conditions:');
         lines.push(conds.length ? indent(renderTable(['TYPE', 'STATUS', 'REASON', 'MESSAGE', 'SINCE'],
           conds.map((c) => [c.type, c.status, c.reason, c.message, age(c.lastTransitionTime)])), 2) : '  <none>');
+        if (r.kind === 'Workspace') lines.push(...(await workspaceDiagnostics(store, r)));
         const events = await store.events({ object: resourceId(r.kind, r.name), limit: 20 });
         lines.push('Events:');
         lines.push(events.length ? indent(renderTable(['AGE', 'TYPE', 'REASON', 'MESSAGE'],
@@ -36,6 +41,24 @@ export function registerDescribe(program: Command): void {
       }
       process.stdout.write(blocks.join('\n\n---\n\n') + '\n');
     });
+}
+
+/** Live diagnostics from the workspace's driver (a VM's serial console); never fails describe. */
+async function workspaceDiagnostics(store: Store, r: AppliedRecord): Promise<string[]> {
+  const spec = r.resource.spec as WorkspaceSpec;
+  const driver = drivers()[spec.provider];
+  if (!driver?.diagnostics) return [];
+  const pool = new TransportPool({});
+  try {
+    const node = await nodeResource(store, spec.node);
+    const transport = await pool.get(node);
+    const sections = await driver.diagnostics({ node, transport, applySet: r.applySet }, r.name);
+    return Object.entries(sections).flatMap(([title, text]) => [`${title}:`, indent(text, 2)]);
+  } catch (e) {
+    return [`Diagnostics:  unavailable (${(e as Error).message})`];
+  } finally {
+    await pool.closeAll();
+  }
 }
 
 function indent(text: string, n: number): string {

@@ -88,4 +88,10 @@ export interface ProviderDriver {
 
   /** Handle to run things inside a running workspace. */
   runtime(ctx: DriverContext, name: string): Promise<WorkspaceRuntime>;
+
+  /**
+   * Optional: what `describe` shows to help diagnose a workspace, e.g. a VM's serial console tail.
+   * Keys are section titles; values are text.
+   */
+  diagnostics?(ctx: DriverContext, name: string): Promise<Record<string, string>>;
 }

@@ -19,6 +19,22 @@ export { serviceStatusArgv, stopAllServicesArgv, parseServiceStatus } from './su
 
 const DEFAULT_TAIL = 100;
 
+/**
+ * The services of one running workspace, read in one exec: what container/VM drivers call from
+ * observe. `exec` runs inside the workspace; `where` names it in errors ("workspace api on node n1").
+ */
+export async function readServiceStatus(
+  exec: (argv: string[]) => Promise<ExecResult>,
+  stateDir: string,
+  where: string,
+): Promise<ObservedService[]> {
+  const result = await exec(serviceStatusArgv(stateDir));
+  if (result.code !== 0) {
+    throw new Error(`reading service status in ${where} failed (exit ${result.code}): ${result.stderr.trim() || result.stdout.trim()}`);
+  }
+  return parseServiceStatus(result.stdout);
+}
+
 export function createServiceManager(rt: WorkspaceRuntime): ServiceManager {
   async function run(what: string, argv: string[], opts?: ExecOptions): Promise<ExecResult> {
     const res = await rt.exec(argv, opts);

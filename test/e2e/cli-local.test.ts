@@ -3,10 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO, eventually, httpGet, requireBuiltCli, runCli, tempHome } from './support/cli.js';
+import { REPO, eventually, freePort, httpGet, requireBuiltCli, runCli, tempHome } from './support/cli.js';
 
-const API_PORT = 28181;
-const FRONT_PORT = 28180;
+let API_PORT = 0;
+let FRONT_PORT = 0;
 
 /** A copy of manifests/quickstart on test-only ports, so a user's own quickstart is untouched. */
 function quickstartCopy(dir: string): string {
@@ -36,8 +36,10 @@ describe('quickstart on the local node (process provider)', () => {
   let manifests: string;
   const cli = (...args: string[]) => runCli(args, { home });
 
-  beforeAll(() => {
+  beforeAll(async () => {
     requireBuiltCli();
+    API_PORT = await freePort();
+    FRONT_PORT = await freePort();
     manifests = quickstartCopy(work);
   });
 

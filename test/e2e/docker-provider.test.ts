@@ -14,7 +14,7 @@ import { TransportError, type Transport } from '../../src/transport/types.js';
 import type { DesiredWorkspace, DriverContext } from '../../src/providers/types.js';
 import { createDockerDriver } from '../../src/providers/docker/driver.js';
 import { dockerApiCalls, resetDockerApiCalls } from '../../src/providers/docker/client.js';
-import { eventually } from './support/cli.js';
+import { eventually, freePort } from './support/cli.js';
 import { infraNode, loadInfra, makeKnownHosts, nodeResource, type TempDir } from './helpers/infra.js';
 
 const infra = loadInfra();
@@ -41,13 +41,6 @@ function workspace(name: string, spec: Partial<WorkspaceResource['spec']>, env: 
 }
 
 /** A port nobody listens on at the node's address right now. */
-async function freePort(host: string): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Plain HTTP/1.0 GET over a stream opened from the node (direct-tcpip). */
 async function httpGetVia(stream: Duplex, path: string): Promise<string> {

@@ -6,9 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { httpGet, requireBuiltCli, runCli, type CliResult } from './support/cli.js';
+import { freePort, httpGet, requireBuiltCli, runCli, type CliResult } from './support/cli.js';
 import { infraDir, infraNode, loadInfra, makeTempHome, type TempHome } from './helpers/infra.js';
 
 const infra = loadInfra();
@@ -53,13 +52,6 @@ function sha256(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** A Node resource reaching infra node `infraName` (other suites may stop n3: we use n1 and n2). */
 function nodeYaml(name: string, providers = '', infraName = name): string {
@@ -180,6 +172,10 @@ describe('qemu provider over SSH (TCG)', () => {
     // The published port answers on the node (which is this machine).
     const res = await httpGet(`http://127.0.0.1:${published}/`);
     expect(res.body).toContain('hello from the qe-a source');
+    // describe shows the serial console tail for diagnostics.
+    const described = await cli(['describe', 'workspace', 'qe-a']);
+    expect(described.code, output(described)).toBe(0);
+    expect(described.stdout).toMatch(/Serial console \(last lines\):\n  \S/);
 
     const second = await cli(['apply', '-f', a]);
     expect(second.code, output(second)).toBe(0);

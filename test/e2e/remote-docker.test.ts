@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadInfra, makeTempHome, type Infra, type TempHome } from './helpers/infra.js';
+import { loadInfra, makeTempHome, nodeCtl, type Infra, type TempHome } from './helpers/infra.js';
 import { dockerEvents, dockerOn, dockerTime, managedContainers, mutatingEvents, nodeYaml } from './helpers/remote.js';
 import { CLI, eventually, httpGet, requireBuiltCli, runCli } from './support/cli.js';
 
@@ -183,10 +183,26 @@ describe('docker workspaces on remote SSH nodes (built CLI)', () => {
       const page = await httpGet(`http://${local}/`);
       expect(page.status).toBe(200);
       expect(page.body).toContain('hello from busybox httpd');
+      // The node's SSH connection drops: the next forwarded connection reconnects by itself.
+      await nodeCtl('kill-sessions', 'n3');
+      const again = await eventually(async () => (await httpGet(`http://${local}/`)).status === 200, 30_000, 'the forward to work after the SSH connection dropped');
+      expect(again).toBe(true);
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
     }
+  });
+
+  it('shell runs an interactive shell in the workspace (commands from stdin when not a TTY)', async () => {
+    const child = spawn(process.execPath, [CLI, 'shell', 'web-n1'], { env: { ...process.env, NO_COLOR: '1', ...home.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.stdin.end('echo "in-shell-$((40 + 2))"; pwd; exit 3\n');
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    expect(out).toContain('in-shell-42');
+    expect(out).toContain('/workspace');
+    expect(code).toBe(3);
   });
 
   it('changing one workspace image: diff shows only that workspace -/+, apply recreates only it', async () => {

@@ -2,7 +2,7 @@
 // Translation to/from the Engine API is pure (./spec.ts); this file does the calls, in order.
 import type Docker from 'dockerode';
 import type { ObservedWorkspace } from '../../model/types.js';
-import { parseServiceStatus, serviceStatusArgv } from '../../services/manager.js';
+import { readServiceStatus } from '../../services/manager.js';
 import { ProviderError, type DesiredWorkspace, type DriverContext, type ProviderAvailability, type ProviderDriver, type WorkspaceRuntime } from '../types.js';
 import { workspaceArchive } from './archive.js';
 import { DEFAULT_DOCKER_SOCKET, dockerClient } from './client.js';
@@ -139,14 +139,8 @@ export function createDockerDriver(): ProviderDriver {
         containers.map(async (info) => {
           const observed = observedFromContainer(info);
           if (!observed.running) return observed;
-          const result = await dockerExec(execTarget(ctx, info.Id, observed.name), serviceStatusArgv(STATE_DIR));
-          if (result.code !== 0) {
-            throw new Error(
-              `reading service status in workspace ${observed.name} on node ${nodeName(ctx)} failed ` +
-                `(exit ${result.code}): ${result.stderr.trim() || result.stdout.trim()}`,
-            );
-          }
-          return { ...observed, services: parseServiceStatus(result.stdout) };
+          const target = execTarget(ctx, info.Id, observed.name);
+          return { ...observed, services: await readServiceStatus((argv) => dockerExec(target, argv), STATE_DIR, target.where) };
         }),
       );
     },

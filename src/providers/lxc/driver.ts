@@ -3,7 +3,7 @@
 // REST API over its unix socket (./client.ts); commands inside run through the CLI (./exec.ts).
 // Translation to/from the API is pure (./spec.ts); this file does the calls, in order.
 import type { ObservedWorkspace } from '../../model/types.js';
-import { parseServiceStatus, serviceStatusArgv } from '../../services/manager.js';
+import { readServiceStatus } from '../../services/manager.js';
 import { TransportError } from '../../transport/types.js';
 import type { DesiredWorkspace, DriverContext, ProviderAvailability, ProviderDriver, WorkspaceRuntime } from '../types.js';
 import { LxcApiError, lxcClient, statusOf, type LxcClient } from './client.js';
@@ -241,14 +241,13 @@ export function createLxcDriver(): ProviderDriver {
         instances.filter(isManaged).map(async (info) => {
           const observed = observedFromInstance(info);
           if (!observed.running) return observed;
-          const result = await lxcExec(execTarget(ctx, daemon, observed.name), serviceStatusArgv(STATE_DIR), { timeoutMs: 30_000 });
-          if (result.code !== 0) {
-            throw new Error(
-              `reading service status in workspace ${observed.name} on node ${nodeName(ctx)} failed ` +
-                `(exit ${result.code}): ${result.stderr.trim() || result.stdout.trim()}`,
-            );
-          }
-          return { ...observed, services: parseServiceStatus(result.stdout) };
+          const target = execTarget(ctx, daemon, observed.name);
+          const services = await readServiceStatus(
+            (argv) => lxcExec(target, argv, { timeoutMs: 30_000 }),
+            STATE_DIR,
+            `workspace ${observed.name} on node ${nodeName(ctx)}`,
+          );
+          return { ...observed, services };
         }),
       );
     },

@@ -399,6 +399,11 @@ export function createQemuDriver(): ProviderDriver {
   return {
     name: 'qemu',
 
+    async diagnostics(ctx, name): Promise<Record<string, string>> {
+      const tail = await consoleTail(ctx, await pathsOf(ctx, name));
+      return { 'Serial console (last lines)': tail || '<empty>' };
+    },
+
     async availability(ctx): Promise<ProviderAvailability> {
       const binary = binaryOf(ctx);
       const res = await ctx.transport.exec([

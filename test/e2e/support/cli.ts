@@ -1,5 +1,6 @@
 // Runs the built CLI (dist/vendetta.js) the way a user would, with an isolated VENDETTA_HOME.
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -61,4 +62,13 @@ export async function eventually<T>(fn: () => Promise<T | undefined | false> | T
 export async function httpGet(url: string): Promise<{ status: number; body: string }> {
   const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
   return { status: res.status, body: await res.text() };
+}
+
+/** A TCP port that was free on `host` a moment ago (tests must not collide with each other or a user's services). */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolvePromise) => server.listen(0, host, resolvePromise));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolvePromise) => server.close(resolvePromise));
+  return port;
 }

@@ -63,3 +63,14 @@ echo "no tool to build a cloud-init seed: install cloud-image-utils, genisoimage
 exit 3`;
   return ['/bin/sh', '-c', script, 'sh', seedDir, seedImage];
 }
+
+/**
+ * The readiness exec. A cloud-init guest accepts SSH before its final stage has run `runcmd`
+ * (which makes the workspace dirs for a non-root user), so wait for cloud-init to finish first;
+ * its own errors show up as the mkdir failing.
+ */
+export function guestReadyArgv(cloudInit: boolean): string[] {
+  const mkdir = `mkdir -p ${WORKSPACE_DIR} ${STATE_DIR}`;
+  if (!cloudInit) return ['mkdir', '-p', WORKSPACE_DIR, STATE_DIR];
+  return ['/bin/sh', '-c', `if command -v cloud-init >/dev/null 2>&1; then cloud-init status --wait >/dev/null 2>&1; fi; ${mkdir}`];
+}

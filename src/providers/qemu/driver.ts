@@ -9,7 +9,7 @@ import { serviceStatusArgv } from '../../services/supervisor.js';
 import type { ExecResult, Transport } from '../../transport/types.js';
 import { workspaceArchive } from '../docker/archive.js';
 import type { DesiredWorkspace, DriverContext, ProviderAvailability, ProviderDriver, WorkspaceRuntime } from '../types.js';
-import { metaData, seedBuildArgv, userData } from './cloudinit.js';
+import { guestReadyArgv, metaData, seedBuildArgv, userData } from './cloudinit.js';
 import { connectGuest, guestExec, guestSpawn, type GuestTarget } from './guest.js';
 import { qmpCommand } from './qmp.js';
 import {
@@ -280,7 +280,9 @@ export function createQemuDriver(): ProviderDriver {
       }
     }
     ctx.progress?.(`VM ${meta.name}: guest SSH reachable after ${((Date.now() - started) / 1000).toFixed(1)}s`);
-    const res = await guestExec(client, target.where, ['mkdir', '-p', WORKSPACE_DIR, STATE_DIR], { timeoutMs: 30_000 }).catch(
+    // A cloud-init guest may still be running its final stage: give it what is left of the boot timeout.
+    const readyTimeoutMs = meta.vm.seed ? Math.max(30_000, deadline - Date.now()) : 30_000;
+    const res = await guestExec(client, target.where, guestReadyArgv(meta.vm.seed), { timeoutMs: readyTimeoutMs }).catch(
       (err: Error) => ({ code: -1, stdout: '', stderr: err.message }),
     );
     if (res.code !== 0) {

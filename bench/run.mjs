@@ -133,10 +133,17 @@ async function benchNaive(infra, nodes) {
   const cold = [];
   const noop = [];
   const all = nodes.flatMap((n) => workspaceNames(n).map((ws) => ({ node: n, name: `naive-${ws}` })));
+  // A container left behind (a failed rm, an interrupted earlier run) would make the next
+  // `docker create` of that name fail: say why, and clear leftovers before timing anything.
   const cleanup = async () => {
-    for (const c of all) await ssh(infra, c.node, `rm -f ${c.name}`).catch(() => undefined);
+    for (const c of all) {
+      await ssh(infra, c.node, `rm -f ${c.name}`).catch((e) =>
+        process.stderr.write(`bench: removing ${c.name} on ${c.node.name} failed: ${e.message.trim().split('\n').pop()}\n`),
+      );
+    }
   };
   try {
+    await cleanup();
     for (let r = 0; r < RUNS; r++) {
       cold.push(await timed(async () => {
         for (const c of all) {

@@ -171,6 +171,15 @@ function deferred(): Deferred {
   return d;
 }
 
+/**
+ * Did the observation get an answer from inside this running workspace? Drivers read services
+ * from inside a workspace (docker/lxc exec, the guest over SSH, the node for process) and either
+ * fail the observation or list none when that does not work, so listed services prove it.
+ */
+function answeredObservation(ws: ObservedWorkspace | undefined): boolean {
+  return !!ws && ws.running && ws.services.length > 0;
+}
+
 function hasProbe(hc: HealthcheckSpec | undefined): hc is HealthcheckSpec {
   return !!hc && !!(hc.exec || hc.tcp || hc.http);
 }
@@ -271,6 +280,11 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
           }),
         ),
         verify: fromPromise<void, { name: string }>(async () => {
+          // The pass's own observation already reached inside a workspace it leaves alone: a
+          // running workspace whose services were listed answered a command moments ago (every
+          // driver reads them from inside it). Another `true` would cost a round trip and tell
+          // nothing new. Operated workspaces, and those observed without services, are checked.
+          if (!op && answeredObservation(unit.observed)) return;
           const rt = await runtimeFor(node, provider, name, true);
           const result = await rt.exec(['true'], { timeoutMs: 15_000 });
           if (result.code !== 0) {
@@ -339,6 +353,10 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
       : undefined;
     const dependsOn = Object.entries(resource?.spec.dependsOn ?? {}).map(([service, d]) => ({ service, condition: d.condition }));
     const operation = op ? SERVICE_OPS[op.type] : undefined;
+    // A service the pass leaves alone takes its first look from the pass's observation, which
+    // already read it: no exec before its health probe. Later looks (it was backing off, say)
+    // and every look at a service this pass starts go to the workspace.
+    let firstLook = operation ? undefined : observedWorkspace(node, workspace)?.services.find((s) => s.name === name);
     const machine = serviceMachine.provide({
       actors: {
         operate: fromPromise<void, { name: string; operation: ServiceOperation }>(({ input }) =>
@@ -363,6 +381,11 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
           }),
         ),
         observe: fromPromise<ObservedService | undefined, { name: string }>(async () => {
+          if (firstLook) {
+            const seen = firstLook;
+            firstLook = undefined;
+            return seen;
+          }
           const services = await managerFor(await runtimeFor(node, provider, workspace)).observe();
           return services.find((s) => s.name === name);
         }),

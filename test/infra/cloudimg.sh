@@ -4,7 +4,8 @@
 # mirror apt already uses, with cloud-init, openssh-server, sudo and the cloud kernel. The disk is
 # partitioned like a real cloud image and boots with its own bootloader (syslinux on a FAT /boot,
 # ext4 root), so the driver boots it exactly as it would boot a downloaded image.
-# Built without loop devices or mounts (mkfs.ext4 -d, mtools), then converted to qcow2.
+# The disk is assembled without loop devices (sfdisk, mkfs.ext4 -d, mtools), then converted to qcow2;
+# only the chroot's /proc and /sys are mounted, while apt runs in it.
 # The guest never reaches out: NoCloud is its only datasource, no apt at boot, apt timers masked.
 # Cached at $W/qemu/debian-cloud.qcow2 (rebuilt only when missing). Run as root.
 set -euo pipefail
@@ -37,18 +38,28 @@ MIRROR=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^URIs:/ && $2
 
 B=$Q/cloudimg-build
 R=$B/root
-rm -rf "$B"; mkdir -p "$B"
-trap 'rm -rf "$B"' EXIT
+umount_all() { umount "$R/proc" "$R/sys" 2>/dev/null || true; }
+umount_all; rm -rf "$B"; mkdir -p "$B"   # (an interrupted build may have left its mounts)
+trap umount_all EXIT   # the build dir stays on failure, for its logs
 
 ts "cloud image: debootstrap $SUITE (minbase) from $MIRROR"
-debootstrap --variant=minbase \
-  --include=systemd-sysv,udev,linux-image-cloud-amd64,initramfs-tools,cloud-init,openssh-server,sudo,netbase,iproute2,ifupdown,isc-dhcp-client \
-  "$SUITE" "$R" "$MIRROR" > "$B/debootstrap.log" 2>&1 || { tail -n 30 "$B/debootstrap.log" >&2; exit 1; }
+debootstrap --variant=minbase "$SUITE" "$R" "$MIRROR" > "$B/debootstrap.log" 2>&1 || { tail -n 30 "$B/debootstrap.log" >&2; exit 1; }
+# The rest through apt in the chroot (it resolves dependencies that debootstrap --include does not).
+ts "cloud image: installing the kernel, cloud-init, openssh-server"
+mount -t proc proc "$R/proc"; mount -t sysfs sys "$R/sys"
+printf '#!/bin/sh\nexit 101\n' > "$R/usr/sbin/policy-rc.d"; chmod +x "$R/usr/sbin/policy-rc.d"   # start no daemons in the chroot
+chroot "$R" apt-get update -qq > "$B/apt.log" 2>&1 || { tail -n 30 "$B/apt.log" >&2; exit 1; }
+chroot "$R" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+  systemd-sysv udev linux-image-cloud-amd64 initramfs-tools cloud-init openssh-server sudo netbase iproute2 \
+  ifupdown isc-dhcp-client >> "$B/apt.log" 2>&1 || { tail -n 30 "$B/apt.log" >&2; exit 1; }
+rm -f "$R/usr/sbin/policy-rc.d"
+umount_all
 ts "cloud image: rootfs done ($(du -sm "$R" | cut -f1) MB)"
 
 # --- guest configuration: boots offline, configured only by the NoCloud seed ---
 echo localhost > "$R/etc/hostname"
 : > "$R/etc/machine-id"   # a fresh one per instance
+: > "$R/etc/resolv.conf"   # not the build host's; DHCP writes it at boot
 printf '/dev/vda2 / ext4 defaults,errors=remount-ro 0 1\n' > "$R/etc/fstab"
 # eth0 by DHCP from QEMU's user-net (its built-in server; restrict=on still answers DHCP).
 printf 'auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n' > "$R/etc/network/interfaces"
@@ -64,6 +75,7 @@ apt_upgrade: false
 growpart: {mode: "off"}
 resize_rootfs: false
 manage_etc_hosts: true
+locale: false                 # no locales package in minbase: nothing to generate
 CFG
 # no apt or timers that would try the network at boot
 chroot "$R" systemctl mask apt-daily.timer apt-daily-upgrade.timer >/dev/null 2>&1 || true
@@ -85,7 +97,7 @@ start=2048, size=$((BOOT_MB * 2048)), type=c, bootable
 start=$(((1 + BOOT_MB) * 2048)), type=83
 PART
 dd if=/usr/lib/syslinux/mbr/mbr.bin of="$DISK" bs=440 count=1 conv=notrunc status=none
-mkfs.vfat --offset 2048 -n VDBOOT "$DISK" $((BOOT_MB * 1024)) >/dev/null
+mkfs.vfat -F 16 --offset 2048 -n VDBOOT "$DISK" $((BOOT_MB * 1024)) >/dev/null
 cat > "$B/syslinux.cfg" <<CFG
 DEFAULT debian
 PROMPT 0
@@ -98,9 +110,10 @@ CFG
 cp "$KERNEL" "$B/vmlinuz"; cp "$INITRD" "$B/initrd.img"
 mcopy -i "$DISK@@1M" "$B/syslinux.cfg" "$B/vmlinuz" "$B/initrd.img" ::/
 syslinux --offset $((1024 * 1024)) --install "$DISK"
-mkfs.ext4 -q -L vdroot -d "$R" "$B/root.img" "${ROOT_MB}M"
+mkfs.ext4 -q -L vdroot -d "$R" "$B/root.img" "${ROOT_MB}M" >/dev/null
 dd if="$B/root.img" of="$DISK" bs=1M seek=$((1 + BOOT_MB)) conv=notrunc,sparse status=none
 qemu-img convert -O qcow2 "$DISK" "$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
+rm -rf "$B"
 chmod a+rx "$Q"; chmod a+r "$OUT"   # the test user boots overlays on it
 ts "cloud image: $OUT ($(du -m "$OUT" | cut -f1) MB) built in $(($(date +%s) - T0))s"

@@ -3,7 +3,8 @@
 #   up:   install qemu + dropbear (only if missing), fetch Debian's kernel package with
 #         `apt-get download` (not installed: unpacked under $W/qemu/kernel), build a small
 #         initramfs (busybox + dropbear + virtio modules) that follows vendetta's guest contract
-#         (docs/qemu.md) and a 16M base qcow2, write $W/qemu.json {kernel, initrd, append, image}.
+#         (docs/qemu.md) and a 16M base qcow2, write $W/qemu.json {kernel, initrd, append, image};
+#         cloudimg.sh builds the cloud image once (cached). dosfstools + mtools build NoCloud seeds.
 #   down: stop VMs our tests left (QMP quit, then kill by PID, from each VM's pidfile). Nothing else.
 # Only Debian's package mirror is used. Run as root.
 set -euo pipefail
@@ -49,7 +50,7 @@ INIT
 up() {
   [ "$(id -u)" = 0 ] || { echo "test/infra/qemu.sh up must run as root (apt)" >&2; exit 1; }
   export DEBIAN_FRONTEND=noninteractive
-  local PKGS=(qemu-system-x86 qemu-utils dropbear-bin cpio kmod busybox-static) MISSING=() p
+  local PKGS=(qemu-system-x86 qemu-utils dropbear-bin cpio kmod busybox-static dosfstools mtools) MISSING=() p
   for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || MISSING+=("$p"); done
   if [ ${#MISSING[@]} -gt 0 ]; then
     ts "qemu: installing ${MISSING[*]}"
@@ -89,6 +90,7 @@ up() {
   # a small base disk image: tests check that VMs write only to their qcow2 overlay
   [ -f "$Q/base.qcow2" ] || qemu-img create -q -f qcow2 "$Q/base.qcow2" 16M
   chmod -R a+rX "$Q"
+  bash "$HERE/cloudimg.sh"   # Debian cloud image for the disk-image + cloud-init path -> $Q/debian-cloud.qcow2
 
   printf '{"kernel": "%s", "initrd": "%s", "append": "%s", "image": "%s"}\n' \
     "$KERNEL" "$Q/initramfs.cpio.gz" "console=ttyS0 quiet loglevel=3 panic=-1" "$Q/base.qcow2" > "$W/qemu.json.tmp"

@@ -49,7 +49,8 @@ export function userData(input: SeedInput): string {
  * ISO (genisoimage / mkisofs / xorriso), else vfat (mkfs.vfat + mcopy). Exit 3 = no tool.
  */
 export function seedBuildArgv(seedDir: string, seedImage: string): string[] {
-  const script = `D=$1; OUT=$2; U=$D/user-data; M=$D/meta-data
+  // mkfs.vfat lives in /usr/sbin, outside a non-root SSH login's PATH on Debian.
+  const script = `PATH=$PATH:/usr/sbin:/sbin; D=$1; OUT=$2; U=$D/user-data; M=$D/meta-data
 if command -v cloud-localds >/dev/null 2>&1; then exec cloud-localds "$OUT" "$U" "$M"; fi
 for t in genisoimage mkisofs; do
   if command -v $t >/dev/null 2>&1; then exec $t -quiet -output "$OUT" -volid cidata -joliet -rock "$U" "$M"; fi
@@ -66,11 +67,12 @@ exit 3`;
 
 /**
  * The readiness exec. A cloud-init guest accepts SSH before its final stage has run `runcmd`
- * (which makes the workspace dirs for a non-root user), so wait for cloud-init to finish first;
- * its own errors show up as the mkdir failing.
+ * (which makes the workspace dirs for a non-root user): when cloud-init is enabled in the guest,
+ * wait for this boot's result.json (written once every stage has run, errors or not; `cloud-init
+ * status --wait` returns early on the first module error). Bounded by the exec's timeout.
  */
 export function guestReadyArgv(cloudInit: boolean): string[] {
-  const mkdir = `mkdir -p ${WORKSPACE_DIR} ${STATE_DIR}`;
   if (!cloudInit) return ['mkdir', '-p', WORKSPACE_DIR, STATE_DIR];
-  return ['/bin/sh', '-c', `if command -v cloud-init >/dev/null 2>&1; then cloud-init status --wait >/dev/null 2>&1; fi; ${mkdir}`];
+  const wait = 'if [ -e /run/cloud-init/enabled ]; then while [ ! -e /run/cloud-init/result.json ]; do sleep 1; done; fi';
+  return ['/bin/sh', '-c', `${wait}; mkdir -p ${WORKSPACE_DIR} ${STATE_DIR}`];
 }

@@ -71,6 +71,40 @@ describe('engine apply', () => {
     expect(world.connects).toBe(1); // one transport per node, reused across passes and applies
   });
 
+  it('a no-op pass reaches into workspaces only for health probes: the observation has the rest', async () => {
+    world.healthy.add('db');
+    const set = loadedSet([workspace('api'), service('db', 'api', { healthcheck: check('db') }), service('web', 'api', { dependsOn: { db: { condition: 'healthy' } } })]);
+    const first = await engine.apply(set, opts());
+    expect(first.converged).toBe(true);
+    // Started this pass: the workspace is checked and each service is observed until stable.
+    expect(world.execs).toEqual(expect.arrayContaining(['exec api: true', 'observe-services api']));
+
+    world.execs.length = 0;
+    const second = await engine.apply(set, opts());
+    expect(second.converged).toBe(true);
+    expect(second.statuses.get('service/web')?.phase).toBe('Ready');
+    expect(second.statuses.get('service/db')?.conditions.find((c) => c.type === 'Healthy')?.status).toBe('True');
+    expect(world.execs).toEqual(['exec api: /bin/sh -c check db']);
+  });
+
+  it('a no-op pass still checks a running workspace whose observation listed no services', async () => {
+    const set = loadedSet([workspace('empty')]);
+    expect((await engine.apply(set, opts())).converged).toBe(true);
+    world.execs.length = 0;
+    expect((await engine.apply(set, opts())).converged).toBe(true);
+    expect(world.execs).toEqual(['exec empty: true']);
+  });
+
+  it('a no-op pass fails a service its observation saw exited, without looking again', async () => {
+    world.behavior.set('job', 'crash');
+    const set = loadedSet([workspace('api'), service('job', 'api', { restart: 'never' })]);
+    expect((await engine.apply(set, opts())).converged).toBe(false);
+    world.execs.length = 0;
+    const again = await engine.apply(set, opts());
+    expect(again.statuses.get('service/job')?.phase).toBe('Failed');
+    expect(again.failures.find((f) => f.resource === 'service/job')?.reason).toBe('exited with code 1');
+  });
+
   it('a failing node does not block another node', async () => {
     world.unreachable.set('far', new TransportError('far', 'connect ECONNREFUSED 127.0.0.9:22', 'start sshd on far'));
     const set = loadedSet([node('far', '127.0.0.9'), workspace('near'), service('a', 'near'), workspace('away', { node: 'far' }), service('b', 'away')]);

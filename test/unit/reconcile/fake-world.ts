@@ -45,6 +45,8 @@ export class FakeWorld {
   /** Services whose exec health check passes. */
   readonly healthy = new Set<string>();
   readonly calls: string[] = [];
+  /** Round trips into workspaces: runtime execs ("exec api: true") and service observations. */
+  readonly execs: string[] = [];
   connects = 0;
   /** create() waits this long (or forever with Infinity) before finishing. */
   createDelayMs = 0;
@@ -141,6 +143,7 @@ export class FakeWorld {
           stateDir: `/srv/${name}/.vendetta`,
           address: '127.0.0.1',
           exec: async (argv) => {
+            world.execs.push(`exec ${name}: ${argv.join(' ')}`);
             const w = world.workspaces(node).get(name);
             if (!w?.running) return { code: 1, stdout: '', stderr: `workspace ${name} is not running` };
             // Health checks run `/bin/sh -c "check <service>"`.
@@ -182,8 +185,10 @@ export class FakeWorld {
         this.calls.push(`remove-service ${name}`);
         services().delete(name);
       },
-      observe: async () =>
-        [...services()].map(([name, s]) => ({ name, specHash: s.specHash, state: s.state, exitCode: s.exitCode, restarts: s.restarts, pid: s.pid })),
+      observe: async () => {
+        this.execs.push(`observe-services ${workspace}`);
+        return [...services()].map(([name, s]) => ({ name, specHash: s.specHash, state: s.state, exitCode: s.exitCode, restarts: s.restarts, pid: s.pid }));
+      },
       logs: async () => '',
       followLogs: () => Promise.reject(new Error('not used')),
     };

@@ -3,7 +3,9 @@ import type Docker from 'dockerode';
 import { API_VERSION, type WorkspaceResource } from '../../../../src/model/types.js';
 import type { DesiredWorkspace } from '../../../../src/providers/types.js';
 import { sourceEntryName } from '../../../../src/providers/docker/archive.js';
-import { classifyRequest } from '../../../../src/providers/docker/client.js';
+import { classifyRequest, dockerClient } from '../../../../src/providers/docker/client.js';
+import type { Transport } from '../../../../src/transport/types.js';
+import { inspect } from 'node:util';
 import {
   KEEP_ALIVE_SCRIPT,
   conflictingPorts,
@@ -149,6 +151,21 @@ describe('classifyRequest', () => {
     expect(classifyRequest('POST', '/containers/create?name=vendetta-api')).toBe('mutating');
     expect(classifyRequest('PUT', '/containers/abc/archive?path=%2F')).toBe('mutating');
     expect(classifyRequest('DELETE', '/v1.41/containers/abc?force=true')).toBe('mutating');
+  });
+});
+
+describe('dockerClient', () => {
+  it('keeps the node connection out of the request options docker-modem inspects on every call', () => {
+    // docker-modem runs util.inspect(options, { showHidden: true, depth: null }) per request,
+    // debug output on or off; options.agent must not drag the SSH connection's state along.
+    const connection = { secret: 'session state that must not be walked' };
+    const transport = { node: 'n1', describe: 'dev@n1', connection } as unknown as Transport;
+    const docker = dockerClient(transport, '/run/docker.sock');
+    const agent = (docker.modem as unknown as { agent: unknown }).agent;
+    expect(agent).toBeDefined();
+    const text = inspect({ path: '/containers/json', agent }, { showHidden: true, depth: null });
+    expect(text).toContain('TransportAgent');
+    expect(text).not.toContain('session state');
   });
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { API_VERSION, type WorkspaceResource } from '../../../../src/model/types.js';
 import type { DesiredWorkspace } from '../../../../src/providers/types.js';
-import { metaData, seedBuildArgv, userData } from '../../../../src/providers/qemu/cloudinit.js';
+import { guestReadyArgv, metaData, seedBuildArgv, userData } from '../../../../src/providers/qemu/cloudinit.js';
 import { QmpLineReader } from '../../../../src/providers/qemu/qmp.js';
 import {
   accelProbeArgv,
@@ -271,6 +271,13 @@ describe('cloud-init seed', () => {
     expect(script!.indexOf('cloud-localds')).toBeLessThan(script!.indexOf('genisoimage'));
     expect(script).toContain('-volid cidata');
     expect(script).toContain('mkfs.vfat -n CIDATA');
+  });
+
+  it('readiness waits for cloud-init to finish on seeded guests only', () => {
+    expect(guestReadyArgv(false)).toEqual(['mkdir', '-p', '/workspace', '/var/lib/vendetta']);
+    const [sh, c, script] = guestReadyArgv(true);
+    expect([sh, c]).toEqual(['/bin/sh', '-c']);
+    expect(script).toMatch(/while \[ ! -e \/run\/cloud-init\/result.json \].*; mkdir -p \/workspace \/var\/lib\/vendetta$/);
   });
 });
 

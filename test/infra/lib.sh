@@ -23,6 +23,11 @@ alive() {
   [ -n "$p" ] && grep -q "$2" "/proc/$p/cmdline" 2>/dev/null
 }
 
+# alive_pid_named PID NAME: PID is running (not a zombie) and its command is NAME (guards against pid reuse)
+alive_pid_named() {
+  running "$1" && [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ]
+}
+
 # running PID: the process exists and is not a zombie (our daemons are reparented to a PID 1
 # that may be slow to reap them)
 running() {

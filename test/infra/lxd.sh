@@ -139,6 +139,8 @@ YAML
 }
 JSON
   mv "$W/lxd.json.tmp" "$W/lxd.json"
+  # LXD's dnsmasq outlives an LXD that crashed: keep its pid so `down` can stop it anyway.
+  pgrep -P "$(cat "$L/lxd.pid")" dnsmasq > "$L/dnsmasq.pid" || true
   ts "lxd: up (pid $(cat "$L/lxd.pid"), socket $DATA/unix.socket)"
 }
 
@@ -156,7 +158,8 @@ down() {
     for p in $children; do running "$p" && kill "$p" 2>/dev/null; done
     wait_gone $children
   fi
-  rm -f "$L/lxd.pid" "$W/lxd.json"
+  for p in $(cat "$L/dnsmasq.pid" 2>/dev/null); do alive_pid_named "$p" dnsmasq && kill "$p" && wait_gone "$p"; done
+  rm -f "$L/lxd.pid" "$L/dnsmasq.pid" "$W/lxd.json"
   if ip netns list | grep -qw "$NS"; then ts "lxd: deleting netns $NS"; ip netns del "$NS"; fi   # the veth pair goes with it
   ip route del 10.217.1.0/24 2>/dev/null || true
   ip link del "$HOST_VETH" 2>/dev/null || true

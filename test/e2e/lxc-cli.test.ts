@@ -6,7 +6,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { infraDir, infraNode, loadInfra, makeTempHome, type Infra, type TempHome } from './helpers/infra.js';
+import { infraDir, loadInfra, makeTempHome, type Infra, type TempHome } from './helpers/infra.js';
+import { nodeYaml } from './helpers/remote.js';
 import { eventually, httpGet, requireBuiltCli, runCli } from './support/cli.js';
 
 /** test/infra/lxd.sh writes lxd.json; missing means the infra is down: fail, never skip. */
@@ -57,25 +58,12 @@ describe('lxc workspaces on a remote SSH node (built CLI)', () => {
     return new Map(list.filter((i) => i.config['user.vendetta.managed'] === 'true').map((i) => [i.name, i]));
   }
 
-  function nodeYaml(name: string, lxcSocket: string): string {
-    const n = infraNode(infra, name);
-    return `apiVersion: vendetta.dev/v1alpha1
-kind: Node
-metadata: {name: ${name}}
-spec:
-  address: ${n.address}
-  port: ${n.port}
-  user: ${infra.user}
-  identityFile: ${infra.clientKey}
-  providers: {lxc: {socket: ${lxcSocket}}}
-`;
-  }
 
   function writeMain(memory = '64Mi', otherImage = lxd.image): void {
     writeFileSync(
       join(main, 'lxc.yaml'),
       [
-        nodeYaml('n1', lxd.socket),
+        nodeYaml(infra, 'n1', { providers: `{lxc: {socket: ${lxd.socket}}}` }),
         `apiVersion: vendetta.dev/v1alpha1
 kind: Workspace
 metadata: {name: lxc-web}
@@ -123,8 +111,8 @@ spec:
     writeFileSync(
       join(broken, 'broken.yaml'),
       [
-        nodeYaml('n2', '/nonexistent/lxd/unix.socket'),
-        nodeYaml('n3', lxd.socket),
+        nodeYaml(infra, 'n2', { providers: '{lxc: {socket: /nonexistent/lxd/unix.socket}}' }),
+        nodeYaml(infra, 'n3', { providers: `{lxc: {socket: ${lxd.socket}}}` }),
         `apiVersion: vendetta.dev/v1alpha1
 kind: Workspace
 metadata: {name: lxc-nodaemon}

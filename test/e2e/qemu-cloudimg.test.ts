@@ -3,12 +3,13 @@
 // the NoCloud seed the driver builds on the node (user, SSH key, hostname). Booted under TCG on
 // node n1 by the built CLI, with an isolated guest network.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, httpGet, requireBuiltCli, runCli, type CliResult } from './support/cli.js';
-import { infraDir, infraNode, loadInfra, makeTempHome, type TempHome } from './helpers/infra.js';
+import { infraDir, loadInfra, makeTempHome, type TempHome } from './helpers/infra.js';
+import { qemuProcesses, sha256 } from './helpers/qemu.js';
+import { nodeYaml } from './helpers/remote.js';
 
 const infra = loadInfra();
 const IMAGE = join(infraDir(), 'qemu', 'debian-cloud.qcow2');
@@ -16,25 +17,6 @@ const VM_ROOT = `/home/${infra.user}/.vendetta/qemu`;
 const WS = 'qe-cloud';
 const GUEST_USER = 'dev';
 let home: TempHome;
-
-/** Live qemu processes whose command line mentions a path under `prefix`. */
-function qemuProcesses(prefix: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmdline.startsWith('qemu-system') && cmdline.includes(prefix)) pids.push(Number(entry));
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  return pids;
-}
-
-function sha256(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
-}
 
 function cli(args: string[]): Promise<CliResult> {
   return runCli(args, {
@@ -50,21 +32,11 @@ function output(r: CliResult): string {
 }
 
 function manifest(published: number, source: string): string {
-  const n = infraNode(infra, 'n1');
   const path = join(home.dir, 'cloud.yaml');
   writeFileSync(
     path,
     `---
-apiVersion: vendetta.dev/v1alpha1
-kind: Node
-metadata: {name: n1}
-spec:
-  address: ${n.address}
-  port: ${n.port}
-  user: ${infra.user}
-  identityFile: ${infra.clientKey}
-  hostKey: ${n.hostKeyPub}
----
+${nodeYaml(infra, 'n1', { pinHostKey: true, providers: '{}' })}---
 apiVersion: vendetta.dev/v1alpha1
 kind: Workspace
 metadata: {name: ${WS}}

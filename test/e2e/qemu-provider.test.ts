@@ -3,12 +3,13 @@
 // test/infra/qemu.sh under TCG. Exec, services and health checks reach the guests over SSH
 // tunnelled through the node connection. Each VM is ~250 MB; never more than 3 run at once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, httpGet, requireBuiltCli, runCli, type CliResult } from './support/cli.js';
-import { infraDir, infraNode, loadInfra, makeTempHome, type TempHome } from './helpers/infra.js';
+import { infraDir, loadInfra, makeTempHome, type TempHome } from './helpers/infra.js';
+import { nodeYaml } from './helpers/remote.js';
+import { qemuProcesses, sha256 } from './helpers/qemu.js';
 
 const infra = loadInfra();
 
@@ -33,40 +34,9 @@ const VM_ROOT = `/home/${infra.user}/.vendetta/qemu`;
 let home: TempHome;
 let dir: string;
 
-/** Every live (non-zombie) qemu process whose command line mentions a path under `prefix`. */
-function qemuProcesses(prefix: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmdline.startsWith('qemu-system') && cmdline.includes(prefix)) pids.push(Number(entry));
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  return pids;
-}
-
-function sha256(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
-}
-
-
-/** A Node resource reaching infra node `infraName` (other suites may stop n3: we use n1 and n2). */
-function nodeYaml(name: string, providers = '', infraName = name): string {
-  const n = infraNode(infra, infraName);
-  return `---
-apiVersion: vendetta.dev/v1alpha1
-kind: Node
-metadata: {name: ${name}}
-spec:
-  address: ${n.address}
-  port: ${n.port}
-  user: ${infra.user}
-  identityFile: ${infra.clientKey}
-  hostKey: ${n.hostKeyPub}
-${providers}`;
+/** A Node reaching an infra node, host key pinned (other suites may stop n3: we use n1 and n2). */
+function qemuNode(name: string, opts: { providers?: string; infraName?: string } = {}): string {
+  return `---\n${nodeYaml(infra, name, { pinHostKey: true, providers: '{}', ...opts })}`;
 }
 
 function vmYaml(name: string, node: string, opts: { ports?: string[]; append?: string; image?: string; source?: string } = {}): string {
@@ -161,7 +131,7 @@ describe('qemu provider over SSH (TCG)', () => {
     writeFileSync(join(source, 'index.html'), 'hello from the qe-a source\n');
     a = manifest(
       'a.yaml',
-      nodeYaml('n1'),
+      qemuNode('n1'),
       vmYaml('qe-a', 'n1', { ports: [`127.0.0.1:${published}:8080`], source }),
       webYaml('qe-web', 'qe-a', 8080),
     );
@@ -200,7 +170,7 @@ describe('qemu provider over SSH (TCG)', () => {
   it('two VMs on one node converge in one apply, each with its own address for the same guest port', async () => {
     const pair = manifest(
       'pair.yaml',
-      nodeYaml('n2'),
+      qemuNode('n2'),
       vmYaml('qe-b', 'n2', { ports: ['127.0.0.1:7002:7000'] }),
       ncYaml('qe-nc-b', 'qe-b', 7000),
       vmYaml('qe-c', 'n2', { ports: ['127.0.0.1:7001:7000'], image: qemu.image }),
@@ -242,11 +212,11 @@ describe('qemu provider over SSH (TCG)', () => {
     const failures = manifest(
       'failures.yaml',
       // A second Node resource for n1's machine, whose qemu binary does not exist.
-      nodeYaml('qe-nobin', '  providers: {qemu: {binary: /nonexistent/qemu-system-x86_64}}', 'n1'),
+      qemuNode('qe-nobin', { providers: '{qemu: {binary: /nonexistent/qemu-system-x86_64}}', infraName: 'n1' }),
       vmYaml('qe-missing', 'qe-nobin'),
-      nodeYaml('n1'),
+      qemuNode('n1'),
       vmYaml('qe-mute', 'n1', { append: `${qemu.append ?? 'console=ttyS0'} vendetta.no_ssh` }),
-      nodeYaml('n2'),
+      qemuNode('n2'),
       vmYaml('qe-ok', 'n2', { ports: ['127.0.0.1:7101:7100'] }),
       ncYaml('qe-nc-ok', 'qe-ok', 7100),
     );

@@ -6,9 +6,17 @@ import { infraNode, type Infra } from './infra.js';
 
 const execFileP = promisify(execFile);
 
-/** A Node document (YAML) for an infra node, with its own dockerd socket. */
-export function nodeYaml(infra: Infra, name: string, extra = ''): string {
-  const n = infraNode(infra, name);
+/**
+ * A Node document (YAML) for an infra node. By default it points at the node's own dockerd;
+ * `providers` replaces that (a YAML flow mapping), `infraName` reaches another infra node under
+ * this name, `pinHostKey` pins the node's host key instead of trusting on first use.
+ */
+export function nodeYaml(
+  infra: Infra,
+  name: string,
+  opts: { providers?: string; infraName?: string; pinHostKey?: boolean } = {},
+): string {
+  const n = infraNode(infra, opts.infraName ?? name);
   return `apiVersion: vendetta.dev/v1alpha1
 kind: Node
 metadata: {name: ${name}}
@@ -17,8 +25,8 @@ spec:
   port: ${n.port}
   user: ${infra.user}
   identityFile: ${infra.clientKey}
-  providers: {docker: {socket: ${n.dockerSocket}}}
-${extra}`;
+${opts.pinHostKey ? `  hostKey: ${n.hostKeyPub}\n` : ''}  providers: ${opts.providers ?? `{docker: {socket: ${n.dockerSocket}}}`}
+`;
 }
 
 /** Run the docker CLI against one infra node's dockerd. */

@@ -1,10 +1,16 @@
-// Bundles the CLI into one ESM file so `vendetta` starts without a TypeScript loader.
+// Bundles the CLI into ESM (an entry plus lazily loaded chunks) so `vendetta` starts without a TypeScript loader.
 import { build } from 'esbuild';
-import { chmodSync } from 'node:fs';
+import { chmodSync, rmSync } from 'node:fs';
+
+rmSync('dist', { recursive: true, force: true }); // no stale chunks
 
 await build({
-  entryPoints: ['src/cli/main.ts'],
-  outfile: 'dist/vendetta.js',
+  entryPoints: { vendetta: 'src/cli/main.ts' },
+  outdir: 'dist',
+  // Drivers are imported on first use (src/providers/lazy.ts): chunks keep their dependencies
+  // (dockerode…) out of the CLI's start-up.
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
   bundle: true,
   platform: 'node',
   target: 'node20',

@@ -6,9 +6,7 @@ import { openStore } from '../store/file-store.js';
 import type { Store } from '../store/types.js';
 import { TransportPool } from '../transport/pool.js';
 import { createProcessDriver } from '../providers/process/driver.js';
-import { createDockerDriver } from '../providers/docker/driver.js';
-import { createQemuDriver } from '../providers/qemu/driver.js';
-import { createLxcDriver } from '../providers/lxc/driver.js';
+import { lazyDriver } from '../providers/lazy.js';
 import type { ProviderDriver } from '../providers/types.js';
 import type { NodeResource, ProviderName } from '../model/types.js';
 import { ExitError, UsageError } from './errors.js';
@@ -21,7 +19,12 @@ export interface GlobalOptions {
 }
 
 export function drivers(): Partial<Record<ProviderName, ProviderDriver>> {
-  return { process: createProcessDriver(), docker: createDockerDriver(), qemu: createQemuDriver(), lxc: createLxcDriver() };
+  return {
+    process: createProcessDriver(),
+    docker: lazyDriver('docker', async () => (await import('../providers/docker/driver.js')).createDockerDriver()),
+    lxc: lazyDriver('lxc', async () => (await import('../providers/lxc/driver.js')).createLxcDriver()),
+    qemu: lazyDriver('qemu', async () => (await import('../providers/qemu/driver.js')).createQemuDriver()),
+  };
 }
 
 export async function openEngine(global: GlobalOptions, events: EngineEvents = {}): Promise<{ store: Store; engine: EngineApi; pool: TransportPool }> {

@@ -28,7 +28,12 @@ const Ajv2020 = ((Ajv2020Module as unknown as { default?: unknown }).default ?? 
 // strictTypes/strictRequired are off because if/then/anyOf branches name properties declared
 // by the enclosing schema, which ajv's strict mode cannot see.
 const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false });
-const validators = new Map<Kind, ValidateFunction>(KINDS.map((kind) => [kind, ajv.compile(SCHEMAS[kind])]));
+// Compiled on first use: commands that never validate (get, logs, version…) skip the ~0.1 s.
+let validators: Map<Kind, ValidateFunction> | undefined;
+function validatorFor(kind: Kind): ValidateFunction {
+  validators ??= new Map(KINDS.map((k) => [k, ajv.compile(SCHEMAS[k])]));
+  return validators.get(kind)!;
+}
 
 // Every object inside a schema's $defs, mapped to the def's name, so an error can say "is not a
 // valid duration" rather than quote a regex.
@@ -93,7 +98,7 @@ export function validateDocument(value: unknown): { kind?: Kind; issues: Issue[]
   }
   if (kind === undefined) return { issues };
 
-  const validate = validators.get(kind)!;
+  const validate = validatorFor(kind);
   const where = subjectOf(kind, value);
   if (!validate(value)) issues.push(...explain(validate.errors ?? [], where, value));
   if (kind === 'Workspace') issues.push(...portMappingIssues(value, where));

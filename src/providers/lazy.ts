@@ -1,0 +1,20 @@
+// A driver whose module is loaded on first use, so the CLI starts without loading (for example)
+// dockerode and its dependencies when no Docker workspace is involved.
+import type { ProviderName } from '../model/types.js';
+import type { ProviderDriver } from './types.js';
+
+export function lazyDriver(name: ProviderName, load: () => Promise<ProviderDriver>): ProviderDriver {
+  let real: Promise<ProviderDriver> | undefined;
+  const driver = () => (real ??= load());
+  return {
+    name,
+    availability: async (ctx) => (await driver()).availability(ctx),
+    observe: async (ctx) => (await driver()).observe(ctx),
+    create: async (ctx, ws) => (await driver()).create(ctx, ws),
+    start: async (ctx, n) => (await driver()).start(ctx, n),
+    stop: async (ctx, n) => (await driver()).stop(ctx, n),
+    delete: async (ctx, n) => (await driver()).delete(ctx, n),
+    runtime: async (ctx, n) => (await driver()).runtime(ctx, n),
+    diagnostics: async (ctx, n) => (await (await driver()).diagnostics?.(ctx, n)) ?? {},
+  };
+}

@@ -54,7 +54,7 @@ export interface EngineDeps {
   checkHealth: (hc: HealthcheckSpec, rt: WorkspaceRuntime, transport: Transport, timeoutMs: number) => Promise<HealthResult>;
   parseDuration: (text: string) => number;
   /** Port mapping parser for workspace endpoints ("127.0.0.1:8080:3000"). */
-  parsePortSpec: (text: string) => { hostIp?: string; hostPort: number };
+  parsePortSpec: (text: string) => { hostIp?: string; hostPort: number; containerPort: number };
 }
 
 export interface EngineOptions {
@@ -313,6 +313,18 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
       }
     }
 
+    function publishedPortFor(workspace: string, containerPort: number) {
+      for (const spec of set?.desired.workspaces.get(workspace)?.spec.ports ?? []) {
+        try {
+          const p = deps.parsePortSpec(spec);
+          if (p.containerPort === containerPort) return p;
+        } catch {
+          // validated by the loader: an unparsable one is just not an endpoint
+        }
+      }
+      return undefined;
+    }
+
     // Resources that had a machine this pass.
     const byId = new Map<ResourceId, UnitOutcome>();
     for (const u of outcome.units) {
@@ -336,10 +348,13 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         if (obs?.exitCode !== undefined) details.exitCode = obs.exitCode;
         const svc = set?.desired.services.get(u.name);
         const port = svc?.spec.ports?.[0];
-        if (port !== undefined && u.address) {
-          details.endpoint = httpEndpoint(u.address, port);
-          if (u.phase === 'Ready') endpoints.set(u.id, details.endpoint);
-        }
+        // Where a user reaches it: the workspace's published port for it when there is one (a
+        // container address is only reachable from the node), else the workspace address.
+        const published = port === undefined ? undefined : publishedPortFor(svc!.spec.workspace, port);
+        const nodeAddress = observation.nodes.get(u.node)?.spec.address ?? LOCAL_ADDRESS;
+        if (published) details.endpoint = httpEndpoint(publishedHost(published.hostIp, nodeAddress), published.hostPort);
+        else if (port !== undefined && u.address) details.endpoint = httpEndpoint(u.address, port);
+        if (details.endpoint && u.phase === 'Ready') endpoints.set(u.id, String(details.endpoint));
         if (u.hasHealthcheck) {
           conditions.push(
             condition(

@@ -54,7 +54,8 @@ describe('engine apply', () => {
     expect(first.plan.operations.map((o) => o.id)).toEqual(['create-workspace:api', 'start-service:db', 'start-service:web']);
     expect(first.statuses.get('workspace/api')?.phase).toBe('Ready');
     expect(first.statuses.get('service/web')).toMatchObject({ phase: 'Ready', observedGeneration: 1, details: { node: 'local', address: '127.0.0.1', restarts: 0 } });
-    expect(first.endpoints.get('service/web')).toBe('http://127.0.0.1:3000');
+    // web's port 3000 is published by its workspace as 8080: that is where a user reaches it.
+    expect(first.endpoints.get('service/web')).toBe('http://127.0.0.1:8080');
     expect(first.endpoints.get('workspace/api')).toBe('http://127.0.0.1:8080');
     expect(reasons('workspace/api')).toEqual(['Created']);
     expect(reasons('service/web')).toEqual(['Started']);

@@ -32,6 +32,10 @@ export function registerDiff(program: Command): void {
           process.stdout.write(structured({ changes: plan.operations.length > 0, plan }, flags.output) + '\n');
         }
         if (plan.unreachable.length > 0) throw new ExitError(`cannot diff: ${plan.unreachable.map((u) => u.node).join(', ')} unreachable`, 2);
+        // A provider that could not be observed: what is there is unknown, so the diff is incomplete.
+        if (plan.unavailable?.length) {
+          throw new ExitError(`cannot diff: ${plan.unavailable.map((u) => `${u.provider} on node ${u.node}`).join(', ')} unavailable`, 2);
+        }
         if (plan.operations.length > 0) throw new ExitError('', 1);
       } catch (e) {
         if (e instanceof ExitError) throw e;

@@ -177,6 +177,12 @@ export interface ObservedNode {
   /** Why the node could not be observed (unreachable, host key changed, provider missing…). */
   error?: string;
   workspaces: ObservedWorkspace[];
+  /**
+   * Providers that failed to observe on a reachable node (LXD daemon missing, Docker socket
+   * absent…): their workspaces are unknown, so nothing is planned for them; the node's other
+   * providers are observed and converged as usual. Absent when every provider answered.
+   */
+  unavailable?: { provider: ProviderName; error: string; hint?: string }[];
 }
 
 /** Observation of every node in the desired (and previously applied) set, keyed by node name. */

@@ -34,11 +34,16 @@ const SUMMARY_ORDER: Verb[] = ['create', 'start', 'restart', 'recreate', 'stop',
 const SYMBOL_WIDTH = 3;
 const CHANGE_INDENT = ' '.repeat(SYMBOL_WIDTH + 5);
 
-/** Lines for every operation, then unreachable nodes; "" for an empty plan. Deterministic. */
+/** Lines for every operation, then unreachable nodes and unavailable providers; "" for an empty plan. Deterministic. */
 export function renderPlan(plan: Plan, opts: { color?: boolean } = {}): string {
   const paint = (symbol: string, text: string) => (opts.color ? `\x1b[${COLOR[symbol]}m${text}\x1b[0m` : text);
   const unreachableIds = plan.unreachable.map((u) => `node/${u.node}`);
-  const resourceWidth = Math.max(0, ...plan.operations.map((o) => o.resource.length), ...unreachableIds.map((id) => id.length));
+  const unavailable = plan.unavailable ?? [];
+  const resourceWidth = Math.max(
+    0,
+    ...plan.operations.map((o) => o.resource.length),
+    ...[...unreachableIds, ...unavailable.map((u) => `node/${u.node}`)].map((id) => id.length),
+  );
   const verbWidth = Math.max(0, ...plan.operations.map((o) => VERB[o.type].length));
 
   const lines: string[] = [];
@@ -54,6 +59,10 @@ export function renderPlan(plan: Plan, opts: { color?: boolean } = {}): string {
     const head = `${'!'.padStart(SYMBOL_WIDTH)} ${unreachableIds[i]!.padEnd(resourceWidth)}`;
     lines.push(`${paint('!', head)}  unreachable: ${u.error}`);
   });
+  for (const u of unavailable) {
+    const head = `${'!'.padStart(SYMBOL_WIDTH)} ${`node/${u.node}`.padEnd(resourceWidth)}`;
+    lines.push(`${paint('!', head)}  ${u.provider} unavailable: ${u.error}`);
+  }
   return lines.length > 0 ? `${lines.join('\n')}\n` : '';
 }
 
@@ -65,11 +74,15 @@ export function planSummary(plan: Plan): string {
     plan.unreachable.length === 0
       ? ''
       : ` Not planned, unreachable: ${plan.unreachable.map((u) => `node/${u.node}`).join(', ')}.`;
+  const unavailable = (plan.unavailable ?? []).length === 0
+    ? ''
+    : ` Not planned, provider unavailable: ${plan.unavailable!.map((u) => `${u.provider} on node/${u.node}`).join(', ')}.`;
+  const notPlanned = unreachable + unavailable;
   if (counts.size === 0) {
-    return plan.unreachable.length === 0 ? 'No changes: everything is up to date.' : `No changes on reachable nodes.${unreachable}`;
+    return notPlanned === '' ? 'No changes: everything is up to date.' : `No changes on reachable nodes.${notPlanned}`;
   }
   const parts = SUMMARY_ORDER.filter((v) => counts.has(v)).map((v) => `${counts.get(v)} to ${v}`);
-  return `Plan: ${parts.join(', ')}.${unreachable}`;
+  return `Plan: ${parts.join(', ')}.${notPlanned}`;
 }
 
 function where(op: Operation): string {

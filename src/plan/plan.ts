@@ -51,6 +51,10 @@ export function plan(input: PlanInput): Plan {
     // for its workspaces or their services; the node is listed once in plan.unreachable.
     const node = reachable(ws.spec.node);
     if (!node) continue;
+    // Same when only its provider could not be observed there (listed in plan.unavailable).
+    // Applied workspaces of that provider are not in node.workspaces either, so no prune or
+    // move deletes them.
+    if (node.unavailable?.some((u) => u.provider === ws.spec.provider)) continue;
     const name = ws.metadata.name;
     const place: Placement = { workspace: name, node: ws.spec.node, provider: ws.spec.provider };
     const desired = desiredWorkspace(set, name);
@@ -106,7 +110,7 @@ export function plan(input: PlanInput): Plan {
 
   planServiceMoves(input, b, applied, reachable);
   if (input.prune) planPrune(input, b, applied, reachable);
-  return { operations: b.ordered(), unreachable };
+  return withUnavailable({ operations: b.ordered(), unreachable }, observed);
 }
 
 /** A service of a workspace that exists, runs and is unchanged. */
@@ -259,7 +263,7 @@ export function planDeletion(input: DeletionInput): Plan {
       b.service('delete-service', name, { workspace, node, provider: ws.provider }, cause);
     }
   }
-  return { operations: b.ordered(), unreachable };
+  return withUnavailable({ operations: b.ordered(), unreachable }, input.observed);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -327,6 +331,15 @@ function unreachableNodes(observed: ObservedSet, desiredNodes: string[]): Plan['
   for (const n of observed.values()) if (!n.reachable) out.set(n.name, n.error ?? 'unreachable');
   for (const node of desiredNodes) if (!observed.has(node)) out.set(node, 'node was not observed');
   return [...out.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([node, error]) => ({ node, error }));
+}
+
+/** Adds plan.unavailable (by node, then provider) when a reachable node has providers it could not observe. */
+function withUnavailable(p: Plan, observed: ObservedSet): Plan {
+  const unavailable = [...observed.values()]
+    .filter((n) => n.reachable)
+    .flatMap((n) => (n.unavailable ?? []).map((u) => ({ node: n.name, provider: u.provider, error: u.error })))
+    .sort((a, b) => compareStrings(a.node, b.node) || compareStrings(a.provider, b.provider));
+  return unavailable.length > 0 ? { ...p, unavailable } : p;
 }
 
 function findWorkspace(node: ObservedNode | undefined, name: string): ObservedWorkspace | undefined {

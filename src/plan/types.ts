@@ -46,4 +46,9 @@ export interface Plan {
   operations: Operation[];
   /** Nodes that could not be observed: nothing is planned for them, and the apply fails. */
   unreachable: { node: string; error: string }[];
+  /**
+   * Providers that could not be observed on a reachable node: nothing is planned for their
+   * workspaces there (like an unreachable node, but only for that provider). Absent when none.
+   */
+  unavailable?: { node: string; provider: ProviderName; error: string }[];
 }

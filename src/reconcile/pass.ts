@@ -321,7 +321,7 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
 
   for (const ws of set?.desired.workspaces.values() ?? []) {
     const node = ws.spec.node;
-    if (!observed.get(node)?.reachable) continue;
+    if (!observed.get(node)?.reachable || providerUnavailable(observed, node, ws.spec.provider)) continue;
     const op = findOp('Workspace', ws.metadata.name, (o) => o.node === node && o.type !== 'delete-workspace');
     makeWorkspaceUnit(ws.metadata.name, node, ws.spec.provider, ws.spec.state === 'stopped' ? 'stopped' : 'running', op);
   }
@@ -617,6 +617,16 @@ function whyNoMachine(service: string, ctx: PassContext): string {
   if (!svc || !ws) return 'not declared';
   const node = ctx.observed.get(ws.spec.node);
   if (!node?.reachable) return `its node ${ws.spec.node} is unreachable`;
+  const unavailable = providerUnavailable(ctx.observed, ws.spec.node, ws.spec.provider);
+  if (unavailable) return unavailable.error;
   if (ws.spec.state === 'stopped') return `its workspace ${ws.metadata.name} is stopped`;
   return 'not running';
+}
+
+/**
+ * Why `provider` could not be observed on `node`, if it could not: its workspaces there have no
+ * machine this pass (nothing is known about them), like those of an unreachable node.
+ */
+export function providerUnavailable(observed: ObservedSet, node: string, provider: ProviderName): { error: string; hint?: string } | undefined {
+  return observed.get(node)?.unavailable?.find((u) => u.provider === provider);
 }

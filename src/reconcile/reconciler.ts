@@ -10,6 +10,7 @@ import type {
   EventRecord,
   HealthcheckSpec,
   NodeResource,
+  ObservedNode,
   ObservedSet,
   ObservedWorkspace,
   ProviderName,
@@ -26,7 +27,7 @@ import type { DesiredService, HealthResult, ServiceManager } from '../services/t
 import type { AppliedRecord, Store } from '../store/types.js';
 import { HostKeyMismatchError, TransportError, type Transport } from '../transport/types.js';
 import type { ApplyOptions, ApplyResult, EngineApi, EngineEvents, Failure, LoadedSet } from './api.js';
-import { executePass, type PassOutcome, type UnitOutcome } from './pass.js';
+import { executePass, providerUnavailable, type PassOutcome, type UnitOutcome } from './pass.js';
 import { errorMessage, type RetryPolicy } from './retry.js';
 import { carryTransitionTimes, condition, failureSignature, httpEndpoint, publishedHost, settledOk } from './status.js';
 
@@ -133,6 +134,14 @@ function formatMs(ms: number): string {
   return ms < 1000 ? `${ms}ms` : `${Math.round(ms / 100) / 10}s`;
 }
 
+/** Does the node's connection still run a command? (Any exit code counts: it answered.) */
+function answers(transport: Transport): Promise<boolean> {
+  return transport.exec(['true']).then(
+    () => true,
+    () => false,
+  );
+}
+
 function nodeHint(node: string, err: unknown): string {
   if ((err instanceof TransportError || err instanceof ProviderError) && err.hint) return err.hint;
   return `check that node ${node} is up and reachable: vendetta node test ${node}`;
@@ -219,11 +228,28 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         try {
           transport = await transportFor(node);
           const ctx = { node, transport, applySet };
+          const unavailable: NonNullable<ObservedNode['unavailable']> = [];
           const lists = await Promise.all(
             // A provider without a driver is not observed: its workspaces fail when operated on.
-            [...providers].map((p) => opts.drivers[p]?.observe(ctx) ?? Promise.resolve([] as ObservedWorkspace[])),
+            [...providers].map(async (p) => {
+              try {
+                return (await opts.drivers[p]?.observe(ctx)) ?? [];
+              } catch (err) {
+                // The connection itself failed: the whole node is unreachable (below). Anything
+                // else (no LXD daemon, no Docker socket) only takes this provider's workspaces
+                // out of the pass; the node's other providers still converge. Drivers also throw
+                // TransportError for a daemon socket that does not answer, so a round trip tells
+                // whether the node's connection is what failed.
+                if (err instanceof TransportError && !(await answers(transport!))) throw err;
+                const message = errorMessage(err);
+                const error = message.includes(`node ${name}`) ? message : `cannot observe ${p} on node ${name}: ${message}`;
+                unavailable.push({ provider: p, error, hint: err instanceof ProviderError || err instanceof TransportError ? err.hint : undefined });
+                return [] as ObservedWorkspace[];
+              }
+            }),
           );
-          observed.set(name, { name, reachable: true, workspaces: lists.flat() });
+          unavailable.sort((a, b) => a.provider.localeCompare(b.provider));
+          observed.set(name, { name, reachable: true, workspaces: lists.flat(), ...(unavailable.length > 0 ? { unavailable } : {}) });
           latencyMs.set(name, Date.now() - started);
         } catch (err) {
           const where = transport?.describe ?? (node.spec.address === LOCAL_ADDRESS ? 'local' : `${node.spec.user ? `${node.spec.user}@` : ''}${node.spec.address}:${node.spec.port ?? 22}`);
@@ -299,17 +325,25 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
       const id = resourceId('Node', name);
       const latency = observation.latencyMs.get(name);
       const reachable = !!o?.reachable;
+      // A provider that could not be observed fails its own workspaces, not the node.
+      const unavailable = o?.unavailable ?? [];
       statuses.set(id, {
         phase: reachable ? 'Ready' : 'NotReady',
         conditions: [
           condition('Reachable', reachable, reachable ? 'Observed' : 'Unreachable', reachable ? `observed in ${latency} ms` : (o?.error ?? 'not observed'), now),
           condition('Ready', reachable, reachable ? 'Observed' : 'Unreachable', reachable ? 'node observed' : (o?.error ?? 'not observed'), now),
+          ...(unavailable.length > 0 ? [condition('ProvidersAvailable', false, 'ProviderUnavailable', unavailable.map((u) => u.error).join('; '), now)] : []),
         ],
         observedGeneration: generation(id),
         details: { address: observation.nodes.get(name)?.spec.address ?? 'unknown', ...(latency !== undefined ? { latencyMs: latency } : {}) },
       });
       if (!reachable) {
         failures.push({ resource: id, node: name, reason: o?.error ?? `node ${name} was not observed`, hint: observation.hints.get(name) });
+      }
+      // A provider only applied workspaces use (a prune) has no declared workspace to fail: the node says it.
+      for (const u of unavailable) {
+        const declaredThere = [...(set?.desired.workspaces.values() ?? [])].some((w) => w.spec.node === name && w.spec.provider === u.provider);
+        if (!declaredThere) failures.push({ resource: id, node: name, reason: u.error, hint: u.hint });
       }
     }
 
@@ -396,14 +430,26 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
     }
 
     // Declared resources without a machine: their node could not be observed.
-    const unitless: { id: ResourceId; node: string }[] = [];
-    for (const ws of set?.desired.workspaces.values() ?? []) unitless.push({ id: resourceId('Workspace', ws.metadata.name), node: ws.spec.node });
+    // (or, on a reachable node, their provider could not be observed).
+    const unitless: { id: ResourceId; node: string; provider?: ProviderName }[] = [];
+    for (const ws of set?.desired.workspaces.values() ?? []) unitless.push({ id: resourceId('Workspace', ws.metadata.name), node: ws.spec.node, provider: ws.spec.provider });
     for (const svc of set?.desired.services.values() ?? []) {
       const ws = set?.desired.workspaces.get(svc.spec.workspace);
-      unitless.push({ id: resourceId('Service', svc.metadata.name), node: ws?.spec.node ?? 'unknown' });
+      unitless.push({ id: resourceId('Service', svc.metadata.name), node: ws?.spec.node ?? 'unknown', provider: ws?.spec.provider });
     }
-    for (const { id, node } of unitless) {
+    for (const { id, node, provider } of unitless) {
       if (byId.has(id)) continue;
+      const unavailable = observation.observed.get(node)?.reachable && provider ? providerUnavailable(observation.observed, node, provider) : undefined;
+      if (unavailable) {
+        statuses.set(id, {
+          phase: 'Failed',
+          conditions: [condition('Ready', false, 'ProviderUnavailable', unavailable.error, now)],
+          observedGeneration: previousGeneration(id),
+          details: { node },
+        });
+        failures.push({ resource: id, node, reason: unavailable.error, hint: unavailable.hint });
+        continue;
+      }
       const why = observation.observed.get(node)?.error ?? `node ${node} was not observed`;
       statuses.set(id, {
         phase: 'NotReady',
@@ -448,6 +494,9 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         const node = r.kind === 'Workspace' ? (r.resource.spec as WorkspaceSpec).node : workspaceNodeOf(r, all);
         const o = node ? observation.observed.get(node) : undefined;
         if (!o?.reachable) continue;
+        // Its provider could not be observed there: absent from the list proves nothing.
+        const provider = workspaceRecordOf(r, all)?.spec.provider;
+        if (provider && providerUnavailable(observation.observed, o.name, provider)) continue;
         if (r.kind === 'Workspace' && o.workspaces.some((w) => w.name === r.name)) continue;
         if (r.kind === 'Service' && o.workspaces.some((w) => w.services.some((s) => s.name === r.name) && w.name === (r.resource.spec as ServiceSpec).workspace)) continue;
       }
@@ -467,6 +516,13 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
     const ws = (service.resource.spec as ServiceSpec).workspace;
     const rec = records.find((r) => r.kind === 'Workspace' && r.name === ws);
     return rec ? (rec.resource.spec as WorkspaceSpec).node : undefined;
+  }
+
+  /** A workspace record itself, or a service record's workspace record. */
+  function workspaceRecordOf(r: AppliedRecord, records: AppliedRecord[]): WorkspaceResource | undefined {
+    if (r.kind === 'Workspace') return r.resource as WorkspaceResource;
+    const ws = (r.resource.spec as ServiceSpec).workspace;
+    return records.find((x) => x.kind === 'Workspace' && x.name === ws)?.resource as WorkspaceResource | undefined;
   }
 
   // ----- the loop ----------------------------------------------------------------------------

@@ -106,7 +106,8 @@ spec:
     mkdirSync(join(main, 'site'), { recursive: true });
     writeFileSync(join(main, 'site', 'index.html'), 'hello from the lxc source\n');
     writeMain();
-    // n2 points at a socket that is not there; a process workspace on n3 must converge anyway
+    // n2 points at a socket that is not there; process workspaces on n3 and on n2 itself must
+    // converge anyway (a missing provider fails only its own workspaces)
     mkdirSync(broken);
     writeFileSync(
       join(broken, 'broken.yaml'),
@@ -122,6 +123,11 @@ spec: {node: n2, provider: lxc, image: ${lxd.image}}
 kind: Workspace
 metadata: {name: lxc-proc-ok}
 spec: {node: n3, provider: process}
+`,
+        `apiVersion: vendetta.dev/v1alpha1
+kind: Workspace
+metadata: {name: lxc-proc-same-node}
+spec: {node: n2, provider: process}
 `,
       ].join('---\n'),
     );
@@ -199,7 +205,7 @@ spec: {node: n3, provider: process}
     expect((await instances()).get('vendetta-lxc-other')!.status).toBe('Running');
   });
 
-  it('a node without a reachable daemon fails with what to install; another node still converges', async () => {
+  it('a node without a reachable daemon fails with what to install; its other workspaces and another node still converge', async () => {
     const r = await runCli(['apply', '-f', broken, '-o', 'json', '--timeout', '60s'], { home: brokenHome.dir, env: brokenHome.env });
     expect(r.code).toBe(1);
     const out = r.stdout + r.stderr;
@@ -207,7 +213,10 @@ spec: {node: n3, provider: process}
     expect(out).toMatch(/install LXD .*on node n2/);
     const result = JSON.parse(r.stdout);
     expect(result.statuses['workspace/lxc-proc-ok'].phase).toBe('Ready');
-    expect(result.statuses['workspace/lxc-nodaemon'].phase).not.toBe('Ready');
+    expect(result.statuses['workspace/lxc-proc-same-node'].phase).toBe('Ready');
+    expect(result.statuses['node/n2'].phase).toBe('Ready');
+    expect(result.statuses['workspace/lxc-nodaemon'].phase).toBe('Failed');
+    expect(result.failures.map((f: { resource: string }) => f.resource)).toEqual(['workspace/lxc-nodaemon']);
   });
 
   it('delete leaves no instance, no proxy device listening, no container directory', async () => {

@@ -148,6 +148,21 @@ const cases: Record<string, () => Case> = {
     return { set, observed, applied: [] };
   },
 
+  'provider-unavailable-other-provider-planned': () => {
+    // lxc could not be observed on node a (no daemon): nothing is planned for box (no create, no
+    // prune of the applied "gone"), while the node's process workspace is planned as usual.
+    const before = loaded([workspace('gone', { node: 'a', provider: 'lxc', image: 'debian/12' })]);
+    const set = loaded([
+      workspace('alpha', { node: 'a' }),
+      service('one', 'alpha'),
+      workspace('box', { node: 'a', provider: 'lxc', image: 'debian/12' }),
+      service('two', 'box'),
+    ]);
+    const observed = emptyNodes('a');
+    observed.get('a')!.unavailable = [{ provider: 'lxc', error: 'no LXD or Incus daemon answers on node a', hint: 'install LXD on node a' }];
+    return { set, observed, applied: appliedRecords(before), prune: true };
+  },
+
   'depends-on-order-across-workspaces': () => ({
     set: loaded([
       workspace('front'),

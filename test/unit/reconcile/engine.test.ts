@@ -8,6 +8,7 @@ import type { Store } from '../../../src/store/types.js';
 import type { EventRecord } from '../../../src/model/types.js';
 import type { ApplyOptions } from '../../../src/reconcile/api.js';
 import { HostKeyMismatchError, TransportError } from '../../../src/transport/types.js';
+import { ProviderError, type ProviderDriver } from '../../../src/providers/types.js';
 import { FakeWorld, loadedSet, node, service, workspace } from './fake-world.js';
 
 let home: string;
@@ -182,6 +183,77 @@ describe('engine apply', () => {
     const result = await engine.apply(set, opts());
     expect(result.failures.find((f) => f.resource === 'workspace/box')?.reason).toBe('create failed: no lxc driver is available on node local');
     expect(result.statuses.get('workspace/api')?.phase).toBe('Ready');
+  });
+
+  describe('a provider that cannot observe its node', () => {
+    // An lxc driver whose daemon is missing: observe throws, everything else is never called.
+    const noDaemon = (): ProviderDriver => {
+      const missing = () => Promise.reject(new Error('not called: nothing is planned for lxc'));
+      return {
+        name: 'lxc',
+        availability: async () => ({ available: false }),
+        observe: () => Promise.reject(new ProviderError('no LXD or Incus daemon answers on node local', 'install LXD on node local')),
+        create: missing,
+        start: missing,
+        stop: missing,
+        delete: missing,
+        runtime: missing,
+      };
+    };
+    const withLxc = (lxc: ProviderDriver) =>
+      createEngine({ store, connect: world.connect, drivers: { process: world.driver(), lxc }, serviceManagerFn: world.serviceManager, retry: { baseMs: 1, capMs: 5, maxAttempts: 2 }, servicePollMs: 1, passDelayMs: 1 });
+
+    it('fails only its own workspaces and services, with its error and hint; the node stays Ready', async () => {
+      const lxcEngine = withLxc(noDaemon());
+      try {
+        const set = loadedSet([workspace('box', { provider: 'lxc' }), service('httpd', 'box'), workspace('api'), service('web', 'api')]);
+        const result = await lxcEngine.apply(set, opts());
+        expect(result.converged).toBe(false);
+        expect(result.plan.operations.map((o) => o.id)).toEqual(['create-workspace:api', 'start-service:web']);
+        expect(result.plan.unavailable).toEqual([{ node: 'local', provider: 'lxc', error: 'no LXD or Incus daemon answers on node local' }]);
+        expect(result.statuses.get('workspace/api')?.phase).toBe('Ready');
+        expect(result.statuses.get('service/web')?.phase).toBe('Ready');
+        expect(result.statuses.get('workspace/box')?.phase).toBe('Failed');
+        expect(result.statuses.get('service/httpd')?.phase).toBe('Failed');
+        expect(result.statuses.get('node/local')?.phase).toBe('Ready');
+        expect(result.statuses.get('node/local')?.conditions.find((c) => c.type === 'ProvidersAvailable')?.status).toBe('False');
+        const reason = 'no LXD or Incus daemon answers on node local';
+        expect(result.failures).toEqual([
+          { resource: 'workspace/box', node: 'local', reason, hint: 'install LXD on node local' },
+          { resource: 'service/httpd', node: 'local', reason, hint: 'install LXD on node local' },
+        ]);
+      } finally {
+        await lxcEngine.close();
+      }
+    });
+
+    it('prune keeps the record of a workspace it cannot see, and says why', async () => {
+      const lxcEngine = withLxc(noDaemon());
+      try {
+        const box = workspace('box', { provider: 'lxc' });
+        await store.putApplied(box, 'default');
+        await store.setInventory('default', ['workspace/box']);
+        const result = await lxcEngine.apply(loadedSet([workspace('api')]), opts({ prune: true }));
+        expect(result.plan.operations.map((o) => o.id)).toEqual(['create-workspace:api']);
+        expect(result.converged).toBe(false);
+        expect(result.failures).toEqual([{ resource: 'node/local', node: 'local', reason: 'no LXD or Incus daemon answers on node local', hint: 'install LXD on node local' }]);
+        expect((await store.list()).map((r) => r.id).sort()).toEqual(['workspace/api', 'workspace/box']);
+      } finally {
+        await lxcEngine.close();
+      }
+    });
+
+    it('a connection failure during a provider observation still makes the node unreachable', async () => {
+      const lxcEngine = withLxc({ ...noDaemon(), observe: () => Promise.reject(new TransportError('local', 'connection lost')) });
+      try {
+        const result = await lxcEngine.apply(loadedSet([workspace('box', { provider: 'lxc' }), workspace('api')]), opts());
+        expect(result.plan.operations).toEqual([]);
+        expect(result.statuses.get('node/local')?.phase).toBe('NotReady');
+        expect(result.statuses.get('workspace/api')?.phase).toBe('NotReady');
+      } finally {
+        await lxcEngine.close();
+      }
+    });
   });
 
   it('never puts env values in events or status', async () => {

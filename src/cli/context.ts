@@ -23,7 +23,7 @@ export function drivers(): Partial<Record<ProviderName, ProviderDriver>> {
     process: createProcessDriver(),
     docker: lazyDriver('docker', async () => (await import('../providers/docker/driver.js')).createDockerDriver()),
     lxc: lazyDriver('lxc', async () => (await import('../providers/lxc/driver.js')).createLxcDriver()),
-    qemu: lazyDriver('qemu', async () => (await import('../providers/qemu/driver.js')).createQemuDriver()),
+    qemu: lazyDriver('qemu', async () => (await import('../providers/qemu/driver.js')).createQemuDriver(), { diagnostics: true }),
   };
 }
 

@@ -6,7 +6,7 @@ import { renderTable, age } from '../output/table.js';
 import { resourceId, type WorkspaceSpec } from '../model/types.js';
 import type { AppliedRecord, Store } from '../store/types.js';
 import { TransportPool } from '../transport/pool.js';
-import { drivers } from './context.js';
+import { drivers, type GlobalOptions } from './context.js';
 import { nodeResource } from './runtime.js';
 import { selectRecords } from './get.js';
 
@@ -16,39 +16,44 @@ export function registerDescribe(program: Command): void {
     .description('show a resource in detail: spec, status, conditions and recent events')
     .argument('<kind>', 'node | workspace | service')
     .argument('[name]', 'resource name (default: all of that kind)')
-    .action(async (kindWord: string, name: string | undefined) => {
+    .action(async (kindWord: string, name: string | undefined, _flags: unknown, cmd: Command) => {
       const store = await openReadStore(); // the server's store in client mode
       const records = await selectRecords(store, kindWord, name);
       const blocks: string[] = [];
-      for (const r of records) {
-        const lines: string[] = [];
-        lines.push(`Name:         ${r.name}`, `Kind:         ${r.kind}`, `Apply set:    ${r.applySet}`,
-          `Generation:   ${r.generation} (observed ${r.status?.observedGeneration ?? 0})`, `Applied:      ${r.appliedAt}`);
-        if (r.resource.source) lines.push(`Source:       ${r.resource.source.file}:${r.resource.source.line}`);
-        lines.push(`Phase:        ${r.status?.phase ?? 'Pending'}`);
-        for (const [k, v] of Object.entries(r.status?.details ?? {})) lines.push(`${(k[0]!.toUpperCase() + k.slice(1) + ':').padEnd(14)}${v}`);
-        lines.push('Spec:', indent(stringify(r.resource.spec).trimEnd(), 2));
-        const conds = r.status?.conditions ?? [];
-        lines.push('Conditions:');
-        lines.push(conds.length ? indent(renderTable(['TYPE', 'STATUS', 'REASON', 'MESSAGE', 'SINCE'],
-          conds.map((c) => [c.type, c.status, c.reason, c.message, age(c.lastTransitionTime)])), 2) : '  <none>');
-        if (r.kind === 'Workspace') lines.push(...(await workspaceDiagnostics(store, r)));
-        const events = await store.events({ object: resourceId(r.kind, r.name), limit: 20 });
-        lines.push('Events:');
-        lines.push(events.length ? indent(renderTable(['AGE', 'TYPE', 'REASON', 'MESSAGE'],
-          events.map((e) => [age(e.time), e.type, e.reason, e.message])), 2) : '  <none>');
-        blocks.push(lines.join('\n'));
+      // One connection per node for the whole command, for live diagnostics.
+      const pool = new TransportPool({ strictHostKeys: (cmd.optsWithGlobals() as GlobalOptions).strictHostKeys });
+      try {
+        for (const r of records) {
+          const lines: string[] = [];
+          lines.push(`Name:         ${r.name}`, `Kind:         ${r.kind}`, `Apply set:    ${r.applySet}`,
+            `Generation:   ${r.generation} (observed ${r.status?.observedGeneration ?? 0})`, `Applied:      ${r.appliedAt}`);
+          if (r.resource.source) lines.push(`Source:       ${r.resource.source.file}:${r.resource.source.line}`);
+          lines.push(`Phase:        ${r.status?.phase ?? 'Pending'}`);
+          for (const [k, v] of Object.entries(r.status?.details ?? {})) lines.push(`${(k[0]!.toUpperCase() + k.slice(1) + ':').padEnd(14)}${v}`);
+          lines.push('Spec:', indent(stringify(r.resource.spec).trimEnd(), 2));
+          const conds = r.status?.conditions ?? [];
+          lines.push('Conditions:');
+          lines.push(conds.length ? indent(renderTable(['TYPE', 'STATUS', 'REASON', 'MESSAGE', 'SINCE'],
+            conds.map((c) => [c.type, c.status, c.reason, c.message, age(c.lastTransitionTime)])), 2) : '  <none>');
+          if (r.kind === 'Workspace') lines.push(...(await workspaceDiagnostics(store, pool, r)));
+          const events = await store.events({ object: resourceId(r.kind, r.name), limit: 20 });
+          lines.push('Events:');
+          lines.push(events.length ? indent(renderTable(['AGE', 'TYPE', 'REASON', 'MESSAGE'],
+            events.map((e) => [age(e.time), e.type, e.reason, e.message])), 2) : '  <none>');
+          blocks.push(lines.join('\n'));
+        }
+      } finally {
+        await pool.closeAll();
       }
       process.stdout.write(blocks.join('\n\n---\n\n') + '\n');
     });
 }
 
 /** Live diagnostics from the workspace's driver (a VM's serial console); never fails describe. */
-async function workspaceDiagnostics(store: Store, r: AppliedRecord): Promise<string[]> {
+async function workspaceDiagnostics(store: Store, pool: TransportPool, r: AppliedRecord): Promise<string[]> {
   const spec = r.resource.spec as WorkspaceSpec;
   const driver = drivers()[spec.provider];
   if (!driver?.diagnostics) return [];
-  const pool = new TransportPool({});
   try {
     const node = await nodeResource(store, spec.node);
     const transport = await pool.get(node);
@@ -56,8 +61,6 @@ async function workspaceDiagnostics(store: Store, r: AppliedRecord): Promise<str
     return Object.entries(sections).flatMap(([title, text]) => [`${title}:`, indent(text, 2)]);
   } catch (e) {
     return [`Diagnostics:  unavailable (${(e as Error).message})`];
-  } finally {
-    await pool.closeAll();
   }
 }
 

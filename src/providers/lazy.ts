@@ -3,7 +3,12 @@
 import type { ProviderName } from '../model/types.js';
 import type { ProviderDriver } from './types.js';
 
-export function lazyDriver(name: ProviderName, load: () => Promise<ProviderDriver>): ProviderDriver {
+export function lazyDriver(
+  name: ProviderName,
+  load: () => Promise<ProviderDriver>,
+  /** Whether the real driver has `diagnostics`: known without loading it, so `describe` only connects when it has something to show. */
+  opts: { diagnostics?: boolean } = {},
+): ProviderDriver {
   let real: Promise<ProviderDriver> | undefined;
   const driver = () => (real ??= load());
   return {
@@ -15,6 +20,6 @@ export function lazyDriver(name: ProviderName, load: () => Promise<ProviderDrive
     stop: async (ctx, n) => (await driver()).stop(ctx, n),
     delete: async (ctx, n) => (await driver()).delete(ctx, n),
     runtime: async (ctx, n) => (await driver()).runtime(ctx, n),
-    diagnostics: async (ctx, n) => (await (await driver()).diagnostics?.(ctx, n)) ?? {},
+    ...(opts.diagnostics ? { diagnostics: async (ctx, n) => (await (await driver()).diagnostics?.(ctx, n)) ?? {} } : {}),
   };
 }

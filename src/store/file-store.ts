@@ -90,15 +90,14 @@ function processAlive(pid: number): boolean {
 class FileStore implements Store {
   /** Per-file queues: read-modify-write of one file never interleaves within this process. */
   private readonly queues = new Map<string, Promise<unknown>>();
-  private eventLines = 0;
+  /** Lines in events.jsonl; counted on the first append, so read-only commands never read the file. */
+  private eventLines: number | undefined;
 
   constructor(readonly home: string) {}
 
   // Directories are made by the first write, not here: read-only commands (validate, get, a
   // rejected apply) must leave VENDETTA_HOME as they found it.
-  async init(): Promise<void> {
-    this.eventLines = (await this.readEventFile(this.eventsFile)).length;
-  }
+  async init(): Promise<void> {}
 
   private get eventsFile(): string {
     return path.join(this.home, 'events.jsonl');
@@ -194,6 +193,7 @@ class FileStore implements Store {
 
   appendEvent(event: EventRecord): Promise<void> {
     return this.serialize(this.eventsFile, async () => {
+      this.eventLines ??= (await this.readEventFile(this.eventsFile)).length;
       if (this.eventLines >= EVENTS_PER_FILE) {
         // Rotation keeps between EVENTS_PER_FILE and 2×EVENTS_PER_FILE recent events on disk.
         await fs.rename(this.eventsFile, this.rotatedEventsFile).catch((err: NodeJS.ErrnoException) => {

@@ -90,7 +90,8 @@ up() {
   # a small base disk image: tests check that VMs write only to their qcow2 overlay
   [ -f "$Q/base.qcow2" ] || qemu-img create -q -f qcow2 "$Q/base.qcow2" 16M
   chmod -R a+rX "$Q"
-  bash "$HERE/cloudimg.sh"   # Debian cloud image for the disk-image + cloud-init path -> $Q/debian-cloud.qcow2
+  # up.sh builds it in parallel itself (VENDETTA_SKIP_CLOUDIMG=1)
+  [ -n "${VENDETTA_SKIP_CLOUDIMG:-}" ] || bash "$HERE/cloudimg.sh"   # Debian cloud image for the disk-image + cloud-init path -> $Q/debian-cloud.qcow2
 
   printf '{"kernel": "%s", "initrd": "%s", "append": "%s", "image": "%s"}\n' \
     "$KERNEL" "$Q/initramfs.cpio.gz" "console=ttyS0 quiet loglevel=3 panic=-1" "$Q/base.qcow2" > "$W/qemu.json.tmp"

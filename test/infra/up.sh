@@ -10,7 +10,13 @@ T0=$(date +%s.%N)
 [ "$(id -u)" = 0 ] || { echo "test/infra/up.sh must run as root (it starts sshd and dockerd)" >&2; exit 1; }
 
 ts packages
-PKGS=(docker.io openssh-server busybox-static iproute2 sudo procps)
+# Every host package of every infra script, in one apt run: separate runs cost a dpkg pass each,
+# and one install up front lets the cloud image build below run beside the LXD start-up (two apt
+# runs at once would fight over the dpkg lock).
+PKGS=(docker.io openssh-server busybox-static iproute2 sudo procps
+      qemu-system-x86 qemu-utils dropbear-bin cpio kmod dosfstools mtools      # qemu.sh
+      debootstrap syslinux syslinux-common fdisk e2fsprogs                    # cloudimg.sh
+      lxd dnsmasq-base)                                                       # lxd.sh
 MISSING=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || MISSING+=("$p"); done
 if [ ${#MISSING[@]} -gt 0 ]; then
@@ -76,7 +82,11 @@ for n in "${NODES[@]}"; do node_up "$n" & PIDS+=($!); done
 FAIL=0; for p in "${PIDS[@]}"; do wait "$p" || FAIL=1; done
 [ $FAIL = 0 ] || { echo "some nodes failed to start" >&2; exit 1; }
 
-bash "$HERE/qemu.sh" up   # kernel + initramfs for QEMU workspaces -> $W/qemu.json
+# The cloud image (cloudimg.sh, ~5 min when not cached) builds in the background while the kernel,
+# initramfs and LXD come up; we wait for it at the end.
+bash "$HERE/cloudimg.sh" > "$W/cloudimg.log" 2>&1 &
+CLOUDIMG_PID=$!
+VENDETTA_SKIP_CLOUDIMG=1 bash "$HERE/qemu.sh" up   # kernel + initramfs for QEMU workspaces -> $W/qemu.json
 ts env.json
 {
   printf '{\n  "dir": "%s",\n  "clientKey": "%s",\n  "user": "%s",\n  "image": "%s",\n  "passwordUser": {"user": "%s", "password": "%s"},\n  "nodes": [' "$W" "$W/client_key" "$TEST_USER" "$IMAGE" "$PASSWORD_USER" "$PASSWORD"
@@ -91,4 +101,7 @@ ts env.json
 } > "$W/env.json.tmp"
 mv "$W/env.json.tmp" "$W/env.json"
 bash "$HERE/lxd.sh" up
+ts "waiting for the cloud image (log: $W/cloudimg.log)"
+if ! wait "$CLOUDIMG_PID"; then tail -n 30 "$W/cloudimg.log" >&2; echo "cloud image build failed; see $W/cloudimg.log" >&2; exit 1; fi
+sed 's/^/  /' "$W/cloudimg.log"
 ts "done in $(echo "$(date +%s.%N) - $T0" | bc 2>/dev/null || echo '?') s -> $W/env.json"

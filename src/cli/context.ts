@@ -1,5 +1,5 @@
 // Wiring shared by the commands: store, engine, drivers, transports, manifest loading.
-import { loadManifests, formatManifestError } from '../manifest/index.js';
+import { loadManifests, formatManifestErrors } from '../manifest/index.js';
 import type { LoadedSet, EngineApi, EngineEvents } from '../reconcile/api.js';
 import { createEngine } from '../reconcile/engine.js';
 import { openStore } from '../store/file-store.js';
@@ -41,8 +41,8 @@ export async function loadOrExit(paths: string[] | undefined, exitCode = 1): Pro
   if (!paths || paths.length === 0) throw new ExitError('no manifests given', exitCode, 'pass -f FILE_OR_DIR (repeatable)');
   const result = await loadManifests(paths, { knownNodes: await storeNodes() });
   if (!result.ok) {
-    const lines = result.errors.map(formatManifestError);
-    const n = result.errors.length;
+    const lines = formatManifestErrors(result.errors, result.total);
+    const n = result.total;
     throw new ExitError(`${lines.join('\n')}\n${n} error${n === 1 ? '' : 's'} in manifests; nothing was changed`, exitCode);
   }
   return result.set;

@@ -9,8 +9,8 @@ import { createProcessDriver } from '../providers/process/driver.js';
 import { lazyDriver } from '../providers/lazy.js';
 import type { ProviderDriver } from '../providers/types.js';
 import type { NodeResource, ProviderName } from '../model/types.js';
-import { ExitError, UsageError } from './errors.js';
-import { parseDuration } from '../model/quantity.js';
+import { ExitError } from './errors.js';
+import { parseFlagDuration } from './options.js';
 import { clientEngine, serverClient, serverNodes } from './client.js';
 import { remoteStore } from '../server/client.js';
 
@@ -58,10 +58,5 @@ export async function storeNodes(): Promise<NodeResource[]> {
 }
 
 export function flagDuration(flag: string, value: string | undefined, fallbackMs: number): number {
-  if (value === undefined) return fallbackMs;
-  try {
-    return parseDuration(value);
-  } catch {
-    throw new UsageError(`invalid duration for ${flag}: "${value}"`, 'use e.g. 90s, 5m, 500ms');
-  }
+  return value === undefined ? fallbackMs : parseFlagDuration(flag, value);
 }

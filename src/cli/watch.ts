@@ -14,6 +14,7 @@ import { hostname } from 'node:os';
 import { extname } from 'node:path';
 import { watch as watchFiles } from 'chokidar';
 import { loadManifests, formatManifestErrors } from '../manifest/index.js';
+import { setLongTimeout, type LongTimeout } from '../model/timers.js';
 import { renderPlan, planSummary } from '../output/plan-render.js';
 import { detectStyle } from '../output/style.js';
 import { createProgress } from '../output/progress.js';
@@ -48,14 +49,14 @@ export function isManifestPath(file: string, explicit: Set<string>): boolean {
 
 /** Calls `fire` once `quietMs` passed without another `poke` (coalesces an editor's burst of writes). */
 export function debouncer(quietMs: number, fire: () => void): { poke(): void; cancel(): void } {
-  let timer: NodeJS.Timeout | undefined;
+  let timer: LongTimeout | undefined;
   return {
     poke() {
-      clearTimeout(timer);
-      timer = setTimeout(fire, quietMs);
+      timer?.clear();
+      timer = setLongTimeout(fire, quietMs);
     },
     cancel() {
-      clearTimeout(timer);
+      timer?.clear();
     },
   };
 }

@@ -28,6 +28,22 @@ const Ajv2020 = ((Ajv2020Module as unknown as { default?: unknown }).default ?? 
 // strictTypes/strictRequired are off because if/then/anyOf branches name properties declared
 // by the enclosing schema, which ajv's strict mode cannot see.
 const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false });
+// "maxDuration": "24h" bounds a duration string (a regex cannot bound a sum like "1h30m").
+// Editors ignore the keyword; vendetta checks it. Text that is not a duration passes here:
+// the pattern reports it.
+ajv.addKeyword({
+  keyword: 'maxDuration',
+  type: 'string',
+  schemaType: 'string',
+  errors: false,
+  validate: (max: string, data: string) => {
+    try {
+      return parseDuration(data) <= parseDuration(max);
+    } catch {
+      return true;
+    }
+  },
+});
 // Compiled on first use: commands that never validate (get, logs, version…) skip the ~0.1 s.
 let validators: Map<Kind, ValidateFunction> | undefined;
 function validatorFor(kind: Kind): ValidateFunction {
@@ -195,6 +211,11 @@ function explain(errors: ErrorObject[], where: (path: DocPath) => string, doc: R
         const allowed = (params.allowedValues as unknown[]).map(String);
         const hint = typeof value === 'string' ? didYouMean(value, allowed) : '';
         push(path, 'value', `${where(path)} must be one of ${allowed.join(', ')}, got ${describeValue(value)}${hint}`);
+        break;
+      }
+      case 'maxDuration': {
+        const max = String(e.schema);
+        push(path, 'value', `${where(path)} must be at most ${max}, got ${describeValue(value)}; use a duration up to ${max}`);
         break;
       }
       case 'const':

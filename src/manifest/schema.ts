@@ -8,6 +8,7 @@ import { API_VERSION, KINDS, type Kind } from '../model/types.js';
 import { parseDuration, parseQuantity } from '../model/quantity.js';
 import { parsePortSpec } from '../model/ports.js';
 import type { DocPath, PathPart } from './locate.js';
+import { providerSupportIssues } from './providers.js';
 import { describeValue, didYouMean, MAX_QUOTED, pathText, quote } from './text.js';
 
 export const SCHEMAS: Record<Kind, object> = {
@@ -117,7 +118,7 @@ export function validateDocument(value: unknown): { kind?: Kind; issues: Issue[]
   const validate = validatorFor(kind);
   const where = subjectOf(kind, value);
   if (!validate(value)) issues.push(...explain(validate.errors ?? [], where, value));
-  if (kind === 'Workspace') issues.push(...portMappingIssues(value, where));
+  if (kind === 'Workspace') issues.push(...portMappingIssues(value, where), ...providerSupportIssues(value, where([])));
   return { kind, issues };
 }
 

@@ -45,6 +45,11 @@ ajv.addKeyword({
     }
   },
 });
+/** Compiles another schema with the same options and keywords (tests check schemas/vendetta.schema.json). */
+export function compileSchema(schema: object): ValidateFunction {
+  return ajv.compile(schema);
+}
+
 // Compiled on first use: commands that never validate (get, logs, version…) skip the ~0.1 s.
 let validators: Map<Kind, ValidateFunction> | undefined;
 function validatorFor(kind: Kind): ValidateFunction {

@@ -1,13 +1,15 @@
 // Pathological manifests: every one must fail fast with a short message that names its file.
 // No wall-clock asserts: before the fix these ran for minutes or took gigabytes (a quadratic
 // edit-distance table, the yaml library's quadratic duplicate-key check), so they would time out.
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LIMITS, loadManifests, formatManifestErrorFrom, formatManifestErrors } from '../../../src/manifest/index.js';
 
 const API = 'apiVersion: vendetta.dev/v1alpha1';
+// Generous: a loaded shared machine must not fail these. Before the fixes they ran for minutes.
+vi.setConfig({ testTimeout: 60_000 });
 const MB = 1024 * 1024;
 
 let dir: string;

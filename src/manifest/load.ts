@@ -198,7 +198,16 @@ async function collectFiles(
   const order: string[] = [];
   const seen = new Set<string>();
   const add = async (file: string) => {
-    const real = await realpath(file);
+    let real: string;
+    try {
+      real = await realpath(file);
+    } catch (err) {
+      // A dangling symlink found while walking a directory: an error at that file, not a crash.
+      order.push(file);
+      const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'it is a link to something that does not exist' : (err as Error).message;
+      errors.push({ file, line: 0, col: 0, message: `cannot read file: ${reason}` });
+      return;
+    }
     if (!seen.has(real)) {
       seen.add(real);
       files.push(file);
@@ -219,7 +228,14 @@ async function collectFiles(
       await add(absolute);
       continue;
     }
-    const found = (await walk(absolute)).sort();
+    let found: string[];
+    try {
+      found = (await walk(absolute)).sort();
+    } catch (err) {
+      order.push(absolute);
+      errors.push({ file: absolute, line: 0, col: 0, message: `cannot read directory: ${(err as Error).message}` });
+      continue;
+    }
     if (found.length === 0) {
       order.push(absolute);
       errors.push({ file: absolute, line: 0, col: 0, message: 'no manifests found in this directory (looked for *.yaml, *.yml, *.json)' });

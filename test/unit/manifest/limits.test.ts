@@ -108,3 +108,14 @@ test('an alias bomb is refused with its file and document', async () => {
     `bomb.yaml:6:1: invalid YAML: its aliases (*name) expand to too much data (more than ${LIMITS.aliases} alias uses); write the values out or use fewer aliases`,
   ]);
 });
+
+test('a dangling symlink in a directory is an error naming it, not a crash', async () => {
+  const { mkdirSync, symlinkSync } = await import('node:fs');
+  mkdirSync(join(dir, 'set'));
+  writeFileSync(join(dir, 'set', 'a.yaml'), `${API}\nkind: Node\nmetadata: {name: a}\nspec: {address: x}\n`);
+  symlinkSync(join(dir, 'nowhere.yaml'), join(dir, 'set', 'b.yaml'));
+  const result = await loadManifests(['set'], { cwd: dir, environ: {} });
+  expect(result.ok ? [] : result.errors.map((e) => formatManifestErrorFrom(dir, e))).toEqual([
+    'set/b.yaml: cannot read file: it is a link to something that does not exist',
+  ]);
+});

@@ -57,7 +57,8 @@ function desired(provider: ProviderName, name: string): DesiredWorkspace {
       apiVersion: API_VERSION,
       kind: 'Workspace',
       metadata: { name },
-      spec: { node: 'n1', provider, ...(images[provider] ? { image: images[provider], pull: 'never' as const } : {}) },
+      // pull is docker's alone (lxc fetches on first use): the manifest rules refuse it elsewhere.
+      spec: { node: 'n1', provider, ...(images[provider] ? { image: images[provider] } : {}), ...(provider === 'docker' ? { pull: 'never' as const } : {}) },
     },
     specHash: 'bench',
     env: {},

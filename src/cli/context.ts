@@ -1,5 +1,5 @@
 // Wiring shared by the commands: store, engine, drivers, transports, manifest loading.
-import { loadManifests, formatManifestError } from '../manifest/index.js';
+import { loadManifests, formatManifestErrors } from '../manifest/index.js';
 import type { LoadedSet, EngineApi, EngineEvents } from '../reconcile/api.js';
 import { createEngine } from '../reconcile/engine.js';
 import { openStore } from '../store/file-store.js';
@@ -9,8 +9,8 @@ import { createProcessDriver } from '../providers/process/driver.js';
 import { lazyDriver } from '../providers/lazy.js';
 import type { ProviderDriver } from '../providers/types.js';
 import type { NodeResource, ProviderName } from '../model/types.js';
-import { ExitError, UsageError } from './errors.js';
-import { parseDuration } from '../model/quantity.js';
+import { ExitError } from './errors.js';
+import { parseFlagDuration } from './options.js';
 import { clientEngine, serverClient, serverNodes } from './client.js';
 import { remoteStore } from '../server/client.js';
 
@@ -41,8 +41,8 @@ export async function loadOrExit(paths: string[] | undefined, exitCode = 1): Pro
   if (!paths || paths.length === 0) throw new ExitError('no manifests given', exitCode, 'pass -f FILE_OR_DIR (repeatable)');
   const result = await loadManifests(paths, { knownNodes: await storeNodes() });
   if (!result.ok) {
-    const lines = result.errors.map(formatManifestError);
-    const n = result.errors.length;
+    const lines = formatManifestErrors(result.errors, result.total);
+    const n = result.total;
     throw new ExitError(`${lines.join('\n')}\n${n} error${n === 1 ? '' : 's'} in manifests; nothing was changed`, exitCode);
   }
   return result.set;
@@ -58,10 +58,5 @@ export async function storeNodes(): Promise<NodeResource[]> {
 }
 
 export function flagDuration(flag: string, value: string | undefined, fallbackMs: number): number {
-  if (value === undefined) return fallbackMs;
-  try {
-    return parseDuration(value);
-  } catch {
-    throw new UsageError(`invalid duration for ${flag}: "${value}"`, 'use e.g. 90s, 5m, 500ms');
-  }
+  return value === undefined ? fallbackMs : parseFlagDuration(flag, value);
 }

@@ -50,6 +50,8 @@ export function registerServe(program: Command): void {
       if (!isLoopback(host)) log(`warning: listening on ${host}, not loopback: the API is plain HTTP; put it behind TLS (e.g. an SSH tunnel)`);
 
       const store = await openStore();
+      // A fresh VENDETTA_HOME: the store creates it lazily, but the token goes in first.
+      await fs.mkdir(store.home, { recursive: true, mode: 0o700 });
       const token = await ensureToken(store.home);
       const release = await store.lock(`serve (${hostname()})`, {
         timeoutMs: flagDuration('--lock-timeout', flags.lockTimeout, 60_000),

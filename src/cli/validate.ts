@@ -1,7 +1,7 @@
 // vendetta validate -f PATH… : schema + reference checks, every error as file:line:col.
 import type { Command } from 'commander';
 import { collect, outputOption, requireFiles } from './options.js';
-import { loadManifests, formatManifestError } from '../manifest/index.js';
+import { loadManifests, formatManifestErrors } from '../manifest/index.js';
 import { structured } from '../output/format.js';
 import { ExitError } from './errors.js';
 import { storeNodes } from './context.js';
@@ -17,14 +17,14 @@ export function registerValidate(program: Command): void {
       if (flags.output !== 'text') {
         const data = result.ok
           ? { valid: true, resources: result.resources.map((r) => ({ kind: r.kind, name: r.metadata.name, source: r.source })) }
-          : { valid: false, errors: result.errors };
+          : { valid: false, errors: result.errors, total: result.total };
         process.stdout.write(structured(data, flags.output) + '\n');
         if (!result.ok) throw new ExitError('', 1);
         return;
       }
       if (!result.ok) {
-        const n = result.errors.length;
-        throw new ExitError(`${result.errors.map(formatManifestError).join('\n')}\n${n} error${n === 1 ? '' : 's'}`, 1);
+        const n = result.total;
+        throw new ExitError(`${formatManifestErrors(result.errors, n).join('\n')}\n${n} error${n === 1 ? '' : 's'}`, 1);
       }
       const counts = new Map<string, number>();
       for (const r of result.resources) counts.set(r.kind, (counts.get(r.kind) ?? 0) + 1);

@@ -13,7 +13,8 @@
 import { hostname } from 'node:os';
 import { extname } from 'node:path';
 import { watch as watchFiles } from 'chokidar';
-import { loadManifests, formatManifestError } from '../manifest/index.js';
+import { loadManifests, formatManifestErrors } from '../manifest/index.js';
+import { setLongTimeout, type LongTimeout } from '../model/timers.js';
 import { renderPlan, planSummary } from '../output/plan-render.js';
 import { detectStyle } from '../output/style.js';
 import { createProgress } from '../output/progress.js';
@@ -48,14 +49,14 @@ export function isManifestPath(file: string, explicit: Set<string>): boolean {
 
 /** Calls `fire` once `quietMs` passed without another `poke` (coalesces an editor's burst of writes). */
 export function debouncer(quietMs: number, fire: () => void): { poke(): void; cancel(): void } {
-  let timer: NodeJS.Timeout | undefined;
+  let timer: LongTimeout | undefined;
   return {
     poke() {
-      clearTimeout(timer);
-      timer = setTimeout(fire, quietMs);
+      timer?.clear();
+      timer = setLongTimeout(fire, quietMs);
     },
     cancel() {
-      clearTimeout(timer);
+      timer?.clear();
     },
   };
 }
@@ -112,10 +113,10 @@ export async function runWatch(flags: WatchFlags, global: GlobalOptions): Promis
       if (session.signal.aborted) return;
       const loaded = await loadManifests(paths, { knownNodes: await storeNodes() });
       if (!loaded.ok) {
-        const n = loaded.errors.length;
+        const n = loaded.total;
         const kept = inForce ? 'the last good set stays in force; nothing was changed' : 'nothing was applied yet';
-        if (human) process.stderr.write(`${loaded.errors.map(formatManifestError).join('\n')}\n${n} error${n === 1 ? '' : 's'} in manifests (${why}); ${kept}\n`);
-        else print({ valid: false, errors: loaded.errors });
+        if (human) process.stderr.write(`${formatManifestErrors(loaded.errors, n).join('\n')}\n${n} error${n === 1 ? '' : 's'} in manifests (${why}); ${kept}\n`);
+        else print({ valid: false, errors: loaded.errors, total: n });
         return;
       }
       await loop.stop();

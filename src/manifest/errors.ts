@@ -48,3 +48,14 @@ export function sortErrors(errors: ManifestError[], fileOrder: string[]): Manife
     (a, b) => rank(a.file) - rank(b.file) || a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col,
   );
 }
+
+/**
+ * Formatted lines for a failed load: the reported errors, then "… and N more" when the load
+ * stopped reporting at its cap (`total` counts every error found).
+ */
+export function formatManifestErrors(errors: ManifestError[], total: number = errors.length): string[] {
+  const lines = errors.map(formatManifestError);
+  const more = total - errors.length;
+  if (more > 0) lines.push(`… and ${more} more error${more === 1 ? '' : 's'} not shown; fix these first`);
+  return lines;
+}

@@ -4,7 +4,7 @@
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, extname, join, resolve } from 'node:path';
-import { LineCounter, parseAllDocuments } from 'yaml';
+import { isScalar, LineCounter, parseAllDocuments, visit, type Document } from 'yaml';
 import { resourceId, type NodeResource, type Resource, type ResourceId } from '../model/types.js';
 import type { ResolvedEnv } from '../model/env.js';
 import type { LoadedSet } from '../reconcile/api.js';
@@ -15,7 +15,26 @@ import { locator, type Locate } from './locate.js';
 import { checkReferences, type Declared } from './references.js';
 import { isPlainObject, isValidName, validateDocument } from './schema.js';
 
-export type LoadResult = { ok: true; set: LoadedSet; resources: Resource[] } | { ok: false; errors: ManifestError[] };
+/** On failure `errors` holds at most MAX_ERRORS entries; `total` counts all that were found. */
+export type LoadResult = { ok: true; set: LoadedSet; resources: Resource[] } | { ok: false; errors: ManifestError[]; total: number };
+
+// Bounds that keep validation fast and small whatever the input (documented in
+// docs/manifest-reference.md, "Limits"). Manifests are hand-written: real ones are kilobytes.
+export const LIMITS = {
+  /** Bytes per manifest file. */
+  fileBytes: 4 * 1024 * 1024,
+  /** Bytes for all files of one load together. */
+  totalBytes: 16 * 1024 * 1024,
+  /** Errors reported; the rest are counted ("… and N more"). */
+  errors: 50,
+  /** YAML alias uses per document (the yaml library's guard against "billion laughs"). */
+  aliases: 100,
+  /** Characters per message: a last guard against echoing a huge value. */
+  messageChars: 1000,
+} as const;
+
+const MIB = 1024 * 1024;
+const mib = (bytes: number) => `${(bytes / MIB).toFixed(bytes % MIB === 0 ? 0 : 1)} MiB`;
 
 export interface LoadOptions {
   /** Relative paths are resolved against it, and messages show files relative to it. */
@@ -37,10 +56,31 @@ export async function loadManifests(paths: string[], opts: LoadOptions = {}): Pr
   const declared: Declared[] = [];
   const resources: Resource[] = [];
   const locators = new Map<Resource, Locate>();
+  // Errors found but not located: locating is per error, and only the reported ones need it.
+  let unlocated = 0;
+  const room = () => Math.max(0, LIMITS.errors - errors.length);
 
-  for (const file of files) {
+  let totalBytes = 0;
+  for (const [i, file] of files.entries()) {
     let text: string;
     try {
+      // Checked before reading, so a huge file is never loaded.
+      const size = (await stat(file)).size;
+      if (size > LIMITS.fileBytes) {
+        errors.push({ file, line: 0, col: 0, message: `file is ${mib(size)}, over the ${mib(LIMITS.fileBytes)} limit for one manifest file; split it or remove what is not a manifest` });
+        continue;
+      }
+      totalBytes += size;
+      if (totalBytes > LIMITS.totalBytes) {
+        const skipped = files.length - i;
+        errors.push({
+          file,
+          line: 0,
+          col: 0,
+          message: `the manifests reach ${mib(LIMITS.totalBytes)} (the limit for all files together) at this file; it and ${skipped - 1} later file(s) were not read; pass fewer files`,
+        });
+        break;
+      }
       text = await readFile(file, 'utf8');
     } catch (err) {
       errors.push({ file, line: 0, col: 0, message: `cannot read file: ${(err as Error).message}` });
@@ -48,20 +88,39 @@ export async function loadManifests(paths: string[], opts: LoadOptions = {}): Pr
     }
     // JSON goes through the YAML parser too: JSON is YAML, and this way it has positions.
     const lineCounter = new LineCounter();
-    for (const doc of parseAllDocuments(text, { lineCounter })) {
-      if (doc.errors.length > 0) {
-        for (const e of doc.errors) {
-          const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
-          errors.push({ file, line: pos.line, col: pos.col, message: `invalid YAML: ${parserMessage(e.message)}` });
+    // uniqueKeys off: the library checks each key against all earlier ones (quadratic; 100k keys
+    // took minutes); duplicateKeys below does the same check with a set.
+    for (const doc of parseAllDocuments(text, { lineCounter, uniqueKeys: false })) {
+      const problems = doc.errors.map((e) => ({ offset: e.pos[0], message: parserMessage(e.message) }));
+      if (problems.length === 0) problems.push(...duplicateKeys(doc));
+      if (problems.length > 0) {
+        const shown = problems.slice(0, room());
+        for (const p of shown) {
+          const pos = lineCounter.linePos(Math.max(0, p.offset));
+          errors.push({ file, line: pos.line, col: pos.col, message: `invalid YAML: ${p.message}` });
         }
+        unlocated += problems.length - shown.length;
         continue;
       }
-      const value: unknown = doc.toJS();
+      const at = locator(doc, lineCounter, file);
+      let value: unknown;
+      try {
+        value = doc.toJS({ maxAliasCount: LIMITS.aliases });
+      } catch (err) {
+        // The yaml library throws (without a position) when aliases expand too much.
+        const aliases = /alias count/i.test((err as Error).message);
+        const message = aliases
+          ? `invalid YAML: its aliases (*name) expand to too much data (more than ${LIMITS.aliases} alias uses); write the values out or use fewer aliases`
+          : `invalid YAML: ${(err as Error).message}`;
+        errors.push(errorAt(at([]), message));
+        continue;
+      }
       if (value === null || value === undefined) continue; // an empty document, e.g. a trailing "---"
 
-      const at = locator(doc, lineCounter, file);
       const { kind, issues } = validateDocument(value);
-      for (const issue of issues) errors.push(errorAt(at(issue.path, issue.part), issue.message));
+      const shown = issues.slice(0, room());
+      for (const issue of shown) errors.push(errorAt(at(issue.path, issue.part), issue.message));
+      unlocated += issues.length - shown.length;
       if (kind === undefined || !isPlainObject(value)) continue;
 
       const name = isPlainObject(value.metadata) ? value.metadata.name : undefined;
@@ -98,7 +157,10 @@ export async function loadManifests(paths: string[], opts: LoadOptions = {}): Pr
     env.set(resourceId(resource.kind, resource.metadata.name), result.env);
   }
 
-  if (errors.length > 0) return { ok: false, errors: sortErrors(errors, order) };
+  if (errors.length > 0 || unlocated > 0) {
+    const sorted = sortErrors(errors, order).map((e) => ({ ...e, message: clip(e.message) }));
+    return { ok: false, errors: sorted.slice(0, LIMITS.errors), total: sorted.length + unlocated };
+  }
   return { ok: true, set: { desired, env }, resources };
 }
 
@@ -136,7 +198,16 @@ async function collectFiles(
   const order: string[] = [];
   const seen = new Set<string>();
   const add = async (file: string) => {
-    const real = await realpath(file);
+    let real: string;
+    try {
+      real = await realpath(file);
+    } catch (err) {
+      // A dangling symlink found while walking a directory: an error at that file, not a crash.
+      order.push(file);
+      const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'it is a link to something that does not exist' : (err as Error).message;
+      errors.push({ file, line: 0, col: 0, message: `cannot read file: ${reason}` });
+      return;
+    }
     if (!seen.has(real)) {
       seen.add(real);
       files.push(file);
@@ -157,7 +228,14 @@ async function collectFiles(
       await add(absolute);
       continue;
     }
-    const found = (await walk(absolute)).sort();
+    let found: string[];
+    try {
+      found = (await walk(absolute)).sort();
+    } catch (err) {
+      order.push(absolute);
+      errors.push({ file: absolute, line: 0, col: 0, message: `cannot read directory: ${(err as Error).message}` });
+      continue;
+    }
     if (found.length === 0) {
       order.push(absolute);
       errors.push({ file: absolute, line: 0, col: 0, message: 'no manifests found in this directory (looked for *.yaml, *.yml, *.json)' });
@@ -176,6 +254,30 @@ async function walk(dir: string): Promise<string[]> {
     else if (MANIFEST_EXTENSIONS.has(extname(entry.name).toLowerCase())) out.push(path);
   }
   return out;
+}
+
+/** "Map keys must be unique", as the yaml library says it, found in linear time. */
+function duplicateKeys(doc: Document.Parsed): { offset: number; message: string }[] {
+  const found: { offset: number; message: string }[] = [];
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Set<unknown>();
+      for (const pair of map.items) {
+        if (!isScalar(pair.key)) continue;
+        const key = pair.key.value;
+        if (!seen.has(key)) {
+          seen.add(key);
+          continue;
+        }
+        found.push({ offset: pair.key.range?.[0] ?? 0, message: 'Map keys must be unique' });
+      }
+    },
+  });
+  return found;
+}
+
+function clip(message: string): string {
+  return message.length <= LIMITS.messageChars ? message : `${message.slice(0, LIMITS.messageChars)}… (message cut)`;
 }
 
 /** The yaml library's message without its " at line L, column C:" suffix and code excerpt. */

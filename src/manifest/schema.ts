@@ -8,7 +8,8 @@ import { API_VERSION, KINDS, type Kind } from '../model/types.js';
 import { parseDuration, parseQuantity } from '../model/quantity.js';
 import { parsePortSpec } from '../model/ports.js';
 import type { DocPath, PathPart } from './locate.js';
-import { describeValue, didYouMean, pathText } from './text.js';
+import { providerSupportIssues } from './providers.js';
+import { describeValue, didYouMean, MAX_QUOTED, pathText, quote } from './text.js';
 
 export const SCHEMAS: Record<Kind, object> = {
   Node: nodeSchema,
@@ -28,6 +29,27 @@ const Ajv2020 = ((Ajv2020Module as unknown as { default?: unknown }).default ?? 
 // strictTypes/strictRequired are off because if/then/anyOf branches name properties declared
 // by the enclosing schema, which ajv's strict mode cannot see.
 const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false });
+// "maxDuration": "24h" bounds a duration string (a regex cannot bound a sum like "1h30m").
+// Editors ignore the keyword; vendetta checks it. Text that is not a duration passes here:
+// the pattern reports it.
+ajv.addKeyword({
+  keyword: 'maxDuration',
+  type: 'string',
+  schemaType: 'string',
+  errors: false,
+  validate: (max: string, data: string) => {
+    try {
+      return parseDuration(data) <= parseDuration(max);
+    } catch {
+      return true;
+    }
+  },
+});
+/** Compiles another schema with the same options and keywords (tests check schemas/vendetta.schema.json). */
+export function compileSchema(schema: object): ValidateFunction {
+  return ajv.compile(schema);
+}
+
 // Compiled on first use: commands that never validate (get, logs, version…) skip the ~0.1 s.
 let validators: Map<Kind, ValidateFunction> | undefined;
 function validatorFor(kind: Kind): ValidateFunction {
@@ -46,8 +68,8 @@ for (const schema of Object.values(SCHEMAS) as { $defs?: Record<string, object> 
 const FORMAT_CHECKS: Record<string, { thing: string; hint?: string; parse?: (s: string) => unknown }> = {
   name: { thing: 'name', hint: 'use lowercase letters, digits and "-" (max 63)' },
   envName: { thing: 'variable name', hint: 'use letters, digits and "_", not starting with a digit' },
-  duration: { thing: 'duration', parse: parseDuration },
-  quantity: { thing: 'quantity', parse: parseQuantity },
+  duration: { thing: 'duration', hint: 'use a number and a unit (ms, s, m, h), e.g. "500ms", "2s", "1h30m"', parse: parseDuration },
+  quantity: { thing: 'quantity', hint: 'use a number with an optional unit (K, M, G, T or Ki, Mi, Gi, Ti), e.g. "512Mi", "2Gi"', parse: parseQuantity },
   hostKey: { thing: 'host key', hint: 'write it as "<type> <base64>", e.g. "ssh-ed25519 AAAAC3Nz…" (an ssh-keyscan line without the host)' },
   httpPath: { thing: 'path', hint: 'start it with "/", e.g. "/health"' },
 };
@@ -101,7 +123,7 @@ export function validateDocument(value: unknown): { kind?: Kind; issues: Issue[]
   const validate = validatorFor(kind);
   const where = subjectOf(kind, value);
   if (!validate(value)) issues.push(...explain(validate.errors ?? [], where, value));
-  if (kind === 'Workspace') issues.push(...portMappingIssues(value, where));
+  if (kind === 'Workspace') issues.push(...portMappingIssues(value, where), ...providerSupportIssues(value, where([])));
   return { kind, issues };
 }
 
@@ -119,6 +141,11 @@ function portMappingIssues(doc: Record<string, unknown>, where: (path: DocPath) 
   const issues: Issue[] = [];
   ports.forEach((port, i) => {
     if (typeof port !== 'string') return; // a type error from the schema
+    if (port.length > MAX_QUOTED) {
+      const message = `${quote(port)} is not a valid port mapping: use "[ip:]hostPort:containerPort[/tcp|udp]"`;
+      issues.push({ path: ['spec', 'ports', i], part: 'value', message: `${where(['spec', 'ports', i])} ${message}` });
+      return;
+    }
     try {
       parsePortSpec(port);
     } catch (err) {
@@ -155,7 +182,7 @@ function explain(errors: ErrorObject[], where: (path: DocPath) => string, doc: R
         const field = String(params.additionalProperty);
         const known = Object.keys((e.parentSchema as { properties?: object }).properties ?? {});
         const hint = didYouMean(field, known) || (known.length > 0 ? ` (allowed: ${known.join(', ')})` : '');
-        push([...path, field], 'key', `unknown field ${JSON.stringify(field)} in ${where(path)}${hint}`);
+        push([...path, field], 'key', `unknown field ${quote(field)} in ${where(path)}${hint}`);
         break;
       }
       case 'required': {
@@ -170,7 +197,7 @@ function explain(errors: ErrorObject[], where: (path: DocPath) => string, doc: R
         const check = def !== undefined ? FORMAT_CHECKS[def] : undefined;
         if (e.propertyName !== undefined) {
           const what = check ? `is not a valid ${check.thing}: ${check.hint}` : `does not match ${String(params.pattern)}`;
-          push([...path, e.propertyName], 'key', `${where(path)}: ${JSON.stringify(e.propertyName)} ${what}`);
+          push([...path, e.propertyName], 'key', `${where(path)}: ${quote(e.propertyName)} ${what}`);
           break;
         }
         const at = path.length === 2 && path[0] === 'metadata' && path[1] === 'name' ? 'metadata.name' : where(path);
@@ -190,6 +217,11 @@ function explain(errors: ErrorObject[], where: (path: DocPath) => string, doc: R
         const allowed = (params.allowedValues as unknown[]).map(String);
         const hint = typeof value === 'string' ? didYouMean(value, allowed) : '';
         push(path, 'value', `${where(path)} must be one of ${allowed.join(', ')}, got ${describeValue(value)}${hint}`);
+        break;
+      }
+      case 'maxDuration': {
+        const max = String(e.schema);
+        push(path, 'value', `${where(path)} must be at most ${max}, got ${describeValue(value)}; use a duration up to ${max}`);
         break;
       }
       case 'const':
@@ -236,15 +268,16 @@ function explain(errors: ErrorObject[], where: (path: DocPath) => string, doc: R
 }
 
 function formatMessage(value: string, check: (typeof FORMAT_CHECKS)[string] | undefined, pattern: string): string {
-  if (check?.parse) {
+  // A long value fails the pattern anyway; the parsers would quote all of it.
+  if (check?.parse && value.length <= MAX_QUOTED) {
     try {
       check.parse(value);
     } catch (err) {
       return (err as Error).message;
     }
   }
-  if (check) return `${JSON.stringify(value)} is not a valid ${check.thing}: ${check.hint ?? ''}`;
-  return `${JSON.stringify(value)} does not match ${pattern}`;
+  if (check) return `${quote(value)} is not a valid ${check.thing}: ${check.hint ?? ''}`;
+  return `${quote(value)} does not match ${pattern}`;
 }
 
 /** "/spec/env/MY~1VAR" → ["spec", "env", "MY/VAR"]; list indexes become numbers. */

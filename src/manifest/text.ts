@@ -1,13 +1,22 @@
 // Small helpers that make validation messages read like sentences.
 import type { DocPath } from './locate.js';
 
+/** Longest text of a user's value echoed in a message; longer values are cut (a 10 MB key must not become a 10 MB message). */
+export const MAX_QUOTED = 80;
+
+/** `"abc"`, or `"abcd…" (1048576 characters)` for a long string. */
+export function quote(text: string): string {
+  if (text.length <= MAX_QUOTED) return JSON.stringify(text);
+  return `${JSON.stringify(text.slice(0, MAX_QUOTED)).slice(0, -1)}…" (${text.length} characters)`;
+}
+
 /** ["spec", "ports", 0] → "spec.ports[0]"; keys that are not identifiers are quoted. */
 export function pathText(path: DocPath): string {
   let out = '';
   for (const segment of path) {
     if (typeof segment === 'number') out += `[${segment}]`;
-    else if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(segment)) out += out === '' ? segment : `.${segment}`;
-    else out += `[${JSON.stringify(segment)}]`;
+    else if (segment.length <= MAX_QUOTED && /^[A-Za-z_][A-Za-z0-9_-]*$/.test(segment)) out += out === '' ? segment : `.${segment}`;
+    else out += `[${quote(segment)}]`;
   }
   return out;
 }
@@ -15,23 +24,28 @@ export function pathText(path: DocPath): string {
 /** How a wrong value is shown: `"abc"`, `the number 3000`, `a list`, `an empty value`. */
 export function describeValue(value: unknown): string {
   if (value === null || value === undefined) return 'an empty value';
-  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'string') return quote(value);
   if (typeof value === 'number') return `the number ${value}`;
   if (typeof value === 'boolean') return String(value);
   if (Array.isArray(value)) return 'a list';
   return 'a map';
 }
 
-/** The closest candidate within a couple of edits (typos, swapped letters), if any. */
+/**
+ * The closest candidate within a couple of edits (typos, swapped letters), if any. Candidates
+ * whose length differs by more than the allowed edits are skipped before any distance is
+ * computed: the distance table is length × length, and a 10 MB unknown key once made it 3 GB.
+ */
 export function closest(word: string, candidates: Iterable<string>): string | undefined {
+  const limit = Math.max(1, Math.min(2, Math.floor(word.length / 2)));
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of candidates) {
+    if (Math.abs(candidate.length - word.length) > limit) continue;
     const d = editDistance(word.toLowerCase(), candidate.toLowerCase());
     if (d < bestDistance) [best, bestDistance] = [candidate, d];
   }
-  const limit = Math.min(2, Math.floor(word.length / 2));
-  return best !== undefined && bestDistance <= Math.max(1, limit) ? best : undefined;
+  return best !== undefined && bestDistance <= limit ? best : undefined;
 }
 
 /** ` (did you mean "image"?)` or ''. */

@@ -21,6 +21,7 @@ import type {
   ServiceSpec,
 } from '../model/types.js';
 import { IMPLICIT_LOCAL_NODE, LOCAL_ADDRESS, LOCAL_NODE, resourceId } from '../model/types.js';
+import { setLongTimeout, sleepMs } from '../model/timers.js';
 import type { Plan } from '../plan/types.js';
 import { ProviderError, type DesiredWorkspace, type ProviderDriver, type WorkspaceRuntime } from '../providers/types.js';
 import type { DesiredService, HealthResult, ServiceManager } from '../services/types.js';
@@ -117,17 +118,9 @@ class KeyedSemaphore {
   }
 }
 
+// Resync periods come from flags: sleepMs never overflows setTimeout.
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done);
-  });
+  return sleepMs(ms, signal);
 }
 
 function formatMs(ms: number): string {
@@ -528,7 +521,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
   // ----- the loop ----------------------------------------------------------------------------
   async function runLoop(set: LoadedSet, loop: LoopOptions): Promise<ApplyResult> {
     const deadline = new AbortController();
-    const timer = loop.until === 'converged' ? setTimeout(() => deadline.abort(), loop.timeoutMs) : undefined;
+    const timer = loop.until === 'converged' ? setLongTimeout(() => deadline.abort(), loop.timeoutMs) : undefined;
     const signal = loop.signal ? AbortSignal.any([loop.signal, deadline.signal]) : deadline.signal;
     let firstPlan: Plan | undefined;
     let operationsRun = 0;
@@ -578,7 +571,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         }
       }
     } finally {
-      clearTimeout(timer);
+      timer?.clear();
     }
     return last!;
   }

@@ -129,7 +129,8 @@ metadata: {name: web}
 kind: Workspace
 metadata: {name: api}
 spec:
-  provider: process
+  provider: docker
+  image: x
   ports: ["99999", "abc:80", "8080:3000"]
 ---
 ${API}
@@ -139,9 +140,9 @@ spec: {workspace: api, command: x, ports: [3000, 70000]}
 `,
     });
     expect(await errors()).toEqual([
-      'p.yaml:6:11: Workspace "api" spec.ports[0] "99999" is not a valid port mapping: host port 99999 is out of range 1-65535',
-      'p.yaml:6:20: Workspace "api" spec.ports[1] "abc:80" is not a valid port mapping: host port "abc" is not a number; use "[ip:]hostPort:containerPort[/tcp|udp]", e.g. "127.0.0.1:8080:3000"',
-      'p.yaml:11:50: Service "web" spec.ports[1] must be at most 65535, got the number 70000',
+      'p.yaml:7:11: Workspace "api" spec.ports[0] "99999" is not a valid port mapping: host port 99999 is out of range 1-65535',
+      'p.yaml:7:20: Workspace "api" spec.ports[1] "abc:80" is not a valid port mapping: host port "abc" is not a number; use "[ip:]hostPort:containerPort[/tcp|udp]", e.g. "127.0.0.1:8080:3000"',
+      'p.yaml:12:50: Service "web" spec.ports[1] must be at most 65535, got the number 70000',
     ]);
   });
 

@@ -134,6 +134,7 @@ export function remoteStore(client: ApiClient): Store {
     },
     putApplied: readOnly('putApplied'),
     setStatus: readOnly('setStatus'),
+    setPrevious: readOnly('setPrevious'),
     remove: readOnly('remove'),
     inventory: readOnly('inventory'),
     setInventory: readOnly('setInventory'),

@@ -732,7 +732,9 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         // other things never fails a delete.
         const targets = deps.deleteTargets({ ids: withServices, applied, set });
         let observation = await observe(set, applied, 'default', targets);
-        const notFound = requested.filter((id) => !records.has(id) && !declaredAndPresent(id, set, observation));
+        // A Node the manifests declare but the store does not hold has nothing to forget: not an error.
+        const nodeOfSet = (id: ResourceId) => id.startsWith('node/') && !!set?.desired.nodes.has(id.slice('node/'.length));
+        const notFound = requested.filter((id) => !records.has(id) && !nodeOfSet(id) && !declaredAndPresent(id, set, observation));
         const live = withServices.filter((id) => !notFound.includes(id));
 
         let firstPlan: Plan | undefined;
@@ -759,7 +761,8 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         if (last.plan.operations.length > 0) observation = await observe(set, applied, 'default', targets);
 
         const report: DeletionReport = { deleted: [], forgotten: [], notFound, pending: [] };
-        const failures: Failure[] = [...last.result.failures.filter((f) => f.resource.startsWith('node/'))];
+        // An unreachable node fails the delete, unless --force forgets what is on it (warned below).
+        const failures: Failure[] = deleteOpts.force ? [] : [...last.result.failures.filter((f) => f.resource.startsWith('node/'))];
         for (const u of failedOps) failures.push({ resource: u.id, node: u.node, reason: u.reason ?? 'failed', hint: hintFor(u) });
         const statuses = new Map(last.result.statuses);
         const removed: AppliedRecord[] = [];
@@ -840,7 +843,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         }
         // Declared in the manifests only (no record): nothing to keep, but say it was not deleted.
         for (const id of live) {
-          if (records.has(id) || report.deleted.some((d) => d.id === id)) continue;
+          if (records.has(id) || nodeOfSet(id) || report.deleted.some((d) => d.id === id)) continue;
           if (declaredAndPresent(id, set, observation) && !failures.some((f) => f.resource === id)) {
             failures.push({ resource: id, reason: 'not deleted: its node could not be observed', hint: 'run vendetta delete again once the node is reachable' });
           } else {

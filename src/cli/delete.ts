@@ -1,7 +1,10 @@
-// vendetta delete -f PATH… | delete KIND NAME : remove from the nodes, wait until gone.
+// vendetta delete -f PATH… | delete KIND NAME… : remove from the nodes, wait until gone, then
+// forget. What does not exist is an error (kubectl's NotFound) unless --ignore-not-found; what
+// sits on an unreachable node is kept in the store (DeletePending) unless --force forgets it.
 import type { Command } from 'commander';
 import { resourceId, type ResourceId } from '../model/types.js';
-import type { LoadedSet } from '../reconcile/api.js';
+import type { ApplyResult, LoadedSet } from '../reconcile/api.js';
+import type { Style } from '../output/style.js';
 import { detectStyle } from '../output/style.js';
 import { createProgress } from '../output/progress.js';
 import { structured } from '../output/format.js';
@@ -9,7 +12,6 @@ import { collect, outputOption } from './options.js';
 import { flagDuration, loadOrExit, openEngine, type GlobalOptions } from './context.js';
 import { parseKind } from './get.js';
 import { ExitError, UsageError } from './errors.js';
-import { renderResult } from './apply.js';
 
 export function registerDelete(program: Command): void {
   program
@@ -19,8 +21,10 @@ export function registerDelete(program: Command): void {
     .argument('[names...]', 'resource names')
     .option('-f, --filename <path>', 'manifest file or directory (repeatable)', collect, [])
     .option('--timeout <duration>', 'give up waiting after this long', '5m')
+    .option('--force', 'forget resources whose node cannot be reached (warns what may be left on it)', false)
+    .option('--ignore-not-found', 'a resource that does not exist is not an error', false)
     .addOption(outputOption(['text', 'json', 'yaml'], 'text'))
-    .action(async (kindWord: string | undefined, names: string[], flags: { filename: string[]; timeout?: string; output: 'text' | 'json' | 'yaml' }, cmd: Command) => {
+    .action(async (kindWord: string | undefined, names: string[], flags: { filename: string[]; timeout?: string; force: boolean; ignoreNotFound: boolean; output: 'text' | 'json' | 'yaml' }, cmd: Command) => {
       let ids: ResourceId[];
       let set: LoadedSet | undefined;
       if (flags.filename.length) {
@@ -44,14 +48,59 @@ export function registerDelete(program: Command): void {
       });
       try {
         const started = Date.now();
-        const result = await engine.delete(ids, { timeoutMs: flagDuration('--timeout', flags.timeout, 300_000), set });
+        const result = await engine.delete(ids, {
+          timeoutMs: flagDuration('--timeout', flags.timeout, 300_000),
+          set,
+          force: flags.force,
+          ignoreNotFound: flags.ignoreNotFound,
+        });
         progress.done();
-        if (human) process.stdout.write(renderResult({ ...result, endpoints: new Map() }, Date.now() - started, detectStyle()) + '\n');
+        if (human) process.stdout.write(renderDeletion(result, Date.now() - started, detectStyle()));
         else process.stdout.write(structured(result, flags.output) + '\n');
+        // kubectl's NotFound, on stderr whatever the output format.
+        if (!flags.ignoreNotFound) {
+          for (const id of result.deletion?.notFound ?? []) process.stderr.write(`Error: ${notFoundMessage(id)}\n`);
+        }
         if (!result.converged) throw new ExitError('', 1);
       } finally {
         progress.done();
         await engine.close();
       }
     });
+}
+
+/** `workspace "nope" not found` */
+export function notFoundMessage(id: ResourceId): string {
+  const slash = id.indexOf('/');
+  return `${id.slice(0, slash)} "${id.slice(slash + 1)}" not found`;
+}
+
+/** One line per resource (deleted, forgotten, kept), then the outcome. Warnings say what may be left where. */
+export function renderDeletion(result: ApplyResult, elapsedMs: number, style: Style): string {
+  const secs = (elapsedMs / 1000).toFixed(1);
+  const report = result.deletion ?? { deleted: [], forgotten: [], notFound: [], pending: [] };
+  const lines: string[] = [];
+  for (const d of report.deleted) {
+    const what = d.id.startsWith('node/') ? 'forgotten (no workspace uses it)' : d.nodes.length > 0 ? `deleted from node ${d.nodes.join(', ')}` : 'deleted (already gone from its node)';
+    lines.push(`${style.bold(d.id)} ${what}`);
+  }
+  for (const f of report.forgotten) {
+    lines.push(`${style.yellow('!')} ${style.bold(f.id)} forgotten without deleting it: node ${f.node} could not be reached; it may still have ${f.leftover}`);
+  }
+  const ops = result.operationsRun;
+  if (result.converged) {
+    const n = report.deleted.length + report.forgotten.length;
+    lines.push(
+      n === 0
+        ? style.green('✓ nothing to delete')
+        : style.green(`✓ deleted in ${secs}s`) + ` (${ops} operation${ops === 1 ? '' : 's'})` + (report.forgotten.length > 0 ? style.yellow(`; ${report.forgotten.length} forgotten with --force, see the warnings above`) : ''),
+    );
+  } else if (result.failures.length > 0) {
+    lines.push(style.red(`✗ not all deleted after ${secs}s:`));
+    for (const f of result.failures) {
+      lines.push(`  ${style.bold(f.resource)}${f.node ? ` (node ${f.node})` : ''}: ${f.reason}`);
+      if (f.hint) lines.push(`      → ${f.hint}`);
+    }
+  }
+  return lines.length > 0 ? lines.join('\n') + '\n' : '';
 }

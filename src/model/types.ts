@@ -204,6 +204,8 @@ export type Phase =
   | 'Stopping'
   | 'Stopped'
   | 'Deleting'
+  // delete requested, but the node could not be reached: kept in the store until it can
+  | 'DeletePending'
   | 'Failed'
   | 'NotReady';
 

@@ -65,19 +65,23 @@ export function plan(input: PlanInput): Plan {
       for (const svc of services) b.service('start-service', svc.metadata.name, place, cause, { after: [after.id] });
     };
 
-    // Moved to another node: the applied record says where we put it; remove it there.
-    const previous = applied.get(resourceId('Workspace', name))?.resource as WorkspaceResource | undefined;
-    const oldNode = previous?.spec.node;
-    if (oldNode && oldNode !== ws.spec.node) {
+    // Moved to another node: the applied record says where we put it before (its node when
+    // `diff` runs, previousNodes once apply recorded the new spec); remove it there. An old node
+    // that is unreachable is in plan.unreachable, so the apply fails until it is cleaned up.
+    const record = applied.get(resourceId('Workspace', name));
+    const previous = record?.resource as WorkspaceResource | undefined;
+    const moves = oldPlacements(record, ws.spec.node);
+    for (const oldNode of moves) {
       const old = findWorkspace(reachable(oldNode), name);
-      if (old) b.workspace('delete-workspace', { workspace: name, node: oldNode, provider: old.provider }, `moved to node ${ws.spec.node}`);
+      if (old) b.workspace('delete-workspace', { workspace: name, node: oldNode, provider: old.provider }, `moved to node ${ws.spec.node}`, { idSuffix: `@${oldNode}` });
     }
 
     const current = findWorkspace(node, name);
     if (!current) {
       // Not there: create it (the driver leaves it stopped when state: stopped); its services
       // start after it, all of them, since a new workspace runs none.
-      const op = b.workspace('create-workspace', place, `not found on node ${ws.spec.node}`);
+      const cause = moves.length > 0 ? `moved from node ${moves.join(', ')}` : `not found on node ${ws.spec.node}`;
+      const op = b.workspace('create-workspace', place, cause);
       startAll(op, 'workspace is being created');
     } else if (current.provider !== ws.spec.provider) {
       // Another provider: only the old driver can delete it and only the new one can create it,
@@ -165,10 +169,10 @@ function planServiceMoves(
   reachable: (node: string) => ObservedNode | undefined,
 ): void {
   for (const svc of sortedByName(input.set.desired.services.values())) {
-    const previous = applied.get(resourceId('Service', svc.metadata.name))?.resource as ServiceResource | undefined;
-    const oldWorkspace = previous?.spec.workspace;
-    if (!oldWorkspace || oldWorkspace === svc.spec.workspace) continue;
-    deleteServiceIfPresent(input, b, applied, reachable, svc.metadata.name, oldWorkspace, `moved to workspace ${svc.spec.workspace}`);
+    const record = applied.get(resourceId('Service', svc.metadata.name));
+    for (const oldWorkspace of oldWorkspaces(record, svc.spec.workspace)) {
+      deleteServiceIfPresent(input, b, applied, reachable, svc.metadata.name, oldWorkspace, `moved to workspace ${svc.spec.workspace}`);
+    }
   }
 }
 
@@ -190,11 +194,13 @@ function planPrune(
     .sort((x, y) => compareStrings(x.id, y.id));
   for (const r of records) {
     if (r.kind !== 'Workspace' || input.set.desired.workspaces.has(r.name)) continue;
-    const spec = r.resource.spec as WorkspaceSpec;
-    const current = findWorkspace(reachable(spec.node), r.name);
-    if (!current) continue;
-    b.workspace('delete-workspace', { workspace: r.name, node: spec.node, provider: current.provider }, cause);
-    b.gone.add(r.name);
+    // Everywhere the record says it may be: its node, and the nodes it moved away from.
+    for (const { node, suffix } of recordPlacements(r)) {
+      const current = findWorkspace(reachable(node), r.name);
+      if (!current) continue;
+      b.workspace('delete-workspace', { workspace: r.name, node, provider: current.provider }, cause, { idSuffix: suffix });
+      b.gone.add(r.name);
+    }
   }
   for (const r of records) {
     if (r.kind !== 'Service' || input.set.desired.services.has(r.name)) continue;
@@ -224,6 +230,7 @@ function deleteServiceIfPresent(
 }
 
 export interface DeletionInput {
+  /** What exists to delete (see deletionTargets): not-found ids are left out by the caller. */
   ids: ResourceId[];
   applied: AppliedRecord[];
   set?: LoadedSet;
@@ -231,9 +238,11 @@ export interface DeletionInput {
 }
 
 /**
- * `vendetta delete`: a workspace is deleted with everything in it (no service operations); a
- * service alone is deleted from its workspace. Only what is observed is planned; node ids plan
- * nothing (nodes are not ours to delete).
+ * `vendetta delete`: a workspace is deleted with everything in it (no service operations), from
+ * every node its record says it may be on (its node, and nodes it moved away from); a service
+ * alone is deleted from its workspace. Where a resource is comes from its record, or from the
+ * manifests (`delete -f`) when the store has none. Only what is observed is planned; node ids
+ * plan nothing (nodes are not ours to delete, only to forget).
  */
 export function planDeletion(input: DeletionInput): Plan {
   const b = new PlanBuilder();
@@ -245,22 +254,25 @@ export function planDeletion(input: DeletionInput): Plan {
   for (const id of ids) {
     const [kind, name] = splitId(id);
     if (kind !== 'workspace') continue;
-    for (const { node, ws } of locateWorkspace(name, input.set, applied, input.observed)) {
-      b.workspace('delete-workspace', { workspace: name, node, provider: ws.provider }, cause);
+    for (const { node, ws, suffix } of locateWorkspace(name, input.set, applied, input.observed)) {
+      b.workspace('delete-workspace', { workspace: name, node, provider: ws.provider }, cause, { idSuffix: suffix });
       b.gone.add(name);
     }
   }
   for (const id of ids) {
     const [kind, name] = splitId(id);
     if (kind !== 'service') continue;
-    const workspace =
-      input.set?.desired.services.get(name)?.spec.workspace ??
-      (applied.get(id)?.resource.spec as ServiceSpec | undefined)?.workspace ??
-      findServiceWorkspace(name, input.observed);
-    if (!workspace || b.gone.has(workspace)) continue;
-    for (const { node, ws } of locateWorkspace(workspace, input.set, applied, input.observed)) {
-      if (!ws.services.some((s) => s.name === name)) continue;
-      b.service('delete-service', name, { workspace, node, provider: ws.provider }, cause);
+    const record = applied.get(id);
+    const workspaces = [
+      input.set?.desired.services.get(name)?.spec.workspace ?? (record?.resource.spec as ServiceSpec | undefined)?.workspace,
+      ...(record?.previousWorkspaces ?? []),
+    ].filter((w): w is string => !!w);
+    for (const workspace of [...new Set(workspaces)]) {
+      if (b.gone.has(workspace)) continue;
+      for (const { node, ws } of locateWorkspace(workspace, input.set, applied, input.observed)) {
+        if (!ws.services.some((s) => s.name === name)) continue;
+        b.service('delete-service', name, { workspace, node, provider: ws.provider }, cause);
+      }
     }
   }
   return withUnavailable({ operations: b.ordered(), unreachable }, input.observed);
@@ -353,31 +365,62 @@ function workspaceNode(name: string, set: LoadedSet | undefined, applied: Map<Re
   );
 }
 
-/** Where a workspace is observed: on its known node, or anywhere when no record knows it. */
+/**
+ * Where a workspace is observed, among the places it may be: its record's node and previous
+ * nodes, else the node the manifests give. Never "anywhere": what no record or manifest places
+ * is not ours to look for.
+ */
 function locateWorkspace(
   name: string,
   set: LoadedSet | undefined,
   applied: Map<ResourceId, AppliedRecord>,
   observed: ObservedSet,
-): { node: string; ws: ObservedWorkspace }[] {
-  const known = workspaceNode(name, set, applied);
-  const nodes = known !== undefined ? [observed.get(known)] : sortedByName([...observed.values()]);
-  const out: { node: string; ws: ObservedWorkspace }[] = [];
-  for (const n of nodes) {
+): { node: string; ws: ObservedWorkspace; suffix?: string }[] {
+  const out: { node: string; ws: ObservedWorkspace; suffix?: string }[] = [];
+  for (const { node, suffix } of workspacePlacements(name, set, applied)) {
+    const n = observed.get(node);
     if (!n?.reachable) continue;
     const ws = findWorkspace(n, name);
-    if (ws) out.push({ node: n.name, ws });
+    if (ws) out.push({ node, ws, suffix });
   }
   return out;
 }
 
-function findServiceWorkspace(name: string, observed: ObservedSet): string | undefined {
-  for (const n of sortedByName([...observed.values()])) {
-    if (!n.reachable) continue;
-    const ws = n.workspaces.find((w) => w.services.some((s) => s.name === name));
-    if (ws) return ws.name;
+/** Nodes a workspace may be on: the manifests' or record's node first, then earlier nodes. */
+export function workspacePlacements(
+  name: string,
+  set: LoadedSet | undefined,
+  applied: Map<ResourceId, AppliedRecord>,
+): { node: string; provider: ProviderName; suffix?: string }[] {
+  const record = applied.get(resourceId('Workspace', name));
+  const declared = set?.desired.workspaces.get(name);
+  const out: { node: string; provider: ProviderName; suffix?: string }[] = [];
+  if (declared) out.push({ node: declared.spec.node, provider: declared.spec.provider });
+  for (const p of record ? recordPlacements(record) : []) {
+    if (!out.some((o) => o.node === p.node)) out.push(out.length === 0 ? { ...p, suffix: undefined } : { ...p, suffix: `@${p.node}` });
   }
-  return undefined;
+  return out;
+}
+
+/** A workspace record's node, then the nodes it moved away from (op ids get "@node" for those). */
+export function recordPlacements(r: AppliedRecord): { node: string; provider: ProviderName; suffix?: string }[] {
+  const spec = r.resource.spec as WorkspaceSpec;
+  const out: { node: string; provider: ProviderName; suffix?: string }[] = [{ node: spec.node, provider: spec.provider }];
+  for (const p of r.previousNodes ?? []) if (!out.some((o) => o.node === p.node)) out.push({ ...p, suffix: `@${p.node}` });
+  return out;
+}
+
+/** Nodes other than `node` where a workspace record says the workspace may still be. */
+function oldPlacements(record: AppliedRecord | undefined, node: string): string[] {
+  if (!record) return [];
+  return [...new Set(recordPlacements(record).map((p) => p.node))].filter((n) => n !== node).sort(compareStrings);
+}
+
+/** Workspaces other than `workspace` where a service record says the service may still run. */
+export function oldWorkspaces(record: AppliedRecord | undefined, workspace: string): string[] {
+  if (!record) return [];
+  const all = [(record.resource.spec as ServiceSpec).workspace, ...(record.previousWorkspaces ?? [])];
+  return [...new Set(all)].filter((w) => w !== workspace).sort(compareStrings);
 }
 
 function splitId(id: ResourceId): [string, string] {
@@ -411,8 +454,9 @@ class PlanBuilder {
   /** `dependsOnOf(service)`: names of the services it dependsOn (desired). */
   constructor(private readonly dependsOnOf: (service: string) => string[] = () => []) {}
 
-  workspace(type: OperationType, place: Placement, cause: string, extra: { changes?: FieldChange[] } = {}): Operation {
+  workspace(type: OperationType, place: Placement, cause: string, extra: { changes?: FieldChange[]; idSuffix?: string } = {}): Operation {
     const op = makeOp(type, 'Workspace', place.workspace, place, cause, extra.changes);
+    if (extra.idSuffix) op.id += extra.idSuffix;
     this.workspaceOps.push(op);
     return op;
   }

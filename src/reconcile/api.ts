@@ -42,6 +42,31 @@ export interface ApplyResult {
   failures: Failure[];
   /** Where to reach services: "service/web" → "http://127.0.0.1:8080". */
   endpoints: Map<ResourceId, string>;
+  /** Set by `delete`: what became of each requested resource. */
+  deletion?: DeletionReport;
+}
+
+export interface DeletionReport {
+  /** Removed from their nodes (or confirmed already gone) and from the store; nodes: where deleted. */
+  deleted: { id: ResourceId; nodes: string[] }[];
+  /** --force: forgotten although their node could not be reached; what may be left where. */
+  forgotten: { id: ResourceId; node: string; leftover: string }[];
+  /** Requested but neither in the store nor (delete -f) on the node the manifests give. */
+  notFound: ResourceId[];
+  /** Kept in the store, marked DeletePending: their node could not be reached. */
+  pending: { id: ResourceId; node: string }[];
+}
+
+export interface DeleteOptions {
+  timeoutMs: number;
+  signal?: AbortSignal;
+  lockTimeoutMs?: number;
+  /** From `delete -f`: where the manifests put things. */
+  set?: LoadedSet;
+  /** Forget what sits on an unreachable node (with a warning naming what may be left there). */
+  force?: boolean;
+  /** A requested resource that does not exist is not an error. */
+  ignoreNotFound?: boolean;
 }
 
 export interface EngineEvents {
@@ -61,9 +86,6 @@ export interface EngineApi {
   /** Converge: run reconcile passes until everything is Ready or timeout. */
   apply(set: LoadedSet, opts: ApplyOptions): Promise<ApplyResult>;
   /** Delete the given resources (and, for workspaces, their services) and wait until gone. */
-  delete(
-    ids: ResourceId[],
-    opts: { timeoutMs: number; signal?: AbortSignal; lockTimeoutMs?: number; /** From `delete -f`: where the manifests put things. */ set?: LoadedSet },
-  ): Promise<ApplyResult>;
+  delete(ids: ResourceId[], opts: DeleteOptions): Promise<ApplyResult>;
   close(): Promise<void>;
 }

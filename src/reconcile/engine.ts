@@ -4,6 +4,7 @@ import { parsePortSpec } from '../model/ports.js';
 import { parseDuration } from '../model/quantity.js';
 import { desiredService, desiredWorkspace } from '../plan/desired.js';
 import { plan, planDeletion } from '../plan/plan.js';
+import { applyTargets, deleteTargets } from '../plan/targets.js';
 import { checkHealth } from '../services/health.js';
 import { createServiceManager } from '../services/manager.js';
 import { createEngineWith, type Engine, type EngineDeps, type EngineOptions } from './reconciler.js';
@@ -13,6 +14,8 @@ export type { Engine, EngineOptions, LoopOptions } from './reconciler.js';
 export const realEngineDeps: EngineDeps = {
   plan,
   planDeletion,
+  applyTargets,
+  deleteTargets,
   desiredWorkspace,
   desiredService,
   serviceManager: createServiceManager,

@@ -23,13 +23,15 @@ import type {
 import { IMPLICIT_LOCAL_NODE, LOCAL_ADDRESS, LOCAL_NODE, resourceId } from '../model/types.js';
 import { setLongTimeout, sleepMs } from '../model/timers.js';
 import type { Plan } from '../plan/types.js';
+import type { ObservationTargets } from '../plan/targets.js';
 import { ProviderError, type DesiredWorkspace, type ProviderDriver, type WorkspaceRuntime } from '../providers/types.js';
 import type { DesiredService, HealthResult, ServiceManager } from '../services/types.js';
-import type { AppliedRecord, Store } from '../store/types.js';
+import type { AppliedRecord, PreviousPlacement, Store } from '../store/types.js';
 import { HostKeyMismatchError, TransportError, type Transport } from '../transport/types.js';
-import type { ApplyOptions, ApplyResult, EngineApi, EngineEvents, Failure, LoadedSet } from './api.js';
+import type { ApplyOptions, ApplyResult, DeletionReport, EngineApi, EngineEvents, Failure, LoadedSet } from './api.js';
 import { executePass, providerUnavailable, type PassOutcome, type UnitOutcome } from './pass.js';
 import { errorMessage, type RetryPolicy } from './retry.js';
+import { serviceLeftover, workspaceLeftover } from './leftovers.js';
 import { carryTransitionTimes, condition, failureSignature, httpEndpoint, publishedHost, settledOk } from './status.js';
 
 export interface PlanFnInput {
@@ -50,6 +52,10 @@ export interface PlanDeletionFnInput {
 export interface EngineDeps {
   plan: (input: PlanFnInput) => Plan;
   planDeletion: (input: PlanDeletionFnInput) => Plan;
+  /** Which nodes/providers apply and diff observe (./plan/targets.ts). */
+  applyTargets: (input: { set: LoadedSet; applied: AppliedRecord[]; applySet: string; prune: boolean }) => ObservationTargets;
+  /** Which nodes/providers a delete observes. */
+  deleteTargets: (input: { ids: ResourceId[]; applied: AppliedRecord[]; set?: LoadedSet }) => ObservationTargets;
   desiredWorkspace: (set: LoadedSet, name: string) => DesiredWorkspace;
   desiredService: (set: LoadedSet, name: string, workspaceDir: string) => DesiredService;
   serviceManager: (rt: WorkspaceRuntime) => ServiceManager;
@@ -187,15 +193,6 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
     return nodes;
   }
 
-  /** Which providers to observe on which node: those of desired and of applied workspaces. */
-  function observationTargets(set: LoadedSet | undefined, applied: AppliedRecord[]): Map<string, Set<ProviderName>> {
-    const targets = new Map<string, Set<ProviderName>>();
-    const add = (spec: WorkspaceSpec) => targets.set(spec.node, (targets.get(spec.node) ?? new Set()).add(spec.provider));
-    for (const ws of set?.desired.workspaces.values() ?? []) add(ws.spec);
-    for (const r of applied) if (r.kind === 'Workspace') add((r.resource as WorkspaceResource).spec);
-    return targets;
-  }
-
   interface Observation {
     observed: ObservedSet;
     nodes: Map<string, NodeResource>;
@@ -203,13 +200,14 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
     hints: Map<string, string>;
   }
 
-  async function observe(set: LoadedSet | undefined, applied: AppliedRecord[], applySet: string): Promise<Observation> {
+  /** Observes the target nodes only (see ../plan/targets.ts for which a command needs). */
+  async function observe(set: LoadedSet | undefined, applied: AppliedRecord[], applySet: string, targets: ObservationTargets): Promise<Observation> {
     const nodes = resolveNodes(set, applied);
     const observed: ObservedSet = new Map();
     const latencyMs = new Map<string, number>();
     const hints = new Map<string, string>();
     await Promise.all(
-      [...observationTargets(set, applied)].map(async ([name, providers]) => {
+      [...targets].map(async ([name, providers]) => {
         const node = nodes.get(name);
         if (!node) {
           observed.set(name, { name, reachable: false, error: `node ${name} is not declared in the manifests or the store`, workspaces: [] });
@@ -466,56 +464,146 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
     return undefined;
   }
 
-  /** After a prune or delete pass: forget records whose objects are gone from their nodes. */
-  async function forgetGone(
-    candidates: AppliedRecord[],
-    all: AppliedRecord[],
-    outcome: PassOutcome,
+  // ----- where records' objects are, and whether they are gone --------------------------------
+  /** Places a workspace record says its object may be: its node, then nodes it moved away from. */
+  function placementsOf(r: AppliedRecord): PreviousPlacement[] {
+    const spec = r.resource.spec as WorkspaceSpec;
+    const out: PreviousPlacement[] = [{ node: spec.node, provider: spec.provider }];
+    for (const p of r.previousNodes ?? []) if (!out.some((o) => o.node === p.node)) out.push(p);
+    return out;
+  }
+
+  /**
+   * Is `workspace` (with `service` in it, when given) confirmed absent from one placement?
+   * Only a reachable node whose provider was observed can say so; otherwise why not.
+   */
+  function absentFrom(
+    p: PreviousPlacement,
+    workspace: string,
+    service: string | undefined,
     observation: Observation,
-  ): Promise<ResourceId[]> {
-    const deletedOk = new Set(outcome.units.filter((u) => u.target === 'deleted' && u.phase === 'Deleting').map((u) => u.id));
-    const failedDelete = new Set(outcome.units.filter((u) => u.target === 'deleted' && u.phase !== 'Deleting').map((u) => u.id));
-    const removed: ResourceId[] = [];
-    // Workspaces first: a service whose workspace record is gone went with it.
-    const ordered = [...candidates].sort((a, b) => Number(a.kind === 'Service') - Number(b.kind === 'Service'));
-    for (const r of ordered) {
-      if (failedDelete.has(r.id)) continue;
-      const workspaceGone =
-        r.kind === 'Service' && (removed.includes(resourceId('Workspace', (r.resource.spec as ServiceSpec).workspace)) || !workspaceNodeOf(r, all));
-      if (!deletedOk.has(r.id) && r.kind !== 'Node' && !workspaceGone) {
-        // Not deleted in this pass: forget it only if its node says it is not there.
-        const node = r.kind === 'Workspace' ? (r.resource.spec as WorkspaceSpec).node : workspaceNodeOf(r, all);
-        const o = node ? observation.observed.get(node) : undefined;
-        if (!o?.reachable) continue;
-        // Its provider could not be observed there: absent from the list proves nothing.
-        const provider = workspaceRecordOf(r, all)?.spec.provider;
-        if (provider && providerUnavailable(observation.observed, o.name, provider)) continue;
-        if (r.kind === 'Workspace' && o.workspaces.some((w) => w.name === r.name)) continue;
-        if (r.kind === 'Service' && o.workspaces.some((w) => w.services.some((s) => s.name === r.name) && w.name === (r.resource.spec as ServiceSpec).workspace)) continue;
+  ): { absent: true } | { absent: false; why: 'present' | 'unreachable' | 'unavailable'; error?: string } {
+    const o = observation.observed.get(p.node);
+    if (!o?.reachable) return { absent: false, why: 'unreachable', error: o?.error ?? `node ${p.node} was not observed` };
+    const unavailable = providerUnavailable(observation.observed, p.node, p.provider);
+    if (unavailable) return { absent: false, why: 'unavailable', error: unavailable.error };
+    const ws = o.workspaces.find((w) => w.name === workspace);
+    if (!ws) return { absent: true };
+    if (service !== undefined && !ws.services.some((s) => s.name === service)) return { absent: true };
+    return { absent: false, why: 'present' };
+  }
+
+  /**
+   * Where a record's object still is (or may be): [] when it is confirmed gone everywhere it may
+   * be. A service whose workspace record is gone (or unknown) went with it.
+   */
+  function remainsOf(
+    r: AppliedRecord,
+    records: Map<ResourceId, AppliedRecord>,
+    observation: Observation,
+  ): { node: string; provider: ProviderName; workspace: string; why: 'present' | 'unreachable' | 'unavailable'; error?: string }[] {
+    const out: ReturnType<typeof remainsOf> = [];
+    if (r.kind === 'Workspace') {
+      for (const p of placementsOf(r)) {
+        const a = absentFrom(p, r.name, undefined, observation);
+        if (!a.absent) out.push({ ...p, workspace: r.name, why: a.why, error: a.error });
       }
-      await store.remove(r.id);
-      removed.push(r.id);
+    } else if (r.kind === 'Service') {
+      const workspaces = [...new Set([(r.resource.spec as ServiceSpec).workspace, ...(r.previousWorkspaces ?? [])])];
+      for (const w of workspaces) {
+        const wsRecord = records.get(resourceId('Workspace', w));
+        if (!wsRecord) continue;
+        for (const p of placementsOf(wsRecord)) {
+          const a = absentFrom(p, w, r.name, observation);
+          if (!a.absent) out.push({ ...p, workspace: w, why: a.why, error: a.error });
+        }
+      }
     }
+    return out;
+  }
+
+  /** Workspace records that still place something on `node` (a Node record is never forgotten while any does). */
+  function usersOf(node: string, records: Iterable<AppliedRecord>): ResourceId[] {
+    return [...records].filter((r) => r.kind === 'Workspace' && placementsOf(r).some((p) => p.node === node)).map((r) => r.id);
+  }
+
+  async function dropFromInventories(removed: AppliedRecord[]): Promise<void> {
     const bySet = new Map<string, ResourceId[]>();
-    for (const r of candidates) if (removed.includes(r.id)) bySet.set(r.applySet, [...(bySet.get(r.applySet) ?? []), r.id]);
+    for (const r of removed) bySet.set(r.applySet, [...(bySet.get(r.applySet) ?? []), r.id]);
     for (const [applySet, ids] of bySet) {
       const inventory = await store.inventory(applySet);
       await store.setInventory(applySet, inventory.filter((id) => !ids.includes(id)));
     }
-    return removed;
   }
 
-  function workspaceNodeOf(service: AppliedRecord, records: AppliedRecord[]): string | undefined {
-    const ws = (service.resource.spec as ServiceSpec).workspace;
-    const rec = records.find((r) => r.kind === 'Workspace' && r.name === ws);
-    return rec ? (rec.resource.spec as WorkspaceSpec).node : undefined;
+  /**
+   * After a prune pass: forget the pruned records whose objects are confirmed gone (observed
+   * absent, or deleted by this pass). Workspaces first: a service goes with its workspace. A Node
+   * record stays while a workspace record still places something on it.
+   */
+  async function forgetPruned(candidates: AppliedRecord[], all: AppliedRecord[], outcome: PassOutcome, observation: Observation): Promise<ResourceId[]> {
+    const records = new Map(all.map((r) => [r.id, r]));
+    const deletedOn = new Set(outcome.units.filter((u) => u.target === 'deleted' && u.operationDone).map((u) => `${u.id}@${u.node}`));
+    const removed: AppliedRecord[] = [];
+    const order = { Workspace: 0, Service: 1, Node: 2 } as const;
+    for (const r of [...candidates].sort((x, y) => order[x.kind] - order[y.kind])) {
+      if (r.kind === 'Node') {
+        if (usersOf(r.name, records.values()).length > 0) continue;
+      } else {
+        const remains = remainsOf(r, records, observation).filter((x) => !deletedOn.has(`${r.kind === 'Workspace' ? r.id : resourceId('Workspace', x.workspace)}@${x.node}`) && !deletedOn.has(`${r.id}@${x.node}`));
+        if (remains.length > 0) continue;
+      }
+      await store.remove(r.id);
+      records.delete(r.id);
+      removed.push(r);
+    }
+    await dropFromInventories(removed);
+    return removed.map((r) => r.id);
   }
 
-  /** A workspace record itself, or a service record's workspace record. */
-  function workspaceRecordOf(r: AppliedRecord, records: AppliedRecord[]): WorkspaceResource | undefined {
-    if (r.kind === 'Workspace') return r.resource as WorkspaceResource;
-    const ws = (r.resource.spec as ServiceSpec).workspace;
-    return records.find((x) => x.kind === 'Workspace' && x.name === ws)?.resource as WorkspaceResource | undefined;
+  /**
+   * After an apply pass: a moved workspace (service) whose old copy is confirmed gone from a
+   * previous node (workspace) no longer needs it remembered.
+   */
+  async function settleMoves(set: LoadedSet, all: AppliedRecord[], observation: Observation): Promise<void> {
+    const records = new Map(all.map((r) => [r.id, r]));
+    for (const r of all) {
+      if (r.kind === 'Workspace' && r.previousNodes?.length && set.desired.workspaces.has(r.name)) {
+        const kept = r.previousNodes.filter((p) => !absentFrom(p, r.name, undefined, observation).absent);
+        if (kept.length !== r.previousNodes.length) await store.setPrevious(r.id, { previousNodes: kept });
+      }
+      if (r.kind === 'Service' && r.previousWorkspaces?.length && set.desired.services.has(r.name)) {
+        const kept = r.previousWorkspaces.filter((w) => {
+          const wsRecord = records.get(resourceId('Workspace', w));
+          const where = set.desired.workspaces.get(w)?.spec ?? (wsRecord?.resource as WorkspaceResource | undefined)?.spec;
+          if (!where) return false; // nothing says where that workspace is: nothing left to find
+          return !absentFrom({ node: where.node, provider: where.provider }, w, r.name, observation).absent;
+        });
+        if (kept.length !== r.previousWorkspaces.length) await store.setPrevious(r.id, { previousWorkspaces: kept });
+      }
+    }
+  }
+
+  /**
+   * Without a record, a resource exists for delete only if the manifests (`delete -f`) declare
+   * it and its node does not say it is absent: observed there, or the node could not tell.
+   */
+  function declaredAndPresent(id: ResourceId, set: LoadedSet | undefined, observation: Observation): boolean {
+    if (!set) return false;
+    const slash = id.indexOf('/');
+    const kind = id.slice(0, slash);
+    const name = id.slice(slash + 1);
+    let workspace: string | undefined;
+    let service: string | undefined;
+    if (kind === 'workspace') workspace = name;
+    else if (kind === 'service') {
+      workspace = set.desired.services.get(name)?.spec.workspace;
+      service = name;
+    }
+    const spec = workspace ? set.desired.workspaces.get(workspace)?.spec : undefined;
+    if (!workspace || !spec) return false;
+    if (kind === 'service' && !set.desired.services.has(name)) return false;
+    return !absentFrom({ node: spec.node, provider: spec.provider }, workspace, service, observation).absent;
   }
 
   // ----- the loop ----------------------------------------------------------------------------
@@ -530,7 +618,8 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
     try {
       for (let pass = 1; ; pass++) {
         const applied = await store.list();
-        const observation = await observe(set, applied, loop.applySet);
+        const targets = deps.applyTargets({ set, applied, applySet: loop.applySet, prune: loop.prune });
+        const observation = await observe(set, applied, loop.applySet, targets);
         const plan = planFn({ set, observed: observation.observed, applied, applySet: loop.applySet, prune: loop.prune });
         events.onPlan?.(plan, pass);
         firstPlan ??= plan;
@@ -545,8 +634,9 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         operationsRun += outcome.operationsRun;
         if (loop.prune) {
           const pruned = applied.filter((r) => r.applySet === loop.applySet && !declared(set, r));
-          await forgetGone(pruned, applied, outcome, observation);
+          await forgetPruned(pruned, applied, outcome, observation);
         }
+        await settleMoves(set, applied, observation);
         last = { ...result, plan: firstPlan, operationsRun };
         if (deadline.signal.aborted && !result.converged && last.failures.length === 0) {
           last.failures.push({
@@ -601,7 +691,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
 
     async plan(set, p) {
       const applied = await store.list();
-      const observation = await observe(set, applied, p.applySet);
+      const observation = await observe(set, applied, p.applySet, deps.applyTargets({ set, applied, applySet: p.applySet, prune: p.prune }));
       return { plan: planFn({ set, observed: observation.observed, applied, applySet: p.applySet, prune: p.prune }), observed: observation.observed };
     },
 
@@ -621,46 +711,144 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
       return withLock(`delete ${ids.join(' ')}`, deleteOpts.lockTimeoutMs, async () => {
         const deadline = AbortSignal.timeout(deleteOpts.timeoutMs);
         const signal = deleteOpts.signal ? AbortSignal.any([deleteOpts.signal, deadline]) : deadline;
+        const set = deleteOpts.set;
         const applied = await store.list();
-        // What goes: the ids, plus the services of deleted workspaces.
-        const workspaces = new Set(ids.filter((id) => id.startsWith('workspace/')).map((id) => id.slice('workspace/'.length)));
-        const targets = applied.filter(
-          (r) => ids.includes(r.id) || (r.kind === 'Service' && workspaces.has((r.resource.spec as ServiceSpec).workspace)),
-        );
+        const records = new Map(applied.map((r) => [r.id, r]));
+        const requested = [...new Set(ids)];
+        // What goes: the ids, plus the services (in the store) of deleted workspaces.
+        const workspaces = new Set(requested.filter((id) => id.startsWith('workspace/')).map((id) => id.slice('workspace/'.length)));
+        const withServices = [
+          ...requested,
+          ...applied.filter((r) => r.kind === 'Service' && workspaces.has((r.resource.spec as ServiceSpec).workspace) && !requested.includes(r.id)).map((r) => r.id),
+        ];
+        // Only the nodes where the targets may be are observed: an unreachable node holding
+        // other things never fails a delete.
+        const targets = deps.deleteTargets({ ids: withServices, applied, set });
+        let observation = await observe(set, applied, 'default', targets);
+        // A Node the manifests declare but the store does not hold has nothing to forget: not an error.
+        const nodeOfSet = (id: ResourceId) => id.startsWith('node/') && !!set?.desired.nodes.has(id.slice('node/'.length));
+        const notFound = requested.filter((id) => !records.has(id) && !nodeOfSet(id) && !declaredAndPresent(id, set, observation));
+        const live = withServices.filter((id) => !notFound.includes(id));
+
         let firstPlan: Plan | undefined;
         let operationsRun = 0;
-        let last: ApplyResult | undefined;
-        const deletedByOperation = new Set<ResourceId>();
+        let last: PassResult | undefined;
+        const failedOps: UnitOutcome[] = [];
+        const deletedOn = new Map<ResourceId, Set<string>>();
         for (;;) {
-          // The manifests' set (delete -f) says where things are even when the store forgot it.
-          const observation = await observe(deleteOpts.set, applied, 'default');
-          const plan = planDeletionFn({ ids, applied, set: deleteOpts.set, observed: observation.observed });
+          const plan = planDeletionFn({ ids: live, applied, set, observed: observation.observed });
           firstPlan ??= plan;
           events.onPlan?.(plan, 1);
-          const { outcome, result } = await runPass(undefined, plan, observation, applied, { applySet: 'default', signal });
-          operationsRun += outcome.operationsRun;
-          const failedOps = outcome.units.filter((u) => u.phase === 'Failed');
-          last = { ...result, plan: firstPlan, operationsRun, failures: [...result.failures.filter((f) => f.resource.startsWith('node/')), ...failedOps.map((u) => ({ resource: u.id, node: u.node, reason: u.reason ?? 'failed', hint: hintFor(u) }))] };
-          if (plan.operations.length === 0 || failedOps.length > 0 || signal.aborted) {
-            // Nothing left to delete on reachable nodes: forget what is confirmed gone.
-            const reobserved = plan.operations.length === 0 ? observation : await observe(undefined, applied, 'default');
-            const removed = await forgetGone(targets, applied, { units: [], operationsRun: 0, operationsSucceeded: 0 }, reobserved);
-            for (const id of removed) {
-              if (!deletedByOperation.has(id)) void recordEvent({ object: id, type: 'Normal', reason: 'Deleted', message: `forgot ${id}: no longer on its node` });
-            }
-            const notGone = targets.filter((r) => r.kind !== 'Node' && !removed.includes(r.id));
-            for (const r of notGone) {
-              if (!last.failures.some((f) => f.resource === r.id)) {
-                last.failures.push({ resource: r.id, reason: 'still present or its node could not be observed; kept in the store', hint: 'run vendetta delete again once the node is reachable' });
-              }
-            }
-            last.converged = last.failures.length === 0 && !signal.aborted;
-            for (const id of removed) last.statuses.delete(id);
-            return last;
+          last = await runPass(undefined, plan, observation, applied, { applySet: 'default', signal });
+          operationsRun += last.outcome.operationsRun;
+          for (const u of last.outcome.units) {
+            if (u.target === 'deleted' && u.operationDone) deletedOn.set(u.id, (deletedOn.get(u.id) ?? new Set()).add(u.node));
           }
-          for (const u of outcome.units) if (u.target === 'deleted' && u.operationDone) deletedByOperation.add(u.id);
+          const failed = last.outcome.units.filter((u) => u.phase === 'Failed');
+          failedOps.push(...failed);
+          if (plan.operations.length === 0 || failed.length > 0 || signal.aborted) break;
+          // Deleted: look again, until the nodes say it is gone (a delete may finish later).
           await sleep(opts.passDelayMs ?? 500, signal);
+          observation = await observe(set, applied, 'default', targets);
         }
+        if (last.plan.operations.length > 0) observation = await observe(set, applied, 'default', targets);
+
+        const report: DeletionReport = { deleted: [], forgotten: [], notFound, pending: [] };
+        // An unreachable node fails the delete, unless --force forgets what is on it (warned below).
+        const failures: Failure[] = deleteOpts.force ? [] : [...last.result.failures.filter((f) => f.resource.startsWith('node/'))];
+        for (const u of failedOps) failures.push({ resource: u.id, node: u.node, reason: u.reason ?? 'failed', hint: hintFor(u) });
+        const statuses = new Map(last.result.statuses);
+        const removed: AppliedRecord[] = [];
+        const remaining = new Map(records);
+        const now = new Date().toISOString();
+        const order = { Workspace: 0, Service: 1, Node: 2 } as const;
+        const liveRecords = live.map((id) => records.get(id)).filter((r): r is AppliedRecord => !!r).sort((x, y) => order[x.kind] - order[y.kind]);
+        const forget = async (r: AppliedRecord) => {
+          await store.remove(r.id);
+          remaining.delete(r.id);
+          removed.push(r);
+          statuses.delete(r.id);
+        };
+
+        for (const r of liveRecords) {
+          if (r.kind === 'Node') {
+            const users = usersOf(r.name, remaining.values());
+            if (users.length === 0) {
+              await forget(r);
+              report.deleted.push({ id: r.id, nodes: [] });
+              void recordEvent({ object: r.id, type: 'Normal', reason: 'Forgotten', message: `forgot node ${r.name}: no workspace record uses it` });
+              continue;
+            }
+            // Never forget a node while records place workspaces on it: they could not be
+            // observed (or deleted) any more. delete -f of a set sharing the node with others
+            // keeps it quietly; naming the node explicitly is an error.
+            const message = `node ${r.name} is still used by ${users.join(', ')}: kept in the store`;
+            const others = users.filter((u) => !live.includes(u));
+            if (set || others.length === 0) {
+              // Its workspaces in this delete are reported themselves; others of another set are theirs.
+              void recordEvent({ object: r.id, type: 'Normal', reason: 'Kept', message });
+            } else {
+              failures.push({ resource: r.id, node: r.name, reason: message, hint: `delete those first (vendetta delete ${others.map((u) => u.replace('/', ' ')).join('; vendetta delete ')})` });
+            }
+            continue;
+          }
+          const remains = remainsOf(r, remaining, observation);
+          if (remains.length === 0) {
+            await forget(r);
+            report.deleted.push({ id: r.id, nodes: [...(deletedOn.get(r.id) ?? [])].sort() });
+            if (!deletedOn.has(r.id)) void recordEvent({ object: r.id, type: 'Normal', reason: 'Deleted', message: `forgot ${r.id}: no longer on its node` });
+            continue;
+          }
+          const present = remains.filter((x) => x.why === 'present');
+          if (present.length > 0) {
+            if (!failures.some((f) => f.resource === r.id)) {
+              failures.push({ resource: r.id, node: present[0]!.node, reason: `still on node ${present.map((x) => x.node).join(', ')} after delete; kept in the store`, hint: `see vendetta describe ${r.id.replace('/', ' ')}, then run vendetta delete again` });
+            }
+            continue;
+          }
+          // Only unreachable nodes (or unobservable providers) hold it, as far as we know.
+          const where = remains.map((x) => x.node);
+          if (deleteOpts.force) {
+            await forget(r);
+            for (const x of remains) {
+              const leftover = r.kind === 'Service' ? serviceLeftover(r.name, x.workspace, x.provider) : workspaceLeftover(observation.nodes.get(x.node), x.provider, x.workspace);
+              report.forgotten.push({ id: r.id, node: x.node, leftover });
+              void recordEvent({ object: r.id, type: 'Warning', reason: 'ForgottenUnreachable', message: `forgot ${r.id} without deleting it: node ${x.node} could not be reached; it may still have ${leftover}` });
+            }
+            continue;
+          }
+          const status: ResourceStatus = {
+            phase: 'DeletePending',
+            conditions: [condition('Deleted', false, remains[0]!.why === 'unreachable' ? 'NodeUnreachable' : 'ProviderUnavailable', `delete requested; ${remains.map((x) => x.error).join('; ')}`, now)],
+            observedGeneration: r.status?.observedGeneration ?? 0,
+            details: { node: where.join(',') },
+          };
+          await store.setStatus(r.id, status);
+          statuses.set(r.id, status);
+          for (const x of remains) report.pending.push({ id: r.id, node: x.node });
+          const leftovers = remains.map((x) => (r.kind === 'Service' ? serviceLeftover(r.name, x.workspace, x.provider) : workspaceLeftover(observation.nodes.get(x.node), x.provider, x.workspace)));
+          failures.push({
+            resource: r.id,
+            node: where.join(', '),
+            reason: `node ${where.join(', ')} could not be reached: not deleted, kept in the store as DeletePending`,
+            hint: `run vendetta delete again once ${where.join(', ')} is reachable, or add --force to forget it (it may be left there: ${leftovers.join('; ')})`,
+          });
+        }
+        // Declared in the manifests only (no record): nothing to keep, but say it was not deleted.
+        for (const id of live) {
+          if (records.has(id) || nodeOfSet(id) || report.deleted.some((d) => d.id === id)) continue;
+          if (declaredAndPresent(id, set, observation) && !failures.some((f) => f.resource === id)) {
+            failures.push({ resource: id, reason: 'not deleted: its node could not be observed', hint: 'run vendetta delete again once the node is reachable' });
+          } else {
+            report.deleted.push({ id, nodes: [...(deletedOn.get(id) ?? [])].sort() });
+          }
+        }
+        await dropFromInventories(removed);
+        const ok = failures.length === 0 && !signal.aborted && (notFound.length === 0 || !!deleteOpts.ignoreNotFound);
+        if (signal.aborted && failures.length === 0) {
+          failures.push({ resource: 'delete', reason: `not done after ${formatMs(deleteOpts.timeoutMs)}`, hint: 'raise --timeout' });
+        }
+        return { converged: ok, plan: firstPlan!, operationsRun, statuses, failures, endpoints: new Map(), deletion: report };
       });
     },
 

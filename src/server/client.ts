@@ -100,7 +100,7 @@ export function remoteEngine(client: ApiClient, events: EngineEvents = {}): Engi
       return client.stream('/apply', { method: 'POST', body: JSON.stringify(body), signal: opts.signal }, events);
     },
     delete(ids: ResourceId[], opts) {
-      return client.stream('/delete', { method: 'POST', body: JSON.stringify({ ids, timeoutMs: opts.timeoutMs }), signal: opts.signal }, events);
+      return client.stream('/delete', { method: 'POST', body: JSON.stringify({ ids, timeoutMs: opts.timeoutMs, force: opts.force, ignoreNotFound: opts.ignoreNotFound }), signal: opts.signal }, events);
     },
     async close() {},
   };
@@ -134,6 +134,7 @@ export function remoteStore(client: ApiClient): Store {
     },
     putApplied: readOnly('putApplied'),
     setStatus: readOnly('setStatus'),
+    setPrevious: readOnly('setPrevious'),
     remove: readOnly('remove'),
     inventory: readOnly('inventory'),
     setInventory: readOnly('setInventory'),

@@ -130,9 +130,9 @@ export class Coordinator {
     });
   }
 
-  async delete(ids: ResourceId[], timeoutMs: number, listener?: EngineEvents): Promise<ApplyResult> {
+  async delete(ids: ResourceId[], timeoutMs: number, listener?: EngineEvents, flags: { force?: boolean; ignoreNotFound?: boolean } = {}): Promise<ApplyResult> {
     return this.exclusive(listener, async () => {
-      const result = await this.opts.engine.delete(ids, { timeoutMs });
+      const result = await this.opts.engine.delete(ids, { timeoutMs, force: flags.force, ignoreNotFound: flags.ignoreNotFound });
       for (const [name, set] of this.sets) {
         const rest = withoutResources(set, ids);
         if (isEmptySet(rest)) this.sets.delete(name);

@@ -11,9 +11,9 @@ import { promises as fs, constants as fsConstants } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { EventRecord, Kind, Resource, ResourceId, ResourceStatus } from '../model/types.js';
+import type { EventRecord, Kind, Resource, ResourceId, ResourceStatus, ServiceResource, WorkspaceResource } from '../model/types.js';
 import { resourceId } from '../model/types.js';
-import { LockTimeoutError, type AppliedRecord, type LockInfo, type Store } from './types.js';
+import { LockTimeoutError, type AppliedRecord, type LockInfo, type PreviousPlacement, type Store } from './types.js';
 
 export const EVENTS_PER_FILE = 1000;
 const LOCK_POLL_MS = 200;
@@ -87,6 +87,32 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/**
+ * What a new apply of `resource` keeps of where the existing record put it: a workspace whose
+ * node changed remembers the old node (and provider), a service whose workspace changed the old
+ * workspace, until the engine confirms the old object gone (Store.setPrevious). Moving back
+ * drops the entry for the place it returns to.
+ */
+export function previousPlacements(existing: AppliedRecord | undefined, resource: Resource): Pick<AppliedRecord, 'previousNodes' | 'previousWorkspaces'> {
+  if (!existing || existing.kind !== resource.kind) return {};
+  if (resource.kind === 'Workspace') {
+    const now = (resource as WorkspaceResource).spec;
+    const before = (existing.resource as WorkspaceResource).spec;
+    const all: PreviousPlacement[] = [...(existing.previousNodes ?? [])];
+    if (before.node !== now.node) all.push({ node: before.node, provider: before.provider });
+    const kept = all.filter((p, i) => p.node !== now.node && all.findIndex((q) => q.node === p.node && q.provider === p.provider) === i);
+    return kept.length > 0 ? { previousNodes: kept } : {};
+  }
+  if (resource.kind === 'Service') {
+    const now = (resource as ServiceResource).spec.workspace;
+    const before = (existing.resource as ServiceResource).spec.workspace;
+    const all = [...(existing.previousWorkspaces ?? []), ...(before !== now ? [before] : [])];
+    const kept = [...new Set(all)].filter((w) => w !== now);
+    return kept.length > 0 ? { previousWorkspaces: kept } : {};
+  }
+  return {};
+}
+
 class FileStore implements Store {
   /** Per-file queues: read-modify-write of one file never interleaves within this process. */
   private readonly queues = new Map<string, Promise<unknown>>();
@@ -156,6 +182,7 @@ class FileStore implements Store {
         applySet,
         appliedAt: changed || !existing ? new Date().toISOString() : existing.appliedAt,
         ...(existing?.status ? { status: existing.status } : {}),
+        ...previousPlacements(existing, resource),
       };
       await writeFileAtomic(this.recordFile(id), JSON.stringify(record, null, 2) + '\n');
       return record;
@@ -168,6 +195,20 @@ class FileStore implements Store {
       const existing = await this.get(id);
       if (!existing) return;
       await writeFileAtomic(this.recordFile(id), JSON.stringify({ ...existing, status }, null, 2) + '\n');
+    });
+  }
+
+  setPrevious(id: ResourceId, previous: Pick<AppliedRecord, 'previousNodes' | 'previousWorkspaces'>): Promise<void> {
+    return this.serialize(id, async () => {
+      const existing = await this.get(id);
+      if (!existing) return;
+      const { previousNodes: _n, previousWorkspaces: _w, ...rest } = existing;
+      const record: AppliedRecord = {
+        ...rest,
+        ...(previous.previousNodes?.length ? { previousNodes: previous.previousNodes } : {}),
+        ...(previous.previousWorkspaces?.length ? { previousWorkspaces: previous.previousWorkspaces } : {}),
+      };
+      await writeFileAtomic(this.recordFile(id), JSON.stringify(record, null, 2) + '\n');
     });
   }
 

@@ -1,6 +1,12 @@
 // The embedded store under VENDETTA_HOME: what was applied, by which apply set, its status and
 // events. Observed state is never stored here — it lives on the nodes.
-import type { EventRecord, Kind, Resource, ResourceId, ResourceStatus } from '../model/types.js';
+import type { EventRecord, Kind, ProviderName, Resource, ResourceId, ResourceStatus } from '../model/types.js';
+
+/** Where an earlier apply put a workspace that has since moved (spec.node or provider changed). */
+export interface PreviousPlacement {
+  node: string;
+  provider: ProviderName;
+}
 
 export interface AppliedRecord {
   id: ResourceId;
@@ -13,6 +19,13 @@ export interface AppliedRecord {
   applySet: string;
   appliedAt: string;
   status?: ResourceStatus;
+  /**
+   * Workspaces: nodes an earlier apply put it on before spec.node changed. Kept until the old
+   * object is confirmed gone there, so a move (or a delete right after one) cleans them up.
+   */
+  previousNodes?: PreviousPlacement[];
+  /** Services: workspaces an earlier apply ran it in before spec.workspace changed (same rule). */
+  previousWorkspaces?: string[];
 }
 
 export interface LockInfo {
@@ -29,6 +42,8 @@ export interface Store {
   /** Records the applied resource; bumps generation when the spec changed. Returns the record. */
   putApplied(resource: Resource, applySet: string): Promise<AppliedRecord>;
   setStatus(id: ResourceId, status: ResourceStatus): Promise<void>;
+  /** Replaces previousNodes/previousWorkspaces (absent or empty: removed). No-op without a record. */
+  setPrevious(id: ResourceId, previous: Pick<AppliedRecord, 'previousNodes' | 'previousWorkspaces'>): Promise<void>;
   remove(id: ResourceId): Promise<void>;
   /** Ids an apply set applied (its inventory, for --prune). */
   inventory(applySet: string): Promise<ResourceId[]>;

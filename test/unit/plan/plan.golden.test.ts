@@ -204,6 +204,54 @@ const cases: Record<string, () => Case> = {
     c.observed.set('b', { name: 'b', reachable: true, workspaces: [] });
     return c;
   },
+
+  // What apply sees: it recorded the new spec (node b) before planning; the record remembers a.
+  'workspace-moved-as-apply-sees-it': () => {
+    const before = loaded([workspace('api', { node: 'a', provider: 'docker', image: 'busybox' }), service('web', 'api')]);
+    const after = loaded([workspace('api', { node: 'b', provider: 'docker', image: 'busybox' }), service('web', 'api')]);
+    const c = from(before, after);
+    c.applied = appliedRecords(after).map((r) => (r.kind === 'Workspace' ? { ...r, previousNodes: [{ node: 'a', provider: 'docker' as const }] } : r));
+    c.observed.set('b', { name: 'b', reachable: true, workspaces: [] });
+    return c;
+  },
+
+  // The new copy already runs on b; the old one on a is still there (a failed delete last time).
+  'workspace-moved-old-copy-left': () => {
+    const before = loaded([workspace('api', { node: 'a' }), service('web', 'api')]);
+    const after = loaded([workspace('api', { node: 'b' }), service('web', 'api')]);
+    const observed = converged(before);
+    for (const [name, n] of converged(after)) if (name === 'b') observed.set(name, n);
+    const applied = appliedRecords(after).map((r) => (r.kind === 'Workspace' ? { ...r, previousNodes: [{ node: 'a', provider: 'process' as const }] } : r));
+    return { set: after, observed, applied };
+  },
+
+  'workspace-moved-old-node-unreachable': () => {
+    const after = loaded([workspace('api', { node: 'b' }), service('web', 'api')]);
+    const observed = emptyNodes('b');
+    observed.set('a', { name: 'a', reachable: false, error: 'ssh 127.0.0.3:22: connect ECONNREFUSED', workspaces: [] });
+    const applied = appliedRecords(after).map((r) => (r.kind === 'Workspace' ? { ...r, previousNodes: [{ node: 'a', provider: 'process' as const }] } : r));
+    return { set: after, observed, applied };
+  },
+
+  'service-moved-to-another-workspace-as-apply-sees-it': () => {
+    const before = loaded([workspace('one'), workspace('two'), service('web', 'one')]);
+    const after = loaded([workspace('one'), workspace('two'), service('web', 'two')]);
+    const c = from(before, after);
+    c.applied = appliedRecords(after).map((r) => (r.kind === 'Service' ? { ...r, previousWorkspaces: ['one'] } : r));
+    return c;
+  },
+
+  'prune-moved-workspace-everywhere': () => {
+    const before = loaded([workspace('api', { node: 'a' }), workspace('keep', { node: 'a' })]);
+    const moved = loaded([workspace('api', { node: 'b' })]);
+    const observed = converged(before);
+    for (const [name, n] of converged(moved)) observed.set(name, n);
+    const applied = [
+      ...appliedRecords(moved).map((r) => ({ ...r, previousNodes: [{ node: 'a', provider: 'process' as const }] })),
+      ...appliedRecords(loaded([workspace('keep', { node: 'a' })])),
+    ];
+    return { set: loaded([workspace('keep', { node: 'a' })]), observed, applied, prune: true };
+  },
 };
 
 describe('plan golden', () => {

@@ -183,12 +183,23 @@ describe('planDeletion', () => {
     expect(p).toEqual({ operations: [], unreachable: [] });
   });
 
-  it('finds a workspace no record knows by looking at every reachable node', () => {
+  it('does not look for what no record or manifest places (that is NotFound, not a search)', () => {
     const set = loaded([workspace('api', { node: 'n2' }), service('web', 'api')]);
     const observed = converged(set);
-    const p = planDeletion({ ids: ['service/web'], applied: [], observed });
-    expect(p.operations).toEqual([
-      expect.objectContaining({ id: 'delete-service:web', node: 'n2', workspace: 'api', cause: 'deleted on request' }),
+    const p = planDeletion({ ids: ['service/web', 'workspace/api'], applied: [], observed });
+    expect(p.operations).toEqual([]);
+  });
+
+  it('deletes a workspace from every node its record says it may be on', () => {
+    const set = loaded([workspace('api', { node: 'n2' }), service('web', 'api')]);
+    const observed = converged(set);
+    observed.set('n1', { name: 'n1', reachable: true, workspaces: [{ ...observed.get('n2')!.workspaces[0]! }] });
+    const [record] = appliedRecords(set).filter((r) => r.kind === 'Workspace');
+    const applied = [{ ...record!, previousNodes: [{ node: 'n1', provider: 'process' as const }] }];
+    const p = planDeletion({ ids: ['workspace/api'], applied, observed });
+    expect(p.operations.map((o) => [o.id, o.node])).toEqual([
+      ['delete-workspace:api@n1', 'n1'],
+      ['delete-workspace:api', 'n2'],
     ]);
   });
 });

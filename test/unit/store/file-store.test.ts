@@ -213,3 +213,43 @@ process.stdin.on('data', async () => { await release(); process.stdout.write('re
     expect(JSON.parse(await fs.readFile(path.join(home, 'lock'), 'utf8'))).toEqual(other);
   });
 });
+
+describe('previous placements (moves)', () => {
+  it('remembers the nodes a workspace moved away from until told they are clean', async () => {
+    const home = await fs.mkdtemp(path.join(os.tmpdir(), 'vendetta-store-moves-'));
+    try {
+      const store = await openStore(home);
+      const ws = (node: string, provider: 'docker' | 'process' = 'docker') => ({
+        apiVersion: 'vendetta.dev/v1alpha1' as const,
+        kind: 'Workspace' as const,
+        metadata: { name: 'api' },
+        spec: { node, provider, image: 'busybox', state: 'running' as const },
+      });
+      await store.putApplied(ws('n1'), 'default');
+      expect((await store.get('workspace/api'))?.previousNodes).toBeUndefined();
+      await store.putApplied(ws('n2'), 'default');
+      expect((await store.get('workspace/api'))?.previousNodes).toEqual([{ node: 'n1', provider: 'docker' }]);
+      await store.putApplied(ws('n3', 'process'), 'default');
+      expect((await store.get('workspace/api'))?.previousNodes).toEqual([
+        { node: 'n1', provider: 'docker' },
+        { node: 'n2', provider: 'docker' },
+      ]);
+      // Moving back to n1 forgets n1 as an old place; re-applying the same spec keeps the rest.
+      await store.putApplied(ws('n1'), 'default');
+      await store.putApplied(ws('n1'), 'default');
+      expect((await store.get('workspace/api'))?.previousNodes).toEqual([
+        { node: 'n2', provider: 'docker' },
+        { node: 'n3', provider: 'process' },
+      ]);
+      await store.setPrevious('workspace/api', { previousNodes: [] });
+      expect((await store.get('workspace/api'))?.previousNodes).toBeUndefined();
+
+      const svc = (workspace: string) => ({ apiVersion: 'vendetta.dev/v1alpha1' as const, kind: 'Service' as const, metadata: { name: 'web' }, spec: { workspace, command: 'x', restart: 'always' as const } });
+      await store.putApplied(svc('one'), 'default');
+      await store.putApplied(svc('two'), 'default');
+      expect((await store.get('service/web'))?.previousWorkspaces).toEqual(['one']);
+    } finally {
+      await fs.rm(home, { recursive: true, force: true });
+    }
+  });
+});

@@ -60,6 +60,7 @@ function desired(provider: ProviderName, name: string): DesiredWorkspace {
       spec: { node: 'n1', provider, ...(images[provider] ? { image: images[provider], pull: 'never' as const } : {}) },
     },
     specHash: 'bench',
+    owner: { id: '0123456789abcdef', name: 'test@host:/home/test/.vendetta' },
     env: {},
   };
 }

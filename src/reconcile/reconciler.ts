@@ -5,6 +5,7 @@
 //
 // Every dependency is passed in (`EngineDeps`), so this file imports no other engineer's
 // implementation; ./engine.ts wires the real ones.
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type {
   EventRecord,
@@ -24,7 +25,7 @@ import { IMPLICIT_LOCAL_NODE, LOCAL_ADDRESS, LOCAL_NODE, resourceId } from '../m
 import type { Plan } from '../plan/types.js';
 import { ProviderError, type DesiredWorkspace, type ProviderDriver, type WorkspaceRuntime } from '../providers/types.js';
 import type { DesiredService, HealthResult, ServiceManager } from '../services/types.js';
-import type { AppliedRecord, Store } from '../store/types.js';
+import type { AppliedRecord, Store, StoreIdentity } from '../store/types.js';
 import { HostKeyMismatchError, TransportError, type Transport } from '../transport/types.js';
 import type { ApplyOptions, ApplyResult, EngineApi, EngineEvents, Failure, LoadedSet } from './api.js';
 import { executePass, providerUnavailable, type PassOutcome, type UnitOutcome } from './pass.js';
@@ -37,20 +38,23 @@ export interface PlanFnInput {
   applied: AppliedRecord[];
   applySet: string;
   prune: boolean;
+  identity: StoreIdentity;
+  adopt?: boolean;
 }
 export interface PlanDeletionFnInput {
   ids: ResourceId[];
   applied: AppliedRecord[];
   set?: LoadedSet;
   observed: ObservedSet;
+  identity?: StoreIdentity;
 }
 
 /** The modules the engine is built from; ./engine.ts passes the real ones. */
 export interface EngineDeps {
   plan: (input: PlanFnInput) => Plan;
   planDeletion: (input: PlanDeletionFnInput) => Plan;
-  desiredWorkspace: (set: LoadedSet, name: string) => DesiredWorkspace;
-  desiredService: (set: LoadedSet, name: string, workspaceDir: string) => DesiredService;
+  desiredWorkspace: (set: LoadedSet, name: string, identity: StoreIdentity) => DesiredWorkspace;
+  desiredService: (set: LoadedSet, name: string, workspaceDir: string, key: string) => DesiredService;
   serviceManager: (rt: WorkspaceRuntime) => ServiceManager;
   checkHealth: (hc: HealthcheckSpec, rt: WorkspaceRuntime, transport: Transport, timeoutMs: number) => Promise<HealthResult>;
   parseDuration: (text: string) => number;
@@ -150,14 +154,32 @@ function nodeHint(node: string, err: unknown): string {
 export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine {
   const { store } = opts;
   const events = opts.events ?? {};
+  // The store's identity (owner of what we make, key of spec hashes): read before every pass.
+  let identity: StoreIdentity | undefined;
+  const desiredWorkspaceFn = opts.desiredWorkspaceFn ?? deps.desiredWorkspace;
+  const desiredServiceFn = opts.desiredServiceFn ?? deps.desiredService;
   const helpers = {
-    desiredWorkspace: opts.desiredWorkspaceFn ?? deps.desiredWorkspace,
-    desiredService: opts.desiredServiceFn ?? deps.desiredService,
+    desiredWorkspace: (set: LoadedSet, name: string) => desiredWorkspaceFn(set, name, identity!),
+    desiredService: (set: LoadedSet, name: string, dir: string) => desiredServiceFn(set, name, dir, identity!.key),
     serviceManager: opts.serviceManagerFn ?? deps.serviceManager,
     checkHealth: opts.checkHealthFn ?? deps.checkHealth,
     parseDuration: deps.parseDuration,
   };
   const planFn = opts.planFn ?? deps.plan;
+
+  /**
+   * Mutating commands make the identity on first use. Read-only ones (diff) must leave the store
+   * as they found it: without an identity nothing on the nodes is ours yet, so a throwaway one
+   * plans the same.
+   */
+  async function loadIdentity(create: boolean): Promise<StoreIdentity> {
+    identity = (await store.identity({ create })) ?? {
+      id: randomBytes(8).toString('hex'),
+      name: `(no identity yet)@${hostname()}:${store.home}`,
+      key: randomBytes(32).toString('base64'),
+    };
+    return identity;
+  }
   const planDeletionFn = opts.planDeletionFn ?? deps.planDeletion;
   const semaphore = new KeyedSemaphore(opts.concurrencyPerNode ?? 4);
   const transports = new Map<string, Promise<Transport>>();
@@ -437,8 +459,21 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
       const ws = set?.desired.workspaces.get(svc.spec.workspace);
       unitless.push({ id: resourceId('Service', svc.metadata.name), node: ws?.spec.node ?? 'unknown', provider: ws?.spec.provider });
     }
+    const conflicts = new Map((plan.conflicts ?? []).map((c) => [c.resource, c]));
     for (const { id, node, provider } of unitless) {
       if (byId.has(id)) continue;
+      // Owned by another vendetta (or in a workspace that is): failed, untouched, until adopted.
+      const conflict = conflicts.get(id) ?? conflicts.get(resourceId('Workspace', set?.desired.services.get(id.slice('service/'.length))?.spec.workspace ?? ''));
+      if (conflict && conflict.node === node) {
+        statuses.set(id, {
+          phase: 'Failed',
+          conditions: [condition('Ready', false, 'OwnedByAnotherVendetta', conflict.message, now)],
+          observedGeneration: previousGeneration(id),
+          details: { node, owner: conflict.owner.name },
+        });
+        failures.push({ resource: id, node, reason: conflict.message, hint: conflict.resource === id ? 'to take it over: vendetta apply --adopt (replaces it)' : undefined });
+        continue;
+      }
       const unavailable = observation.observed.get(node)?.reachable && provider ? providerUnavailable(observation.observed, node, provider) : undefined;
       if (unavailable) {
         statuses.set(id, {
@@ -458,6 +493,11 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         details: { node },
       });
       failures.push({ resource: id, node, reason: `node ${node} is unreachable`, hint: observation.hints.get(node) });
+    }
+
+    // Conflicts of resources no longer declared (prune, a move away): fail the apply too.
+    for (const c of conflicts.values()) {
+      if (!failures.some((f) => f.resource === c.resource && f.node === c.node)) failures.push({ resource: c.resource, node: c.node, reason: c.message });
     }
 
     await Promise.all([...statuses].map(([id, status]) => store.setStatus(id, status)));
@@ -538,7 +578,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
       for (let pass = 1; ; pass++) {
         const applied = await store.list();
         const observation = await observe(set, applied, loop.applySet);
-        const plan = planFn({ set, observed: observation.observed, applied, applySet: loop.applySet, prune: loop.prune });
+        const plan = planFn({ set, observed: observation.observed, applied, applySet: loop.applySet, prune: loop.prune, identity: await loadIdentity(true), adopt: loop.adopt });
         events.onPlan?.(plan, pass);
         firstPlan ??= plan;
         for (const u of plan.unreachable) {
@@ -609,7 +649,8 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
     async plan(set, p) {
       const applied = await store.list();
       const observation = await observe(set, applied, p.applySet);
-      return { plan: planFn({ set, observed: observation.observed, applied, applySet: p.applySet, prune: p.prune }), observed: observation.observed };
+      const id = await loadIdentity(false);
+      return { plan: planFn({ set, observed: observation.observed, applied, applySet: p.applySet, prune: p.prune, identity: id, adopt: p.adopt }), observed: observation.observed };
     },
 
     apply(set, applyOpts) {
@@ -641,13 +682,13 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         for (;;) {
           // The manifests' set (delete -f) says where things are even when the store forgot it.
           const observation = await observe(deleteOpts.set, applied, 'default');
-          const plan = planDeletionFn({ ids, applied, set: deleteOpts.set, observed: observation.observed });
+          const plan = planDeletionFn({ ids, applied, set: deleteOpts.set, observed: observation.observed, identity: await loadIdentity(true) });
           firstPlan ??= plan;
           events.onPlan?.(plan, 1);
           const { outcome, result } = await runPass(undefined, plan, observation, applied, { applySet: 'default', signal });
           operationsRun += outcome.operationsRun;
           const failedOps = outcome.units.filter((u) => u.phase === 'Failed');
-          last = { ...result, plan: firstPlan, operationsRun, failures: [...result.failures.filter((f) => f.resource.startsWith('node/')), ...failedOps.map((u) => ({ resource: u.id, node: u.node, reason: u.reason ?? 'failed', hint: hintFor(u) }))] };
+          last = { ...result, plan: firstPlan, operationsRun, failures: [...result.failures.filter((f) => f.resource.startsWith('node/')), ...failedOps.map((u) => ({ resource: u.id, node: u.node, reason: u.reason ?? 'failed', hint: hintFor(u) })), ...(plan.conflicts ?? []).map((c) => ({ resource: c.resource, node: c.node, reason: c.message }))] };
           if (plan.operations.length === 0 || failedOps.length > 0 || signal.aborted) {
             // Nothing left to delete on reachable nodes: forget what is confirmed gone.
             const reobserved = plan.operations.length === 0 ? observation : await observe(undefined, applied, 'default');

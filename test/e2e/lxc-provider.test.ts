@@ -73,6 +73,7 @@ function workspace(name: string, spec: Partial<WorkspaceResource['spec']>, env: 
       spec: { node: nodeInfo.name, provider: 'lxc', image: lxd.image, ...spec },
     },
     specHash: `hash-of-${name}`,
+    owner: { id: '0123456789abcdef', name: 'test@host:/home/test/.vendetta' },
     env,
   };
 }

@@ -61,6 +61,7 @@ function desired(provider: ProviderName, name: string): DesiredWorkspace {
       spec: { node: 'n1', provider, ...(images[provider] ? { image: images[provider] } : {}), ...(provider === 'docker' ? { pull: 'never' as const } : {}) },
     },
     specHash: 'bench',
+    owner: { id: '0123456789abcdef', name: 'test@host:/home/test/.vendetta' },
     env: {},
   };
 }

@@ -7,7 +7,7 @@ import { structured } from '../output/format.js';
 import type { ApplyResult } from '../reconcile/api.js';
 import { collect, outputOption, requireFiles } from './options.js';
 import { flagDuration, loadOrExit, openEngine, type GlobalOptions } from './context.js';
-import { ExitError } from './errors.js';
+import { ExitError, UsageError } from './errors.js';
 import { runWatch } from './watch.js';
 import type { Style } from '../output/style.js';
 
@@ -23,6 +23,7 @@ interface ApplyFlags {
   watch?: boolean;
   resync?: string;
   debounce?: string;
+  adopt?: boolean;
 }
 
 export function registerApply(program: Command): void {
@@ -33,6 +34,7 @@ export function registerApply(program: Command): void {
     .option('--prune', 'delete resources this apply set applied before that the manifests no longer declare')
     .option('--applyset <name>', 'name of the apply set (scope of --prune)', 'default')
     .option('--dry-run', 'print the plan and change nothing')
+    .option('--adopt', 'take over workspaces another vendetta manages (replaces them; see docs/concepts.md#ownership)')
     .option('--timeout <duration>', 'give up waiting for Ready after this long', '5m')
     .option('--lock-timeout <duration>', 'wait this long for another apply to finish', '60s')
     .option('--no-wait', 'return once operations have started, without waiting for Ready')
@@ -42,6 +44,10 @@ export function registerApply(program: Command): void {
     .addOption(outputOption(['text', 'json', 'yaml'], 'text'))
     .action(async (flags: ApplyFlags, cmd: Command) => {
       const global = cmd.optsWithGlobals() as GlobalOptions;
+      if (flags.watch && flags.adopt) {
+        // A watch that adopts would take the workspace back every resync: two owners fighting.
+        throw new UsageError('--adopt cannot be combined with --watch; take the workspaces over once with apply --adopt, then watch');
+      }
       if (flags.watch) return runWatch({ ...flags, filename: requireFiles(flags.filename) }, global);
       const set = await loadOrExit(requireFiles(flags.filename));
       const style = detectStyle(process.stdout);
@@ -58,7 +64,7 @@ export function registerApply(program: Command): void {
       });
       try {
         if (flags.dryRun) {
-          const { plan } = await engine.plan(set, { applySet: flags.applyset, prune: Boolean(flags.prune) });
+          const { plan } = await engine.plan(set, { applySet: flags.applyset, prune: Boolean(flags.prune), adopt: Boolean(flags.adopt) });
           if (human) process.stdout.write(renderPlan(plan, { color: style.color }) + planSummary(plan) + '\n(dry run: nothing was changed)\n');
           else process.stdout.write(structured({ dryRun: true, plan }, flags.output) + '\n');
           return;
@@ -70,6 +76,7 @@ export function registerApply(program: Command): void {
           timeoutMs: flagDuration('--timeout', flags.timeout, 300_000),
           lockTimeoutMs: flagDuration('--lock-timeout', flags.lockTimeout, 60_000),
           noWait: !flags.wait,
+          adopt: Boolean(flags.adopt),
         });
         progress.done();
         if (human) process.stdout.write(renderResult(result, Date.now() - started, style) + '\n');

@@ -1,4 +1,5 @@
-// vendetta diff -f PATH… : print the plan. Exit 0 no changes, 1 changes, >1 error (kubectl).
+// vendetta diff -f PATH… : print the plan. Exit 0 no changes, 1 changes, >1 error (kubectl); a
+// workspace another vendetta owns is an error (2): apply would fail on it, not change it.
 import type { Command } from 'commander';
 import { renderPlan, planSummary } from '../output/plan-render.js';
 import { detectStyle } from '../output/style.js';
@@ -14,8 +15,9 @@ export function registerDiff(program: Command): void {
     .option('-f, --filename <path>', 'manifest file or directory (repeatable)', collect, [])
     .option('--prune', 'include deletions of resources no longer declared in the apply set')
     .option('--applyset <name>', 'name of the apply set (scope of --prune)', 'default')
+    .option('--adopt', 'preview taking over workspaces another vendetta manages')
     .addOption(outputOption(['text', 'json', 'yaml'], 'text'))
-    .action(async (flags: { filename: string[]; prune?: boolean; applyset: string; output: 'text' | 'json' | 'yaml' }, cmd: Command) => {
+    .action(async (flags: { filename: string[]; prune?: boolean; adopt?: boolean; applyset: string; output: 'text' | 'json' | 'yaml' }, cmd: Command) => {
       let set;
       try {
         set = await loadOrExit(requireFiles(flags.filename), 2);
@@ -25,7 +27,7 @@ export function registerDiff(program: Command): void {
       }
       const { engine } = await openEngine(cmd.optsWithGlobals() as GlobalOptions);
       try {
-        const { plan } = await engine.plan(set, { applySet: flags.applyset, prune: Boolean(flags.prune) });
+        const { plan } = await engine.plan(set, { applySet: flags.applyset, prune: Boolean(flags.prune), adopt: Boolean(flags.adopt) });
         if (flags.output === 'text') {
           process.stdout.write(renderPlan(plan, { color: detectStyle().color }) + planSummary(plan) + '\n');
         } else {
@@ -35,6 +37,9 @@ export function registerDiff(program: Command): void {
         // A provider that could not be observed: what is there is unknown, so the diff is incomplete.
         if (plan.unavailable?.length) {
           throw new ExitError(`cannot diff: ${plan.unavailable.map((u) => `${u.provider} on node ${u.node}`).join(', ')} unavailable`, 2);
+        }
+        if (plan.conflicts?.length) {
+          throw new ExitError(`cannot diff: ${plan.conflicts.map((c) => c.message).join('; ')}`, 2);
         }
         if (plan.operations.length > 0) throw new ExitError('', 1);
       } catch (e) {

@@ -1,6 +1,10 @@
 // Spec hashes: the value stored in our labels (`vendetta.dev/spec-hash`) and compared by the
 // planner. Equal hash = the object on the node was made from this spec; anything else differs.
-import { createHash } from 'node:crypto';
+//
+// Keyed (HMAC-SHA256 with the store's key, from identity.json): the spec includes resolved env,
+// secrets too, and labels are readable by anyone who can `docker inspect`. An unkeyed digest of
+// a 4-digit PIN is brute-forced in a fraction of a second; without the key it cannot be tested.
+import { createHmac } from 'node:crypto';
 import type { ResolvedEnv } from './env.js';
 import { plainEnv } from './env.js';
 import type { ServiceResource, WorkspaceResource } from './types.js';
@@ -23,8 +27,13 @@ function sortKeys(value: unknown): unknown {
   return value;
 }
 
-function sha256Short(text: string): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+/** The store's hash key: StoreIdentity.key (base64 of 32 random bytes). */
+export type HashKey = string;
+
+function hmacShort(key: HashKey, text: string): string {
+  const secret = Buffer.from(key, 'base64');
+  if (secret.length < 16) throw new Error('spec hash key must be at least 16 bytes (base64): use the store identity key');
+  return createHmac('sha256', secret).update(text).digest('hex').slice(0, 16);
 }
 
 /**
@@ -32,16 +41,16 @@ function sha256Short(text: string): string {
  * not a recreate. Env enters with its resolved values (a changed secret must recreate), in place
  * of the fromEnv/fromFile references; only the digest leaves this function, never a value.
  */
-export function workspaceSpecHash(ws: WorkspaceResource, env: ResolvedEnv): string {
+export function workspaceSpecHash(ws: WorkspaceResource, env: ResolvedEnv, key: HashKey): string {
   const { state: _state, env: _envRefs, ...spec } = ws.spec;
-  return sha256Short(canonicalJson({ kind: 'Workspace', spec, env: plainEnv(env) }));
+  return hmacShort(key, canonicalJson({ kind: 'Workspace', spec, env: plainEnv(env) }));
 }
 
 /**
  * Hash of how a service runs: its spec plus the full environment the process gets (workspace
  * env, service env, discovery variables), so a sibling's port change restarts it too.
  */
-export function serviceSpecHash(svc: ServiceResource, env: Record<string, string>): string {
+export function serviceSpecHash(svc: ServiceResource, env: Record<string, string>, key: HashKey): string {
   const { env: _envRefs, ...spec } = svc.spec;
-  return sha256Short(canonicalJson({ kind: 'Service', spec, env }));
+  return hmacShort(key, canonicalJson({ kind: 'Service', spec, env }));
 }

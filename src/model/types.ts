@@ -160,11 +160,26 @@ export interface ObservedService {
   startedAt?: string;
 }
 
+/** The vendetta store that manages an object: its identity without the key (see concepts.md). */
+export interface Owner {
+  /** Random hex id of the store (identity.json). */
+  id: string;
+  /** "<user>@<hostname>:<home path>": who to ask. */
+  name: string;
+}
+
 export interface ObservedWorkspace {
   name: string;
   provider: ProviderName;
   specHash: string;
   applySet?: string;
+  /** Who made it. Absent: made by a vendetta before ownership (adopted as a one-time migration). */
+  owner?: Owner;
+  /**
+   * Its creation never finished (interrupted between the first step and the completion marker):
+   * it is recreated, never used. Absent = complete.
+   */
+  incomplete?: boolean;
   running: boolean;
   /** Address on (or reachable from) the node where the workspace's ports answer. */
   address?: string;

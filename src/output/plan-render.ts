@@ -34,7 +34,7 @@ const SUMMARY_ORDER: Verb[] = ['create', 'start', 'restart', 'recreate', 'stop',
 const SYMBOL_WIDTH = 3;
 const CHANGE_INDENT = ' '.repeat(SYMBOL_WIDTH + 5);
 
-/** Lines for every operation, then unreachable nodes and unavailable providers; "" for an empty plan. Deterministic. */
+/** Lines for every operation, then unreachable nodes, unavailable providers and ownership conflicts; "" for an empty plan. Deterministic. */
 export function renderPlan(plan: Plan, opts: { color?: boolean } = {}): string {
   const paint = (symbol: string, text: string) => (opts.color ? `\x1b[${COLOR[symbol]}m${text}\x1b[0m` : text);
   const unreachableIds = plan.unreachable.map((u) => `node/${u.node}`);
@@ -42,7 +42,7 @@ export function renderPlan(plan: Plan, opts: { color?: boolean } = {}): string {
   const resourceWidth = Math.max(
     0,
     ...plan.operations.map((o) => o.resource.length),
-    ...[...unreachableIds, ...unavailable.map((u) => `node/${u.node}`)].map((id) => id.length),
+    ...[...unreachableIds, ...unavailable.map((u) => `node/${u.node}`), ...(plan.conflicts ?? []).map((c) => c.resource)].map((id) => id.length),
   );
   const verbWidth = Math.max(0, ...plan.operations.map((o) => VERB[o.type].length));
 
@@ -63,6 +63,10 @@ export function renderPlan(plan: Plan, opts: { color?: boolean } = {}): string {
     const head = `${'!'.padStart(SYMBOL_WIDTH)} ${`node/${u.node}`.padEnd(resourceWidth)}`;
     lines.push(`${paint('!', head)}  ${u.provider} unavailable: ${u.error}`);
   }
+  for (const c of plan.conflicts ?? []) {
+    const head = `${'!'.padStart(SYMBOL_WIDTH)} ${c.resource.padEnd(resourceWidth)}`;
+    lines.push(`${paint('!', head)}  conflict: ${c.message}`);
+  }
   return lines.length > 0 ? `${lines.join('\n')}\n` : '';
 }
 
@@ -77,7 +81,10 @@ export function planSummary(plan: Plan): string {
   const unavailable = (plan.unavailable ?? []).length === 0
     ? ''
     : ` Not planned, provider unavailable: ${plan.unavailable!.map((u) => `${u.provider} on node/${u.node}`).join(', ')}.`;
-  const notPlanned = unreachable + unavailable;
+  const conflicts = (plan.conflicts ?? []).length === 0
+    ? ''
+    : ` Not planned, managed by another vendetta: ${plan.conflicts!.map((c) => c.resource).join(', ')}.`;
+  const notPlanned = unreachable + unavailable + conflicts;
   if (counts.size === 0) {
     return notPlanned === '' ? 'No changes: everything is up to date.' : `No changes on reachable nodes.${notPlanned}`;
   }

@@ -3,12 +3,13 @@
 import { posix } from 'node:path';
 import type { ResolvedEnv } from '../model/env.js';
 import { plainEnv } from '../model/env.js';
-import { serviceSpecHash, workspaceSpecHash } from '../model/hash.js';
+import { serviceSpecHash, workspaceSpecHash, type HashKey } from '../model/hash.js';
 import type { EnvMap, ResourceId, ServiceResource } from '../model/types.js';
 import { resourceId } from '../model/types.js';
 import type { DesiredWorkspace } from '../providers/types.js';
 import type { LoadedSet } from '../reconcile/api.js';
 import type { DesiredService } from '../services/types.js';
+import type { StoreIdentity } from '../store/types.js';
 
 /** Where services of a container-like workspace see their source tree. */
 export const CONTAINER_WORKSPACE_DIR = '/workspace';
@@ -36,11 +37,20 @@ export function resolvedEnvOf(set: LoadedSet, id: ResourceId, specEnv: EnvMap | 
   return out;
 }
 
-export function desiredWorkspace(set: LoadedSet, name: string): DesiredWorkspace {
+/**
+ * `identity`: the applying store. Its key keys the spec hash (model/hash.ts), its id/name become
+ * the object's owner.
+ */
+export function desiredWorkspace(set: LoadedSet, name: string, identity: StoreIdentity): DesiredWorkspace {
   const resource = set.desired.workspaces.get(name);
   if (!resource) throw new Error(`workspace ${name} is not in the desired set`);
   const env = resolvedEnvOf(set, resourceId('Workspace', name), resource.spec.env);
-  return { resource, specHash: workspaceSpecHash(resource, env), env: plainEnv(env) };
+  return {
+    resource,
+    specHash: workspaceSpecHash(resource, env, identity.key),
+    env: plainEnv(env),
+    owner: { id: identity.id, name: identity.name },
+  };
 }
 
 /** "db-main" → "VENDETTA_SERVICE_DB_MAIN" (names are DNS labels: [a-z0-9-]). */
@@ -96,13 +106,13 @@ function withoutTrailingSlash(path: string): string {
   return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
 }
 
-export function desiredService(set: LoadedSet, name: string, workspaceDir: string): DesiredService {
+export function desiredService(set: LoadedSet, name: string, workspaceDir: string, key: HashKey): DesiredService {
   const resource = set.desired.services.get(name);
   if (!resource) throw new Error(`service ${name} is not in the desired set`);
   const env = serviceEnv(set, name);
   return {
     resource,
-    specHash: serviceSpecHash(resource, env),
+    specHash: serviceSpecHash(resource, env, key),
     env,
     workdir: serviceWorkdir(resource.spec.workdir, workspaceDir),
   };

@@ -4,6 +4,7 @@
 import { serviceSpecHash } from '../model/hash.js';
 import type {
   ObservedNode,
+  Owner,
   ObservedSet,
   ObservedWorkspace,
   ProviderName,
@@ -15,10 +16,10 @@ import type {
 } from '../model/types.js';
 import { resourceId } from '../model/types.js';
 import type { LoadedSet } from '../reconcile/api.js';
-import type { AppliedRecord } from '../store/types.js';
+import type { AppliedRecord, StoreIdentity } from '../store/types.js';
 import { compareStrings, desiredWorkspace, discoveryEnv, serviceEnv } from './desired.js';
 import { envChanges, shortPath, specChanges } from './diff.js';
-import type { FieldChange, Operation, OperationType, Plan } from './types.js';
+import type { Conflict, FieldChange, Operation, OperationType, Plan } from './types.js';
 
 export interface PlanInput {
   set: LoadedSet;
@@ -27,6 +28,10 @@ export interface PlanInput {
   applied: AppliedRecord[];
   applySet: string;
   prune: boolean;
+  /** The applying store: owner of what it makes, and the key of its spec hashes. */
+  identity: StoreIdentity;
+  /** Take over workspaces another store owns (replace them) instead of reporting a conflict. */
+  adopt?: boolean;
 }
 
 /** Where a workspace lives: what every operation on it or its services carries. */
@@ -57,7 +62,7 @@ export function plan(input: PlanInput): Plan {
     if (node.unavailable?.some((u) => u.provider === ws.spec.provider)) continue;
     const name = ws.metadata.name;
     const place: Placement = { workspace: name, node: ws.spec.node, provider: ws.spec.provider };
-    const desired = desiredWorkspace(set, name);
+    const desired = desiredWorkspace(set, name, input.identity);
     const services = sortedByName([...set.desired.services.values()].filter((s) => s.spec.workspace === name));
     const wantRunning = ws.spec.state !== 'stopped';
     const startAll = (after: Operation, cause: string) => {
@@ -73,10 +78,30 @@ export function plan(input: PlanInput): Plan {
     const moves = oldPlacements(record, ws.spec.node);
     for (const oldNode of moves) {
       const old = findWorkspace(reachable(oldNode), name);
-      if (old) b.workspace('delete-workspace', { workspace: name, node: oldNode, provider: old.provider }, `moved to node ${ws.spec.node}`, { idSuffix: `@${oldNode}` });
+      if (old && foreign(old, input.identity) && !input.adopt) b.conflict(name, oldNode, old, 'not deleted from there (the workspace moved to node ' + ws.spec.node + ')');
+      else if (old) b.workspace('delete-workspace', { workspace: name, node: oldNode, provider: old.provider }, `moved to node ${ws.spec.node}`, { idSuffix: `@${oldNode}` });
     }
 
     const current = findWorkspace(node, name);
+    if (current && foreign(current, input.identity)) {
+      // Another vendetta store made it: never touched, unless taken over with --adopt. Adopting
+      // replaces it: its spec hash is keyed with the other store's key, so whether it matches
+      // this spec cannot be told, and docker labels cannot be changed in place anyway.
+      if (!input.adopt) {
+        b.conflict(name, ws.spec.node, current);
+        continue;
+      }
+      const cause = `adopt from owner ${current.owner!.name}`;
+      if (current.provider !== ws.spec.provider) {
+        b.workspace('delete-workspace', { ...place, provider: current.provider }, cause);
+        b.gone.add(name);
+        startAll(b.workspace('create-workspace', place, cause), 'workspace is being created');
+      } else {
+        b.gone.add(name);
+        startAll(b.workspace('recreate-workspace', place, cause), 'workspace is being recreated');
+      }
+      continue;
+    }
     if (!current) {
       // Not there: create it (the driver leaves it stopped when state: stopped); its services
       // start after it, all of them, since a new workspace runs none.
@@ -91,6 +116,12 @@ export function plan(input: PlanInput): Plan {
       b.gone.add(name);
       const op = b.workspace('create-workspace', place, `provider changed: ${current.provider} → ${ws.spec.provider}`);
       startAll(op, 'workspace is being created');
+    } else if (current.incomplete) {
+      // Its creation stopped before the last step (killed mid-upload, say): what is there is
+      // not the workspace, whatever its hash says. Made again from scratch.
+      const op = b.workspace('recreate-workspace', place, 'creation was interrupted');
+      b.gone.add(name);
+      startAll(op, 'workspace is being recreated');
     } else if (current.specHash !== desired.specHash) {
       // Made from another spec: delete + create. Services go with the old workspace, so all of
       // them start again. `state` is not in the hash, so start/stop alone never lands here.
@@ -114,7 +145,29 @@ export function plan(input: PlanInput): Plan {
 
   planServiceMoves(input, b, applied, reachable);
   if (input.prune) planPrune(input, b, applied, reachable);
-  return withUnavailable({ operations: b.ordered(), unreachable }, observed);
+  return withConflicts(withUnavailable({ operations: b.ordered(), unreachable }, observed), b.conflicts);
+}
+
+/**
+ * Owned by another store. Objects without an owner were made before ownership existed: they
+ * count as ours (a one-time migration; their unkeyed hash differs, so they are recreated once,
+ * which also labels them).
+ */
+export function foreign(ws: ObservedWorkspace, identity: Owner): boolean {
+  return ws.owner !== undefined && ws.owner.id !== identity.id;
+}
+
+export function conflictMessage(workspace: string, node: string, owner: Owner, what = 'nothing was changed'): string {
+  return (
+    `workspace ${workspace} on node ${node} is managed by another vendetta (owner ${owner.name}); ` +
+    `${what}: delete it from there, or take it over with --adopt`
+  );
+}
+
+function withConflicts(p: Plan, conflicts: Conflict[]): Plan {
+  if (conflicts.length === 0) return p;
+  const sorted = [...conflicts].sort((a, b) => compareStrings(a.node, b.node) || compareStrings(a.resource, b.resource));
+  return { ...p, conflicts: sorted };
 }
 
 /** A service of a workspace that exists, runs and is unchanged. */
@@ -132,7 +185,7 @@ function planService(
     b.service('start-service', name, place, 'not running');
     return;
   }
-  const hash = serviceSpecHash(svc, serviceEnv(input.set, name));
+  const hash = serviceSpecHash(svc, serviceEnv(input.set, name), input.identity.key);
   if (current.specHash !== hash) {
     const changes = serviceChanges(input, svc, applied);
     b.service('restart-service', name, place, hashCause(changes, hasSecretEnv(input.set, resourceId('Service', name))), { changes });
@@ -198,6 +251,10 @@ function planPrune(
     for (const { node, suffix } of recordPlacements(r)) {
       const current = findWorkspace(reachable(node), r.name);
       if (!current) continue;
+      if (foreign(current, input.identity) && !input.adopt) {
+        b.conflict(r.name, node, current, 'not pruned');
+        continue;
+      }
       b.workspace('delete-workspace', { workspace: r.name, node, provider: current.provider }, cause, { idSuffix: suffix });
       b.gone.add(r.name);
     }
@@ -222,6 +279,8 @@ function deleteServiceIfPresent(
   const node = workspaceNode(workspace, input.set, applied);
   const ws = node === undefined ? undefined : findWorkspace(reachable(node), workspace);
   if (!node || !ws || !ws.services.some((s) => s.name === name)) return;
+  // Another store's workspace: its services are its owner's (the workspace itself is reported).
+  if (foreign(ws, input.identity) && !input.adopt) return;
   const del = b.service('delete-service', name, { workspace, node, provider: ws.provider }, cause);
   // Removing a service needs its workspace running: after a start, before a stop.
   const wsOp = b.workspaceOp(workspace);
@@ -235,6 +294,8 @@ export interface DeletionInput {
   applied: AppliedRecord[];
   set?: LoadedSet;
   observed: ObservedSet;
+  /** The deleting store: another store's workspaces are reported as conflicts, not deleted. */
+  identity?: Owner;
 }
 
 /**
@@ -255,6 +316,10 @@ export function planDeletion(input: DeletionInput): Plan {
     const [kind, name] = splitId(id);
     if (kind !== 'workspace') continue;
     for (const { node, ws, suffix } of locateWorkspace(name, input.set, applied, input.observed)) {
+      if (input.identity && foreign(ws, input.identity)) {
+        b.conflict(name, node, ws, 'not deleted');
+        continue;
+      }
       b.workspace('delete-workspace', { workspace: name, node, provider: ws.provider }, cause, { idSuffix: suffix });
       b.gone.add(name);
     }
@@ -271,11 +336,12 @@ export function planDeletion(input: DeletionInput): Plan {
       if (b.gone.has(workspace)) continue;
       for (const { node, ws } of locateWorkspace(workspace, input.set, applied, input.observed)) {
         if (!ws.services.some((s) => s.name === name)) continue;
+        if (input.identity && foreign(ws, input.identity)) continue;
         b.service('delete-service', name, { workspace, node, provider: ws.provider }, cause);
       }
     }
   }
-  return withUnavailable({ operations: b.ordered(), unreachable }, input.observed);
+  return withConflicts(withUnavailable({ operations: b.ordered(), unreachable }, input.observed), b.conflicts);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -450,6 +516,12 @@ class PlanBuilder {
   private readonly serviceOps: Operation[] = [];
   /** Workspaces whose current object goes away (deleted or recreated): their services with it. */
   readonly gone = new Set<string>();
+  readonly conflicts: Conflict[] = [];
+
+  conflict(workspace: string, node: string, ws: ObservedWorkspace, what?: string): void {
+    const owner = ws.owner!;
+    this.conflicts.push({ resource: resourceId('Workspace', workspace), node, provider: ws.provider, owner, message: conflictMessage(workspace, node, owner, what) });
+  }
 
   /** `dependsOnOf(service)`: names of the services it dependsOn (desired). */
   constructor(private readonly dependsOnOf: (service: string) => string[] = () => []) {}

@@ -42,6 +42,19 @@ export interface Operation {
   dependsOn: string[];
 }
 
+/**
+ * A workspace on a node that another vendetta store owns: nothing is planned for it (nor for its
+ * services) and the apply fails with `message`, until it is deleted there or adopted (--adopt).
+ */
+export interface Conflict {
+  resource: string;
+  node: string;
+  provider: ProviderName;
+  owner: { id: string; name: string };
+  /** "workspace api on node n1 is managed by another vendetta (owner …); nothing was changed: …" */
+  message: string;
+}
+
 export interface Plan {
   operations: Operation[];
   /** Nodes that could not be observed: nothing is planned for them, and the apply fails. */
@@ -51,4 +64,6 @@ export interface Plan {
    * workspaces there (like an unreachable node, but only for that provider). Absent when none.
    */
   unavailable?: { node: string; provider: ProviderName; error: string }[];
+  /** Workspaces owned by another vendetta store: not touched, and the apply fails. Absent when none. */
+  conflicts?: Conflict[];
 }

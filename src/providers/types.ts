@@ -3,6 +3,7 @@
 import type {
   NodeResource,
   ObservedWorkspace,
+  Owner,
   ProviderName,
   WorkspaceResource,
 } from '../model/types.js';
@@ -25,6 +26,8 @@ export interface DesiredWorkspace {
   specHash: string;
   /** Workspace env with fromEnv/fromFile references resolved (may contain secrets). */
   env: Record<string, string>;
+  /** The store that makes it: recorded on the object (labels / meta) for ownership. */
+  owner: Owner;
 }
 
 /**
@@ -79,7 +82,11 @@ export interface ProviderDriver {
    */
   observe(ctx: DriverContext): Promise<ObservedWorkspace[]>;
 
-  /** Create (and start, unless state: stopped) a workspace that does not exist. */
+  /**
+   * Create (and start, unless state: stopped) a workspace that does not exist. The object counts
+   * as made only once the LAST step is done (a completion marker observe() sees in the same
+   * list call): an interrupted create is observed as `incomplete` and recreated, never used.
+   */
   create(ctx: DriverContext, ws: DesiredWorkspace): Promise<void>;
   start(ctx: DriverContext, name: string): Promise<void>;
   stop(ctx: DriverContext, name: string): Promise<void>;

@@ -22,6 +22,8 @@ export interface ApplyOptions {
   signal?: AbortSignal;
   /** Wait this long for another vendetta holding the store lock (default 60s). */
   lockTimeoutMs?: number;
+  /** Take over workspaces another vendetta store owns (replacing them) instead of failing. */
+  adopt?: boolean;
 }
 
 export interface Failure {
@@ -82,7 +84,7 @@ export interface EngineEvents {
 
 export interface EngineApi {
   /** Observe and plan without changing anything (diff, --dry-run). */
-  plan(set: LoadedSet, opts: Pick<ApplyOptions, 'applySet' | 'prune'>): Promise<{ plan: Plan; observed: ObservedSet }>;
+  plan(set: LoadedSet, opts: Pick<ApplyOptions, 'applySet' | 'prune' | 'adopt'>): Promise<{ plan: Plan; observed: ObservedSet }>;
   /** Converge: run reconcile passes until everything is Ready or timeout. */
   apply(set: LoadedSet, opts: ApplyOptions): Promise<ApplyResult>;
   /** Delete the given resources (and, for workspaces, their services) and wait until gone. */

@@ -322,6 +322,8 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
   for (const ws of set?.desired.workspaces.values() ?? []) {
     const node = ws.spec.node;
     if (!observed.get(node)?.reachable || providerUnavailable(observed, node, ws.spec.provider)) continue;
+    // Another vendetta store owns it: no machine, so nothing touches it (the engine reports it).
+    if (plan.conflicts?.some((c) => c.resource === resourceId('Workspace', ws.metadata.name) && c.node === node)) continue;
     const op = findOp('Workspace', ws.metadata.name, (o) => o.node === node && o.type !== 'delete-workspace');
     makeWorkspaceUnit(ws.metadata.name, node, ws.spec.provider, ws.spec.state === 'stopped' ? 'stopped' : 'running', op);
   }

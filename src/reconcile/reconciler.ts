@@ -5,6 +5,7 @@
 //
 // Every dependency is passed in (`EngineDeps`), so this file imports no other engineer's
 // implementation; ./engine.ts wires the real ones.
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type {
   EventRecord,
@@ -26,7 +27,7 @@ import type { Plan } from '../plan/types.js';
 import type { ObservationTargets } from '../plan/targets.js';
 import { ProviderError, type DesiredWorkspace, type ProviderDriver, type WorkspaceRuntime } from '../providers/types.js';
 import type { DesiredService, HealthResult, ServiceManager } from '../services/types.js';
-import type { AppliedRecord, PreviousPlacement, Store } from '../store/types.js';
+import type { AppliedRecord, PreviousPlacement, Store, StoreIdentity } from '../store/types.js';
 import { HostKeyMismatchError, TransportError, type Transport } from '../transport/types.js';
 import type { ApplyOptions, ApplyResult, DeletionReport, EngineApi, EngineEvents, Failure, LoadedSet } from './api.js';
 import { executePass, providerUnavailable, type PassOutcome, type UnitOutcome } from './pass.js';
@@ -40,12 +41,15 @@ export interface PlanFnInput {
   applied: AppliedRecord[];
   applySet: string;
   prune: boolean;
+  identity: StoreIdentity;
+  adopt?: boolean;
 }
 export interface PlanDeletionFnInput {
   ids: ResourceId[];
   applied: AppliedRecord[];
   set?: LoadedSet;
   observed: ObservedSet;
+  identity?: StoreIdentity;
 }
 
 /** The modules the engine is built from; ./engine.ts passes the real ones. */
@@ -56,8 +60,8 @@ export interface EngineDeps {
   applyTargets: (input: { set: LoadedSet; applied: AppliedRecord[]; applySet: string; prune: boolean }) => ObservationTargets;
   /** Which nodes/providers a delete observes. */
   deleteTargets: (input: { ids: ResourceId[]; applied: AppliedRecord[]; set?: LoadedSet }) => ObservationTargets;
-  desiredWorkspace: (set: LoadedSet, name: string) => DesiredWorkspace;
-  desiredService: (set: LoadedSet, name: string, workspaceDir: string) => DesiredService;
+  desiredWorkspace: (set: LoadedSet, name: string, identity: StoreIdentity) => DesiredWorkspace;
+  desiredService: (set: LoadedSet, name: string, workspaceDir: string, key: string) => DesiredService;
   serviceManager: (rt: WorkspaceRuntime) => ServiceManager;
   checkHealth: (hc: HealthcheckSpec, rt: WorkspaceRuntime, transport: Transport, timeoutMs: number) => Promise<HealthResult>;
   parseDuration: (text: string) => number;
@@ -149,14 +153,32 @@ function nodeHint(node: string, err: unknown): string {
 export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine {
   const { store } = opts;
   const events = opts.events ?? {};
+  // The store's identity (owner of what we make, key of spec hashes): read before every pass.
+  let identity: StoreIdentity | undefined;
+  const desiredWorkspaceFn = opts.desiredWorkspaceFn ?? deps.desiredWorkspace;
+  const desiredServiceFn = opts.desiredServiceFn ?? deps.desiredService;
   const helpers = {
-    desiredWorkspace: opts.desiredWorkspaceFn ?? deps.desiredWorkspace,
-    desiredService: opts.desiredServiceFn ?? deps.desiredService,
+    desiredWorkspace: (set: LoadedSet, name: string) => desiredWorkspaceFn(set, name, identity!),
+    desiredService: (set: LoadedSet, name: string, dir: string) => desiredServiceFn(set, name, dir, identity!.key),
     serviceManager: opts.serviceManagerFn ?? deps.serviceManager,
     checkHealth: opts.checkHealthFn ?? deps.checkHealth,
     parseDuration: deps.parseDuration,
   };
   const planFn = opts.planFn ?? deps.plan;
+
+  /**
+   * Mutating commands make the identity on first use. Read-only ones (diff) must leave the store
+   * as they found it: without an identity nothing on the nodes is ours yet, so a throwaway one
+   * plans the same.
+   */
+  async function loadIdentity(create: boolean): Promise<StoreIdentity> {
+    identity = (await store.identity({ create })) ?? {
+      id: randomBytes(8).toString('hex'),
+      name: `(no identity yet)@${hostname()}:${store.home}`,
+      key: randomBytes(32).toString('base64'),
+    };
+    return identity;
+  }
   const planDeletionFn = opts.planDeletionFn ?? deps.planDeletion;
   const semaphore = new KeyedSemaphore(opts.concurrencyPerNode ?? 4);
   const transports = new Map<string, Promise<Transport>>();
@@ -428,8 +450,21 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
       const ws = set?.desired.workspaces.get(svc.spec.workspace);
       unitless.push({ id: resourceId('Service', svc.metadata.name), node: ws?.spec.node ?? 'unknown', provider: ws?.spec.provider });
     }
+    const conflicts = new Map((plan.conflicts ?? []).map((c) => [c.resource, c]));
     for (const { id, node, provider } of unitless) {
       if (byId.has(id)) continue;
+      // Owned by another vendetta (or in a workspace that is): failed, untouched, until adopted.
+      const conflict = conflicts.get(id) ?? conflicts.get(resourceId('Workspace', set?.desired.services.get(id.slice('service/'.length))?.spec.workspace ?? ''));
+      if (conflict && conflict.node === node) {
+        statuses.set(id, {
+          phase: 'Failed',
+          conditions: [condition('Ready', false, 'OwnedByAnotherVendetta', conflict.message, now)],
+          observedGeneration: previousGeneration(id),
+          details: { node, owner: conflict.owner.name },
+        });
+        failures.push({ resource: id, node, reason: conflict.message, hint: conflict.resource === id ? 'to take it over: vendetta apply --adopt (replaces it)' : undefined });
+        continue;
+      }
       const unavailable = observation.observed.get(node)?.reachable && provider ? providerUnavailable(observation.observed, node, provider) : undefined;
       if (unavailable) {
         statuses.set(id, {
@@ -449,6 +484,11 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         details: { node },
       });
       failures.push({ resource: id, node, reason: `node ${node} is unreachable`, hint: observation.hints.get(node) });
+    }
+
+    // Conflicts of resources no longer declared (prune, a move away): fail the apply too.
+    for (const c of conflicts.values()) {
+      if (!failures.some((f) => f.resource === c.resource && f.node === c.node)) failures.push({ resource: c.resource, node: c.node, reason: c.message });
     }
 
     await Promise.all([...statuses].map(([id, status]) => store.setStatus(id, status)));
@@ -620,7 +660,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         const applied = await store.list();
         const targets = deps.applyTargets({ set, applied, applySet: loop.applySet, prune: loop.prune });
         const observation = await observe(set, applied, loop.applySet, targets);
-        const plan = planFn({ set, observed: observation.observed, applied, applySet: loop.applySet, prune: loop.prune });
+        const plan = planFn({ set, observed: observation.observed, applied, applySet: loop.applySet, prune: loop.prune, identity: await loadIdentity(true), adopt: loop.adopt });
         events.onPlan?.(plan, pass);
         firstPlan ??= plan;
         for (const u of plan.unreachable) {
@@ -692,7 +732,8 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
     async plan(set, p) {
       const applied = await store.list();
       const observation = await observe(set, applied, p.applySet, deps.applyTargets({ set, applied, applySet: p.applySet, prune: p.prune }));
-      return { plan: planFn({ set, observed: observation.observed, applied, applySet: p.applySet, prune: p.prune }), observed: observation.observed };
+      const id = await loadIdentity(false);
+      return { plan: planFn({ set, observed: observation.observed, applied, applySet: p.applySet, prune: p.prune, identity: id, adopt: p.adopt }), observed: observation.observed };
     },
 
     apply(set, applyOpts) {
@@ -736,7 +777,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         const failedOps: UnitOutcome[] = [];
         const deletedOn = new Map<ResourceId, Set<string>>();
         for (;;) {
-          const plan = planDeletionFn({ ids: live, applied, set, observed: observation.observed });
+          const plan = planDeletionFn({ ids: live, applied, set, observed: observation.observed, identity: await loadIdentity(true) });
           firstPlan ??= plan;
           events.onPlan?.(plan, 1);
           last = await runPass(undefined, plan, observation, applied, { applySet: 'default', signal });
@@ -757,6 +798,8 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         // An unreachable node fails the delete, unless --force forgets what is on it (warned below).
         const failures: Failure[] = deleteOpts.force ? [] : [...last.result.failures.filter((f) => f.resource.startsWith('node/'))];
         for (const u of failedOps) failures.push({ resource: u.id, node: u.node, reason: u.reason ?? 'failed', hint: hintFor(u) });
+        // Another vendetta's workspace was not touched: say whose it is (it stays in our store).
+        for (const c of firstPlan?.conflicts ?? []) failures.push({ resource: c.resource, node: c.node, reason: c.message });
         const statuses = new Map(last.result.statuses);
         const removed: AppliedRecord[] = [];
         const remaining = new Map(records);

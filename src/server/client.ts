@@ -91,12 +91,12 @@ export async function* ndjsonLines(res: Response): AsyncGenerator<unknown> {
 export function remoteEngine(client: ApiClient, events: EngineEvents = {}): EngineApi {
   return {
     async plan(set: LoadedSet, opts) {
-      const body: PlanRequest = { set: toBundle(set), applySet: opts.applySet, prune: opts.prune };
+      const body: PlanRequest = { set: toBundle(set), applySet: opts.applySet, prune: opts.prune, adopt: opts.adopt };
       const { plan } = await client.json<{ plan: Plan }>('/plan', { method: 'POST', body: JSON.stringify(body) });
       return { plan, observed: new Map() };
     },
     apply(set: LoadedSet, opts: ApplyOptions) {
-      const body: ApplyRequest = { set: toBundle(set), applySet: opts.applySet, prune: opts.prune, timeoutMs: opts.timeoutMs, noWait: opts.noWait };
+      const body: ApplyRequest = { set: toBundle(set), applySet: opts.applySet, prune: opts.prune, timeoutMs: opts.timeoutMs, noWait: opts.noWait, adopt: opts.adopt };
       return client.stream('/apply', { method: 'POST', body: JSON.stringify(body), signal: opts.signal }, events);
     },
     delete(ids: ResourceId[], opts) {
@@ -140,5 +140,6 @@ export function remoteStore(client: ApiClient): Store {
     setInventory: readOnly('setInventory'),
     appendEvent: readOnly('appendEvent'),
     lock: readOnly('lock'),
+    identity: readOnly('identity'),
   };
 }

@@ -111,7 +111,7 @@ export class Coordinator {
 
   async plan(req: PlanRequest) {
     const set = await this.validated(req.set);
-    return this.opts.engine.plan(set, { applySet: req.applySet, prune: req.prune });
+    return this.opts.engine.plan(set, { applySet: req.applySet, prune: req.prune, adopt: req.adopt === true });
   }
 
   /** Validates, then stops the resync loop, applies (until converged), and resumes the loop. */
@@ -123,6 +123,7 @@ export class Coordinator {
         prune: req.prune,
         timeoutMs: req.timeoutMs,
         noWait: req.noWait,
+        adopt: req.adopt === true,
       });
       this.sets.set(req.applySet, set);
       this.suspended.delete(req.applySet);

@@ -27,12 +27,14 @@ export interface ApplyRequest {
   prune: boolean;
   timeoutMs: number;
   noWait?: boolean;
+  adopt?: boolean;
 }
 
 export interface PlanRequest {
   set: SetBundle;
   applySet: string;
   prune: boolean;
+  adopt?: boolean;
 }
 
 export interface WireResult extends Omit<ApplyResult, 'statuses' | 'endpoints'> {

@@ -4,6 +4,7 @@
 //   inventory/<applySet>.json      ids the apply set applied (for --prune)
 //   events.jsonl, events.1.jsonl   recent events; rotated so each file keeps ~EVENTS_PER_FILE lines
 //   lock                           LockInfo of the process allowed to mutate
+//   identity.json                  StoreIdentity: owner id/name on node objects, hash key (0600)
 //
 // Every file write is crash-safe (temp file in the same directory, fsync, rename): a reader sees
 // the old content or the new, never half of it.
@@ -13,7 +14,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { EventRecord, Kind, Resource, ResourceId, ResourceStatus, ServiceResource, WorkspaceResource } from '../model/types.js';
 import { resourceId } from '../model/types.js';
-import { LockTimeoutError, type AppliedRecord, type LockInfo, type PreviousPlacement, type Store } from './types.js';
+import { LockTimeoutError, type AppliedRecord, type LockInfo, type PreviousPlacement, type Store, type StoreIdentity } from './types.js';
 
 export const EVENTS_PER_FILE = 1000;
 const LOCK_POLL_MS = 200;
@@ -77,6 +78,14 @@ function parseId(id: ResourceId): { kind: string; name: string } {
   return { kind: id.slice(0, slash), name: id.slice(slash + 1) };
 }
 
+function safeUser(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return process.env.USER ?? 'unknown';
+  }
+}
+
 /** True when `pid` is a live process on this host. EPERM means it exists but is not ours. */
 function processAlive(pid: number): boolean {
   try {
@@ -131,6 +140,56 @@ class FileStore implements Store {
   private get rotatedEventsFile(): string {
     return path.join(this.home, 'events.1.jsonl');
   }
+  private get identityFile(): string {
+    return path.join(this.home, 'identity.json');
+  }
+
+  async identity(opts: { create?: boolean } = {}): Promise<StoreIdentity | undefined> {
+    const existing = await this.readIdentity();
+    if (existing || opts.create === false) return existing;
+    await fs.mkdir(this.home, { recursive: true, mode: 0o700 });
+    const fresh: StoreIdentity = {
+      id: randomBytes(8).toString('hex'),
+      name: `${safeUser()}@${os.hostname()}:${this.home}`,
+      key: randomBytes(32).toString('base64'),
+    };
+    // Written whole to a temp file, then hard-linked into place: link fails with EEXIST when
+    // another process made it first (then theirs is the identity), and nobody sees half a file.
+    const tmp = `${this.identityFile}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    const handle = await fs.open(tmp, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, 0o600);
+    try {
+      await handle.writeFile(JSON.stringify(fresh, null, 2) + '\n');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    try {
+      await fs.link(tmp, this.identityFile);
+      return fresh;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new Error(`cannot create ${this.identityFile}: ${(err as Error).message}`, { cause: err });
+      }
+      const winner = await this.readIdentity();
+      if (!winner) throw new Error(`${this.identityFile} exists but cannot be read`);
+      return winner;
+    } finally {
+      await fs.rm(tmp, { force: true });
+    }
+  }
+
+  private async readIdentity(): Promise<StoreIdentity | undefined> {
+    const id = await readJson<Partial<StoreIdentity>>(this.identityFile);
+    if (id === undefined) return undefined;
+    if (typeof id.id !== 'string' || !/^[0-9a-f]{8,64}$/.test(id.id) || typeof id.name !== 'string' || typeof id.key !== 'string' || Buffer.from(id.key, 'base64').length < 16) {
+      throw new Error(
+        `${this.identityFile} is not a valid store identity (needs id: hex, name, key: base64 of at least 16 bytes); ` +
+          `restore it from a backup: objects on nodes are owned by its id and their hashes keyed with its key`,
+      );
+    }
+    return { id: id.id, name: id.name, key: id.key };
+  }
+
   private get lockFile(): string {
     return path.join(this.home, 'lock');
   }

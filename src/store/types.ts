@@ -1,6 +1,6 @@
 // The embedded store under VENDETTA_HOME: what was applied, by which apply set, its status and
 // events. Observed state is never stored here — it lives on the nodes.
-import type { EventRecord, Kind, ProviderName, Resource, ResourceId, ResourceStatus } from '../model/types.js';
+import type { EventRecord, Kind, Owner, ProviderName, Resource, ResourceId, ResourceStatus } from '../model/types.js';
 
 /** Where an earlier apply put a workspace that has since moved (spec.node or provider changed). */
 export interface PreviousPlacement {
@@ -35,8 +35,25 @@ export interface LockInfo {
   since: string;
 }
 
+/**
+ * Who this store is, to the objects it makes on nodes. `id` and `name` go into every object's
+ * labels (ownership: another store's objects are never touched without --adopt); `key` never
+ * leaves the store: spec hashes in labels are HMACs with it, so they reveal nothing about
+ * secret env values.
+ */
+export interface StoreIdentity extends Owner {
+  /** 32 random bytes, base64. */
+  key: string;
+}
+
 export interface Store {
   readonly home: string;
+  /**
+   * The store's identity (VENDETTA_HOME/identity.json, 0600). `create: true` makes it on first
+   * use, exactly once even with concurrent processes; `create: false` (read-only commands)
+   * returns undefined when there is none yet.
+   */
+  identity(opts?: { create?: boolean }): Promise<StoreIdentity | undefined>;
   get(id: ResourceId): Promise<AppliedRecord | undefined>;
   list(kind?: Kind): Promise<AppliedRecord[]>;
   /** Records the applied resource; bumps generation when the spec changed. Returns the record. */

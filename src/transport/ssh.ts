@@ -472,7 +472,11 @@ export class SshTransport implements Transport {
   async upload(localPath: string, remotePath: string): Promise<void> {
     // Upload beside the target, then swap it in: the target is replaced, never half-written.
     const tmp = `${remotePath.replace(/\/+$/, '')}.vendetta-tmp-${randomBytes(4).toString('hex')}`;
-    await this.run(['mkdir', '-p', posix.dirname(tmp)], `upload ${localPath}`);
+    // Same round trip: remove what an interrupted earlier upload to this target left behind.
+    await this.run(
+      ['/bin/sh', '-c', 'mkdir -p -- "$1" && rm -rf -- "$2".vendetta-tmp-*', 'sh', posix.dirname(tmp), remotePath.replace(/\/+$/, '')],
+      `upload ${localPath}`,
+    );
     try {
       await this.withSftp(`upload ${localPath} → ${remotePath}`, (sftp) => putTree(sftp, localPath, tmp));
       await this.run(['sh', '-c', 'rm -rf -- "$1" && mv -- "$2" "$1"', 'sh', remotePath, tmp], `upload ${localPath}`);

@@ -64,3 +64,31 @@ describe('bad input changes nothing', () => {
     });
   }
 });
+
+describe('flags that cannot go together', () => {
+  const { home, cleanup } = tempHome();
+  const dir = mkdtempSync(join(tmpdir(), 'vendetta-bad-flags-'));
+  afterAll(() => {
+    cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('apply --adopt --watch is refused before anything runs: it would fight the other owner forever', async () => {
+    requireBuiltCli();
+    const file = join(dir, 'ok.yaml');
+    writeFileSync(file, WS('ws'));
+    const r = await runCli(['apply', '--adopt', '--watch', '-f', file], { home, timeoutMs: 30_000 });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('--adopt cannot be combined with --watch; take the workspaces over once with apply --adopt, then watch');
+    expect(existsSync(join(home, 'resources'))).toBe(false);
+    expect(existsSync(join(home, 'identity.json'))).toBe(false);
+  });
+
+  it('diff never creates the store identity (read-only)', async () => {
+    const file = join(dir, 'ok.yaml');
+    writeFileSync(file, WS('ws'));
+    const r = await runCli(['diff', '-f', file], { home, timeoutMs: 30_000 });
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(existsSync(join(home, 'identity.json'))).toBe(false);
+  });
+});

@@ -22,6 +22,7 @@ const nodeInfo = infraNode(infra, 'n1');
 const APPLY_SET = 'docker-provider-e2e';
 // Names unique to this suite: other suites share the nodes.
 const WS = 'dpt-main';
+const OWNER = { id: '0123456789abcdef', name: 'e2e@docker-provider:/tmp/home' };
 
 function dockerNode(socket: string): NodeResource {
   return nodeResource(infra, nodeInfo.name, { hostKey: nodeInfo.hostKeyPub, providers: { docker: { socket } } });
@@ -37,6 +38,7 @@ function workspace(name: string, spec: Partial<WorkspaceResource['spec']>, env: 
     },
     specHash: `hash-of-${name}`,
     env,
+    owner: OWNER,
   };
 }
 
@@ -112,6 +114,8 @@ describe('docker driver over SSH stream-local forwarding', () => {
       'POST /containers/create',
       expect.stringMatching(/^PUT \/containers\/[0-9a-f]+\/archive$/),
       expect.stringMatching(/^POST \/containers\/[0-9a-f]+\/start$/),
+      // Renamed to its final name last: only then is the workspace made.
+      expect.stringMatching(/^POST \/containers\/[0-9a-f]+\/rename$/),
     ]);
 
     const info = await docker.getContainer(`vendetta-${WS}`).inspect();
@@ -121,6 +125,8 @@ describe('docker driver over SSH stream-local forwarding', () => {
       'vendetta.dev/name': WS,
       'vendetta.dev/spec-hash': `hash-of-${WS}`,
       'vendetta.dev/applyset': APPLY_SET,
+      'vendetta.dev/owner': OWNER.id,
+      'vendetta.dev/owner-name': OWNER.name,
     });
     expect(info.HostConfig.NanoCpus).toBe(500_000_000);
     expect(info.HostConfig.Memory).toBe(64 * 1024 * 1024);

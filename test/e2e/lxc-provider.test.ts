@@ -73,6 +73,7 @@ function workspace(name: string, spec: Partial<WorkspaceResource['spec']>, env: 
       spec: { node: nodeInfo.name, provider: 'lxc', image: lxd.image, ...spec },
     },
     specHash: `hash-of-${name}`,
+    owner: { id: '0123456789abcdef', name: 'test@host:/home/test/.vendetta' },
     env,
   };
 }
@@ -136,7 +137,8 @@ describe('lxc driver: LXD REST over SSH stream-local forwarding', () => {
       workspace(WS, { source: { path: sourceDir }, ports: [`${lxd.listenAddress}:${PUBLISHED}:80`], resources: { cpus: 1, memory: '64Mi' } }, { NASTY: NASTY_LINE, MULTI: 'a\nb' }),
     );
     expect(lxcApiCalls.mutations[0]).toBe('POST /1.0/instances');
-    expect(lxcApiCalls.mutations.at(-1)).toBe(`PUT /1.0/instances/vendetta-${WS}/state`);
+    // Started, then marked complete: the last step of create.
+    expect(lxcApiCalls.mutations.slice(-2)).toEqual([`PUT /1.0/instances/vendetta-${WS}/state`, `PATCH /1.0/instances/vendetta-${WS}`]);
 
     const inst = await lxcQuery<{ status: string; config: Record<string, string>; devices: Record<string, Record<string, string>> }>(
       `/1.0/instances/vendetta-${WS}`,
@@ -148,6 +150,9 @@ describe('lxc driver: LXD REST over SSH stream-local forwarding', () => {
       'user.vendetta.name': WS,
       'user.vendetta.spec-hash': `hash-of-${WS}`,
       'user.vendetta.applyset': APPLY_SET,
+      'user.vendetta.owner': '0123456789abcdef',
+      'user.vendetta.owner-name': 'test@host:/home/test/.vendetta',
+      'user.vendetta.complete': 'true',
       'limits.cpu': '1',
       'limits.memory': `${64 * 1024 * 1024}B`,
     });
@@ -163,6 +168,8 @@ describe('lxc driver: LXD REST over SSH stream-local forwarding', () => {
     expect(lxcApiCalls.mutating).toBe(0);
     expect(lxcApiCalls.total).toBe(1); // one list call; service status runs through lxc exec
     expect(observed).toMatchObject({ name: WS, provider: 'lxc', specHash: `hash-of-${WS}`, applySet: APPLY_SET, running: true, services: [] });
+    expect(observed!.owner).toEqual({ id: '0123456789abcdef', name: 'test@host:/home/test/.vendetta' });
+    expect(observed).not.toHaveProperty('incomplete');
     expect(observed!.address).toMatch(/^10\.217\.1\.\d+$/);
   });
 
@@ -210,6 +217,20 @@ describe('lxc driver: LXD REST over SSH stream-local forwarding', () => {
       expect((await driver.observe(ctx)).map((w) => w.name)).not.toContain(foreign);
     } finally {
       await lxcCli(['delete', '-f', `vendetta-${foreign}`]);
+    }
+  });
+
+  it('an instance whose create stopped before its last step is observed as incomplete, and delete removes it', async () => {
+    // What the first step of create (POST /1.0/instances with our keys) leaves when the CLI dies.
+    const half = 'lpt-half';
+    const keys = { 'user.vendetta.managed': 'true', 'user.vendetta.kind': 'Workspace', 'user.vendetta.name': half, 'user.vendetta.owner': '0123456789abcdef' };
+    await lxcCli(['init', lxd.image, `vendetta-${half}`, ...Object.entries(keys).flatMap(([k, v]) => ['-c', `${k}=${v}`])]);
+    try {
+      expect((await driver.observe(ctx)).find((w) => w.name === half)).toMatchObject({ running: false, incomplete: true });
+      await driver.delete(ctx, half);
+      expect(await lxcQuery(`/1.0/instances/vendetta-${half}`)).toBeUndefined();
+    } finally {
+      await lxcCli(['delete', '-f', `vendetta-${half}`]).catch(() => undefined);
     }
   });
 

@@ -15,6 +15,8 @@ import { stopAllServicesArgv } from '../../src/services/supervisor.js';
 import { LocalTransport } from '../../src/transport/local.js';
 import { isAlive, killIfAlive, tempDir, until } from './helpers.js';
 
+const OWNER = { id: '0123456789abcdef', name: 'test@host:/home/test/.vendetta' };
+
 function node(name: string, address: string, root?: string): NodeResource {
   return {
     apiVersion: 'vendetta.dev/v1alpha1',
@@ -129,7 +131,7 @@ describe('process driver on this machine', () => {
     // Something in the root that is not ours must never be touched.
     await mkdir(join(root, 'foreign'), { recursive: true });
 
-    await driver.create(ctx, { resource: workspace('api', src), specHash: 'ws-hash', env: {} });
+    await driver.create(ctx, { resource: workspace('api', src), specHash: 'ws-hash', env: {}, owner: OWNER });
     const rt = await driver.runtime(ctx, 'api');
     expect(rt.workspaceDir).toBe(join(root, 'api', 'workspace'));
     expect(await readFile(join(rt.workspaceDir, 'hello.txt'), 'utf8')).toBe('hi from source\n');
@@ -179,7 +181,7 @@ describe('process driver on this machine', () => {
   it('creates a stopped workspace with an empty directory when there is no source', async () => {
     const ws = workspace('idle');
     ws.spec.state = 'stopped';
-    await driver.create(ctx, { resource: ws, specHash: 'h', env: {} });
+    await driver.create(ctx, { resource: ws, specHash: 'h', env: {}, owner: OWNER });
     const [observed] = await driver.observe(ctx);
     expect(observed).toMatchObject({ name: 'idle', running: false, services: [] });
     expect((await stat(join(root, 'idle', 'workspace'))).isDirectory()).toBe(true);

@@ -17,9 +17,11 @@ import {
   containerAddress,
   containerCreateOptions,
   containerName,
+  creatingContainerName,
   describeDockerError,
   imageNotFoundMessage,
   isPortConflict,
+  mergeObserved,
   observedFromContainer,
   portBindings,
   portConflictMessage,
@@ -50,17 +52,17 @@ function fail(ctx: DriverContext, what: string, err: unknown): Error {
 }
 
 /** Inspect our container for a workspace; undefined when missing; refuses foreign containers. */
-async function inspectManaged(ctx: DriverContext, name: string): Promise<Docker.ContainerInspectInfo | undefined> {
+async function inspectManaged(ctx: DriverContext, name: string, container = containerName(name)): Promise<Docker.ContainerInspectInfo | undefined> {
   let info: Docker.ContainerInspectInfo;
   try {
-    info = await clientOf(ctx).getContainer(containerName(name)).inspect();
+    info = await clientOf(ctx).getContainer(container).inspect();
   } catch (err) {
     if (statusCode(err) === 404) return undefined;
     throw fail(ctx, `inspect of workspace ${name}`, err);
   }
   if (info.Config.Labels?.[LABEL_MANAGED] !== 'true') {
     throw new Error(
-      `container ${containerName(name)} on node ${nodeName(ctx)} is not managed by vendetta (no ${MANAGED_SELECTOR} label); ` +
+      `container ${container} on node ${nodeName(ctx)} is not managed by vendetta (no ${MANAGED_SELECTOR} label); ` +
         `vendetta never touches it: rename or remove it yourself, or rename workspace ${name}`,
     );
   }
@@ -109,6 +111,29 @@ function execTarget(ctx: DriverContext, containerId: string, name: string): Exec
   return { docker: clientOf(ctx), containerId, node: nodeName(ctx), where: `workspace ${name} on node ${nodeName(ctx)}` };
 }
 
+function alreadyExists(ctx: DriverContext, name: string, cause?: unknown): ProviderError {
+  return new ProviderError(
+    `workspace ${name}: a container named ${containerName(name)} already exists on node ${nodeName(ctx)}; ` +
+      `delete the workspace first (vendetta delete workspace ${name}) or remove that container`,
+    undefined,
+    true,
+    { cause },
+  );
+}
+
+/** Removes our container of that name (with its anonymous volumes); missing is fine. */
+async function removeContainer(ctx: DriverContext, workspace: string, container: string): Promise<void> {
+  const info = await inspectManaged(ctx, workspace, container);
+  if (!info) return;
+  try {
+    await clientOf(ctx).getContainer(info.Id).remove({ force: true, v: true });
+  } catch (err) {
+    // 404: gone meanwhile; 409: a removal is already in progress.
+    if (statusCode(err) === 404 || statusCode(err) === 409) return;
+    throw fail(ctx, `delete of workspace ${workspace}`, err);
+  }
+}
+
 export function createDockerDriver(): ProviderDriver {
   return {
     name: 'docker',
@@ -135,14 +160,16 @@ export function createDockerDriver(): ProviderDriver {
         const { detail, hint } = await diagnoseSocket(ctx, err);
         throw new ProviderError(detail, hint, false, { cause: err });
       }
-      return Promise.all(
+      const observed = await Promise.all(
         containers.map(async (info) => {
           const observed = observedFromContainer(info);
-          if (!observed.running) return observed;
+          // A half-made container is recreated, never used: nothing to read inside it.
+          if (!observed.running || observed.incomplete) return observed;
           const target = execTarget(ctx, info.Id, observed.name);
           return { ...observed, services: await readServiceStatus((argv) => dockerExec(target, argv), STATE_DIR, target.where) };
         }),
       );
+      return mergeObserved(observed);
     },
 
     async create(ctx, ws: DesiredWorkspace): Promise<void> {
@@ -152,29 +179,34 @@ export function createDockerDriver(): ProviderDriver {
       const docker = clientOf(ctx);
       const options = containerCreateOptions(ws, ctx.applySet, spec.image); // validates ports, memory
       await ensureImage(ctx, docker, spec.image, spec.pull ?? 'missing');
+      // A half-made container of an earlier, interrupted create (ours only: inspectManaged
+      // refuses anything without our label).
+      await removeContainer(ctx, name, creatingContainerName(name));
+      const taken = await docker.getContainer(containerName(name)).inspect().then(
+        () => true,
+        (err: unknown) => (statusCode(err) === 404 ? false : Promise.reject(fail(ctx, `inspect of workspace ${name}`, err))),
+      );
+      if (taken) throw alreadyExists(ctx, name);
 
+      // Made under a temporary name and renamed last: until the rename it is observed as
+      // incomplete, so a create killed half-way is recreated, never mistaken for the workspace.
       let container: Docker.Container;
       try {
         container = await docker.createContainer(options);
       } catch (err) {
-        if (statusCode(err) === 409) {
-          throw new ProviderError(
-            `workspace ${name}: a container named ${containerName(name)} already exists on node ${nodeName(ctx)}; ` +
-              `delete the workspace first (vendetta delete workspace ${name}) or remove that container`,
-            undefined,
-            true,
-            { cause: err },
-          );
-        }
         throw fail(ctx, `create of workspace ${name}`, err);
       }
-      // A half-made workspace would look "created" to the next observation: undo on failure.
+      // Undo on failure; a kill -9 leaves it incomplete for the next pass instead.
       try {
         ctx.progress?.(`uploading ${spec.source?.path ?? 'workspace directories'} to ${name}:${WORKSPACE_DIR}`);
         await container.putArchive(workspaceArchive(spec.source?.path), { path: '/' }).catch((err: unknown) => {
           throw fail(ctx, `upload of ${spec.source?.path ?? 'workspace directories'} to workspace ${name}`, err);
         });
         if ((spec.state ?? 'running') === 'running') await startContainer(ctx, container, name, spec.ports);
+        await container.rename({ name: containerName(name) }).catch((err: unknown) => {
+          if (statusCode(err) === 409) throw alreadyExists(ctx, name, err);
+          throw fail(ctx, `rename of workspace ${name} to ${containerName(name)}`, err);
+        });
       } catch (err) {
         await container.remove({ force: true, v: true }).catch(() => undefined);
         throw err;
@@ -204,15 +236,9 @@ export function createDockerDriver(): ProviderDriver {
     },
 
     async delete(ctx, name): Promise<void> {
-      const info = await inspectManaged(ctx, name);
-      if (!info) return;
-      try {
-        await clientOf(ctx).getContainer(info.Id).remove({ force: true, v: true });
-      } catch (err) {
-        // 404: gone meanwhile; 409: a removal is already in progress.
-        if (statusCode(err) === 404 || statusCode(err) === 409) return;
-        throw fail(ctx, `delete of workspace ${name}`, err);
-      }
+      // The workspace, and a half-made one from an interrupted create.
+      await removeContainer(ctx, name, containerName(name));
+      await removeContainer(ctx, name, creatingContainerName(name));
     },
 
     async runtime(ctx, name): Promise<WorkspaceRuntime> {

@@ -13,6 +13,9 @@ export const LABEL_SPEC_HASH = 'vendetta.dev/spec-hash';
 export const LABEL_APPLY_SET = 'vendetta.dev/applyset';
 /** The Node the workspace belongs to: nodes may share one dockerd, each sees only its own. */
 export const LABEL_NODE = 'vendetta.dev/node';
+/** The vendetta store that made it (StoreIdentity.id) and its human name, for conflicts. */
+export const LABEL_OWNER = 'vendetta.dev/owner';
+export const LABEL_OWNER_NAME = 'vendetta.dev/owner-name';
 /** The only selector used to list containers: anything without it is never touched. */
 export const MANAGED_SELECTOR = `${LABEL_MANAGED}=true`;
 
@@ -30,6 +33,16 @@ export function containerName(workspace: string): string {
   return `vendetta-${workspace}`;
 }
 
+/**
+ * The name a container has while it is being made. Renaming it to containerName() is the last
+ * step of create: a container still under this name is a create that never finished (the CLI was
+ * killed mid-upload, say), and listContainers shows it without an extra call. "." cannot occur
+ * in a workspace name (DNS label), so it never collides with another workspace's container.
+ */
+export function creatingContainerName(workspace: string): string {
+  return `${containerName(workspace)}.creating`;
+}
+
 export function workspaceLabels(ws: DesiredWorkspace, applySet: string): Record<string, string> {
   return {
     [LABEL_MANAGED]: 'true',
@@ -38,6 +51,8 @@ export function workspaceLabels(ws: DesiredWorkspace, applySet: string): Record<
     [LABEL_SPEC_HASH]: ws.specHash,
     [LABEL_APPLY_SET]: applySet,
     [LABEL_NODE]: ws.resource.spec.node,
+    [LABEL_OWNER]: ws.owner.id,
+    [LABEL_OWNER_NAME]: ws.owner.name,
   };
 }
 
@@ -74,7 +89,7 @@ export function containerCreateOptions(ws: DesiredWorkspace, applySet: string, i
   if (resources.cpus !== undefined) hostConfig.NanoCpus = Math.round(resources.cpus * 1e9);
   if (resources.memory !== undefined) hostConfig.Memory = parseQuantity(resources.memory);
   return {
-    name: containerName(name),
+    name: creatingContainerName(name),
     Hostname: name,
     Image: image,
     // Entrypoint, not Cmd: an image's own entrypoint must not wrap our keep-alive.
@@ -101,17 +116,36 @@ export function containerAddress(
   return undefined;
 }
 
+/**
+ * Containers of one workspace name → one ObservedWorkspace each. A leftover half-made container
+ * next to a complete one makes the workspace incomplete: the recreate removes both.
+ */
+export function mergeObserved(list: ObservedWorkspace[]): ObservedWorkspace[] {
+  const byName = new Map<string, ObservedWorkspace>();
+  for (const ws of list) {
+    const seen = byName.get(ws.name);
+    if (!seen) byName.set(ws.name, ws);
+    else if (ws.incomplete) byName.set(ws.name, { ...seen, incomplete: true });
+    else if (seen.incomplete) byName.set(ws.name, { ...ws, incomplete: true });
+  }
+  return [...byName.values()];
+}
+
 /** One listContainers entry (with our labels) → an ObservedWorkspace; services filled in later. */
 export function observedFromContainer(info: Docker.ContainerInfo, services: ObservedService[] = []): ObservedWorkspace {
   const labels = info.Labels ?? {};
   const name = labels[LABEL_NAME] ?? (info.Names[0] ?? '').replace(/^\/(vendetta-)?/, '');
   const running = info.State === 'running';
   const address = containerAddress(info.NetworkSettings?.Networks, info.HostConfig?.NetworkMode);
+  // Complete only once renamed to its final name (the last step of create).
+  const complete = (info.Names ?? []).includes(`/${containerName(name)}`);
   return {
     name,
     provider: 'docker',
     specHash: labels[LABEL_SPEC_HASH] ?? '',
     ...(labels[LABEL_APPLY_SET] ? { applySet: labels[LABEL_APPLY_SET] } : {}),
+    ...(labels[LABEL_OWNER] ? { owner: { id: labels[LABEL_OWNER], name: labels[LABEL_OWNER_NAME] ?? labels[LABEL_OWNER] } } : {}),
+    ...(complete ? {} : { incomplete: true }),
     running,
     ...(running && address ? { address } : {}),
     services,

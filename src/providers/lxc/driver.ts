@@ -11,6 +11,7 @@ import { lxcExec, lxcSpawn, type ExecTarget } from './exec.js';
 import { uploadWorkspace } from './files.js';
 import {
   DEFAULT_SOCKETS,
+  KEY_COMPLETE,
   KEY_MANAGED,
   STATE_DIR,
   WORKSPACE_DIR,
@@ -240,7 +241,8 @@ export function createLxcDriver(): ProviderDriver {
       return Promise.all(
         instances.filter(isManaged).map(async (info) => {
           const observed = observedFromInstance(info);
-          if (!observed.running) return observed;
+          // A half-made instance is recreated, never used: nothing to read inside it.
+          if (!observed.running || observed.incomplete) return observed;
           const target = execTarget(ctx, daemon, observed.name);
           const services = await readServiceStatus(
             (argv) => lxcExec(target, argv, { timeoutMs: 30_000 }),
@@ -280,6 +282,10 @@ export function createLxcDriver(): ProviderDriver {
           throw fail(ctx, daemon, `upload of ${spec.source?.path ?? 'workspace directories'} to workspace ${name}`, err);
         });
         if ((spec.state ?? 'running') === 'running') await startInstance(ctx, daemon, name);
+        // Last step: from here on the instance is the workspace (PATCH merges config keys).
+        await daemon.client.call('PATCH', `/1.0/instances/${encodeURIComponent(body.name)}`, { body: { config: { [KEY_COMPLETE]: 'true' } } }).catch((err: unknown) => {
+          throw fail(ctx, daemon, `completion of workspace ${name}`, err);
+        });
       } catch (err) {
         await forceDelete(daemon, name).catch(() => undefined);
         throw err;

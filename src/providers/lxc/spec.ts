@@ -13,6 +13,14 @@ export const KEY_KIND = 'user.vendetta.kind';
 export const KEY_NAME = 'user.vendetta.name';
 export const KEY_SPEC_HASH = 'user.vendetta.spec-hash';
 export const KEY_APPLY_SET = 'user.vendetta.applyset';
+/** The vendetta store that made it (StoreIdentity.id) and its human name. */
+export const KEY_OWNER = 'user.vendetta.owner';
+export const KEY_OWNER_NAME = 'user.vendetta.owner-name';
+/**
+ * Set (PATCHed) as the very last step of create: an instance with an owner but without it is a
+ * create that never finished, seen in the same listing call.
+ */
+export const KEY_COMPLETE = 'user.vendetta.complete';
 
 export const WORKSPACE_DIR = '/workspace';
 export const STATE_DIR = '/var/lib/vendetta';
@@ -92,6 +100,8 @@ export function workspaceConfigKeys(ws: DesiredWorkspace, applySet: string): Rec
     [KEY_NAME]: ws.resource.metadata.name,
     [KEY_SPEC_HASH]: ws.specHash,
     [KEY_APPLY_SET]: applySet,
+    [KEY_OWNER]: ws.owner.id,
+    [KEY_OWNER_NAME]: ws.owner.name,
   };
 }
 
@@ -217,6 +227,9 @@ export function observedFromInstance(info: InstanceInfo): ObservedWorkspace {
     provider: 'lxc',
     specHash: config[KEY_SPEC_HASH] ?? '',
     ...(config[KEY_APPLY_SET] ? { applySet: config[KEY_APPLY_SET] } : {}),
+    ...(config[KEY_OWNER] ? { owner: { id: config[KEY_OWNER], name: config[KEY_OWNER_NAME] ?? config[KEY_OWNER] } } : {}),
+    // Instances made before ownership have neither key: complete (they predate the marker).
+    ...(config[KEY_OWNER] && config[KEY_COMPLETE] !== 'true' ? { incomplete: true } : {}),
     running,
     ...(address ? { address } : {}),
     services: [],

@@ -1,10 +1,11 @@
 // The process provider: a workspace is a directory on the node and its services are plain
 // supervised processes. Layout under the root:
-//   <root>/<name>/meta.json    our labels (managed, kind, name, specHash, applySet, running, createdAt)
+//   <root>/<name>/meta.json    our labels (managed, kind, name, specHash, applySet, owner, running,
+//                              createdAt). Written last, atomically: it is the completion marker.
 //   <root>/<name>/workspace/   the source, or an empty directory
 //   <root>/<name>/state/       supervisor state (src/services)
 import { posix } from 'node:path';
-import { LOCAL_ADDRESS, LOCAL_NODE, type NodeResource, type ObservedWorkspace } from '../../model/types.js';
+import { LOCAL_ADDRESS, LOCAL_NODE, type NodeResource, type ObservedWorkspace, type Owner } from '../../model/types.js';
 import { parseServiceStatus, SERVICE_SHELL_LIB, stopAllServicesArgv } from '../../services/supervisor.js';
 import type { ExecResult } from '../../transport/types.js';
 import type { DesiredWorkspace, DriverContext, ProviderDriver, WorkspaceRuntime } from '../types.js';
@@ -18,6 +19,8 @@ export interface ProcessMeta {
   name: string;
   specHash: string;
   applySet: string;
+  /** The store that made it; absent in metadata written before ownership. */
+  owner?: Owner;
   running: boolean;
   createdAt: string;
 }
@@ -93,6 +96,7 @@ export function parseProcessObservation(text: string): ObservedWorkspace[] {
       provider: 'process',
       specHash: meta.specHash,
       applySet: meta.applySet,
+      ...(meta.owner ? { owner: { id: meta.owner.id, name: meta.owner.name } } : {}),
       running: meta.running,
       address: ADDRESS,
       services: parseServiceStatus(block),
@@ -182,6 +186,7 @@ export function createProcessDriver(): ProviderDriver {
         name,
         specHash: ws.specHash,
         applySet: ctx.applySet,
+        owner: ws.owner,
         running: ws.resource.spec.state !== 'stopped',
         createdAt: new Date().toISOString(),
       });

@@ -470,6 +470,8 @@ export function createQemuDriver(): ProviderDriver {
         node,
         specHash: ws.specHash,
         applySet: ctx.applySet,
+        owner: ws.owner,
+        complete: false,
         running: ws.resource.spec.state !== 'stopped',
         createdAt: new Date().toISOString(),
         address: chooseVmAddress(node, name, addresses),
@@ -487,8 +489,10 @@ export function createQemuDriver(): ProviderDriver {
         }
         // meta.json before the boot: start() needs it; an undone create removes the directory.
         await writeMeta(ctx, paths, meta);
-        if (!meta.running) return;
-        await launch(ctx, paths, meta, true);
+        if (meta.running) await launch(ctx, paths, meta, true);
+        // Last step: the VM is made (launch rewrote meta.json with its port; keep that).
+        const made = (await readMeta(ctx, paths)) ?? meta;
+        await writeMeta(ctx, paths, { ...made, complete: true });
       } catch (err) {
         // Undo, so the next observation does not see a half-made VM; keep the console for debugging.
         await halt(ctx, name, paths, false).catch(() => undefined);

@@ -8,7 +8,7 @@
 // VMs sit under the Node resource's name because several Node resources may reach the same
 // machine and user: each must see only its own VMs.
 import { posix } from 'node:path';
-import type { ObservedWorkspace } from '../../model/types.js';
+import type { ObservedWorkspace, Owner } from '../../model/types.js';
 import { parsePortSpec } from '../../model/ports.js';
 import { parseQuantity } from '../../model/quantity.js';
 import { parseServiceStatus } from '../../services/supervisor.js';
@@ -66,6 +66,13 @@ export interface QemuMeta {
   node: string;
   specHash: string;
   applySet: string;
+  /** The store that made it; absent in metadata written before ownership. */
+  owner?: Owner;
+  /**
+   * false from the first meta.json (written before the first boot, which start() needs) until the
+   * first boot restored the source; then true. Owned metadata without it is a half-made VM.
+   */
+  complete?: boolean;
   /** Desired: running unless stopped on purpose. */
   running: boolean;
   createdAt: string;
@@ -386,6 +393,9 @@ export function observedWorkspace(vm: ObservedVm, serviceStatus: string | undefi
     provider: 'qemu',
     specHash: vm.meta.specHash,
     applySet: vm.meta.applySet,
+    ...(vm.meta.owner ? { owner: { id: vm.meta.owner.id, name: vm.meta.owner.name } } : {}),
+    // Metadata from before ownership has neither field: those VMs predate the marker.
+    ...(vm.meta.owner && vm.meta.complete !== true ? { incomplete: true } : {}),
     running: vm.pid > 0,
     address: vm.meta.address,
     services: serviceStatus === undefined ? [] : parseServiceStatus(serviceStatus),

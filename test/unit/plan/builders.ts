@@ -17,7 +17,14 @@ import type {
 import { API_VERSION, resourceId } from '../../../src/model/types.js';
 import { desiredWorkspace, serviceEnv } from '../../../src/plan/desired.js';
 import type { LoadedSet } from '../../../src/reconcile/api.js';
-import type { AppliedRecord } from '../../../src/store/types.js';
+import type { AppliedRecord, StoreIdentity } from '../../../src/store/types.js';
+
+/** The applying store in planner tests: what owns the converged objects, and the hash key. */
+export const TEST_IDENTITY: StoreIdentity = {
+  id: 'aaaaaaaaaaaaaaaa',
+  name: 'test@laptop:/home/test/.vendetta',
+  key: Buffer.alloc(32, 7).toString('base64'),
+};
 
 export function workspace(name: string, spec: Partial<WorkspaceSpec> = {}): WorkspaceResource {
   return {
@@ -78,7 +85,7 @@ export function converged(set: LoadedSet, applySet = 'default'): ObservedSet {
       .filter((s) => s.spec.workspace === ws.metadata.name)
       .map((s, i) => ({
         name: s.metadata.name,
-        specHash: serviceSpecHash(s, serviceEnv(set, s.metadata.name)),
+        specHash: serviceSpecHash(s, serviceEnv(set, s.metadata.name), TEST_IDENTITY.key),
         state: 'running',
         pid: 1000 + i,
         restarts: 0,
@@ -86,7 +93,8 @@ export function converged(set: LoadedSet, applySet = 'default'): ObservedSet {
     node.workspaces.push({
       name: ws.metadata.name,
       provider: ws.spec.provider,
-      specHash: desiredWorkspace(set, ws.metadata.name).specHash,
+      specHash: desiredWorkspace(set, ws.metadata.name, TEST_IDENTITY).specHash,
+      owner: { id: TEST_IDENTITY.id, name: TEST_IDENTITY.name },
       applySet,
       running: ws.spec.state !== 'stopped',
       services: ws.spec.state === 'stopped' ? services.map((s) => ({ ...s, state: 'stopped', pid: undefined })) : services,

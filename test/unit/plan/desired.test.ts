@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { serviceSpecHash } from '../../../src/model/hash.js';
 import { desiredService, desiredWorkspace, serviceEnv, serviceWorkdir } from '../../../src/plan/desired.js';
 import type { LoadedSet } from '../../../src/reconcile/api.js';
-import { loaded, service, workspace } from './builders.js';
+import { TEST_IDENTITY, loaded, service, workspace } from './builders.js';
 
 describe('serviceEnv', () => {
   const set = loaded(
@@ -53,7 +53,7 @@ describe('serviceEnv', () => {
       },
       env: new Map(),
     };
-    expect(desiredWorkspace(bare, 'api').env).toEqual({ A: '1' });
+    expect(desiredWorkspace(bare, 'api', TEST_IDENTITY).env).toEqual({ A: '1' });
     expect(() => serviceEnv(bare, 'web')).toThrow(/env B of service\/web references fromFile \/run\/b but was not resolved/);
   });
 });
@@ -61,10 +61,10 @@ describe('serviceEnv', () => {
 describe('desiredWorkspace', () => {
   it('carries resolved env (secrets included, for the driver) and the spec hash', () => {
     const set = loaded([workspace('api', { env: { TOKEN: { fromEnv: 'T' } } })], { T: 'v1' });
-    const dw = desiredWorkspace(set, 'api');
+    const dw = desiredWorkspace(set, 'api', TEST_IDENTITY);
     expect(dw.env).toEqual({ TOKEN: 'v1' });
-    expect(dw.specHash).not.toBe(desiredWorkspace(loaded([workspace('api', { env: { TOKEN: { fromEnv: 'T' } } })], { T: 'v2' }), 'api').specHash);
-    expect(() => desiredWorkspace(set, 'nope')).toThrow('workspace nope is not in the desired set');
+    expect(dw.specHash).not.toBe(desiredWorkspace(loaded([workspace('api', { env: { TOKEN: { fromEnv: 'T' } } })], { T: 'v2' }), 'api', TEST_IDENTITY).specHash);
+    expect(() => desiredWorkspace(set, 'nope', TEST_IDENTITY)).toThrow('workspace nope is not in the desired set');
   });
 });
 
@@ -93,10 +93,10 @@ describe('serviceWorkdir', () => {
 describe('desiredService', () => {
   it('computes env, workdir and a hash over both', () => {
     const set = loaded([workspace('api'), service('web', 'api', { workdir: 'web', ports: [3000] })]);
-    const ds = desiredService(set, 'web', '/srv/api');
+    const ds = desiredService(set, 'web', '/srv/api', TEST_IDENTITY.key);
     expect(ds.workdir).toBe('/srv/api/web');
     expect(ds.env.VENDETTA_SERVICE_WEB_URL).toBe('http://127.0.0.1:3000');
-    expect(ds.specHash).toBe(serviceSpecHash(ds.resource, ds.env));
-    expect(() => desiredService(set, 'nope', '/srv')).toThrow('service nope is not in the desired set');
+    expect(ds.specHash).toBe(serviceSpecHash(ds.resource, ds.env, TEST_IDENTITY.key));
+    expect(() => desiredService(set, 'nope', '/srv', TEST_IDENTITY.key)).toThrow('service nope is not in the desired set');
   });
 });

@@ -1,6 +1,10 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, serviceSpecHash, workspaceSpecHash } from '../../../src/model/hash.js';
-import { service, workspace } from './builders.js';
+import { TEST_IDENTITY, service, workspace } from './builders.js';
+
+const wsHash = (...a: [Parameters<typeof workspaceSpecHash>[0], Parameters<typeof workspaceSpecHash>[1]]) => workspaceSpecHash(...a, TEST_IDENTITY.key);
+const svcHash = (...a: [Parameters<typeof serviceSpecHash>[0], Parameters<typeof serviceSpecHash>[1]]) => serviceSpecHash(...a, TEST_IDENTITY.key);
 
 const plain = (v: string) => ({ value: v, secret: false });
 const secret = (v: string) => ({ value: v, secret: true });
@@ -15,27 +19,27 @@ describe('workspaceSpecHash', () => {
   it('is 16 hex chars and ignores key order', () => {
     const a = workspace('api', { image: 'node:22', resources: { cpus: 2, memory: '1Gi' } });
     const b = workspace('api', { resources: { memory: '1Gi', cpus: 2 }, image: 'node:22' });
-    expect(workspaceSpecHash(a, {})).toMatch(/^[0-9a-f]{16}$/);
-    expect(workspaceSpecHash(a, {})).toBe(workspaceSpecHash(b, {}));
+    expect(wsHash(a, {})).toMatch(/^[0-9a-f]{16}$/);
+    expect(wsHash(a, {})).toBe(wsHash(b, {}));
   });
 
   it('excludes state: starting or stopping is not a recreate', () => {
-    expect(workspaceSpecHash(workspace('api', { state: 'running' }), {})).toBe(
-      workspaceSpecHash(workspace('api', { state: 'stopped' }), {}),
+    expect(wsHash(workspace('api', { state: 'running' }), {})).toBe(
+      wsHash(workspace('api', { state: 'stopped' }), {}),
     );
   });
 
   it('changes with any other spec field', () => {
-    const base = workspaceSpecHash(workspace('api', { image: 'a' }), {});
-    expect(workspaceSpecHash(workspace('api', { image: 'b' }), {})).not.toBe(base);
-    expect(workspaceSpecHash(workspace('api', { image: 'a', ports: ['8080:80'] }), {})).not.toBe(base);
-    expect(workspaceSpecHash(workspace('api', { image: 'a', node: 'other' }), {})).not.toBe(base);
+    const base = wsHash(workspace('api', { image: 'a' }), {});
+    expect(wsHash(workspace('api', { image: 'b' }), {})).not.toBe(base);
+    expect(wsHash(workspace('api', { image: 'a', ports: ['8080:80'] }), {})).not.toBe(base);
+    expect(wsHash(workspace('api', { image: 'a', node: 'other' }), {})).not.toBe(base);
   });
 
   it('includes resolved env values (a changed secret recreates) without exposing them', () => {
     const ws = workspace('api', { env: { TOKEN: { fromEnv: 'TOKEN' } } });
-    const h1 = workspaceSpecHash(ws, { TOKEN: secret('hunter2') });
-    const h2 = workspaceSpecHash(ws, { TOKEN: secret('hunter3') });
+    const h1 = wsHash(ws, { TOKEN: secret('hunter2') });
+    const h2 = wsHash(ws, { TOKEN: secret('hunter3') });
     expect(h1).not.toBe(h2);
     expect(h1).not.toContain('hunter2');
   });
@@ -43,28 +47,63 @@ describe('workspaceSpecHash', () => {
   it('hashes values, not references: the same value through another reference is the same workspace', () => {
     const a = workspace('api', { env: { TOKEN: { fromEnv: 'A' } } });
     const b = workspace('api', { env: { TOKEN: { fromFile: '/run/token' } } });
-    expect(workspaceSpecHash(a, { TOKEN: secret('x') })).toBe(workspaceSpecHash(b, { TOKEN: secret('x') }));
-    expect(workspaceSpecHash(a, { TOKEN: secret('x') })).toBe(workspaceSpecHash(workspace('api', { env: { TOKEN: 'x' } }), { TOKEN: plain('x') }));
+    expect(wsHash(a, { TOKEN: secret('x') })).toBe(wsHash(b, { TOKEN: secret('x') }));
+    expect(wsHash(a, { TOKEN: secret('x') })).toBe(wsHash(workspace('api', { env: { TOKEN: 'x' } }), { TOKEN: plain('x') }));
   });
 });
 
 describe('serviceSpecHash', () => {
   it('covers the spec', () => {
-    expect(serviceSpecHash(service('web', 'api', { command: 'a' }), {})).not.toBe(serviceSpecHash(service('web', 'api', { command: 'b' }), {}));
-    expect(serviceSpecHash(service('web', 'api', { restart: 'always' }), {})).not.toBe(
-      serviceSpecHash(service('web', 'api', { restart: 'never' }), {}),
+    expect(svcHash(service('web', 'api', { command: 'a' }), {})).not.toBe(svcHash(service('web', 'api', { command: 'b' }), {}));
+    expect(svcHash(service('web', 'api', { restart: 'always' }), {})).not.toBe(
+      svcHash(service('web', 'api', { restart: 'never' }), {}),
     );
   });
 
   it('covers the full computed env, discovery included', () => {
     const svc = service('web', 'api');
     const env = { PORT: '3000', VENDETTA_SERVICE_DB_PORT: '5432' };
-    expect(serviceSpecHash(svc, env)).toBe(serviceSpecHash(svc, { VENDETTA_SERVICE_DB_PORT: '5432', PORT: '3000' }));
-    expect(serviceSpecHash(svc, env)).not.toBe(serviceSpecHash(svc, { ...env, VENDETTA_SERVICE_DB_PORT: '5433' }));
+    expect(svcHash(svc, env)).toBe(svcHash(svc, { VENDETTA_SERVICE_DB_PORT: '5432', PORT: '3000' }));
+    expect(svcHash(svc, env)).not.toBe(svcHash(svc, { ...env, VENDETTA_SERVICE_DB_PORT: '5433' }));
   });
 
   it('differs from a workspace hash of the same shape', () => {
-    const asWs = workspaceSpecHash(workspace('x'), {});
-    expect(serviceSpecHash(service('x', 'x'), {})).not.toBe(asWs);
+    const asWs = wsHash(workspace('x'), {});
+    expect(svcHash(service('x', 'x'), {})).not.toBe(asWs);
+  });
+});
+
+describe('keyed spec hashes (labels never let a secret be guessed offline)', () => {
+  const pinWorkspace = workspace('api', { image: 'busybox', env: { PIN: { fromEnv: 'PIN' } } });
+  const envWith = (pin: string) => ({ PIN: secret(pin) });
+  const otherKey = Buffer.alloc(32, 9).toString('base64');
+
+  /** What vendetta labelled objects with before: sha256 of the canonical spec, no key. */
+  function unkeyed(pin: string): string {
+    const { state: _s, env: _e, ...spec } = pinWorkspace.spec;
+    return createHash('sha256').update(canonicalJson({ kind: 'Workspace', spec, env: { PIN: pin } })).digest('hex').slice(0, 16);
+  }
+  const bruteForce = (label: string) => {
+    for (let i = 0; i <= 9999; i++) {
+      const pin = String(i).padStart(4, '0');
+      if (unkeyed(pin) === label) return pin;
+    }
+    return undefined;
+  };
+
+  it('depends on the key', () => {
+    expect(workspaceSpecHash(pinWorkspace, envWith('4711'), TEST_IDENTITY.key)).not.toBe(workspaceSpecHash(pinWorkspace, envWith('4711'), otherKey));
+    expect(serviceSpecHash(service('web', 'api'), { PIN: '4711' }, TEST_IDENTITY.key)).not.toBe(serviceSpecHash(service('web', 'api'), { PIN: '4711' }, otherKey));
+  });
+
+  it('the unkeyed formula brute-forces a 4-digit PIN, and finds nothing against the keyed label', () => {
+    expect(bruteForce(unkeyed('4711'))).toBe('4711'); // the attack the old labels allowed
+    const label = workspaceSpecHash(pinWorkspace, envWith('4711'), TEST_IDENTITY.key);
+    expect(label).toMatch(/^[0-9a-f]{16}$/);
+    expect(bruteForce(label)).toBeUndefined();
+  });
+
+  it('refuses a key that is not the store key (too short)', () => {
+    expect(() => workspaceSpecHash(pinWorkspace, envWith('1'), '')).toThrow(/at least 16 bytes/);
   });
 });

@@ -70,3 +70,19 @@ describe('planSummary', () => {
     );
   });
 });
+
+describe('ownership conflicts', () => {
+  it('lists each conflict with its message and says it was not planned', () => {
+    const message = 'workspace api on node n1 is managed by another vendetta (owner dev@laptop-2:/h); nothing was changed: delete it from there, or take it over with --adopt';
+    const p: Plan = {
+      operations: [op('create-workspace', 'db', { cause: 'not found on node n1' })],
+      unreachable: [],
+      conflicts: [{ resource: 'workspace/api', node: 'n1', provider: 'docker', owner: { id: 'b', name: 'dev@laptop-2:/h' }, message }],
+    };
+    expect(renderPlan(p)).toBe(
+      '  + workspace/db   create  on local (process): not found on node n1\n' +
+        `  ! workspace/api  conflict: ${message}\n`,
+    );
+    expect(planSummary(p)).toBe('Plan: 1 to create. Not planned, managed by another vendetta: workspace/api.');
+  });
+});

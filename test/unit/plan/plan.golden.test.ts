@@ -9,6 +9,7 @@ import { planSummary, renderPlan } from '../../../src/output/plan-render.js';
 import type { AppliedRecord } from '../../../src/store/types.js';
 import type { LoadedSet } from '../../../src/reconcile/api.js';
 import {
+  TEST_IDENTITY,
   appliedRecords,
   converged,
   emptyNodes,
@@ -37,7 +38,7 @@ function render(p: Plan): string {
 }
 
 function run(c: Case): string {
-  return render(plan({ set: c.set, observed: c.observed, applied: c.applied, applySet: c.applySet ?? 'default', prune: c.prune ?? false }));
+  return render(plan({ set: c.set, observed: c.observed, applied: c.applied, applySet: c.applySet ?? 'default', prune: c.prune ?? false, identity: TEST_IDENTITY }));
 }
 
 /** A process workspace with a database, a web server that needs it healthy, and a worker. */

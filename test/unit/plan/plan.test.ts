@@ -2,10 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Resource } from '../../../src/model/types.js';
 import { plan, planDeletion, type PlanInput } from '../../../src/plan/plan.js';
-import { appliedRecords, converged, emptyNodes, loaded, observedService, observedWorkspace, service, workspace } from './builders.js';
+import { TEST_IDENTITY, appliedRecords, converged, emptyNodes, loaded, observedService, observedWorkspace, service, workspace } from './builders.js';
 
 function input(partial: Partial<PlanInput> & Pick<PlanInput, 'set' | 'observed'>): PlanInput {
-  return { applied: [], applySet: 'default', prune: false, ...partial };
+  return { applied: [], applySet: 'default', prune: false, identity: TEST_IDENTITY, ...partial };
 }
 
 describe('plan', () => {
@@ -201,5 +201,84 @@ describe('planDeletion', () => {
       ['delete-workspace:api@n1', 'n1'],
       ['delete-workspace:api', 'n2'],
     ]);
+  });
+});
+
+describe('ownership and half-made workspaces', () => {
+  const other = { id: 'bbbbbbbbbbbbbbbb', name: 'dev@laptop-2:/home/dev/.vendetta' };
+  const docker = () => loaded([workspace('api', { node: 'n1', provider: 'docker', image: 'busybox' }), service('web', 'api')]);
+  function ownedBy(set: ReturnType<typeof loaded>, owner: typeof other | undefined, extra: object = {}) {
+    const observed = converged(set);
+    const ws = observedWorkspace(observed, 'api');
+    if (owner) ws.owner = owner;
+    else delete ws.owner;
+    Object.assign(ws, extra);
+    return observed;
+  }
+
+  it('another store\'s workspace is a conflict: nothing planned for it or its services', () => {
+    const set = docker();
+    const observed = ownedBy(set, other, { specHash: 'theirs' });
+    observedService(observed, 'web').state = 'exited';
+    const p = plan(input({ set, observed, applied: appliedRecords(set) }));
+    expect(p.operations).toEqual([]);
+    expect(p.conflicts).toEqual([
+      {
+        resource: 'workspace/api',
+        node: 'n1',
+        provider: 'docker',
+        owner: other,
+        message:
+          'workspace api on node n1 is managed by another vendetta (owner dev@laptop-2:/home/dev/.vendetta); ' +
+          'nothing was changed: delete it from there, or take it over with --adopt',
+      },
+    ]);
+  });
+
+  it('--adopt replaces it, and says from whom', () => {
+    const set = docker();
+    const p = plan(input({ set, observed: ownedBy(set, other), applied: appliedRecords(set), adopt: true }));
+    expect(p.conflicts).toBeUndefined();
+    expect(p.operations.map((o) => `${o.id}: ${o.cause}`)).toEqual([
+      'recreate-workspace:api: adopt from owner dev@laptop-2:/home/dev/.vendetta',
+      'start-service:web: workspace is being recreated',
+    ]);
+  });
+
+  it('our own workspace is no conflict; one without an owner (older vendetta) is ours too', () => {
+    const set = docker();
+    expect(plan(input({ set, observed: converged(set), applied: appliedRecords(set) })).operations).toEqual([]);
+    const legacy = plan(input({ set, observed: ownedBy(set, undefined), applied: appliedRecords(set) }));
+    expect(legacy.operations).toEqual([]);
+    expect(legacy.conflicts).toBeUndefined();
+  });
+
+  it('prune and delete never remove another store\'s workspace: conflicts', () => {
+    const set = docker();
+    const observed = ownedBy(set, other);
+    const pruned = plan(input({ set: loaded([]), observed, applied: appliedRecords(set), prune: true }));
+    expect(pruned.operations).toEqual([]);
+    expect(pruned.conflicts?.map((c) => c.message)).toEqual([expect.stringContaining('is managed by another vendetta (owner dev@laptop-2:/home/dev/.vendetta); not pruned')]);
+    const deleted = planDeletion({ ids: ['workspace/api', 'service/web'], applied: appliedRecords(set), observed, identity: TEST_IDENTITY });
+    expect(deleted.operations).toEqual([]);
+    expect(deleted.conflicts?.map((c) => c.resource)).toEqual(['workspace/api']);
+  });
+
+  it('a half-made workspace is recreated, whatever its hash says', () => {
+    const set = docker();
+    const p = plan(input({ set, observed: ownedBy(set, { id: TEST_IDENTITY.id, name: TEST_IDENTITY.name }, { incomplete: true, running: false, services: [] }), applied: appliedRecords(set) }));
+    expect(p.operations.map((o) => `${o.id}: ${o.cause}`)).toEqual([
+      'recreate-workspace:api: creation was interrupted',
+      'start-service:web: workspace is being recreated',
+    ]);
+  });
+
+  it('a changed secret is a keyed-hash change: the hash never equals the unkeyed one of older labels', () => {
+    const set = docker();
+    const observed = converged(set);
+    // Same spec, hashed under another store's key: differs, so it is recreated (relabelled) once.
+    observedWorkspace(observed, 'api').specHash = 'f00dfeedf00dfeed';
+    const p = plan(input({ set, observed, applied: appliedRecords(set) }));
+    expect(p.operations[0]).toMatchObject({ id: 'recreate-workspace:api' });
   });
 });

@@ -253,3 +253,45 @@ describe('previous placements (moves)', () => {
     }
   });
 });
+
+describe('identity', () => {
+  it('is made on first use: random id, user@host:home name, 32-byte key, file 0600', async () => {
+    const store = await openStore(path.join(home, 'h'));
+    const id = await store.identity();
+    expect(id!.id).toMatch(/^[0-9a-f]{16}$/);
+    expect(id!.name).toBe(`${os.userInfo().username}@${os.hostname()}:${path.join(home, 'h')}`);
+    expect(Buffer.from(id!.key, 'base64')).toHaveLength(32);
+    const stat = await fs.stat(path.join(home, 'h', 'identity.json'));
+    expect(stat.mode & 0o777).toBe(0o600);
+    expect(await (await openStore(path.join(home, 'h'))).identity()).toEqual(id);
+    expect(JSON.parse(await fs.readFile(path.join(home, 'h', 'identity.json'), 'utf8'))).toEqual(id);
+  });
+
+  it('two stores of different homes get different identities', async () => {
+    const a = await (await openStore(path.join(home, 'a'))).identity();
+    const b = await (await openStore(path.join(home, 'b'))).identity();
+    expect(a!.id).not.toBe(b!.id);
+    expect(a!.key).not.toBe(b!.key);
+  });
+
+  it('concurrent first uses agree on one identity and leave no temp files', async () => {
+    const dir = path.join(home, 'race');
+    const stores = await Promise.all(Array.from({ length: 8 }, () => openStore(dir)));
+    const ids = await Promise.all(stores.map((s) => s.identity()));
+    expect(new Set(ids.map((i) => JSON.stringify(i))).size).toBe(1);
+    expect(await fs.readdir(dir)).toEqual(['identity.json']);
+  });
+
+  it('create: false (read-only commands) neither makes one nor the home directory', async () => {
+    const dir = path.join(home, 'ro');
+    expect(await (await openStore(dir)).identity({ create: false })).toBeUndefined();
+    await expect(fs.stat(dir)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('a damaged identity file is an error that says what to do, not a silent new identity', async () => {
+    const dir = path.join(home, 'bad');
+    await fs.mkdir(dir);
+    await fs.writeFile(path.join(dir, 'identity.json'), '{"id":"zz","name":"x","key":""}');
+    await expect((await openStore(dir)).identity()).rejects.toThrow(/not a valid store identity .*restore it from a backup/);
+  });
+});

@@ -12,6 +12,7 @@ import {
   containerCreateOptions,
   imageNotFoundMessage,
   isPortConflict,
+  mergeObserved,
   observedFromContainer,
   portBindings,
   portConflictMessage,
@@ -26,6 +27,7 @@ function desired(spec: Partial<WorkspaceResource['spec']> = {}, env: Record<stri
       spec: { node: 'n1', provider: 'docker', image: 'busybox:1', ...spec },
     },
     specHash: 'abc123',
+    owner: { id: '0123456789abcdef', name: 'test@host:/home/test/.vendetta' },
     env,
   };
 }
@@ -34,7 +36,8 @@ describe('containerCreateOptions', () => {
   it('labels, names and keeps the container alive with an init', () => {
     const opts = containerCreateOptions(desired({}, { A: 'x y', B: '$`;"\n' }), 'set-1', 'busybox:1');
     expect(opts).toMatchObject({
-      name: 'vendetta-api',
+      // Made under a temporary name; the driver renames it to vendetta-api as its last step.
+      name: 'vendetta-api.creating',
       Image: 'busybox:1',
       Entrypoint: ['/bin/sh', '-c', KEEP_ALIVE_SCRIPT],
       Cmd: [],
@@ -46,6 +49,8 @@ describe('containerCreateOptions', () => {
         'vendetta.dev/name': 'api',
         'vendetta.dev/spec-hash': 'abc123',
         'vendetta.dev/applyset': 'set-1',
+        'vendetta.dev/owner': '0123456789abcdef',
+        'vendetta.dev/owner-name': 'test@host:/home/test/.vendetta',
       },
       HostConfig: { Init: true },
     });
@@ -88,10 +93,10 @@ describe('portBindings', () => {
 });
 
 describe('observedFromContainer', () => {
-  const info = (state: string, labels: Record<string, string>): Docker.ContainerInfo =>
+  const info = (state: string, labels: Record<string, string>, name = '/vendetta-api'): Docker.ContainerInfo =>
     ({
       Id: 'c1',
-      Names: ['/vendetta-api'],
+      Names: [name],
       State: state,
       Labels: labels,
       HostConfig: { NetworkMode: 'default' },
@@ -116,6 +121,25 @@ describe('observedFromContainer', () => {
     expect(observed.running).toBe(false);
     expect(observed).not.toHaveProperty('address');
     expect(observed).not.toHaveProperty('applySet');
+  });
+
+  it('reads the owner from its labels; none on containers made before ownership', () => {
+    const owned = { 'vendetta.dev/name': 'api', 'vendetta.dev/owner': 'ab12', 'vendetta.dev/owner-name': 'dev@laptop-2:/home/dev/.vendetta' };
+    expect(observedFromContainer(info('running', owned)).owner).toEqual({ id: 'ab12', name: 'dev@laptop-2:/home/dev/.vendetta' });
+    expect(observedFromContainer(info('running', { 'vendetta.dev/name': 'api' }))).not.toHaveProperty('owner');
+  });
+
+  it('a container still under its temporary name is incomplete; renamed, it is complete', () => {
+    const labels = { 'vendetta.dev/name': 'api', 'vendetta.dev/owner': 'ab12' };
+    expect(observedFromContainer(info('created', labels, '/vendetta-api.creating')).incomplete).toBe(true);
+    expect(observedFromContainer(info('created', labels))).not.toHaveProperty('incomplete');
+  });
+
+  it('a half-made leftover beside the complete container makes the workspace incomplete (one entry)', () => {
+    const labels = { 'vendetta.dev/name': 'api', 'vendetta.dev/owner': 'ab12' };
+    const merged = mergeObserved([observedFromContainer(info('running', labels)), observedFromContainer(info('created', labels, '/vendetta-api.creating'))]);
+    expect(merged).toHaveLength(1);
+    expect(merged[0]).toMatchObject({ name: 'api', running: true, incomplete: true });
   });
 });
 

@@ -20,6 +20,7 @@ function ws(name: string, spec: Partial<WorkspaceResource['spec']> = {}, env: Re
   return {
     resource: { apiVersion: API_VERSION, kind: 'Workspace', metadata: { name }, spec: { node: 'a', provider: 'lxc', image: 'debian-12', ...spec } },
     specHash: 'h1',
+    owner: { id: '0123456789abcdef', name: 'test@host:/home/test/.vendetta' },
     env,
   };
 }
@@ -45,6 +46,8 @@ describe('instanceCreateBody', () => {
         'user.vendetta.name': 'api',
         'user.vendetta.spec-hash': 'h1',
         'user.vendetta.applyset': 'set-1',
+        'user.vendetta.owner': '0123456789abcdef',
+        'user.vendetta.owner-name': 'test@host:/home/test/.vendetta',
       },
       devices: {
         'vd-port-8080-tcp': { type: 'proxy', listen: 'tcp:127.0.0.1:8080', connect: 'tcp:127.0.0.1:3000', bind: 'host' },
@@ -131,6 +134,14 @@ describe('observed state', () => {
     expect(isManaged(running)).toBe(true);
     expect(isManaged({ ...running, config: {} })).toBe(false);
     expect(isManaged({ ...running, config: { 'user.vendetta.managed': 'true', 'user.vendetta.kind': 'Service' } })).toBe(false);
+  });
+  it('owner from user.vendetta.owner*; owned without user.vendetta.complete=true is a half-made instance', () => {
+    const owned = { ...running.config, 'user.vendetta.owner': 'ab12', 'user.vendetta.owner-name': 'dev@laptop-2:/h' };
+    expect(observedFromInstance({ ...running, config: owned })).toMatchObject({ owner: { id: 'ab12', name: 'dev@laptop-2:/h' }, incomplete: true });
+    expect(observedFromInstance({ ...running, config: { ...owned, 'user.vendetta.complete': 'true' } })).not.toHaveProperty('incomplete');
+    // Made before ownership existed: neither key, complete (it predates the marker).
+    expect(observedFromInstance(running)).not.toHaveProperty('incomplete');
+    expect(observedFromInstance(running)).not.toHaveProperty('owner');
   });
 });
 

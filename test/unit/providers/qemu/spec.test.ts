@@ -29,6 +29,7 @@ function desired(spec: Partial<WorkspaceResource['spec']>, name = 'vm1'): Desire
   return {
     resource: { apiVersion: API_VERSION, kind: 'Workspace', metadata: { name }, spec: { node: 'n1', provider: 'qemu', ...spec } },
     specHash: 'h1',
+    owner: { id: '0123456789abcdef', name: 'test@host:/home/test/.vendetta' },
     env: {},
   };
 }

@@ -1,15 +1,34 @@
-// `vendetta exec` on remote nodes (built CLI): a docker workspace and a process workspace over
-// SSH run the command in the workspace directory with the workspace's declared env, and a
-// missing command says so on stderr with exit 127.
+// `vendetta exec` on remote nodes (built CLI): docker, lxc and process (over SSH) workspaces run
+// the command in the workspace directory with the workspace's declared env, and a missing
+// command says so on stderr with exit 127.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadInfra, makeTempHome, type Infra, type TempHome } from './helpers/infra.js';
 import { nodeYaml } from './helpers/remote.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { infraDir } from './helpers/infra.js';
 import { requireBuiltCli, runCli } from './support/cli.js';
 
-const workspaces = (infra: Infra) => `apiVersion: vendetta.dev/v1alpha1
+/** test/infra/lxd.sh writes lxd.json; missing means the infra is down: fail, never skip. */
+function lxdInfra(): { socket: string; image: string } {
+  const file = join(infraDir(), 'lxd.json');
+  if (!existsSync(file)) throw new Error(`LXD e2e infra is not running: ${file} is missing`);
+  return JSON.parse(readFileSync(file, 'utf8'));
+}
+
+const workspaces = (infra: Infra, lxd: { image: string }) => `apiVersion: vendetta.dev/v1alpha1
+kind: Workspace
+metadata: {name: exr-lxc}
+spec:
+  node: n1
+  provider: lxc
+  image: ${lxd.image}
+  env:
+    EXR_GREETING: hello lxc
+---
+apiVersion: vendetta.dev/v1alpha1
 kind: Workspace
 metadata: {name: exr-docker}
 spec:
@@ -41,7 +60,9 @@ describe('exec on remote workspaces', () => {
     requireBuiltCli();
     infra = loadInfra();
     home = await makeTempHome(infra);
-    writeFileSync(join(dir, 'exec.yaml'), [nodeYaml(infra, 'n2'), nodeYaml(infra, 'n3', { providers: '{}' }), workspaces(infra)].join('---\n'));
+    const lxd = lxdInfra();
+    const nodes = [nodeYaml(infra, 'n1', { providers: `{lxc: {socket: ${lxd.socket}}}` }), nodeYaml(infra, 'n2'), nodeYaml(infra, 'n3', { providers: '{}' })];
+    writeFileSync(join(dir, 'exec.yaml'), [...nodes, workspaces(infra, lxd)].join('---\n'));
     const r = await cli('apply', '-f', dir);
     expect(r.code, r.stdout + r.stderr).toBe(0);
   });
@@ -70,6 +91,16 @@ describe('exec on remote workspaces', () => {
     const viaShell = await cli('exec', 'exr-docker', '--', 'sh', '-c', 'exr-nosuchcmd');
     expect(viaShell.code).toBe(127);
     expect(viaShell.stderr).toMatch(/exr-nosuchcmd: not found/);
+  });
+
+  it('lxc: workspace env and directory; a missing command prints an error and exits 127', async () => {
+    const r = await cli('exec', 'exr-lxc', '--', 'sh', '-c', 'echo "$EXR_GREETING|${EXR_CALLER_ONLY:-unset}"; pwd');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('hello lxc|unset\n/workspace\n');
+    const missing = await cli('exec', 'exr-lxc', '--', 'exr-nosuchcmd');
+    expect(missing.code).toBe(127);
+    // The lxc client's own message passes through.
+    expect(missing.stderr).toContain('Error: Command not found');
   });
 
   it('process over SSH: workspace env and directory', async () => {

@@ -10,7 +10,8 @@ import { createProgress } from '../output/progress.js';
 import { structured } from '../output/format.js';
 import { collect, outputOption } from './options.js';
 import { flagDuration, loadOrExit, openEngine, type GlobalOptions } from './context.js';
-import { parseKind } from './get.js';
+import { BUILTIN_APPLYSET, parseKind, selectRecords, selectorOption } from './get.js';
+import { openReadStore } from './client.js';
 import { ExitError, UsageError } from './errors.js';
 
 export function registerDelete(program: Command): void {
@@ -20,13 +21,15 @@ export function registerDelete(program: Command): void {
     .argument('[kind]', 'node | workspace | service')
     .argument('[names...]', 'resource names')
     .option('-f, --filename <path>', 'manifest file or directory (repeatable)', collect, [])
+    .option('-l, --selector <selector>', 'delete every KIND whose labels match, e.g. app=web (kubectl syntax)')
     .option('--timeout <duration>', 'give up waiting after this long', '5m')
     .option('--force', 'forget resources whose node cannot be reached (warns what may be left on it)', false)
     .option('--ignore-not-found', 'a resource that does not exist is not an error', false)
     .addOption(outputOption(['text', 'json', 'yaml'], 'text'))
-    .action(async (kindWord: string | undefined, names: string[], flags: { filename: string[]; timeout?: string; force: boolean; ignoreNotFound: boolean; output: 'text' | 'json' | 'yaml' }, cmd: Command) => {
+    .action(async (kindWord: string | undefined, names: string[], flags: { filename: string[]; selector?: string; timeout?: string; force: boolean; ignoreNotFound: boolean; output: 'text' | 'json' | 'yaml' }, cmd: Command) => {
       let ids: ResourceId[];
       let set: LoadedSet | undefined;
+      if (flags.filename.length && flags.selector !== undefined) throw new UsageError('use either -f or -l, not both', 'vendetta delete workspaces -l app=web');
       if (flags.filename.length) {
         set = await loadOrExit(flags.filename);
         ids = [
@@ -35,6 +38,16 @@ export function registerDelete(program: Command): void {
           // The implicit local node is never "deleted"; declared nodes are forgotten from the store.
           ...[...set.desired.nodes.values()].filter((n) => n.source).map((n) => resourceId('Node', n.metadata.name)),
         ];
+      } else if (flags.selector !== undefined) {
+        if (!kindWord || names.length) throw new UsageError('-l selects by label within one KIND, without names', 'vendetta delete workspaces -l app=web');
+        const selector = selectorOption(flags.selector)!;
+        // Only what was applied: the built-in local node is never deleted.
+        const records = (await selectRecords(await openReadStore(), kindWord, undefined, selector)).filter((r) => r.applySet !== BUILTIN_APPLYSET);
+        if (records.length === 0) {
+          process.stderr.write(`No ${parseKind(kindWord).toLowerCase()}s match ${JSON.stringify(flags.selector)}: nothing to delete.\n`);
+          return;
+        }
+        ids = records.map((r) => r.id);
       } else {
         if (!kindWord || names.length === 0) throw new UsageError('nothing to delete', 'use `vendetta delete -f FILE` or `vendetta delete KIND NAME`');
         const kind = parseKind(kindWord);

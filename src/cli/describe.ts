@@ -26,7 +26,7 @@ export function registerDescribe(program: Command): void {
         for (const r of records) {
           const lines: string[] = [];
           lines.push(`Name:         ${r.name}`, `Kind:         ${r.kind}`, `Apply set:    ${r.applySet}`,
-            `Generation:   ${r.generation} (observed ${r.status?.observedGeneration ?? 0})`, `Applied:      ${r.appliedAt}`);
+            `Generation:   ${r.generation} (observed ${r.status?.observedGeneration ?? 0})`, `Applied:      ${r.appliedAt || '- (built in)'}`);
           if (r.resource.source) lines.push(`Source:       ${r.resource.source.file}:${r.resource.source.line}`);
           lines.push(`Phase:        ${r.status?.phase ?? 'Pending'}`);
           for (const [k, v] of Object.entries(r.status?.details ?? {})) lines.push(`${(k[0]!.toUpperCase() + k.slice(1) + ':').padEnd(14)}${v}`);

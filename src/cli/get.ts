@@ -1,12 +1,13 @@
 // vendetta get [KIND [NAME]] : applied resources with their last reconciled status.
-import type { Command } from 'commander';
-import type { Kind } from '../model/types.js';
+import { Option, InvalidArgumentError, type Command } from 'commander';
+import { IMPLICIT_LOCAL_NODE, LOCAL_ADDRESS, LOCAL_NODE, resourceId, type Kind } from '../model/types.js';
 import type { AppliedRecord, Store } from '../store/types.js';
 import { openReadStore } from './client.js';
 import { renderTable, age } from '../output/table.js';
 import { toApiObject, toList } from '../output/objects.js';
-import { structured } from '../output/format.js';
-import { outputOption } from './options.js';
+import { structured, parseListFormat, LIST_FORMATS, type ListFormat } from '../output/format.js';
+import { executeJsonPath } from '../output/jsonpath.js';
+import { matchesSelector, parseSelector, SelectorError, type Requirement } from '../output/selector.js';
 import { ExitError, UsageError } from './errors.js';
 
 const KIND_ALIASES: Record<string, Kind> = {
@@ -21,15 +22,66 @@ export function parseKind(word: string): Kind {
   return kind;
 }
 
-export async function selectRecords(store: Store, kindWord?: string, name?: string): Promise<AppliedRecord[]> {
+/** Apply set of the built-in `local` node, which no manifest declares and nothing stores. */
+export const BUILTIN_APPLYSET = 'builtin';
+
+/**
+ * The `local` node every manifest may use without declaring it, as `node list` shows it: this
+ * machine, always reachable. A declared or `node add`ed `local` record replaces it.
+ */
+export function implicitLocalRecord(): AppliedRecord {
+  return {
+    id: resourceId('Node', LOCAL_NODE),
+    kind: 'Node',
+    name: LOCAL_NODE,
+    resource: IMPLICIT_LOCAL_NODE,
+    generation: 0,
+    applySet: BUILTIN_APPLYSET,
+    appliedAt: '',
+    status: {
+      phase: 'Ready',
+      conditions: [{ type: 'Ready', status: 'True', reason: 'BuiltIn', message: 'this machine (built-in node, no SSH)', lastTransitionTime: '' }],
+      observedGeneration: 0,
+      details: { implicit: true },
+    },
+  };
+}
+
+/** Parses `-l`; a bad selector is a usage error naming the problem. */
+export function selectorOption(value: string | undefined): Requirement[] | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parseSelector(value);
+  } catch (e) {
+    if (e instanceof SelectorError) throw new UsageError(e.message, 'see `vendetta get --help`');
+    throw e;
+  }
+}
+
+export async function selectRecords(store: Store, kindWord?: string, name?: string, selector?: Requirement[]): Promise<AppliedRecord[]> {
   const kinds: Kind[] = kindWord ? [parseKind(kindWord)] : ['Node', 'Workspace', 'Service'];
   const out: AppliedRecord[] = [];
   for (const kind of kinds) {
-    const records = (await store.list(kind)).sort((a, b) => a.name.localeCompare(b.name));
-    out.push(...records.filter((r) => !name || r.name === name));
+    const records = await store.list(kind);
+    if (kind === 'Node' && !records.some((r) => r.name === LOCAL_NODE)) records.push(implicitLocalRecord());
+    records.sort((a, b) => a.name.localeCompare(b.name));
+    out.push(...records.filter((r) => (!name || r.name === name) && (!selector || matchesSelector(r.resource.metadata.labels, selector))));
   }
   if (name && out.length === 0) throw new ExitError(`${kinds[0]!.toLowerCase()} "${name}" not found`, 1, 'see `vendetta get`');
   return out;
+}
+
+/** `-o` for resource listings: table|wide|json|yaml|name|jsonpath=TEMPLATE. */
+export function listOutputOption(): Option {
+  return new Option('-o, --output <format>', `output format: ${LIST_FORMATS.join('|')}`)
+    .argParser((value: string) => {
+      try {
+        return parseListFormat(value);
+      } catch (e) {
+        throw new InvalidArgumentError((e as Error).message);
+      }
+    })
+    .default({ type: 'table' } as ListFormat, 'table');
 }
 
 export function registerGet(program: Command): void {
@@ -38,24 +90,50 @@ export function registerGet(program: Command): void {
     .description('list nodes, workspaces and services with their status')
     .argument('[kind]', 'nodes | workspaces | services (default: all)')
     .argument('[name]', 'one resource by name')
-    .addOption(outputOption(['table', 'wide', 'json', 'yaml'], 'table'))
-    .action(async (kindWord: string | undefined, name: string | undefined, flags: { output: string }) => {
+    .addOption(listOutputOption())
+    .option('-l, --selector <selector>', 'only resources whose labels match, e.g. app=web,tier!=db (kubectl syntax)')
+    .addHelpText('after', `
+Examples:
+  vendetta get workspaces -o name
+  vendetta get ws -l app=web -o jsonpath='{range .items[*]}{.metadata.name}{"\\t"}{.status.phase}{"\\n"}{end}'
+  vendetta get service api -o jsonpath='{.status.phase}'`)
+    .action(async (kindWord: string | undefined, name: string | undefined, flags: { output: ListFormat; selector?: string }) => {
+      const selector = selectorOption(flags.selector);
       const store = await openReadStore(); // the server's store in client mode
-      const records = await selectRecords(store, kindWord, name);
-      if (flags.output === 'json' || flags.output === 'yaml') {
-        const objects = records.map(toApiObject);
-        const data = name && objects.length === 1 ? objects[0] : toList(objects);
-        process.stdout.write(structured(data, flags.output) + '\n');
-        return;
-      }
-      const wide = flags.output === 'wide';
+      const records = await selectRecords(store, kindWord, name, selector);
+      process.stdout.write(renderRecords(records, flags.output, { single: Boolean(name), hint: !kindWord && !selector }));
+    });
+}
+
+/** get's output for any -o; ends with a newline unless empty. */
+export function renderRecords(records: AppliedRecord[], format: ListFormat, opts: { single: boolean; hint?: boolean }): string {
+  const data = () => {
+    const objects = records.map(toApiObject);
+    return opts.single && objects.length === 1 ? objects[0] : toList(objects);
+  };
+  switch (format.type) {
+    case 'json':
+    case 'yaml':
+      return structured(data(), format.type) + '\n';
+    case 'name':
+      return records.map((r) => r.id + '\n').join('');
+    case 'jsonpath': {
+      // Through JSON first, so the template sees exactly what -o json shows.
+      const text = executeJsonPath(format.template, JSON.parse(JSON.stringify(data())));
+      return text;
+    }
+    default: {
+      const wide = format.type === 'wide';
       const sections: string[] = [];
       for (const kind of ['Node', 'Workspace', 'Service'] as Kind[]) {
         const rows = records.filter((r) => r.kind === kind);
         if (rows.length) sections.push(tableFor(kind, rows, wide));
       }
-      process.stdout.write((sections.join('\n\n') || 'No resources applied yet. Try: vendetta apply -f manifests/quickstart') + '\n');
-    });
+      // Only the built-in node so far: say how to start.
+      if (opts.hint && records.every((r) => r.kind === 'Node')) sections.push('No workspaces applied yet. Try: vendetta apply -f manifests/quickstart');
+      return (sections.join('\n\n') || 'No resources found.') + '\n';
+    }
+  }
 }
 
 function detail(r: AppliedRecord, key: string): string | undefined {
@@ -69,6 +147,7 @@ function tableFor(kind: Kind, rows: AppliedRecord[], wide: boolean): string {
     const h = ['NODE', 'ADDRESS', 'STATUS', 'AGE', ...(wide ? ['USER', 'PORT', 'LATENCY'] : [])];
     return renderTable(h, rows.map((r) => {
       const spec = (r.resource.spec as { address: string; user?: string; port?: number });
+      if (spec.address === LOCAL_ADDRESS) return [r.name, spec.address, phase(r), age(r.appliedAt || undefined), ...(wide ? [undefined, undefined, detail(r, 'latency')] : [])];
       return [r.name, spec.address, phase(r), age(r.appliedAt), ...(wide ? [spec.user, spec.port, detail(r, 'latency')] : [])];
     }));
   }

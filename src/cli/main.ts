@@ -13,6 +13,7 @@ import { registerShell } from './shell.js';
 import { registerPortForward } from './port-forward.js';
 import { registerWorkspace } from './workspace.js';
 import { registerServe } from './serve.js';
+import { registerCompletion } from './completion.js';
 import { ExitError } from './errors.js';
 import { detectStyle } from '../output/style.js';
 import { TransportError } from '../transport/types.js';
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
   registerPortForward(program);
   registerWorkspace(program);
   registerServe(program);
+  registerCompletion(program);
   program
     .command('version')
     .description('print the version')

@@ -1,10 +1,11 @@
 // Transport for the machine vendetta runs on: child processes and the local filesystem, no shell.
 import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
 import { constants as osConstants, homedir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { cp, mkdir, readFile, rename, rm, writeFile, chmod } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { connect, type Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { PassThrough, type Duplex } from 'node:stream';
 import {
   TransportError,
   type ExecOptions,
@@ -109,13 +110,28 @@ export class LocalTransport implements Transport {
     const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
     if (opts.pty) env.TERM = opts.pty.term ?? process.env.TERM ?? 'xterm-256color';
     const child = spawnChild(argv[0]!, argv.slice(1), { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    // stderr through a PassThrough, so a missing program can say so there, as a shell (and SSH) would.
+    const stderr = new PassThrough();
+    child.stderr.pipe(stderr, { end: false });
+    const endStderr = (text = '') => {
+      if (!stderr.writableEnded) stderr.end(text);
+    };
     const exited = new Promise<number>((resolve, reject) => {
-      child.on('error', (err: NodeJS.ErrnoException) =>
-        err.code === 'ENOENT'
-          ? resolve(127)
-          : reject(new TransportError(this.node, `cannot run ${argv[0]}: ${err.message}`, undefined, { cause: err })),
-      );
-      child.on('close', (code, signal) => resolve(exitCode(code, signal)));
+      child.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') {
+          // Node says ENOENT for a missing working directory, too.
+          const cwdMissing = opts.cwd !== undefined && !existsSync(opts.cwd);
+          endStderr(cwdMissing ? `cd: ${opts.cwd}: No such file or directory\n` : `${argv[0]}: command not found\n`);
+          resolve(127);
+        } else {
+          endStderr();
+          reject(new TransportError(this.node, `cannot run ${argv[0]}: ${err.message}`, undefined, { cause: err }));
+        }
+      });
+      child.on('close', (code, signal) => {
+        endStderr();
+        resolve(exitCode(code, signal));
+      });
     });
     // Keep a failed spawn from becoming an unhandled rejection before anyone calls wait().
     exited.catch(() => {});
@@ -123,7 +139,7 @@ export class LocalTransport implements Transport {
     return {
       stdin: child.stdin,
       stdout: child.stdout,
-      stderr: child.stderr,
+      stderr,
       wait: () => exited,
       kill: (signal = 'SIGTERM') => {
         child.kill(signal);

@@ -38,6 +38,72 @@ function streamDone(stream: Duplex): Promise<void> {
   });
 }
 
+/**
+ * Splits Docker's multiplexed exec stream (8-byte header: stream type 0/1/2, three zero bytes,
+ * big-endian length; then the payload) into stdout and stderr, synchronously. When the exec
+ * could not start at all (a missing program), dockerd writes its own error into the *stdout*
+ * frame ("OCI runtime exec failed: …"; plain text without frames on some versions) and reports
+ * 126: that text goes to stderr and `startError` holds it.
+ */
+const START_FAILED = /^(OCI runtime exec failed|exec failed):/;
+
+export class ExecDemuxer {
+  private buffer: Buffer = Buffer.alloc(0);
+  private raw: boolean | undefined;
+  private rawText = '';
+  private first = true;
+  private failedStart = false;
+
+  constructor(
+    private readonly stdout: { write(b: Buffer): unknown },
+    private readonly stderr: { write(b: Buffer): unknown },
+  ) {}
+
+  write(chunk: Buffer): void {
+    this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
+    if (this.raw === undefined && this.buffer.length > 0) {
+      const b = this.buffer;
+      const header = b[0]! <= 2 && (b.length < 2 || b[1] === 0) && (b.length < 3 || b[2] === 0) && (b.length < 4 || b[3] === 0);
+      if (!header) this.raw = true;
+      else if (b.length >= 4) this.raw = false;
+    }
+    if (this.raw) {
+      const text = this.buffer.toString('utf8').replace(/\r\n/g, '\n');
+      this.rawText += text;
+      this.stderr.write(Buffer.from(text));
+      this.buffer = Buffer.alloc(0);
+      return;
+    }
+    while (this.buffer.length >= 8) {
+      const size = this.buffer.readUInt32BE(4);
+      if (this.buffer.length < 8 + size) break;
+      const payload = this.buffer.subarray(8, 8 + size);
+      if (this.first) {
+        this.first = false;
+        this.failedStart = START_FAILED.test(payload.subarray(0, 64).toString('utf8'));
+      }
+      if (this.failedStart) {
+        const text = payload.toString('utf8').replace(/\r\n/g, '\n');
+        this.rawText += text;
+        this.stderr.write(Buffer.from(text));
+      } else {
+        (this.buffer[0] === 2 ? this.stderr : this.stdout).write(payload);
+      }
+      this.buffer = this.buffer.subarray(8 + size);
+    }
+  }
+
+  /** dockerd's own message when the exec could not start, else undefined. */
+  get startError(): string | undefined {
+    return this.raw || this.failedStart ? this.rawText : undefined;
+  }
+
+  /** A missing program exits 127, as in a shell; dockerd reports 126 for every start failure. */
+  exitCode(code: number): number {
+    return code === 126 && this.startError !== undefined && /executable file not found|no such file or directory/i.test(this.rawText) ? 127 : code;
+  }
+}
+
 /** The exec's exit code; dockerd may report Running for a moment after the stream closes. */
 async function exitCode(exec: Docker.Exec): Promise<number> {
   for (let attempt = 0; ; attempt++) {
@@ -75,14 +141,9 @@ export async function dockerExec(target: ExecTarget, argv: string[], opts: ExecO
 
   const out: Buffer[] = [];
   const err: Buffer[] = [];
-  const collect = (into: Buffer[]) =>
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        into.push(chunk);
-        cb();
-      },
-    });
-  target.docker.modem.demuxStream(stream, collect(out), collect(err));
+  const collect = (into: Buffer[]) => ({ write: (chunk: Buffer) => into.push(chunk) });
+  const demux = new ExecDemuxer(collect(out), collect(err));
+  stream.on('data', (chunk: Buffer) => demux.write(chunk));
   const done = streamDone(stream);
   if (hasStdin) stream.end(opts.stdin);
 
@@ -116,7 +177,7 @@ export async function dockerExec(target: ExecTarget, argv: string[], opts: ExecO
   }
   if (cancelled) throw cancelled;
   return {
-    code: await exitCode(exec),
+    code: demux.exitCode(await exitCode(exec)),
     stdout: Buffer.concat(out).toString('utf8'),
     stderr: Buffer.concat(err).toString('utf8'),
   };
@@ -141,10 +202,11 @@ export async function dockerSpawn(target: ExecTarget, argv: string[], opts: Spaw
 
   const stdout = new PassThrough();
   const stderr = new PassThrough();
+  const demux = new ExecDemuxer(stdout, stderr);
   if (tty) {
     stream.pipe(stdout);
   } else {
-    target.docker.modem.demuxStream(stream, stdout, stderr);
+    stream.on('data', (chunk: Buffer) => demux.write(chunk));
   }
   const done = streamDone(stream).then(() => {
     stdout.end();
@@ -177,7 +239,7 @@ export async function dockerSpawn(target: ExecTarget, argv: string[], opts: Spaw
     stderr,
     async wait() {
       await done;
-      return exitCode(exec);
+      return demux.exitCode(await exitCode(exec));
     },
     // No exec-kill in the Engine API: closing the connection hangs up the TTY (SIGHUP) or
     // closes the pipes (SIGPIPE on the next write, e.g. `tail -f`).

@@ -112,15 +112,20 @@ start_dockerd() {
       --pidfile "$d/dd/docker.pid" --storage-driver overlay2 --bridge "$(node_bridge "$n")" --iptables=false --ip6tables=false \
       --ip-masq=false --ip-forward=false --shutdown-timeout 2 >> "$d/dd/dockerd.log" 2>&1 < /dev/null ) &
   fi
-  for _ in $(seq 150); do docker -H "unix://$d/docker.sock" version >/dev/null 2>&1 && return 0; sleep 0.1; done
+  for _ in $(seq 300); do docker -H "unix://$d/docker.sock" version >/dev/null 2>&1 && return 0; sleep 0.1; done
   echo "dockerd for $n did not start; see $d/dd/dockerd.log" >&2; return 1
 }
 
 # kill_dockerd NODE: SIGKILL the node's dockerd (a crash; its containerd goes with it) and wait
 kill_dockerd() {
-  local pf; pf="$(node_dir "$1")/dd/docker.pid"
+  local d pf cf p c=''; d=$(node_dir "$1"); pf="$d/dd/docker.pid"; cf="$d/dd/exec/containerd/containerd.pid"
   alive "$pf" dockerd || return 0
-  local p; p=$(cat "$pf")
+  p=$(cat "$pf")
+  alive "$cf" containerd && c=$(cat "$cf")
   kill -9 "$p" 2>/dev/null
-  wait_gone "$p"
+  # its containerd follows on its own; a new dockerd that finds it still dying waits for it in vain
+  wait_gone "$p" $c
+  # A zombie still counts as a process (our PID 1 reaps slowly): with the pidfiles left, a new
+  # dockerd refuses to start ("pid file found") or waits in vain for the dead containerd.
+  rm -f "$pf" "$cf"
 }

@@ -5,15 +5,11 @@
 // dockerd, the process workspaces' directories, /proc) and worldProblems compares the two (pure).
 // Everything a chaos test creates is named `chaos-…`, so anything with that prefix that the
 // current Decl does not declare is an orphan — also one left over by an earlier scenario.
-import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { infraNode, type Infra } from '../../e2e/helpers/infra.js';
 import { dockerOn, nodeYaml } from '../../e2e/helpers/remote.js';
-
-const execFileP = promisify(execFile);
 
 export const PREFIX = 'chaos-';
 export const NODES = ['n1', 'n2', 'n3'] as const;
@@ -305,10 +301,3 @@ export function peakRssKiB(timeReport: string): number | undefined {
   const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(timeReport);
   return m ? Number(m[1]) : undefined;
 }
-
-/** Where a live process's cwd points (for diagnostics). */
-export async function cwdOf(pid: number): Promise<string | undefined> {
-  return readlink(`/proc/${pid}/cwd`).catch(() => undefined);
-}
-
-export { execFileP };

@@ -181,7 +181,7 @@ const SUPERVISED_DIR = new RegExp(`/services/(${PREFIX}[a-z0-9-]+)/?$`);
 /** Every process on this machine (the nodes' and the containers' processes included). */
 export async function scanProcesses(): Promise<{ supervisors: WorldSnapshot['supervisors']; serviceProcs: ObservedProc[] }> {
   const pids = (await readdir('/proc')).filter((d) => /^\d+$/.test(d)).map(Number);
-  const supervisors: WorldSnapshot['supervisors'] = [];
+  const candidates: Array<{ pid: number; ppid: number; service: string }> = [];
   const serviceProcs: ObservedProc[] = [];
   for (const pid of pids) {
     const p = await readProc(pid);
@@ -191,7 +191,7 @@ export async function scanProcesses(): Promise<{ supervisors: WorldSnapshot['sup
     const last = p.argv[p.argv.length - 1] ?? '';
     const svc = SUPERVISED_DIR.exec(last)?.[1];
     if (svc && p.argv.slice(0, -1).some((a) => /supervisor[^/\s]*$/.test(a) && !a.includes('\n'))) {
-      supervisors.push({ pid, service: svc });
+      candidates.push({ pid, ppid: p.ppid, service: svc });
     }
     const mark = p.environ.find((e) => e.startsWith(`${MARK}=`))?.slice(MARK.length + 1);
     if (mark?.startsWith(PREFIX)) {
@@ -199,6 +199,11 @@ export async function scanProcesses(): Promise<{ supervisors: WorldSnapshot['sup
       serviceProcs.push({ pid, pgid: p.pgid, service: mark, env });
     }
   }
+  // A supervisor's forked subshells (its log writer, a command substitution) carry its argv too:
+  // count only the topmost process of each such tree.
+  const supervisors = candidates
+    .filter((c) => !candidates.some((parent) => parent.pid === c.ppid && parent.service === c.service))
+    .map(({ pid, service }) => ({ pid, service }));
   return { supervisors, serviceProcs };
 }
 

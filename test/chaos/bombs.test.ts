@@ -50,7 +50,7 @@ function measured(args: string[], home: string): Promise<Measured> {
       // …and its own one-line verdict just before the report.
       const cliErr = (at >= 0 ? stderr.slice(0, at) : stderr).replace(/^Command (exited with non-zero status|terminated by signal) \d+\n/m, '');
       const exit = /Exit status: (\d+)/.exec(report);
-      const killed = /Command terminated by signal (\d+)/.exec(report);
+      const killed = /Command terminated by signal (\d+)/.exec(stderr);
       resolve({
         code: killed ? 128 + Number(killed[1]) : exit ? Number(exit[1]) : code,
         out: stdout + cliErr,

@@ -7,13 +7,14 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts', 'src/**/*.test.ts'],
-          exclude: ['test/e2e/**'],
+          exclude: ['test/e2e/**', 'test/chaos/**'],
         },
       },
       {
         test: {
           name: 'e2e',
-          include: ['test/e2e/**/*.test.ts'],
+          // test/chaos kills apply, sshd and dockerd on the shared nodes: serialized like the rest.
+          include: ['test/e2e/**/*.test.ts', 'test/chaos/**/*.test.ts'],
           testTimeout: 180_000,
           hookTimeout: 180_000,
           // e2e suites share real nodes and daemons: run files one at a time.

@@ -369,14 +369,19 @@ class FileStore implements Store {
    * empty lock file.
    */
   private async tryCreateLock(info: LockInfo): Promise<boolean> {
-    await fs.mkdir(this.home, { recursive: true, mode: 0o700 });
     const tmp = `${this.lockFile}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    const handle = await fs.open(tmp, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, 0o600);
     try {
-      await handle.writeFile(JSON.stringify(info));
-      await handle.sync();
-    } finally {
-      await handle.close();
+      await fs.mkdir(this.home, { recursive: true, mode: 0o700 });
+      const handle = await fs.open(tmp, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, 0o600);
+      try {
+        await handle.writeFile(JSON.stringify(info));
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    } catch (err) {
+      await fs.rm(tmp, { force: true }).catch(() => undefined);
+      throw this.unwritable(err);
     }
     try {
       await fs.link(tmp, this.lockFile);
@@ -389,12 +394,37 @@ class FileStore implements Store {
     }
   }
 
+  /** The first write of a mutating command failed: say which store and how to fix it. */
+  private unwritable(err: unknown): Error {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'EROFS' ? 'it is on a read-only file system' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'ENOSPC' ? 'no space left on the device' : (err as Error).message;
+    return new Error(
+      `cannot write the store in ${this.home} (VENDETTA_HOME): ${why}; nothing was changed. ` +
+        `Make ${this.home} writable (or free space on it), or set VENDETTA_HOME to a writable directory`,
+      { cause: err },
+    );
+  }
+
+  /**
+   * The lock's holder; undefined when there is no lock. A lock file is only ever created whole
+   * (see tryCreateLock), so one that does not parse will never be released by anyone: fail at once
+   * instead of waiting --lock-timeout for it.
+   */
   private async readLockHolder(): Promise<LockInfo | undefined> {
+    let holder: Partial<LockInfo> | undefined;
     try {
-      return await readJson<LockInfo>(this.lockFile);
+      holder = await readJson<LockInfo>(this.lockFile);
     } catch {
-      return { pid: -1, host: 'unknown', command: `unreadable lock file ${this.lockFile}`, since: 'unknown' };
+      holder = {};
     }
+    if (holder === undefined) return undefined;
+    if (typeof holder?.pid !== 'number' || typeof holder.host !== 'string') {
+      throw new Error(
+        `the lock file ${this.lockFile} is corrupt (not a vendetta lock); nothing was changed. ` +
+          `If no other vendetta is running with this VENDETTA_HOME, delete that file and try again`,
+      );
+    }
+    return holder as LockInfo;
   }
 
   /** Removes the lock only if it still holds `info` (not a lock someone took meanwhile). */

@@ -99,3 +99,33 @@ stop_sshd() {
   wait_gone $pids
   rm -f "$(node_dir "$1")/sshd.pid"
 }
+
+# start_dockerd NODE: start the node's own dockerd unless it is already running (the one command
+# line up.sh and nodes.sh use), and wait until it answers
+start_dockerd() {
+  local n=$1 d; d=$(node_dir "$1")
+  if ! alive "$d/dd/docker.pid" dockerd; then
+    # setsid: the daemon must outlive whatever test or shell started it. Inherited descriptors are
+    # closed first: a daemon holding e.g. the e2e suites' flock fd would hold that lock forever.
+    ( for fd in $(ls "/proc/$BASHPID/fd"); do [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done
+      exec setsid nohup dockerd -H "unix://$d/docker.sock" -G "$TEST_USER" --data-root "$d/dd/data" --exec-root "$d/dd/exec" \
+      --pidfile "$d/dd/docker.pid" --storage-driver overlay2 --bridge "$(node_bridge "$n")" --iptables=false --ip6tables=false \
+      --ip-masq=false --ip-forward=false --shutdown-timeout 2 >> "$d/dd/dockerd.log" 2>&1 < /dev/null ) &
+  fi
+  for _ in $(seq 300); do docker -H "unix://$d/docker.sock" version >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "dockerd for $n did not start; see $d/dd/dockerd.log" >&2; return 1
+}
+
+# kill_dockerd NODE: SIGKILL the node's dockerd (a crash; its containerd goes with it) and wait
+kill_dockerd() {
+  local d pf cf p c=''; d=$(node_dir "$1"); pf="$d/dd/docker.pid"; cf="$d/dd/exec/containerd/containerd.pid"
+  alive "$pf" dockerd || return 0
+  p=$(cat "$pf")
+  alive "$cf" containerd && c=$(cat "$cf")
+  kill -9 "$p" 2>/dev/null
+  # its containerd follows on its own; a new dockerd that finds it still dying waits for it in vain
+  wait_gone "$p" $c
+  # A zombie still counts as a process (our PID 1 reaps slowly): with the pidfiles left, a new
+  # dockerd refuses to start ("pid file found") or waits in vain for the dead containerd.
+  rm -f "$pf" "$cf"
+}

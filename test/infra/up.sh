@@ -65,13 +65,7 @@ node_up() {
   ip link show "$br" >/dev/null 2>&1 || {
     # index recomputed here: bash's dynamic scoping lets helpers above clobber a local "i"
     ip link add "$br" type bridge; ip addr add "10.216.$(node_index "$n").1/24" dev "$br"; ip link set "$br" up; }
-  if ! alive "$d/dd/docker.pid" dockerd; then
-    nohup dockerd -H "unix://$d/docker.sock" -G "$TEST_USER" --data-root "$d/dd/data" --exec-root "$d/dd/exec" \
-      --pidfile "$d/dd/docker.pid" --storage-driver overlay2 --bridge "$br" --iptables=false --ip6tables=false \
-      --ip-masq=false --ip-forward=false --shutdown-timeout 2 > "$d/dd/dockerd.log" 2>&1 &
-  fi
-  for _ in $(seq 150); do docker -H "unix://$d/docker.sock" version >/dev/null 2>&1 && break; sleep 0.1; done
-  docker -H "unix://$d/docker.sock" version >/dev/null 2>&1 || { echo "dockerd for $n did not start; see $d/dd/dockerd.log" >&2; return 1; }
+  start_dockerd "$n"
   docker -H "unix://$d/docker.sock" image inspect "$IMAGE" >/dev/null 2>&1 ||
     docker -H "unix://$d/docker.sock" import "$W/busybox-rootfs.tar" "$IMAGE" >/dev/null
   ts "node $n up (sshd $(cat "$d/sshd.pid"), dockerd $(cat "$d/dd/docker.pid"))"

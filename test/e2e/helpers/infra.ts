@@ -120,8 +120,11 @@ export async function makeTempHome(infra: Infra, opts: { trustNodes?: boolean } 
 
 const execFileP = promisify(execFile);
 
-/** test/infra/nodes.sh: start | stop | rekey | kill-sessions one node's sshd. */
-export async function nodeCtl(cmd: 'start' | 'stop' | 'rekey' | 'kill-sessions', name: string): Promise<void> {
+/**
+ * test/infra/nodes.sh: start | stop | rekey | kill-sessions one node's sshd; dockerd-kill (SIGKILL,
+ * a crash) | dockerd-start (the command line up.sh uses) its dockerd.
+ */
+export async function nodeCtl(cmd: 'start' | 'stop' | 'rekey' | 'kill-sessions' | 'dockerd-kill' | 'dockerd-start', name: string): Promise<void> {
   await execFileP('bash', [join(INFRA_SCRIPTS, 'nodes.sh'), cmd, name], { env: { ...process.env, VENDETTA_E2E_DIR: infraDir() } });
 }
 

@@ -204,6 +204,24 @@ process.stdin.on('data', async () => { await release(); process.stdout.write('re
     await release();
   });
 
+  it('a corrupt lock file fails at once, naming the file and what to do (nobody would ever release it)', async () => {
+    const store = await openStore(home);
+    await fs.writeFile(path.join(home, 'lock'), '{"pid": 12');
+    const error = await store.lock('apply', { timeoutMs: 60_000 }).catch((e: unknown) => e);
+    expect(error).not.toBeInstanceOf(LockTimeoutError);
+    expect((error as Error).message).toContain(path.join(home, 'lock'));
+    expect((error as Error).message).toMatch(/corrupt.*delete that file/);
+  });
+
+  it('a store that cannot be written: the error names VENDETTA_HOME and what to do', async () => {
+    const file = path.join(home, 'not-a-dir');
+    await fs.writeFile(file, '');
+    const store = await openStore(path.join(file, 'store'));
+    const error = await store.lock('apply', { timeoutMs: 1000 }).catch((e: unknown) => e);
+    expect((error as Error).message).toContain(`cannot write the store in ${path.join(file, 'store')} (VENDETTA_HOME)`);
+    expect((error as Error).message).toMatch(/nothing was changed.*writable/);
+  });
+
   it('release leaves a lock that is no longer ours', async () => {
     const store = await openStore(home);
     const release = await store.lock('apply', { timeoutMs: 1000 });

@@ -59,7 +59,7 @@ export async function laptop(infra: Infra, prefix = 'vendetta-chaos-'): Promise<
       return { pid: child.pid!, output: () => out, exited, kill: (signal = 'SIGKILL') => child.kill(signal) };
     },
     dispose: async () => {
-      const r = written ? await cli('delete', '-f', dir) : undefined;
+      const r = written ? await cli('delete', '-f', dir, '--ignore-not-found') : undefined;
       await home.cleanup();
       rmSync(dir, { recursive: true, force: true });
       return r;

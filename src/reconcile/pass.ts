@@ -409,7 +409,17 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
       actor: createActor(machine, {
         // A service this pass starts must be seen running twice (it may crash at once); one this
         // pass leaves alone was already running in the pass's observation: one look is enough.
-        input: { name, operation, target, dependsOn, health, retry: ctx.retry, pollMs: ctx.servicePollMs, stableObservations: operation ? 2 : 1 },
+        input: {
+          name,
+          operation,
+          target,
+          dependsOn,
+          health,
+          retry: ctx.retry,
+          pollMs: ctx.servicePollMs,
+          stableObservations: operation ? 2 : 1,
+          ports: resource?.spec.ports,
+        },
       }),
     };
     const a = unit.actor;
@@ -430,14 +440,13 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
         message: `waiting for ${e.unmet.map((d) => `service ${d.service} to be ${describeCondition(d.condition)}`).join(', ')}`,
       }),
     );
-    a.on('dependencyReady', (e) =>
-      ctx.record({
-        object: id,
-        type: 'Normal',
-        reason: 'DependencyReady',
-        message: `service ${e.dependency.service} is ${describeCondition(e.dependency.condition)}`,
-      }),
-    );
+    // Events record what changed: a dependency becoming ready matters to a service this pass
+    // starts (it was waiting); for one left alone it only says the pass looked again.
+    a.on('dependencyReady', (e) => {
+      const message = `service ${e.dependency.service} is ${describeCondition(e.dependency.condition)}`;
+      if (op) ctx.record({ object: id, type: 'Normal', reason: 'DependencyReady', message });
+      else ctx.progress(id, message);
+    });
     a.on('started', (e) => ctx.progress(id, `running (pid ${e.observed.pid ?? '?'})`));
     // A service left alone this pass is re-checked quietly: events say what changed.
     a.on('healthy', (e) =>

@@ -89,6 +89,25 @@ describe('engine apply', () => {
     expect(world.execs).toEqual(['exec api: /bin/sh -c check db']);
   });
 
+  it('a no-op pass records no events: nothing changed, dependencies included', async () => {
+    world.healthy.add('db');
+    const set = loadedSet([
+      workspace('api'),
+      service('db', 'api', { healthcheck: check('db') }),
+      service('web', 'api', { dependsOn: { db: { condition: 'healthy' } } }),
+      service('worker', 'api', { dependsOn: { web: { condition: 'started' } } }),
+    ]);
+    expect((await engine.apply(set, opts())).converged).toBe(true);
+    expect(reasons('service/web')).toContain('DependencyReady');
+    const stored = (await store.events()).length;
+    events.length = 0;
+    const second = await engine.apply(set, opts());
+    expect(second.converged).toBe(true);
+    expect(second.operationsRun).toBe(0);
+    expect(events).toEqual([]);
+    expect((await store.events()).length).toBe(stored);
+  });
+
   it('a no-op pass still checks a running workspace whose observation listed no services', async () => {
     const set = loadedSet([workspace('empty')]);
     expect((await engine.apply(set, opts())).converged).toBe(true);

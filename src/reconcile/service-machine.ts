@@ -146,6 +146,8 @@ export const serviceMachine = setup({
     // Command not found, port taken: restarts cannot fix it, so do not watch them happen.
     permanentFailure: ({ context }) =>
       !!context.observed && !!classifyServiceFailure(context.observed, context.ports)?.permanent,
+    observedPermanentFailure: ({ context }, params: { observed: ObservedService | undefined }) =>
+      !!params.observed && !!classifyServiceFailure(params.observed, context.ports)?.permanent,
     runningStable: ({ context }) => context.runningStreak >= context.stableObservations,
     pollsExhausted: ({ context }) => context.polls >= context.maxPolls,
     healthOk: (_, params: { result: HealthResult }) => params.result.ok,
@@ -216,9 +218,10 @@ export const serviceMachine = setup({
     failExited: assign(({ context }) => ({
       reason: `exited with code ${context.observed?.exitCode ?? 'unknown'}${logTailText(context.observed)}`,
     })),
-    failPermanent: assign(({ context }) => ({
-      reason: `${classifyServiceFailure(context.observed!, context.ports)!.summary}${logTailText(context.observed)}`,
-    })),
+    failPermanent: assign(({ context }) => {
+      const failure = classifyServiceFailure(context.observed!, context.ports)!;
+      return { reason: `${failure.summary}${logTailText(context.observed, failure.evidence)}` };
+    }),
     failNotRunning: assign(({ context }) => {
       const o = context.observed;
       const detail = !o
@@ -230,6 +233,7 @@ export const serviceMachine = setup({
             : `state ${o.state}`;
       return { reason: `did not stay running: ${detail}${logTailText(o)}` };
     }),
+    noteObserved: assign((_, params: { observed: ObservedService | undefined }) => ({ observed: params.observed })),
     startProbing: assign({ probeStartedAt: () => Date.now(), healthFailures: 0, lastHealth: undefined }),
     noteHealth: assign((_, params: { result: HealthResult }) => ({ lastHealth: params.result })),
     countHealthFailure: assign(({ context }) => ({ healthFailures: context.healthFailures + 1 })),
@@ -382,18 +386,36 @@ export const serviceMachine = setup({
                 actions: [{ type: 'noteHealth', params: ({ event }) => ({ result: event.output }) }, 'emitHealthy'],
               },
               {
-                target: 'judging',
+                target: 'inspecting',
                 actions: { type: 'noteHealth', params: ({ event }) => ({ result: event.output }) },
               },
             ],
             // A probe that throws is a failed check, not a crash of the machine.
             onError: {
-              target: 'judging',
+              target: 'inspecting',
               actions: {
                 type: 'noteHealth',
                 params: ({ event }) => ({ result: { ok: false, message: errorMessage(event.error) } }),
               },
             },
+          },
+        },
+        // A failed check may come from a process that cannot start (command not found, port
+        // taken): look at it, and say so at once instead of counting checks.
+        inspecting: {
+          invoke: {
+            src: 'observe',
+            input: ({ context }) => ({ name: context.name }),
+            onDone: [
+              {
+                guard: { type: 'observedPermanentFailure', params: ({ event }) => ({ observed: event.output }) },
+                target: '#service.failed',
+                actions: [{ type: 'noteObserved', params: ({ event }) => ({ observed: event.output }) }, 'failPermanent'],
+              },
+              { target: 'judging' },
+            ],
+            // Not being able to look is no reason to fail: the checks decide.
+            onError: { target: 'judging' },
           },
         },
         judging: {

@@ -437,10 +437,9 @@ while [ -f "$1/log.$((n + 1))" ]; do n=$((n + 1)); done
 }
 
 const SUPERVISOR_LINE = /^vendetta-supervisor: /;
-export const LOG_TAIL_LINES = 5;
 
 /** The service's own last output lines: the supervisor's notes and blank lines left out. */
-export function serviceOutputTail(lines: string[], max = LOG_TAIL_LINES): string[] {
+export function serviceOutputTail(lines: string[], max = 20): string[] {
   return lines.filter((l) => !SUPERVISOR_LINE.test(l) && l.trim() !== '').slice(-max).map((l) => l.replace(/\s+$/, ''));
 }
 

@@ -83,6 +83,18 @@ describe('service machine: starting', () => {
     expect(reason(s.actor)).toMatch(/^port 3000 already in use; last log lines:\n {4}Error: listen EADDRINUSE/);
   });
 
+  it('a failed health check of a process that cannot bind its port says so at once', async () => {
+    const inUse: ObservedService = { ...exited(1), state: 'backoff', restarts: 1, logTail: ['listen tcp :3000: bind: address already in use'] };
+    const s = start(
+      { operation: 'start', ports: [3000], health: { intervalMs: 100, retries: 5, startPeriodMs: 0 } },
+      { observations: [running(), running(), inUse], health: [{ ok: false, message: 'http://10.0.0.2:3000/ → no response after 1000ms' }] },
+    );
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(value(s.actor)).toBe('failed');
+    expect(s.probes()).toBe(1);
+    expect(reason(s.actor)).toMatch(/^port 3000 already in use; last log lines:/);
+  });
+
   it('exited 0 → completed', async () => {
     const s = start({ operation: 'start' }, { observations: [exited(0)] });
     await vi.advanceTimersByTimeAsync(0);

@@ -17,7 +17,7 @@ describe('classifyServiceFailure', () => {
     ['listen tcp [::1]:7070: bind: address already in use', 'port 7070 already in use'],
     ['OSError: [Errno 98] Address already in use', 'port 5000 already in use'],
   ])('address in use: %s', (line, summary) => {
-    expect(classifyServiceFailure(obs({ exitCode: 1, logTail: ['starting', line] }), [5000])).toEqual({ permanent: true, summary });
+    expect(classifyServiceFailure(obs({ exitCode: 1, logTail: ['starting', line] }), [5000])).toEqual({ permanent: true, summary, evidence: line });
   });
 
   it('says "address already in use" when it cannot tell the port', () => {
@@ -27,6 +27,23 @@ describe('classifyServiceFailure', () => {
   it('other exits are not permanent; running services are not failures', () => {
     expect(classifyServiceFailure(obs({ exitCode: 1, logTail: ['boom'] }))).toBeUndefined();
     expect(classifyServiceFailure(obs({ state: 'running', exitCode: 127 }))).toBeUndefined();
+  });
+
+  it('finds the sentence in a stack trace and shows it above the last lines', () => {
+    const trace = [
+      'node:events:502',
+      'Error: listen EADDRINUSE: address already in use 127.0.0.1:38111',
+      '    at Server.setupListenHandle [as _listen2] (node:net:1908:16)',
+      "  code: 'EADDRINUSE',",
+      "  address: '127.0.0.1',",
+      '  port: 38111',
+      '}',
+      'Node.js v20.20.2',
+    ];
+    const o = obs({ exitCode: 1, logTail: trace });
+    const failure = classifyServiceFailure(o);
+    expect(failure).toMatchObject({ permanent: true, summary: 'port 38111 already in use', evidence: trace[1] });
+    expect(logTailText(o, failure!.evidence).split('\n').slice(1, 3)).toEqual([`    ${trace[1]}`, '    …']);
   });
 
   it('formats the log tail indented under the reason', () => {

@@ -16,6 +16,7 @@ import type {
   ServiceResource,
 } from '../model/types.js';
 import { resourceId } from '../model/types.js';
+import { REDACTED } from '../model/env.js';
 import type { Operation, Plan } from '../plan/types.js';
 import type { DesiredWorkspace, DriverContext, ProviderDriver, WorkspaceRuntime } from '../providers/types.js';
 import type { DesiredService, HealthResult, ServiceManager } from '../services/types.js';
@@ -472,6 +473,17 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
   for (const op of plan.operations.filter((o) => o.type === 'delete-service')) {
     makeServiceUnit(op.name, op.workspace ?? '', op.node, op.provider, 'deleted', op, undefined);
   }
+  // A failure reason may quote the service's log, and a service may print its env: its secret
+  // values (its own and its workspace's fromEnv/fromFile) never reach events or output.
+  const serviceReason = (u: ServiceUnit, reason: string | undefined): string | undefined => {
+    if (reason === undefined || !set) return reason;
+    const secrets = [set.env.get(resourceId('Service', u.name)), set.env.get(resourceId('Workspace', u.workspace))]
+      .flatMap((env) => Object.values(env ?? {}))
+      .filter((v) => v.secret && v.value !== '')
+      .map((v) => v.value)
+      .sort((a, b) => b.length - a.length);
+    return secrets.reduce((text, secret) => text.split(secret).join(REDACTED), reason);
+  };
   const runningServiceUnit = (name: string) => serviceUnits.find((u) => u.name === name && u.target === 'running');
 
   // ----- wiring: workspace → services, service → dependents, operations settle -------------
@@ -543,7 +555,7 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
           object: resourceId('Service', unit.name),
           type: 'Warning',
           reason: 'Failed',
-          message: `service ${unit.name} in workspace ${unit.workspace} on node ${unit.node}: ${snap.context.reason}`,
+          message: `service ${unit.name} in workspace ${unit.workspace} on node ${unit.node}: ${serviceReason(unit, snap.context.reason)}`,
         });
       }
     });
@@ -602,7 +614,7 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
         workspace: u.workspace,
         target: u.target,
         phase: servicePhase(state, snap.context.operation),
-        reason: state === 'failed' ? snap.context.reason : undefined,
+        reason: state === 'failed' ? serviceReason(u, snap.context.reason) : undefined,
         operation: u.op,
         operationDone: u.op ? opDoneOk(opDone.get(u.op.id)) : true,
         address: desiredWorkspaceUnit(u.workspace)?.address ?? observedWorkspace(u.node, u.workspace)?.address,

@@ -201,9 +201,13 @@ start_child() {
 }
 
 # After the child exited: give the writer a moment to drain its output into the log.
+# (A writer that outlives this — a grandchild still holds the FIFO — keeps copying on its own.)
 drain() {
+  [ -n "$writer" ] || return 0
   i=0
-  while [ -n "$writer" ] && kill -0 "$writer" 2>/dev/null && [ "$i" -lt 10 ]; do nap; i=$((i + 1)); done
+  while alive "$writer" && [ "$i" -lt 10 ]; do nap; i=$((i + 1)); done
+  if ! alive "$writer"; then wait "$writer" 2>/dev/null; fi
+  writer=''
 }
 
 on_term() {

@@ -287,6 +287,27 @@ describe('engine apply', () => {
     expect(everything).not.toContain('s3cr3t-value');
   });
 
+  it('a failure quoting the service log shows its last lines, with secret values redacted', async () => {
+    world.behavior.set('web', 'crash-printing-env');
+    const set = loadedSet(
+      [workspace('api', { env: { WS_KEY: { fromFile: 'key' } } }), service('web', 'api', { env: { TOKEN: { fromEnv: 'TOKEN' }, MODE: 'dev' } })],
+      new Map([
+        ['service/web', { TOKEN: { value: 's3cr3t-value', secret: true }, MODE: { value: 'dev', secret: false } }],
+        ['workspace/api', { WS_KEY: { value: 'ws-k3y', secret: true } }],
+      ]),
+    );
+    const result = await engine.apply(set, opts());
+    expect(result.converged).toBe(false);
+    const failure = result.failures.find((f) => f.resource === 'service/web');
+    expect(failure?.reason).toMatch(/^exited with code 1; last log lines:\n/);
+    expect(failure?.reason).toContain('TOKEN=(secret)');
+    expect(failure?.reason).toContain('WS_KEY=(secret)');
+    expect(failure?.reason).toContain('MODE=dev');
+    const everything = JSON.stringify([events, [...result.statuses], result.failures, await store.list(), await store.events()]);
+    expect(everything).not.toContain('s3cr3t-value');
+    expect(everything).not.toContain('ws-k3y');
+  });
+
   it('prune deletes only what this apply set applied and no longer declares', async () => {
     await engine.apply(loadedSet([workspace('a1'), workspace('a2'), service('s2', 'a2')]), opts({ applySet: 'team-a' }));
     await engine.apply(loadedSet([workspace('b1')]), opts({ applySet: 'team-b' }));

@@ -154,6 +154,7 @@ rotate() {
     k=$((k - 1))
   done
   mv -f "$dir/log" "$dir/log.1"
+  : >> "$dir/log"
 }
 
 # Copy stdin (the FIFO) to the log until every writer closed it. dd stops before count blocks
@@ -299,10 +300,11 @@ service_status() {
     [ -f "$d/command" ] || continue
     n=\${d%/}
     printf 'service\t%s\n' "\${n##*/}"
+    # Liveness first: a supervisor that exits meanwhile wrote its final files before exiting.
+    if sup_ours "$n" >/dev/null; then a=1; else a=0; fi
     for f in hash state pid exit restarts started; do
       printf '%s\t%s\n' "$f" "$(cat "$d$f" 2>/dev/null)"
     done
-    if sup_ours "$n" >/dev/null; then a=1; else a=0; fi
     printf 'alive\t%s\n' "$a"
     # A service that is not running says why in its last log lines.
     st=$(cat "$d/state" 2>/dev/null)
@@ -401,7 +403,12 @@ else
 fi
 i=0
 while [ ! -s "$d/supervisor.pid" ] && [ "$i" -lt 50 ]; do nap; i=$((i + 1)); done
-if [ ! -s "$d/supervisor.pid" ]; then echo "supervisor for service $name did not start; see $d/log" >&2; exit 1; fi`;
+if [ ! -s "$d/supervisor.pid" ]; then echo "supervisor for service $name did not start; see $d/log" >&2; exit 1; fi
+# Return once the child runs (or already ran), so what observes next sees it; an orphan of an
+# earlier supervisor may take its grace period to stop first.
+i=0
+while [ ! -s "$d/state" ] && [ "$i" -lt 100 ]; do nap; i=$((i + 1)); done
+exit 0`;
   return ['/bin/sh', '-c', script(body), 'sh', dir, name, stateDir, envBase];
 }
 

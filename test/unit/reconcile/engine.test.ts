@@ -6,6 +6,7 @@ import { createEngine, type Engine } from '../../../src/reconcile/engine.js';
 import { openStore } from '../../../src/store/file-store.js';
 import type { Store } from '../../../src/store/types.js';
 import type { EventRecord } from '../../../src/model/types.js';
+import type { ResolvedEnv } from '../../../src/model/env.js';
 import type { ApplyOptions } from '../../../src/reconcile/api.js';
 import { HostKeyMismatchError, TransportError } from '../../../src/transport/types.js';
 import { ProviderError, type ProviderDriver } from '../../../src/providers/types.js';
@@ -291,7 +292,7 @@ describe('engine apply', () => {
     world.behavior.set('web', 'crash-printing-env');
     const set = loadedSet(
       [workspace('api', { env: { WS_KEY: { fromFile: 'key' } } }), service('web', 'api', { env: { TOKEN: { fromEnv: 'TOKEN' }, MODE: 'dev' } })],
-      new Map([
+      new Map<string, ResolvedEnv>([
         ['service/web', { TOKEN: { value: 's3cr3t-value', secret: true }, MODE: { value: 'dev', secret: false } }],
         ['workspace/api', { WS_KEY: { value: 'ws-k3y', secret: true } }],
       ]),

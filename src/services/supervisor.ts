@@ -306,8 +306,11 @@ service_status() {
       printf '%s\t%s\n' "$f" "$(cat "$d$f" 2>/dev/null)"
     done
     printf 'alive\t%s\n' "$a"
-    # A service that is not running says why in its last log lines.
     st=$(cat "$d/state" 2>/dev/null)
+    # "running" only while the child really runs: between its exit and the supervisor noticing,
+    # the files still say running.
+    if [ "$st" = running ] && ! child_target "$n" >/dev/null; then printf 'child\tgone\n'; fi
+    # A service that is not running says why in its last log lines.
     if [ "$st" != stopped ] && { [ "$st" != running ] || [ "$a" = 0 ]; }; then
       tail -n 20 "$d/log" 2>/dev/null | while IFS= read -r l; do printf 'log\t%s\n' "$l"; done
     fi
@@ -461,9 +464,13 @@ function toInt(s: string | undefined): number | undefined {
   return Number(s);
 }
 
-/** Read the decisive state from the files. A dead supervisor cannot be running or backing off. */
-function observedState(state: string | undefined, supervisorAlive: boolean): ObservedServiceState {
+/**
+ * Read the decisive state from the files. A dead supervisor cannot be running or backing off; a
+ * child that is gone while the files still say running is being restarted (or not) right now.
+ */
+function observedState(state: string | undefined, supervisorAlive: boolean, childGone = false): ObservedServiceState {
   if (state === 'stopped' || state === 'exited') return state;
+  if (state === 'running' && supervisorAlive && childGone) return 'backoff';
   if (state !== undefined && RUN_STATES.has(state)) return supervisorAlive ? (state as ObservedServiceState) : 'exited';
   // No state yet: the supervisor is starting, or the service was installed but never started.
   return supervisorAlive ? 'running' : 'stopped';
@@ -485,7 +492,7 @@ export function parseServiceStatus(text: string): ObservedService[] {
     else if (records.length > 0 && value !== '') records[records.length - 1]![key] = value;
   }
   return records.map((r, i) => {
-    const state = observedState(r.state, r.alive === '1');
+    const state = observedState(r.state, r.alive === '1', r.child === 'gone');
     const svc: ObservedService = {
       name: r.service!,
       specHash: r.hash ?? '',

@@ -115,7 +115,9 @@ describe('services in a docker workspace under faults (built CLI, node n1)', () 
     expect(logs.code, logs.stderr).toBe(0);
     const lines = logs.stdout.split('\n').filter(Boolean);
     expect(lines.length).toBe(3000);
-    expect(new Set(lines)).toEqual(new Set(['vendetta-chatty-line']));
+    // yes writes in blocks, not lines: the live log may end inside a line, and a rotation while
+    // logs reads log.1 then log may cut one line where the two meet.
+    expect(lines.filter((l) => l !== 'vendetta-chatty-line').length).toBeLessThanOrEqual(2);
   });
 
   it('pid files naming an unrelated process: it is neither taken for the service nor signalled', async () => {

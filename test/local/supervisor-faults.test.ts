@@ -225,7 +225,9 @@ describe('log rotation', () => {
     // logs reads across the rotated file.
     const lines = (await manager.logs('chatty', { tail: 5000 })).split('\n').filter(Boolean);
     expect(lines.length).toBe(5000);
-    expect(lines.every((l) => l === 'vendetta rotation line')).toBe(true);
+    // yes writes in blocks, not lines: the live log may end inside a line, and a rotation while
+    // logs reads log.1 then log may cut one line where the two meet.
+    expect(lines.filter((l) => l !== 'vendetta rotation line').length).toBeLessThanOrEqual(2);
   }, 30_000);
 
   it('keeps restarts and exit notes of a service that rotates, and nothing written is lost', async () => {

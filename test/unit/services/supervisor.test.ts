@@ -88,6 +88,11 @@ describe('parseServiceStatus', () => {
     ]);
   });
 
+  it('a child gone while the files still say running is not running', () => {
+    const text = record('a', { hash: 'h', state: 'running', pid: '42', alive: '1', child: 'gone' });
+    expect(parseServiceStatus(text).map((s) => [s.state, s.pid])).toEqual([['backoff', undefined]]);
+  });
+
   it('treats a missing state as starting (alive) or never started (dead)', () => {
     const text = record('a', { hash: 'h', state: '', alive: '1' }) + record('b', { hash: 'h', state: '', alive: '0' });
     expect(parseServiceStatus(text).map((s) => s.state)).toEqual(['running', 'stopped']);

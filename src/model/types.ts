@@ -102,6 +102,8 @@ export interface ServiceSpec {
   dependsOn?: Record<string, { condition: DependsOnCondition }>;
   healthcheck?: HealthcheckSpec;
   restart?: 'always' | 'on-failure' | 'never';
+  /** Log rotation: the log becomes log.1 at maxSize (a quantity, default 10Mi); maxFiles (default 2) kept. */
+  logs?: { maxSize?: string; maxFiles?: number };
 }
 
 export interface ResourceOf<K extends Kind, S> {
@@ -158,6 +160,8 @@ export interface ObservedService {
   restarts: number;
   /** ISO time the current (or last) child started. */
   startedAt?: string;
+  /** Last lines the service wrote, read when it is not running (exited or backing off). */
+  logTail?: string[];
 }
 
 /** The vendetta store that manages an object: its identity without the key (see concepts.md). */

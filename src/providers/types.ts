@@ -68,6 +68,14 @@ export interface WorkspaceRuntime {
   address: string;
   exec(argv: string[], opts?: ExecOptions): Promise<ExecResult>;
   spawn(argv: string[], opts?: SpawnOptions): Promise<SpawnedProcess>;
+  /**
+   * What environment service supervisors start from. 'clean' (the default): an empty one plus
+   * PATH and HOME, for runtimes whose exec passes on the caller's environment (the process
+   * provider: the controller's own on the local node). 'inherit': exec's environment as it is,
+   * for runtimes where that is the workspace's own and holds nothing of the controller's (Docker:
+   * the image's ENV plus the workspace env).
+   */
+  serviceEnv?: 'clean' | 'inherit';
 }
 
 export interface ProviderDriver {

@@ -16,6 +16,7 @@ import type {
   ServiceResource,
 } from '../model/types.js';
 import { resourceId } from '../model/types.js';
+import { REDACTED } from '../model/env.js';
 import type { Operation, Plan } from '../plan/types.js';
 import type { DesiredWorkspace, DriverContext, ProviderDriver, WorkspaceRuntime } from '../providers/types.js';
 import type { DesiredService, HealthResult, ServiceManager } from '../services/types.js';
@@ -411,7 +412,17 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
       actor: createActor(machine, {
         // A service this pass starts must be seen running twice (it may crash at once); one this
         // pass leaves alone was already running in the pass's observation: one look is enough.
-        input: { name, operation, target, dependsOn, health, retry: ctx.retry, pollMs: ctx.servicePollMs, stableObservations: operation ? 2 : 1 },
+        input: {
+          name,
+          operation,
+          target,
+          dependsOn,
+          health,
+          retry: ctx.retry,
+          pollMs: ctx.servicePollMs,
+          stableObservations: operation ? 2 : 1,
+          ports: resource?.spec.ports,
+        },
       }),
     };
     const a = unit.actor;
@@ -432,14 +443,13 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
         message: `waiting for ${e.unmet.map((d) => `service ${d.service} to be ${describeCondition(d.condition)}`).join(', ')}`,
       }),
     );
-    a.on('dependencyReady', (e) =>
-      ctx.record({
-        object: id,
-        type: 'Normal',
-        reason: 'DependencyReady',
-        message: `service ${e.dependency.service} is ${describeCondition(e.dependency.condition)}`,
-      }),
-    );
+    // Events record what changed: a dependency becoming ready matters to a service this pass
+    // starts (it was waiting); for one left alone it only says the pass looked again.
+    a.on('dependencyReady', (e) => {
+      const message = `service ${e.dependency.service} is ${describeCondition(e.dependency.condition)}`;
+      if (op) ctx.record({ object: id, type: 'Normal', reason: 'DependencyReady', message });
+      else ctx.progress(id, message);
+    });
     a.on('started', (e) => ctx.progress(id, `running (pid ${e.observed.pid ?? '?'})`));
     // A service left alone this pass is re-checked quietly: events say what changed.
     a.on('healthy', (e) =>
@@ -465,6 +475,17 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
   for (const op of plan.operations.filter((o) => o.type === 'delete-service')) {
     makeServiceUnit(op.name, op.workspace ?? '', op.node, op.provider, 'deleted', op, undefined);
   }
+  // A failure reason may quote the service's log, and a service may print its env: its secret
+  // values (its own and its workspace's fromEnv/fromFile) never reach events or output.
+  const serviceReason = (u: ServiceUnit, reason: string | undefined): string | undefined => {
+    if (reason === undefined || !set) return reason;
+    const secrets = [set.env.get(resourceId('Service', u.name)), set.env.get(resourceId('Workspace', u.workspace))]
+      .flatMap((env) => Object.values(env ?? {}))
+      .filter((v) => v.secret && v.value !== '')
+      .map((v) => v.value)
+      .sort((a, b) => b.length - a.length);
+    return secrets.reduce((text, secret) => text.split(secret).join(REDACTED), reason);
+  };
   const runningServiceUnit = (name: string) => serviceUnits.find((u) => u.name === name && u.target === 'running');
 
   // ----- wiring: workspace → services, service → dependents, operations settle -------------
@@ -536,7 +557,7 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
           object: resourceId('Service', unit.name),
           type: 'Warning',
           reason: 'Failed',
-          message: `service ${unit.name} in workspace ${unit.workspace} on node ${unit.node}: ${snap.context.reason}`,
+          message: `service ${unit.name} in workspace ${unit.workspace} on node ${unit.node}: ${serviceReason(unit, snap.context.reason)}`,
         });
       }
     });
@@ -595,7 +616,7 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
         workspace: u.workspace,
         target: u.target,
         phase: servicePhase(state, snap.context.operation),
-        reason: state === 'failed' ? snap.context.reason : undefined,
+        reason: state === 'failed' ? serviceReason(u, snap.context.reason) : undefined,
         operation: u.op,
         operationDone: u.op ? opDoneOk(opDone.get(u.op.id)) : true,
         address: desiredWorkspaceUnit(u.workspace)?.address ?? observedWorkspace(u.node, u.workspace)?.address,

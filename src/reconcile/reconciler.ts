@@ -497,7 +497,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
   }
 
   function hintFor(u: UnitOutcome): string | undefined {
-    if (u.kind === 'Service' && /unhealthy|exited|did not stay running/.test(u.reason ?? '')) {
+    if (u.kind === 'Service' && /unhealthy|exited|did not stay running|not found|not executable|already in use/.test(u.reason ?? '')) {
       return `see what it printed: vendetta logs ${u.name}`;
     }
     if (u.phase === 'Failed') return `see vendetta describe ${u.id.replace('/', ' ')}`;

@@ -10,6 +10,7 @@
 import { assign, emit, enqueueActions, fromPromise, setup } from 'xstate';
 import type { DependsOnCondition, ObservedService } from '../model/types.js';
 import type { HealthResult } from '../services/types.js';
+import { classifyServiceFailure, logTailText } from '../services/failure.js';
 import { backoffMs, DEFAULT_RETRY, errorMessage, isTerminal, type RetryPolicy } from './retry.js';
 
 export type ServiceOperation = 'start' | 'restart' | 'stop' | 'delete';
@@ -45,6 +46,8 @@ export interface ServiceMachineInput {
   stableObservations?: number;
   /** Give up confirming after this many observations. */
   maxPolls?: number;
+  /** The service's declared ports, to name the one "address already in use" is about. */
+  ports?: number[];
 }
 
 export interface ServiceContext {
@@ -59,6 +62,7 @@ export interface ServiceContext {
   pollMs: number;
   stableObservations: number;
   maxPolls: number;
+  ports: number[];
   attempts: number;
   polls: number;
   runningStreak: number;
@@ -139,6 +143,11 @@ export const serviceMachine = setup({
       !isTerminal(params.error) && context.attempts + 1 < context.retry.maxAttempts,
     exitedZero: ({ context }) => context.observed?.state === 'exited' && context.observed.exitCode === 0,
     exitedNonZero: ({ context }) => context.observed?.state === 'exited',
+    // Command not found, port taken: restarts cannot fix it, so do not watch them happen.
+    permanentFailure: ({ context }) =>
+      !!context.observed && !!classifyServiceFailure(context.observed, context.ports)?.permanent,
+    observedPermanentFailure: ({ context }, params: { observed: ObservedService | undefined }) =>
+      !!params.observed && !!classifyServiceFailure(params.observed, context.ports)?.permanent,
     runningStable: ({ context }) => context.runningStreak >= context.stableObservations,
     pollsExhausted: ({ context }) => context.polls >= context.maxPolls,
     healthOk: (_, params: { result: HealthResult }) => params.result.ok,
@@ -206,7 +215,13 @@ export const serviceMachine = setup({
       };
     }),
     emitStarted: emit(({ context }) => ({ type: 'started' as const, observed: context.observed! })),
-    failExited: assign(({ context }) => ({ reason: `exited with code ${context.observed?.exitCode ?? 'unknown'}` })),
+    failExited: assign(({ context }) => ({
+      reason: `exited with code ${context.observed?.exitCode ?? 'unknown'}${logTailText(context.observed)}`,
+    })),
+    failPermanent: assign(({ context }) => {
+      const failure = classifyServiceFailure(context.observed!, context.ports)!;
+      return { reason: `${failure.summary}${logTailText(context.observed, failure.evidence)}` };
+    }),
     failNotRunning: assign(({ context }) => {
       const o = context.observed;
       const detail = !o
@@ -216,8 +231,9 @@ export const serviceMachine = setup({
           : o.state === 'running'
             ? `kept restarting (${o.restarts} restarts)`
             : `state ${o.state}`;
-      return { reason: `did not stay running: ${detail}` };
+      return { reason: `did not stay running: ${detail}${logTailText(o)}` };
     }),
+    noteObserved: assign((_, params: { observed: ObservedService | undefined }) => ({ observed: params.observed })),
     startProbing: assign({ probeStartedAt: () => Date.now(), healthFailures: 0, lastHealth: undefined }),
     noteHealth: assign((_, params: { result: HealthResult }) => ({ lastHealth: params.result })),
     countHealthFailure: assign(({ context }) => ({ healthFailures: context.healthFailures + 1 })),
@@ -246,6 +262,7 @@ export const serviceMachine = setup({
     pollMs: input.pollMs ?? 250,
     stableObservations: input.stableObservations ?? 2,
     maxPolls: input.maxPolls ?? 40,
+    ports: input.ports ?? [],
     attempts: 0,
     polls: 0,
     runningStreak: 0,
@@ -341,6 +358,7 @@ export const serviceMachine = setup({
         deciding: {
           always: [
             { guard: 'exitedZero', target: '#service.completed' },
+            { guard: 'permanentFailure', target: '#service.failed', actions: 'failPermanent' },
             { guard: 'exitedNonZero', target: '#service.failed', actions: 'failExited' },
             { guard: 'runningStable', target: '#service.started', actions: 'emitStarted' },
             { guard: 'pollsExhausted', target: '#service.failed', actions: 'failNotRunning' },
@@ -368,18 +386,36 @@ export const serviceMachine = setup({
                 actions: [{ type: 'noteHealth', params: ({ event }) => ({ result: event.output }) }, 'emitHealthy'],
               },
               {
-                target: 'judging',
+                target: 'inspecting',
                 actions: { type: 'noteHealth', params: ({ event }) => ({ result: event.output }) },
               },
             ],
             // A probe that throws is a failed check, not a crash of the machine.
             onError: {
-              target: 'judging',
+              target: 'inspecting',
               actions: {
                 type: 'noteHealth',
                 params: ({ event }) => ({ result: { ok: false, message: errorMessage(event.error) } }),
               },
             },
+          },
+        },
+        // A failed check may come from a process that cannot start (command not found, port
+        // taken): look at it, and say so at once instead of counting checks.
+        inspecting: {
+          invoke: {
+            src: 'observe',
+            input: ({ context }) => ({ name: context.name }),
+            onDone: [
+              {
+                guard: { type: 'observedPermanentFailure', params: ({ event }) => ({ observed: event.output }) },
+                target: '#service.failed',
+                actions: [{ type: 'noteObserved', params: ({ event }) => ({ observed: event.output }) }, 'failPermanent'],
+              },
+              { target: 'judging' },
+            ],
+            // Not being able to look is no reason to fail: the checks decide.
+            onError: { target: 'judging' },
           },
         },
         judging: {

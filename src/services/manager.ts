@@ -1,6 +1,7 @@
 // ServiceManager on top of a WorkspaceRuntime: every call is one exec of an argv from
 // ./supervisor.ts, so it works the same on the host, in containers and in VMs.
 import type { ObservedService } from '../model/types.js';
+import { parseQuantity } from '../model/quantity.js';
 import type { WorkspaceRuntime } from '../providers/types.js';
 import type { ExecOptions, ExecResult, SpawnedProcess } from '../transport/types.js';
 import type { DesiredService, ServiceManager } from './types.js';
@@ -18,6 +19,8 @@ import {
 export { serviceStatusArgv, stopAllServicesArgv, parseServiceStatus } from './supervisor.js';
 
 const DEFAULT_TAIL = 100;
+/** The smallest log size before rotation (spec.logs.maxSize). */
+export const MIN_LOG_BYTES = 4096;
 
 /**
  * The services of one running workspace, read in one exec: what container/VM drivers call from
@@ -48,16 +51,20 @@ export function createServiceManager(rt: WorkspaceRuntime): ServiceManager {
   return {
     async start(svc: DesiredService): Promise<void> {
       const name = svc.resource.metadata.name;
+      const logs = svc.resource.spec.logs;
       const files = {
         command: svc.resource.spec.command,
         workdir: svc.workdir,
         restart: svc.resource.spec.restart ?? 'always',
         hash: svc.specHash,
+        // Below a few KiB rotation would be all the writer does.
+        ...(logs?.maxSize !== undefined ? { logMaxBytes: Math.max(MIN_LOG_BYTES, parseQuantity(logs.maxSize)) } : {}),
+        ...(logs?.maxFiles !== undefined ? { logFiles: logs.maxFiles } : {}),
       };
       await run(`installing service ${name}`, installServiceArgv(rt.stateDir, name, files), {
         stdin: renderEnvFile(svc.env),
       });
-      await run(`starting service ${name}`, startServiceArgv(rt.stateDir, name));
+      await run(`starting service ${name}`, startServiceArgv(rt.stateDir, name, rt.serviceEnv ?? 'clean'));
     },
 
     async stop(name: string): Promise<void> {

@@ -17,15 +17,37 @@ export function assertServiceName(name: string): void {
   }
 }
 
-/** Liveness helpers. kill -0 also succeeds for zombies (a container's PID 1 may never reap them),
- * so where /proc exists a zombie counts as dead. */
+/**
+ * Liveness and identity. A pid alone is not trusted: the kernel reuses pids, and a stale pid file
+ * must never make an unrelated process look like our service, let alone get it signalled. So
+ * every pid we record goes with the process's start time (field 22 of /proc/PID/stat), and every
+ * check and every signal compares both first. Without /proc (macOS) `ps -o lstart=` gives the start
+ * time; where neither exists (a busybox container without /proc) the identity is "-" and the
+ * check falls back to `kill -0`. kill -0 also succeeds for zombies (a container's PID 1 may never
+ * reap them), so a zombie counts as dead.
+ *
+ * Identity files ("PID START MODE", MODE g: PID leads its own process group, p: a lone process):
+ *   supervisor.id   the supervisor        pid.id   its current child
+ * supervisor.pid and pid hold the bare pids, for people and scripts; nothing signals by them.
+ */
 const PROC_LIB = String.raw`nap() { sleep 0.1 2>/dev/null || sleep 1; }
-alive() {
-  [ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 1
-  [ -r "/proc/$1/stat" ] || return 0
-  case $(cat "/proc/$1/stat" 2>/dev/null) in *") Z "*) return 1 ;; esac
-  return 0
+ident() {
+  case $1 in '' | *[!0-9]*) return 1 ;; esac
+  if [ -d /proc/self ]; then
+    s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    [ -n "$s" ] || return 1
+    # comm (field 2) may hold spaces and parens: count fields after the last ')'.
+    set -- \${s##*) }
+    [ "$1" != Z ] || return 1
+    shift 19
+    printf '%s\n' "$1"
+    return 0
+  fi
+  kill -0 "$1" 2>/dev/null || return 1
+  s=$(LC_ALL=C ps -o lstart= -p "$1" 2>/dev/null | tr -s ' ' '_')
+  printf '%s\n' "\${s:--}"
 }
+alive() { ident "$1" >/dev/null; }
 group_alive() {
   pg=$1
   kill -0 "-$pg" 2>/dev/null || return 1
@@ -37,6 +59,46 @@ group_alive() {
   done
   return 1
 }
+# ours FILE: prints the pid recorded in FILE when that very process (same start time) still runs.
+ours() {
+  { read -r op oi om < "$1"; } 2>/dev/null || return 1
+  ni=$(ident "$op") || return 1
+  [ -n "$oi" ] && [ "$oi" = "$ni" ] || return 1
+  printf '%s\n' "$op"
+}
+# sup_ours DIR: the pid of the service's supervisor, if it runs.
+sup_ours() {
+  if [ -f "$1/supervisor.id" ]; then ours "$1/supervisor.id"; return; fi
+  # Written by an earlier vendetta without identity files: trust the pid only if it runs this
+  # very service's supervisor script.
+  p=$(cat "$1/supervisor.pid" 2>/dev/null)
+  alive "$p" || return 1
+  c=$(tr '\000' ' ' < "/proc/$p/cmdline" 2>/dev/null) || return 1
+  case $c in *"/supervisor.sh $1 "*) printf '%s\n' "$p" ;; *) return 1 ;; esac
+}
+# child_target DIR: what to signal to reach the recorded child ("-PGID" for its group, or its
+# pid), if it is still the process (group) the supervisor started.
+child_target() {
+  { read -r op oi om < "$1/pid.id"; } 2>/dev/null || return 1
+  [ -n "$oi" ] || return 1
+  if ni=$(ident "$op"); then
+    [ "$oi" = "$ni" ] || return 1
+  else
+    # The leader is gone. While members of its group live, the kernel hands its pid to no other
+    # process, so a group with that id is still the one the supervisor started.
+    [ "$om" = g ] && group_alive "$op" || return 1
+  fi
+  if [ "$om" = g ]; then printf '%s\n' "-$op"; else printf '%s\n' "$op"; fi
+}
+# stop_child DIR: TERM the recorded child (group), KILL what is left after a grace period.
+stop_child() {
+  t=$(child_target "$1") || return 0
+  kill -TERM "$t" 2>/dev/null
+  i=0
+  while child_target "$1" >/dev/null && [ "$i" -lt 50 ]; do nap; i=$((i + 1)); done
+  if t=$(child_target "$1"); then kill -KILL "$t" 2>/dev/null; fi
+  return 0
+}
 `.replace(/\\\$\{/g, '${');
 
 /**
@@ -47,6 +109,10 @@ group_alive() {
  *   the user wrote it; we never paste it into a script.
  * - The child leads its own process group (setsid), so stopping takes down its whole tree.
  *   Without setsid (macOS) only the direct child is signalled.
+ * - A child left running by a supervisor that was killed (kill -9) is stopped before a new one
+ *   starts: one service never runs twice.
+ * - The child writes into a FIFO; a writer loop copies it to the log with dd (a block count at a
+ *   time, so nothing read is ever dropped) and rotates the log by size: log, log.1, ….
  * - `wait` is interrupted by a trapped signal; we wait again until the child is really reaped,
  *   except when stopping: then we poll the group for a grace period and KILL what is left.
  * - Every state file is written to a temp file and renamed, so readers never see half a value.
@@ -57,14 +123,55 @@ ${PROC_LIB}` + String.raw`
 cd "$1" || exit 1
 dir=$(pwd)
 child=''
-grp=''
 sleeper=''
+writer=''
 stopping=0
 code=''
 
 put() { printf '%s\n' "$2" > "$dir/.$1.tmp" && mv -f "$dir/.$1.tmp" "$dir/$1"; }
 say() { printf 'vendetta-supervisor: %s\n' "$*" >> "$dir/log"; }
-child_alive() { if [ "$grp" = "-$child" ]; then group_alive "$child"; else alive "$child"; fi; }
+child_alive() { child_target "$dir" >/dev/null; }
+# Our child, not yet reaped (a zombie of ours keeps its pid; a live process must be the same one).
+still_child() { kill -0 "$child" 2>/dev/null || return 1; ci=$(ident "$child") || return 0; [ "$ci" = "$cid" ]; }
+
+# Log rotation: at logmax bytes the log becomes log.1 (log.1 becomes log.2, …), logfiles in all.
+logmax=$(cat "$dir/logmax" 2>/dev/null)
+case $logmax in '' | *[!0-9]*) logmax=10485760 ;; esac
+logfiles=$(cat "$dir/logfiles" 2>/dev/null)
+case $logfiles in '' | *[!0-9]* | 0) logfiles=2 ;; esac
+# 64 KiB blocks per dd between size checks: a log overshoots logmax by a quarter at most (one
+# block when logmax is small).
+blocks=$((logmax / 262144))
+if [ "$blocks" -lt 1 ]; then blocks=1; fi
+if [ "$blocks" -gt 64 ]; then blocks=64; fi
+fifo="$dir/.log.fifo"
+
+rotate() {
+  if [ "$logfiles" -le 1 ]; then : > "$dir/log"; return; fi
+  k=$((logfiles - 1))
+  while [ "$k" -gt 1 ]; do
+    if [ -f "$dir/log.$((k - 1))" ]; then mv -f "$dir/log.$((k - 1))" "$dir/log.$k"; fi
+    k=$((k - 1))
+  done
+  mv -f "$dir/log" "$dir/log.1"
+  : >> "$dir/log"
+}
+
+# Copy stdin (the FIFO) to the log until every writer closed it. dd stops before count blocks
+# only at the end of its input; each read it makes is written whole, so nothing is lost.
+log_writer() {
+  while :; do
+    r=$(LC_ALL=C dd bs=65536 count="$blocks" 2>&1 >>"$dir/log")
+    size=$(wc -c < "$dir/log" 2>/dev/null) || size=0
+    if [ "$((size + 0))" -ge "$logmax" ]; then rotate; fi
+    r=\${r%%records in*}
+    n=\${r%%+*}
+    m=\${r#*+}
+    m=\${m%% *}
+    case "$n$m" in '' | *[!0-9]*) nap; continue ;; esac
+    if [ "$((n + m))" -lt "$blocks" ]; then break; fi
+  done
+}
 
 # The service itself: cd, load env, hand the command text to a fresh shell.
 run='cd "$(cat "$1/workdir")" || exit 127
@@ -72,49 +179,69 @@ run='cd "$(cat "$1/workdir")" || exit 127
 exec /bin/sh -c "$(cat "$1/command")"'
 
 start_child() {
-  if command -v setsid >/dev/null 2>&1; then
-    setsid /bin/sh -c "$run" sh "$dir" </dev/null >>"$dir/log" 2>&1 &
-    child=$!
-    grp="-$child"
-  else
-    /bin/sh -c "$run" sh "$dir" </dev/null >>"$dir/log" 2>&1 &
-    child=$!
-    grp=$child
+  out="$dir/log"
+  writer=''
+  rm -f "$fifo"
+  if mkfifo "$fifo" 2>/dev/null; then
+    log_writer < "$fifo" &
+    writer=$!
+    out=$fifo
   fi
+  if command -v setsid >/dev/null 2>&1; then
+    setsid /bin/sh -c "$run" sh "$dir" </dev/null >>"$out" 2>&1 &
+    child=$!
+    mode=g
+  else
+    /bin/sh -c "$run" sh "$dir" </dev/null >>"$out" 2>&1 &
+    child=$!
+    mode=p
+  fi
+  # A child that is already gone gets an identity nothing can match.
+  cid=$(ident "$child") || cid=gone
+  put pid.id "$child $cid $mode"
+}
+
+# After the child exited: give the writer a moment to drain its output into the log.
+# (A writer that outlives this — a grandchild still holds the FIFO — keeps copying on its own.)
+drain() {
+  [ -n "$writer" ] || return 0
+  i=0
+  while alive "$writer" && [ "$i" -lt 10 ]; do nap; i=$((i + 1)); done
+  if ! alive "$writer"; then wait "$writer" 2>/dev/null; fi
+  writer=''
 }
 
 on_term() {
   stopping=1
   if [ -n "$sleeper" ]; then kill "$sleeper" 2>/dev/null; fi
-  if [ -n "$child" ]; then kill -TERM $grp 2>/dev/null; fi
+  if [ -n "$child" ] && t=$(child_target "$dir"); then kill -TERM "$t" 2>/dev/null; fi
 }
 trap on_term TERM INT
 
+put supervisor.id "$$ $(ident "$$" || echo -) p"
 put supervisor.pid "$$"
 put restarts 0
+# A child of an earlier supervisor that was killed may still run: never run the service twice.
+stop_child "$dir"
 restarts=0
 delay=1
 while [ "$stopping" = 0 ]; do
   start_child
   # A stop that arrived while forking found no child to signal.
-  if [ "$stopping" = 1 ]; then kill -TERM $grp 2>/dev/null; break; fi
+  if [ "$stopping" = 1 ]; then stop_child "$dir"; break; fi
   put pid "$child"
   put started "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   put state running
   t0=$(date +%s)
   wait "$child"; code=$?
   # A trapped signal interrupts wait: unless stopping, wait again until the child is really gone.
-  while [ "$stopping" = 0 ] && kill -0 "$child" 2>/dev/null; do wait "$child"; code=$?; done
+  while [ "$stopping" = 0 ] && still_child; do wait "$child"; code=$?; done
   if [ "$stopping" = 1 ]; then break; fi
   # The main process is gone but its group may not be (e.g. the "sh -c" wrapper was killed and
   # the real server lives on, holding its port): take the whole group down before restarting.
-  if [ "$grp" = "-$child" ] && group_alive "$child"; then
-    kill -TERM "$grp" 2>/dev/null
-    i=0
-    while group_alive "$child" && [ "$i" -lt 50 ]; do nap; i=$((i + 1)); done
-    if group_alive "$child"; then kill -KILL "$grp" 2>/dev/null; fi
-  fi
+  stop_child "$dir"
   child=''
+  drain
   put exit "$code"
   ran=$(( $(date +%s) - t0 ))
   policy=$(cat "$dir/restart" 2>/dev/null)
@@ -142,32 +269,30 @@ done
 if [ -n "$child" ]; then
   i=0
   while child_alive && [ "$i" -lt 50 ]; do nap; i=$((i + 1)); done
-  if child_alive; then kill -KILL $grp 2>/dev/null; fi
+  if t=$(child_target "$dir"); then kill -KILL "$t" 2>/dev/null; fi
   wait "$child" 2>/dev/null
   put exit "$?"
+  drain
 fi
 say "stopped"
 put state stopped
 exit 0
-`;
+`.replace(/\\\$\{/g, '${');
 
 /**
  * Shell functions shared by the command scripts (and by drivers that batch observation):
  * `alive PID`, `stop_service DIR`, `service_status STATEDIR`.
  */
 export const SERVICE_SHELL_LIB = PROC_LIB + String.raw`stop_service() {
-  sp=$(cat "$1/supervisor.pid" 2>/dev/null)
-  if alive "$sp"; then
+  if sp=$(sup_ours "$1"); then
     kill -TERM "$sp" 2>/dev/null
     i=0
-    while alive "$sp" && [ "$i" -lt 100 ]; do nap; i=$((i + 1)); done
-    if alive "$sp"; then
-      # The supervisor did not finish in time: take its child group down with it.
-      kill -KILL "$sp" 2>/dev/null
-      cp=$(cat "$1/pid" 2>/dev/null)
-      if [ -n "$cp" ]; then kill -KILL "-$cp" 2>/dev/null || kill -KILL "$cp" 2>/dev/null; fi
-    fi
+    while sup_ours "$1" >/dev/null && [ "$i" -lt 100 ]; do nap; i=$((i + 1)); done
+    # The supervisor did not finish in time: KILL it; its child is stopped below.
+    if sp=$(sup_ours "$1"); then kill -KILL "$sp" 2>/dev/null; fi
   fi
+  # A supervisor that was killed leaves its child running: stop that too (if it is still ours).
+  stop_child "$1"
   if [ -d "$1" ]; then printf 'stopped\n' > "$1/state"; fi
 }
 service_status() {
@@ -175,10 +300,20 @@ service_status() {
     [ -f "$d/command" ] || continue
     n=\${d%/}
     printf 'service\t%s\n' "\${n##*/}"
+    # Liveness first: a supervisor that exits meanwhile wrote its final files before exiting.
+    if sup_ours "$n" >/dev/null; then a=1; else a=0; fi
     for f in hash state pid exit restarts started; do
       printf '%s\t%s\n' "$f" "$(cat "$d$f" 2>/dev/null)"
     done
-    if alive "$(cat "$d/supervisor.pid" 2>/dev/null)"; then printf 'alive\t1\n'; else printf 'alive\t0\n'; fi
+    printf 'alive\t%s\n' "$a"
+    st=$(cat "$d/state" 2>/dev/null)
+    # "running" only while the child really runs: between its exit and the supervisor noticing,
+    # the files still say running.
+    if [ "$st" = running ] && ! child_target "$n" >/dev/null; then printf 'child\tgone\n'; fi
+    # A service that is not running says why in its last log lines.
+    if [ "$st" != stopped ] && { [ "$st" != running ] || [ "$a" = 0 ]; }; then
+      tail -n 20 "$d/log" 2>/dev/null | while IFS= read -r l; do printf 'log\t%s\n' "$l"; done
+    fi
   done
 }
 `.replace(/\\\$\{/g, '${');
@@ -197,7 +332,17 @@ export interface ServiceFiles {
   workdir: string;
   restart: 'always' | 'on-failure' | 'never';
   hash: string;
+  /** Rotate the log at this size (bytes); the supervisor's default is 10 MiB. */
+  logMaxBytes?: number;
+  /** Log files kept, the current one included (log, log.1, …); default 2. */
+  logFiles?: number;
 }
+
+/** How the supervisor's environment starts: empty ('clean') or as exec gives it ('inherit'). */
+export type ServiceEnvBase = 'clean' | 'inherit';
+
+/** PATH for services when the workspace's exec gives none. */
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** `export K='v'` lines for the env file; keys must be shell identifiers. */
 export function renderEnvFile(env: Record<string, string>): string {
@@ -226,27 +371,48 @@ printf '%s' "$4" > "$d/command"
 printf '%s' "$5" > "$d/workdir"
 printf '%s' "$6" > "$d/restart"
 printf '%s' "$7" > "$d/hash"
+printf '%s' "$8" > "$d/logmax"
+printf '%s' "$9" > "$d/logfiles"
 (umask 077; cat > "$d/.env.tmp")
 mv -f "$d/.env.tmp" "$d/env"`;
-  return ['/bin/sh', '-c', body, 'sh', stateDir, name, SUPERVISOR_SCRIPT, files.command, files.workdir, files.restart, files.hash];
+  return ['/bin/sh', '-c', body, 'sh', stateDir, name, SUPERVISOR_SCRIPT, files.command, files.workdir, files.restart, files.hash,
+    files.logMaxBytes === undefined ? '' : String(Math.floor(files.logMaxBytes)),
+    files.logFiles === undefined ? '' : String(Math.floor(files.logFiles))];
 }
 
-/** (Re)start the service's supervisor, detached so it outlives this command and the controller. */
-export function startServiceArgv(stateDir: string, name: string): string[] {
+/**
+ * (Re)start the service's supervisor, detached so it outlives this command and the controller.
+ * With 'clean' (the default) it starts from an empty environment plus PATH and HOME: nothing of
+ * the caller's environment (on the local node: the controller's, secrets included) reaches the
+ * service, which gets only what its env file declares.
+ */
+export function startServiceArgv(stateDir: string, name: string, envBase: ServiceEnvBase = 'clean'): string[] {
   const dir = serviceDir(stateDir, name);
   const body = `d=$1
-if [ ! -f "$d/command" ]; then echo "service $2 is not installed in $d" >&2; exit 1; fi
+name=$2
+sup="$3/supervisor.sh"
+if [ ! -f "$d/command" ]; then echo "service $name is not installed in $d" >&2; exit 1; fi
 stop_service "$d"
-rm -f "$d/supervisor.pid" "$d/state" "$d/pid" "$d/exit" "$d/started"
-if command -v setsid >/dev/null 2>&1; then
-  setsid /bin/sh "$3/supervisor.sh" "$d" </dev/null >>"$d/log" 2>&1 &
+rm -f "$d/supervisor.pid" "$d/supervisor.id" "$d/pid.id" "$d/state" "$d/pid" "$d/exit" "$d/started"
+if [ "$4" = clean ] && command -v env >/dev/null 2>&1; then
+  set -- env -i "PATH=\${PATH:-${DEFAULT_PATH}}" "HOME=\${HOME:-/}" /bin/sh "$sup" "$d"
 else
-  nohup /bin/sh "$3/supervisor.sh" "$d" </dev/null >>"$d/log" 2>&1 &
+  set -- /bin/sh "$sup" "$d"
+fi
+if command -v setsid >/dev/null 2>&1; then
+  setsid "$@" </dev/null >>"$d/log" 2>&1 &
+else
+  nohup "$@" </dev/null >>"$d/log" 2>&1 &
 fi
 i=0
 while [ ! -s "$d/supervisor.pid" ] && [ "$i" -lt 50 ]; do nap; i=$((i + 1)); done
-if [ ! -s "$d/supervisor.pid" ]; then echo "supervisor for service $2 did not start; see $d/log" >&2; exit 1; fi`;
-  return ['/bin/sh', '-c', script(body), 'sh', dir, name, stateDir];
+if [ ! -s "$d/supervisor.pid" ]; then echo "supervisor for service $name did not start; see $d/log" >&2; exit 1; fi
+# Return once the child runs (or already ran), so what observes next sees it; an orphan of an
+# earlier supervisor may take its grace period to stop first.
+i=0
+while [ ! -s "$d/state" ] && [ "$i" -lt 100 ]; do nap; i=$((i + 1)); done
+exit 0`;
+  return ['/bin/sh', '-c', script(body), 'sh', dir, name, stateDir, envBase];
 }
 
 /** Stop the supervisor and its child's process group. A missing service is fine. */
@@ -270,10 +436,25 @@ export function serviceStatusArgv(stateDir: string): string[] {
   return ['/bin/sh', '-c', script('service_status "$1"'), 'sh', stateDir];
 }
 
+/**
+ * The last `tail` lines of the service's log, read across the rotated files (log.N … log.1, log);
+ * `follow` follows the log by name (tail -F), so it carries on after a rotation.
+ */
 export function serviceLogsArgv(stateDir: string, name: string, tail: number, follow: boolean): string[] {
-  const log = `${serviceDir(stateDir, name)}/log`;
+  const dir = serviceDir(stateDir, name);
   const lines = String(Math.max(0, Math.floor(tail)));
-  return follow ? ['tail', '-n', lines, '-f', log] : ['tail', '-n', lines, log];
+  if (follow) return ['tail', '-n', lines, '-F', `${dir}/log`];
+  const body = `n=0
+while [ -f "$1/log.$((n + 1))" ]; do n=$((n + 1)); done
+{ while [ "$n" -gt 0 ]; do cat "$1/log.$n"; n=$((n - 1)); done; cat "$1/log"; } 2>/dev/null | tail -n "$2"`;
+  return ['/bin/sh', '-c', body, 'sh', dir, lines];
+}
+
+const SUPERVISOR_LINE = /^vendetta-supervisor: /;
+
+/** The service's own last output lines: the supervisor's notes and blank lines left out. */
+export function serviceOutputTail(lines: string[], max = 20): string[] {
+  return lines.filter((l) => !SUPERVISOR_LINE.test(l) && l.trim() !== '').slice(-max).map((l) => l.replace(/\s+$/, ''));
 }
 
 const RUN_STATES = new Set(['running', 'backoff']);
@@ -283,9 +464,13 @@ function toInt(s: string | undefined): number | undefined {
   return Number(s);
 }
 
-/** Read the decisive state from the files. A dead supervisor cannot be running or backing off. */
-function observedState(state: string | undefined, supervisorAlive: boolean): ObservedServiceState {
+/**
+ * Read the decisive state from the files. A dead supervisor cannot be running or backing off; a
+ * child that is gone while the files still say running is being restarted (or not) right now.
+ */
+function observedState(state: string | undefined, supervisorAlive: boolean, childGone = false): ObservedServiceState {
   if (state === 'stopped' || state === 'exited') return state;
+  if (state === 'running' && supervisorAlive && childGone) return 'backoff';
   if (state !== undefined && RUN_STATES.has(state)) return supervisorAlive ? (state as ObservedServiceState) : 'exited';
   // No state yet: the supervisor is starting, or the service was installed but never started.
   return supervisorAlive ? 'running' : 'stopped';
@@ -294,16 +479,20 @@ function observedState(state: string | undefined, supervisorAlive: boolean): Obs
 /** Parse the output of the service_status shell function (serviceStatusArgv). */
 export function parseServiceStatus(text: string): ObservedService[] {
   const records: Array<Record<string, string>> = [];
+  const logs: string[][] = [];
   for (const line of text.split('\n')) {
     const tab = line.indexOf('\t');
     if (tab < 0) continue;
     const key = line.slice(0, tab);
     const value = line.slice(tab + 1);
-    if (key === 'service') records.push({ service: value });
+    if (key === 'service') {
+      records.push({ service: value });
+      logs.push([]);
+    } else if (records.length > 0 && key === 'log') logs[logs.length - 1]!.push(value);
     else if (records.length > 0 && value !== '') records[records.length - 1]![key] = value;
   }
-  return records.map((r) => {
-    const state = observedState(r.state, r.alive === '1');
+  return records.map((r, i) => {
+    const state = observedState(r.state, r.alive === '1', r.child === 'gone');
     const svc: ObservedService = {
       name: r.service!,
       specHash: r.hash ?? '',
@@ -315,6 +504,8 @@ export function parseServiceStatus(text: string): ObservedService[] {
     const exitCode = toInt(r.exit);
     if (exitCode !== undefined && state !== 'running') svc.exitCode = exitCode;
     if (r.started) svc.startedAt = r.started;
+    const tail = serviceOutputTail(logs[i]!);
+    if (tail.length > 0 && state !== 'running' && state !== 'stopped') svc.logTail = tail;
     return svc;
   });
 }

@@ -1,6 +1,7 @@
 // The quickstart path on the local node with the process provider, through the built CLI.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO, eventually, freePort, httpGet, requireBuiltCli, runCli, tempHome } from './support/cli.js';
@@ -74,7 +75,11 @@ describe('quickstart on the local node (process provider)', () => {
   });
 
   it('a second apply is a no-op and diff exits 0', async () => {
+    const eventLines = () => readFileSync(join(home, 'events.jsonl'), 'utf8').trim().split('\n').length;
+    const before = eventLines();
     const again = await cli('apply', '-f', manifests, '-o', 'json');
+    // Nothing changed, so nothing is recorded (front's dependency on api was met all along).
+    expect(eventLines()).toBe(before);
     expect(again.code).toBe(0);
     const result = JSON.parse(again.stdout);
     expect(result.converged).toBe(true);
@@ -149,7 +154,7 @@ describe('failures and literal values', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vendetta-fail-'));
   const cli = (...args: string[]) => runCli(args, { home });
   afterAll(async () => {
-    await cli('delete', 'workspace', 'unhealthy', 'literal');
+    await cli('delete', 'workspace', 'unhealthy', 'literal', 'svcfail-missing', 'svcfail-port', 'svcfail-env');
     cleanup();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -199,5 +204,62 @@ spec:
     const wsDir = join(home, 'workspaces', 'literal', 'workspace');
     expect(readFileSync(join(wsDir, 'env.out'), 'utf8')).toBe(nasty);
     expect(readFileSync(join(wsDir, 'cmd.out'), 'utf8')).toBe('a;b $c `d`');
+  });
+
+  const oneService = (ws: string, svc: string, spec: string) => `apiVersion: vendetta.dev/v1alpha1
+kind: Workspace
+metadata: {name: ${ws}}
+spec: {node: local, provider: process}
+---
+apiVersion: vendetta.dev/v1alpha1
+kind: Service
+metadata: {name: ${svc}}
+spec:
+  workspace: ${ws}
+${spec}`;
+
+  it('a command that does not exist fails apply with exit 1, saying so with the log line', async () => {
+    const file = join(dir, 'missing.yaml');
+    writeFileSync(file, oneService('svcfail-missing', 'svcfail-missing-cmd', '  command: nosuchcmd-vendetta --serve\n'));
+    const r = await cli('apply', '-f', file, '--timeout', '120s');
+    expect(r.code).toBe(1);
+    const out = r.stdout + r.stderr;
+    expect(out).toMatch(/service\/svcfail-missing-cmd.*command not found \(exit 127\); last log lines:/);
+    expect(out).toMatch(/nosuchcmd-vendetta: .*not found/);
+    expect(out).toContain('vendetta logs svcfail-missing-cmd');
+  });
+
+  it('a port already in use fails apply at once and names the port', async () => {
+    const port = await freePort();
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(port, '127.0.0.1', resolve));
+    try {
+      const file = join(dir, 'port.yaml');
+      const server = `require('net').createServer().listen(${port}, '127.0.0.1')`;
+      // The holder accepts connections and never answers: the http check fails, and the
+      // service's own log says why.
+      const spec = `  command: node -e "${server}"\n  ports: [${port}]\n  healthcheck: {http: {port: ${port}}, interval: 500ms, timeout: 500ms, retries: 20}\n`;
+      writeFileSync(file, oneService('svcfail-port', 'svcfail-port-web', spec));
+      const r = await cli('apply', '-f', file, '--timeout', '120s');
+      expect(r.code).toBe(1);
+      const out = r.stdout + r.stderr;
+      expect(out).toContain(`port ${port} already in use; last log lines:`);
+      expect(out).toMatch(/EADDRINUSE/);
+    } finally {
+      holder.close();
+    }
+  });
+
+  it("a process service gets its declared env, not the controller's", async () => {
+    const file = join(dir, 'env.yaml');
+    writeFileSync(file, oneService('svcfail-env', 'svcfail-env-print', '  restart: never\n  env: {DECLARED_VAR: here}\n  command: env > env.out\n'));
+    const r = await runCli(['apply', '-f', file, '--timeout', '60s'], { home, env: { FOO_SECRET: 'hunter2-e2e' } });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const env = readFileSync(join(home, 'workspaces', 'svcfail-env', 'workspace', 'env.out'), 'utf8');
+    expect(env).toMatch(/^DECLARED_VAR=here$/m);
+    expect(env).toMatch(/^PATH=/m);
+    expect(env).not.toContain('FOO_SECRET');
+    expect(env).not.toContain('hunter2-e2e');
+    expect(env).not.toMatch(/^VENDETTA_HOME=/m);
   });
 });

@@ -257,6 +257,9 @@ export function createDockerDriver(): ProviderDriver {
         address,
         exec: (argv, opts) => dockerExec(target, argv, opts),
         spawn: (argv, opts) => dockerSpawn(target, argv, opts),
+        // docker exec gives the container's own environment (image ENV + workspace env), never
+        // the controller's: services keep what the image declares.
+        serviceEnv: 'inherit',
       };
     },
   };

@@ -6,6 +6,7 @@ import { createEngine, type Engine } from '../../../src/reconcile/engine.js';
 import { openStore } from '../../../src/store/file-store.js';
 import type { Store } from '../../../src/store/types.js';
 import type { EventRecord } from '../../../src/model/types.js';
+import type { ResolvedEnv } from '../../../src/model/env.js';
 import type { ApplyOptions } from '../../../src/reconcile/api.js';
 import { HostKeyMismatchError, TransportError } from '../../../src/transport/types.js';
 import { ProviderError, type ProviderDriver } from '../../../src/providers/types.js';
@@ -87,6 +88,25 @@ describe('engine apply', () => {
     expect(second.statuses.get('service/web')?.phase).toBe('Ready');
     expect(second.statuses.get('service/db')?.conditions.find((c) => c.type === 'Healthy')?.status).toBe('True');
     expect(world.execs).toEqual(['exec api: /bin/sh -c check db']);
+  });
+
+  it('a no-op pass records no events: nothing changed, dependencies included', async () => {
+    world.healthy.add('db');
+    const set = loadedSet([
+      workspace('api'),
+      service('db', 'api', { healthcheck: check('db') }),
+      service('web', 'api', { dependsOn: { db: { condition: 'healthy' } } }),
+      service('worker', 'api', { dependsOn: { web: { condition: 'started' } } }),
+    ]);
+    expect((await engine.apply(set, opts())).converged).toBe(true);
+    expect(reasons('service/web')).toContain('DependencyReady');
+    const stored = (await store.events()).length;
+    events.length = 0;
+    const second = await engine.apply(set, opts());
+    expect(second.converged).toBe(true);
+    expect(second.operationsRun).toBe(0);
+    expect(events).toEqual([]);
+    expect((await store.events()).length).toBe(stored);
   });
 
   it('a no-op pass still checks a running workspace whose observation listed no services', async () => {
@@ -266,6 +286,27 @@ describe('engine apply', () => {
     expect(world.workspaces('local').get('api')!.services.get('web')!.env.TOKEN).toBe('s3cr3t-value');
     const everything = JSON.stringify([events, [...result.statuses], await store.list(), await store.events()]);
     expect(everything).not.toContain('s3cr3t-value');
+  });
+
+  it('a failure quoting the service log shows its last lines, with secret values redacted', async () => {
+    world.behavior.set('web', 'crash-printing-env');
+    const set = loadedSet(
+      [workspace('api', { env: { WS_KEY: { fromFile: 'key' } } }), service('web', 'api', { env: { TOKEN: { fromEnv: 'TOKEN' }, MODE: 'dev' } })],
+      new Map<string, ResolvedEnv>([
+        ['service/web', { TOKEN: { value: 's3cr3t-value', secret: true }, MODE: { value: 'dev', secret: false } }],
+        ['workspace/api', { WS_KEY: { value: 'ws-k3y', secret: true } }],
+      ]),
+    );
+    const result = await engine.apply(set, opts());
+    expect(result.converged).toBe(false);
+    const failure = result.failures.find((f) => f.resource === 'service/web');
+    expect(failure?.reason).toMatch(/^exited with code 1; last log lines:\n/);
+    expect(failure?.reason).toContain('TOKEN=(secret)');
+    expect(failure?.reason).toContain('WS_KEY=(secret)');
+    expect(failure?.reason).toContain('MODE=dev');
+    const everything = JSON.stringify([events, [...result.statuses], result.failures, await store.list(), await store.events()]);
+    expect(everything).not.toContain('s3cr3t-value');
+    expect(everything).not.toContain('ws-k3y');
   });
 
   it('prune deletes only what this apply set applied and no longer declares', async () => {

@@ -24,6 +24,7 @@ export interface FakeService {
   restarts: number;
   pid: number;
   env: Record<string, string>;
+  logTail?: string[];
 }
 
 export interface FakeWorkspace {
@@ -35,7 +36,7 @@ export interface FakeWorkspace {
 }
 
 /** How a service's command behaves when started, keyed by service name. */
-export type Behavior = 'run' | 'exit0' | 'crash';
+export type Behavior = 'run' | 'exit0' | 'crash' | 'crash-printing-env';
 
 export class FakeWorld {
   readonly nodes = new Map<string, Map<string, FakeWorkspace>>();
@@ -170,10 +171,11 @@ export class FakeWorld {
         services().set(name, {
           specHash: svc.specHash,
           state: behavior === 'run' ? 'running' : 'exited',
-          exitCode: behavior === 'exit0' ? 0 : behavior === 'crash' ? 1 : undefined,
+          exitCode: behavior === 'exit0' ? 0 : behavior === 'crash' || behavior === 'crash-printing-env' ? 1 : undefined,
           restarts: 0,
           pid: this.nextPid++,
           env: svc.env,
+          ...(behavior === 'crash-printing-env' ? { logTail: Object.entries(svc.env).map(([k, v]) => `${k}=${v}`) } : {}),
         });
       },
       stop: async (name) => {
@@ -187,7 +189,15 @@ export class FakeWorld {
       },
       observe: async () => {
         this.execs.push(`observe-services ${workspace}`);
-        return [...services()].map(([name, s]) => ({ name, specHash: s.specHash, state: s.state, exitCode: s.exitCode, restarts: s.restarts, pid: s.pid }));
+        return [...services()].map(([name, s]) => ({
+          name,
+          specHash: s.specHash,
+          state: s.state,
+          exitCode: s.exitCode,
+          restarts: s.restarts,
+          pid: s.pid,
+          ...(s.logTail ? { logTail: s.logTail } : {}),
+        }));
       },
       logs: async () => '',
       followLogs: () => Promise.reject(new Error('not used')),

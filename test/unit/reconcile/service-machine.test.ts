@@ -65,6 +65,36 @@ describe('service machine: starting', () => {
     expect(reason(s.actor)).toBe('exited with code 3');
   });
 
+  it('a command that is not found fails at the first look, with the log lines that say why', async () => {
+    const notFound: ObservedService = { ...exited(127), state: 'backoff', restarts: 1, logTail: ['sh: 1: nosuchcmd: not found'] };
+    const s = start({ operation: 'start' }, { observations: [notFound, running(2)] });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(value(s.actor)).toBe('failed');
+    expect(s.observes()).toBe(1);
+    expect(reason(s.actor)).toBe('command not found (exit 127); last log lines:\n    sh: 1: nosuchcmd: not found');
+  });
+
+  it('a port already in use fails at once and names the port', async () => {
+    const inUse: ObservedService = { ...exited(1), state: 'backoff', logTail: ['Error: listen EADDRINUSE: address already in use :::3000'] };
+    const s = start({ operation: 'start', ports: [3000] }, { observations: [running(), inUse, running(1)] });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(value(s.actor)).toBe('failed');
+    expect(s.observes()).toBe(2);
+    expect(reason(s.actor)).toMatch(/^port 3000 already in use; last log lines:\n {4}Error: listen EADDRINUSE/);
+  });
+
+  it('a failed health check of a process that cannot bind its port says so at once', async () => {
+    const inUse: ObservedService = { ...exited(1), state: 'backoff', restarts: 1, logTail: ['listen tcp :3000: bind: address already in use'] };
+    const s = start(
+      { operation: 'start', ports: [3000], health: { intervalMs: 100, retries: 5, startPeriodMs: 0 } },
+      { observations: [running(), running(), inUse], health: [{ ok: false, message: 'http://10.0.0.2:3000/ → no response after 1000ms' }] },
+    );
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(value(s.actor)).toBe('failed');
+    expect(s.probes()).toBe(1);
+    expect(reason(s.actor)).toMatch(/^port 3000 already in use; last log lines:/);
+  });
+
   it('exited 0 → completed', async () => {
     const s = start({ operation: 'start' }, { observations: [exited(0)] });
     await vi.advanceTimersByTimeAsync(0);

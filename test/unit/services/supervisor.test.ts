@@ -17,7 +17,7 @@ describe('argv builders', () => {
   it('pass paths and names as positional arguments, never inside the script', () => {
     const start = startServiceArgv('/w/state', 'web');
     expect(start.slice(0, 2)).toEqual(['/bin/sh', '-c']);
-    expect(start.slice(3)).toEqual(['sh', '/w/state/services/web', 'web', '/w/state']);
+    expect(start.slice(3)).toEqual(['sh', '/w/state/services/web', 'web', '/w/state', 'clean']);
     expect(start[2]).not.toContain('/w/state');
 
     expect(stopServiceArgv('/w/state', 'web').slice(3)).toEqual(['sh', '/w/state/services/web']);
@@ -28,13 +28,14 @@ describe('argv builders', () => {
 
   it('install carries the files as arguments and leaves env for stdin', () => {
     const argv = installServiceArgv('/w/state', 'db', { command: 'echo "$X"', workdir: '/workspace', restart: 'on-failure', hash: 'h1' });
-    expect(argv.slice(3)).toEqual(['sh', '/w/state', 'db', SUPERVISOR_SCRIPT, 'echo "$X"', '/workspace', 'on-failure', 'h1']);
+    expect(argv.slice(3)).toEqual(['sh', '/w/state', 'db', SUPERVISOR_SCRIPT, 'echo "$X"', '/workspace', 'on-failure', 'h1', '', '']);
     expect(argv[2]).toContain('umask 077; cat >');
   });
 
-  it('logs use tail', () => {
-    expect(shellQuote(serviceLogsArgv('/s', 'web', 50, false))).toBe('tail -n 50 /s/services/web/log');
-    expect(shellQuote(serviceLogsArgv('/s', 'web', 10, true))).toBe('tail -n 10 -f /s/services/web/log');
+  it('logs read the rotated files too; follow tails the log by name', () => {
+    const read = serviceLogsArgv('/s', 'web', 50, false);
+    expect(read.slice(3)).toEqual(['sh', '/s/services/web', '50']);
+    expect(shellQuote(serviceLogsArgv('/s', 'web', 10, true))).toBe('tail -n 10 -F /s/services/web/log');
   });
 
   it('refuse names that are not DNS-1123 labels', () => {
@@ -87,9 +88,25 @@ describe('parseServiceStatus', () => {
     ]);
   });
 
+  it('a child gone while the files still say running is not running', () => {
+    const text = record('a', { hash: 'h', state: 'running', pid: '42', alive: '1', child: 'gone' });
+    expect(parseServiceStatus(text).map((s) => [s.state, s.pid])).toEqual([['backoff', undefined]]);
+  });
+
   it('treats a missing state as starting (alive) or never started (dead)', () => {
     const text = record('a', { hash: 'h', state: '', alive: '1' }) + record('b', { hash: 'h', state: '', alive: '0' });
     expect(parseServiceStatus(text).map((s) => s.state)).toEqual(['running', 'stopped']);
+  });
+
+  it('keeps the last output lines of a service that is not running, without the supervisor notes', () => {
+    const text =
+      record('a', { hash: 'h', state: 'backoff', exit: '127', restarts: '1', alive: '1' }) +
+      ['log\tfirst', 'log\tsh: 1: nosuchcmd: not found', 'log\tvendetta-supervisor: exited with code 127; restarting in 1 s', 'log\t'].join('\n') +
+      '\n' +
+      record('b', { hash: 'h', state: 'running', pid: '7', alive: '1' });
+    const [a, b] = parseServiceStatus(text);
+    expect(a).toMatchObject({ state: 'backoff', exitCode: 127, logTail: ['first', 'sh: 1: nosuchcmd: not found'] });
+    expect(b?.logTail).toBeUndefined();
   });
 
   it('returns nothing for empty output and ignores noise', () => {

@@ -71,6 +71,19 @@ export interface GeneratedKey {
   publicKey: string;
 }
 
+/**
+ * An ed25519 key pair in OpenSSH format that ssh2 can read back. ssh2's generator emits a key its
+ * own parser rejects ("Malformed OpenSSH private key") about once in 300 tries; such a key would
+ * be installed on a node and then be useless, so it is checked here and made again.
+ */
+export function generateEd25519(comment: string): { private: string; public: string } {
+  for (let attempt = 1; ; attempt++) {
+    const pair = utils.generateKeyPairSync('ed25519', { comment });
+    if (!(utils.parseKey(pair.private) instanceof Error)) return pair;
+    if (attempt === 10) throw new Error('could not generate a readable ed25519 key in 10 tries; generate one with ssh-keygen -t ed25519');
+  }
+}
+
 /** Generate an ed25519 key in OpenSSH format (mode 0600) plus `.pub`. Refuses to overwrite. */
 export async function generateKey(path: string, comment = `vendetta@${hostname()}`): Promise<GeneratedKey> {
   const privateKeyPath = expandHome(path);
@@ -79,7 +92,7 @@ export async function generateKey(path: string, comment = `vendetta@${hostname()
     throw new Error(`will not overwrite the existing key ${privateKeyPath}; choose another path or use that key`);
   }
   await mkdir(dirname(privateKeyPath), { recursive: true, mode: 0o700 });
-  const pair = utils.generateKeyPairSync('ed25519', { comment });
+  const pair = generateEd25519(comment);
   // Write beside and rename so a crash never leaves a half-written key; mode set before rename.
   const tmp = `${privateKeyPath}.tmp-${process.pid}`;
   await writeFile(tmp, pair.private, { mode: 0o600 });

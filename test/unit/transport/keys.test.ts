@@ -10,6 +10,7 @@ import {
   authorizedKeysArgv,
   findCredentials,
   findDefaultKey,
+  generateEd25519,
   generateKey,
   installCommand,
   publicKeyFor,
@@ -84,6 +85,13 @@ describe('findCredentials', () => {
     const c = await findCredentials('box');
     expect(c.privateKeyPath).toBe(join(ssh, 'id_ed25519'));
     expect(c.agent).toBeUndefined();
+  });
+
+  it('generates keys that ssh2 reads back, every time (its generator alone fails ~1 in 300)', () => {
+    for (let i = 0; i < 1500; i++) {
+      const pair = generateEd25519('t');
+      expect(ssh2.utils.parseKey(pair.private)).not.toBeInstanceOf(Error);
+    }
   });
 
   it('uses the agent socket when it exists, and an explicit identity file', async () => {

@@ -5,6 +5,13 @@ import type { SourcePos } from '../model/types.js';
 export type DocPath = readonly (string | number)[];
 /** "key" points at a map key ("imagee:"), "value" at the value. */
 export type PathPart = 'key' | 'value';
+
+/** A problem found in one document, at a path inside it (located to file:line:col by the loader). */
+export interface Issue {
+  path: DocPath;
+  part: PathPart;
+  message: string;
+}
 export type Locate = (path: DocPath, part?: PathPart) => SourcePos;
 
 /**

@@ -1,8 +1,7 @@
 // Which Workspace fields each provider honours. A field the chosen provider would ignore is an
 // error: a process workspace with spec.ports once validated, printed an endpoint, and nothing
 // listened there. Pure; the matrix is documented in docs/manifest-reference.md.
-import type { DocPath } from './locate.js';
-import type { Issue } from './schema.js';
+import type { DocPath, Issue } from './locate.js';
 
 type Provider = 'process' | 'docker' | 'lxc' | 'qemu';
 const PROVIDERS: readonly Provider[] = ['process', 'docker', 'lxc', 'qemu'];

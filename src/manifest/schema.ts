@@ -7,7 +7,7 @@ import serviceSchema from '../../schemas/service.schema.json' with { type: 'json
 import { API_VERSION, KINDS, type Kind } from '../model/types.js';
 import { parseDuration, parseQuantity } from '../model/quantity.js';
 import { parsePortSpec } from '../model/ports.js';
-import type { DocPath, PathPart } from './locate.js';
+import type { DocPath, Issue, PathPart } from './locate.js';
 import { providerSupportIssues } from './providers.js';
 import { describeValue, didYouMean, MAX_QUOTED, pathText, quote } from './text.js';
 
@@ -17,11 +17,7 @@ export const SCHEMAS: Record<Kind, object> = {
   Service: serviceSchema,
 };
 
-export interface Issue {
-  path: DocPath;
-  part: PathPart;
-  message: string;
-}
+export type { Issue } from './locate.js';
 
 // ajv is CommonJS; under NodeNext its default export arrives wrapped.
 const Ajv2020 = ((Ajv2020Module as unknown as { default?: unknown }).default ?? Ajv2020Module) as typeof Ajv2020Module.default;

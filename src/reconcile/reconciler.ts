@@ -153,7 +153,7 @@ function nodeHint(node: string, err: unknown): string {
 export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine {
   const { store } = opts;
   const events = opts.events ?? {};
-  // The store's identity (owner of what we make, key of spec hashes): read before every pass.
+  // The store's identity (owner of what we make, key of spec hashes), set before each plan.
   let identity: StoreIdentity | undefined;
   const desiredWorkspaceFn = opts.desiredWorkspaceFn ?? deps.desiredWorkspace;
   const desiredServiceFn = opts.desiredServiceFn ?? deps.desiredService;
@@ -171,8 +171,11 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
    * as they found it: without an identity nothing on the nodes is ours yet, so a throwaway one
    * plans the same.
    */
+  let stored: StoreIdentity | undefined;
   async function loadIdentity(create: boolean): Promise<StoreIdentity> {
-    identity = (await store.identity({ create })) ?? {
+    // A stored identity never changes: read the file once, not on every pass of a resync loop.
+    stored ??= await store.identity({ create });
+    identity = stored ?? {
       id: randomBytes(8).toString('hex'),
       name: `(no identity yet)@${hostname()}:${store.home}`,
       key: randomBytes(32).toString('base64'),

@@ -113,6 +113,10 @@ function failedDependency(context: ServiceContext): Dependency | undefined {
   });
 }
 
+function isPermanentFailure(observed: ObservedService | undefined, ports: number[]): boolean {
+  return !!observed && !!classifyServiceFailure(observed, ports)?.permanent;
+}
+
 export const serviceMachine = setup({
   types: {
     context: {} as ServiceContext,
@@ -144,10 +148,9 @@ export const serviceMachine = setup({
     exitedZero: ({ context }) => context.observed?.state === 'exited' && context.observed.exitCode === 0,
     exitedNonZero: ({ context }) => context.observed?.state === 'exited',
     // Command not found, port taken: restarts cannot fix it, so do not watch them happen.
-    permanentFailure: ({ context }) =>
-      !!context.observed && !!classifyServiceFailure(context.observed, context.ports)?.permanent,
+    permanentFailure: ({ context }) => isPermanentFailure(context.observed, context.ports),
     observedPermanentFailure: ({ context }, params: { observed: ObservedService | undefined }) =>
-      !!params.observed && !!classifyServiceFailure(params.observed, context.ports)?.permanent,
+      isPermanentFailure(params.observed, context.ports),
     runningStable: ({ context }) => context.runningStreak >= context.stableObservations,
     pollsExhausted: ({ context }) => context.polls >= context.maxPolls,
     healthOk: (_, params: { result: HealthResult }) => params.result.ok,

@@ -227,11 +227,16 @@ trap on_term TERM INT
 # flock on "lock" while we run. fd 9 is closed for everything we start (9>&-), so the lock dies
 # with us; a function run in the background must "exec 9>&-" in its subshell (a redirection on
 # a function call keeps a saved copy of the fd). Locked under a temp name, then renamed: "lock"
-# never exists unlocked while we live. Without flock there is no lock file, and readers trust
+# never exists unlocked while we live. Without flock (busybox built without it) we hold a FIFO
+# "alive" open instead (mode 622: only its owner could fake a reader): it has a reader while we
+# live, which the node tests with a non-blocking open for writing. Without either, readers trust
 # the state files.
 if [ -w "$dir" ] && command -v flock >/dev/null 2>&1; then
   exec 9>>"$dir/.lock.tmp"
   if flock -n 9; then mv -f "$dir/.lock.tmp" "$dir/lock"; else exec 9>&-; rm -f "$dir/.lock.tmp"; fi
+elif rm -f "$dir/.alive.tmp" && mkfifo -m 622 "$dir/.alive.tmp" 2>/dev/null; then
+  exec 9<>"$dir/.alive.tmp"
+  mv -f "$dir/.alive.tmp" "$dir/alive"
 fi
 put supervisor.id "$$ $(ident "$$" || echo -) p"
 put supervisor.pid "$$"
@@ -313,12 +318,14 @@ export const SERVICE_SHELL_LIB = PROC_LIB + String.raw`stop_service() {
 # service_status STATEDIR [lock]: one block per service, read with builtins (no fork per field).
 # "lock": the reader is outside the workspace's pid namespace (the node reading a container's
 # bind-mounted state dir), where pids mean nothing: the supervisor is alive while it holds its
-# flock (flock -n fails). Where flock is missing on the node, or the supervisor could not lock (no
-# flock in the workspace: no lock file), the files are trusted: a recorded supervisor pid counts
-# as a live supervisor, and "running" as a running child.
+# flock (flock -n fails), or, where it had no flock, while its "alive" FIFO has a reader (a
+# non-blocking open for writing succeeds: GNU dd). Where the node lacks that tool, or the
+# supervisor had neither, the files are trusted: a recorded supervisor pid counts as a live
+# supervisor, and "running" as a running child.
 service_status() {
   if [ "$2" = lock ] && [ -z "$flk" ]; then
     if command -v flock >/dev/null 2>&1; then flk=1; else flk=0; fi
+    if dd if=/dev/null of=/dev/null oflag=nonblock count=0 2>/dev/null; then fnb=1; else fnb=0; fi
   fi
   for d in "$1"/services/*/; do
     n=\${d%/}
@@ -328,6 +335,8 @@ service_status() {
     if [ "$2" = lock ]; then
       if [ "$flk" = 1 ] && [ -f "$n/lock" ]; then
         if flock -n "$n/lock" true 2>/dev/null; then a=0; else a=1; fi
+      elif [ "$fnb" = 1 ] && [ -p "$n/alive" ]; then
+        if dd if=/dev/null of="$n/alive" oflag=nonblock count=0 2>/dev/null; then a=1; else a=0; fi
       elif [ -s "$n/supervisor.pid" ]; then a=1; else a=0; fi
     elif sup_ours "$n" >/dev/null; then a=1; else a=0; fi
     st=''
@@ -441,7 +450,7 @@ name=$2
 sup="$3/supervisor.sh"
 if [ ! -f "$d/command" ]; then echo "service $name is not installed in $d" >&2; exit 1; fi
 stop_service "$d"
-rm -f "$d/supervisor.pid" "$d/supervisor.id" "$d/pid.id" "$d/state" "$d/pid" "$d/exit" "$d/started" "$d/lock"
+rm -f "$d/supervisor.pid" "$d/supervisor.id" "$d/pid.id" "$d/state" "$d/pid" "$d/exit" "$d/started" "$d/lock" "$d/alive"
 if [ "$4" = clean ] && command -v env >/dev/null 2>&1; then
   set -- env -i "PATH=\${PATH:-${DEFAULT_PATH}}" "HOME=\${HOME:-/}" /bin/sh "$sup" "$d"
 else

@@ -190,6 +190,21 @@ describe('docker driver over SSH stream-local forwarding', () => {
     const observed = (await driver.observe(ctx)).find((w) => w.name === WS);
     expect(observed!.services).toEqual([expect.objectContaining({ name: 'web', specHash: 'web-hash', state: 'running' })]);
 
+    // The service's files live on the node, belong to the SSH user, and the supervisor (root in
+    // the container) holds a FIFO open there (this busybox has no flock): the node tells it alive
+    // without entering the container.
+    const nodeDir = `/home/${infra.user}/.vendetta/docker/${nodeInfo.name}/${WS}`;
+    expect(rt.nodeState?.dir).toBe(nodeDir);
+    const owner = await transport.exec(['stat', '-c', '%U', `${nodeDir}/services/web`, `${nodeDir}/services/web/env`]);
+    expect(owner.stdout).toBe(`${infra.user}\n${infra.user}\n`);
+    const alive = ['dd', 'if=/dev/null', `of=${nodeDir}/services/web/alive`, 'oflag=nonblock', 'count=0'];
+    expect((await transport.exec(alive)).code).toBe(0);
+    const sup = (await rt.exec(['cat', '/var/lib/vendetta/services/web/supervisor.pid'])).stdout.trim();
+    await rt.exec(['kill', '-9', sup]);
+    await eventually(async () => (await transport.exec(alive)).code !== 0, 10_000, 'the FIFO loses its reader');
+    expect((await driver.observe(ctx)).find((w) => w.name === WS)!.services).toEqual([expect.objectContaining({ name: 'web', state: 'exited' })]);
+    await createServiceManager(rt).start({ resource: web, specHash: 'web-hash', env: {}, workdir: '/workspace' });
+
     const published = await eventually(
       async () => httpGetVia(await transport.connectTcp(nodeInfo.address, publishedPort), '/index.html').then((b) => b.includes(' 200 ') && b),
       15_000,
@@ -247,8 +262,12 @@ describe('docker driver over SSH stream-local forwarding', () => {
     await driver.delete(ctx, 'dpt-stopped');
   });
 
-  it('delete leaves no labelled container, and deleting again is fine', async () => {
+  it('delete leaves no labelled container and no state dir, and deleting again is fine', async () => {
+    const nodeDir = `/home/${infra.user}/.vendetta/docker/${nodeInfo.name}/${WS}`;
+    expect((await transport.exec(['test', '-d', nodeDir])).code).toBe(0);
     await driver.delete(ctx, WS);
+    // Files the container's root wrote in it went too: the SSH user owns the dirs.
+    expect((await transport.exec(['test', '-e', nodeDir])).code).toBe(1);
     const left = await docker.listContainers({ all: true, filters: { label: [`vendetta.dev/name=${WS}`] } });
     expect(left).toEqual([]);
     expect((await driver.observe(ctx)).find((w) => w.name === WS)).toBeUndefined();

@@ -338,7 +338,7 @@ export function createDockerDriver(): ProviderDriver {
       // Undo on failure; a kill -9 leaves it incomplete for the next pass instead.
       try {
         ctx.progress?.(`uploading ${spec.source?.path ?? 'workspace directories'} to ${name}:${WORKSPACE_DIR}`);
-        await container.putArchive(workspaceArchive(spec.source?.path), { path: '/' }).catch((err: unknown) => {
+        await container.putArchive(workspaceArchive(spec.source?.path, true), { path: '/' }).catch((err: unknown) => {
           throw fail(ctx, `upload of ${spec.source?.path ?? 'workspace directories'} to workspace ${name}`, err);
         });
         if ((spec.state ?? 'running') === 'running') await startContainer(ctx, container, name, spec.ports);

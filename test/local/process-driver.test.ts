@@ -189,7 +189,7 @@ describe('process driver on this machine', () => {
     await expect(stat(join(root, 'idle'))).rejects.toThrow();
   });
 
-  it('observeServices reads many workspaces in one exec; deleteMany stops and removes them in one exec', async () => {
+  it('observeServices reads many workspaces in one exec; deleteMany stops and removes them in one exec', { timeout: 30_000 }, async () => {
     const names = ['ns-a', 'ns-b', 'ns-c'];
     const sups: number[] = [];
     for (const name of names) {

@@ -84,7 +84,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const name of [WS, 'dpt-stopped', 'dpt-conflict', 'dpt-noimage', 'dpt-pullfail']) {
+  for (const name of [WS, 'dpt-stopped', 'dpt-conflict', 'dpt-noimage', 'dpt-pullfail', 'dpt-legacy']) {
     await driver.delete(ctx, name).catch(() => undefined);
   }
   await docker?.getContainer('vendetta-dpt-foreign').remove({ force: true }).catch(() => undefined);
@@ -272,6 +272,35 @@ describe('docker driver over SSH stream-local forwarding', () => {
     expect(left).toEqual([]);
     expect((await driver.observe(ctx)).find((w) => w.name === WS)).toBeUndefined();
     await driver.delete(ctx, WS);
+  });
+
+  it('a container of an older vendetta (no state-dir label) keeps its state inside, read with a docker exec', async () => {
+    const legacy = await docker.createContainer({
+      name: 'vendetta-dpt-legacy',
+      Image: infra.image,
+      Entrypoint: ['/bin/sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'],
+      Labels: {
+        'vendetta.dev/managed': 'true',
+        'vendetta.dev/kind': 'Workspace',
+        'vendetta.dev/name': 'dpt-legacy',
+        'vendetta.dev/node': nodeInfo.name,
+        'vendetta.dev/spec-hash': 'old',
+      },
+      HostConfig: { Init: true },
+    });
+    await legacy.start();
+    const rt = await driver.runtime(ctx, 'dpt-legacy');
+    expect(rt.nodeState).toBeUndefined();
+    const sleeper: ServiceResource = { apiVersion: API_VERSION, kind: 'Service', metadata: { name: 'old' }, spec: { workspace: 'dpt-legacy', command: 'exec sleep 300' } };
+    await createServiceManager(rt).start({ resource: sleeper, specHash: 'old-hash', env: {}, workdir: '/' });
+    resetDockerApiCalls();
+    const observed = (await driver.observe(ctx)).find((w) => w.name === 'dpt-legacy');
+    expect(observed!.services).toEqual([expect.objectContaining({ name: 'old', specHash: 'old-hash', state: 'running' })]);
+    expect(dockerApiCalls.execs).toBeGreaterThan(0);
+    const read = await driver.observeServices!(ctx, ['dpt-legacy']);
+    expect(read.get('dpt-legacy')).toEqual([expect.objectContaining({ name: 'old', state: 'running' })]);
+    await driver.delete(ctx, 'dpt-legacy');
+    expect((await docker.listContainers({ all: true, filters: { label: ['vendetta.dev/name=dpt-legacy'] } }))).toEqual([]);
   });
 
   it('never touches a container without our label', async () => {

@@ -29,7 +29,7 @@ export function nodeStateDir(node: string, workspace: string): string {
  */
 export function prepareStateDirArgv(rel: string): string[] {
   const body = `umask 077
-mkdir -p "$HOME/${STATE_ROOT}" || exit 1
+mkdir -p "$HOME/${STATE_ROOT}" && chmod 700 "$HOME/${STATE_ROOT}" || exit 1
 d="$HOME/$1"
 rm -rf "$d" 2>/dev/null
 if [ -e "$d" ]; then echo "cannot empty $d (files of an earlier workspace written as another user): remove it as root" >&2; exit 1; fi

@@ -31,22 +31,25 @@ export function assertServiceName(name: string): void {
  * supervisor.pid and pid hold the bare pids, for people and scripts; nothing signals by them.
  */
 const PROC_LIB = String.raw`nap() { sleep 0.1 2>/dev/null || sleep 1; }
-ident() {
+# ident_v PID: sets iv to the identity of PID; read with builtins (no fork) where /proc exists.
+ident_v() {
   case $1 in '' | *[!0-9]*) return 1 ;; esac
   if [ -d /proc/self ]; then
-    s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    s=''
+    { read -r s < "/proc/$1/stat"; } 2>/dev/null
     [ -n "$s" ] || return 1
     # comm (field 2) may hold spaces and parens: count fields after the last ')'.
     set -- \${s##*) }
     [ "$1" != Z ] || return 1
     shift 19
-    printf '%s\n' "$1"
+    iv=$1
     return 0
   fi
   kill -0 "$1" 2>/dev/null || return 1
   s=$(LC_ALL=C ps -o lstart= -p "$1" 2>/dev/null | tr -s ' ' '_')
-  printf '%s\n' "\${s:--}"
+  iv=\${s:--}
 }
+ident() { ident_v "$1" || return 1; printf '%s\n' "$iv"; }
 alive() { ident "$1" >/dev/null; }
 group_alive() {
   pg=$1
@@ -62,8 +65,8 @@ group_alive() {
 # ours FILE: prints the pid recorded in FILE when that very process (same start time) still runs.
 ours() {
   { read -r op oi om < "$1"; } 2>/dev/null || return 1
-  ni=$(ident "$op") || return 1
-  [ -n "$oi" ] && [ "$oi" = "$ni" ] || return 1
+  ident_v "$op" || return 1
+  [ -n "$oi" ] && [ "$oi" = "$iv" ] || return 1
   printf '%s\n' "$op"
 }
 # sup_ours DIR: the pid of the service's supervisor, if it runs.
@@ -71,7 +74,8 @@ sup_ours() {
   if [ -f "$1/supervisor.id" ]; then ours "$1/supervisor.id"; return; fi
   # Written by an earlier vendetta without identity files: trust the pid only if it runs this
   # very service's supervisor script.
-  p=$(cat "$1/supervisor.pid" 2>/dev/null)
+  p=''
+  { read -r p < "$1/supervisor.pid"; } 2>/dev/null
   alive "$p" || return 1
   c=$(tr '\000' ' ' < "/proc/$p/cmdline" 2>/dev/null) || return 1
   case $c in *"/supervisor.sh $1 "*) printf '%s\n' "$p" ;; *) return 1 ;; esac
@@ -81,8 +85,8 @@ sup_ours() {
 child_target() {
   { read -r op oi om < "$1/pid.id"; } 2>/dev/null || return 1
   [ -n "$oi" ] || return 1
-  if ni=$(ident "$op"); then
-    [ "$oi" = "$ni" ] || return 1
+  if ident_v "$op"; then
+    [ "$oi" = "$iv" ] || return 1
   else
     # The leader is gone. While members of its group live, the kernel hands its pid to no other
     # process, so a group with that id is still the one the supervisor started.
@@ -183,16 +187,17 @@ start_child() {
   writer=''
   rm -f "$fifo"
   if mkfifo "$fifo" 2>/dev/null; then
-    log_writer < "$fifo" &
+    # A function with "9>&-" only hides fd 9 (the shell keeps a saved copy): close it for good.
+    (exec 9>&-; log_writer) < "$fifo" &
     writer=$!
     out=$fifo
   fi
   if command -v setsid >/dev/null 2>&1; then
-    setsid /bin/sh -c "$run" sh "$dir" </dev/null >>"$out" 2>&1 &
+    setsid /bin/sh -c "$run" sh "$dir" </dev/null >>"$out" 2>&1 9>&- &
     child=$!
     mode=g
   else
-    /bin/sh -c "$run" sh "$dir" </dev/null >>"$out" 2>&1 &
+    /bin/sh -c "$run" sh "$dir" </dev/null >>"$out" 2>&1 9>&- &
     child=$!
     mode=p
   fi
@@ -218,6 +223,16 @@ on_term() {
 }
 trap on_term TERM INT
 
+# Liveness readable across pid namespaces (the node reads a container's state dir): we hold an
+# flock on "lock" while we run. fd 9 is closed for everything we start (9>&-), so the lock dies
+# with us; a function run in the background must "exec 9>&-" in its subshell (a redirection on
+# a function call keeps a saved copy of the fd). Locked under a temp name, then renamed: "lock"
+# never exists unlocked while we live. Without flock there is no lock file, and readers trust
+# the state files.
+if [ -w "$dir" ] && command -v flock >/dev/null 2>&1; then
+  exec 9>>"$dir/.lock.tmp"
+  if flock -n 9; then mv -f "$dir/.lock.tmp" "$dir/lock"; else exec 9>&-; rm -f "$dir/.lock.tmp"; fi
+fi
 put supervisor.id "$$ $(ident "$$" || echo -) p"
 put supervisor.pid "$$"
 put restarts 0
@@ -254,7 +269,7 @@ while [ "$stopping" = 0 ]; do
   if [ "$ran" -ge 10 ]; then delay=1; fi
   say "exited with code $code; restarting in $delay s"
   put state backoff
-  sleep "$delay" & sleeper=$!
+  sleep "$delay" 9>&- & sleeper=$!
   if [ "$stopping" = 1 ]; then kill "$sleeper" 2>/dev/null; fi
   wait "$sleeper"
   sleeper=''
@@ -281,7 +296,7 @@ exit 0
 
 /**
  * Shell functions shared by the command scripts (and by drivers that batch observation):
- * `alive PID`, `stop_service DIR`, `service_status STATEDIR`.
+ * `alive PID`, `stop_service DIR`, `service_status STATEDIR [lock]`, `node_status MODE NAME DIR…`.
  */
 export const SERVICE_SHELL_LIB = PROC_LIB + String.raw`stop_service() {
   if sp=$(sup_ours "$1"); then
@@ -295,25 +310,58 @@ export const SERVICE_SHELL_LIB = PROC_LIB + String.raw`stop_service() {
   stop_child "$1"
   if [ -d "$1" ]; then printf 'stopped\n' > "$1/state"; fi
 }
+# service_status STATEDIR [lock]: one block per service, read with builtins (no fork per field).
+# "lock": the reader is outside the workspace's pid namespace (the node reading a container's
+# bind-mounted state dir), where pids mean nothing: the supervisor is alive while it holds its
+# flock (flock -n fails). Where flock is missing on the node, or the supervisor could not lock (no
+# flock in the workspace: no lock file), the files are trusted: a recorded supervisor pid counts
+# as a live supervisor, and "running" as a running child.
 service_status() {
+  if [ "$2" = lock ] && [ -z "$flk" ]; then
+    if command -v flock >/dev/null 2>&1; then flk=1; else flk=0; fi
+  fi
   for d in "$1"/services/*/; do
-    [ -f "$d/command" ] || continue
     n=\${d%/}
+    [ -f "$n/command" ] || continue
     printf 'service\t%s\n' "\${n##*/}"
     # Liveness first: a supervisor that exits meanwhile wrote its final files before exiting.
-    if sup_ours "$n" >/dev/null; then a=1; else a=0; fi
+    if [ "$2" = lock ]; then
+      if [ "$flk" = 1 ] && [ -f "$n/lock" ]; then
+        if flock -n "$n/lock" true 2>/dev/null; then a=0; else a=1; fi
+      elif [ -s "$n/supervisor.pid" ]; then a=1; else a=0; fi
+    elif sup_ours "$n" >/dev/null; then a=1; else a=0; fi
+    st=''
     for f in hash state pid exit restarts started; do
-      printf '%s\t%s\n' "$f" "$(cat "$d$f" 2>/dev/null)"
+      v=''
+      { read -r v < "$n/$f"; } 2>/dev/null
+      printf '%s\t%s\n' "$f" "$v"
+      if [ "$f" = state ]; then st=$v; fi
     done
     printf 'alive\t%s\n' "$a"
-    st=$(cat "$d/state" 2>/dev/null)
+    # The supervisor's health verdict (written and parsed by its prober), as it is.
+    if [ -f "$n/health" ]; then
+      v=''
+      { read -r v < "$n/health"; } 2>/dev/null
+      printf 'health\t%s\n' "$v"
+    fi
     # "running" only while the child really runs: between its exit and the supervisor noticing,
-    # the files still say running.
-    if [ "$st" = running ] && ! child_target "$n" >/dev/null; then printf 'child\tgone\n'; fi
+    # the files still say running. (Pids are checked in our own pid namespace only.)
+    if [ "$2" != lock ] && [ "$st" = running ] && ! child_target "$n" >/dev/null; then printf 'child\tgone\n'; fi
     # A service that is not running says why in its last log lines.
     if [ "$st" != stopped ] && { [ "$st" != running ] || [ "$a" = 0 ]; }; then
-      tail -n 20 "$d/log" 2>/dev/null | while IFS= read -r l; do printf 'log\t%s\n' "$l"; done
+      tail -n 20 "$n/log" 2>/dev/null | while IFS= read -r l; do printf 'log\t%s\n' "$l"; done
     fi
+  done
+}
+# node_status MODE NAME DIR [NAME DIR]...: service_status of many workspaces, each block headed
+# by "workspace<TAB>NAME". One exec reads every workspace of a node.
+node_status() {
+  m=$1
+  shift
+  while [ "$#" -ge 2 ]; do
+    printf 'workspace\t%s\n' "$1"
+    service_status "$2" "$m"
+    shift 2
   done
 }
 `.replace(/\\\$\{/g, '${');
@@ -393,7 +441,7 @@ name=$2
 sup="$3/supervisor.sh"
 if [ ! -f "$d/command" ]; then echo "service $name is not installed in $d" >&2; exit 1; fi
 stop_service "$d"
-rm -f "$d/supervisor.pid" "$d/supervisor.id" "$d/pid.id" "$d/state" "$d/pid" "$d/exit" "$d/started"
+rm -f "$d/supervisor.pid" "$d/supervisor.id" "$d/pid.id" "$d/state" "$d/pid" "$d/exit" "$d/started" "$d/lock"
 if [ "$4" = clean ] && command -v env >/dev/null 2>&1; then
   set -- env -i "PATH=\${PATH:-${DEFAULT_PATH}}" "HOME=\${HOME:-/}" /bin/sh "$sup" "$d"
 else
@@ -431,9 +479,35 @@ export function removeServiceArgv(stateDir: string, name: string): string[] {
   return ['/bin/sh', '-c', script('stop_service "$1"; rm -rf "$1"'), 'sh', serviceDir(stateDir, name)];
 }
 
+/**
+ * How a status reader tells a live supervisor: 'pid' (recorded pid + start time, in the
+ * workspace's own pid namespace) or 'lock' (the supervisor's flock, from outside that namespace:
+ * the node reading a container's bind-mounted state dir).
+ */
+export type LivenessCheck = 'pid' | 'lock';
+
 /** One exec that prints the state of every service under stateDir; parse with parseServiceStatus. */
-export function serviceStatusArgv(stateDir: string): string[] {
-  return ['/bin/sh', '-c', script('service_status "$1"'), 'sh', stateDir];
+export function serviceStatusArgv(stateDir: string, liveness: LivenessCheck = 'pid'): string[] {
+  return ['/bin/sh', '-c', script('service_status "$1" "$2"'), 'sh', stateDir, liveness];
+}
+
+/**
+ * One exec that prints the services of many workspaces (state dirs as seen where it runs), each
+ * block headed by "workspace\tNAME"; parse with parseNodeStatus.
+ */
+export function nodeStatusArgv(stateDirs: Array<{ name: string; dir: string }>, liveness: LivenessCheck): string[] {
+  return ['/bin/sh', '-c', script('node_status "$@"'), 'sh', liveness, ...stateDirs.flatMap((w) => [w.name, w.dir])];
+}
+
+/** Parse nodeStatusArgv output: workspace name → its services (every workspace asked for). */
+export function parseNodeStatus(text: string): Map<string, ObservedService[]> {
+  const out = new Map<string, ObservedService[]>();
+  for (const block of text.split(/^workspace\t/m).slice(1)) {
+    const nl = block.indexOf('\n');
+    const name = nl < 0 ? block : block.slice(0, nl);
+    out.set(name, parseServiceStatus(nl < 0 ? '' : block.slice(nl + 1)));
+  }
+  return out;
 }
 
 /**

@@ -23,7 +23,7 @@ describe('argv builders', () => {
     expect(stopServiceArgv('/w/state', 'web').slice(3)).toEqual(['sh', '/w/state/services/web']);
     expect(removeServiceArgv('/w/state', 'web').slice(3)).toEqual(['sh', '/w/state/services/web']);
     expect(stopAllServicesArgv('/w/state').slice(3)).toEqual(['sh', '/w/state']);
-    expect(serviceStatusArgv('/w/state').slice(3)).toEqual(['sh', '/w/state']);
+    expect(serviceStatusArgv('/w/state').slice(3)).toEqual(['sh', '/w/state', 'pid']);
   });
 
   it('install carries the files as arguments and leaves env for stdin', () => {

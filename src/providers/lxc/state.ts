@@ -68,11 +68,13 @@ export function parseLeftDirs(text: string): string[] {
  * Arguments: NAME DIR pairs (DIR absolute, or relative to the home). Each block is headed by
  * "workspace<TAB>NAME"; a directory that is not there says "nodir<TAB>1".
  *
- * Liveness across pid namespaces: the supervisor records "PID START" (its pid inside the
- * container and its start time, in clock ticks since boot, the same in every namespace). The node
- * sees every container's processes; /proc/N/status gives their pid inside their namespace
- * (the last NSpid field). A supervisor is alive when some process has that pid and that start
- * time. Without NSpid (kernels before 4.1) the files are trusted.
+ * Liveness across pid namespaces: a supervisor that holds the flock on its "lock" file (images
+ * with flock) is alive while a lock attempt fails. Otherwise: the supervisor records "PID START"
+ * (its pid inside the container and its start time, in clock ticks since boot, the same in every
+ * namespace). The node sees every container's processes; /proc/N/status gives their pid inside
+ * their namespace (the last NSpid field). A supervisor is alive when some process has that pid
+ * and that start time, which stays right after the instance restarts (busybox images have no
+ * flock). Without NSpid (kernels before 4.1) the files are trusted.
  */
 export const NODE_STATUS_SCRIPT = String.raw`# (in a function: its "set --" leaves the script's arguments alone)
 scan() {
@@ -98,6 +100,7 @@ for s in /proc/[0-9]*/status; do
 done
 }
 scan
+if command -v flock >/dev/null 2>&1; then flk=1; else flk=0; fi
 runs() {
   { read -r op oi om < "$1"; } 2>/dev/null || return 1
   case $ids in *" $op:$oi "*) return 0 ;; esac
@@ -113,7 +116,9 @@ while [ "$#" -ge 2 ]; do
     n=\${d%/}
     [ -f "$n/command" ] || continue
     printf 'service\t%s\n' "\${n##*/}"
-    if [ "$nsok" = 1 ] && [ -f "$n/supervisor.id" ]; then
+    if [ "$flk" = 1 ] && [ -f "$n/lock" ]; then
+      if flock -n "$n/lock" true 2>/dev/null; then a=0; else a=1; fi
+    elif [ "$nsok" = 1 ] && [ -f "$n/supervisor.id" ]; then
       if runs "$n/supervisor.id"; then a=1; else a=0; fi
     elif [ -s "$n/supervisor.pid" ]; then a=1; else a=0; fi
     st=''

@@ -1,7 +1,7 @@
 // The node side of LXD workspaces' state: the scripts run here with /bin/sh on a temp home, the
 // way the node runs them (pure shell over files; liveness across namespaces is tested e2e).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,6 +83,29 @@ describe('node state directories', () => {
     expect(parsed.get('empty')).toEqual([]);
     expect(parsed.get('old')).toBeUndefined();
     expect(parsed.has('old')).toBe(true);
+  });
+
+  it('a supervisor holding the flock on its lock file is alive; once released it is not', async () => {
+    const svc = join(home, '.vendetta/lxc/n1/api/services/web');
+    mkdirSync(svc, { recursive: true });
+    for (const [f, v] of Object.entries({ command: 'x', hash: 'h', state: 'running', 'supervisor.id': '999999 1 p' })) writeFileSync(join(svc, f), `${v}\n`);
+    writeFileSync(join(svc, 'lock'), '');
+    // its own process group: the lock (held by flock and its sleep) goes with the group
+    const holder = spawn('flock', [join(svc, 'lock'), 'sleep', '30'], { stdio: 'ignore', detached: true });
+    try {
+      let state = '';
+      for (let i = 0; i < 50 && state !== 'running'; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        state = parseNodeStatus(run(nodeStatusArgv([{ name: 'api', dir: '.vendetta/lxc/n1/api' }])).stdout).get('api')![0]!.state;
+      }
+      expect(state).toBe('running');
+    } finally {
+      const exited = new Promise((r) => holder.once('exit', r));
+      process.kill(-holder.pid!, 'SIGKILL');
+      await exited;
+    }
+    const after = parseNodeStatus(run(nodeStatusArgv([{ name: 'api', dir: '.vendetta/lxc/n1/api' }])).stdout).get('api')![0]!;
+    expect(after.state).toBe('exited');
   });
 
   it('the script reads with builtins: no cat forks per field', () => {

@@ -115,6 +115,10 @@ describe('lxc: supervisor state in a node directory', () => {
     const rt = await driver.runtime(ctx, first);
     const services = createServiceManager(rt);
     await services.start({ resource: service('lst-svc', first, 'sleep 1000'), specHash: 'svc-hash', env: { SECRET: 's' }, workdir: '/workspace' });
+    // installed from inside: the env file is the container root's alone, the node user cannot read it
+    const env = await transport.exec(['cat', `${dir()}/services/lst-svc/env`]);
+    expect(env.code).not.toBe(0);
+    expect(env.stderr).toMatch(/Permission denied/);
     const read = await driver.observeServices!(ctx, [first]);
     expect(read.get(first)).toEqual([expect.objectContaining({ name: 'lst-svc', state: 'running', specHash: 'svc-hash' })]);
     // the same verdict as reading from inside the container (pid identity in its own namespace)

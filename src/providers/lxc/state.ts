@@ -7,11 +7,13 @@
 // mounts by trying one with a user namespace that has no id mapping, which recent kernels refuse
 // (mount_setattr: EINVAL), so the start fails with "idmapping abilities are required" even where
 // GET /1.0 reports kernel_features.idmapped_mounts "true". A plain bind mount works with every
-// LXD/Incus and kernel: ids are not translated, so the directories are made world-writable with
-// the sticky bit (1777) for the container's root, which is an unmapped "other" user there. What
-// the container writes belongs to its root's host uid, in directories the node user owns, so the
-// node user reads it and deletes it. The parents (~/.vendetta/lxc) are 0700: no other node user
-// reaches them.
+// LXD/Incus and kernel: ids are not translated, so the directory is world-writable with the
+// sticky bit (1777) for the container's root, an unmapped "other" user there. What the container
+// writes belongs to its root's host uid and is readable by the node user; the directories it makes
+// inside (services/…) are opened up before the instance stops (see the driver), so the node user
+// can delete everything. The parents (~/.vendetta/lxc) are 0700: no other node user reaches them.
+// Service files are installed from inside (not from the node, as Docker does): so the env file
+// stays 0600 and the container root's own, which a node-side install could not give.
 import type { ObservedService } from '../../model/types.js';
 import { parseServiceStatus } from '../../services/supervisor.js';
 
@@ -33,7 +35,7 @@ mkdir -p "$HOME/${STATE_ROOT}" && chmod 700 "$HOME/${STATE_ROOT}" || exit 1
 d="$HOME/$1"
 rm -rf "$d" 2>/dev/null
 if [ -e "$d" ]; then echo "cannot empty $d (files of an earlier workspace written as another user): remove it as root" >&2; exit 1; fi
-mkdir -p "$d/services" && chmod 1777 "$d" "$d/services" || exit 1
+mkdir -p "$d" && chmod 1777 "$d" || exit 1
 printf '%s\\n' "$d"`;
   return ['/bin/sh', '-c', body, 'sh', rel];
 }

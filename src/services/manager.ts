@@ -5,6 +5,7 @@ import { parseQuantity } from '../model/quantity.js';
 import type { WorkspaceRuntime } from '../providers/types.js';
 import type { ExecOptions, ExecResult, SpawnedProcess } from '../transport/types.js';
 import type { DesiredService, ServiceManager } from './types.js';
+import { probeSpec, renderProbeFile } from './probe-script.js';
 import {
   installServiceArgv,
   parseServiceStatus,
@@ -60,6 +61,8 @@ export function createServiceManager(rt: WorkspaceRuntime): ServiceManager {
         // Below a few KiB rotation would be all the writer does.
         ...(logs?.maxSize !== undefined ? { logMaxBytes: Math.max(MIN_LOG_BYTES, parseQuantity(logs.maxSize)) } : {}),
         ...(logs?.maxFiles !== undefined ? { logFiles: logs.maxFiles } : {}),
+        // The supervisor runs the health check in the workspace and records its verdict.
+        probe: renderProbeFile(probeSpec(svc.resource.spec.healthcheck)),
       };
       await run(`installing service ${name}`, installServiceArgv(rt.stateDir, name, files), {
         stdin: renderEnvFile(svc.env),

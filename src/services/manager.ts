@@ -39,6 +39,14 @@ export async function readServiceStatus(
   return parseServiceStatus(result.stdout);
 }
 
+function probeFile(name: string, svc: DesiredService): string {
+  try {
+    return renderProbeFile(probeSpec(svc.resource.spec.healthcheck));
+  } catch (err) {
+    throw new Error(`service ${name}: ${(err as Error).message}`);
+  }
+}
+
 export function createServiceManager(rt: WorkspaceRuntime): ServiceManager {
   async function run(what: string, argv: string[], opts?: ExecOptions): Promise<ExecResult> {
     const res = await rt.exec(argv, opts);
@@ -62,7 +70,7 @@ export function createServiceManager(rt: WorkspaceRuntime): ServiceManager {
         ...(logs?.maxSize !== undefined ? { logMaxBytes: Math.max(MIN_LOG_BYTES, parseQuantity(logs.maxSize)) } : {}),
         ...(logs?.maxFiles !== undefined ? { logFiles: logs.maxFiles } : {}),
         // The supervisor runs the health check in the workspace and records its verdict.
-        probe: renderProbeFile(probeSpec(svc.resource.spec.healthcheck)),
+        probe: probeFile(name, svc),
       };
       await run(`installing service ${name}`, installServiceArgv(rt.stateDir, name, files), {
         stdin: renderEnvFile(svc.env),

@@ -86,7 +86,7 @@ describe('prober under /bin/sh on this machine', () => {
     for (const pid of pids) killIfAlive(pid);
     pids.clear();
     await dir.cleanup();
-  });
+  }, 60_000);
 
   it('a tcp check becomes healthy on its own, from inside the workspace', async () => {
     const port = await freePort();
@@ -99,7 +99,7 @@ describe('prober under /bin/sh on this machine', () => {
     expect(seen.at(-1)!.checkedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   }, 30_000);
 
-  it('an http 500 is unhealthy after exactly `retries` counted failures, and healthy again once it answers 200', async () => {
+  it('an http 500 is unhealthy after `retries` counted failures, and healthy again once it answers 200', async () => {
     status = 500;
     const hc: HealthcheckSpec = { http: { port: httpPort, path: '/status' }, interval: '200ms', retries: 3 };
     await manager.start(service('pr-http', dir.path, { command: 'exec sleep 300', healthcheck: hc }));
@@ -114,19 +114,23 @@ describe('prober under /bin/sh on this machine', () => {
     expect(after.at(-1)).toMatchObject({ failures: 0, message: `http://127.0.0.1:${httpPort}/status → 204` });
   }, 30_000);
 
-  it('failures within startPeriod do not count; without it the same start is unhealthy', async () => {
-    const [graced, plain] = [await freePort(), await freePort()];
-    const slow = (port: number) => `sleep 2; exec busybox httpd -f -p 127.0.0.1:${port} -h .`;
+  it('failures within startPeriod do not count; without it the same failures do', async () => {
+    const [slowPort, closed] = [await freePort(), await freePort()];
+    // Start periods far longer than this test: within them, whatever the machine's load.
     const timing = { interval: '200ms', retries: 1 };
-    await manager.start(service('pr-graced', dir.path, { command: slow(graced), healthcheck: { tcp: { port: graced }, ...timing, startPeriod: '5s' } }));
-    await manager.start(service('pr-plain', dir.path, { command: slow(plain), healthcheck: { tcp: { port: plain }, ...timing } }));
-    const [g, p] = await Promise.all([
+    const slow = `sleep 2; exec busybox httpd -f -p 127.0.0.1:${slowPort} -h .`;
+    await manager.start(service('pr-graced', dir.path, { command: slow, healthcheck: { tcp: { port: slowPort }, ...timing, startPeriod: '5m' } }));
+    await manager.start(service('pr-grace-down', dir.path, { command: 'exec sleep 300', healthcheck: { tcp: { port: closed }, ...timing, startPeriod: '5m' } }));
+    await manager.start(service('pr-plain-down', dir.path, { command: 'exec sleep 300', healthcheck: { tcp: { port: closed }, ...timing } }));
+    const [g, plain] = await Promise.all([
       watchHealth(manager, 'pr-graced', (h) => h.status === 'healthy'),
-      watchHealth(manager, 'pr-plain', (h) => h.status === 'healthy'),
+      watchHealth(manager, 'pr-plain-down', (h) => h.status === 'unhealthy'),
     ]);
-    expect(g.map((h) => [h.status, h.failures])).toEqual(expect.arrayContaining([['healthy', 0]]));
     expect(g.filter((h) => h.status === 'unhealthy' || h.failures > 0)).toEqual([]);
-    expect(p.some((h) => h.status === 'unhealthy' && h.failures >= 1)).toBe(true);
+    expect(g.at(-1)).toMatchObject({ status: 'healthy', failures: 0 });
+    expect(plain.at(-1)!.message).toBe(`tcp 127.0.0.1:${closed}: connection refused`);
+    const down = (await manager.observe()).find((s) => s.name === 'pr-grace-down')?.health;
+    expect(down).toMatchObject({ status: 'starting', failures: 0, message: `tcp 127.0.0.1:${closed}: connection refused` });
   }, 30_000);
 
   it('an exec check runs in the workdir with the service env, within its timeout', async () => {
@@ -206,10 +210,11 @@ describe.runIf(process.getuid?.() === 0 || Boolean(process.env.CI))('prober in a
     manager = createServiceManager(rt);
   });
 
+  // Without /proc a zombie child looks alive: each stop waits out its grace period.
   afterAll(async () => {
     await rt.exec(stopAllServicesArgv('/state'));
     await dir.cleanup();
-  });
+  }, 120_000);
 
   it('has no bash and no curl, so these checks use busybox nc and wget', async () => {
     const tools = await rt.exec(['/bin/sh', '-c', 'for t in bash curl nc wget timeout; do command -v $t >/dev/null && echo "$t yes" || echo "$t no"; done']);

@@ -147,7 +147,7 @@ for (const target of targets) {
       expect(g.filter((x) => x.status === 'unhealthy' || x.failures > 0)).toEqual([]);
       expect(g.at(-1)).toMatchObject({ status: 'healthy', failures: 0 });
       expect(plain.at(-1)!.message).toBe(`tcp 127.0.0.1:${closed}: connection refused`);
-    expect(plain.filter((x) => x.status === 'unhealthy').every((x) => x.failures >= 1)).toBe(true);
+      expect(plain.filter((x) => x.status === 'unhealthy').every((x) => x.failures >= 1)).toBe(true);
       // The same failing check, inside its start period: checked, failed, not counted.
       const down = (await manager.observe()).find((x) => x.name === 'pr-grace-down')?.health;
       expect(down).toMatchObject({ status: 'starting', failures: 0, message: `tcp 127.0.0.1:${closed}: connection refused` });

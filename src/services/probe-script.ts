@@ -138,6 +138,7 @@ probe_loop() {
   fi
   broken=' '
   ncv=''
+  wgv=''
   status=starting
   fails=0
   seen=x
@@ -298,8 +299,9 @@ probe_why() {
 probe_nc_variant() {
   [ -z "$ncv" ] || return 0
   bounded nc -h
+  # busybox lists "[-e PROG]": connect, then run PROG on the socket (true: just connect).
   if probe_has ' -z'; then ncv=z
-  elif probe_has ' -e'; then ncv=e
+  elif probe_has '-e PROG' || probe_has ' -e'; then ncv=e
   else ncv=w
   fi
 }

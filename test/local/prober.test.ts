@@ -169,6 +169,7 @@ describe('prober under /bin/sh on this machine', () => {
     await until('the orphaned prober to exit', () => !isAlive(prober2));
 
     // Restarted with a check that cannot pass: the healthy verdict of before is gone at once.
+    status = 500;
     await manager.start(service('pr-life', dir.path, { command: 'exec sleep 300', healthcheck: { http: { port: httpPort, path: '/no' }, interval: '5s' } }));
     const first = (await manager.observe()).find((s) => s.name === 'pr-life')?.health;
     expect(first?.status).toBe('starting');

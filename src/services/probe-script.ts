@@ -146,13 +146,11 @@ probe_loop() {
   quick=0
   while probe_sup_here; do
     { read -r st < "$dir/started"; } 2>/dev/null || st=''
-    set -- $(date -u '+%s %Y-%m-%dT%H:%M:%SZ')
-    now=$1
     if [ "$st" != "$seen" ]; then
       seen=$st
       status=starting
       fails=0
-      t0=$now
+      t0=$(date -u +%s)
       quick=$((iv / 200))
     fi
     probe_check

@@ -7,6 +7,7 @@ import { parseQuantity } from '../model/quantity.js';
 import type { WorkspaceRuntime } from '../providers/types.js';
 import type { ExecOptions, ExecResult, SpawnedProcess } from '../transport/types.js';
 import type { DesiredService, ServiceManager } from './types.js';
+import { probeSpec, renderProbeFile } from './probe-script.js';
 import {
   installServiceArgv,
   parseServiceStatus,
@@ -40,6 +41,14 @@ export async function readServiceStatus(
   return parseServiceStatus(result.stdout);
 }
 
+function probeFile(name: string, svc: DesiredService): string {
+  try {
+    return renderProbeFile(probeSpec(svc.resource.spec.healthcheck));
+  } catch (err) {
+    throw new Error(`service ${name}: ${(err as Error).message}`);
+  }
+}
+
 export function createServiceManager(rt: WorkspaceRuntime): ServiceManager {
   async function run(what: string, argv: string[], opts?: ExecOptions, where: 'workspace' | 'node' = 'workspace'): Promise<ExecResult> {
     const onNode = where === 'node' && rt.nodeState;
@@ -63,6 +72,8 @@ export function createServiceManager(rt: WorkspaceRuntime): ServiceManager {
         // Below a few KiB rotation would be all the writer does.
         ...(logs?.maxSize !== undefined ? { logMaxBytes: Math.max(MIN_LOG_BYTES, parseQuantity(logs.maxSize)) } : {}),
         ...(logs?.maxFiles !== undefined ? { logFiles: logs.maxFiles } : {}),
+        // The supervisor runs the health check in the workspace and records its verdict.
+        probe: probeFile(name, svc),
       };
       // From the node when it can (one SSH exec, as the login user); the env file goes on stdin,
       // which every exec closes after writing it (a `cat` must never wait for more).

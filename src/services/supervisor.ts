@@ -2,11 +2,13 @@
 // builders and a parser. The manager (./manager.ts) runs them through a WorkspaceRuntime.
 //
 // On disk, per service:  <stateDir>/services/<name>/
-//   written by us:       command  env (0600, `export K='v'`)  workdir  restart  hash
+//   written by us:       command  env (0600, `export K='v'`)  workdir  restart  hash  probe
 //   kept by supervisor:  supervisor.pid  pid  state  exit  restarts  started  log
+//   kept by its prober:  health  prober.id   (see ./probe-script.ts)
 // <stateDir>/supervisor.sh is the script below, shared by the services of one workspace.
 import type { ObservedService, ObservedServiceState } from '../model/types.js';
 import { quoteArg } from '../transport/quote.js';
+import { parseHealthLine, PROBER_SHELL } from './probe-script.js';
 
 const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -123,10 +125,11 @@ stop_child() {
  */
 export const SUPERVISOR_SCRIPT = `#!/bin/sh
 # vendetta service supervisor: runs one service, restarts it per policy, records state in files.
-${PROC_LIB}` + String.raw`
+${PROC_LIB}${PROBER_SHELL}` + String.raw`
 cd "$1" || exit 1
 dir=$(pwd)
 child=''
+prober=''
 sleeper=''
 writer=''
 stopping=0
@@ -216,8 +219,25 @@ drain() {
   writer=''
 }
 
+# The health checks (a probe file was installed): a background subshell that must not hold the
+# supervisor's lock fd (9), stopped with the supervisor.
+start_prober() {
+  [ -f "$dir/probe" ] || return 0
+  # A function with "9>&-" only hides fd 9 (the shell keeps a saved copy): close it for good.
+  (exec 9>&-; probe_loop) </dev/null >/dev/null 2>&1 &
+  prober=$!
+  put prober.id "$prober $(ident "$prober" || echo -) p"
+}
+end_prober() {
+  [ -n "$prober" ] || return 0
+  kill -TERM "$prober" 2>/dev/null
+  wait "$prober" 2>/dev/null
+  prober=''
+}
+
 on_term() {
   stopping=1
+  if [ -n "$prober" ]; then kill -TERM "$prober" 2>/dev/null; fi
   if [ -n "$sleeper" ]; then kill "$sleeper" 2>/dev/null; fi
   if [ -n "$child" ] && t=$(child_target "$dir"); then kill -TERM "$t" 2>/dev/null; fi
 }
@@ -238,9 +258,14 @@ elif rm -f "$dir/.alive.tmp" && mkfifo -m 622 "$dir/.alive.tmp" 2>/dev/null; the
   exec 9<>"$dir/.alive.tmp"
   mv -f "$dir/.alive.tmp" "$dir/alive"
 fi
-put supervisor.id "$$ $(ident "$$" || echo -) p"
+sup=$$
+supid=$(ident "$$" || echo -)
+put supervisor.id "$$ $supid p"
 put supervisor.pid "$$"
 put restarts 0
+# A verdict of an earlier run says nothing about this one.
+rm -f "$dir/health" "$dir/prober.id" "$dir/.probe.out"
+if [ -f "$dir/probe" ]; then put health "starting	0	$(date -u +%Y-%m-%dT%H:%M:%SZ)	waiting for the first check"; fi
 # A child of an earlier supervisor that was killed may still run: never run the service twice.
 stop_child "$dir"
 restarts=0
@@ -252,6 +277,8 @@ while [ "$stopping" = 0 ]; do
   put pid "$child"
   put started "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   put state running
+  # Checks begin once the first child runs (an orphan of an earlier run is gone by now).
+  if [ -z "$prober" ]; then start_prober; fi
   t0=$(date +%s)
   wait "$child"; code=$?
   # A trapped signal interrupts wait: unless stopping, wait again until the child is really gone.
@@ -267,6 +294,7 @@ while [ "$stopping" = 0 ]; do
   policy=$(cat "$dir/restart" 2>/dev/null)
   if [ "$policy" = never ] || { [ "$policy" = on-failure ] && [ "$code" = 0 ]; }; then
     say "exited with code $code; restart policy $policy: not restarting"
+    end_prober
     put state exited
     exit 0
   fi
@@ -294,6 +322,7 @@ if [ -n "$child" ]; then
   put exit "$?"
   drain
 fi
+end_prober
 say "stopped"
 put state stopped
 exit 0
@@ -313,6 +342,8 @@ export const SERVICE_SHELL_LIB = PROC_LIB + String.raw`stop_service() {
   fi
   # A supervisor that was killed leaves its child running: stop that too (if it is still ours).
   stop_child "$1"
+  # …and its prober, which would otherwise check on until its next round.
+  if pp=$(ours "$1/prober.id"); then kill -TERM "$pp" 2>/dev/null; fi
   if [ -d "$1" ]; then printf 'stopped\n' > "$1/state"; fi
 }
 # service_status STATEDIR [lock]: one block per service, read with builtins (no fork per field).
@@ -393,6 +424,8 @@ export interface ServiceFiles {
   logMaxBytes?: number;
   /** Log files kept, the current one included (log, log.1, …); default 2. */
   logFiles?: number;
+  /** The health check for the supervisor to run (renderProbeFile); absent or '': none. */
+  probe?: string;
 }
 
 /** How the supervisor's environment starts: empty ('clean') or as exec gives it ('inherit'). */
@@ -430,11 +463,12 @@ printf '%s' "$6" > "$d/restart"
 printf '%s' "$7" > "$d/hash"
 printf '%s' "$8" > "$d/logmax"
 printf '%s' "$9" > "$d/logfiles"
+if [ -n "\${10}" ]; then printf '%s' "\${10}" > "$d/.probe.tmp"; mv -f "$d/.probe.tmp" "$d/probe"; else rm -f "$d/probe"; fi
 (umask 077; cat > "$d/.env.tmp")
 mv -f "$d/.env.tmp" "$d/env"`;
   return ['/bin/sh', '-c', body, 'sh', stateDir, name, SUPERVISOR_SCRIPT, files.command, files.workdir, files.restart, files.hash,
     files.logMaxBytes === undefined ? '' : String(Math.floor(files.logMaxBytes)),
-    files.logFiles === undefined ? '' : String(Math.floor(files.logFiles))];
+    files.logFiles === undefined ? '' : String(Math.floor(files.logFiles)), files.probe ?? ''];
 }
 
 /**
@@ -450,7 +484,7 @@ name=$2
 sup="$3/supervisor.sh"
 if [ ! -f "$d/command" ]; then echo "service $name is not installed in $d" >&2; exit 1; fi
 stop_service "$d"
-rm -f "$d/supervisor.pid" "$d/supervisor.id" "$d/pid.id" "$d/state" "$d/pid" "$d/exit" "$d/started" "$d/lock" "$d/alive"
+rm -f "$d/supervisor.pid" "$d/supervisor.id" "$d/pid.id" "$d/state" "$d/pid" "$d/exit" "$d/started" "$d/lock" "$d/alive" "$d/health" "$d/prober.id"
 if [ "$4" = clean ] && command -v env >/dev/null 2>&1; then
   set -- env -i "PATH=\${PATH:-${DEFAULT_PATH}}" "HOME=\${HOME:-/}" /bin/sh "$sup" "$d"
 else
@@ -587,6 +621,9 @@ export function parseServiceStatus(text: string): ObservedService[] {
     const exitCode = toInt(r.exit);
     if (exitCode !== undefined && state !== 'running') svc.exitCode = exitCode;
     if (r.started) svc.startedAt = r.started;
+    // The verdict of a running supervisor's prober; a dead one's is stale.
+    const health = r.alive === '1' && r.health !== undefined ? parseHealthLine(r.health) : undefined;
+    if (health) svc.health = health;
     const tail = serviceOutputTail(logs[i]!);
     if (tail.length > 0 && state !== 'running' && state !== 'stopped') svc.logTail = tail;
     return svc;

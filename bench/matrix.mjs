@@ -12,6 +12,13 @@
 //   node bench/matrix.mjs --nodes 1,3 --per-node 1,10 --runs 3   # a small one
 //   node bench/matrix.mjs --render bench/results/matrix-….json   # Markdown + SVG again from a result
 //
+// Flags (defaults without --full in brackets): --nodes 1,3,10 [1,3]  --per-node 1,10,30,100 [1,10]
+//   --providers docker,process  --tools vendetta,floor,ansible,ssh  --runs 5 [3]
+//   --cap TOOL=ABOVE:RUNS (repeatable; --full: ansible and ssh 1 run above 30 workspaces, none above 300)
+//   --floor-concurrency 8  --timeout 1800 (s, per command)  --serve-window 30 [20] (s)
+//   --serve-at max|all|none  --watch-saves 5 [3]  --out bench/results  --label TEXT
+//   --docs (also write docs/benchmarks-growth-<N>nodes.svg)  --render RESULT.json  --help
+//
 // Contenders (each has cold, noop, diff, delete):
 //   vendetta  the built CLI: apply / apply again / diff / delete -f, each under /usr/bin/time (peak RSS)
 //   floor     docker: the Engine API straight on each node's socket (create+start, list, list,
@@ -62,12 +69,13 @@ const { values: args } = parseArgs({
     render: { type: 'string' },
     label: { type: 'string', default: '' },
     docs: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
   },
 });
 
 // --full: the issue's matrix. Ansible and the ssh loop are slow by nature (seconds per workspace):
-// above 100 workspaces in all they run once, and above 300 not at all.
-const FULL = { nodes: '1,3,10', perNode: '1,10,30,100', providers: 'docker,process', runs: '5', caps: ['ansible=100:1', 'ansible=300:0', 'ssh=100:1', 'ssh=300:0'], serveWindow: '30', serveAt: 'max', watchSaves: '5' };
+// above 30 workspaces in all they run once, and above 300 not at all.
+const FULL = { nodes: '1,3,10', perNode: '1,10,30,100', providers: 'docker,process', runs: '5', caps: ['ansible=30:1', 'ansible=300:0', 'ssh=30:1', 'ssh=300:0'], serveWindow: '30', serveAt: 'max', watchSaves: '5' };
 const SMALL = { nodes: '1,3', perNode: '1,10', providers: 'docker,process', runs: '3', caps: [], serveWindow: '20', serveAt: 'max', watchSaves: '3' };
 const D = args.full ? FULL : SMALL;
 const cfg = {
@@ -543,6 +551,11 @@ function machine() {
 }
 
 async function main() {
+  if (args.help) {
+    // the header comment is the usage
+    const head = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1).filter((l) => l.startsWith('//'));
+    return process.stdout.write(head.map((l) => l.slice(3)).join('\n') + '\n');
+  }
   if (args.render) return render(JSON.parse(readFileSync(args.render, 'utf8')), args.render.replace(/\.json$/, ''));
   const infra = loadInfra();
   for (const t of cfg.tools) if (!TOOLS.includes(t)) throw new Error(`--tools: unknown ${t} (${TOOLS.join(', ')})`);

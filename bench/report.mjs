@@ -18,8 +18,8 @@ export function markdown(result) {
     if (!cells.length) continue;
     for (const stage of ['cold', 'noop', 'diff', 'delete']) {
       L.push(`**${provider}, ${{ cold: 'cold converge (until every port answers)', noop: 'converged no-op', diff: 'diff of the converged set', delete: 'delete everything' }[stage]}**`, '');
-      L.push(`| nodes × per node | ${c.tools.join(' | ')} | vendetta ÷ floor |`);
-      L.push(`|---|${c.tools.map(() => '---:').join('|')}|---:|`);
+      L.push(`| nodes × per node | ${c.tools.join(' | ')} | vendetta ÷ floor | ansible ÷ vendetta |`);
+      L.push(`|---|${c.tools.map(() => '---:').join('|')}|---:|---:|`);
       for (const x of cells) {
         const row = c.tools.map((t) => {
           const r = x.tools[t];
@@ -30,8 +30,9 @@ export function markdown(result) {
           const n = r[stage].length;
           return `${s(v)}${n < c.runs ? ` [${n}]` : ''}${r.errors.length ? ` (${r.errors.length} failed)` : ''}`;
         });
-        const v = median(x.tools.vendetta?.[stage] ?? []), f = median(x.tools.floor?.[stage] ?? []);
-        L.push(`| ${x.nodes} × ${x.perNode} | ${row.join(' | ')} | ${v != null && f ? `${(v / f).toFixed(1)}×` : '—'} |`);
+        const v = median(x.tools.vendetta?.[stage] ?? []), f = median(x.tools.floor?.[stage] ?? []), a = median(x.tools.ansible?.[stage] ?? []);
+        const ratio = (p, q) => (p != null && q ? `${(p / q).toFixed(1)}×` : '—');
+        L.push(`| ${x.nodes} × ${x.perNode} | ${row.join(' | ')} | ${ratio(v, f)} | ${ratio(a, v)} |`);
       }
       L.push('');
     }

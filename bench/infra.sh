@@ -94,11 +94,12 @@ down() {
   ts "bench nodes down"
 }
 
-# mem: resident memory (MiB) of the bench's dockerds + containerds, and of every containerd shim,
+# mem: memory (MiB, proportional set size) of the bench's dockerds + containerds, and of every containerd shim,
 # docker-proxy and process under them; with the number of running containers
 mem() {
   local d total=0 shims=0 ctrs=0 rss
-  rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+  # proportional set size: shared pages (the shim binary, libraries) counted once across processes
+  rss_kb() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
   for d in "$B"/nodes/b*/; do
     alive "$d/dd/docker.pid" dockerd || continue
     total=$((total + $(rss_kb "$(cat "$d/dd/docker.pid")")))

@@ -14,7 +14,7 @@
 //
 // Flags (defaults without --full in brackets): --nodes 1,3,10 [1,3]  --per-node 1,10,30,100 [1,10]
 //   --providers docker,process  --tools vendetta,floor,ansible,ssh  --runs 5 [3]
-//   --cap TOOL=ABOVE:RUNS (repeatable; --full: ansible and ssh 1 run above 30 workspaces, none above 300)
+//   --cap TOOL=ABOVE:RUNS (repeatable; --full: ansible and ssh 1 run above 30 workspaces, none above 100)
 //   --floor-concurrency 8  --timeout 1800 (s, per command)  --serve-window 30 [20] (s)
 //   --serve-at max|all|none  --watch-saves 5 [3]  --out bench/results  --label TEXT
 //   --docs (also write docs/benchmarks-growth-<N>nodes.svg)  --render RESULT.json  --help
@@ -74,8 +74,8 @@ const { values: args } = parseArgs({
 });
 
 // --full: the issue's matrix. Ansible and the ssh loop are slow by nature (seconds per workspace):
-// above 30 workspaces in all they run once, and above 300 not at all.
-const FULL = { nodes: '1,3,10', perNode: '1,10,30,100', providers: 'docker,process', runs: '5', caps: ['ansible=30:1', 'ansible=300:0', 'ssh=30:1', 'ssh=300:0'], serveWindow: '30', serveAt: 'max', watchSaves: '5' };
+// above 30 workspaces in all they run once, and above 100 not at all.
+const FULL = { nodes: '1,3,10', perNode: '1,10,30,100', providers: 'docker,process', runs: '5', caps: ['ansible=30:1', 'ansible=100:0', 'ssh=30:1', 'ssh=100:0'], serveWindow: '30', serveAt: 'max', watchSaves: '5' };
 const SMALL = { nodes: '1,3', perNode: '1,10', providers: 'docker,process', runs: '3', caps: [], serveWindow: '20', serveAt: 'max', watchSaves: '3' };
 const D = args.full ? FULL : SMALL;
 const cfg = {
@@ -480,7 +480,7 @@ function runsFor(tool, total) {
   return runs;
 }
 
-async function measureSize(infra, provider, nodeCount, perNode, result) {
+async function measureSize(infra, provider, nodeCount, perNode, result, save) {
   const nodes = infra.nodes.slice(0, nodeCount);
   const items = nodes.flatMap((n, i) => Array.from({ length: perNode }, (_, k) => ({ node: n, name: `bm-${n.name}-${k + 1}`, address: n.address, port: PORT_BASE + i * 200 + k + 1 })));
   const dir = mkdtempSync(join(tmpdir(), 'vendetta-matrix-'));
@@ -530,6 +530,7 @@ async function measureSize(infra, provider, nodeCount, perNode, result) {
         }
         await clearNodes(nodes);
         const f = (xs) => (xs.length ? `${(xs.at(-1) / 1000).toFixed(2)}` : '—');
+        save(); // after every contender's round: a run stopped early keeps what it measured
         log(`${provider} ${nodeCount}×${perNode} round ${r + 1}/${cfg.runs} ${t}: cold ${f(rec.cold)} noop ${f(rec.noop)} diff ${f(rec.diff)} delete ${f(rec.delete)} s`);
       }
     }
@@ -566,7 +567,7 @@ async function main() {
   const ansibleVersion = cfg.tools.includes('ansible') ? (await run('ansible-playbook', ['--version'])).stdout.split('\n')[0] : null;
   const result = {
     bench: 'matrix', label: args.label, started: new Date().toISOString(), commit: commit + (dirty ? '+dirty' : ''),
-    machine: { ...machine(), loadavgAtStart: loadavg().map((x) => x.toFixed(2)) },
+    machine: { ...machine(), loadavgAtStart: loadavg().map((x) => x.toFixed(2)), memAvailableAtStartMiB: Math.round(Number(/MemAvailable:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))[1]) / 1024) },
     versions: { docker: docker.Version, ansible: ansibleVersion },
     config: cfg, sizes: [],
   };
@@ -578,7 +579,7 @@ async function main() {
     for (const m of cfg.perNode) {
       for (const provider of cfg.providers) {
         log(`== ${provider}: ${n} nodes × ${m} workspaces`);
-        await measureSize(infra, provider, n, m, result);
+        await measureSize(infra, provider, n, m, result, save);
         save();
       }
     }
@@ -599,7 +600,7 @@ function render(result, base) {
     if (args.docs) writeFileSync(join(REPO, 'docs', `benchmarks-growth-${n}nodes.svg`), svg);
   }
   process.stdout.write(md);
-  log(`wrote ${base}.json, ${base}.md and ${base}-<N>nodes.svg`);
+  log(`wrote ${base}.md and ${base}-<N>nodes.svg${args.docs ? ' (and docs/benchmarks-growth-<N>nodes.svg)' : ''}`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('matrix.mjs')) {

@@ -54,7 +54,7 @@ export function markdown(result) {
   const verrs = result.sizes.flatMap((x) => [x.vendetta.watchError && `- ${x.provider} ${x.nodes}×${x.perNode} watch: ${x.vendetta.watchError.split('\n')[0]}`, x.vendetta.serveError && `- ${x.provider} ${x.nodes}×${x.perNode} serve: ${x.vendetta.serveError.split('\n')[0]}`].filter(Boolean));
   if (errs.length + verrs.length) L.push('Failures:', '', ...errs, ...verrs, '');
   const mem = result.sizes.filter((x) => x.nodeMemory && !x.nodeMemory.error);
-  if (mem.length) L.push(`Memory of the bench nodes with a size's docker containers running (bench/infra.sh mem: dockerds + containerds; shims + docker-proxies; then MemAvailable): ${mem.map((x) => `${x.nodes}×${x.perNode}: ${x.nodeMemory.daemonsMiB} + ${x.nodeMemory.shimsAndProxiesMiB} MiB for ${x.nodeMemory.containers} containers, ${x.nodeMemory.memAvailableMiB} MiB available`).join('; ')}.`, '');
+  if (mem.length) L.push(`Memory of the bench nodes with a size's docker containers running (bench/infra.sh mem: dockerds + containerds; shims + docker-proxies; then MemAvailable, ${result.machine.memAvailableAtStartMiB ?? '?'} MiB at the start of the run): ${mem.map((x) => `${x.nodes}×${x.perNode}: ${x.nodeMemory.daemonsMiB} + ${x.nodeMemory.shimsAndProxiesMiB} MiB for ${x.nodeMemory.containers} containers, ${x.nodeMemory.memAvailableMiB} MiB available`).join('; ')}.`, '');
   L.push(`Wall time per size: ${result.sizes.map((x) => `${x.provider} ${x.nodes}×${x.perNode} ${x.wallS} s`).join(', ')}.`);
   return L.join('\n') + '\n';
 }

@@ -426,7 +426,11 @@ async function watchLatency(env, file, manifest, first, provider) {
       writeFileSync(file, manifest(i));
       const gone = await until(() => (dead(pid) ? Date.now() : 0), 'the old service process to stop');
       latencies.push(gone - written);
-      await until(() => err.split('watching').length - 1 > watching, 'the watch loop to resume');
+      // the pass ends once the new httpd answers; the loop says "watching" again (waited for up
+      // to 5 s, so a CLI that words it differently costs 5 s, not a failure)
+      await until(async () => (await httpdPid(first, provider).catch(() => pid)) !== pid && (await httpAnswers(first.address, first.port)), 'the restarted service to answer');
+      const resumed = Date.now() + 5000;
+      while (err.split('watching').length - 1 <= watching && Date.now() < resumed) await sleep(10);
     }
   } finally {
     child.kill('SIGINT');
@@ -458,14 +462,16 @@ async function serveCpu(env, home) {
     const token = readFileSync(join(home, 'server.token'), 'utf8').trim();
     const health = async () => (await (await fetch(`${url}/api/v1/healthz`, { headers: { authorization: `Bearer ${token}` } })).json());
     const end = Date.now() + cfg.timeoutS * 1000;
-    while (((await health()).passes ?? 0) < 1) {
+    // after its first pass; a /healthz without a pass count: after one default resync period
+    if ((await health()).passes === undefined) await sleep(15_000);
+    else while ((await health()).passes < 1) {
       if (Date.now() > end) throw new Error('vendetta serve: no pass done');
       await sleep(200);
     }
     const p0 = (await health()).passes, c0 = procTicks(child.pid), t0 = performance.now();
     await sleep(cfg.serveWindowS * 1000);
     const p1 = (await health()).passes, c1 = procTicks(child.pid), t1 = performance.now();
-    return { cpuPercent: Math.round(((c1 - c0) / CLK_TCK / ((t1 - t0) / 1000)) * 1000) / 10, windowS: cfg.serveWindowS, passes: p1 - p0, peakRssKb: procStatusKb(child.pid, 'VmHWM') };
+    return { cpuPercent: Math.round(((c1 - c0) / CLK_TCK / ((t1 - t0) / 1000)) * 1000) / 10, windowS: cfg.serveWindowS, passes: p0 === undefined ? null : p1 - p0, peakRssKb: procStatusKb(child.pid, 'VmHWM') };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => (child.exitCode != null ? r() : child.on('exit', r)));

@@ -25,7 +25,7 @@ export function logTicks(lo, hi) {
  * points with y null are gaps). Both axes log10. Returns { svg, legend } strings.
  */
 export function chart({ title, xLabel, yLabel, series, x = 0, y = 0, w = 420, h = 300, xTicks }) {
-  const pad = { l: 56, r: 12, t: 28, b: 42 };
+  const pad = { l: 56, r: 20, t: 28, b: 42 };
   const pts = series.flatMap((s) => s.points.filter((p) => p[1] != null && p[1] > 0));
   if (pts.length === 0) return `<g transform="translate(${x},${y})"><text x="${w / 2}" y="${h / 2}" text-anchor="middle" font-size="12">${esc(title)}: no data</text></g>`;
   const xs = xTicks ?? [...new Set(pts.map((p) => p[0]))].sort((a, b) => a - b);

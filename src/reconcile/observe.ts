@@ -8,6 +8,7 @@ import { ProviderError, type ProviderDriver } from '../providers/types.js';
 import type { AppliedRecord } from '../store/types.js';
 import { HostKeyMismatchError, TransportError, type Transport } from '../transport/types.js';
 import type { LoadedSet } from './api.js';
+import type { PassOutcome } from './pass.js';
 import { errorMessage } from './retry.js';
 
 /** What one observation found, with where each node is and what to tell a user about it. */
@@ -132,4 +133,29 @@ export function createObserver(opts: {
   }
 
   return { transportFor, observe, close };
+}
+
+/**
+ * The observation as a pass left it: what the pass deleted (a delete resolved, so the driver
+ * removed it) is gone, without observing the nodes again. Pure.
+ */
+export function afterPass(observation: Observation, outcome: Pick<PassOutcome, 'units'>): Observation {
+  const deleted = outcome.units.filter((u) => u.target === 'deleted' && u.operationDone);
+  if (deleted.length === 0) return observation;
+  const observed: ObservedSet = new Map();
+  for (const [name, o] of observation.observed) {
+    const gone = deleted.filter((u) => u.node === name);
+    if (gone.length === 0) {
+      observed.set(name, o);
+      continue;
+    }
+    const workspaces = o.workspaces
+      .filter((w) => !gone.some((u) => u.kind === 'Workspace' && u.name === w.name))
+      .map((w) => {
+        const services = w.services.filter((s) => !gone.some((u) => u.kind === 'Service' && u.workspace === w.name && u.name === s.name));
+        return services.length === w.services.length ? w : { ...w, services };
+      });
+    observed.set(name, { ...o, workspaces });
+  }
+  return { ...observation, observed };
 }

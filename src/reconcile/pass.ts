@@ -93,6 +93,8 @@ export interface PassOutcome {
   units: UnitOutcome[];
   operationsRun: number;
   operationsSucceeded: number;
+  /** Every planned operation of the pass completed (true for a pass that planned none). */
+  allOperationsDone: boolean;
 }
 
 const DEFAULT_HEALTH = { interval: '2s', timeout: '1s', retries: 3, startPeriod: '0s' };
@@ -627,7 +629,7 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
       };
     }),
   ];
-  return { units, operationsRun, operationsSucceeded };
+  return { units, operationsRun, operationsSucceeded, allOperationsDone: [...opDone.values()].every((d) => d.ok) };
 }
 
 function opDoneOk(d: Deferred | undefined): boolean {

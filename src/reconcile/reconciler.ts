@@ -29,8 +29,8 @@ import type { DesiredService, HealthResult, ServiceManager } from '../services/t
 import type { AppliedRecord, PreviousPlacement, Store, StoreIdentity } from '../store/types.js';
 import type { Transport } from '../transport/types.js';
 import type { ApplyOptions, ApplyResult, DeletionReport, EngineApi, EngineEvents, Failure, LoadedSet } from './api.js';
-import { executePass, providerUnavailable, type PassOutcome, type UnitOutcome } from './pass.js';
-import { createObserver, type Observation } from './observe.js';
+import { executePass, providerUnavailable, type PassOutcome } from './pass.js';
+import { afterPass, createObserver, type Observation } from './observe.js';
 import { hintFor, summarize, writeStatuses } from './record.js';
 import type { RetryPolicy } from './retry.js';
 import { serviceLeftover, workspaceLeftover } from './leftovers.js';
@@ -88,8 +88,8 @@ export interface EngineOptions {
   retry?: Partial<RetryPolicy>;
   /** Gap between service observations while confirming a start (default 250 ms). */
   servicePollMs?: number;
-  /** Pause between passes that are still converging (default 500 ms). */
-  passDelayMs?: number;
+  /** Pause before a retry pass after failures (default 500 ms); a converged pass is not repeated. */
+  retryDelayMs?: number;
 }
 
 export interface LoopOptions extends ApplyOptions {
@@ -373,6 +373,8 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
     let last: ApplyResult | undefined;
     try {
       for (let pass = 1; ; pass++) {
+        // Stopped (watch, serve) or out of time while waiting: no further observation.
+        if (pass > 1 && signal.aborted) break;
         const applied = await store.list();
         const targets = deps.applyTargets({ set, applied, applySet: loop.applySet, prune: loop.prune });
         const observation = await observe(set, applied, loop.applySet, targets);
@@ -388,11 +390,12 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
           noWait: loop.noWait,
         });
         operationsRun += outcome.operationsRun;
+        const after = afterPass(observation, outcome);
         if (loop.prune) {
           const pruned = applied.filter((r) => r.applySet === loop.applySet && !declared(set, r));
-          await forgetPruned(pruned, applied, outcome, observation);
+          await forgetPruned(pruned, applied, outcome, after);
         }
-        await settleMoves(set, applied, observation);
+        await settleMoves(set, applied, after);
         last = { ...result, plan: firstPlan, operationsRun };
         if (deadline.signal.aborted && !result.converged && last.failures.length === 0) {
           last.failures.push({
@@ -409,11 +412,13 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         const failures = failureSignature(result.failures);
         const stuck = result.failures.length > 0 && (outcome.operationsSucceeded === 0 || failures === previousFailures);
         previousFailures = failures;
+        // A converged pass needs no confirmation pass: its machines confirmed every resource. Only a
+        // retry after failures waits a moment (a failing service gets time to show it again).
         if (loop.until === 'converged') {
           if (result.converged || stuck) break;
-          await sleep(opts.passDelayMs ?? 500, signal);
+          await sleep(opts.retryDelayMs ?? 500, signal);
         } else {
-          await sleep(result.converged || stuck ? (loop.resyncMs ?? 30_000) : (opts.passDelayMs ?? 500), signal);
+          await sleep(result.converged || stuck ? (loop.resyncMs ?? 30_000) : (opts.retryDelayMs ?? 500), signal);
         }
       }
     } finally {
@@ -487,28 +492,19 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         const notFound = requested.filter((id) => !records.has(id) && !nodeOfSet(id) && !declaredAndPresent(id, set, observation));
         const live = withServices.filter((id) => !notFound.includes(id));
 
-        let firstPlan: Plan | undefined;
-        let operationsRun = 0;
-        let last: PassResult | undefined;
-        const failedOps: UnitOutcome[] = [];
+        const plan = planDeletionFn({ ids: live, applied, set, observed: observation.observed, identity: await loadIdentity(true) });
+        const firstPlan = plan;
+        events.onPlan?.(plan, 1);
+        const last = await runPass(undefined, plan, observation, applied, { applySet: 'default', signal });
+        const operationsRun = last.outcome.operationsRun;
         const deletedOn = new Map<ResourceId, Set<string>>();
-        for (;;) {
-          const plan = planDeletionFn({ ids: live, applied, set, observed: observation.observed, identity: await loadIdentity(true) });
-          firstPlan ??= plan;
-          events.onPlan?.(plan, 1);
-          last = await runPass(undefined, plan, observation, applied, { applySet: 'default', signal });
-          operationsRun += last.outcome.operationsRun;
-          for (const u of last.outcome.units) {
-            if (u.target === 'deleted' && u.operationDone) deletedOn.set(u.id, (deletedOn.get(u.id) ?? new Set()).add(u.node));
-          }
-          const failed = last.outcome.units.filter((u) => u.phase === 'Failed');
-          failedOps.push(...failed);
-          if (plan.operations.length === 0 || failed.length > 0 || signal.aborted) break;
-          // Deleted: look again, until the nodes say it is gone (a delete may finish later).
-          await sleep(opts.passDelayMs ?? 500, signal);
-          observation = await observe(set, applied, 'default', targets);
+        for (const u of last.outcome.units) {
+          if (u.target === 'deleted' && u.operationDone) deletedOn.set(u.id, (deletedOn.get(u.id) ?? new Set()).add(u.node));
         }
-        if (last.plan.operations.length > 0) observation = await observe(set, applied, 'default', targets);
+        const failedOps = last.outcome.units.filter((u) => u.phase === 'Failed');
+        // A delete that resolved removed its object: no second look. After a failed one, look
+        // again: it may have removed part of what it was asked to.
+        observation = failedOps.length > 0 ? await observe(set, applied, 'default', targets) : afterPass(observation, last.outcome);
 
         const report: DeletionReport = { deleted: [], forgotten: [], notFound, pending: [] };
         // An unreachable node fails the delete, unless --force forgets what is on it (warned below).

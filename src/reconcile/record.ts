@@ -193,7 +193,9 @@ export function summarize(input: SummaryInput): ApplyResult {
     if (!failures.some((f) => f.resource === c.resource && f.node === c.node)) failures.push({ resource: c.resource, node: c.node, reason: c.message });
   }
 
-  const converged = !timedOut && plan.operations.length === 0 && plan.unreachable.length === 0 && failures.length === 0;
+  // Converged without looking again: every planned operation completed and every machine settled
+  // OK (each confirmed its own resource: a workspace answered, a service was seen running).
+  const converged = !timedOut && outcome.allOperationsDone && plan.unreachable.length === 0 && failures.length === 0;
   return { converged, plan, operationsRun: outcome.operationsRun, statuses, failures, endpoints };
 }
 

@@ -35,7 +35,7 @@ beforeEach(async () => {
     serviceManagerFn: world.serviceManager,
     retry: { baseMs: 1, capMs: 5, maxAttempts: 2 },
     servicePollMs: 1,
-    passDelayMs: 1,
+    retryDelayMs: 1,
   });
 });
 afterEach(async () => {
@@ -221,7 +221,7 @@ describe('engine apply', () => {
       };
     };
     const withLxc = (lxc: ProviderDriver) =>
-      createEngine({ store, connect: world.connect, drivers: { process: world.driver(), lxc }, serviceManagerFn: world.serviceManager, retry: { baseMs: 1, capMs: 5, maxAttempts: 2 }, servicePollMs: 1, passDelayMs: 1 });
+      createEngine({ store, connect: world.connect, drivers: { process: world.driver(), lxc }, serviceManagerFn: world.serviceManager, retry: { baseMs: 1, capMs: 5, maxAttempts: 2 }, servicePollMs: 1, retryDelayMs: 1 });
 
     it('fails only its own workspaces and services, with its error and hint; the node stays Ready', async () => {
       const lxcEngine = withLxc(noDaemon());
@@ -363,10 +363,48 @@ describe('engine apply', () => {
         if (pass === 5) stop.abort();
       },
     });
-    expect(passes.map((p) => p.converged)).toEqual([false, true, false, true, true]);
+    // Each pass that repairs converges by itself: no confirmation pass follows it.
+    expect(passes.map((p) => p.converged)).toEqual([true, true, true, true, true]);
     expect(passes.map((p) => p.operationsRun)).toEqual([2, 2, 4, 4, 4]);
     expect(world.calls.filter((c) => c === 'create local/api')).toHaveLength(2);
     expect(result.operationsRun).toBe(4);
+  });
+
+  it('a cold apply that succeeds observes once: no confirmation pass', async () => {
+    const set = loadedSet([workspace('api'), service('web', 'api'), workspace('db'), service('pg', 'db')]);
+    const result = await engine.apply(set, opts());
+    expect(result.converged).toBe(true);
+    expect(result.operationsRun).toBe(4);
+    expect(world.observations).toBe(1);
+    world.observations = 0;
+    expect((await engine.apply(set, opts())).converged).toBe(true);
+    expect(world.observations).toBe(1);
+  });
+
+  it('a failed pass is retried with a fresh observation', async () => {
+    world.behavior.set('web', 'crash');
+    const result = await engine.apply(loadedSet([workspace('api'), service('web', 'api', { restart: 'never' })]), opts());
+    expect(result.converged).toBe(false);
+    // The first pass fails web; the retry pass restarts it and fails the same way: stuck.
+    expect(world.observations).toBe(2);
+  });
+
+  it('runLoop forever stops at once when aborted while waiting to resync: no further observation', async () => {
+    const stop = new AbortController();
+    let passes = 0;
+    const done = engine.runLoop(loadedSet([workspace('api')]), {
+      ...opts(),
+      until: 'forever',
+      resyncMs: 60_000,
+      signal: stop.signal,
+      onPass: () => {
+        passes++;
+        setTimeout(() => stop.abort(), 1);
+      },
+    });
+    await done;
+    expect(passes).toBe(1);
+    expect(world.observations).toBe(1);
   });
 
   it('plan observes and plans without changing anything', async () => {
@@ -406,5 +444,14 @@ describe('engine delete', () => {
     expect(await store.inventory('default')).toEqual(['workspace/keep']);
     expect(reasons('workspace/api')).toEqual(['Created', 'Deleted']);
     expect(reasons('service/web')).toEqual(['Started', 'Deleted']);
+  });
+
+  it('a delete whose operations all resolved does not observe again', async () => {
+    await engine.apply(loadedSet([workspace('api'), service('web', 'api')]), opts());
+    world.observations = 0;
+    const result = await engine.delete(['workspace/api'], { timeoutMs: 20_000 });
+    expect(result.converged).toBe(true);
+    expect(world.observations).toBe(1);
+    expect(await store.list()).toEqual([]);
   });
 });

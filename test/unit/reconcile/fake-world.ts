@@ -49,6 +49,8 @@ export class FakeWorld {
   /** Round trips into workspaces: runtime execs ("exec api: true") and service observations. */
   readonly execs: string[] = [];
   connects = 0;
+  /** Provider observations (one per node and pass). */
+  observations = 0;
   /** create() waits this long (or forever with Infinity) before finishing. */
   createDelayMs = 0;
   creating = 0;
@@ -90,6 +92,7 @@ export class FakeWorld {
       name: 'process',
       availability: async () => ({ available: true }),
       async observe(ctx): Promise<ObservedWorkspace[]> {
+        world.observations++;
         return [...world.workspaces(ctx.node.metadata.name)].map(([name, w]) => ({
           name,
           provider: 'process',

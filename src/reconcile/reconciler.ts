@@ -31,10 +31,10 @@ import type { Transport } from '../transport/types.js';
 import type { ApplyOptions, ApplyResult, DeletionReport, EngineApi, EngineEvents, Failure, LoadedSet } from './api.js';
 import { executePass, providerUnavailable, type PassOutcome } from './pass.js';
 import { afterPass, createObserver, type Observation } from './observe.js';
-import { hintFor, summarize, writeStatuses } from './record.js';
+import { hintFor, statusChanged, summarize, writeStatuses } from './record.js';
 import type { RetryPolicy } from './retry.js';
 import { serviceLeftover, workspaceLeftover } from './leftovers.js';
-import { condition, failureSignature } from './status.js';
+import { carryTransitionTimes, condition, failureSignature } from './status.js';
 
 export interface PlanFnInput {
   set: LoadedSet;
@@ -177,11 +177,17 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
   const transportFor = observer.transportFor;
 
   // ----- events ------------------------------------------------------------------------------
+  // Event writes still in flight: a command returns only once they are done.
+  const eventWrites = new Set<Promise<void>>();
   async function recordEvent(e: Omit<EventRecord, 'time'>): Promise<void> {
     const event: EventRecord = { time: new Date().toISOString(), ...e };
     events.onEvent?.(event);
-    await store.appendEvent(event).catch(() => undefined); // events are best effort: never fail a pass
+    const write = store.appendEvent(event).catch(() => undefined); // events are best effort: never fail a pass
+    eventWrites.add(write);
+    await write;
+    eventWrites.delete(write);
   }
+  const eventsWritten = () => Promise.all([...eventWrites]);
 
   // ----- one pass ----------------------------------------------------------------------------
   interface PassResult {
@@ -215,7 +221,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
       noWait: p.noWait,
     });
     const result = summarize({ set, plan, observation, applied, outcome, timedOut: p.signal.aborted, parsePortSpec: deps.parsePortSpec, now: new Date().toISOString() });
-    await writeStatuses(store, result.statuses);
+    await writeStatuses(store, result.statuses, new Map(applied.map((r) => [r.id, r])));
     return { plan, outcome, result };
   }
 
@@ -423,6 +429,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
       }
     } finally {
       timer?.clear();
+      await eventsWritten();
     }
     return last!;
   }
@@ -578,8 +585,9 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
             observedGeneration: r.status?.observedGeneration ?? 0,
             details: { node: where.join(',') },
           };
-          await store.setStatus(r.id, status);
-          statuses.set(r.id, status);
+          const next = carryTransitionTimes(status, r.status);
+          if (statusChanged(next, r.status)) await store.setStatus(r.id, next);
+          statuses.set(r.id, next);
           for (const x of remains) report.pending.push({ id: r.id, node: x.node });
           const leftovers = remains.map((x) => (r.kind === 'Service' ? serviceLeftover(r.name, x.workspace, x.provider) : workspaceLeftover(observation.nodes.get(x.node), x.provider, x.workspace)));
           failures.push({
@@ -603,6 +611,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         if (signal.aborted && failures.length === 0) {
           failures.push({ resource: 'delete', reason: `not done after ${formatMs(deleteOpts.timeoutMs)}`, hint: 'raise --timeout' });
         }
+        await eventsWritten();
         return { converged: ok, plan: firstPlan!, operationsRun, statuses, failures, endpoints: new Map(), deletion: report };
       });
     },

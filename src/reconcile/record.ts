@@ -38,19 +38,20 @@ export function summarize(input: SummaryInput): ApplyResult {
   for (const name of nodeNames) {
     const o = observation.observed.get(name);
     const id = resourceId('Node', name);
-    const latency = observation.latencyMs.get(name);
     const reachable = !!o?.reachable;
     // A provider that could not be observed fails its own workspaces, not the node.
     const unavailable = o?.unavailable ?? [];
     statuses.set(id, {
       phase: reachable ? 'Ready' : 'NotReady',
       conditions: [
-        condition('Reachable', reachable, reachable ? 'Observed' : 'Unreachable', reachable ? `observed in ${latency} ms` : (o?.error ?? 'not observed'), now),
+        condition('Reachable', reachable, reachable ? 'Observed' : 'Unreachable', reachable ? 'answered the observation' : (o?.error ?? 'not observed'), now),
         condition('Ready', reachable, reachable ? 'Observed' : 'Unreachable', reachable ? 'node observed' : (o?.error ?? 'not observed'), now),
         ...(unavailable.length > 0 ? [condition('ProvidersAvailable', false, 'ProviderUnavailable', unavailable.map((u) => u.error).join('; '), now)] : []),
       ],
       observedGeneration: generation(id),
-      details: { address: observation.nodes.get(name)?.spec.address ?? 'unknown', ...(latency !== undefined ? { latencyMs: latency } : {}) },
+      // No latency here: it changes on every pass, and an unchanged status is not written again
+      // (`vendetta node test` measures it).
+      details: { address: observation.nodes.get(name)?.spec.address ?? 'unknown' },
     });
     if (!reachable) {
       failures.push({ resource: id, node: name, reason: o?.error ?? `node ${name} was not observed`, hint: observation.hints.get(name) });
@@ -193,6 +194,8 @@ export function summarize(input: SummaryInput): ApplyResult {
     if (!failures.some((f) => f.resource === c.resource && f.node === c.node)) failures.push({ resource: c.resource, node: c.node, reason: c.message });
   }
 
+  // A condition that did not change keeps the time it last changed (and the status stays equal).
+  for (const [id, status] of statuses) statuses.set(id, carryTransitionTimes(status, records.get(id)?.status));
   // Converged without looking again: every planned operation completed and every machine settled
   // OK (each confirmed its own resource: a workspace answered, a service was seen running).
   const converged = !timedOut && outcome.allOperationsDone && plan.unreachable.length === 0 && failures.length === 0;
@@ -207,7 +210,25 @@ export function hintFor(u: UnitOutcome): string | undefined {
   return undefined;
 }
 
-/** Writes a pass's statuses to the store. */
-export async function writeStatuses(store: Store, statuses: Map<ResourceId, ResourceStatus>): Promise<void> {
-  await Promise.all([...statuses].map(([id, status]) => store.setStatus(id, status)));
+/** JSON with object keys sorted: equal values give equal text whatever order they were built in. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as object).sort(([a], [b]) => a.localeCompare(b))) : v,
+  );
+}
+
+/** Does `next` say anything `stored` does not? (Transition times of unchanged conditions are carried over.) */
+export function statusChanged(next: ResourceStatus, stored: ResourceStatus | undefined): boolean {
+  return !stored || canonical(next) !== canonical(stored);
+}
+
+/**
+ * Writes the statuses of a pass that differ from the stored ones (`records`: the store as the
+ * pass read it), each at most once. A no-op pass writes nothing: most of what a no-op would cost
+ * is otherwise rewriting identical records.
+ */
+export async function writeStatuses(store: Store, statuses: Map<ResourceId, ResourceStatus>, records: Map<ResourceId, AppliedRecord>): Promise<void> {
+  // Without a record (the implicit local node) the store has nowhere to keep a status.
+  const changed = [...statuses].filter(([id, status]) => records.has(id) && statusChanged(status, records.get(id)?.status));
+  await Promise.all(changed.map(([id, status]) => store.setStatus(id, status)));
 }

@@ -370,6 +370,31 @@ describe('engine apply', () => {
     expect(result.operationsRun).toBe(4);
   });
 
+  it('a no-op pass writes no status: only what changed is stored, once', async () => {
+    const set = loadedSet([node('n1', '127.0.0.9'), workspace('api', { node: 'n1' }), service('web', 'api'), workspace('solo')]);
+    expect((await engine.apply(set, opts())).converged).toBe(true);
+    const written: string[] = [];
+    const counting = new Proxy(store, {
+      get(target, prop) {
+        if (prop === 'setStatus') return (id: string, status: unknown) => (written.push(id), target.setStatus(id, status as never));
+        const value = Reflect.get(target, prop, target) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const counted = createEngine({ store: counting, connect: world.connect, drivers: { process: world.driver() }, serviceManagerFn: world.serviceManager, servicePollMs: 1 });
+    try {
+      expect((await counted.apply(set, opts())).converged).toBe(true);
+      expect(written).toEqual([]);
+      // A change writes the statuses that changed, each once.
+      const stopped = loadedSet([node('n1', '127.0.0.9'), workspace('api', { node: 'n1' }), service('web', 'api'), workspace('solo', { state: 'stopped' })]);
+      expect((await counted.apply(stopped, opts())).converged).toBe(true);
+      expect(written).toEqual(['workspace/solo']);
+    } finally {
+      await counted.close();
+    }
+    expect((await store.get('node/n1'))?.status?.phase).toBe('Ready');
+  });
+
   it('a cold apply that succeeds observes once: no confirmation pass', async () => {
     const set = loadedSet([workspace('api'), service('web', 'api'), workspace('db'), service('pg', 'db')]);
     const result = await engine.apply(set, opts());

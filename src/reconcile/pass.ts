@@ -29,11 +29,13 @@ import {
   type Dependency,
   type DependencyState,
   type HealthTiming,
+  type ProbeResult,
   type ServiceMachine,
   type ServiceOperation,
   type ServiceTarget,
 } from './service-machine.js';
 import { servicePhase, topState, workspacePhase } from './status.js';
+import { createNodeReader, type ServicesByWorkspace } from './node-reader.js';
 import { workspaceMachine, type WorkspaceMachine, type WorkspaceOperation, type WorkspaceTarget } from './workspace-machine.js';
 import type { Phase } from '../model/types.js';
 
@@ -96,6 +98,14 @@ export interface PassOutcome {
   /** Every planned operation of the pass completed (true for a pass that planned none). */
   allOperationsDone: boolean;
 }
+
+/**
+ * Gap between reads of a node's service state while confirming starts and waiting for health
+ * verdicts. Reads are coalesced per node (./node-reader.ts), so this costs one round trip per
+ * node per poll however many services are confirming.
+ */
+const DEFAULT_POLL_MS = 50;
+const CONFIRM_BUDGET_MS = 10_000;
 
 const DEFAULT_HEALTH = { interval: '2s', timeout: '1s', retries: 3, startPeriod: '0s' };
 
@@ -189,6 +199,7 @@ function hasProbe(hc: HealthcheckSpec | undefined): hc is HealthcheckSpec {
 
 export async function executePass(ctx: PassContext): Promise<PassOutcome> {
   const { plan, observed, set, helpers } = ctx;
+  const pollMs = ctx.servicePollMs ?? DEFAULT_POLL_MS;
   const opDone = new Map<string, Deferred>(plan.operations.map((op) => [op.id, deferred()]));
   let operationsRun = 0;
   let operationsSucceeded = 0;
@@ -233,6 +244,28 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
     if (!m) managers.set(rt, (m = helpers.serviceManager(rt)));
     return m;
   };
+
+  // Service state for the machines, one read per node (and provider) for all that ask at once:
+  // the driver's observeServices when it has one, else one exec per workspace.
+  const readerKey = (node: string, provider: ProviderName) => `${node}\u0000${provider}`;
+  const reader = createNodeReader(async (key, workspaces): Promise<ServicesByWorkspace> => {
+    const [node, provider] = key.split('\u0000') as [string, ProviderName];
+    const driver = driverFor(provider, node);
+    if (driver.observeServices) {
+      return driver.observeServices(await driverContext(node, resourceId('Node', node)), workspaces);
+    }
+    const found: ServicesByWorkspace = new Map();
+    await Promise.all(
+      workspaces.map(async (w) => {
+        try {
+          found.set(w, await managerFor(await runtimeFor(node, provider, w)).observe());
+        } catch (err) {
+          found.set(w, err instanceof Error ? err : new Error(String(err)));
+        }
+      }),
+    );
+    return found;
+  });
 
   /** Waits for the operations `op` depends on; a failed one makes `op` fail for good. */
   const runOperation = async (op: Operation | undefined, work: () => Promise<void>): Promise<void> => {
@@ -362,6 +395,10 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
     // already read it: no exec before its health probe. Later looks (it was backing off, say)
     // and every look at a service this pass starts go to the workspace.
     let firstLook = operation ? undefined : observedWorkspace(node, workspace)?.services.find((s) => s.name === name);
+    // Its first health verdict too: a converged service with a recorded verdict costs no round trip.
+    let firstHealthLook = firstLook;
+    let controllerProbes = false;
+    const readService = async () => (await reader.read(readerKey(node, provider), workspace)).find((s) => s.name === name);
     const machine = serviceMachine.provide({
       actors: {
         operate: fromPromise<void, { name: string; operation: ServiceOperation }>(({ input }) =>
@@ -391,12 +428,23 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
             firstLook = undefined;
             return seen;
           }
-          const services = await managerFor(await runtimeFor(node, provider, workspace)).observe();
-          return services.find((s) => s.name === name);
+          return readService();
         }),
-        probe: fromPromise<HealthResult, { name: string }>(async () =>
-          helpers.checkHealth(healthcheck!, await runtimeFor(node, provider, workspace), await ctx.transport(node), helpers.parseDuration(hc.timeout)),
-        ),
+        // The supervisor probes on the node and records its verdict: read it with the node's
+        // other services. Only without one (no probe tool in the workspace, an older supervisor)
+        // does the controller probe, as it did before.
+        probe: fromPromise<ProbeResult, { name: string }>(async () => {
+          if (!controllerProbes) {
+            const seen = firstHealthLook ?? (await readService());
+            firstHealthLook = undefined;
+            const h = seen?.health;
+            if (h && h.status !== 'unknown') {
+              return { ok: h.status === 'healthy', message: h.message, verdict: h.status, failures: h.failures, observed: seen };
+            }
+            if (seen) controllerProbes = true; // this supervisor records no verdict: stop asking
+          }
+          return helpers.checkHealth(healthcheck!, await runtimeFor(node, provider, workspace), await ctx.transport(node), helpers.parseDuration(hc.timeout));
+        }),
       },
     });
     const unit: ServiceUnit = {
@@ -421,7 +469,9 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
           dependsOn,
           health,
           retry: ctx.retry,
-          pollMs: ctx.servicePollMs,
+          pollMs,
+          // Give up confirming after about CONFIRM_BUDGET_MS of polling.
+          maxPolls: Math.ceil(CONFIRM_BUDGET_MS / Math.max(pollMs, DEFAULT_POLL_MS)),
           stableObservations: operation ? 2 : 1,
           ports: resource?.spec.ports,
         },

@@ -86,7 +86,7 @@ export interface EngineOptions {
   checkHealthFn?: EngineDeps['checkHealth'];
   /** Machine retry policy (tests shorten it). */
   retry?: Partial<RetryPolicy>;
-  /** Gap between service observations while confirming a start (default 250 ms). */
+  /** Gap between reads of a node's service state while confirming starts and health (default 50 ms). */
   servicePollMs?: number;
   /** Pause before a retry pass after failures (default 500 ms); a converged pass is not repeated. */
   retryDelayMs?: number;

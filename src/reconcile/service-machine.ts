@@ -1,5 +1,8 @@
 // One service during one reconcile pass.
 //
+// Health comes from the verdict the supervisor records on the node (waitingHealthy polls it);
+// without one, from checks the controller runs and counts itself.
+//
 //   pending → waitingWorkspace → waitingDependencies → operating → confirmingRunning → waitingHealthy → ready
 //                             ↘ (no operation this pass) ─────────↗
 //                                                                 ↘ completed (exited 0)   ↘ failed (reason)
@@ -21,6 +24,19 @@ export type DependencyState = 'pending' | 'started' | 'healthy' | 'completed' | 
 export interface Dependency {
   service: string;
   condition: DependsOnCondition;
+}
+
+/**
+ * What a probe found. `verdict` is set when it is the supervisor's own verdict, recorded on the
+ * node (it counted retries and the start period itself): unhealthy is final, starting means look
+ * again soon. Without it, it is one check the controller ran, and the machine counts.
+ */
+export interface ProbeResult extends HealthResult {
+  verdict?: 'starting' | 'healthy' | 'unhealthy';
+  /** Consecutive failed checks the supervisor counted. */
+  failures?: number;
+  /** The service as the read that carried the verdict saw it. */
+  observed?: ObservedService;
 }
 
 export interface HealthTiming {
@@ -131,7 +147,7 @@ export const serviceMachine = setup({
     observe: fromPromise<ObservedService | undefined, { name: string }>(async () => {
       throw new Error('service machine: the observe actor was not provided');
     }),
-    probe: fromPromise<HealthResult, { name: string }>(async () => {
+    probe: fromPromise<ProbeResult, { name: string }>(async () => {
       throw new Error('service machine: the probe actor was not provided');
     }),
   },
@@ -154,6 +170,8 @@ export const serviceMachine = setup({
     runningStable: ({ context }) => context.runningStreak >= context.stableObservations,
     pollsExhausted: ({ context }) => context.polls >= context.maxPolls,
     healthOk: (_, params: { result: HealthResult }) => params.result.ok,
+    recordedUnhealthy: (_, params: { result: ProbeResult }) => params.result.verdict === 'unhealthy',
+    recordedStarting: (_, params: { result: ProbeResult }) => params.result.verdict === 'starting',
     inStartPeriod: ({ context }) => Date.now() - context.probeStartedAt < (context.health?.startPeriodMs ?? 0),
     retriesExhausted: ({ context }) => context.healthFailures + 1 >= (context.health?.retries ?? 1),
   },
@@ -238,7 +256,7 @@ export const serviceMachine = setup({
     }),
     noteObserved: assign((_, params: { observed: ObservedService | undefined }) => ({ observed: params.observed })),
     startProbing: assign({ probeStartedAt: () => Date.now(), healthFailures: 0, lastHealth: undefined }),
-    noteHealth: assign((_, params: { result: HealthResult }) => ({ lastHealth: params.result })),
+    noteHealth: assign((_, params: { result: HealthResult }) => ({ lastHealth: { ok: params.result.ok, message: params.result.message } })),
     countHealthFailure: assign(({ context }) => ({ healthFailures: context.healthFailures + 1 })),
     emitHealthy: emit(({ context }) => ({ type: 'healthy' as const, message: context.lastHealth?.message ?? '' })),
     emitUnhealthy: emit(({ context }, params: { counted: boolean }) => ({
@@ -247,6 +265,12 @@ export const serviceMachine = setup({
       failures: context.healthFailures,
       counted: params.counted,
     })),
+    noteRecordedUnhealthy: assign((_, params: { result: ProbeResult }) => ({
+      lastHealth: { ok: false, message: params.result.message },
+      healthFailures: params.result.failures ?? 0,
+      observed: params.result.observed,
+    })),
+    noteObservedFrom: assign(({ context }, params: { result: ProbeResult }) => ({ observed: params.result.observed ?? context.observed })),
     failUnhealthy: assign(({ context }) => ({
       reason: `unhealthy after ${context.healthFailures} consecutive failed checks: ${context.lastHealth?.message ?? 'no result'}`,
     })),
@@ -388,6 +412,22 @@ export const serviceMachine = setup({
                 target: '#service.ready',
                 actions: [{ type: 'noteHealth', params: ({ event }) => ({ result: event.output }) }, 'emitHealthy'],
               },
+              // The supervisor's verdict already counted its retries: unhealthy is final.
+              {
+                guard: { type: 'recordedUnhealthy', params: ({ event }) => ({ result: event.output }) },
+                target: '#service.failed',
+                actions: [
+                  { type: 'noteRecordedUnhealthy', params: ({ event }) => ({ result: event.output }) },
+                  { type: 'emitUnhealthy', params: { counted: true } },
+                  'failUnhealthy',
+                ],
+              },
+              // No verdict yet: unless the process cannot run at all, look again soon.
+              {
+                guard: { type: 'recordedStarting', params: ({ event }) => ({ result: event.output }) },
+                target: 'awaitingVerdict',
+                actions: { type: 'noteObservedFrom', params: ({ event }) => ({ result: event.output }) },
+              },
               {
                 target: 'inspecting',
                 actions: { type: 'noteHealth', params: ({ event }) => ({ result: event.output }) },
@@ -402,6 +442,13 @@ export const serviceMachine = setup({
               },
             },
           },
+        },
+        awaitingVerdict: {
+          always: [
+            { guard: 'permanentFailure', target: '#service.failed', actions: 'failPermanent' },
+            { guard: 'exitedNonZero', target: '#service.failed', actions: 'failExited' },
+          ],
+          after: { poll: 'probing' },
         },
         // A failed check may come from a process that cannot start (command not found, port
         // taken): look at it, and say so at once instead of counting checks.

@@ -457,6 +457,78 @@ describe('engine apply', () => {
   });
 });
 
+describe('engine with a driver that reads services per node', () => {
+  let batched: Engine;
+  beforeEach(() => {
+    batched = createEngine({
+      store,
+      connect: world.connect,
+      drivers: { process: world.batchDriver() },
+      events: { onEvent: (e) => events.push(e) },
+      serviceManagerFn: world.serviceManager,
+      retry: { baseMs: 1, capMs: 5, maxAttempts: 2 },
+      servicePollMs: 1,
+      retryDelayMs: 1,
+    });
+  });
+  afterEach(() => batched.close());
+
+  it('confirms the starts of many workspaces with reads of the whole node, never one exec per workspace', async () => {
+    const names = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const set = loadedSet([...names.map((n) => workspace(n)), ...names.map((n) => service(`svc-${n}`, n))]);
+    const result = await batched.apply(set, opts());
+    expect(result.converged).toBe(true);
+    expect(world.execs.filter((e) => e.startsWith('observe-services'))).toEqual([]);
+    const reads = world.batches.filter((b) => b.startsWith('observeServices local: '));
+    // Every service is seen running twice; coalesced, that is far fewer reads than services × 2.
+    expect(reads.length).toBeGreaterThan(0);
+    expect(reads.length).toBeLessThan(names.length * 2);
+    expect(reads.some((r) => r.split(': ')[1]!.split(',').length > 1)).toBe(true);
+  });
+
+  it('takes health from the verdict the supervisor recorded: no probe from the controller', async () => {
+    world.recordedHealth.set('db', [
+      { status: 'starting', failures: 0, message: 'tcp 127.0.0.1:5432: connection refused' },
+      { status: 'healthy', failures: 0, message: 'tcp 127.0.0.1:5432: connected' },
+    ]);
+    const set = loadedSet([workspace('api'), service('db', 'api', { healthcheck: check('db') }), service('web', 'api', { dependsOn: { db: { condition: 'healthy' } } })]);
+    const result = await batched.apply(set, opts());
+    expect(result.failures).toEqual([]);
+    expect(result.converged).toBe(true);
+    expect(world.execs.filter((e) => e.includes('check db'))).toEqual([]);
+    expect(result.statuses.get('service/db')?.conditions.find((c) => c.type === 'Healthy')).toMatchObject({ status: 'True', message: 'tcp 127.0.0.1:5432: connected' });
+    expect(events.find((e) => e.object === 'service/db' && e.reason === 'Healthy')?.message).toBe('tcp 127.0.0.1:5432: connected');
+    expect(world.calls.indexOf('start-service web')).toBeGreaterThan(world.calls.indexOf('start-service db'));
+
+    // A no-op pass reads the verdict from its observation: not a single round trip into the workspace.
+    world.execs.length = 0;
+    world.batches.length = 0;
+    const again = await batched.apply(set, opts());
+    expect(again.converged).toBe(true);
+    expect(world.execs).toEqual([]);
+    expect(world.batches).toEqual([]);
+  });
+
+  it('an unhealthy verdict fails the service at once with its message, and its dependents', async () => {
+    world.recordedHealth.set('db', [{ status: 'unhealthy', failures: 3, message: 'http 127.0.0.1:8080/health → 503' }]);
+    const set = loadedSet([workspace('api'), service('db', 'api', { healthcheck: check('db') }), service('web', 'api', { dependsOn: { db: { condition: 'healthy' } } })]);
+    const result = await batched.apply(set, opts());
+    expect(result.converged).toBe(false);
+    expect(result.failures.find((f) => f.resource === 'service/db')?.reason).toBe('unhealthy after 3 consecutive failed checks: http 127.0.0.1:8080/health → 503');
+    expect(result.failures.find((f) => f.resource === 'service/web')?.reason).toMatch(/^dependency db cannot become healthy: unhealthy after 3/);
+    expect(world.execs.filter((e) => e.includes('check db'))).toEqual([]);
+  });
+
+  it('a verdict of unknown (no probe tool in the workspace) falls back to probing from the controller', async () => {
+    world.recordedHealth.set('db', [{ status: 'unknown', failures: 0, message: 'no bash, nc or wget for a tcp probe' }]);
+    world.healthy.add('db');
+    const set = loadedSet([workspace('api'), service('db', 'api', { healthcheck: check('db') })]);
+    const result = await batched.apply(set, opts());
+    expect(result.converged).toBe(true);
+    expect(world.execs).toContain('exec api: /bin/sh -c check db');
+  });
+});
+
 describe('engine delete', () => {
   it('deletes a workspace with its services, waits until gone, forgets them', async () => {
     await engine.apply(loadedSet([workspace('api'), service('web', 'api'), workspace('keep')]), opts());

@@ -1,9 +1,9 @@
-// Reads services' recorded state for the machines of a pass, coalesced per node: every request
-// for one node (and provider) that arrives in the same tick becomes ONE read of the node, and
-// while a read is in flight, new requests wait for the next one. A hundred services confirming
-// their start on one node cost one round trip per poll, not a hundred. The read itself is
-// injected (a driver's observeServices, or one exec per workspace as a fallback), so this is
-// pure scheduling.
+// Requests to a node, coalesced per node: every request for one node (and provider) that arrives
+// in the same tick becomes ONE call, and while a call is in flight, new requests wait for the
+// next one. Reads of services' recorded state (a hundred services confirming their start on one
+// node cost one round trip per poll, not a hundred) and batched deletes use it. The call itself
+// is injected (a driver's observeServices / deleteMany, or a fallback), so this is pure
+// scheduling.
 import type { ObservedService } from '../model/types.js';
 
 /** Services per workspace; an Error for a workspace that could not be read. */
@@ -14,22 +14,27 @@ export interface NodeReader {
   read(key: string, workspace: string): Promise<ObservedService[]>;
 }
 
-interface Waiter {
-  resolve: (services: ObservedService[]) => void;
-  reject: (err: unknown) => void;
+/** Coalesces requests per key: `request(key, item)` resolves with the item's share of one call. */
+export interface Coalescer<T> {
+  request(key: string, item: string): Promise<T>;
 }
 
-interface Batch {
-  /** Requests for the next read, by workspace. */
-  pending: Map<string, Waiter[]>;
-  scheduled: boolean;
-  inFlight: boolean;
-}
-
-export function createNodeReader(
-  fetch: (key: string, workspaces: string[]) => Promise<ServicesByWorkspace>,
+export function createCoalescer<T>(
+  call: (key: string, items: string[]) => Promise<Map<string, T | Error>>,
+  /** What an item the call's answer does not mention resolves with. */
+  absent: T,
   schedule: (run: () => void) => void = (run) => void setImmediate(run),
-): NodeReader {
+): Coalescer<T> {
+  interface Waiter {
+    resolve: (value: T) => void;
+    reject: (err: unknown) => void;
+  }
+  interface Batch {
+    /** Requests for the next call, by item. */
+    pending: Map<string, Waiter[]>;
+    scheduled: boolean;
+    inFlight: boolean;
+  }
   const batches = new Map<string, Batch>();
 
   const flush = (key: string, batch: Batch) => {
@@ -38,17 +43,16 @@ export function createNodeReader(
     const waiting = batch.pending;
     batch.pending = new Map();
     batch.inFlight = true;
-    const settle = (each: (workspace: string, waiter: Waiter) => void) => {
-      for (const [workspace, waiters] of waiting) for (const w of waiters) each(workspace, w);
+    const settle = (each: (item: string, waiter: Waiter) => void) => {
+      for (const [item, waiters] of waiting) for (const w of waiters) each(item, w);
     };
-    fetch(key, [...waiting.keys()])
+    call(key, [...waiting.keys()])
       .then(
-        (found) =>
-          settle((workspace, w) => {
-            const services = found.get(workspace);
-            // A workspace the read did not list has no recorded services (yet).
-            if (services instanceof Error) w.reject(services);
-            else w.resolve(services ?? []);
+        (answers) =>
+          settle((item, w) => {
+            const answer = answers.has(item) ? answers.get(item)! : absent;
+            if (answer instanceof Error) w.reject(answer);
+            else w.resolve(answer);
           }),
         (err: unknown) => settle((_, w) => w.reject(err)),
       )
@@ -65,14 +69,23 @@ export function createNodeReader(
   };
 
   return {
-    read(key, workspace) {
+    request(key, item) {
       let batch = batches.get(key);
       if (!batch) batches.set(key, (batch = { pending: new Map(), scheduled: false, inFlight: false }));
       const b = batch;
-      return new Promise<ObservedService[]>((resolve, reject) => {
-        b.pending.set(workspace, [...(b.pending.get(workspace) ?? []), { resolve, reject }]);
+      return new Promise<T>((resolve, reject) => {
+        b.pending.set(item, [...(b.pending.get(item) ?? []), { resolve, reject }]);
         arm(key, b);
       });
     },
   };
+}
+
+/** Services' recorded state per workspace, one read per node; a workspace the read did not list has none (yet). */
+export function createNodeReader(
+  fetch: (key: string, workspaces: string[]) => Promise<ServicesByWorkspace>,
+  schedule?: (run: () => void) => void,
+): NodeReader {
+  const c = createCoalescer<ObservedService[]>(fetch, [], schedule);
+  return { read: (key, workspace) => c.request(key, workspace) };
 }

@@ -35,7 +35,7 @@ import {
   type ServiceTarget,
 } from './service-machine.js';
 import { servicePhase, topState, workspacePhase } from './status.js';
-import { createNodeReader, type ServicesByWorkspace } from './node-reader.js';
+import { createCoalescer, createNodeReader, type ServicesByWorkspace } from './node-reader.js';
 import { workspaceMachine, type WorkspaceMachine, type WorkspaceOperation, type WorkspaceTarget } from './workspace-machine.js';
 import type { Phase } from '../model/types.js';
 
@@ -267,8 +267,15 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
     return found;
   });
 
+  // Deletes of one node that are due at the same moment go to the driver as one batch (about one
+  // round trip) when it can take one: not through the node's slots one by one.
+  const deletes = createCoalescer<void>(async (key, names) => {
+    const [node, provider] = key.split('\u0000') as [string, ProviderName];
+    return driverFor(provider, node).deleteMany!(await driverContext(node, resourceId('Node', node)), names);
+  }, undefined);
+
   /** Waits for the operations `op` depends on; a failed one makes `op` fail for good. */
-  const runOperation = async (op: Operation | undefined, work: () => Promise<void>): Promise<void> => {
+  const runOperation = async (op: Operation | undefined, work: () => Promise<void>, slot = true): Promise<void> => {
     if (op) {
       for (const dep of op.dependsOn) {
         const ok = await (opDone.get(dep)?.promise ?? Promise.resolve(true));
@@ -277,7 +284,7 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
       operationsRun++;
       ctx.progress(op.resource, `${op.type} on ${op.node}: ${op.cause}`);
     }
-    await ctx.withNodeSlot(op?.node ?? '', work);
+    await (slot ? ctx.withNodeSlot(op?.node ?? '', work) : work());
     if (op) {
       operationsSucceeded++;
       opDone.get(op.id)!.resolve(true);
@@ -291,8 +298,11 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
     let unit: WorkspaceUnit;
     const machine = workspaceMachine.provide({
       actors: {
-        operate: fromPromise<void, { name: string; operation: WorkspaceOperation }>(({ input }) =>
-          runOperation(op, async () => {
+        operate: fromPromise<void, { name: string; operation: WorkspaceOperation }>(({ input }) => {
+          if (input.operation === 'delete' && ctx.drivers[provider]?.deleteMany) {
+            return runOperation(op, () => deletes.request(readerKey(node, provider), name), false);
+          }
+          return runOperation(op, async () => {
             const driver = driverFor(provider, node);
             const dctx = await driverContext(node, id);
             switch (input.operation) {
@@ -313,8 +323,8 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
                 await driver.delete(dctx, name);
                 break;
             }
-          }),
-        ),
+          });
+        }),
         verify: fromPromise<void, { name: string }>(async () => {
           // The pass's own observation already reached inside a workspace it leaves alone: a
           // running workspace whose services were listed answered a command moments ago (every

@@ -519,6 +519,38 @@ describe('engine with a driver that reads services per node', () => {
     expect(world.execs.filter((e) => e.includes('check db'))).toEqual([]);
   });
 
+  it('deletes the workspaces of one node with one deleteMany call, not one delete each', async () => {
+    const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'];
+    expect((await batched.apply(loadedSet([...names.map((n) => workspace(n)), workspace('x', { node: 'n1' }), node('n1', '127.0.0.9')]), opts())).converged).toBe(true);
+    const result = await batched.delete([...names, 'x'].map((n) => `workspace/${n}`), { timeoutMs: 20_000 });
+    expect(result.failures).toEqual([]);
+    expect(result.converged).toBe(true);
+    // More than the node's concurrency limit (4), still one batch per node.
+    expect(world.batches.filter((b) => b.startsWith('deleteMany'))).toEqual([`deleteMany local: ${names.join(',')}`, 'deleteMany n1: x']);
+    expect(world.calls.filter((c) => c.startsWith('delete '))).toEqual([]);
+    expect([...world.workspaces('local').keys()]).toEqual([]);
+    expect(result.deletion?.deleted.map((d) => d.id).sort()).toEqual([...names, 'x'].map((n) => `workspace/${n}`).sort());
+    expect((await store.list()).map((r) => r.id)).toEqual(['node/n1']);
+  });
+
+  it('a workspace the batch could not delete fails alone, with its error; the rest are deleted', async () => {
+    await batched.apply(loadedSet([workspace('a'), workspace('b'), workspace('c')]), opts());
+    world.undeletable.add('b');
+    const result = await batched.delete(['workspace/a', 'workspace/b', 'workspace/c'], { timeoutMs: 20_000 });
+    expect(result.converged).toBe(false);
+    expect(result.failures.map((f) => `${f.resource}: ${f.reason}`)).toEqual(['workspace/b: delete failed after 2 attempts: b is busy']);
+    expect([...world.workspaces('local').keys()]).toEqual(['b']);
+    expect((await store.list()).map((r) => r.id)).toEqual(['workspace/b']);
+  });
+
+  it('prune deletes with one batch per node too', async () => {
+    await batched.apply(loadedSet([workspace('a'), workspace('b'), workspace('c')]), opts());
+    const result = await batched.apply(loadedSet([workspace('a')]), opts({ prune: true }));
+    expect(result.converged).toBe(true);
+    expect(world.batches.filter((b) => b.startsWith('deleteMany'))).toEqual(['deleteMany local: b,c']);
+    expect((await store.list()).map((r) => r.id)).toEqual(['workspace/a']);
+  });
+
   it('a verdict of unknown (no probe tool in the workspace) falls back to probing from the controller', async () => {
     world.recordedHealth.set('db', [{ status: 'unknown', failures: 0, message: 'no bash, nc or wget for a tcp probe' }]);
     world.healthy.add('db');

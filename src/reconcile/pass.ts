@@ -193,6 +193,14 @@ function answeredObservation(ws: ObservedWorkspace | undefined): boolean {
   return !!ws && ws.running && ws.services.length > 0;
 }
 
+/** Was the health verdict checked before the service's current run started? (Both are node times.) */
+export function staleVerdict(checkedAt: string | undefined, startedAt: string | undefined): boolean {
+  if (!checkedAt || !startedAt) return false;
+  const checked = Date.parse(checkedAt);
+  const started = Date.parse(startedAt);
+  return Number.isFinite(checked) && Number.isFinite(started) && checked < started;
+}
+
 function hasProbe(hc: HealthcheckSpec | undefined): hc is HealthcheckSpec {
   return !!hc && !!(hc.exec || hc.tcp || hc.http);
 }
@@ -449,6 +457,8 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
             firstHealthLook = undefined;
             const h = seen?.health;
             if (h && h.status !== 'unknown') {
+              // A verdict from before the current run started (a restart this pass) says nothing yet.
+              if (staleVerdict(h.checkedAt, seen.startedAt)) return { ok: false, message: h.message, verdict: 'starting', observed: seen };
               return { ok: h.status === 'healthy', message: h.message, verdict: h.status, failures: h.failures, observed: seen };
             }
             if (seen) controllerProbes = true; // this supervisor records no verdict: stop asking

@@ -66,6 +66,14 @@ export interface PassContext {
   retry?: Partial<RetryPolicy>;
   /** Service start confirmation tuning (tests make it fast). */
   servicePollMs?: number;
+  /** How long a started service must be seen running before it counts as started (default 250 ms). */
+  serviceStableMs?: number;
+  /**
+   * Resources the previous pass saw fail: a service among them that this pass leaves alone is
+   * watched for the full window like a fresh start, not trusted from one look (a crash-looping
+   * service looks "running" between restarts).
+   */
+  recheck?: ReadonlySet<ResourceId>;
   /** Return once every planned operation finished, without waiting for readiness. */
   noWait?: boolean;
 }
@@ -481,7 +489,8 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
       dependencyState: 'pending',
       actor: createActor(machine, {
         // A service this pass starts must be seen running twice (it may crash at once); one this
-        // pass leaves alone was already running in the pass's observation: one look is enough.
+        // pass leaves alone was already running in the pass's observation: one look is enough,
+        // unless it failed in the previous pass.
         input: {
           name,
           operation,
@@ -492,7 +501,8 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
           pollMs,
           // Give up confirming after about CONFIRM_BUDGET_MS of polling.
           maxPolls: Math.ceil(CONFIRM_BUDGET_MS / Math.max(pollMs, DEFAULT_POLL_MS)),
-          stableObservations: operation ? 2 : 1,
+          stableObservations: operation || ctx.recheck?.has(id) ? 2 : 1,
+          stableMs: ctx.serviceStableMs,
           ports: resource?.spec.ports,
         },
       }),

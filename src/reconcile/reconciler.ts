@@ -88,6 +88,8 @@ export interface EngineOptions {
   retry?: Partial<RetryPolicy>;
   /** Gap between reads of a node's service state while confirming starts and health (default 50 ms). */
   servicePollMs?: number;
+  /** How long a service this pass starts must be seen running to count as started (default 250 ms). */
+  serviceStableMs?: number;
   /** Pause before a retry pass after failures (default 500 ms); a converged pass is not repeated. */
   retryDelayMs?: number;
 }
@@ -201,7 +203,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
     plan: Plan,
     observation: Observation,
     applied: AppliedRecord[],
-    p: { applySet: string; signal: AbortSignal; noWait?: boolean },
+    p: { applySet: string; signal: AbortSignal; noWait?: boolean; recheck?: ReadonlySet<ResourceId> },
   ): Promise<PassResult> {
     const outcome = await executePass({
       helpers,
@@ -218,7 +220,9 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
       signal: p.signal,
       retry: opts.retry,
       servicePollMs: opts.servicePollMs,
+      serviceStableMs: opts.serviceStableMs,
       noWait: p.noWait,
+      recheck: p.recheck,
     });
     const result = summarize({ set, plan, observation, applied, outcome, timedOut: p.signal.aborted, parsePortSpec: deps.parsePortSpec, now: new Date().toISOString() });
     await writeStatuses(store, result.statuses, new Map(applied.map((r) => [r.id, r])));
@@ -376,6 +380,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
     let firstPlan: Plan | undefined;
     let operationsRun = 0;
     let previousFailures: string | undefined;
+    let failedBefore: ReadonlySet<ResourceId> = new Set();
     let last: ApplyResult | undefined;
     try {
       for (let pass = 1; ; pass++) {
@@ -394,7 +399,9 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
           applySet: loop.applySet,
           signal,
           noWait: loop.noWait,
+          recheck: failedBefore,
         });
+        failedBefore = new Set(result.failures.map((f) => f.resource));
         operationsRun += outcome.operationsRun;
         const after = afterPass(observation, outcome);
         if (loop.prune) {

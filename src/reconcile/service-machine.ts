@@ -60,6 +60,11 @@ export interface ServiceMachineInput {
   pollMs?: number;
   /** Consecutive "running" observations (with no restart between) that count as started. */
   stableObservations?: number;
+  /**
+   * ... spanning at least this long (default 250 ms): a process that dies at once (command not
+   * found) is still seen dying, while polling stays quick enough to see a crash within pollMs.
+   */
+  stableMs?: number;
   /** Give up confirming after this many observations. */
   maxPolls?: number;
   /** The service's declared ports, to name the one "address already in use" is about. */
@@ -77,11 +82,14 @@ export interface ServiceContext {
   retry: RetryPolicy;
   pollMs: number;
   stableObservations: number;
+  stableMs: number;
   maxPolls: number;
   ports: number[];
   attempts: number;
   polls: number;
   runningStreak: number;
+  /** When the current streak of running observations began (controller clock). */
+  runningSince: number;
   observed?: ObservedService;
   probeStartedAt: number;
   healthFailures: number;
@@ -167,7 +175,8 @@ export const serviceMachine = setup({
     permanentFailure: ({ context }) => isPermanentFailure(context.observed, context.ports),
     observedPermanentFailure: ({ context }, params: { observed: ObservedService | undefined }) =>
       isPermanentFailure(params.observed, context.ports),
-    runningStable: ({ context }) => context.runningStreak >= context.stableObservations,
+    runningStable: ({ context }) =>
+      context.runningStreak >= context.stableObservations && (context.stableObservations <= 1 || Date.now() - context.runningSince >= context.stableMs),
     pollsExhausted: ({ context }) => context.polls >= context.maxPolls,
     healthOk: (_, params: { result: HealthResult }) => params.result.ok,
     recordedUnhealthy: (_, params: { result: ProbeResult }) => params.result.verdict === 'unhealthy',
@@ -228,10 +237,12 @@ export const serviceMachine = setup({
       const stillSameRun =
         params.observed?.state === 'running' &&
         (context.observed === undefined || context.observed.state !== 'running' || context.observed.restarts === params.observed.restarts);
+      const runningStreak = params.observed?.state === 'running' ? (stillSameRun ? context.runningStreak + 1 : 1) : 0;
       return {
         polls: context.polls + 1,
         observed: params.observed,
-        runningStreak: params.observed?.state === 'running' ? (stillSameRun ? context.runningStreak + 1 : 1) : 0,
+        runningStreak,
+        runningSince: runningStreak === 1 ? Date.now() : context.runningSince,
         attempts: 0,
       };
     }),
@@ -288,11 +299,13 @@ export const serviceMachine = setup({
     retry: { ...DEFAULT_RETRY, ...input.retry },
     pollMs: input.pollMs ?? 250,
     stableObservations: input.stableObservations ?? 2,
+    stableMs: input.stableMs ?? 250,
     maxPolls: input.maxPolls ?? 40,
     ports: input.ports ?? [],
     attempts: 0,
     polls: 0,
     runningStreak: 0,
+    runningSince: 0,
     probeStartedAt: 0,
     healthFailures: 0,
   }),

@@ -35,6 +35,7 @@ beforeEach(async () => {
     serviceManagerFn: world.serviceManager,
     retry: { baseMs: 1, capMs: 5, maxAttempts: 2 },
     servicePollMs: 1,
+    serviceStableMs: 0,
     retryDelayMs: 1,
   });
 });
@@ -406,6 +407,21 @@ describe('engine apply', () => {
     expect(world.observations).toBe(1);
   });
 
+  it('a retry pass watches a service that failed before for the full window, not one look', async () => {
+    // A crash loop: the service fails (exit 127); the retry pass's observation happens to catch it
+    // running between restarts; the next reads see it backing off again.
+    world.sequence.set('web', [
+      { state: 'running' },
+      { state: 'backoff', exitCode: 127, restarts: 1 },
+      { state: 'running', restarts: 2 },
+      { state: 'backoff', exitCode: 127, restarts: 2 },
+    ]);
+    const result = await engine.apply(loadedSet([workspace('api'), service('web', 'api')]), opts());
+    expect(result.converged).toBe(false);
+    expect(result.failures.map((f) => `${f.resource}: ${f.reason}`)).toEqual(['service/web: command not found (exit 127)']);
+    expect(world.observations).toBe(2);
+  });
+
   it('a failed pass is retried with a fresh observation', async () => {
     world.behavior.set('web', 'crash');
     const result = await engine.apply(loadedSet([workspace('api'), service('web', 'api', { restart: 'never' })]), opts());
@@ -468,6 +484,7 @@ describe('engine with a driver that reads services per node', () => {
       serviceManagerFn: world.serviceManager,
       retry: { baseMs: 1, capMs: 5, maxAttempts: 2 },
       servicePollMs: 1,
+      serviceStableMs: 0,
       retryDelayMs: 1,
     });
   });

@@ -162,7 +162,12 @@ export class FakeWorld {
   }
 
   /** A service as the node records it; each read takes the next recorded verdict (the last one stays). */
-  observedService(name: string, s: FakeService, running = true): ObservedService {
+  /** What reads of a service see, in order, overriding its state (the last one stays). */
+  readonly sequence = new Map<string, Partial<FakeService>[]>();
+
+  observedService(name: string, real: FakeService, running = true): ObservedService {
+    const seq = this.sequence.get(name);
+    const s = { ...real, ...(seq && seq.length > 1 ? seq.shift() : seq?.[0]) };
     const verdicts = this.recordedHealth.get(name);
     const health = verdicts && verdicts.length > 1 ? verdicts.shift() : verdicts?.[0];
     return {

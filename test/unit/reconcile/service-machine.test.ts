@@ -254,6 +254,22 @@ describe('service machine: health', () => {
   });
 });
 
+describe('service machine: quick polls, an honest window', () => {
+  it('running twice within stableMs is not yet started: a process that dies at once is still seen', async () => {
+    const s = start({ operation: 'start', pollMs: 50, stableMs: 250 }, { observations: [running(), running(), running(), exited(127)] });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(value(s.actor)).toBe('failed');
+    expect(reason(s.actor)).toBe('command not found (exit 127)');
+  });
+
+  it('is started once seen running over stableMs, polling every pollMs', async () => {
+    const s = start({ operation: 'start', pollMs: 50, stableMs: 250 });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(value(s.actor)).toBe('ready');
+    expect(s.observes()).toBe(6); // 0, 50, …, 250 ms
+  });
+});
+
 describe('service machine: health verdicts recorded on the node', () => {
   const health = { intervalMs: 10_000, retries: 3, startPeriodMs: 0 };
 

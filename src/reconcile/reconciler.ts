@@ -74,7 +74,7 @@ export interface EngineOptions {
   store: Store;
   connect: (node: NodeResource) => Promise<Transport>;
   drivers: Partial<Record<ProviderName, ProviderDriver>>;
-  /** Provider operations at a time per node (default 4). */
+  /** Provider operations at a time per node (default DEFAULT_CONCURRENCY_PER_NODE). */
   concurrencyPerNode?: number;
   events?: EngineEvents;
   // Injectable for tests; the defaults are the real modules.
@@ -108,6 +108,11 @@ export interface Engine extends EngineApi {
 }
 
 const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
+/**
+ * Provider operations at a time per node (creates, starts; batched deletes take no slot). Most of
+ * a create is waiting on the node's daemon, so more than the node's cores pay off.
+ */
+export const DEFAULT_CONCURRENCY_PER_NODE = 8;
 
 /** Limits concurrent work per key. */
 class KeyedSemaphore {
@@ -173,7 +178,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
     return identity;
   }
   const planDeletionFn = opts.planDeletionFn ?? deps.planDeletion;
-  const semaphore = new KeyedSemaphore(opts.concurrencyPerNode ?? 4);
+  const semaphore = new KeyedSemaphore(opts.concurrencyPerNode ?? DEFAULT_CONCURRENCY_PER_NODE);
   const observer = createObserver({ connect: opts.connect, drivers: opts.drivers });
   const observe = observer.observe;
   const transportFor = observer.transportFor;

@@ -1,8 +1,9 @@
 // Executes one reconcile pass: one workspace machine per workspace and one service machine per
 // service of the pass, wired together (workspace ready → its services; service state → the
 // services that dependsOn it), gated by the plan's operation dependencies, with at most
-// `concurrency` provider operations per node at a time. Carries no decisions of its own: what to
-// do comes from the plan, how to retry from the machines.
+// `concurrency` provider operations per node at a time (deletes of one node go as one batch), and
+// services' state read per node (./node-reader.ts). Carries no decisions of its own: what to do
+// comes from the plan, how to retry and when a resource counts as ready from the machines.
 import { createActor, fromPromise, type Actor } from 'xstate';
 import type {
   EventRecord,
@@ -419,7 +420,7 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
     const operation = op ? SERVICE_OPS[op.type] : undefined;
     // A service the pass leaves alone takes its first look from the pass's observation, which
     // already read it: no exec before its health probe. Later looks (it was backing off, say)
-    // and every look at a service this pass starts go to the workspace.
+    // and every look at a service this pass starts go to the node reader.
     let firstLook = operation ? undefined : observedWorkspace(node, workspace)?.services.find((s) => s.name === name);
     // Its first health verdict too: a converged service with a recorded verdict costs no round trip.
     let firstHealthLook = firstLook;

@@ -85,7 +85,12 @@ describe('apply --watch (built CLI, local process workspace)', () => {
     const before = await eventually(() => servicePid(), 30_000, 'service pid');
     writeFileSync(join(dir, 'a.yaml'), manifest('two'));
     await eventually(() => greeting() === 'two', 60_000, 'the edit applied');
-    const after = await eventually(() => servicePid(), 30_000, 'service pid after edit');
+    // The new process writes greeting.out before the pass that started it records its status:
+    // wait for the recorded pid to change (the old one stays Ready until then).
+    const after = await eventually(async () => {
+      const pid = await servicePid();
+      return pid !== before ? pid : undefined;
+    }, 30_000, 'the restarted service recorded');
     expect(after).not.toBe(before);
     expect(stdout).toMatch(/~ service\/wt-svc\s+restart/);
   });

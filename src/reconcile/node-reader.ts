@@ -24,6 +24,12 @@ export function createCoalescer<T>(
   /** What an item the call's answer does not mention resolves with. */
   absent: T,
   schedule: (run: () => void) => void = (run) => void setImmediate(run),
+  /**
+   * After a call that took D ms, the key's next call waits D × restRatio ms: reads polled back to
+   * back would otherwise keep the node's shell busy full time (a hundred workspaces starting on
+   * one node, each read of them costing more as they start). 2: reads take at most a third of it.
+   */
+  restRatio = 0,
 ): Coalescer<T> {
   interface Waiter {
     resolve: (value: T) => void;
@@ -34,6 +40,8 @@ export function createCoalescer<T>(
     pending: Map<string, Waiter[]>;
     scheduled: boolean;
     inFlight: boolean;
+    /** No call before this time (ms since epoch): the rest after the last one. */
+    notBefore: number;
   }
   const batches = new Map<string, Batch>();
 
@@ -43,6 +51,7 @@ export function createCoalescer<T>(
     const waiting = batch.pending;
     batch.pending = new Map();
     batch.inFlight = true;
+    const started = Date.now();
     const settle = (each: (item: string, waiter: Waiter) => void) => {
       for (const [item, waiters] of waiting) for (const w of waiters) each(item, w);
     };
@@ -58,6 +67,7 @@ export function createCoalescer<T>(
       )
       .finally(() => {
         batch.inFlight = false;
+        batch.notBefore = Date.now() + (Date.now() - started) * restRatio;
         if (batch.pending.size > 0) arm(key, batch);
       });
   };
@@ -65,13 +75,16 @@ export function createCoalescer<T>(
   const arm = (key: string, batch: Batch) => {
     if (batch.scheduled || batch.inFlight) return;
     batch.scheduled = true;
-    schedule(() => flush(key, batch));
+    const rest = batch.notBefore - Date.now();
+    // A rest too short to matter is not worth a timer.
+    if (rest >= 5) setTimeout(() => flush(key, batch), rest);
+    else schedule(() => flush(key, batch));
   };
 
   return {
     request(key, item) {
       let batch = batches.get(key);
-      if (!batch) batches.set(key, (batch = { pending: new Map(), scheduled: false, inFlight: false }));
+      if (!batch) batches.set(key, (batch = { pending: new Map(), scheduled: false, inFlight: false, notBefore: 0 }));
       const b = batch;
       return new Promise<T>((resolve, reject) => {
         b.pending.set(item, [...(b.pending.get(item) ?? []), { resolve, reject }]);
@@ -85,7 +98,8 @@ export function createCoalescer<T>(
 export function createNodeReader(
   fetch: (key: string, workspaces: string[]) => Promise<ServicesByWorkspace>,
   schedule?: (run: () => void) => void,
+  restRatio = 2,
 ): NodeReader {
-  const c = createCoalescer<ObservedService[]>(fetch, [], schedule);
+  const c = createCoalescer<ObservedService[]>(fetch, [], schedule, restRatio);
   return { read: (key, workspace) => c.request(key, workspace) };
 }

@@ -55,6 +55,24 @@ describe('node reader', () => {
     expect(await Promise.all(later)).toEqual([[svc('web', 1)], []]);
   });
 
+  it('rests after a read in proportion to how long it took, so polling never keeps a node busy', async () => {
+    const n = node();
+    const reader = createNodeReader(n.fetch);
+    const first = reader.read('n1', 'a');
+    await tick();
+    await new Promise((r) => setTimeout(r, 40)); // the read takes 40 ms
+    const later = reader.read('n1', 'a');
+    n.answers[0]!(new Map([['a', [svc('web', 0)]]]));
+    await first;
+    await tick();
+    await tick();
+    expect(n.calls).toHaveLength(1); // resting: 2 × 40 ms
+    await new Promise((r) => setTimeout(r, 120));
+    expect(n.calls).toHaveLength(2);
+    n.answers[1]!(new Map([['a', [svc('web', 1)]]]));
+    expect(await later).toEqual([svc('web', 1)]);
+  });
+
   it('a failed read fails its requests; an error for one workspace fails only that one', async () => {
     const n = node();
     const reader = createNodeReader(n.fetch);

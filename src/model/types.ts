@@ -42,8 +42,7 @@ export interface NodeSpec {
   /** Pinned host key, "ssh-ed25519 AAAA…". */
   hostKey?: string;
   providers?: {
-    /** stateRoot: node directory holding <node>/<workspace> service state dirs (bind mounts). */
-    docker?: { socket?: string; stateRoot?: string };
+    docker?: { socket?: string };
     lxc?: { socket?: string; flavor?: 'lxd' | 'incus' };
     qemu?: { binary?: string; accel?: 'auto' | 'kvm' | 'tcg' };
     process?: { root?: string };

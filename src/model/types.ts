@@ -162,6 +162,24 @@ export interface ObservedService {
   startedAt?: string;
   /** Last lines the service wrote, read when it is not running (exited or backing off). */
   logTail?: string[];
+  /** The health check's verdict as the supervisor on the node recorded it (absent: no probe runs). */
+  health?: ObservedHealth;
+}
+
+/**
+ * A health check run by the supervisor inside the workspace (like kubelet's probes): the
+ * controller reads this verdict instead of probing. `starting`: no verdict yet (start period, or
+ * fewer consecutive failures than `retries`). `unknown`: the workspace has no tool for this kind of
+ * probe (no bash, nc or wget for tcp/http); the controller then probes itself, as before.
+ */
+export interface ObservedHealth {
+  status: 'starting' | 'healthy' | 'unhealthy' | 'unknown';
+  /** Consecutive failed checks that counted (after the start period). */
+  failures: number;
+  /** What the last check saw ("tcp 127.0.0.1:8080: connected"). */
+  message: string;
+  /** ISO time of the last check. */
+  checkedAt?: string;
 }
 
 /** The vendetta store that manages an object: its identity without the key (see concepts.md). */

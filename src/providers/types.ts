@@ -2,6 +2,7 @@
 // engine (observe → plan → execute) never knows which one it talks to.
 import type {
   NodeResource,
+  ObservedService,
   ObservedWorkspace,
   Owner,
   ProviderName,
@@ -100,6 +101,21 @@ export interface ProviderDriver {
   stop(ctx: DriverContext, name: string): Promise<void>;
   /** Remove the workspace and everything it left on the node. Missing is not an error. */
   delete(ctx: DriverContext, name: string): Promise<void>;
+
+  /**
+   * Optional: the services of these running workspaces, read in ONE round trip to the node
+   * (a read of their node-side state directories), keyed by workspace name. The engine calls it
+   * to confirm starts and health without an exec per workspace; without it, it reads each
+   * workspace through its runtime.
+   */
+  observeServices?(ctx: DriverContext, workspaces: string[]): Promise<Map<string, ObservedService[]>>;
+
+  /**
+   * Optional: delete many workspaces of this node as one batch (about one round trip), instead
+   * of one full delete each. Missing ones are not an error. Resolves with an error per workspace
+   * that could not be deleted (absent key: deleted).
+   */
+  deleteMany?(ctx: DriverContext, names: string[]): Promise<Map<string, Error>>;
 
   /** Handle to run things inside a running workspace. */
   runtime(ctx: DriverContext, name: string): Promise<WorkspaceRuntime>;

@@ -6,9 +6,9 @@
 //   sudo bash test/infra/up.sh && npm run build     # once
 //   node bench/run.mjs [--nodes 3|3,10] [--per-node 2] [--runs 3]
 //
-// For 10 nodes it starts 7 extra sshd instances (bench/infra.sh, 127.0.0.21-27) that share n1's
-// dockerd, and stops them (by pid) at the end.
-import { execFile, execFileSync } from 'node:child_process';
+// Above 3 nodes it uses the bench nodes b1..b10 instead (each with its own dockerd): start them
+// first with `sudo bash bench/infra.sh up 10`. bench/matrix.mjs supersedes this script.
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -52,13 +52,10 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function loadNodes(count) {
   const infra = JSON.parse(readFileSync(join(E2E_DIR, 'env.json'), 'utf8'));
-  const nodes = infra.nodes.map((n) => ({ name: n.name, address: n.address, socket: n.dockerSocket }));
+  let nodes = infra.nodes.map((n) => ({ name: n.name, address: n.address, socket: n.dockerSocket }));
   if (count > nodes.length) {
-    const extra = execFileSync('bash', [join(REPO, 'bench/infra.sh'), 'start'], { encoding: 'utf8' });
-    for (const line of extra.trim().split('\n')) {
-      const [name, address, socket] = line.split(' ');
-      nodes.push({ name, address, socket });
-    }
+    const benchEnv = join(process.env.VENDETTA_BENCH_DIR ?? '/tmp/vendetta-bench', 'env.json');
+    nodes = JSON.parse(readFileSync(benchEnv, 'utf8')).nodes.map((n) => ({ name: n.name, address: n.address, socket: n.dockerSocket }));
   }
   if (count > nodes.length) throw new Error(`only ${nodes.length} nodes available, asked for ${count}`);
   return { infra, nodes: nodes.slice(0, count) };
@@ -173,16 +170,12 @@ const s = (ms) => `${(ms / 1000).toFixed(2)} s`;
 
 async function main() {
   const rows = [];
-  try {
-    for (const count of NODE_COUNTS) {
-      const { infra, nodes } = loadNodes(count);
-      process.stderr.write(`bench: ${count} nodes × ${PER_NODE} workspaces…\n`);
-      const v = await benchVendetta(infra, nodes);
-      const n = await benchNaive(infra, nodes);
-      rows.push({ count, workspaces: count * PER_NODE, v, n });
-    }
-  } finally {
-    if (NODE_COUNTS.some((c) => c > 3)) execFileSync('bash', [join(REPO, 'bench/infra.sh'), 'stop']);
+  for (const count of NODE_COUNTS) {
+    const { infra, nodes } = loadNodes(count);
+    process.stderr.write(`bench: ${count} nodes × ${PER_NODE} workspaces…\n`);
+    const v = await benchVendetta(infra, nodes);
+    const n = await benchNaive(infra, nodes);
+    rows.push({ count, workspaces: count * PER_NODE, v, n });
   }
   const version = (await run(process.execPath, [CLI, 'version'])).trim();
   const lines = [

@@ -1,14 +1,15 @@
 // Bundles the CLI into ESM (an entry plus lazily loaded chunks) so `vendetta` starts without a TypeScript loader.
 import { build } from 'esbuild';
 import { chmodSync, rmSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
-rmSync('dist', { recursive: true, force: true }); // no stale chunks
-
-await build({
+/** The build, shared with test/unit/cli/startup-imports.test.ts (which checks what the entry loads). */
+export const options = {
+  absWorkingDir: fileURLToPath(new URL('..', import.meta.url)),
   entryPoints: { vendetta: 'src/cli/main.ts' },
   outdir: 'dist',
-  // Drivers are imported on first use (src/providers/lazy.ts): chunks keep their dependencies
-  // (dockerode…) out of the CLI's start-up.
+  // Commands import what they use in their action (src/cli/main.ts), drivers on first use
+  // (src/providers/lazy.ts): chunks keep ajv, xstate, ssh2, dockerode… out of the CLI's start-up.
   splitting: true,
   chunkNames: 'chunks/[name]-[hash]',
   bundle: true,
@@ -20,5 +21,11 @@ await build({
   packages: 'external',
   banner: { js: '#!/usr/bin/env node' },
   logLevel: 'warning',
-});
-chmodSync('dist/vendetta.js', 0o755);
+};
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const dist = fileURLToPath(new URL('../dist', import.meta.url));
+  rmSync(dist, { recursive: true, force: true }); // no stale chunks
+  await build(options);
+  chmodSync(`${dist}/vendetta.js`, 0o755);
+}

@@ -5,10 +5,9 @@ import { detectStyle } from '../output/style.js';
 import { createProgress } from '../output/progress.js';
 import { structured } from '../output/format.js';
 import type { ApplyResult } from '../reconcile/api.js';
-import { collect, outputOption, requireFiles } from './options.js';
-import { flagDuration, loadOrExit, openEngine, type GlobalOptions } from './context.js';
+import { collect, flagDuration, outputOption, requireFiles } from './options.js';
+import type { GlobalOptions } from './context.js';
 import { ExitError, UsageError } from './errors.js';
-import { runWatch } from './watch.js';
 import type { Style } from '../output/style.js';
 
 interface ApplyFlags {
@@ -48,7 +47,12 @@ export function registerApply(program: Command): void {
         // A watch that adopts would take the workspace back every resync: two owners fighting.
         throw new UsageError('--adopt cannot be combined with --watch; take the workspaces over once with apply --adopt, then watch');
       }
-      if (flags.watch) return runWatch({ ...flags, filename: requireFiles(flags.filename) }, global);
+      if (flags.watch) {
+        const { runWatch } = await import('./watch.js');
+        return runWatch({ ...flags, filename: requireFiles(flags.filename) }, global);
+      }
+      // Loaded here, not at the top: --help, get… must not pay for ajv, xstate and ssh2.
+      const { loadOrExit, openEngine } = await import('./context.js');
       const set = await loadOrExit(requireFiles(flags.filename));
       const style = detectStyle(process.stdout);
       const human = flags.output === 'text';

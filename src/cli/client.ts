@@ -6,10 +6,9 @@ import path from 'node:path';
 import { formatManifestError } from '../manifest/errors.js';
 import type { NodeResource } from '../model/types.js';
 import type { EngineApi, EngineEvents } from '../reconcile/api.js';
-import { ApiClient, remoteEngine, remoteStore, ServerError } from '../server/client.js';
+import { ApiClient, remoteEngine, ServerError } from '../server/client.js';
 import { tokenPath } from '../server/token.js';
 import { defaultHome, openStore } from '../store/file-store.js';
-import type { Store } from '../store/types.js';
 import { ExitError, UsageError } from './errors.js';
 
 /** The token: VENDETTA_TOKEN, else the file from --token-file / VENDETTA_TOKEN_FILE, else $VENDETTA_HOME/server.token. */
@@ -46,10 +45,12 @@ export function clientEngine(client: ApiClient, events: EngineEvents): EngineApi
   };
 }
 
-/** get/describe read from the server in client mode, else from the local store. */
-export async function openReadStore(): Promise<Store> {
+/** Nodes added with `vendetta node add`: manifests may reference them without declaring them. */
+export async function storeNodes(): Promise<NodeResource[]> {
   const client = serverClient();
-  return client ? remoteStore(client) : openStore();
+  if (client) return serverNodes(client);
+  const store = await openStore();
+  return (await store.list('Node')).map((r) => r.resource as NodeResource);
 }
 
 /** Nodes the server knows (client mode): manifests may reference them without declaring them. */

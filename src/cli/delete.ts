@@ -8,10 +8,10 @@ import type { Style } from '../output/style.js';
 import { detectStyle } from '../output/style.js';
 import { createProgress } from '../output/progress.js';
 import { structured } from '../output/format.js';
-import { collect, outputOption } from './options.js';
-import { flagDuration, loadOrExit, openEngine, type GlobalOptions } from './context.js';
+import { collect, flagDuration, outputOption } from './options.js';
+import type { GlobalOptions } from './context.js';
 import { BUILTIN_APPLYSET, parseKind, selectRecords, selectorOption } from './get.js';
-import { openReadStore } from './client.js';
+import { openReadStore } from './read-store.js';
 import { ExitError, UsageError } from './errors.js';
 
 export function registerDelete(program: Command): void {
@@ -27,6 +27,7 @@ export function registerDelete(program: Command): void {
     .option('--ignore-not-found', 'a resource that does not exist is not an error', false)
     .addOption(outputOption(['text', 'json', 'yaml'], 'text'))
     .action(async (kindWord: string | undefined, names: string[], flags: { filename: string[]; selector?: string; timeout?: string; force: boolean; ignoreNotFound: boolean; output: 'text' | 'json' | 'yaml' }, cmd: Command) => {
+      const { loadOrExit, openEngine } = await import('./context.js'); // heavy: only when deleting
       let ids: ResourceId[];
       let set: LoadedSet | undefined;
       if (flags.filename.length && flags.selector !== undefined) throw new UsageError('use either -f or -l, not both', 'vendetta delete workspaces -l app=web');

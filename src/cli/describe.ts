@@ -1,13 +1,11 @@
 // vendetta describe KIND NAME : spec summary, conditions and recent events, kubectl style.
 import type { Command } from 'commander';
-import { stringify } from 'yaml';
-import { openReadStore } from './client.js';
+import { openReadStore } from './read-store.js';
 import { renderTable, age } from '../output/table.js';
 import { resourceId, type WorkspaceSpec } from '../model/types.js';
 import type { AppliedRecord, Store } from '../store/types.js';
-import { TransportPool } from '../transport/pool.js';
-import { drivers, type GlobalOptions } from './context.js';
-import { nodeResource } from './runtime.js';
+import type { TransportPool } from '../transport/pool.js';
+import type { GlobalOptions } from './context.js';
 import { selectRecords } from './get.js';
 
 export function registerDescribe(program: Command): void {
@@ -19,6 +17,9 @@ export function registerDescribe(program: Command): void {
     .action(async (kindWord: string, name: string | undefined, _flags: unknown, cmd: Command) => {
       const store = await openReadStore(); // the server's store in client mode
       const records = await selectRecords(store, kindWord, name);
+      // Loaded here, not at the top of the file, so the rest of the CLI starts without them.
+      const { stringify } = await import('yaml');
+      const { TransportPool } = await import('../transport/pool.js');
       const blocks: string[] = [];
       // One connection per node for the whole command, for live diagnostics.
       const pool = new TransportPool({ strictHostKeys: (cmd.optsWithGlobals() as GlobalOptions).strictHostKeys });
@@ -52,9 +53,11 @@ export function registerDescribe(program: Command): void {
 /** Live diagnostics from the workspace's driver (a VM's serial console); never fails describe. */
 async function workspaceDiagnostics(store: Store, pool: TransportPool, r: AppliedRecord): Promise<string[]> {
   const spec = r.resource.spec as WorkspaceSpec;
+  const { drivers } = await import('./drivers.js');
   const driver = drivers()[spec.provider];
   if (!driver?.diagnostics) return [];
   try {
+    const { nodeResource } = await import('./runtime.js');
     const node = await nodeResource(store, spec.node);
     const transport = await pool.get(node);
     const sections = await driver.diagnostics({ node, transport, applySet: r.applySet }, r.name);

@@ -5,7 +5,7 @@ import { renderPlan, planSummary } from '../output/plan-render.js';
 import { detectStyle } from '../output/style.js';
 import { structured } from '../output/format.js';
 import { collect, outputOption, requireFiles } from './options.js';
-import { loadOrExit, openEngine, type GlobalOptions } from './context.js';
+import type { GlobalOptions } from './context.js';
 import { ExitError } from './errors.js';
 
 export function registerDiff(program: Command): void {
@@ -18,6 +18,7 @@ export function registerDiff(program: Command): void {
     .option('--adopt', 'preview taking over workspaces another vendetta manages')
     .addOption(outputOption(['text', 'json', 'yaml'], 'text'))
     .action(async (flags: { filename: string[]; prune?: boolean; adopt?: boolean; applyset: string; output: 'text' | 'json' | 'yaml' }, cmd: Command) => {
+      const { loadOrExit, openEngine } = await import('./context.js'); // heavy: only when diffing
       let set;
       try {
         set = await loadOrExit(requireFiles(flags.filename), 2);

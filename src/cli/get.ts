@@ -2,7 +2,7 @@
 import { Option, InvalidArgumentError, type Command } from 'commander';
 import { IMPLICIT_LOCAL_NODE, LOCAL_ADDRESS, LOCAL_NODE, resourceId, type Kind } from '../model/types.js';
 import type { AppliedRecord, Store } from '../store/types.js';
-import { openReadStore } from './client.js';
+import { openReadStore } from './read-store.js';
 import { renderTable, age } from '../output/table.js';
 import { toApiObject, toList } from '../output/objects.js';
 import { structured, parseListFormat, LIST_FORMATS, type ListFormat } from '../output/format.js';

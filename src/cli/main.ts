@@ -1,4 +1,7 @@
 // Entry point: builds the commander program. Only this file prints errors and exits.
+// Start-up is module loading: the command files imported here stay light (commander, the store,
+// renderers); a command imports ajv, xstate, ssh2… inside its action (await import), so `--help`
+// or `get` never load them. test/unit/cli/startup-imports.test.ts fails on a static heavy import.
 import { Command, CommanderError } from 'commander';
 import { registerApply } from './apply.js';
 import { registerDiff } from './diff.js';

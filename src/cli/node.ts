@@ -4,14 +4,14 @@ import { API_VERSION, LOCAL_ADDRESS, LOCAL_NODE, type Condition, type NodeResour
 import { openStore } from '../store/file-store.js';
 import type { Store } from '../store/types.js';
 import { TransportPool } from '../transport/pool.js';
-import { findDefaultKey, generateKey, installCommand, installPublicKey, sshDir, expandHome } from '../transport/keys.js';
 import { probeNode, testNode, type NodeProbe } from '../nodes/probe.js';
 import { renderTable, age } from '../output/table.js';
 import { structured } from '../output/format.js';
 import { detectStyle } from '../output/style.js';
 import { toApiObject } from '../output/objects.js';
 import { outputOption } from './options.js';
-import { drivers, type GlobalOptions } from './context.js';
+import type { GlobalOptions } from './context.js';
+import { drivers } from './drivers.js';
 import { IMPLICIT_LOCAL_NODE, nodeResource } from './runtime.js';
 import { ExitError, UsageError } from './errors.js';
 import { join } from 'node:path';
@@ -204,6 +204,8 @@ function nodeFromFlags(name: string, address: string, flags: AddFlags): NodeReso
 /** Make sure there is a key to log in with, generating one and installing it when asked. */
 async function ensureKey(node: NodeResource, flags: AddFlags, global: GlobalOptions): Promise<void> {
   const log = (m: string) => process.stderr.write(m + '\n');
+  // keys.js needs ssh2: loaded only by `node add`, not by every command.
+  const { findDefaultKey, generateKey, installCommand, installPublicKey, sshDir, expandHome } = await import('../transport/keys.js');
   if (node.spec.identityFile && !existsSync(expandHome(node.spec.identityFile))) {
     throw new ExitError(`identity file ${node.spec.identityFile} does not exist`, 1, 'pass an existing private key to --identity, or leave it out to use ~/.ssh/id_ed25519');
   }

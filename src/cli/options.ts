@@ -44,3 +44,8 @@ export function parseFlagDuration(flag: string, value: string): number {
   }
   return ms;
 }
+
+/** A flag duration ("90s", "5m") in ms, with the flag named in the error. */
+export function flagDuration(flag: string, value: string | undefined, fallbackMs: number): number {
+  return value === undefined ? fallbackMs : parseFlagDuration(flag, value);
+}

@@ -5,7 +5,7 @@ import type { Store } from '../store/types.js';
 import type { TransportPool } from '../transport/pool.js';
 import type { WorkspaceRuntime, DriverContext } from '../providers/types.js';
 import type { Transport } from '../transport/types.js';
-import { drivers } from './context.js';
+import { drivers } from './drivers.js';
 import { ExitError } from './errors.js';
 
 

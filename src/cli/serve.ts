@@ -5,14 +5,9 @@ import { promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { createEngine } from '../reconcile/engine.js';
 import { openStore } from '../store/file-store.js';
-import { TransportPool } from '../transport/pool.js';
-import { Coordinator } from '../server/coordinator.js';
-import { createApiServer, listen } from '../server/http.js';
-import { EventHub, lockHeldStore } from '../server/session.js';
-import { ensureToken, tokenPath } from '../server/token.js';
-import { drivers, flagDuration, type GlobalOptions } from './context.js';
+import type { GlobalOptions } from './context.js';
+import { flagDuration } from './options.js';
 import { UsageError } from './errors.js';
 
 interface ServeFlags {
@@ -49,6 +44,12 @@ export function registerServe(program: Command): void {
       const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
       if (!isLoopback(host)) log(`warning: listening on ${host}, not loopback: the API is plain HTTP; put it behind TLS (e.g. an SSH tunnel)`);
 
+      // The server's parts load here, not with every command (see main.ts).
+      const [{ createEngine }, { TransportPool }, { Coordinator }, { createApiServer, listen }, { EventHub, lockHeldStore }, { ensureToken, tokenPath }, { drivers }] =
+        await Promise.all([
+          import('../reconcile/engine.js'), import('../transport/pool.js'), import('../server/coordinator.js'), import('../server/http.js'),
+          import('../server/session.js'), import('../server/token.js'), import('./drivers.js'),
+        ]);
       const store = await openStore();
       // A fresh VENDETTA_HOME: the store creates it lazily, but the token goes in first.
       await fs.mkdir(store.home, { recursive: true, mode: 0o700 });

@@ -1,10 +1,8 @@
 // vendetta validate -f PATH… : schema + reference checks, every error as file:line:col.
 import type { Command } from 'commander';
 import { collect, outputOption, requireFiles } from './options.js';
-import { loadManifests, formatManifestErrors } from '../manifest/index.js';
 import { structured } from '../output/format.js';
 import { ExitError } from './errors.js';
-import { storeNodes } from './context.js';
 
 export function registerValidate(program: Command): void {
   program
@@ -13,6 +11,9 @@ export function registerValidate(program: Command): void {
     .option('-f, --filename <path>', 'manifest file or directory (repeatable)', collect, [])
     .addOption(outputOption(['text', 'json', 'yaml'], 'text'))
     .action(async (flags: { filename: string[]; output: 'text' | 'json' | 'yaml' }) => {
+      // Loaded here, not at the top: ajv and yaml only for the commands that read manifests.
+      const { loadManifests, formatManifestErrors } = await import('../manifest/index.js');
+      const { storeNodes } = await import('./client.js');
       const result = await loadManifests(requireFiles(flags.filename), { knownNodes: await storeNodes() });
       if (flags.output !== 'text') {
         const data = result.ok

@@ -2,8 +2,12 @@
 // a manifest changes.
 //
 // - Every change (an edit, an editor's atomic save, an added or removed file) re-reads and
-//   re-validates the WHOLE set, after a short debounce. An invalid set is reported with
-//   file:line errors and the last good set stays in force: nothing is torn down.
+//   re-validates the WHOLE set. The first change of a burst acts at once (leading edge); the rest
+//   of the burst is coalesced into one more apply once --debounce passed without a change. The
+//   leading edge never acts on a set that does not parse or validate (a half-written file) nor on
+//   one that drops a resource in force (a file cut at a document boundary): those wait for the
+//   debounce. An invalid set is reported with file:line errors and the last good set stays in
+//   force: nothing is torn down.
 // - A valid set is applied like `vendetta apply` (its plan, events, then the result), then the
 //   engine's loop keeps running over it with a periodic resync that repairs drift.
 // - The store lock is held for the whole session: the watcher is the one writer while it runs,
@@ -40,6 +44,15 @@ export interface WatchFlags {
   output: 'text' | 'json' | 'yaml';
 }
 
+/** Quiet time that ends a burst of changes (--debounce); the first change of a burst acts at once. */
+export const DEFAULT_DEBOUNCE_MS = 300;
+
+/** True when `next` no longer declares a resource `current` declares (a prune, or a file cut short). */
+export function dropsResources(current: LoadedSet, next: LoadedSet): boolean {
+  const kinds = ['nodes', 'workspaces', 'services'] as const;
+  return kinds.some((k) => [...current.desired[k].keys()].some((name) => !next.desired[k].has(name)));
+}
+
 const MANIFEST_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 
 /** Which file events matter: manifests, and any file named explicitly with -f. */
@@ -47,15 +60,43 @@ export function isManifestPath(file: string, explicit: Set<string>): boolean {
   return explicit.has(file) || MANIFEST_EXTENSIONS.has(extname(file).toLowerCase());
 }
 
-/** Calls `fire` once `quietMs` passed without another `poke` (coalesces an editor's burst of writes). */
-export function debouncer(quietMs: number, fire: () => void): { poke(): void; cancel(): void } {
+/**
+ * Acts on the first change at once and coalesces the burst that follows. `poke` on a change:
+ * when idle, `fire('leading')` runs at once; changes within `quietMs` of the last one are
+ * batched into one `fire('trailing')` after `quietMs` of quiet. A leading fire that resolves
+ * false (it declined: the files looked half-written) gets a trailing fire even without another
+ * change, so its verdict is final only after the quiet time.
+ */
+export function changeBatcher(quietMs: number, fire: (edge: 'leading' | 'trailing') => Promise<boolean> | boolean): { poke(): void; cancel(): void } {
   let timer: LongTimeout | undefined;
+  let trailing = false;
+  let cancelled = false;
+  const quiet = () => {
+    timer?.clear();
+    timer = setLongTimeout(() => {
+      timer = undefined;
+      if (!trailing || cancelled) return;
+      trailing = false;
+      void fire('trailing');
+    }, quietMs);
+  };
   return {
     poke() {
-      timer?.clear();
-      timer = setLongTimeout(fire, quietMs);
+      if (cancelled) return;
+      if (timer) {
+        trailing = true;
+        quiet();
+        return;
+      }
+      quiet();
+      void Promise.resolve(fire('leading')).then((acted) => {
+        if (acted || cancelled) return;
+        if (timer) trailing = true; // the quiet time is still running: it ends in a trailing fire
+        else void fire('trailing');
+      });
     },
     cancel() {
+      cancelled = true;
       timer?.clear();
     },
   };
@@ -72,7 +113,7 @@ export async function runWatch(flags: WatchFlags, global: GlobalOptions): Promis
   const progress = createProgress(detectStyle(process.stderr));
   const timeoutMs = flagDuration('--timeout', flags.timeout, 300_000);
   const resyncMs = flagDuration('--resync', flags.resync, 30_000);
-  const debounceMs = flagDuration('--debounce', flags.debounce, 300);
+  const debounceMs = flagDuration('--debounce', flags.debounce, DEFAULT_DEBOUNCE_MS);
   const say = (line: string) => progress.line(line);
   const print = (data: unknown) => process.stdout.write((human ? String(data) : structured(data, 'json').replace(/\n\s*/g, ' ')) + '\n');
 
@@ -108,19 +149,25 @@ export async function runWatch(flags: WatchFlags, global: GlobalOptions): Promis
   const mutex = new Mutex();
   let inForce: LoadedSet | undefined;
 
-  const applyCurrentFiles = (why: string) =>
+  /**
+   * Loads, validates and applies the files; false when it declined. `tentative` (the leading edge
+   * of a burst): an invalid set, or one that drops a resource in force, is declined silently; the
+   * debounce's trailing call decides (and reports errors) once the writes are over.
+   */
+  const applyCurrentFiles = (why: string, tentative = false) =>
     mutex.run(async () => {
-      if (session.signal.aborted) return;
+      if (session.signal.aborted) return true;
       const loaded = await loadManifests(paths, { knownNodes: await storeNodes() });
+      if (tentative && (!loaded.ok || (inForce && dropsResources(inForce, loaded.set)))) return false;
       if (!loaded.ok) {
         const n = loaded.total;
         const kept = inForce ? 'the last good set stays in force; nothing was changed' : 'nothing was applied yet';
         if (human) process.stderr.write(`${formatManifestErrors(loaded.errors, n).join('\n')}\n${n} error${n === 1 ? '' : 's'} in manifests (${why}); ${kept}\n`);
         else print({ valid: false, errors: loaded.errors, total: n });
-        return;
+        return true;
       }
       await loop.stop();
-      if (session.signal.aborted) return;
+      if (session.signal.aborted) return true;
       say(`applying (${why})…`);
       applying = true;
       const started = Date.now();
@@ -143,15 +190,18 @@ export async function runWatch(flags: WatchFlags, global: GlobalOptions): Promis
         loop.start(inForce);
         say(`watching ${paths.join(', ')} for changes (resync every ${flags.resync ?? '30s'}; Ctrl-C to stop)`);
       }
+      return true;
     });
 
   const explicit = new Set(paths.map((p) => p));
   const watcher = watchFiles(paths, { ignoreInitial: true, atomic: true });
   let changed = new Set<string>();
-  const debounce = debouncer(debounceMs, () => {
-    const files = [...changed].join(', ');
+  const debounce = changeBatcher(debounceMs, async (edge) => {
+    const batch = [...changed];
     changed = new Set();
-    void applyCurrentFiles(`changed: ${files}`);
+    const acted = await applyCurrentFiles(`changed: ${batch.join(', ')}`, edge === 'leading');
+    if (!acted) for (const f of batch) changed.add(f); // named again by the trailing call
+    return acted;
   });
   watcher.on('all', (event, file) => {
     if (event === 'addDir' || event === 'unlinkDir' || !isManifestPath(file, explicit)) return;

@@ -8,10 +8,11 @@ import type { ResolvedEnv } from '../model/env.js';
 import type { LoadedSet } from '../reconcile/api.js';
 import type { AppliedRecord, Store } from '../store/types.js';
 import { resolveEnv } from '../manifest/env.js';
-import { formatManifestError } from '../manifest/index.js';
+import { formatManifestError } from '../manifest/errors.js';
 import { detectStyle } from '../output/style.js';
 import { createProgress } from '../output/progress.js';
-import { flagDuration, openEngine, type GlobalOptions } from './context.js';
+import type { GlobalOptions } from './context.js';
+import { flagDuration } from './options.js';
 import { IMPLICIT_LOCAL_NODE } from './runtime.js';
 import { renderResult } from './apply.js';
 import { runShell } from './shell.js';
@@ -48,6 +49,7 @@ async function resolveStoredEnv(r: AppliedRecord, problems: string[]): Promise<R
 
 async function setState(name: string, state: 'running' | 'stopped', flags: { timeout?: string }, global: GlobalOptions): Promise<void> {
   const progress = createProgress(detectStyle(process.stderr));
+  const { openEngine } = await import('./context.js'); // heavy: loaded by the commands that reconcile
   const { store, engine } = await openEngine(global, {
     onEvent: (e) => progress.event(e),
     onProgress: (r, m) => progress.status(r, m),

@@ -67,7 +67,7 @@ const FORMAT_CHECKS: Record<string, { thing: string; hint?: string; parse?: (s: 
   duration: { thing: 'duration', hint: 'use a number and a unit (ms, s, m, h), e.g. "500ms", "2s", "1h30m"', parse: parseDuration },
   quantity: { thing: 'quantity', hint: 'use a number with an optional unit (K, M, G, T or Ki, Mi, Gi, Ti), e.g. "512Mi", "2Gi"', parse: parseQuantity },
   hostKey: { thing: 'host key', hint: 'write it as "<type> <base64>", e.g. "ssh-ed25519 AAAAC3Nz…" (an ssh-keyscan line without the host)' },
-  httpPath: { thing: 'path', hint: 'start it with "/", e.g. "/health"' },
+  httpPath: { thing: 'path', hint: 'start it with "/" and write white space as %20, e.g. "/health"' },
 };
 
 /** Messages for "exactly one of / at least one of" rules, per $defs entry. */

@@ -42,7 +42,8 @@ export interface NodeSpec {
   /** Pinned host key, "ssh-ed25519 AAAA…". */
   hostKey?: string;
   providers?: {
-    docker?: { socket?: string };
+    /** stateRoot: node directory holding <node>/<workspace> service state dirs (bind mounts). */
+    docker?: { socket?: string; stateRoot?: string };
     lxc?: { socket?: string; flavor?: 'lxd' | 'incus' };
     qemu?: { binary?: string; accel?: 'auto' | 'kvm' | 'tcg' };
     process?: { root?: string };

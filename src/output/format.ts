@@ -1,6 +1,10 @@
 // Machine-readable output shared by every command's `-o json|yaml`.
-import { stringify } from 'yaml';
+import { createRequire } from 'node:module';
 import { parseJsonPath, type JsonPathTemplate } from './jsonpath.js';
+
+// yaml is loaded on the first -o yaml, not with every command (CLI start-up; see src/cli/main.ts).
+const load = createRequire(import.meta.url);
+const stringify = (data: unknown): string => (load('yaml') as typeof import('yaml')).stringify(data);
 
 export type OutputFormat = 'table' | 'wide' | 'json' | 'yaml' | 'text';
 

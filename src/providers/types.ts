@@ -70,6 +70,18 @@ export interface WorkspaceRuntime {
   exec(argv: string[], opts?: ExecOptions): Promise<ExecResult>;
   spawn(argv: string[], opts?: SpawnOptions): Promise<SpawnedProcess>;
   /**
+   * Optional: the state dir as the NODE sees it (Docker: a bind mount of a node directory at
+   * stateDir) and how to run things there, as the node's login user. Service files are written
+   * and service state read through it, one node exec, so those files belong to that user (who can
+   * remove them). `liveness`: how a reader on the node tells a live supervisor ('lock': its
+   * flock, when the services run in another pid namespace). Absent: everything goes through exec.
+   */
+  nodeState?: {
+    dir: string;
+    exec(argv: string[], opts?: ExecOptions): Promise<ExecResult>;
+    liveness: 'pid' | 'lock';
+  };
+  /**
    * What environment service supervisors start from. 'clean' (the default): an empty one plus
    * PATH and HOME, for runtimes whose exec passes on the caller's environment (the process
    * provider: the controller's own on the local node). 'inherit': exec's environment as it is,

@@ -1,7 +1,7 @@
 // What a workspace leaves on a node that vendetta could not reach when told to forget it
 // (`delete --force`): named exactly, so the user can remove it by hand. Pure.
 import type { NodeResource, ProviderName } from '../model/types.js';
-import { containerName } from '../providers/docker/spec.js';
+import { containerName, dockerStateRoot } from '../providers/docker/spec.js';
 import { instanceName } from '../providers/lxc/spec.js';
 import { processRoot } from '../providers/process/driver.js';
 import { nodeDir, qemuRoot } from '../providers/qemu/spec.js';
@@ -10,13 +10,22 @@ import { nodeDir, qemuRoot } from '../providers/qemu/spec.js';
 export function workspaceLeftover(node: NodeResource | undefined, provider: ProviderName, workspace: string): string {
   switch (provider) {
     case 'docker':
-      return `docker container ${containerName(workspace)}`;
+      return `docker container ${containerName(workspace)} and its state directory ${dockerStateDirName(node, workspace)}`;
     case 'lxc':
       return `LXD/Incus instance ${instanceName(workspace)}`;
     case 'qemu':
       return `QEMU VM ${workspace} (its qemu process and ${nodeDir(qemuRoot('~'), node?.metadata.name ?? 'NODE')}/${workspace})`;
     case 'process':
       return `directory ${node ? processRoot(node, '~', process.env.VENDETTA_HOME) : '~/.vendetta/workspaces'}/${workspace} and the service processes it supervises`;
+  }
+}
+
+function dockerStateDirName(node: NodeResource | undefined, workspace: string): string {
+  if (!node) return `~/.vendetta/docker/NODE/${workspace}`;
+  try {
+    return `${dockerStateRoot(node, '~', process.env.VENDETTA_HOME)}/${workspace}`;
+  } catch {
+    return `${node.spec.providers?.docker?.stateRoot}/${node.metadata.name}/${workspace}`; // an invalid stateRoot, as written
   }
 }
 

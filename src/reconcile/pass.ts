@@ -1,8 +1,9 @@
 // Executes one reconcile pass: one workspace machine per workspace and one service machine per
 // service of the pass, wired together (workspace ready → its services; service state → the
 // services that dependsOn it), gated by the plan's operation dependencies, with at most
-// `concurrency` provider operations per node at a time. Carries no decisions of its own: what to
-// do comes from the plan, how to retry from the machines.
+// `concurrency` provider operations per node at a time (deletes of one node go as one batch), and
+// services' state read per node (./node-reader.ts). Carries no decisions of its own: what to do
+// comes from the plan, how to retry and when a resource counts as ready from the machines.
 import { createActor, fromPromise, type Actor } from 'xstate';
 import type {
   EventRecord,
@@ -29,11 +30,13 @@ import {
   type Dependency,
   type DependencyState,
   type HealthTiming,
+  type ProbeResult,
   type ServiceMachine,
   type ServiceOperation,
   type ServiceTarget,
 } from './service-machine.js';
 import { servicePhase, topState, workspacePhase } from './status.js';
+import { createCoalescer, createNodeReader, type ServicesByWorkspace } from './node-reader.js';
 import { workspaceMachine, type WorkspaceMachine, type WorkspaceOperation, type WorkspaceTarget } from './workspace-machine.js';
 import type { Phase } from '../model/types.js';
 
@@ -64,6 +67,14 @@ export interface PassContext {
   retry?: Partial<RetryPolicy>;
   /** Service start confirmation tuning (tests make it fast). */
   servicePollMs?: number;
+  /** How long a started service must be seen running before it counts as started (default 250 ms). */
+  serviceStableMs?: number;
+  /**
+   * Resources the previous pass saw fail: a service among them that this pass leaves alone is
+   * watched for the full window like a fresh start, not trusted from one look (a crash-looping
+   * service looks "running" between restarts).
+   */
+  recheck?: ReadonlySet<ResourceId>;
   /** Return once every planned operation finished, without waiting for readiness. */
   noWait?: boolean;
 }
@@ -93,7 +104,17 @@ export interface PassOutcome {
   units: UnitOutcome[];
   operationsRun: number;
   operationsSucceeded: number;
+  /** Every planned operation of the pass completed (true for a pass that planned none). */
+  allOperationsDone: boolean;
 }
+
+/**
+ * Gap between reads of a node's service state while confirming starts and waiting for health
+ * verdicts. Reads are coalesced per node (./node-reader.ts), so this costs one round trip per
+ * node per poll however many services are confirming.
+ */
+const DEFAULT_POLL_MS = 50;
+const CONFIRM_BUDGET_MS = 10_000;
 
 const DEFAULT_HEALTH = { interval: '2s', timeout: '1s', retries: 3, startPeriod: '0s' };
 
@@ -181,12 +202,21 @@ function answeredObservation(ws: ObservedWorkspace | undefined): boolean {
   return !!ws && ws.running && ws.services.length > 0;
 }
 
+/** Was the health verdict checked before the service's current run started? (Both are node times.) */
+export function staleVerdict(checkedAt: string | undefined, startedAt: string | undefined): boolean {
+  if (!checkedAt || !startedAt) return false;
+  const checked = Date.parse(checkedAt);
+  const started = Date.parse(startedAt);
+  return Number.isFinite(checked) && Number.isFinite(started) && checked < started;
+}
+
 function hasProbe(hc: HealthcheckSpec | undefined): hc is HealthcheckSpec {
   return !!hc && !!(hc.exec || hc.tcp || hc.http);
 }
 
 export async function executePass(ctx: PassContext): Promise<PassOutcome> {
   const { plan, observed, set, helpers } = ctx;
+  const pollMs = ctx.servicePollMs ?? DEFAULT_POLL_MS;
   const opDone = new Map<string, Deferred>(plan.operations.map((op) => [op.id, deferred()]));
   let operationsRun = 0;
   let operationsSucceeded = 0;
@@ -232,8 +262,37 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
     return m;
   };
 
+  // Service state for the machines, one read per node (and provider) for all that ask at once:
+  // the driver's observeServices when it has one, else one exec per workspace.
+  const readerKey = (node: string, provider: ProviderName) => `${node}\u0000${provider}`;
+  const reader = createNodeReader(async (key, workspaces): Promise<ServicesByWorkspace> => {
+    const [node, provider] = key.split('\u0000') as [string, ProviderName];
+    const driver = driverFor(provider, node);
+    if (driver.observeServices) {
+      return driver.observeServices(await driverContext(node, resourceId('Node', node)), workspaces);
+    }
+    const found: ServicesByWorkspace = new Map();
+    await Promise.all(
+      workspaces.map(async (w) => {
+        try {
+          found.set(w, await managerFor(await runtimeFor(node, provider, w)).observe());
+        } catch (err) {
+          found.set(w, err instanceof Error ? err : new Error(String(err)));
+        }
+      }),
+    );
+    return found;
+  });
+
+  // Deletes of one node that are due at the same moment go to the driver as one batch (about one
+  // round trip) when it can take one: not through the node's slots one by one.
+  const deletes = createCoalescer<void>(async (key, names) => {
+    const [node, provider] = key.split('\u0000') as [string, ProviderName];
+    return driverFor(provider, node).deleteMany!(await driverContext(node, resourceId('Node', node)), names);
+  }, undefined);
+
   /** Waits for the operations `op` depends on; a failed one makes `op` fail for good. */
-  const runOperation = async (op: Operation | undefined, work: () => Promise<void>): Promise<void> => {
+  const runOperation = async (op: Operation | undefined, work: () => Promise<void>, slot = true): Promise<void> => {
     if (op) {
       for (const dep of op.dependsOn) {
         const ok = await (opDone.get(dep)?.promise ?? Promise.resolve(true));
@@ -242,7 +301,7 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
       operationsRun++;
       ctx.progress(op.resource, `${op.type} on ${op.node}: ${op.cause}`);
     }
-    await ctx.withNodeSlot(op?.node ?? '', work);
+    await (slot ? ctx.withNodeSlot(op?.node ?? '', work) : work());
     if (op) {
       operationsSucceeded++;
       opDone.get(op.id)!.resolve(true);
@@ -256,8 +315,11 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
     let unit: WorkspaceUnit;
     const machine = workspaceMachine.provide({
       actors: {
-        operate: fromPromise<void, { name: string; operation: WorkspaceOperation }>(({ input }) =>
-          runOperation(op, async () => {
+        operate: fromPromise<void, { name: string; operation: WorkspaceOperation }>(({ input }) => {
+          if (input.operation === 'delete' && ctx.drivers[provider]?.deleteMany) {
+            return runOperation(op, () => deletes.request(readerKey(node, provider), name), false);
+          }
+          return runOperation(op, async () => {
             const driver = driverFor(provider, node);
             const dctx = await driverContext(node, id);
             switch (input.operation) {
@@ -278,8 +340,8 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
                 await driver.delete(dctx, name);
                 break;
             }
-          }),
-        ),
+          });
+        }),
         verify: fromPromise<void, { name: string }>(async () => {
           // The pass's own observation already reached inside a workspace it leaves alone: a
           // running workspace whose services were listed answered a command moments ago (every
@@ -358,8 +420,12 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
     const operation = op ? SERVICE_OPS[op.type] : undefined;
     // A service the pass leaves alone takes its first look from the pass's observation, which
     // already read it: no exec before its health probe. Later looks (it was backing off, say)
-    // and every look at a service this pass starts go to the workspace.
+    // and every look at a service this pass starts go to the node reader.
     let firstLook = operation ? undefined : observedWorkspace(node, workspace)?.services.find((s) => s.name === name);
+    // Its first health verdict too: a converged service with a recorded verdict costs no round trip.
+    let firstHealthLook = firstLook;
+    let controllerProbes = false;
+    const readService = async () => (await reader.read(readerKey(node, provider), workspace)).find((s) => s.name === name);
     const machine = serviceMachine.provide({
       actors: {
         operate: fromPromise<void, { name: string; operation: ServiceOperation }>(({ input }) =>
@@ -389,12 +455,25 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
             firstLook = undefined;
             return seen;
           }
-          const services = await managerFor(await runtimeFor(node, provider, workspace)).observe();
-          return services.find((s) => s.name === name);
+          return readService();
         }),
-        probe: fromPromise<HealthResult, { name: string }>(async () =>
-          helpers.checkHealth(healthcheck!, await runtimeFor(node, provider, workspace), await ctx.transport(node), helpers.parseDuration(hc.timeout)),
-        ),
+        // The supervisor probes on the node and records its verdict: read it with the node's
+        // other services. Only without one (no probe tool in the workspace, an older supervisor)
+        // does the controller probe, as it did before.
+        probe: fromPromise<ProbeResult, { name: string }>(async () => {
+          if (!controllerProbes) {
+            const seen = firstHealthLook ?? (await readService());
+            firstHealthLook = undefined;
+            const h = seen?.health;
+            if (h && h.status !== 'unknown') {
+              // A verdict from before the current run started (a restart this pass) says nothing yet.
+              if (staleVerdict(h.checkedAt, seen.startedAt)) return { ok: false, message: h.message, verdict: 'starting', observed: seen };
+              return { ok: h.status === 'healthy', message: h.message, verdict: h.status, failures: h.failures, observed: seen };
+            }
+            if (seen) controllerProbes = true; // this supervisor records no verdict: stop asking
+          }
+          return helpers.checkHealth(healthcheck!, await runtimeFor(node, provider, workspace), await ctx.transport(node), helpers.parseDuration(hc.timeout));
+        }),
       },
     });
     const unit: ServiceUnit = {
@@ -411,7 +490,8 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
       dependencyState: 'pending',
       actor: createActor(machine, {
         // A service this pass starts must be seen running twice (it may crash at once); one this
-        // pass leaves alone was already running in the pass's observation: one look is enough.
+        // pass leaves alone was already running in the pass's observation: one look is enough,
+        // unless it failed in the previous pass.
         input: {
           name,
           operation,
@@ -419,8 +499,11 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
           dependsOn,
           health,
           retry: ctx.retry,
-          pollMs: ctx.servicePollMs,
-          stableObservations: operation ? 2 : 1,
+          pollMs,
+          // Give up confirming after about CONFIRM_BUDGET_MS of polling.
+          maxPolls: Math.ceil(CONFIRM_BUDGET_MS / Math.max(pollMs, DEFAULT_POLL_MS)),
+          stableObservations: operation || ctx.recheck?.has(id) ? 2 : 1,
+          stableMs: ctx.serviceStableMs,
           ports: resource?.spec.ports,
         },
       }),
@@ -627,7 +710,7 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
       };
     }),
   ];
-  return { units, operationsRun, operationsSucceeded };
+  return { units, operationsRun, operationsSucceeded, allOperationsDone: [...opDone.values()].every((d) => d.ok) };
 }
 
 function opDoneOk(d: Deferred | undefined): boolean {

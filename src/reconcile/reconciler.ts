@@ -1,7 +1,8 @@
-// The reconcile engine: observe every node (I/O) → plan (pure) → execute the plan with machines
-// (./pass.ts) → status and events. `runLoop` repeats passes, level-triggered: each pass starts
-// from the whole desired set and a fresh observation. `apply` runs it until converged; watch and
-// serve modes run it forever with a resync interval.
+// The reconcile engine, as a pipeline of stages: load (the caller) → observe (./observe.ts) →
+// plan (pure, ../plan) → execute (./pass.ts) → record (./record.ts). `runLoop` repeats passes,
+// level-triggered: each pass starts from the whole desired set and a fresh observation. `apply`
+// runs it until converged; watch and serve modes run it forever with a resync interval. This
+// file holds the loop, apply and delete, and what they remember about where records' objects are.
 //
 // Every dependency is passed in (`EngineDeps`), so this file imports no other engineer's
 // implementation; ./engine.ts wires the real ones.
@@ -11,9 +12,7 @@ import type {
   EventRecord,
   HealthcheckSpec,
   NodeResource,
-  ObservedNode,
   ObservedSet,
-  ObservedWorkspace,
   ProviderName,
   ResourceId,
   ResourceStatus,
@@ -21,19 +20,21 @@ import type {
   WorkspaceSpec,
   ServiceSpec,
 } from '../model/types.js';
-import { IMPLICIT_LOCAL_NODE, LOCAL_ADDRESS, LOCAL_NODE, resourceId } from '../model/types.js';
+import { LOCAL_NODE, resourceId } from '../model/types.js';
 import { setLongTimeout, sleepMs } from '../model/timers.js';
 import type { Plan } from '../plan/types.js';
 import type { ObservationTargets } from '../plan/targets.js';
-import { ProviderError, type DesiredWorkspace, type ProviderDriver, type WorkspaceRuntime } from '../providers/types.js';
+import type { DesiredWorkspace, ProviderDriver, WorkspaceRuntime } from '../providers/types.js';
 import type { DesiredService, HealthResult, ServiceManager } from '../services/types.js';
 import type { AppliedRecord, PreviousPlacement, Store, StoreIdentity } from '../store/types.js';
-import { HostKeyMismatchError, TransportError, type Transport } from '../transport/types.js';
+import type { Transport } from '../transport/types.js';
 import type { ApplyOptions, ApplyResult, DeletionReport, EngineApi, EngineEvents, Failure, LoadedSet } from './api.js';
-import { executePass, providerUnavailable, type PassOutcome, type UnitOutcome } from './pass.js';
-import { errorMessage, type RetryPolicy } from './retry.js';
+import { executePass, providerUnavailable, type PassOutcome } from './pass.js';
+import { afterPass, createObserver, type Observation } from './observe.js';
+import { hintFor, statusChanged, summarize, writeStatuses } from './record.js';
+import type { RetryPolicy } from './retry.js';
 import { serviceLeftover, workspaceLeftover } from './leftovers.js';
-import { carryTransitionTimes, condition, failureSignature, httpEndpoint, publishedHost, settledOk } from './status.js';
+import { carryTransitionTimes, condition, failureSignature } from './status.js';
 
 export interface PlanFnInput {
   set: LoadedSet;
@@ -73,7 +74,7 @@ export interface EngineOptions {
   store: Store;
   connect: (node: NodeResource) => Promise<Transport>;
   drivers: Partial<Record<ProviderName, ProviderDriver>>;
-  /** Provider operations at a time per node (default 4). */
+  /** Provider operations at a time per node (default DEFAULT_CONCURRENCY_PER_NODE). */
   concurrencyPerNode?: number;
   events?: EngineEvents;
   // Injectable for tests; the defaults are the real modules.
@@ -85,10 +86,12 @@ export interface EngineOptions {
   checkHealthFn?: EngineDeps['checkHealth'];
   /** Machine retry policy (tests shorten it). */
   retry?: Partial<RetryPolicy>;
-  /** Gap between service observations while confirming a start (default 250 ms). */
+  /** Gap between reads of a node's service state while confirming starts and health (default 50 ms). */
   servicePollMs?: number;
-  /** Pause between passes that are still converging (default 500 ms). */
-  passDelayMs?: number;
+  /** How long a service this pass starts must be seen running to count as started (default 250 ms). */
+  serviceStableMs?: number;
+  /** Pause before a retry pass after failures (default 500 ms); a converged pass is not repeated. */
+  retryDelayMs?: number;
 }
 
 export interface LoopOptions extends ApplyOptions {
@@ -105,6 +108,13 @@ export interface Engine extends EngineApi {
 }
 
 const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
+/**
+ * Provider operations at a time per node (creates, starts; batched deletes take no slot). Most of
+ * a create is waiting on the node's daemon, so more than the node's cores pay off: 30 busybox
+ * workspaces with a service each on one 2-core test node, cold apply through the built CLI,
+ * took 58.8/62.9 s at 4, 68.1/50.1 s at 8 and 48.8/47.7 s at 16.
+ */
+export const DEFAULT_CONCURRENCY_PER_NODE = 16;
 
 /** Limits concurrent work per key. */
 class KeyedSemaphore {
@@ -135,19 +145,6 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 function formatMs(ms: number): string {
   return ms < 1000 ? `${ms}ms` : `${Math.round(ms / 100) / 10}s`;
-}
-
-/** Does the node's connection still run a command? (Any exit code counts: it answered.) */
-function answers(transport: Transport): Promise<boolean> {
-  return transport.exec(['true']).then(
-    () => true,
-    () => false,
-  );
-}
-
-function nodeHint(node: string, err: unknown): string {
-  if ((err instanceof TransportError || err instanceof ProviderError) && err.hint) return err.hint;
-  return `check that node ${node} is up and reachable: vendetta node test ${node}`;
 }
 
 export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine {
@@ -183,103 +180,23 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
     return identity;
   }
   const planDeletionFn = opts.planDeletionFn ?? deps.planDeletion;
-  const semaphore = new KeyedSemaphore(opts.concurrencyPerNode ?? 4);
-  const transports = new Map<string, Promise<Transport>>();
-
-  // ----- transports: one per node, reused across passes ---------------------------------------
-  function transportFor(node: NodeResource): Promise<Transport> {
-    const name = node.metadata.name;
-    let t = transports.get(name);
-    if (!t) {
-      t = opts.connect(node);
-      transports.set(name, t);
-      // A failed connection is retried next pass; a changed host key never is.
-      t.catch((err) => {
-        if (!(err instanceof HostKeyMismatchError)) transports.delete(name);
-      });
-    }
-    return t;
-  }
+  const semaphore = new KeyedSemaphore(opts.concurrencyPerNode ?? DEFAULT_CONCURRENCY_PER_NODE);
+  const observer = createObserver({ connect: opts.connect, drivers: opts.drivers });
+  const observe = observer.observe;
+  const transportFor = observer.transportFor;
 
   // ----- events ------------------------------------------------------------------------------
+  // Event writes still in flight: a command returns only once they are done.
+  const eventWrites = new Set<Promise<void>>();
   async function recordEvent(e: Omit<EventRecord, 'time'>): Promise<void> {
     const event: EventRecord = { time: new Date().toISOString(), ...e };
     events.onEvent?.(event);
-    await store.appendEvent(event).catch(() => undefined); // events are best effort: never fail a pass
+    const write = store.appendEvent(event).catch(() => undefined); // events are best effort: never fail a pass
+    eventWrites.add(write);
+    await write;
+    eventWrites.delete(write);
   }
-
-  // ----- observe -----------------------------------------------------------------------------
-  /** Node resources by name: declared in the set, else as last applied, else the implicit local node. */
-  function resolveNodes(set: LoadedSet | undefined, applied: AppliedRecord[]): Map<string, NodeResource> {
-    const nodes = new Map<string, NodeResource>();
-    for (const r of applied) if (r.kind === 'Node') nodes.set(r.name, r.resource as NodeResource);
-    for (const [name, n] of set?.desired.nodes ?? []) nodes.set(name, n);
-    if (!nodes.has(LOCAL_NODE)) nodes.set(LOCAL_NODE, IMPLICIT_LOCAL_NODE);
-    return nodes;
-  }
-
-  interface Observation {
-    observed: ObservedSet;
-    nodes: Map<string, NodeResource>;
-    latencyMs: Map<string, number>;
-    hints: Map<string, string>;
-  }
-
-  /** Observes the target nodes only (see ../plan/targets.ts for which a command needs). */
-  async function observe(set: LoadedSet | undefined, applied: AppliedRecord[], applySet: string, targets: ObservationTargets): Promise<Observation> {
-    const nodes = resolveNodes(set, applied);
-    const observed: ObservedSet = new Map();
-    const latencyMs = new Map<string, number>();
-    const hints = new Map<string, string>();
-    await Promise.all(
-      [...targets].map(async ([name, providers]) => {
-        const node = nodes.get(name);
-        if (!node) {
-          observed.set(name, { name, reachable: false, error: `node ${name} is not declared in the manifests or the store`, workspaces: [] });
-          hints.set(name, `add a Node named ${name} to the manifests`);
-          return;
-        }
-        const started = Date.now();
-        let transport: Transport | undefined;
-        try {
-          transport = await transportFor(node);
-          const ctx = { node, transport, applySet };
-          const unavailable: NonNullable<ObservedNode['unavailable']> = [];
-          const lists = await Promise.all(
-            // A provider without a driver is not observed: its workspaces fail when operated on.
-            [...providers].map(async (p) => {
-              try {
-                return (await opts.drivers[p]?.observe(ctx)) ?? [];
-              } catch (err) {
-                // The connection itself failed: the whole node is unreachable (below). Anything
-                // else (no LXD daemon, no Docker socket) only takes this provider's workspaces
-                // out of the pass; the node's other providers still converge. Drivers also throw
-                // TransportError for a daemon socket that does not answer, so a round trip tells
-                // whether the node's connection is what failed.
-                if (err instanceof TransportError && !(await answers(transport!))) throw err;
-                const message = errorMessage(err);
-                const error = message.includes(`node ${name}`) ? message : `cannot observe ${p} on node ${name}: ${message}`;
-                unavailable.push({ provider: p, error, hint: err instanceof ProviderError || err instanceof TransportError ? err.hint : undefined });
-                return [] as ObservedWorkspace[];
-              }
-            }),
-          );
-          unavailable.sort((a, b) => a.provider.localeCompare(b.provider));
-          observed.set(name, { name, reachable: true, workspaces: lists.flat(), ...(unavailable.length > 0 ? { unavailable } : {}) });
-          latencyMs.set(name, Date.now() - started);
-        } catch (err) {
-          const where = transport?.describe ?? (node.spec.address === LOCAL_ADDRESS ? 'local' : `${node.spec.user ? `${node.spec.user}@` : ''}${node.spec.address}:${node.spec.port ?? 22}`);
-          const what = transport ? 'cannot observe' : 'cannot connect to';
-          // Most transport errors already say "… node <name> (<where>)": don't say it twice.
-          const message = errorMessage(err);
-          const error = message.includes(`node ${name} `) ? message : `${what} node ${name} (${where}): ${message}`;
-          observed.set(name, { name, reachable: false, error, workspaces: [] });
-          hints.set(name, nodeHint(name, err));
-        }
-      }),
-    );
-    return { observed, nodes, latencyMs, hints };
-  }
+  const eventsWritten = () => Promise.all([...eventWrites]);
 
   // ----- one pass ----------------------------------------------------------------------------
   interface PassResult {
@@ -293,7 +210,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
     plan: Plan,
     observation: Observation,
     applied: AppliedRecord[],
-    p: { applySet: string; signal: AbortSignal; noWait?: boolean },
+    p: { applySet: string; signal: AbortSignal; noWait?: boolean; recheck?: ReadonlySet<ResourceId> },
   ): Promise<PassResult> {
     const outcome = await executePass({
       helpers,
@@ -310,202 +227,15 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
       signal: p.signal,
       retry: opts.retry,
       servicePollMs: opts.servicePollMs,
+      serviceStableMs: opts.serviceStableMs,
       noWait: p.noWait,
+      recheck: p.recheck,
     });
-    const result = await summarize(set, plan, observation, applied, outcome, p.signal.aborted);
+    const result = summarize({ set, plan, observation, applied, outcome, timedOut: p.signal.aborted, parsePortSpec: deps.parsePortSpec, now: new Date().toISOString() });
+    await writeStatuses(store, result.statuses, new Map(applied.map((r) => [r.id, r])));
     return { plan, outcome, result };
   }
 
-  /** Statuses, failures and endpoints of a pass; statuses are written to the store. */
-  async function summarize(
-    set: LoadedSet | undefined,
-    plan: Plan,
-    observation: Observation,
-    applied: AppliedRecord[],
-    outcome: PassOutcome,
-    timedOut: boolean,
-  ): Promise<ApplyResult> {
-    const now = new Date().toISOString();
-    const records = new Map(applied.map((r) => [r.id, r]));
-    const statuses = new Map<ResourceId, ResourceStatus>();
-    const failures: Failure[] = [];
-    const endpoints = new Map<ResourceId, string>();
-    const generation = (id: ResourceId) => records.get(id)?.generation ?? 0;
-    const previousGeneration = (id: ResourceId) => records.get(id)?.status?.observedGeneration ?? 0;
-
-    // Nodes.
-    const nodeNames = new Set([...(set?.desired.workspaces.values() ?? [])].map((w) => w.spec.node));
-    for (const name of observation.observed.keys()) nodeNames.add(name);
-    for (const name of nodeNames) {
-      const o = observation.observed.get(name);
-      const id = resourceId('Node', name);
-      const latency = observation.latencyMs.get(name);
-      const reachable = !!o?.reachable;
-      // A provider that could not be observed fails its own workspaces, not the node.
-      const unavailable = o?.unavailable ?? [];
-      statuses.set(id, {
-        phase: reachable ? 'Ready' : 'NotReady',
-        conditions: [
-          condition('Reachable', reachable, reachable ? 'Observed' : 'Unreachable', reachable ? `observed in ${latency} ms` : (o?.error ?? 'not observed'), now),
-          condition('Ready', reachable, reachable ? 'Observed' : 'Unreachable', reachable ? 'node observed' : (o?.error ?? 'not observed'), now),
-          ...(unavailable.length > 0 ? [condition('ProvidersAvailable', false, 'ProviderUnavailable', unavailable.map((u) => u.error).join('; '), now)] : []),
-        ],
-        observedGeneration: generation(id),
-        details: { address: observation.nodes.get(name)?.spec.address ?? 'unknown', ...(latency !== undefined ? { latencyMs: latency } : {}) },
-      });
-      if (!reachable) {
-        failures.push({ resource: id, node: name, reason: o?.error ?? `node ${name} was not observed`, hint: observation.hints.get(name) });
-      }
-      // A provider only applied workspaces use (a prune) has no declared workspace to fail: the node says it.
-      for (const u of unavailable) {
-        const declaredThere = [...(set?.desired.workspaces.values() ?? [])].some((w) => w.spec.node === name && w.spec.provider === u.provider);
-        if (!declaredThere) failures.push({ resource: id, node: name, reason: u.error, hint: u.hint });
-      }
-    }
-
-    function publishedPortFor(workspace: string, containerPort: number) {
-      for (const spec of set?.desired.workspaces.get(workspace)?.spec.ports ?? []) {
-        try {
-          const p = deps.parsePortSpec(spec);
-          if (p.containerPort === containerPort) return p;
-        } catch {
-          // validated by the loader: an unparsable one is just not an endpoint
-        }
-      }
-      return undefined;
-    }
-
-    // Resources that had a machine this pass.
-    const byId = new Map<ResourceId, UnitOutcome>();
-    for (const u of outcome.units) {
-      if (u.target === 'deleted') continue;
-      byId.set(u.id, u);
-    }
-    for (const u of byId.values()) {
-      const ok = settledOk(u.phase);
-      const converged = ok && !timedOut;
-      const reason = u.reason ?? (ok ? undefined : timedOut ? `timed out while ${u.phase.toLowerCase()}` : `not ready: ${u.phase}`);
-      const details: Record<string, string | number | boolean> = { node: u.node };
-      if (u.workspace) details.workspace = u.workspace;
-      if (u.address) details.address = u.address;
-      const conditions = [
-        condition('Ready', u.phase === 'Ready' || u.phase === 'Completed', u.phase, reason ?? (u.phase === 'Stopped' ? 'stopped as declared' : 'ready'), now),
-      ];
-      if (u.kind === 'Service') {
-        const obs = u.observedService;
-        if (obs?.pid !== undefined) details.pid = obs.pid;
-        if (obs) details.restarts = obs.restarts;
-        if (obs?.exitCode !== undefined) details.exitCode = obs.exitCode;
-        const svc = set?.desired.services.get(u.name);
-        const port = svc?.spec.ports?.[0];
-        // Where a user reaches it: the workspace's published port for it when there is one (a
-        // container address is only reachable from the node), else the workspace address.
-        const published = port === undefined ? undefined : publishedPortFor(svc!.spec.workspace, port);
-        const nodeAddress = observation.nodes.get(u.node)?.spec.address ?? LOCAL_ADDRESS;
-        if (published) details.endpoint = httpEndpoint(publishedHost(published.hostIp, nodeAddress), published.hostPort);
-        else if (port !== undefined && u.address) details.endpoint = httpEndpoint(u.address, port);
-        if (details.endpoint && u.phase === 'Ready') endpoints.set(u.id, String(details.endpoint));
-        if (u.hasHealthcheck) {
-          conditions.push(
-            condition(
-              'Healthy',
-              u.lastHealth ? u.lastHealth.ok : 'Unknown',
-              u.lastHealth ? (u.lastHealth.ok ? 'Healthy' : 'Unhealthy') : 'NotChecked',
-              u.lastHealth?.message ?? 'not checked yet',
-              now,
-            ),
-          );
-        }
-        if (u.dependsOn?.length) {
-          const waiting = u.phase === 'WaitingDependencies' || (u.phase === 'Failed' && /^dependency /.test(u.reason ?? ''));
-          conditions.push(condition('DependenciesMet', !waiting, waiting ? 'Waiting' : 'Met', waiting ? (reason ?? 'waiting') : 'dependencies met', now));
-        }
-      } else {
-        const ws = set?.desired.workspaces.get(u.name);
-        const nodeAddress = observation.nodes.get(u.node)?.spec.address ?? LOCAL_ADDRESS;
-        const first = ws?.spec.ports?.[0];
-        if (first && u.phase === 'Ready') {
-          try {
-            const port = deps.parsePortSpec(first);
-            endpoints.set(u.id, httpEndpoint(publishedHost(port.hostIp, nodeAddress), port.hostPort));
-          } catch {
-            // The manifest loader validated ports; an unparsable one just has no endpoint.
-          }
-        }
-      }
-      const status: ResourceStatus = {
-        phase: u.phase,
-        conditions,
-        observedGeneration: converged ? generation(u.id) : previousGeneration(u.id),
-        details,
-      };
-      statuses.set(u.id, carryTransitionTimes(status, records.get(u.id)?.status));
-      if (!ok) {
-        failures.push({ resource: u.id, node: u.node, reason: reason!, hint: hintFor(u) });
-      }
-    }
-
-    // Declared resources without a machine: their node could not be observed.
-    // (or, on a reachable node, their provider could not be observed).
-    const unitless: { id: ResourceId; node: string; provider?: ProviderName }[] = [];
-    for (const ws of set?.desired.workspaces.values() ?? []) unitless.push({ id: resourceId('Workspace', ws.metadata.name), node: ws.spec.node, provider: ws.spec.provider });
-    for (const svc of set?.desired.services.values() ?? []) {
-      const ws = set?.desired.workspaces.get(svc.spec.workspace);
-      unitless.push({ id: resourceId('Service', svc.metadata.name), node: ws?.spec.node ?? 'unknown', provider: ws?.spec.provider });
-    }
-    const conflicts = new Map((plan.conflicts ?? []).map((c) => [c.resource, c]));
-    for (const { id, node, provider } of unitless) {
-      if (byId.has(id)) continue;
-      // Owned by another vendetta (or in a workspace that is): failed, untouched, until adopted.
-      const conflict = conflicts.get(id) ?? conflicts.get(resourceId('Workspace', set?.desired.services.get(id.slice('service/'.length))?.spec.workspace ?? ''));
-      if (conflict && conflict.node === node) {
-        statuses.set(id, {
-          phase: 'Failed',
-          conditions: [condition('Ready', false, 'OwnedByAnotherVendetta', conflict.message, now)],
-          observedGeneration: previousGeneration(id),
-          details: { node, owner: conflict.owner.name },
-        });
-        failures.push({ resource: id, node, reason: conflict.message, hint: conflict.resource === id ? 'to take it over: vendetta apply --adopt (replaces it)' : undefined });
-        continue;
-      }
-      const unavailable = observation.observed.get(node)?.reachable && provider ? providerUnavailable(observation.observed, node, provider) : undefined;
-      if (unavailable) {
-        statuses.set(id, {
-          phase: 'Failed',
-          conditions: [condition('Ready', false, 'ProviderUnavailable', unavailable.error, now)],
-          observedGeneration: previousGeneration(id),
-          details: { node },
-        });
-        failures.push({ resource: id, node, reason: unavailable.error, hint: unavailable.hint });
-        continue;
-      }
-      const why = observation.observed.get(node)?.error ?? `node ${node} was not observed`;
-      statuses.set(id, {
-        phase: 'NotReady',
-        conditions: [condition('Ready', false, 'NodeUnreachable', why, now)],
-        observedGeneration: previousGeneration(id),
-        details: { node },
-      });
-      failures.push({ resource: id, node, reason: `node ${node} is unreachable`, hint: observation.hints.get(node) });
-    }
-
-    // Conflicts of resources no longer declared (prune, a move away): fail the apply too.
-    for (const c of conflicts.values()) {
-      if (!failures.some((f) => f.resource === c.resource && f.node === c.node)) failures.push({ resource: c.resource, node: c.node, reason: c.message });
-    }
-
-    await Promise.all([...statuses].map(([id, status]) => store.setStatus(id, status)));
-    const converged = !timedOut && plan.operations.length === 0 && plan.unreachable.length === 0 && failures.length === 0;
-    return { converged, plan, operationsRun: outcome.operationsRun, statuses, failures, endpoints };
-  }
-
-  function hintFor(u: UnitOutcome): string | undefined {
-    if (u.kind === 'Service' && /unhealthy|exited|did not stay running|not found|not executable|already in use/.test(u.reason ?? '')) {
-      return `see what it printed: vendetta logs ${u.name}`;
-    }
-    if (u.phase === 'Failed') return `see vendetta describe ${u.id.replace('/', ' ')}`;
-    return undefined;
-  }
 
   // ----- where records' objects are, and whether they are gone --------------------------------
   /** Places a workspace record says its object may be: its node, then nodes it moved away from. */
@@ -657,9 +387,12 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
     let firstPlan: Plan | undefined;
     let operationsRun = 0;
     let previousFailures: string | undefined;
+    let failedBefore: ReadonlySet<ResourceId> = new Set();
     let last: ApplyResult | undefined;
     try {
       for (let pass = 1; ; pass++) {
+        // Stopped (watch, serve) or out of time while waiting: no further observation.
+        if (pass > 1 && signal.aborted) break;
         const applied = await store.list();
         const targets = deps.applyTargets({ set, applied, applySet: loop.applySet, prune: loop.prune });
         const observation = await observe(set, applied, loop.applySet, targets);
@@ -673,13 +406,16 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
           applySet: loop.applySet,
           signal,
           noWait: loop.noWait,
+          recheck: failedBefore,
         });
+        failedBefore = new Set(result.failures.map((f) => f.resource));
         operationsRun += outcome.operationsRun;
+        const after = afterPass(observation, outcome);
         if (loop.prune) {
           const pruned = applied.filter((r) => r.applySet === loop.applySet && !declared(set, r));
-          await forgetPruned(pruned, applied, outcome, observation);
+          await forgetPruned(pruned, applied, outcome, after);
         }
-        await settleMoves(set, applied, observation);
+        await settleMoves(set, applied, after);
         last = { ...result, plan: firstPlan, operationsRun };
         if (deadline.signal.aborted && !result.converged && last.failures.length === 0) {
           last.failures.push({
@@ -696,15 +432,18 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         const failures = failureSignature(result.failures);
         const stuck = result.failures.length > 0 && (outcome.operationsSucceeded === 0 || failures === previousFailures);
         previousFailures = failures;
+        // A converged pass needs no confirmation pass: its machines confirmed every resource. Only a
+        // retry after failures waits a moment (a failing service gets time to show it again).
         if (loop.until === 'converged') {
           if (result.converged || stuck) break;
-          await sleep(opts.passDelayMs ?? 500, signal);
+          await sleep(opts.retryDelayMs ?? 500, signal);
         } else {
-          await sleep(result.converged || stuck ? (loop.resyncMs ?? 30_000) : (opts.passDelayMs ?? 500), signal);
+          await sleep(result.converged || stuck ? (loop.resyncMs ?? 30_000) : (opts.retryDelayMs ?? 500), signal);
         }
       }
     } finally {
       timer?.clear();
+      await eventsWritten();
     }
     return last!;
   }
@@ -774,28 +513,19 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         const notFound = requested.filter((id) => !records.has(id) && !nodeOfSet(id) && !declaredAndPresent(id, set, observation));
         const live = withServices.filter((id) => !notFound.includes(id));
 
-        let firstPlan: Plan | undefined;
-        let operationsRun = 0;
-        let last: PassResult | undefined;
-        const failedOps: UnitOutcome[] = [];
+        const plan = planDeletionFn({ ids: live, applied, set, observed: observation.observed, identity: await loadIdentity(true) });
+        const firstPlan = plan;
+        events.onPlan?.(plan, 1);
+        const last = await runPass(undefined, plan, observation, applied, { applySet: 'default', signal });
+        const operationsRun = last.outcome.operationsRun;
         const deletedOn = new Map<ResourceId, Set<string>>();
-        for (;;) {
-          const plan = planDeletionFn({ ids: live, applied, set, observed: observation.observed, identity: await loadIdentity(true) });
-          firstPlan ??= plan;
-          events.onPlan?.(plan, 1);
-          last = await runPass(undefined, plan, observation, applied, { applySet: 'default', signal });
-          operationsRun += last.outcome.operationsRun;
-          for (const u of last.outcome.units) {
-            if (u.target === 'deleted' && u.operationDone) deletedOn.set(u.id, (deletedOn.get(u.id) ?? new Set()).add(u.node));
-          }
-          const failed = last.outcome.units.filter((u) => u.phase === 'Failed');
-          failedOps.push(...failed);
-          if (plan.operations.length === 0 || failed.length > 0 || signal.aborted) break;
-          // Deleted: look again, until the nodes say it is gone (a delete may finish later).
-          await sleep(opts.passDelayMs ?? 500, signal);
-          observation = await observe(set, applied, 'default', targets);
+        for (const u of last.outcome.units) {
+          if (u.target === 'deleted' && u.operationDone) deletedOn.set(u.id, (deletedOn.get(u.id) ?? new Set()).add(u.node));
         }
-        if (last.plan.operations.length > 0) observation = await observe(set, applied, 'default', targets);
+        const failedOps = last.outcome.units.filter((u) => u.phase === 'Failed');
+        // A delete that resolved removed its object: no second look. After a failed one, look
+        // again: it may have removed part of what it was asked to.
+        observation = failedOps.length > 0 ? await observe(set, applied, 'default', targets) : afterPass(observation, last.outcome);
 
         const report: DeletionReport = { deleted: [], forgotten: [], notFound, pending: [] };
         // An unreachable node fails the delete, unless --force forgets what is on it (warned below).
@@ -869,8 +599,9 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
             observedGeneration: r.status?.observedGeneration ?? 0,
             details: { node: where.join(',') },
           };
-          await store.setStatus(r.id, status);
-          statuses.set(r.id, status);
+          const next = carryTransitionTimes(status, r.status);
+          if (statusChanged(next, r.status)) await store.setStatus(r.id, next);
+          statuses.set(r.id, next);
           for (const x of remains) report.pending.push({ id: r.id, node: x.node });
           const leftovers = remains.map((x) => (r.kind === 'Service' ? serviceLeftover(r.name, x.workspace, x.provider) : workspaceLeftover(observation.nodes.get(x.node), x.provider, x.workspace)));
           failures.push({
@@ -894,14 +625,11 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         if (signal.aborted && failures.length === 0) {
           failures.push({ resource: 'delete', reason: `not done after ${formatMs(deleteOpts.timeoutMs)}`, hint: 'raise --timeout' });
         }
+        await eventsWritten();
         return { converged: ok, plan: firstPlan!, operationsRun, statuses, failures, endpoints: new Map(), deletion: report };
       });
     },
 
-    async close() {
-      const all = [...transports.values()];
-      transports.clear();
-      await Promise.all(all.map((t) => t.then((x) => x.close()).catch(() => undefined)));
-    },
+    close: () => observer.close(),
   };
 }

@@ -1,5 +1,8 @@
 // One service during one reconcile pass.
 //
+// Health comes from the verdict the supervisor records on the node (waitingHealthy polls it);
+// without one, from checks the controller runs and counts itself.
+//
 //   pending → waitingWorkspace → waitingDependencies → operating → confirmingRunning → waitingHealthy → ready
 //                             ↘ (no operation this pass) ─────────↗
 //                                                                 ↘ completed (exited 0)   ↘ failed (reason)
@@ -23,6 +26,19 @@ export interface Dependency {
   condition: DependsOnCondition;
 }
 
+/**
+ * What a probe found. `verdict` is set when it is the supervisor's own verdict, recorded on the
+ * node (it counted retries and the start period itself): unhealthy is final, starting means look
+ * again soon. Without it, it is one check the controller ran, and the machine counts.
+ */
+export interface ProbeResult extends HealthResult {
+  verdict?: 'starting' | 'healthy' | 'unhealthy';
+  /** Consecutive failed checks the supervisor counted. */
+  failures?: number;
+  /** The service as the read that carried the verdict saw it. */
+  observed?: ObservedService;
+}
+
 export interface HealthTiming {
   intervalMs: number;
   /** Consecutive failures (after startPeriod) that make the service failed. */
@@ -44,6 +60,11 @@ export interface ServiceMachineInput {
   pollMs?: number;
   /** Consecutive "running" observations (with no restart between) that count as started. */
   stableObservations?: number;
+  /**
+   * ... spanning at least this long (default 250 ms): a process that dies at once (command not
+   * found) is still seen dying, while polling stays quick enough to see a crash within pollMs.
+   */
+  stableMs?: number;
   /** Give up confirming after this many observations. */
   maxPolls?: number;
   /** The service's declared ports, to name the one "address already in use" is about. */
@@ -61,11 +82,14 @@ export interface ServiceContext {
   retry: RetryPolicy;
   pollMs: number;
   stableObservations: number;
+  stableMs: number;
   maxPolls: number;
   ports: number[];
   attempts: number;
   polls: number;
   runningStreak: number;
+  /** When the current streak of running observations began (controller clock). */
+  runningSince: number;
   observed?: ObservedService;
   probeStartedAt: number;
   healthFailures: number;
@@ -131,7 +155,7 @@ export const serviceMachine = setup({
     observe: fromPromise<ObservedService | undefined, { name: string }>(async () => {
       throw new Error('service machine: the observe actor was not provided');
     }),
-    probe: fromPromise<HealthResult, { name: string }>(async () => {
+    probe: fromPromise<ProbeResult, { name: string }>(async () => {
       throw new Error('service machine: the probe actor was not provided');
     }),
   },
@@ -151,9 +175,12 @@ export const serviceMachine = setup({
     permanentFailure: ({ context }) => isPermanentFailure(context.observed, context.ports),
     observedPermanentFailure: ({ context }, params: { observed: ObservedService | undefined }) =>
       isPermanentFailure(params.observed, context.ports),
-    runningStable: ({ context }) => context.runningStreak >= context.stableObservations,
+    runningStable: ({ context }) =>
+      context.runningStreak >= context.stableObservations && (context.stableObservations <= 1 || Date.now() - context.runningSince >= context.stableMs),
     pollsExhausted: ({ context }) => context.polls >= context.maxPolls,
     healthOk: (_, params: { result: HealthResult }) => params.result.ok,
+    recordedUnhealthy: (_, params: { result: ProbeResult }) => params.result.verdict === 'unhealthy',
+    recordedStarting: (_, params: { result: ProbeResult }) => params.result.verdict === 'starting',
     inStartPeriod: ({ context }) => Date.now() - context.probeStartedAt < (context.health?.startPeriodMs ?? 0),
     retriesExhausted: ({ context }) => context.healthFailures + 1 >= (context.health?.retries ?? 1),
   },
@@ -210,10 +237,12 @@ export const serviceMachine = setup({
       const stillSameRun =
         params.observed?.state === 'running' &&
         (context.observed === undefined || context.observed.state !== 'running' || context.observed.restarts === params.observed.restarts);
+      const runningStreak = params.observed?.state === 'running' ? (stillSameRun ? context.runningStreak + 1 : 1) : 0;
       return {
         polls: context.polls + 1,
         observed: params.observed,
-        runningStreak: params.observed?.state === 'running' ? (stillSameRun ? context.runningStreak + 1 : 1) : 0,
+        runningStreak,
+        runningSince: runningStreak === 1 ? Date.now() : context.runningSince,
         attempts: 0,
       };
     }),
@@ -238,7 +267,7 @@ export const serviceMachine = setup({
     }),
     noteObserved: assign((_, params: { observed: ObservedService | undefined }) => ({ observed: params.observed })),
     startProbing: assign({ probeStartedAt: () => Date.now(), healthFailures: 0, lastHealth: undefined }),
-    noteHealth: assign((_, params: { result: HealthResult }) => ({ lastHealth: params.result })),
+    noteHealth: assign((_, params: { result: HealthResult }) => ({ lastHealth: { ok: params.result.ok, message: params.result.message } })),
     countHealthFailure: assign(({ context }) => ({ healthFailures: context.healthFailures + 1 })),
     emitHealthy: emit(({ context }) => ({ type: 'healthy' as const, message: context.lastHealth?.message ?? '' })),
     emitUnhealthy: emit(({ context }, params: { counted: boolean }) => ({
@@ -247,6 +276,12 @@ export const serviceMachine = setup({
       failures: context.healthFailures,
       counted: params.counted,
     })),
+    noteRecordedUnhealthy: assign((_, params: { result: ProbeResult }) => ({
+      lastHealth: { ok: false, message: params.result.message },
+      healthFailures: params.result.failures ?? 0,
+      observed: params.result.observed,
+    })),
+    noteObservedFrom: assign(({ context }, params: { result: ProbeResult }) => ({ observed: params.result.observed ?? context.observed })),
     failUnhealthy: assign(({ context }) => ({
       reason: `unhealthy after ${context.healthFailures} consecutive failed checks: ${context.lastHealth?.message ?? 'no result'}`,
     })),
@@ -264,11 +299,13 @@ export const serviceMachine = setup({
     retry: { ...DEFAULT_RETRY, ...input.retry },
     pollMs: input.pollMs ?? 250,
     stableObservations: input.stableObservations ?? 2,
+    stableMs: input.stableMs ?? 250,
     maxPolls: input.maxPolls ?? 40,
     ports: input.ports ?? [],
     attempts: 0,
     polls: 0,
     runningStreak: 0,
+    runningSince: 0,
     probeStartedAt: 0,
     healthFailures: 0,
   }),
@@ -388,6 +425,22 @@ export const serviceMachine = setup({
                 target: '#service.ready',
                 actions: [{ type: 'noteHealth', params: ({ event }) => ({ result: event.output }) }, 'emitHealthy'],
               },
+              // The supervisor's verdict already counted its retries: unhealthy is final.
+              {
+                guard: { type: 'recordedUnhealthy', params: ({ event }) => ({ result: event.output }) },
+                target: '#service.failed',
+                actions: [
+                  { type: 'noteRecordedUnhealthy', params: ({ event }) => ({ result: event.output }) },
+                  { type: 'emitUnhealthy', params: { counted: true } },
+                  'failUnhealthy',
+                ],
+              },
+              // No verdict yet: unless the process cannot run at all, look again soon.
+              {
+                guard: { type: 'recordedStarting', params: ({ event }) => ({ result: event.output }) },
+                target: 'awaitingVerdict',
+                actions: { type: 'noteObservedFrom', params: ({ event }) => ({ result: event.output }) },
+              },
               {
                 target: 'inspecting',
                 actions: { type: 'noteHealth', params: ({ event }) => ({ result: event.output }) },
@@ -402,6 +455,13 @@ export const serviceMachine = setup({
               },
             },
           },
+        },
+        awaitingVerdict: {
+          always: [
+            { guard: 'permanentFailure', target: '#service.failed', actions: 'failPermanent' },
+            { guard: 'exitedNonZero', target: '#service.failed', actions: 'failExited' },
+          ],
+          after: { poll: 'probing' },
         },
         // A failed check may come from a process that cannot start (command not found, port
         // taken): look at it, and say so at once instead of counting checks.

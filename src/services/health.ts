@@ -1,5 +1,7 @@
-// Health checks. `exec` runs inside the workspace; `tcp` and `http` are made by the controller
-// through the node's transport (direct-tcpip on SSH), so images need no curl or wget.
+// Health checks made from the controller: the fallback for when the supervisor's own prober
+// (./probe-script.ts) has no verdict, e.g. no tool for the check in the workspace (status
+// 'unknown'). `exec` runs inside the workspace; `tcp` and `http` go through the node's transport
+// (direct-tcpip on SSH) to the workspace address.
 import { request } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { HealthcheckSpec } from '../model/types.js';

@@ -1,10 +1,13 @@
 // ServiceManager on top of a WorkspaceRuntime: every call is one exec of an argv from
-// ./supervisor.ts, so it works the same on the host, in containers and in VMs.
+// ./supervisor.ts, so it works the same on the host, in containers and in VMs. Where the runtime
+// has a node-side view of its state dir (Docker's bind mount), files are installed and state is
+// read from the node; supervisors still start (and stop) inside the workspace.
 import type { ObservedService } from '../model/types.js';
 import { parseQuantity } from '../model/quantity.js';
 import type { WorkspaceRuntime } from '../providers/types.js';
 import type { ExecOptions, ExecResult, SpawnedProcess } from '../transport/types.js';
 import type { DesiredService, ServiceManager } from './types.js';
+import { probeSpec, renderProbeFile } from './probe-script.js';
 import {
   installServiceArgv,
   parseServiceStatus,
@@ -38,12 +41,21 @@ export async function readServiceStatus(
   return parseServiceStatus(result.stdout);
 }
 
+function probeFile(name: string, svc: DesiredService): string {
+  try {
+    return renderProbeFile(probeSpec(svc.resource.spec.healthcheck));
+  } catch (err) {
+    throw new Error(`service ${name}: ${(err as Error).message}`);
+  }
+}
+
 export function createServiceManager(rt: WorkspaceRuntime): ServiceManager {
-  async function run(what: string, argv: string[], opts?: ExecOptions): Promise<ExecResult> {
-    const res = await rt.exec(argv, opts);
+  async function run(what: string, argv: string[], opts?: ExecOptions, where: 'workspace' | 'node' = 'workspace'): Promise<ExecResult> {
+    const onNode = where === 'node' && rt.nodeState;
+    const res = onNode ? await rt.nodeState!.exec(argv, opts) : await rt.exec(argv, opts);
     if (res.code !== 0) {
       const detail = (res.stderr || res.stdout).trim() || `exit code ${res.code}`;
-      throw new Error(`${what} failed in ${rt.stateDir}: ${detail}`);
+      throw new Error(`${what} failed in ${onNode ? `${rt.nodeState!.dir} on the node` : rt.stateDir}: ${detail}`);
     }
     return res;
   }
@@ -60,10 +72,14 @@ export function createServiceManager(rt: WorkspaceRuntime): ServiceManager {
         // Below a few KiB rotation would be all the writer does.
         ...(logs?.maxSize !== undefined ? { logMaxBytes: Math.max(MIN_LOG_BYTES, parseQuantity(logs.maxSize)) } : {}),
         ...(logs?.maxFiles !== undefined ? { logFiles: logs.maxFiles } : {}),
+        // The supervisor runs the health check in the workspace and records its verdict.
+        probe: probeFile(name, svc),
       };
-      await run(`installing service ${name}`, installServiceArgv(rt.stateDir, name, files), {
+      // From the node when it can (one SSH exec, as the login user); the env file goes on stdin,
+      // which every exec closes after writing it (a `cat` must never wait for more).
+      await run(`installing service ${name}`, installServiceArgv(rt.nodeState?.dir ?? rt.stateDir, name, files), {
         stdin: renderEnvFile(svc.env),
-      });
+      }, 'node');
       await run(`starting service ${name}`, startServiceArgv(rt.stateDir, name, rt.serviceEnv ?? 'clean'));
     },
 
@@ -76,6 +92,10 @@ export function createServiceManager(rt: WorkspaceRuntime): ServiceManager {
     },
 
     async observe(): Promise<ObservedService[]> {
+      if (rt.nodeState) {
+        const res = await run('reading service status', serviceStatusArgv(rt.nodeState.dir, rt.nodeState.liveness), undefined, 'node');
+        return parseServiceStatus(res.stdout);
+      }
       const res = await run('reading service status', serviceStatusArgv(rt.stateDir));
       return parseServiceStatus(res.stdout);
     },

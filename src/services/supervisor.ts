@@ -2,11 +2,13 @@
 // builders and a parser. The manager (./manager.ts) runs them through a WorkspaceRuntime.
 //
 // On disk, per service:  <stateDir>/services/<name>/
-//   written by us:       command  env (0600, `export K='v'`)  workdir  restart  hash
+//   written by us:       command  env (0600, `export K='v'`)  workdir  restart  hash  probe
 //   kept by supervisor:  supervisor.pid  pid  state  exit  restarts  started  log
+//   kept by its prober:  health  prober.id   (see ./probe-script.ts)
 // <stateDir>/supervisor.sh is the script below, shared by the services of one workspace.
 import type { ObservedService, ObservedServiceState } from '../model/types.js';
 import { quoteArg } from '../transport/quote.js';
+import { parseHealthLine, PROBER_SHELL } from './probe-script.js';
 
 const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -31,22 +33,25 @@ export function assertServiceName(name: string): void {
  * supervisor.pid and pid hold the bare pids, for people and scripts; nothing signals by them.
  */
 const PROC_LIB = String.raw`nap() { sleep 0.1 2>/dev/null || sleep 1; }
-ident() {
+# ident_v PID: sets iv to the identity of PID; read with builtins (no fork) where /proc exists.
+ident_v() {
   case $1 in '' | *[!0-9]*) return 1 ;; esac
   if [ -d /proc/self ]; then
-    s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    s=''
+    { read -r s < "/proc/$1/stat"; } 2>/dev/null
     [ -n "$s" ] || return 1
     # comm (field 2) may hold spaces and parens: count fields after the last ')'.
     set -- \${s##*) }
     [ "$1" != Z ] || return 1
     shift 19
-    printf '%s\n' "$1"
+    iv=$1
     return 0
   fi
   kill -0 "$1" 2>/dev/null || return 1
   s=$(LC_ALL=C ps -o lstart= -p "$1" 2>/dev/null | tr -s ' ' '_')
-  printf '%s\n' "\${s:--}"
+  iv=\${s:--}
 }
+ident() { ident_v "$1" || return 1; printf '%s\n' "$iv"; }
 alive() { ident "$1" >/dev/null; }
 group_alive() {
   pg=$1
@@ -62,8 +67,8 @@ group_alive() {
 # ours FILE: prints the pid recorded in FILE when that very process (same start time) still runs.
 ours() {
   { read -r op oi om < "$1"; } 2>/dev/null || return 1
-  ni=$(ident "$op") || return 1
-  [ -n "$oi" ] && [ "$oi" = "$ni" ] || return 1
+  ident_v "$op" || return 1
+  [ -n "$oi" ] && [ "$oi" = "$iv" ] || return 1
   printf '%s\n' "$op"
 }
 # sup_ours DIR: the pid of the service's supervisor, if it runs.
@@ -71,7 +76,8 @@ sup_ours() {
   if [ -f "$1/supervisor.id" ]; then ours "$1/supervisor.id"; return; fi
   # Written by an earlier vendetta without identity files: trust the pid only if it runs this
   # very service's supervisor script.
-  p=$(cat "$1/supervisor.pid" 2>/dev/null)
+  p=''
+  { read -r p < "$1/supervisor.pid"; } 2>/dev/null
   alive "$p" || return 1
   c=$(tr '\000' ' ' < "/proc/$p/cmdline" 2>/dev/null) || return 1
   case $c in *"/supervisor.sh $1 "*) printf '%s\n' "$p" ;; *) return 1 ;; esac
@@ -81,8 +87,8 @@ sup_ours() {
 child_target() {
   { read -r op oi om < "$1/pid.id"; } 2>/dev/null || return 1
   [ -n "$oi" ] || return 1
-  if ni=$(ident "$op"); then
-    [ "$oi" = "$ni" ] || return 1
+  if ident_v "$op"; then
+    [ "$oi" = "$iv" ] || return 1
   else
     # The leader is gone. While members of its group live, the kernel hands its pid to no other
     # process, so a group with that id is still the one the supervisor started.
@@ -119,10 +125,11 @@ stop_child() {
  */
 export const SUPERVISOR_SCRIPT = `#!/bin/sh
 # vendetta service supervisor: runs one service, restarts it per policy, records state in files.
-${PROC_LIB}` + String.raw`
+${PROC_LIB}${PROBER_SHELL}` + String.raw`
 cd "$1" || exit 1
 dir=$(pwd)
 child=''
+prober=''
 sleeper=''
 writer=''
 stopping=0
@@ -183,16 +190,17 @@ start_child() {
   writer=''
   rm -f "$fifo"
   if mkfifo "$fifo" 2>/dev/null; then
-    log_writer < "$fifo" &
+    # A function with "9>&-" only hides fd 9 (the shell keeps a saved copy): close it for good.
+    (exec 9>&-; log_writer) < "$fifo" &
     writer=$!
     out=$fifo
   fi
   if command -v setsid >/dev/null 2>&1; then
-    setsid /bin/sh -c "$run" sh "$dir" </dev/null >>"$out" 2>&1 &
+    setsid /bin/sh -c "$run" sh "$dir" </dev/null >>"$out" 2>&1 9>&- &
     child=$!
     mode=g
   else
-    /bin/sh -c "$run" sh "$dir" </dev/null >>"$out" 2>&1 &
+    /bin/sh -c "$run" sh "$dir" </dev/null >>"$out" 2>&1 9>&- &
     child=$!
     mode=p
   fi
@@ -211,16 +219,53 @@ drain() {
   writer=''
 }
 
+# The health checks (a probe file was installed): a background subshell that must not hold the
+# supervisor's lock fd (9), stopped with the supervisor.
+start_prober() {
+  [ -f "$dir/probe" ] || return 0
+  # A function with "9>&-" only hides fd 9 (the shell keeps a saved copy): close it for good.
+  (exec 9>&-; probe_loop) </dev/null >/dev/null 2>&1 &
+  prober=$!
+  put prober.id "$prober $(ident "$prober" || echo -) p"
+}
+end_prober() {
+  [ -n "$prober" ] || return 0
+  kill -TERM "$prober" 2>/dev/null
+  wait "$prober" 2>/dev/null
+  prober=''
+}
+
 on_term() {
   stopping=1
+  if [ -n "$prober" ]; then kill -TERM "$prober" 2>/dev/null; fi
   if [ -n "$sleeper" ]; then kill "$sleeper" 2>/dev/null; fi
   if [ -n "$child" ] && t=$(child_target "$dir"); then kill -TERM "$t" 2>/dev/null; fi
 }
 trap on_term TERM INT
 
-put supervisor.id "$$ $(ident "$$" || echo -) p"
+# Liveness readable across pid namespaces (the node reads a container's state dir): we hold an
+# flock on "lock" while we run. fd 9 is closed for everything we start (9>&-), so the lock dies
+# with us; a function run in the background must "exec 9>&-" in its subshell (a redirection on
+# a function call keeps a saved copy of the fd). Locked under a temp name, then renamed: "lock"
+# never exists unlocked while we live. Without flock (busybox built without it) we hold a FIFO
+# "alive" open instead (mode 622: only its owner could fake a reader): it has a reader while we
+# live, which the node tests with a non-blocking open for writing. Without either, readers trust
+# the state files.
+if [ -w "$dir" ] && command -v flock >/dev/null 2>&1; then
+  exec 9>>"$dir/.lock.tmp"
+  if flock -n 9; then mv -f "$dir/.lock.tmp" "$dir/lock"; else exec 9>&-; rm -f "$dir/.lock.tmp"; fi
+elif rm -f "$dir/.alive.tmp" && mkfifo -m 622 "$dir/.alive.tmp" 2>/dev/null; then
+  exec 9<>"$dir/.alive.tmp"
+  mv -f "$dir/.alive.tmp" "$dir/alive"
+fi
+sup=$$
+supid=$(ident "$$" || echo -)
+put supervisor.id "$$ $supid p"
 put supervisor.pid "$$"
 put restarts 0
+# A verdict of an earlier run says nothing about this one.
+rm -f "$dir/health" "$dir/prober.id" "$dir/.probe.out"
+if [ -f "$dir/probe" ]; then put health "starting	0	$(date -u +%Y-%m-%dT%H:%M:%SZ)	waiting for the first check"; fi
 # A child of an earlier supervisor that was killed may still run: never run the service twice.
 stop_child "$dir"
 restarts=0
@@ -232,6 +277,8 @@ while [ "$stopping" = 0 ]; do
   put pid "$child"
   put started "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   put state running
+  # Checks begin once the first child runs (an orphan of an earlier run is gone by now).
+  if [ -z "$prober" ]; then start_prober; fi
   t0=$(date +%s)
   wait "$child"; code=$?
   # A trapped signal interrupts wait: unless stopping, wait again until the child is really gone.
@@ -247,6 +294,7 @@ while [ "$stopping" = 0 ]; do
   policy=$(cat "$dir/restart" 2>/dev/null)
   if [ "$policy" = never ] || { [ "$policy" = on-failure ] && [ "$code" = 0 ]; }; then
     say "exited with code $code; restart policy $policy: not restarting"
+    end_prober
     put state exited
     exit 0
   fi
@@ -254,7 +302,7 @@ while [ "$stopping" = 0 ]; do
   if [ "$ran" -ge 10 ]; then delay=1; fi
   say "exited with code $code; restarting in $delay s"
   put state backoff
-  sleep "$delay" & sleeper=$!
+  sleep "$delay" 9>&- & sleeper=$!
   if [ "$stopping" = 1 ]; then kill "$sleeper" 2>/dev/null; fi
   wait "$sleeper"
   sleeper=''
@@ -274,6 +322,7 @@ if [ -n "$child" ]; then
   put exit "$?"
   drain
 fi
+end_prober
 say "stopped"
 put state stopped
 exit 0
@@ -281,7 +330,7 @@ exit 0
 
 /**
  * Shell functions shared by the command scripts (and by drivers that batch observation):
- * `alive PID`, `stop_service DIR`, `service_status STATEDIR`.
+ * `alive PID`, `stop_service DIR`, `service_status STATEDIR [lock]`, `node_status MODE NAME DIR…`.
  */
 export const SERVICE_SHELL_LIB = PROC_LIB + String.raw`stop_service() {
   if sp=$(sup_ours "$1"); then
@@ -293,27 +342,66 @@ export const SERVICE_SHELL_LIB = PROC_LIB + String.raw`stop_service() {
   fi
   # A supervisor that was killed leaves its child running: stop that too (if it is still ours).
   stop_child "$1"
+  # …and its prober, which would otherwise check on until its next round.
+  if pp=$(ours "$1/prober.id"); then kill -TERM "$pp" 2>/dev/null; fi
   if [ -d "$1" ]; then printf 'stopped\n' > "$1/state"; fi
 }
+# service_status STATEDIR [lock]: one block per service, read with builtins (no fork per field).
+# "lock": the reader is outside the workspace's pid namespace (the node reading a container's
+# bind-mounted state dir), where pids mean nothing: the supervisor is alive while it holds its
+# flock (flock -n fails), or, where it had no flock, while its "alive" FIFO has a reader (a
+# non-blocking open for writing succeeds: GNU dd). Where the node lacks that tool, or the
+# supervisor had neither, the files are trusted: a recorded supervisor pid counts as a live
+# supervisor, and "running" as a running child.
 service_status() {
+  if [ "$2" = lock ] && [ -z "$flk" ]; then
+    if command -v flock >/dev/null 2>&1; then flk=1; else flk=0; fi
+    if dd if=/dev/null of=/dev/null oflag=nonblock count=0 2>/dev/null; then fnb=1; else fnb=0; fi
+  fi
   for d in "$1"/services/*/; do
-    [ -f "$d/command" ] || continue
     n=\${d%/}
+    [ -f "$n/command" ] || continue
     printf 'service\t%s\n' "\${n##*/}"
     # Liveness first: a supervisor that exits meanwhile wrote its final files before exiting.
-    if sup_ours "$n" >/dev/null; then a=1; else a=0; fi
+    if [ "$2" = lock ]; then
+      if [ "$flk" = 1 ] && [ -f "$n/lock" ]; then
+        if flock -n "$n/lock" true 2>/dev/null; then a=0; else a=1; fi
+      elif [ "$fnb" = 1 ] && [ -p "$n/alive" ]; then
+        if dd if=/dev/null of="$n/alive" oflag=nonblock count=0 2>/dev/null; then a=1; else a=0; fi
+      elif [ -s "$n/supervisor.pid" ]; then a=1; else a=0; fi
+    elif sup_ours "$n" >/dev/null; then a=1; else a=0; fi
+    st=''
     for f in hash state pid exit restarts started; do
-      printf '%s\t%s\n' "$f" "$(cat "$d$f" 2>/dev/null)"
+      v=''
+      { read -r v < "$n/$f"; } 2>/dev/null
+      printf '%s\t%s\n' "$f" "$v"
+      if [ "$f" = state ]; then st=$v; fi
     done
     printf 'alive\t%s\n' "$a"
-    st=$(cat "$d/state" 2>/dev/null)
+    # The supervisor's health verdict (written and parsed by its prober), as it is.
+    if [ -f "$n/health" ]; then
+      v=''
+      { read -r v < "$n/health"; } 2>/dev/null
+      printf 'health\t%s\n' "$v"
+    fi
     # "running" only while the child really runs: between its exit and the supervisor noticing,
-    # the files still say running.
-    if [ "$st" = running ] && ! child_target "$n" >/dev/null; then printf 'child\tgone\n'; fi
+    # the files still say running. (Pids are checked in our own pid namespace only.)
+    if [ "$2" != lock ] && [ "$st" = running ] && ! child_target "$n" >/dev/null; then printf 'child\tgone\n'; fi
     # A service that is not running says why in its last log lines.
     if [ "$st" != stopped ] && { [ "$st" != running ] || [ "$a" = 0 ]; }; then
-      tail -n 20 "$d/log" 2>/dev/null | while IFS= read -r l; do printf 'log\t%s\n' "$l"; done
+      tail -n 20 "$n/log" 2>/dev/null | while IFS= read -r l; do printf 'log\t%s\n' "$l"; done
     fi
+  done
+}
+# node_status MODE NAME DIR [NAME DIR]...: service_status of many workspaces, each block headed
+# by "workspace<TAB>NAME". One exec reads every workspace of a node.
+node_status() {
+  m=$1
+  shift
+  while [ "$#" -ge 2 ]; do
+    printf 'workspace\t%s\n' "$1"
+    service_status "$2" "$m"
+    shift 2
   done
 }
 `.replace(/\\\$\{/g, '${');
@@ -336,6 +424,8 @@ export interface ServiceFiles {
   logMaxBytes?: number;
   /** Log files kept, the current one included (log, log.1, …); default 2. */
   logFiles?: number;
+  /** The health check for the supervisor to run (renderProbeFile); absent or '': none. */
+  probe?: string;
 }
 
 /** How the supervisor's environment starts: empty ('clean') or as exec gives it ('inherit'). */
@@ -373,11 +463,12 @@ printf '%s' "$6" > "$d/restart"
 printf '%s' "$7" > "$d/hash"
 printf '%s' "$8" > "$d/logmax"
 printf '%s' "$9" > "$d/logfiles"
+if [ -n "\${10}" ]; then printf '%s' "\${10}" > "$d/.probe.tmp"; mv -f "$d/.probe.tmp" "$d/probe"; else rm -f "$d/probe"; fi
 (umask 077; cat > "$d/.env.tmp")
 mv -f "$d/.env.tmp" "$d/env"`;
   return ['/bin/sh', '-c', body, 'sh', stateDir, name, SUPERVISOR_SCRIPT, files.command, files.workdir, files.restart, files.hash,
     files.logMaxBytes === undefined ? '' : String(Math.floor(files.logMaxBytes)),
-    files.logFiles === undefined ? '' : String(Math.floor(files.logFiles))];
+    files.logFiles === undefined ? '' : String(Math.floor(files.logFiles)), files.probe ?? ''];
 }
 
 /**
@@ -393,7 +484,7 @@ name=$2
 sup="$3/supervisor.sh"
 if [ ! -f "$d/command" ]; then echo "service $name is not installed in $d" >&2; exit 1; fi
 stop_service "$d"
-rm -f "$d/supervisor.pid" "$d/supervisor.id" "$d/pid.id" "$d/state" "$d/pid" "$d/exit" "$d/started"
+rm -f "$d/supervisor.pid" "$d/supervisor.id" "$d/pid.id" "$d/state" "$d/pid" "$d/exit" "$d/started" "$d/lock" "$d/alive" "$d/health" "$d/prober.id"
 if [ "$4" = clean ] && command -v env >/dev/null 2>&1; then
   set -- env -i "PATH=\${PATH:-${DEFAULT_PATH}}" "HOME=\${HOME:-/}" /bin/sh "$sup" "$d"
 else
@@ -431,9 +522,35 @@ export function removeServiceArgv(stateDir: string, name: string): string[] {
   return ['/bin/sh', '-c', script('stop_service "$1"; rm -rf "$1"'), 'sh', serviceDir(stateDir, name)];
 }
 
+/**
+ * How a status reader tells a live supervisor: 'pid' (recorded pid + start time, in the
+ * workspace's own pid namespace) or 'lock' (the supervisor's flock, from outside that namespace:
+ * the node reading a container's bind-mounted state dir).
+ */
+export type LivenessCheck = 'pid' | 'lock';
+
 /** One exec that prints the state of every service under stateDir; parse with parseServiceStatus. */
-export function serviceStatusArgv(stateDir: string): string[] {
-  return ['/bin/sh', '-c', script('service_status "$1"'), 'sh', stateDir];
+export function serviceStatusArgv(stateDir: string, liveness: LivenessCheck = 'pid'): string[] {
+  return ['/bin/sh', '-c', script('service_status "$1" "$2"'), 'sh', stateDir, liveness];
+}
+
+/**
+ * One exec that prints the services of many workspaces (state dirs as seen where it runs), each
+ * block headed by "workspace\tNAME"; parse with parseNodeStatus.
+ */
+export function nodeStatusArgv(stateDirs: Array<{ name: string; dir: string }>, liveness: LivenessCheck): string[] {
+  return ['/bin/sh', '-c', script('node_status "$@"'), 'sh', liveness, ...stateDirs.flatMap((w) => [w.name, w.dir])];
+}
+
+/** Parse nodeStatusArgv output: workspace name → its services (every workspace asked for). */
+export function parseNodeStatus(text: string): Map<string, ObservedService[]> {
+  const out = new Map<string, ObservedService[]>();
+  for (const block of text.split(/^workspace\t/m).slice(1)) {
+    const nl = block.indexOf('\n');
+    const name = nl < 0 ? block : block.slice(0, nl);
+    out.set(name, parseServiceStatus(nl < 0 ? '' : block.slice(nl + 1)));
+  }
+  return out;
 }
 
 /**
@@ -504,6 +621,9 @@ export function parseServiceStatus(text: string): ObservedService[] {
     const exitCode = toInt(r.exit);
     if (exitCode !== undefined && state !== 'running') svc.exitCode = exitCode;
     if (r.started) svc.startedAt = r.started;
+    // The verdict of a running supervisor's prober; a dead one's is stale.
+    const health = r.alive === '1' && r.health !== undefined ? parseHealthLine(r.health) : undefined;
+    if (health) svc.health = health;
     const tail = serviceOutputTail(logs[i]!);
     if (tail.length > 0 && state !== 'running' && state !== 'stopped') svc.logTail = tail;
     return svc;

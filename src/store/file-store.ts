@@ -7,7 +7,8 @@
 //   identity.json                  StoreIdentity: owner id/name on node objects, hash key (0600)
 //
 // Every file write is crash-safe (temp file in the same directory, fsync, rename): a reader sees
-// the old content or the new, never half of it.
+// the old content or the new, never half of it. A write that would not change a file's bytes is
+// skipped (no temp file, no fsync): a converged pass rewrites nothing.
 import { promises as fs, constants as fsConstants } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -64,12 +65,34 @@ export async function writeFileAtomic(file: string, content: string): Promise<vo
 }
 
 async function readJson<T>(file: string): Promise<T | undefined> {
+  return (await readJsonText<T>(file)).value;
+}
+
+/** The parsed file and its exact text, so a writer can tell whether new content changes anything. */
+async function readJsonText<T>(file: string): Promise<{ value?: T; text?: string }> {
+  let text: string;
   try {
-    return JSON.parse(await fs.readFile(file, 'utf8')) as T;
+    text = await fs.readFile(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
     throw new Error(`cannot read ${file}: ${(err as Error).message}; fix or delete the file`, { cause: err });
   }
+  try {
+    return { value: JSON.parse(text) as T, text };
+  } catch (err) {
+    throw new Error(`cannot read ${file}: ${(err as Error).message}; fix or delete the file`, { cause: err });
+  }
+}
+
+/** JSON as the store writes it. */
+function jsonText(value: unknown): string {
+  return JSON.stringify(value, null, 2) + '\n';
+}
+
+/** writeFileAtomic unless `file` already holds exactly `content` (its current text: `before`). */
+async function writeIfChanged(file: string, content: string, before: string | undefined): Promise<void> {
+  if (content === before) return;
+  await writeFileAtomic(file, content);
 }
 
 function parseId(id: ResourceId): { kind: string; name: string } {
@@ -214,6 +237,18 @@ class FileStore implements Store {
     return readJson<AppliedRecord>(this.recordFile(id));
   }
 
+  /** Read-modify-write of one record; `update` returning undefined leaves it alone. */
+  private updateRecord<T>(id: ResourceId, update: (existing: AppliedRecord | undefined) => { record: AppliedRecord; result: T } | undefined): Promise<T | undefined> {
+    return this.serialize(id, async () => {
+      const file = this.recordFile(id);
+      const { value: existing, text } = await readJsonText<AppliedRecord>(file);
+      const next = update(existing);
+      if (!next) return undefined;
+      await writeIfChanged(file, jsonText(next.record), text);
+      return next.result;
+    });
+  }
+
   async list(kind?: Kind): Promise<AppliedRecord[]> {
     const kinds = kind ? [kind.toLowerCase()] : await this.readDirSafe(path.join(this.home, 'resources'));
     const records: AppliedRecord[] = [];
@@ -227,10 +262,9 @@ class FileStore implements Store {
     return records;
   }
 
-  putApplied(resource: Resource, applySet: string): Promise<AppliedRecord> {
+  async putApplied(resource: Resource, applySet: string): Promise<AppliedRecord> {
     const id = resourceId(resource.kind, resource.metadata.name);
-    return this.serialize(id, async () => {
-      const existing = await this.get(id);
+    const applied = await this.updateRecord(id, (existing) => {
       const changed = !existing || canonicalResource(existing.resource) !== canonicalResource(resource);
       const record: AppliedRecord = {
         id,
@@ -243,31 +277,26 @@ class FileStore implements Store {
         ...(existing?.status ? { status: existing.status } : {}),
         ...previousPlacements(existing, resource),
       };
-      await writeFileAtomic(this.recordFile(id), JSON.stringify(record, null, 2) + '\n');
-      return record;
+      return { record, result: record };
     });
+    return applied!;
   }
 
   /** Status of a resource that was never applied (e.g. the implicit local node) is not kept. */
-  setStatus(id: ResourceId, status: ResourceStatus): Promise<void> {
-    return this.serialize(id, async () => {
-      const existing = await this.get(id);
-      if (!existing) return;
-      await writeFileAtomic(this.recordFile(id), JSON.stringify({ ...existing, status }, null, 2) + '\n');
-    });
+  async setStatus(id: ResourceId, status: ResourceStatus): Promise<void> {
+    await this.updateRecord(id, (existing) => (existing ? { record: { ...existing, status }, result: undefined } : undefined));
   }
 
-  setPrevious(id: ResourceId, previous: Pick<AppliedRecord, 'previousNodes' | 'previousWorkspaces'>): Promise<void> {
-    return this.serialize(id, async () => {
-      const existing = await this.get(id);
-      if (!existing) return;
+  async setPrevious(id: ResourceId, previous: Pick<AppliedRecord, 'previousNodes' | 'previousWorkspaces'>): Promise<void> {
+    await this.updateRecord(id, (existing) => {
+      if (!existing) return undefined;
       const { previousNodes: _n, previousWorkspaces: _w, ...rest } = existing;
       const record: AppliedRecord = {
         ...rest,
         ...(previous.previousNodes?.length ? { previousNodes: previous.previousNodes } : {}),
         ...(previous.previousWorkspaces?.length ? { previousWorkspaces: previous.previousWorkspaces } : {}),
       };
-      await writeFileAtomic(this.recordFile(id), JSON.stringify(record, null, 2) + '\n');
+      return { record, result: undefined };
     });
   }
 
@@ -281,7 +310,10 @@ class FileStore implements Store {
 
   async setInventory(applySet: string, ids: ResourceId[]): Promise<void> {
     const file = this.inventoryFile(applySet);
-    return this.serialize(file, () => writeFileAtomic(file, JSON.stringify([...new Set(ids)].sort(), null, 2) + '\n'));
+    return this.serialize(file, async () => {
+      const { text } = await readJsonText<ResourceId[]>(file).catch(() => ({ text: undefined }));
+      await writeIfChanged(file, jsonText([...new Set(ids)].sort()), text);
+    });
   }
 
   private inventoryFile(applySet: string): string {

@@ -1,7 +1,6 @@
 // One transport per node, created on first use and shared by everything that talks to that node.
 import { LOCAL_ADDRESS, type NodeResource } from '../model/types.js';
 import { LocalTransport } from './local.js';
-import { SshTransport } from './ssh.js';
 import type { Transport } from './types.js';
 
 export interface TransportOptions {
@@ -15,6 +14,8 @@ export interface TransportOptions {
 /** A connected transport for `node`: local for address "local", else SSH with its host key verified. */
 export async function createTransport(node: NodeResource, opts: TransportOptions = {}): Promise<Transport> {
   if (node.spec.address === LOCAL_ADDRESS) return new LocalTransport(node.metadata.name);
+  // ssh2 loads with the first SSH node, not with every command.
+  const { SshTransport } = await import('./ssh.js');
   const ssh = new SshTransport(node, opts);
   await ssh.connect();
   return ssh;

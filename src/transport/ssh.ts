@@ -100,6 +100,25 @@ function exitCodeOf(code: number | null | undefined, signal: string | undefined)
 
 const TRANSIENT = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
 
+/**
+ * SSH work done by this process, for tests and benchmarks ("a no-op pass opens as many channels
+ * for 50 workspaces as for 1"): connections made, session channels opened (exec, spawn, sftp)
+ * and forwarded channels (TCP or unix socket, e.g. one per Docker API connection).
+ */
+export interface SshCounters {
+  connections: number;
+  sessions: number;
+  forwards: number;
+}
+
+export const sshCounters: SshCounters = { connections: 0, sessions: 0, forwards: 0 };
+
+export function resetSshCounters(): void {
+  sshCounters.connections = 0;
+  sshCounters.sessions = 0;
+  sshCounters.forwards = 0;
+}
+
 export class SshTransport implements Transport {
   readonly node: string;
   readonly describe: string;
@@ -211,6 +230,7 @@ export class SshTransport implements Transport {
     };
 
     const conn = new Client();
+    sshCounters.connections++;
     const password = this.opts.password;
     if (password !== undefined) {
       conn.on('keyboard-interactive', (_name, _instructions, _lang, prompts, finish) => finish(prompts.map(() => password)));
@@ -327,6 +347,7 @@ export class SshTransport implements Transport {
       const channel = await new Promise<T>((resolve, reject) => {
         lostHandler = reject; // the connection may drop while the channel is opening
         if (this.conn !== conn) return reject(this.lostError(what));
+        sshCounters.sessions++;
         open(conn, (err, ch) => (err ? reject(err) : resolve(ch)));
       });
       lostHandler = undefined;
@@ -509,6 +530,7 @@ export class SshTransport implements Transport {
 
   async connectTcp(host: string, port: number): Promise<Duplex> {
     const conn = await this.client();
+    sshCounters.forwards++;
     return new Promise((resolve, reject) =>
       conn.forwardOut('127.0.0.1', 0, host, port, (err, ch) =>
         err
@@ -520,6 +542,7 @@ export class SshTransport implements Transport {
 
   async connectUnix(path: string): Promise<Duplex> {
     const conn = await this.client();
+    sshCounters.forwards++;
     return new Promise((resolve, reject) =>
       conn.openssh_forwardOutStreamLocal(path, (err, ch) =>
         err

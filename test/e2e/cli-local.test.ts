@@ -1,6 +1,6 @@
 // The quickstart path on the local node with the process provider, through the built CLI.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,9 +77,15 @@ describe('quickstart on the local node (process provider)', () => {
   it('a second apply is a no-op and diff exits 0', async () => {
     const eventLines = () => readFileSync(join(home, 'events.jsonl'), 'utf8').trim().split('\n').length;
     const before = eventLines();
+    // The store skips writes that change nothing: every record and the inventory keep their
+    // inode (a real write renames a new file into place).
+    const storeFiles = () => ['resources/workspace', 'resources/service', 'inventory'].flatMap((d) => readdirSync(join(home, d)).map((f) => join(home, d, f)));
+    const inodes = () => Object.fromEntries(storeFiles().map((f) => [f, statSync(f).ino]));
+    const inodesBefore = inodes();
     const again = await cli('apply', '-f', manifests, '-o', 'json');
     // Nothing changed, so nothing is recorded (front's dependency on api was met all along).
     expect(eventLines()).toBe(before);
+    expect(inodes()).toEqual(inodesBefore);
     expect(again.code).toBe(0);
     const result = JSON.parse(again.stdout);
     expect(result.converged).toBe(true);

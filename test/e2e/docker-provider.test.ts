@@ -84,7 +84,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const name of [WS, 'dpt-stopped', 'dpt-conflict', 'dpt-noimage', 'dpt-pullfail']) {
+  for (const name of [WS, 'dpt-stopped', 'dpt-conflict', 'dpt-noimage', 'dpt-pullfail', 'dpt-legacy']) {
     await driver.delete(ctx, name).catch(() => undefined);
   }
   await docker?.getContainer('vendetta-dpt-foreign').remove({ force: true }).catch(() => undefined);
@@ -190,6 +190,21 @@ describe('docker driver over SSH stream-local forwarding', () => {
     const observed = (await driver.observe(ctx)).find((w) => w.name === WS);
     expect(observed!.services).toEqual([expect.objectContaining({ name: 'web', specHash: 'web-hash', state: 'running' })]);
 
+    // The service's files live on the node, belong to the SSH user, and the supervisor (root in
+    // the container) holds a FIFO open there (this busybox has no flock): the node tells it alive
+    // without entering the container.
+    const nodeDir = `/home/${infra.user}/.vendetta/docker/${nodeInfo.name}/${WS}`;
+    expect(rt.nodeState?.dir).toBe(nodeDir);
+    const owner = await transport.exec(['stat', '-c', '%U', `${nodeDir}/services/web`, `${nodeDir}/services/web/env`]);
+    expect(owner.stdout).toBe(`${infra.user}\n${infra.user}\n`);
+    const alive = ['dd', 'if=/dev/null', `of=${nodeDir}/services/web/alive`, 'oflag=nonblock', 'count=0'];
+    expect((await transport.exec(alive)).code).toBe(0);
+    const sup = (await rt.exec(['cat', '/var/lib/vendetta/services/web/supervisor.pid'])).stdout.trim();
+    await rt.exec(['kill', '-9', sup]);
+    await eventually(async () => (await transport.exec(alive)).code !== 0, 10_000, 'the FIFO loses its reader');
+    expect((await driver.observe(ctx)).find((w) => w.name === WS)!.services).toEqual([expect.objectContaining({ name: 'web', state: 'exited' })]);
+    await createServiceManager(rt).start({ resource: web, specHash: 'web-hash', env: {}, workdir: '/workspace' });
+
     const published = await eventually(
       async () => httpGetVia(await transport.connectTcp(nodeInfo.address, publishedPort), '/index.html').then((b) => b.includes(' 200 ') && b),
       15_000,
@@ -247,12 +262,45 @@ describe('docker driver over SSH stream-local forwarding', () => {
     await driver.delete(ctx, 'dpt-stopped');
   });
 
-  it('delete leaves no labelled container, and deleting again is fine', async () => {
+  it('delete leaves no labelled container and no state dir, and deleting again is fine', async () => {
+    const nodeDir = `/home/${infra.user}/.vendetta/docker/${nodeInfo.name}/${WS}`;
+    expect((await transport.exec(['test', '-d', nodeDir])).code).toBe(0);
     await driver.delete(ctx, WS);
+    // Files the container's root wrote in it went too: the SSH user owns the dirs.
+    expect((await transport.exec(['test', '-e', nodeDir])).code).toBe(1);
     const left = await docker.listContainers({ all: true, filters: { label: [`vendetta.dev/name=${WS}`] } });
     expect(left).toEqual([]);
     expect((await driver.observe(ctx)).find((w) => w.name === WS)).toBeUndefined();
     await driver.delete(ctx, WS);
+  });
+
+  it('a container of an older vendetta (no state-dir label) keeps its state inside, read with a docker exec', async () => {
+    const legacy = await docker.createContainer({
+      name: 'vendetta-dpt-legacy',
+      Image: infra.image,
+      Entrypoint: ['/bin/sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'],
+      Labels: {
+        'vendetta.dev/managed': 'true',
+        'vendetta.dev/kind': 'Workspace',
+        'vendetta.dev/name': 'dpt-legacy',
+        'vendetta.dev/node': nodeInfo.name,
+        'vendetta.dev/spec-hash': 'old',
+      },
+      HostConfig: { Init: true },
+    });
+    await legacy.start();
+    const rt = await driver.runtime(ctx, 'dpt-legacy');
+    expect(rt.nodeState).toBeUndefined();
+    const sleeper: ServiceResource = { apiVersion: API_VERSION, kind: 'Service', metadata: { name: 'old' }, spec: { workspace: 'dpt-legacy', command: 'exec sleep 300' } };
+    await createServiceManager(rt).start({ resource: sleeper, specHash: 'old-hash', env: {}, workdir: '/' });
+    resetDockerApiCalls();
+    const observed = (await driver.observe(ctx)).find((w) => w.name === 'dpt-legacy');
+    expect(observed!.services).toEqual([expect.objectContaining({ name: 'old', specHash: 'old-hash', state: 'running' })]);
+    expect(dockerApiCalls.execs).toBeGreaterThan(0);
+    const read = await driver.observeServices!(ctx, ['dpt-legacy']);
+    expect(read.get('dpt-legacy')).toEqual([expect.objectContaining({ name: 'old', state: 'running' })]);
+    await driver.delete(ctx, 'dpt-legacy');
+    expect((await docker.listContainers({ all: true, filters: { label: ['vendetta.dev/name=dpt-legacy'] } }))).toEqual([]);
   });
 
   it('never touches a container without our label', async () => {

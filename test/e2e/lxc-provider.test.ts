@@ -166,7 +166,7 @@ describe('lxc driver: LXD REST over SSH stream-local forwarding', () => {
     resetLxcApiCalls();
     const observed = (await driver.observe(ctx)).find((w) => w.name === WS);
     expect(lxcApiCalls.mutating).toBe(0);
-    expect(lxcApiCalls.total).toBe(1); // one list call; service status runs through lxc exec
+    expect(lxcApiCalls.total).toBe(1); // one list call; service status is read from the node dir over SSH
     expect(observed).toMatchObject({ name: WS, provider: 'lxc', specHash: `hash-of-${WS}`, applySet: APPLY_SET, running: true, services: [] });
     expect(observed!.owner).toEqual({ id: '0123456789abcdef', name: 'test@host:/home/test/.vendetta' });
     expect(observed).not.toHaveProperty('incomplete');

@@ -85,7 +85,12 @@ describe('apply --watch (built CLI, local process workspace)', () => {
     const before = await eventually(() => servicePid(), 30_000, 'service pid');
     writeFileSync(join(dir, 'a.yaml'), manifest('two'));
     await eventually(() => greeting() === 'two', 60_000, 'the edit applied');
-    const after = await eventually(() => servicePid(), 30_000, 'service pid after edit');
+    // The new process writes greeting.out before the pass that started it records its status:
+    // wait for the recorded pid to change (the old one stays Ready until then).
+    const after = await eventually(async () => {
+      const pid = await servicePid();
+      return pid !== before ? pid : undefined;
+    }, 30_000, 'the restarted service recorded');
     expect(after).not.toBe(before);
     expect(stdout).toMatch(/~ service\/wt-svc\s+restart/);
   });
@@ -102,6 +107,20 @@ describe('apply --watch (built CLI, local process workspace)', () => {
     await eventually(() => servicePid('wt-extra'), 60_000, 'the fixed set applied');
     expect(await servicePid()).toBe(pid);
     unlinkSync(join(dir, 'b.yaml'));
+  });
+
+  it('a file saved in two writes: the first change acts at once, but never on the half-written file', async () => {
+    // The first change of a burst is acted on without waiting for the debounce (leading edge); a
+    // set that does not parse yet is neither applied nor reported: the rest of the burst decides.
+    const mark = stderr.length;
+    const file = join(dir, 'c.yaml');
+    const full = 'apiVersion: vendetta.dev/v1alpha1\nkind: Service\nmetadata: {name: wt-half}\nspec: {workspace: wt-ws, command: exec sleep 600}\n';
+    writeFileSync(file, full.slice(0, full.indexOf('spec:') - 3)); // cut inside the flow mapping: a parse error
+    await new Promise((r) => setTimeout(r, 100)); // the second write of the same save, within the debounce
+    writeFileSync(file, full);
+    await eventually(() => servicePid('wt-half'), 60_000, 'the complete file applied');
+    expect(stderr.slice(mark)).not.toMatch(/c\.yaml:\d+|error in manifests|errors in manifests/);
+    unlinkSync(file);
   });
 
   it('SIGINT exits 0, releases the lock, and leaves the services running', async () => {

@@ -189,6 +189,42 @@ describe('process driver on this machine', () => {
     await expect(stat(join(root, 'idle'))).rejects.toThrow();
   });
 
+  it('observeServices reads many workspaces in one exec; deleteMany stops and removes them in one exec', { timeout: 30_000 }, async () => {
+    const names = ['ns-a', 'ns-b', 'ns-c'];
+    const sups: number[] = [];
+    for (const name of names) {
+      await driver.create(ctx, { resource: workspace(name), specHash: 'h', env: {}, owner: OWNER });
+      const rt = await driver.runtime(ctx, name);
+      await createServiceManager(rt).start({
+        resource: { apiVersion: 'vendetta.dev/v1alpha1', kind: 'Service', metadata: { name: 'web' }, spec: { workspace: name, command: 'exec sleep 300' } },
+        specHash: `svc-${name}`,
+        env: {},
+        workdir: rt.workspaceDir,
+      });
+      const sup = Number(await readFile(join(rt.stateDir, 'services', 'web', 'supervisor.pid'), 'utf8'));
+      pids.add(sup);
+      sups.push(sup);
+    }
+    // Counted at the transport: one exec for all of them.
+    let execs = 0;
+    const counting: DriverContext = { ...ctx, transport: Object.assign(Object.create(transport) as LocalTransport, { exec: (a: string[], o?: object) => (execs++, transport.exec(a, o)) }) };
+    const read = await driver.observeServices!(counting, ['ns-a', 'ns-c', 'ns-missing']);
+    expect(execs).toBe(1);
+    expect(read.get('ns-a')).toMatchObject([{ name: 'web', specHash: 'svc-ns-a', state: 'running' }]);
+    expect(read.get('ns-c')).toMatchObject([{ name: 'web', specHash: 'svc-ns-c', state: 'running' }]);
+    expect(read.get('ns-missing')).toEqual([]);
+    expect(read.has('ns-b')).toBe(false);
+    for (const s of read.get('ns-a')!) pids.add(s.pid!);
+
+    execs = 0;
+    const errors = await driver.deleteMany!(counting, [...names, 'ns-never-made']);
+    expect(execs).toBe(1);
+    expect(errors.size).toBe(0);
+    for (const sup of sups) expect(isAlive(sup)).toBe(false);
+    for (const name of names) await expect(stat(join(root, name))).rejects.toThrow();
+    expect(await driver.observe(ctx)).toEqual([]);
+  });
+
   it('start of a missing workspace says so', async () => {
     await expect(driver.start(ctx, 'ghost')).rejects.toThrow(/workspace ghost not found on node local/);
   });

@@ -4,7 +4,7 @@ import { readFile, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createServiceManager } from '../../src/services/manager.js';
-import { stopAllServicesArgv } from '../../src/services/supervisor.js';
+import { nodeStatusArgv, parseNodeStatus, parseServiceStatus, serviceStatusArgv, stopAllServicesArgv } from '../../src/services/supervisor.js';
 import type { DesiredService, ServiceManager } from '../../src/services/types.js';
 import type { ServiceSpec } from '../../src/model/types.js';
 import { LocalTransport } from '../../src/transport/local.js';
@@ -205,5 +205,38 @@ describe('supervisor', () => {
     process.kill(sup, 'SIGKILL');
     await until('exited', async () => (await observed('web'))?.state === 'exited');
     killIfAlive(child);
+  });
+
+  // The node reads a container's state dir from outside its pid namespace: liveness is the
+  // supervisor's flock there, and nothing it starts may keep that lock after it is gone.
+  it('lock liveness: held while the supervisor runs, released when it is killed though its child lives on', async () => {
+    await manager.start(service('web', { command: 'exec sleep 300' }));
+    const sup = await readPid('web', 'supervisor.pid');
+    const child = await until('child', async () => (await observed('web'))?.pid);
+    started.add(child);
+    const byLock = async () => parseServiceStatus((await t.exec(serviceStatusArgv(stateDir, 'lock'))).stdout).find((s) => s.name === 'web');
+    expect(await byLock()).toMatchObject({ state: 'running', specHash: 'hash-web' });
+    const lock = join(stateDir, 'services', 'web', 'lock');
+    // flock -n fails while the lock is held.
+    expect((await t.exec(['flock', '-n', lock, 'true'])).code).not.toBe(0);
+    process.kill(sup, 'SIGKILL');
+    await until('lock released', async () => (await t.exec(['flock', '-n', lock, 'true'])).code === 0);
+    expect(isAlive(child)).toBe(true); // the child (fd 9 closed) does not hold it
+    expect(await byLock()).toMatchObject({ state: 'exited' });
+    killIfAlive(child);
+  });
+
+  it('node_status reads many workspaces in one exec, a health file as it is, and nothing for a missing dir', async () => {
+    await manager.start(service('web', { command: 'exec sleep 300' }));
+    started.add(await until('child', async () => (await observed('web'))?.pid));
+    await mkdir(join(stateDir, 'services', 'web'), { recursive: true });
+    await t.exec(['/bin/sh', '-c', 'printf \'%s\\n\' "ok 3 fine" > "$1"', 'sh', join(stateDir, 'services', 'web', 'health')]);
+    const res = await t.exec(nodeStatusArgv([{ name: 'a', dir: stateDir }, { name: 'b', dir: join(dir.path, 'nowhere') }], 'pid'));
+    expect(res.code).toBe(0);
+    expect(res.stdout).toContain('health\tok 3 fine\n');
+    const byWs = parseNodeStatus(res.stdout);
+    expect([...byWs.keys()]).toEqual(['a', 'b']);
+    expect(byWs.get('a')).toMatchObject([{ name: 'web', state: 'running', specHash: 'hash-web' }]);
+    expect(byWs.get('b')).toEqual([]);
   });
 });

@@ -12,10 +12,14 @@ export function sourceEntryName(name: string, workspaceDir = WORKSPACE_DIR): str
   return name === '.' || name === '' ? root : `${root}/${name.replace(/^\.\//, '')}`;
 }
 
-/** Tar stream to extract at "/" in the container. Files are owned by root inside it. */
-export function workspaceArchive(sourceDir: string | undefined): Pack {
+/**
+ * Tar stream to extract at "/" in the container. Files are owned by root inside it. With
+ * `stateMounted` the state dir is a bind mount of a node dir owned by the SSH user: no entry for
+ * it, or extracting would hand the node dir to root.
+ */
+export function workspaceArchive(sourceDir: string | undefined, stateMounted = false): Pack {
   const pack = tarStream.pack();
-  pack.entry({ name: relative(STATE_DIR), type: 'directory', mode: 0o755 });
+  if (!stateMounted) pack.entry({ name: relative(STATE_DIR), type: 'directory', mode: 0o755 });
   pack.entry({ name: relative(WORKSPACE_DIR), type: 'directory', mode: 0o755 });
   if (sourceDir === undefined) {
     pack.finalize();

@@ -1,8 +1,10 @@
 // The Docker provider: one container per workspace, found again only through our labels.
 // Translation to/from the Engine API is pure (./spec.ts); this file does the calls, in order.
 import type Docker from 'dockerode';
-import type { ObservedWorkspace } from '../../model/types.js';
+import type { ObservedService, ObservedWorkspace } from '../../model/types.js';
 import { readServiceStatus } from '../../services/manager.js';
+import { nodeStatusArgv, parseNodeStatus } from '../../services/supervisor.js';
+import type { ExecResult } from '../../transport/types.js';
 import { ProviderError, type DesiredWorkspace, type DriverContext, type ProviderAvailability, type ProviderDriver, type WorkspaceRuntime } from '../types.js';
 import { workspaceArchive } from './archive.js';
 import { DEFAULT_DOCKER_SOCKET, dockerClient } from './client.js';
@@ -10,6 +12,7 @@ import { dockerExec, dockerSpawn, type ExecTarget } from './exec.js';
 import {
   LABEL_KIND,
   LABEL_MANAGED,
+  LABEL_NAME,
   LABEL_NODE,
   MANAGED_SELECTOR,
   STATE_DIR,
@@ -19,6 +22,9 @@ import {
   containerName,
   creatingContainerName,
   describeDockerError,
+  dockerStateRoot,
+  labelledStateDir,
+  workspaceStateDir,
   imageNotFoundMessage,
   isPortConflict,
   mergeObserved,
@@ -49,6 +55,86 @@ function nodeName(ctx: DriverContext): string {
 
 function fail(ctx: DriverContext, what: string, err: unknown): Error {
   return new Error(`docker ${what} on node ${nodeName(ctx)} failed: ${describeDockerError(err)}`, { cause: err });
+}
+
+/** This node's directory of workspace state dirs (<stateRoot>/<node>). */
+async function stateRootOf(ctx: DriverContext): Promise<string> {
+  return dockerStateRoot(ctx.node, await ctx.transport.home(), process.env.VENDETTA_HOME);
+}
+
+function checkNode(res: ExecResult, what: string, ctx: DriverContext): void {
+  if (res.code === 0) return;
+  const detail = (res.stderr || res.stdout).trim() || `exit code ${res.code}`;
+  throw new Error(`${what} on node ${nodeName(ctx)} failed: ${detail}`);
+}
+
+/**
+ * Remove state dirs on the node, one exec for all (NAME DIR pairs); name → why it failed. Run as
+ * the SSH user, who made the dirs: the files the container's root wrote inside them go too.
+ */
+async function removeStateDirs(ctx: DriverContext, dirs: Array<{ name: string; dir: string }>): Promise<Map<string, string>> {
+  const failed = new Map<string, string>();
+  if (dirs.length === 0) return failed;
+  const body = `while [ "$#" -ge 2 ]; do
+  if ! e=$(rm -rf -- "$2" 2>&1); then printf 'failed\t%s\t%s\n' "$1" "$(printf '%s' "$e" | tr '\n' ' ')"; fi
+  shift 2
+done`;
+  const res = await ctx.transport.exec(['/bin/sh', '-c', body, 'sh', ...dirs.flatMap((d) => [d.name, d.dir])]);
+  checkNode(res, 'removing workspace state dirs', ctx);
+  for (const line of res.stdout.split('\n')) {
+    const [tag, name, why] = line.split('\t');
+    if (tag === 'failed' && name) failed.set(name, `removing its state dir on node ${nodeName(ctx)} failed: ${(why ?? '').trim()}`);
+  }
+  return failed;
+}
+
+/** Every container of ours on this node (running or not, half-made included). */
+async function listOurs(ctx: DriverContext): Promise<Docker.ContainerInfo[]> {
+  try {
+    return await clientOf(ctx).listContainers({
+      all: true,
+      filters: { label: [MANAGED_SELECTOR, `${LABEL_KIND}=Workspace`, `${LABEL_NODE}=${nodeName(ctx)}`] },
+    });
+  } catch (err) {
+    // Over SSH every socket failure reads "open failed": say what is wrong with the socket.
+    const { detail, hint } = await diagnoseSocket(ctx, err);
+    throw new ProviderError(detail, hint, false, { cause: err });
+  }
+}
+
+/**
+ * The services of these listed containers (running, complete ones only), keyed by workspace: ONE
+ * node exec reads every node-side state dir (the supervisor's flock tells liveness across the
+ * container's pid namespace). Containers of an older vendetta, without a state-dir label, keep
+ * their state inside: one docker exec each.
+ */
+async function servicesOf(ctx: DriverContext, containers: Docker.ContainerInfo[]): Promise<Map<string, ObservedService[]>> {
+  const onNode: Array<{ name: string; dir: string }> = [];
+  const inside: Docker.ContainerInfo[] = [];
+  for (const info of containers) {
+    const ws = observedFromContainer(info);
+    // A half-made container is recreated, never used: nothing to read inside it.
+    if (!ws.running || ws.incomplete) continue;
+    const dir = labelledStateDir(info.Labels, nodeName(ctx), ws.name);
+    if (dir) onNode.push({ name: ws.name, dir });
+    else inside.push(info);
+  }
+  const out = new Map<string, ObservedService[]>();
+  await Promise.all([
+    (async () => {
+      if (onNode.length === 0) return;
+      const res = await ctx.transport.exec(nodeStatusArgv(onNode, 'lock'));
+      checkNode(res, 'reading the services of docker workspaces', ctx);
+      const read = parseNodeStatus(res.stdout);
+      for (const { name } of onNode) out.set(name, read.get(name) ?? []);
+    })(),
+    ...inside.map(async (info) => {
+      const name = observedFromContainer(info).name;
+      const target = execTarget(ctx, info.Id, name);
+      out.set(name, await readServiceStatus((argv) => dockerExec(target, argv), STATE_DIR, target.where));
+    }),
+  ]);
+  return out;
 }
 
 /** Inspect our container for a workspace; undefined when missing; refuses foreign containers. */
@@ -121,17 +207,22 @@ function alreadyExists(ctx: DriverContext, name: string, cause?: unknown): Provi
   );
 }
 
-/** Removes our container of that name (with its anonymous volumes); missing is fine. */
-async function removeContainer(ctx: DriverContext, workspace: string, container: string): Promise<void> {
+/**
+ * Removes our container of that name (with its anonymous volumes); missing is fine. Resolves with
+ * the node state dir its label names, if any.
+ */
+async function removeContainer(ctx: DriverContext, workspace: string, container: string): Promise<string | undefined> {
   const info = await inspectManaged(ctx, workspace, container);
-  if (!info) return;
+  if (!info) return undefined;
+  const dir = labelledStateDir(info.Config.Labels, nodeName(ctx), workspace);
   try {
     await clientOf(ctx).getContainer(info.Id).remove({ force: true, v: true });
   } catch (err) {
     // 404: gone meanwhile; 409: a removal is already in progress.
-    if (statusCode(err) === 404 || statusCode(err) === 409) return;
+    if (statusCode(err) === 404 || statusCode(err) === 409) return dir;
     throw fail(ctx, `delete of workspace ${workspace}`, err);
   }
+  return dir;
 }
 
 export function createDockerDriver(): ProviderDriver {
@@ -148,28 +239,68 @@ export function createDockerDriver(): ProviderDriver {
     },
 
     async observe(ctx): Promise<ObservedWorkspace[]> {
-      const docker = clientOf(ctx);
-      let containers: Docker.ContainerInfo[];
-      try {
-        containers = await docker.listContainers({
-          all: true,
-          filters: { label: [MANAGED_SELECTOR, `${LABEL_KIND}=Workspace`, `${LABEL_NODE}=${nodeName(ctx)}`] },
-        });
-      } catch (err) {
-        // Over SSH every socket failure reads "open failed": say what is wrong with the socket.
-        const { detail, hint } = await diagnoseSocket(ctx, err);
-        throw new ProviderError(detail, hint, false, { cause: err });
-      }
-      const observed = await Promise.all(
-        containers.map(async (info) => {
-          const observed = observedFromContainer(info);
-          // A half-made container is recreated, never used: nothing to read inside it.
-          if (!observed.running || observed.incomplete) return observed;
-          const target = execTarget(ctx, info.Id, observed.name);
-          return { ...observed, services: await readServiceStatus((argv) => dockerExec(target, argv), STATE_DIR, target.where) };
+      // One listing, then one node exec for the services of all of them.
+      const containers = await listOurs(ctx);
+      const services = await servicesOf(ctx, containers);
+      return mergeObserved(
+        containers.map((info) => {
+          const ws = observedFromContainer(info);
+          return !ws.running || ws.incomplete ? ws : { ...ws, services: services.get(ws.name) ?? [] };
         }),
       );
-      return mergeObserved(observed);
+    },
+
+    async observeServices(ctx, workspaces): Promise<Map<string, ObservedService[]>> {
+      if (workspaces.length === 0) return new Map();
+      const wanted = new Set(workspaces);
+      // The listing says where each one's state lives (and which are running at all).
+      const containers = (await listOurs(ctx)).filter((info) => wanted.has(observedFromContainer(info).name));
+      return servicesOf(ctx, containers);
+    },
+
+    async deleteMany(ctx, names): Promise<Map<string, Error>> {
+      const errors = new Map<string, Error>();
+      if (names.length === 0) return errors;
+      const wanted = new Set(names);
+      let containers: Docker.ContainerInfo[];
+      let root: string;
+      try {
+        containers = (await listOurs(ctx)).filter((info) => wanted.has(info.Labels?.[LABEL_NAME] ?? ''));
+        root = await stateRootOf(ctx);
+      } catch (err) {
+        for (const name of names) errors.set(name, err as Error);
+        return errors;
+      }
+      const docker = clientOf(ctx);
+      // Concurrent requests on the node's one SSH connection (each rides its own forwarded stream).
+      await Promise.all(
+        containers.map(async (info) => {
+          const name = info.Labels![LABEL_NAME]!;
+          try {
+            await docker.getContainer(info.Id).remove({ force: true, v: true });
+          } catch (err) {
+            if (statusCode(err) === 404 || statusCode(err) === 409) return;
+            errors.set(name, fail(ctx, `delete of workspace ${name}`, err));
+          }
+        }),
+      );
+      // Then their state dirs, one exec: the default place and wherever a label said.
+      const dirs: Array<{ name: string; dir: string }> = [];
+      for (const name of names) {
+        if (errors.has(name)) continue; // the container is still there: keep what it uses
+        dirs.push({ name, dir: workspaceStateDir(root, name) });
+      }
+      for (const info of containers) {
+        const name = info.Labels![LABEL_NAME]!;
+        const dir = labelledStateDir(info.Labels, nodeName(ctx), name);
+        if (dir && !errors.has(name) && !dirs.some((d) => d.dir === dir)) dirs.push({ name, dir });
+      }
+      try {
+        for (const [name, why] of await removeStateDirs(ctx, dirs)) errors.set(name, new Error(`workspace ${name}: ${why}`));
+      } catch (err) {
+        for (const { name } of dirs) errors.set(name, err as Error);
+      }
+      return errors;
     },
 
     async create(ctx, ws: DesiredWorkspace): Promise<void> {
@@ -177,7 +308,8 @@ export function createDockerDriver(): ProviderDriver {
       const name = metadata.name;
       if (!spec.image) throw new Error(`workspace ${name}: spec.image is required for the docker provider (e.g. debian:12)`);
       const docker = clientOf(ctx);
-      const options = containerCreateOptions(ws, ctx.applySet, spec.image); // validates ports, memory
+      const stateDir = workspaceStateDir(await stateRootOf(ctx), name);
+      const options = containerCreateOptions(ws, ctx.applySet, spec.image, stateDir); // validates ports, memory
       await ensureImage(ctx, docker, spec.image, spec.pull ?? 'missing');
       // A half-made container of an earlier, interrupted create (ours only: inspectManaged
       // refuses anything without our label).
@@ -187,6 +319,13 @@ export function createDockerDriver(): ProviderDriver {
         (err: unknown) => (statusCode(err) === 404 ? false : Promise.reject(fail(ctx, `inspect of workspace ${name}`, err))),
       );
       if (taken) throw alreadyExists(ctx, name);
+      // The state dir, fresh and made by the SSH user (who can then remove what the container
+      // writes into it): a leftover of an earlier workspace of this name must not show services.
+      checkNode(
+        await ctx.transport.exec(['/bin/sh', '-c', 'rm -rf -- "$1" && mkdir -p -- "$1"', 'sh', stateDir]),
+        `making the state dir ${stateDir} of workspace ${name}`,
+        ctx,
+      );
 
       // Made under a temporary name and renamed last: until the rename it is observed as
       // incomplete, so a create killed half-way is recreated, never mistaken for the workspace.
@@ -199,7 +338,7 @@ export function createDockerDriver(): ProviderDriver {
       // Undo on failure; a kill -9 leaves it incomplete for the next pass instead.
       try {
         ctx.progress?.(`uploading ${spec.source?.path ?? 'workspace directories'} to ${name}:${WORKSPACE_DIR}`);
-        await container.putArchive(workspaceArchive(spec.source?.path), { path: '/' }).catch((err: unknown) => {
+        await container.putArchive(workspaceArchive(spec.source?.path, true), { path: '/' }).catch((err: unknown) => {
           throw fail(ctx, `upload of ${spec.source?.path ?? 'workspace directories'} to workspace ${name}`, err);
         });
         if ((spec.state ?? 'running') === 'running') await startContainer(ctx, container, name, spec.ports);
@@ -209,6 +348,7 @@ export function createDockerDriver(): ProviderDriver {
         });
       } catch (err) {
         await container.remove({ force: true, v: true }).catch(() => undefined);
+        await ctx.transport.exec(['rm', '-rf', '--', stateDir]).catch(() => undefined);
         throw err;
       }
     },
@@ -236,9 +376,12 @@ export function createDockerDriver(): ProviderDriver {
     },
 
     async delete(ctx, name): Promise<void> {
-      // The workspace, and a half-made one from an interrupted create.
-      await removeContainer(ctx, name, containerName(name));
-      await removeContainer(ctx, name, creatingContainerName(name));
+      // The workspace, and a half-made one from an interrupted create; then their state dirs.
+      const labelled = [await removeContainer(ctx, name, containerName(name)), await removeContainer(ctx, name, creatingContainerName(name))];
+      const dirs = new Set([workspaceStateDir(await stateRootOf(ctx), name), ...labelled.filter((d): d is string => !!d)]);
+      const failed = await removeStateDirs(ctx, [...dirs].map((dir) => ({ name, dir })));
+      const why = failed.get(name);
+      if (why) throw new Error(`workspace ${name}: ${why}`);
     },
 
     async runtime(ctx, name): Promise<WorkspaceRuntime> {
@@ -251,9 +394,13 @@ export function createDockerDriver(): ProviderDriver {
       const address =
         containerAddress(info.NetworkSettings.Networks as Record<string, { IPAddress?: string }>, info.HostConfig.NetworkMode) ??
         '127.0.0.1';
+      const nodeDir = labelledStateDir(info.Config.Labels, nodeName(ctx), name);
+      const { transport } = ctx;
       return {
         workspaceDir: WORKSPACE_DIR,
         stateDir: STATE_DIR,
+        // Service files are written, and their state read, from the node (a bind mount).
+        ...(nodeDir ? { nodeState: { dir: nodeDir, exec: (argv, opts) => transport.exec(argv, opts), liveness: 'lock' as const } } : {}),
         address,
         exec: (argv, opts) => dockerExec(target, argv, opts),
         spawn: (argv, opts) => dockerSpawn(target, argv, opts),

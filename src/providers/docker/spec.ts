@@ -1,7 +1,8 @@
 // Pure translation between vendetta's model and the Docker Engine API: container create options,
 // labels, observed workspaces, and error messages a user can act on. No I/O here.
+import { posix } from 'node:path';
 import type Docker from 'dockerode';
-import type { ObservedService, ObservedWorkspace } from '../../model/types.js';
+import { LOCAL_ADDRESS, LOCAL_NODE, type NodeResource, type ObservedService, type ObservedWorkspace } from '../../model/types.js';
 import { parsePortSpec, type PortSpec } from '../../model/ports.js';
 import { parseQuantity } from '../../model/quantity.js';
 import type { DesiredWorkspace } from '../types.js';
@@ -16,6 +17,12 @@ export const LABEL_NODE = 'vendetta.dev/node';
 /** The vendetta store that made it (StoreIdentity.id) and its human name, for conflicts. */
 export const LABEL_OWNER = 'vendetta.dev/owner';
 export const LABEL_OWNER_NAME = 'vendetta.dev/owner-name';
+/**
+ * Where, on the node, the workspace's service state lives (bind-mounted at STATE_DIR): a listing
+ * alone tells where to read every workspace's services. Absent on containers of an older vendetta,
+ * whose state lives only inside the container.
+ */
+export const LABEL_STATE_DIR = 'vendetta.dev/state-dir';
 /** The only selector used to list containers: anything without it is never touched. */
 export const MANAGED_SELECTOR = `${LABEL_MANAGED}=true`;
 
@@ -28,6 +35,47 @@ export const STATE_DIR = '/var/lib/vendetta';
  * services' orphans, so `docker stop` takes milliseconds instead of the 10 s kill timeout.
  */
 export const KEEP_ALIVE_SCRIPT = 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done';
+
+const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/**
+ * The node directory holding this node's workspace state dirs: <stateRoot>/<node>. The node name
+ * keeps two Nodes on one machine (one login user, one home) from ever sharing a state dir. Pure:
+ * the caller supplies the SSH user's home and VENDETTA_HOME.
+ */
+export function dockerStateRoot(node: NodeResource, home: string, vendettaHome: string | undefined): string {
+  const configured = node.spec.providers?.docker?.stateRoot;
+  let root: string;
+  if (configured) {
+    root = configured === '~' ? home : configured.startsWith('~/') ? posix.join(home, configured.slice(2)) : configured;
+  } else {
+    const isLocal = node.metadata.name === LOCAL_NODE || node.spec.address === LOCAL_ADDRESS;
+    root = isLocal && vendettaHome ? posix.join(vendettaHome, 'docker') : posix.join(home, '.vendetta', 'docker');
+  }
+  if (!posix.isAbsolute(root)) {
+    throw new Error(`node ${node.metadata.name}: spec.providers.docker.stateRoot must be an absolute path or start with ~/ (got ${JSON.stringify(configured)})`);
+  }
+  return posix.join(posix.normalize(root), node.metadata.name);
+}
+
+/** The node-side state dir of one workspace; refuses names that could escape the root. */
+export function workspaceStateDir(nodeRoot: string, workspace: string): string {
+  if (!NAME.test(workspace)) {
+    throw new Error(`invalid workspace name ${JSON.stringify(workspace)}: use a DNS-1123 label (lowercase letters, digits, '-')`);
+  }
+  return posix.join(nodeRoot, workspace);
+}
+
+/**
+ * The state dir a container's label names, if it is one we would have made for this workspace on
+ * this node (absolute, ending in /<node>/<workspace>): a label is never trusted as a path to
+ * remove otherwise.
+ */
+export function labelledStateDir(labels: Record<string, string> | undefined, node: string, workspace: string): string | undefined {
+  const dir = labels?.[LABEL_STATE_DIR];
+  if (!dir || !posix.isAbsolute(dir) || posix.normalize(dir) !== dir) return undefined;
+  return dir.endsWith(`/${node}/${workspace}`) ? dir : undefined;
+}
 
 export function containerName(workspace: string): string {
   return `vendetta-${workspace}`;
@@ -77,7 +125,7 @@ export function portBindings(ports: string[] | undefined): {
 }
 
 /** The full createContainer body for a desired workspace. */
-export function containerCreateOptions(ws: DesiredWorkspace, applySet: string, image: string): Docker.ContainerCreateOptions {
+export function containerCreateOptions(ws: DesiredWorkspace, applySet: string, image: string, stateDir?: string): Docker.ContainerCreateOptions {
   const { resource, env } = ws;
   const name = resource.metadata.name;
   const { exposed, bindings } = portBindings(resource.spec.ports);
@@ -86,6 +134,10 @@ export function containerCreateOptions(ws: DesiredWorkspace, applySet: string, i
     Init: true,
     PortBindings: bindings,
   };
+  // The supervisor's state on the node (made by the SSH user before create): one node exec reads
+  // all workspaces' services. A Mount, not a Bind: a missing source fails instead of being made
+  // by dockerd as root.
+  if (stateDir) hostConfig.Mounts = [{ Type: 'bind', Source: stateDir, Target: STATE_DIR }];
   if (resources.cpus !== undefined) hostConfig.NanoCpus = Math.round(resources.cpus * 1e9);
   if (resources.memory !== undefined) hostConfig.Memory = parseQuantity(resources.memory);
   return {
@@ -97,7 +149,7 @@ export function containerCreateOptions(ws: DesiredWorkspace, applySet: string, i
     Cmd: [],
     WorkingDir: WORKSPACE_DIR,
     Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-    Labels: workspaceLabels(ws, applySet),
+    Labels: { ...workspaceLabels(ws, applySet), ...(stateDir ? { [LABEL_STATE_DIR]: stateDir } : {}) },
     ExposedPorts: exposed,
     HostConfig: hostConfig,
   };

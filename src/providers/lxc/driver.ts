@@ -2,17 +2,19 @@
 // our `user.vendetta.*` config keys. Lifecycle, listing and file upload go through the daemon's
 // REST API over its unix socket (./client.ts); commands inside run through the CLI (./exec.ts).
 // Translation to/from the API is pure (./spec.ts); this file does the calls, in order.
-import type { ObservedWorkspace } from '../../model/types.js';
+import type { ObservedService, ObservedWorkspace } from '../../model/types.js';
 import { readServiceStatus } from '../../services/manager.js';
 import { TransportError } from '../../transport/types.js';
 import type { DesiredWorkspace, DriverContext, ProviderAvailability, ProviderDriver, WorkspaceRuntime } from '../types.js';
 import { LxcApiError, lxcClient, statusOf, type LxcClient } from './client.js';
 import { lxcExec, lxcSpawn, type ExecTarget } from './exec.js';
 import { uploadWorkspace } from './files.js';
+import { nodeStateDir, nodeStatusArgv, parseLeftDirs, parseNodeStatus, prepareStateDirArgv, removeStateDirsArgv } from './state.js';
 import {
   DEFAULT_SOCKETS,
   KEY_COMPLETE,
   KEY_MANAGED,
+  KEY_STATE_DIR,
   STATE_DIR,
   WORKSPACE_DIR,
   imageNotFoundMessage,
@@ -238,20 +240,21 @@ export function createLxcDriver(): ProviderDriver {
       } catch (err) {
         throw fail(ctx, daemon, 'listing of workspaces', err);
       }
-      return Promise.all(
-        instances.filter(isManaged).map(async (info) => {
-          const observed = observedFromInstance(info);
-          // A half-made instance is recreated, never used: nothing to read inside it.
-          if (!observed.running || observed.incomplete) return observed;
-          const target = execTarget(ctx, daemon, observed.name);
-          const services = await readServiceStatus(
-            (argv) => lxcExec(target, argv, { timeoutMs: 30_000 }),
-            STATE_DIR,
-            `workspace ${observed.name} on node ${nodeName(ctx)}`,
-          );
-          return { ...observed, services };
-        }),
+      const observed = instances.filter(isManaged).map((info) => ({ info, ws: observedFromInstance(info) }));
+      // A half-made instance is recreated, never used: nothing to read inside it.
+      const readable = observed.filter((o) => o.ws.running && !o.ws.incomplete);
+      const services = await readServices(
+        ctx,
+        daemon,
+        readable.map((o) => ({ name: o.ws.name, dir: o.info.config?.[KEY_STATE_DIR] })),
       );
+      return observed.map((o) => ({ ...o.ws, services: services.get(o.ws.name) ?? o.ws.services }));
+    },
+
+    async observeServices(ctx, workspaces): Promise<Map<string, ObservedService[]>> {
+      const daemon = await findDaemon(ctx);
+      // The directory is where create put it; one that is not there is read from inside.
+      return readServices(ctx, daemon, workspaces.map((name) => ({ name, dir: nodeStateDir(nodeName(ctx), name) })));
     },
 
     async create(ctx, ws: DesiredWorkspace): Promise<void> {
@@ -259,20 +262,20 @@ export function createLxcDriver(): ProviderDriver {
       const name = metadata.name;
       const daemon = await findDaemon(ctx);
       const pool = spec.resources?.disk !== undefined ? await rootPool(daemon) : undefined;
-      const body = instanceCreateBody(ws, ctx.applySet, daemon.flavor, pool); // validates image, ports, quantities
-      if (!body.source.server) await ensureLocalImage(ctx, daemon, body.source.alias);
+      const checked = instanceCreateBody(ws, ctx.applySet, daemon.flavor, pool); // validates image, ports, quantities
+      if (!checked.source.server) await ensureLocalImage(ctx, daemon, checked.source.alias);
       else ctx.progress?.(`${daemon.flavor} on node ${nodeName(ctx)} fetches image ${spec.image} (first use downloads it)`);
+      // Nothing is made before the checks pass; the node dir goes first (the device needs it), and
+      // is emptied: an instance of that name must not exist, or its state would be lost.
+      if (await getInstance(ctx, daemon, name)) throw alreadyExists(ctx, name);
+      const stateDir = await prepareStateDir(ctx, name);
+      const body = instanceCreateBody(ws, ctx.applySet, daemon.flavor, pool, stateDir);
 
       try {
         await daemon.client.call('POST', '/1.0/instances', { body });
       } catch (err) {
-        if (statusOf(err) === 409 || /already exists/i.test(describe(err))) {
-          throw new Error(
-            `workspace ${name}: an instance named ${body.name} already exists on node ${nodeName(ctx)}; ` +
-              `delete the workspace first (vendetta delete workspace/${name}) or remove that instance`,
-            { cause: err },
-          );
-        }
+        if (!(statusOf(err) === 409 || /already exists/i.test(describe(err)))) await removeStateDirs(ctx, [stateDir]).catch(() => undefined);
+        if (statusOf(err) === 409 || /already exists/i.test(describe(err))) throw alreadyExists(ctx, name, err);
         throw fail(ctx, daemon, `create of workspace ${name}`, err);
       }
       // A half-made workspace would look "created" to the next observation: undo on failure.
@@ -288,6 +291,7 @@ export function createLxcDriver(): ProviderDriver {
         });
       } catch (err) {
         await forceDelete(daemon, name).catch(() => undefined);
+        await removeStateDirs(ctx, [stateDir]).catch(() => undefined);
         throw err;
       }
     },
@@ -303,6 +307,7 @@ export function createLxcDriver(): ProviderDriver {
       const daemon = await findDaemon(ctx);
       const info = await getManaged(ctx, daemon, name);
       if (!info || info.status === 'Stopped') return;
+      if (info.status === 'Running') await releaseStateDir(ctx, daemon, info);
       await stopInstance(ctx, daemon, name);
     },
 
@@ -310,12 +315,32 @@ export function createLxcDriver(): ProviderDriver {
       const daemon = await findDaemon(ctx);
       const info = await getManaged(ctx, daemon, name);
       if (!info) return;
+      const errors = await deleteInstances(ctx, daemon, [info]);
+      const err = errors.get(name);
+      if (err) throw err;
+    },
+
+    async deleteMany(ctx, names): Promise<Map<string, Error>> {
+      const daemon = await findDaemon(ctx);
+      let instances: InstanceInfo[];
       try {
-        await forceDelete(daemon, name, info.status);
+        // recursion=1: the config (ownership, state dir) and status of every instance, one call
+        instances = await daemon.client.call<InstanceInfo[]>('GET', '/1.0/instances?recursion=1');
       } catch (err) {
-        if (statusOf(err) === 404) return;
-        throw fail(ctx, daemon, `delete of workspace ${name}`, err);
+        const e = fail(ctx, daemon, 'listing of workspaces', err);
+        return new Map(names.map((n) => [n, e]));
       }
+      const errors = new Map<string, Error>();
+      const byName = new Map(instances.map((i) => [i.name, i]));
+      const doomed: InstanceInfo[] = [];
+      for (const name of new Set(names)) {
+        const info = byName.get(instanceName(name));
+        if (!info) continue; // missing is not an error
+        if (info.config?.[KEY_MANAGED] !== 'true') errors.set(name, notManaged(ctx, name));
+        else doomed.push(info);
+      }
+      for (const [name, err] of await deleteInstances(ctx, daemon, doomed)) errors.set(name, err);
+      return errors;
     },
 
     async runtime(ctx, name): Promise<WorkspaceRuntime> {
@@ -348,6 +373,128 @@ async function forceDelete(daemon: LxcDaemon, name: string, status?: string): Pr
     });
   }
   await daemon.client.call('DELETE', `/1.0/instances/${encodeURIComponent(instanceName(name))}`);
+}
+
+/** The workspace name of one of our instances. */
+function workspaceOf(info: InstanceInfo): string {
+  return observedFromInstance(info).name;
+}
+
+function alreadyExists(ctx: DriverContext, name: string, cause?: unknown): Error {
+  return new Error(
+    `workspace ${name}: an instance named ${instanceName(name)} already exists on node ${nodeName(ctx)}; ` +
+      `delete the workspace first (vendetta delete workspace/${name}) or remove that instance`,
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+function notManaged(ctx: DriverContext, name: string): Error {
+  return new Error(
+    `instance ${instanceName(name)} on node ${nodeName(ctx)} is not managed by vendetta (no ${KEY_MANAGED}=true); ` +
+      `vendetta never touches it: rename or remove it yourself, or rename workspace ${name}`,
+  );
+}
+
+/** Makes the workspace's node directory (fresh) over SSH; its absolute path. */
+async function prepareStateDir(ctx: DriverContext, name: string): Promise<string> {
+  const res = await ctx.transport.exec(prepareStateDirArgv(nodeStateDir(nodeName(ctx), name)), { timeoutMs: 30_000 });
+  const dir = res.stdout.trim();
+  if (res.code !== 0 || !dir.startsWith('/')) {
+    throw new Error(
+      `workspace ${name}: cannot make its state directory on node ${nodeName(ctx)}: ${(res.stderr || res.stdout).trim() || `exit ${res.code}`}`,
+    );
+  }
+  return dir;
+}
+
+/** Removes node directories in one exec; the ones that could not be removed. */
+async function removeStateDirs(ctx: DriverContext, dirs: string[]): Promise<string[]> {
+  if (dirs.length === 0) return [];
+  const res = await ctx.transport.exec(removeStateDirsArgv(dirs), { timeoutMs: 60_000 });
+  if (res.code !== 0) throw new Error(`removing state directories on node ${nodeName(ctx)} failed: ${(res.stderr || res.stdout).trim() || `exit ${res.code}`}`);
+  return parseLeftDirs(res.stdout);
+}
+
+/**
+ * Directories the container made in its state dir belong to the container's root, which maps to
+ * no user on the node: opened up (a+rwx) while it runs, so the node user can delete them later.
+ * Best effort: a workspace whose services were installed from the node side has none.
+ */
+async function releaseStateDir(ctx: DriverContext, daemon: LxcDaemon, info: InstanceInfo): Promise<void> {
+  if (!info.config?.[KEY_STATE_DIR]) return;
+  await lxcExec(execTarget(ctx, daemon, workspaceOf(info)), ['/bin/sh', '-c', `find ${STATE_DIR} -mindepth 1 -type d -exec chmod a+rwx {} \\; 2>/dev/null; exit 0`], { timeoutMs: 30_000 }).catch(
+    () => undefined,
+  );
+}
+
+/**
+ * Deletes instances concurrently over the one connection, then their node state dirs in one
+ * exec. Resolves with an error per workspace that could not be deleted.
+ */
+async function deleteInstances(ctx: DriverContext, daemon: LxcDaemon, infos: InstanceInfo[]): Promise<Map<string, Error>> {
+  const errors = new Map<string, Error>();
+  const dirs = new Map<string, string>();
+  await Promise.all(
+    infos.map(async (info) => {
+      const name = workspaceOf(info);
+      try {
+        if (info.status === 'Running') await releaseStateDir(ctx, daemon, info);
+        await forceDelete(daemon, name, info.status);
+      } catch (err) {
+        if (statusOf(err) !== 404) {
+          errors.set(name, fail(ctx, daemon, `delete of workspace ${name}`, err));
+          return;
+        }
+      }
+      const dir = info.config?.[KEY_STATE_DIR];
+      if (dir) dirs.set(dir, name);
+    }),
+  );
+  try {
+    for (const left of await removeStateDirs(ctx, [...dirs.keys()])) {
+      const name = dirs.get(left);
+      if (name) {
+        errors.set(
+          name,
+          new Error(`workspace ${name} was deleted but its state directory ${left} on node ${nodeName(ctx)} was not: files written by the container; remove it as root`),
+        );
+      }
+    }
+  } catch (err) {
+    for (const name of dirs.values()) errors.set(name, err instanceof Error ? err : new Error(String(err)));
+  }
+  return errors;
+}
+
+/**
+ * The services of running workspaces: ONE exec on the node reads every node state dir; a
+ * workspace without one (made before them) is read from inside, one exec each.
+ */
+async function readServices(
+  ctx: DriverContext,
+  daemon: LxcDaemon,
+  workspaces: Array<{ name: string; dir: string | undefined }>,
+): Promise<Map<string, ObservedService[]>> {
+  const out = new Map<string, ObservedService[]>();
+  const withDir = workspaces.filter((w): w is { name: string; dir: string } => w.dir !== undefined);
+  const inside = workspaces.filter((w) => w.dir === undefined).map((w) => w.name);
+  if (withDir.length > 0) {
+    const res = await ctx.transport.exec(nodeStatusArgv(withDir), { timeoutMs: 30_000 });
+    if (res.code !== 0) {
+      throw new Error(`reading service status on node ${nodeName(ctx)} failed (exit ${res.code}): ${(res.stderr || res.stdout).trim()}`);
+    }
+    for (const [name, services] of parseNodeStatus(res.stdout)) {
+      if (services) out.set(name, services);
+      else inside.push(name);
+    }
+  }
+  await Promise.all(
+    inside.map(async (name) => {
+      const target = execTarget(ctx, daemon, name);
+      out.set(name, await readServiceStatus((argv) => lxcExec(target, argv, { timeoutMs: 30_000 }), STATE_DIR, `workspace ${name} on node ${nodeName(ctx)}`));
+    }),
+  );
+  return out;
 }
 
 /** The NIC's address, once DHCP gave it one; the container's loopback address otherwise. */

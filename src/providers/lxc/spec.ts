@@ -21,6 +21,13 @@ export const KEY_OWNER_NAME = 'user.vendetta.owner-name';
  * create that never finished, seen in the same listing call.
  */
 export const KEY_COMPLETE = 'user.vendetta.complete';
+/**
+ * The node directory attached at STATE_DIR (./state.ts): where the node reads the workspace's
+ * service state. Absent on instances made before node state dirs (read from inside instead).
+ */
+export const KEY_STATE_DIR = 'user.vendetta.state-dir';
+/** Our disk device for it. */
+export const STATE_DEVICE = 'vd-state';
 
 export const WORKSPACE_DIR = '/workspace';
 export const STATE_DIR = '/var/lib/vendetta';
@@ -150,6 +157,11 @@ export function rootDiskDevice(disk: string | undefined, pool: string | undefine
   return { root: { type: 'disk', path: '/', pool, size: `${parseQuantity(disk)}B` } };
 }
 
+/** The node directory as a (plain bind) disk device at STATE_DIR; see ./state.ts for why not shifted. */
+export function stateDevice(dir: string): Record<string, Device> {
+  return { [STATE_DEVICE]: { type: 'disk', source: dir, path: STATE_DIR } };
+}
+
 export interface InstanceCreateBody {
   name: string;
   type: 'container';
@@ -164,6 +176,7 @@ export function instanceCreateBody(
   applySet: string,
   flavor: LxcFlavor,
   rootPool: string | undefined,
+  stateDir?: string,
 ): InstanceCreateBody {
   const { spec, metadata } = ws.resource;
   if (!spec.image) throw new Error(`workspace ${metadata.name}: spec.image is required for the lxc provider (a local alias on the node, or e.g. images:debian/12)`);
@@ -180,8 +193,17 @@ export function instanceCreateBody(
     type: 'container',
     source: imageSource(spec.image, flavor),
     // environment.* reaches every exec'd command, i.e. every service.
-    config: { ...env, ...resourceConfig(spec.resources), ...workspaceConfigKeys(ws, applySet) },
-    devices: { ...portDevices(spec.ports), ...rootDiskDevice(spec.resources?.disk, rootPool) },
+    config: {
+      ...env,
+      ...resourceConfig(spec.resources),
+      ...workspaceConfigKeys(ws, applySet),
+      ...(stateDir !== undefined ? { [KEY_STATE_DIR]: stateDir } : {}),
+    },
+    devices: {
+      ...portDevices(spec.ports),
+      ...rootDiskDevice(spec.resources?.disk, rootPool),
+      ...(stateDir !== undefined ? stateDevice(stateDir) : {}),
+    },
     profiles: ['default'],
   };
 }

@@ -170,10 +170,17 @@ spec:
     });
     const hint = 'use a number and a unit (ms, s, m, h), e.g. "500ms", "2s", "1h30m"';
     expect(await errors()).toEqual([
-      'h.yaml:8:30: Service "web" spec.healthcheck.http.path "health" is not a valid path: start it with "/", e.g. "/health"',
+      'h.yaml:8:30: Service "web" spec.healthcheck.http.path "health" is not a valid path: start it with "/" and write white space as %20, e.g. "/health"',
       `h.yaml:9:15: Service "web" spec.healthcheck.interval "2 seconds" is not a valid duration: ${hint}`,
       `h.yaml:10:14: Service "web" spec.healthcheck.timeout "1d" is not a valid duration: ${hint}`,
       'h.yaml:18:3: Service "db" spec.healthcheck needs exactly one check: "exec", "tcp" or "http"',
+    ]);
+  });
+
+  test('an http check path with white space (the supervisor sends it as is)', async () => {
+    write({ 'w.yaml': `${API}\nkind: Service\nmetadata: {name: web}\nspec:\n  workspace: api\n  command: x\n  healthcheck: {http: {port: 80, path: /a b}}\n` });
+    expect(await errors()).toEqual([
+      'w.yaml:7:40: Service "web" spec.healthcheck.http.path "/a b" is not a valid path: start it with "/" and write white space as %20, e.g. "/health"',
     ]);
   });
 

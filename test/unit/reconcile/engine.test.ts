@@ -35,7 +35,8 @@ beforeEach(async () => {
     serviceManagerFn: world.serviceManager,
     retry: { baseMs: 1, capMs: 5, maxAttempts: 2 },
     servicePollMs: 1,
-    passDelayMs: 1,
+    serviceStableMs: 0,
+    retryDelayMs: 1,
   });
 });
 afterEach(async () => {
@@ -221,7 +222,7 @@ describe('engine apply', () => {
       };
     };
     const withLxc = (lxc: ProviderDriver) =>
-      createEngine({ store, connect: world.connect, drivers: { process: world.driver(), lxc }, serviceManagerFn: world.serviceManager, retry: { baseMs: 1, capMs: 5, maxAttempts: 2 }, servicePollMs: 1, passDelayMs: 1 });
+      createEngine({ store, connect: world.connect, drivers: { process: world.driver(), lxc }, serviceManagerFn: world.serviceManager, retry: { baseMs: 1, capMs: 5, maxAttempts: 2 }, servicePollMs: 1, retryDelayMs: 1 });
 
     it('fails only its own workspaces and services, with its error and hint; the node stays Ready', async () => {
       const lxcEngine = withLxc(noDaemon());
@@ -363,10 +364,88 @@ describe('engine apply', () => {
         if (pass === 5) stop.abort();
       },
     });
-    expect(passes.map((p) => p.converged)).toEqual([false, true, false, true, true]);
+    // Each pass that repairs converges by itself: no confirmation pass follows it.
+    expect(passes.map((p) => p.converged)).toEqual([true, true, true, true, true]);
     expect(passes.map((p) => p.operationsRun)).toEqual([2, 2, 4, 4, 4]);
     expect(world.calls.filter((c) => c === 'create local/api')).toHaveLength(2);
     expect(result.operationsRun).toBe(4);
+  });
+
+  it('a no-op pass writes no status: only what changed is stored, once', async () => {
+    const set = loadedSet([node('n1', '127.0.0.9'), workspace('api', { node: 'n1' }), service('web', 'api'), workspace('solo')]);
+    expect((await engine.apply(set, opts())).converged).toBe(true);
+    const written: string[] = [];
+    const counting = new Proxy(store, {
+      get(target, prop) {
+        if (prop === 'setStatus') return (id: string, status: unknown) => (written.push(id), target.setStatus(id, status as never));
+        const value = Reflect.get(target, prop, target) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const counted = createEngine({ store: counting, connect: world.connect, drivers: { process: world.driver() }, serviceManagerFn: world.serviceManager, servicePollMs: 1 });
+    try {
+      expect((await counted.apply(set, opts())).converged).toBe(true);
+      expect(written).toEqual([]);
+      // A change writes the statuses that changed, each once.
+      const stopped = loadedSet([node('n1', '127.0.0.9'), workspace('api', { node: 'n1' }), service('web', 'api'), workspace('solo', { state: 'stopped' })]);
+      expect((await counted.apply(stopped, opts())).converged).toBe(true);
+      expect(written).toEqual(['workspace/solo']);
+    } finally {
+      await counted.close();
+    }
+    expect((await store.get('node/n1'))?.status?.phase).toBe('Ready');
+  });
+
+  it('a cold apply that succeeds observes once: no confirmation pass', async () => {
+    const set = loadedSet([workspace('api'), service('web', 'api'), workspace('db'), service('pg', 'db')]);
+    const result = await engine.apply(set, opts());
+    expect(result.converged).toBe(true);
+    expect(result.operationsRun).toBe(4);
+    expect(world.observations).toBe(1);
+    world.observations = 0;
+    expect((await engine.apply(set, opts())).converged).toBe(true);
+    expect(world.observations).toBe(1);
+  });
+
+  it('a retry pass watches a service that failed before for the full window, not one look', async () => {
+    // A crash loop: the service fails (exit 127); the retry pass's observation happens to catch it
+    // running between restarts; the next reads see it backing off again.
+    world.sequence.set('web', [
+      { state: 'running' },
+      { state: 'backoff', exitCode: 127, restarts: 1 },
+      { state: 'running', restarts: 2 },
+      { state: 'backoff', exitCode: 127, restarts: 2 },
+    ]);
+    const result = await engine.apply(loadedSet([workspace('api'), service('web', 'api')]), opts());
+    expect(result.converged).toBe(false);
+    expect(result.failures.map((f) => `${f.resource}: ${f.reason}`)).toEqual(['service/web: command not found (exit 127)']);
+    expect(world.observations).toBe(2);
+  });
+
+  it('a failed pass is retried with a fresh observation', async () => {
+    world.behavior.set('web', 'crash');
+    const result = await engine.apply(loadedSet([workspace('api'), service('web', 'api', { restart: 'never' })]), opts());
+    expect(result.converged).toBe(false);
+    // The first pass fails web; the retry pass restarts it and fails the same way: stuck.
+    expect(world.observations).toBe(2);
+  });
+
+  it('runLoop forever stops at once when aborted while waiting to resync: no further observation', async () => {
+    const stop = new AbortController();
+    let passes = 0;
+    const done = engine.runLoop(loadedSet([workspace('api')]), {
+      ...opts(),
+      until: 'forever',
+      resyncMs: 60_000,
+      signal: stop.signal,
+      onPass: () => {
+        passes++;
+        setTimeout(() => stop.abort(), 1);
+      },
+    });
+    await done;
+    expect(passes).toBe(1);
+    expect(world.observations).toBe(1);
   });
 
   it('plan observes and plans without changing anything', async () => {
@@ -394,6 +473,111 @@ describe('engine apply', () => {
   });
 });
 
+describe('engine with a driver that reads services per node', () => {
+  let batched: Engine;
+  beforeEach(() => {
+    batched = createEngine({
+      store,
+      connect: world.connect,
+      drivers: { process: world.batchDriver() },
+      events: { onEvent: (e) => events.push(e) },
+      serviceManagerFn: world.serviceManager,
+      retry: { baseMs: 1, capMs: 5, maxAttempts: 2 },
+      servicePollMs: 1,
+      serviceStableMs: 0,
+      retryDelayMs: 1,
+    });
+  });
+  afterEach(() => batched.close());
+
+  it('confirms the starts of many workspaces with reads of the whole node, never one exec per workspace', async () => {
+    const names = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const set = loadedSet([...names.map((n) => workspace(n)), ...names.map((n) => service(`svc-${n}`, n))]);
+    const result = await batched.apply(set, opts());
+    expect(result.converged).toBe(true);
+    expect(world.execs.filter((e) => e.startsWith('observe-services'))).toEqual([]);
+    const reads = world.batches.filter((b) => b.startsWith('observeServices local: '));
+    // Every service is seen running twice; coalesced, that is far fewer reads than services × 2.
+    expect(reads.length).toBeGreaterThan(0);
+    expect(reads.length).toBeLessThan(names.length * 2);
+    expect(reads.some((r) => r.split(': ')[1]!.split(',').length > 1)).toBe(true);
+  });
+
+  it('takes health from the verdict the supervisor recorded: no probe from the controller', async () => {
+    world.recordedHealth.set('db', [
+      { status: 'starting', failures: 0, message: 'tcp 127.0.0.1:5432: connection refused' },
+      { status: 'healthy', failures: 0, message: 'tcp 127.0.0.1:5432: connected' },
+    ]);
+    const set = loadedSet([workspace('api'), service('db', 'api', { healthcheck: check('db') }), service('web', 'api', { dependsOn: { db: { condition: 'healthy' } } })]);
+    const result = await batched.apply(set, opts());
+    expect(result.failures).toEqual([]);
+    expect(result.converged).toBe(true);
+    expect(world.execs.filter((e) => e.includes('check db'))).toEqual([]);
+    expect(result.statuses.get('service/db')?.conditions.find((c) => c.type === 'Healthy')).toMatchObject({ status: 'True', message: 'tcp 127.0.0.1:5432: connected' });
+    expect(events.find((e) => e.object === 'service/db' && e.reason === 'Healthy')?.message).toBe('tcp 127.0.0.1:5432: connected');
+    expect(world.calls.indexOf('start-service web')).toBeGreaterThan(world.calls.indexOf('start-service db'));
+
+    // A no-op pass reads the verdict from its observation: not a single round trip into the workspace.
+    world.execs.length = 0;
+    world.batches.length = 0;
+    const again = await batched.apply(set, opts());
+    expect(again.converged).toBe(true);
+    expect(world.execs).toEqual([]);
+    expect(world.batches).toEqual([]);
+  });
+
+  it('an unhealthy verdict fails the service at once with its message, and its dependents', async () => {
+    world.recordedHealth.set('db', [{ status: 'unhealthy', failures: 3, message: 'http 127.0.0.1:8080/health → 503' }]);
+    const set = loadedSet([workspace('api'), service('db', 'api', { healthcheck: check('db') }), service('web', 'api', { dependsOn: { db: { condition: 'healthy' } } })]);
+    const result = await batched.apply(set, opts());
+    expect(result.converged).toBe(false);
+    expect(result.failures.find((f) => f.resource === 'service/db')?.reason).toBe('unhealthy after 3 consecutive failed checks: http 127.0.0.1:8080/health → 503');
+    expect(result.failures.find((f) => f.resource === 'service/web')?.reason).toMatch(/^dependency db cannot become healthy: unhealthy after 3/);
+    expect(world.execs.filter((e) => e.includes('check db'))).toEqual([]);
+  });
+
+  it('deletes the workspaces of one node with one deleteMany call, not one delete each', async () => {
+    const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'];
+    expect((await batched.apply(loadedSet([...names.map((n) => workspace(n)), workspace('x', { node: 'n1' }), node('n1', '127.0.0.9')]), opts())).converged).toBe(true);
+    const result = await batched.delete([...names, 'x'].map((n) => `workspace/${n}`), { timeoutMs: 20_000 });
+    expect(result.failures).toEqual([]);
+    expect(result.converged).toBe(true);
+    // More than the node's concurrency limit (4), still one batch per node.
+    expect(world.batches.filter((b) => b.startsWith('deleteMany'))).toEqual([`deleteMany local: ${names.join(',')}`, 'deleteMany n1: x']);
+    expect(world.calls.filter((c) => c.startsWith('delete '))).toEqual([]);
+    expect([...world.workspaces('local').keys()]).toEqual([]);
+    expect(result.deletion?.deleted.map((d) => d.id).sort()).toEqual([...names, 'x'].map((n) => `workspace/${n}`).sort());
+    expect((await store.list()).map((r) => r.id)).toEqual(['node/n1']);
+  });
+
+  it('a workspace the batch could not delete fails alone, with its error; the rest are deleted', async () => {
+    await batched.apply(loadedSet([workspace('a'), workspace('b'), workspace('c')]), opts());
+    world.undeletable.add('b');
+    const result = await batched.delete(['workspace/a', 'workspace/b', 'workspace/c'], { timeoutMs: 20_000 });
+    expect(result.converged).toBe(false);
+    expect(result.failures.map((f) => `${f.resource}: ${f.reason}`)).toEqual(['workspace/b: delete failed after 2 attempts: b is busy']);
+    expect([...world.workspaces('local').keys()]).toEqual(['b']);
+    expect((await store.list()).map((r) => r.id)).toEqual(['workspace/b']);
+  });
+
+  it('prune deletes with one batch per node too', async () => {
+    await batched.apply(loadedSet([workspace('a'), workspace('b'), workspace('c')]), opts());
+    const result = await batched.apply(loadedSet([workspace('a')]), opts({ prune: true }));
+    expect(result.converged).toBe(true);
+    expect(world.batches.filter((b) => b.startsWith('deleteMany'))).toEqual(['deleteMany local: b,c']);
+    expect((await store.list()).map((r) => r.id)).toEqual(['workspace/a']);
+  });
+
+  it('a verdict of unknown (no probe tool in the workspace) falls back to probing from the controller', async () => {
+    world.recordedHealth.set('db', [{ status: 'unknown', failures: 0, message: 'no bash, nc or wget for a tcp probe' }]);
+    world.healthy.add('db');
+    const set = loadedSet([workspace('api'), service('db', 'api', { healthcheck: check('db') })]);
+    const result = await batched.apply(set, opts());
+    expect(result.converged).toBe(true);
+    expect(world.execs).toContain('exec api: /bin/sh -c check db');
+  });
+});
+
 describe('engine delete', () => {
   it('deletes a workspace with its services, waits until gone, forgets them', async () => {
     await engine.apply(loadedSet([workspace('api'), service('web', 'api'), workspace('keep')]), opts());
@@ -406,5 +590,14 @@ describe('engine delete', () => {
     expect(await store.inventory('default')).toEqual(['workspace/keep']);
     expect(reasons('workspace/api')).toEqual(['Created', 'Deleted']);
     expect(reasons('service/web')).toEqual(['Started', 'Deleted']);
+  });
+
+  it('a delete whose operations all resolved does not observe again', async () => {
+    await engine.apply(loadedSet([workspace('api'), service('web', 'api')]), opts());
+    world.observations = 0;
+    const result = await engine.delete(['workspace/api'], { timeoutMs: 20_000 });
+    expect(result.converged).toBe(true);
+    expect(world.observations).toBe(1);
+    expect(await store.list()).toEqual([]);
   });
 });

@@ -4,6 +4,7 @@
 import type {
   DesiredSet,
   NodeResource,
+  ObservedHealth,
   ObservedService,
   ObservedWorkspace,
   ServiceResource,
@@ -45,10 +46,16 @@ export class FakeWorld {
   readonly behavior = new Map<string, Behavior>();
   /** Services whose exec health check passes. */
   readonly healthy = new Set<string>();
+  /** Health verdicts the supervisor records on the node, by service (absent: it records none). */
+  readonly recordedHealth = new Map<string, ObservedHealth[]>();
+  /** Batched driver calls: "observeServices n1: a,b", "deleteMany n1: a,b". */
+  readonly batches: string[] = [];
   readonly calls: string[] = [];
   /** Round trips into workspaces: runtime execs ("exec api: true") and service observations. */
   readonly execs: string[] = [];
   connects = 0;
+  /** Provider observations (one per node and pass). */
+  observations = 0;
   /** create() waits this long (or forever with Infinity) before finishing. */
   createDelayMs = 0;
   creating = 0;
@@ -90,6 +97,7 @@ export class FakeWorld {
       name: 'process',
       availability: async () => ({ available: true }),
       async observe(ctx): Promise<ObservedWorkspace[]> {
+        world.observations++;
         return [...world.workspaces(ctx.node.metadata.name)].map(([name, w]) => ({
           name,
           provider: 'process',
@@ -97,14 +105,7 @@ export class FakeWorld {
           applySet: w.applySet,
           running: w.running,
           address: '127.0.0.1',
-          services: [...w.services].map(([svc, s]) => ({
-            name: svc,
-            specHash: s.specHash,
-            state: w.running ? s.state : 'stopped',
-            exitCode: s.exitCode,
-            restarts: s.restarts,
-            pid: s.pid,
-          })),
+          services: [...w.services].map(([svc, s]) => world.observedService(svc, s, w.running)),
         }));
       },
       async create(ctx, desired: DesiredWorkspace) {
@@ -160,6 +161,58 @@ export class FakeWorld {
     };
   }
 
+  /** A service as the node records it; each read takes the next recorded verdict (the last one stays). */
+  /** What reads of a service see, in order, overriding its state (the last one stays). */
+  readonly sequence = new Map<string, Partial<FakeService>[]>();
+
+  observedService(name: string, real: FakeService, running = true): ObservedService {
+    const seq = this.sequence.get(name);
+    const s = { ...real, ...(seq && seq.length > 1 ? seq.shift() : seq?.[0]) };
+    const verdicts = this.recordedHealth.get(name);
+    const health = verdicts && verdicts.length > 1 ? verdicts.shift() : verdicts?.[0];
+    return {
+      name,
+      specHash: s.specHash,
+      state: running ? s.state : 'stopped',
+      exitCode: s.exitCode,
+      restarts: s.restarts,
+      pid: s.pid,
+      ...(s.logTail ? { logTail: s.logTail } : {}),
+      ...(health ? { health } : {}),
+    };
+  }
+
+  /** The driver with the optional batch methods: services of many workspaces and deletes in one call. */
+  batchDriver(): ProviderDriver {
+    const world = this;
+    const base = this.driver();
+    return {
+      ...base,
+      async observeServices(ctx, workspaces) {
+        const node = ctx.node.metadata.name;
+        world.batches.push(`observeServices ${node}: ${workspaces.join(',')}`);
+        const out = new Map<string, ObservedService[]>();
+        for (const name of workspaces) {
+          const w = world.workspaces(node).get(name);
+          if (w) out.set(name, [...w.services].map(([svc, s]) => world.observedService(svc, s, w.running)));
+        }
+        return out;
+      },
+      async deleteMany(ctx, names) {
+        const node = ctx.node.metadata.name;
+        world.batches.push(`deleteMany ${node}: ${names.join(',')}`);
+        const errors = new Map<string, Error>();
+        for (const name of names) {
+          if (world.undeletable.has(name)) errors.set(name, new Error(`${name} is busy`));
+          else world.workspaces(node).delete(name);
+        }
+        return errors;
+      },
+    };
+  }
+  /** Workspaces deleteMany reports an error for. */
+  readonly undeletable = new Set<string>();
+
   serviceManager = (rt: WorkspaceRuntime): ServiceManager => {
     const { node, workspace } = rt as unknown as { node: string; workspace: string };
     const services = () => this.workspaces(node).get(workspace)!.services;
@@ -189,15 +242,7 @@ export class FakeWorld {
       },
       observe: async () => {
         this.execs.push(`observe-services ${workspace}`);
-        return [...services()].map(([name, s]) => ({
-          name,
-          specHash: s.specHash,
-          state: s.state,
-          exitCode: s.exitCode,
-          restarts: s.restarts,
-          pid: s.pid,
-          ...(s.logTail ? { logTail: s.logTail } : {}),
-        }));
+        return [...services()].map(([name, s]) => this.observedService(name, s));
       },
       logs: async () => '',
       followLogs: () => Promise.reject(new Error('not used')),

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createActor, fromPromise, waitFor } from 'xstate';
-import { serviceMachine, type ServiceEmitted, type ServiceMachineInput, type ServiceOperation } from '../../../src/reconcile/service-machine.js';
+import { serviceMachine, type ProbeResult, type ServiceEmitted, type ServiceMachineInput, type ServiceOperation } from '../../../src/reconcile/service-machine.js';
 import type { ObservedService } from '../../../src/model/types.js';
 import type { HealthResult } from '../../../src/services/types.js';
 
@@ -15,7 +15,7 @@ interface Fakes {
   /** Observations returned in order; the last one repeats. */
   observations?: (ObservedService | undefined)[];
   /** Health results returned in order; the last one repeats. */
-  health?: HealthResult[];
+  health?: (HealthResult | ProbeResult)[];
 }
 
 function start(input: Partial<ServiceMachineInput>, fakes: Fakes = {}) {
@@ -32,7 +32,7 @@ function start(input: Partial<ServiceMachineInput>, fakes: Fakes = {}) {
         const list = fakes.observations ?? [running()];
         return list[Math.min(observeCalls++, list.length - 1)];
       }),
-      probe: fromPromise<HealthResult, { name: string }>(async () => {
+      probe: fromPromise<ProbeResult, { name: string }>(async () => {
         const list = fakes.health ?? [{ ok: true, message: 'ok' }];
         return list[Math.min(probeCalls++, list.length - 1)];
       }),
@@ -242,7 +242,7 @@ describe('service machine: health', () => {
       actors: {
         operate: fromPromise(async () => {}),
         observe: fromPromise<ObservedService | undefined, { name: string }>(async () => running()),
-        probe: fromPromise<HealthResult, { name: string }>(async () => {
+        probe: fromPromise<ProbeResult, { name: string }>(async () => {
           throw new Error('direct-tcpip refused');
         }),
       },
@@ -251,5 +251,58 @@ describe('service machine: health', () => {
     await vi.advanceTimersByTimeAsync(1000);
     expect(actor.getSnapshot().value).toBe('failed');
     expect(actor.getSnapshot().context.reason).toBe('unhealthy after 1 consecutive failed checks: direct-tcpip refused');
+  });
+});
+
+describe('service machine: quick polls, an honest window', () => {
+  it('running twice within stableMs is not yet started: a process that dies at once is still seen', async () => {
+    const s = start({ operation: 'start', pollMs: 50, stableMs: 250 }, { observations: [running(), running(), running(), exited(127)] });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(value(s.actor)).toBe('failed');
+    expect(reason(s.actor)).toBe('command not found (exit 127)');
+  });
+
+  it('is started once seen running over stableMs, polling every pollMs', async () => {
+    const s = start({ operation: 'start', pollMs: 50, stableMs: 250 });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(value(s.actor)).toBe('ready');
+    expect(s.observes()).toBe(6); // 0, 50, …, 250 ms
+  });
+});
+
+describe('service machine: health verdicts recorded on the node', () => {
+  const health = { intervalMs: 10_000, retries: 3, startPeriodMs: 0 };
+
+  it('polls a starting verdict at the poll gap, not the check interval, and is ready once healthy', async () => {
+    const s = start(
+      { operation: 'start', health, pollMs: 50 },
+      {
+        health: [
+          { ok: false, message: 'refused', verdict: 'starting', observed: running() },
+          { ok: false, message: 'refused', verdict: 'starting', observed: running() },
+          { ok: true, message: 'connected', verdict: 'healthy' },
+        ],
+      },
+    );
+    await vi.advanceTimersByTimeAsync(500);
+    expect(value(s.actor)).toBe('ready');
+    expect(s.probes()).toBe(3);
+    expect(s.emitted.filter((e) => e.type === 'unhealthy')).toEqual([]);
+    expect(s.actor.getSnapshot().context.lastHealth).toEqual({ ok: true, message: 'connected' });
+  });
+
+  it('an unhealthy verdict is final: no counting of its own', async () => {
+    const s = start({ operation: 'start', health }, { health: [{ ok: false, message: '503', verdict: 'unhealthy', failures: 3, observed: running() }] });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(value(s.actor)).toBe('failed');
+    expect(reason(s.actor)).toBe('unhealthy after 3 consecutive failed checks: 503');
+    expect(s.probes()).toBe(1);
+  });
+
+  it('a process that dies while its verdict is pending fails with its exit', async () => {
+    const s = start({ operation: 'start', health, pollMs: 50 }, { health: [{ ok: false, message: 'refused', verdict: 'starting', observed: exited(2) }] });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(value(s.actor)).toBe('failed');
+    expect(reason(s.actor)).toBe('exited with code 2');
   });
 });

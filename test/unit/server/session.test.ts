@@ -5,8 +5,9 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { driftEvents, lockHeldStore, Mutex, nodeTransitions } from '../../../src/server/session.js';
 import { authorized, ensureToken } from '../../../src/server/token.js';
 import { openStore } from '../../../src/store/file-store.js';
-import { debouncer, isManifestPath } from '../../../src/cli/watch.js';
+import { changeBatcher, dropsResources, isManifestPath } from '../../../src/cli/watch.js';
 import { parseListen } from '../../../src/cli/serve.js';
+import type { LoadedSet } from '../../../src/reconcile/api.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -100,21 +101,56 @@ describe('watch helpers', () => {
     expect(isManifestPath('conf/app.manifest', explicit)).toBe(true);
   });
 
-  it('the debouncer coalesces a burst of writes into one re-apply', () => {
+  it('the change batcher acts on the first change at once and coalesces the rest of the burst', async () => {
     vi.useFakeTimers();
-    const fire = vi.fn();
-    const d = debouncer(300, fire);
-    d.poke();
-    vi.advanceTimersByTime(200);
-    d.poke();
-    vi.advanceTimersByTime(299);
-    expect(fire).not.toHaveBeenCalled();
-    vi.advanceTimersByTime(1);
+    const fire = vi.fn((_edge: 'leading' | 'trailing') => true);
+    const b = changeBatcher(300, fire);
+    b.poke();
+    expect(fire.mock.calls).toEqual([['leading']]); // no waiting for the debounce
+    await vi.advanceTimersByTimeAsync(200);
+    b.poke();
+    b.poke();
+    await vi.advanceTimersByTimeAsync(299);
     expect(fire).toHaveBeenCalledTimes(1);
-    d.poke();
-    d.cancel();
-    vi.advanceTimersByTime(1000);
-    expect(fire).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(fire.mock.calls).toEqual([['leading'], ['trailing']]); // the burst, once
+    // A lone change: the leading call only, no trailing one.
+    await vi.advanceTimersByTimeAsync(1000);
+    b.poke();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(fire.mock.calls).toEqual([['leading'], ['trailing'], ['leading']]);
+    b.poke();
+    b.poke();
+    b.cancel();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(fire).toHaveBeenCalledTimes(4);
+  });
+
+  it('a declined leading call (half-written file) is decided by a trailing call after the quiet time', async () => {
+    vi.useFakeTimers();
+    const fire = vi.fn((edge: 'leading' | 'trailing') => Promise.resolve(edge === 'trailing'));
+    const b = changeBatcher(300, fire);
+    b.poke();
+    await vi.advanceTimersByTimeAsync(299);
+    expect(fire.mock.calls).toEqual([['leading']]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(fire.mock.calls).toEqual([['leading'], ['trailing']]);
+    // Declined after the quiet time already ended (a slow load): the trailing call follows at once.
+    let decline!: (v: boolean) => void;
+    fire.mockImplementationOnce(() => new Promise<boolean>((r) => (decline = r)));
+    await vi.advanceTimersByTimeAsync(1000);
+    b.poke();
+    await vi.advanceTimersByTimeAsync(500);
+    expect(fire).toHaveBeenCalledTimes(3);
+    decline(false);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(fire.mock.calls.at(-1)).toEqual(['trailing']);
+  });
+
+  it('dropsResources: a set that no longer declares something in force', () => {
+    const set = (ws: string[]) => ({ desired: { nodes: new Map(), workspaces: new Map(ws.map((n) => [n, {}])), services: new Map() } }) as unknown as LoadedSet;
+    expect(dropsResources(set(['a', 'b']), set(['a', 'b', 'c']))).toBe(false);
+    expect(dropsResources(set(['a', 'b']), set(['a']))).toBe(true);
   });
 });
 

@@ -23,13 +23,25 @@ describe('argv builders', () => {
     expect(stopServiceArgv('/w/state', 'web').slice(3)).toEqual(['sh', '/w/state/services/web']);
     expect(removeServiceArgv('/w/state', 'web').slice(3)).toEqual(['sh', '/w/state/services/web']);
     expect(stopAllServicesArgv('/w/state').slice(3)).toEqual(['sh', '/w/state']);
-    expect(serviceStatusArgv('/w/state').slice(3)).toEqual(['sh', '/w/state']);
+    expect(serviceStatusArgv('/w/state').slice(3)).toEqual(['sh', '/w/state', 'pid']);
   });
 
   it('install carries the files as arguments and leaves env for stdin', () => {
     const argv = installServiceArgv('/w/state', 'db', { command: 'echo "$X"', workdir: '/workspace', restart: 'on-failure', hash: 'h1' });
-    expect(argv.slice(3)).toEqual(['sh', '/w/state', 'db', SUPERVISOR_SCRIPT, 'echo "$X"', '/workspace', 'on-failure', 'h1', '', '']);
+    expect(argv.slice(3)).toEqual(['sh', '/w/state', 'db', SUPERVISOR_SCRIPT, 'echo "$X"', '/workspace', 'on-failure', 'h1', '', '', '']);
     expect(argv[2]).toContain('umask 077; cat >');
+  });
+
+  it('install carries the probe file as the tenth argument; none removes an old one', () => {
+    const files = { command: 'x', workdir: '/w', restart: 'always' as const, hash: 'h' };
+    const withProbe = installServiceArgv('/s', 'web', { ...files, probe: 'tcp 2000 1000 3 0 80\n' });
+    expect(withProbe[13]).toBe('tcp 2000 1000 3 0 80\n');
+    expect(withProbe[2]).toContain('> "$d/.probe.tmp"; mv -f "$d/.probe.tmp" "$d/probe"; else rm -f "$d/probe"');
+    expect(installServiceArgv('/s', 'web', files)[13]).toBe('');
+  });
+
+  it('a (re)start removes the verdict of an earlier run', () => {
+    expect(startServiceArgv('/s', 'web')[2]).toMatch(/rm -f [^\n]*"\$d\/health" "\$d\/prober.id"/);
   });
 
   it('logs read the rotated files too; follow tails the log by name', () => {
@@ -107,6 +119,24 @@ describe('parseServiceStatus', () => {
     const [a, b] = parseServiceStatus(text);
     expect(a).toMatchObject({ state: 'backoff', exitCode: 127, logTail: ['first', 'sh: 1: nosuchcmd: not found'] });
     expect(b?.logTail).toBeUndefined();
+  });
+
+  it("reads the prober's verdict of a live supervisor", () => {
+    const text =
+      record('a', { hash: 'h', state: 'running', pid: '7', alive: '1', health: 'healthy\t0\t2026-01-02T03:04:05Z\ttcp 127.0.0.1:80: connected' }) +
+      record('b', { hash: 'h', state: 'running', pid: '8', alive: '1', health: 'unhealthy\t3\t2026-01-02T03:04:05Z\thttp://127.0.0.1:80/ → 500' }) +
+      record('c', { hash: 'h', state: 'running', pid: '9', alive: '1' });
+    const [a, b, c] = parseServiceStatus(text);
+    expect(a?.health).toEqual({ status: 'healthy', failures: 0, checkedAt: '2026-01-02T03:04:05Z', message: 'tcp 127.0.0.1:80: connected' });
+    expect(b?.health).toEqual({ status: 'unhealthy', failures: 3, checkedAt: '2026-01-02T03:04:05Z', message: 'http://127.0.0.1:80/ → 500' });
+    expect(c?.health).toBeUndefined();
+  });
+
+  it('drops the verdict of a dead supervisor (stale) and a malformed one', () => {
+    const text =
+      record('a', { hash: 'h', state: 'exited', exit: '1', alive: '0', health: 'healthy\t0\t2026-01-02T03:04:05Z\tok' }) +
+      record('b', { hash: 'h', state: 'running', pid: '8', alive: '1', health: 'fine\t0\t2026-01-02T03:04:05Z\tok' });
+    expect(parseServiceStatus(text).map((s) => s.health)).toEqual([undefined, undefined]);
   });
 
   it('returns nothing for empty output and ignores noise', () => {

@@ -85,6 +85,67 @@ describe('applied records', () => {
   });
 });
 
+describe('writes that change nothing are skipped', () => {
+  // Every real write goes to a temp file renamed into place: a new inode. An untouched file keeps its inode.
+  const inode = async (file: string) => (await fs.stat(path.join(home, file))).ino;
+  const status = (observedGeneration: number) => ({
+    phase: 'Ready' as const,
+    conditions: [{ type: 'Ready', status: 'True' as const, reason: 'Converged', message: 'ok', lastTransitionTime: '2026-01-01T00:00:00.000Z' }],
+    observedGeneration,
+  });
+
+  it('an identical putApplied, setStatus, setPrevious and setInventory leave the files untouched', async () => {
+    const store = await openStore(home);
+    const first = await store.putApplied(workspace('a'), 'default');
+    await store.setStatus('workspace/api', status(1));
+    await store.setInventory('default', ['workspace/api']);
+    const record = await inode('resources/workspace/api.json');
+    const inventory = await inode('inventory/default.json');
+
+    // The second pass of a converged apply: same spec, same status, same inventory.
+    const again = await store.putApplied(workspace('a'), 'default');
+    await store.setStatus('workspace/api', status(1));
+    await store.setPrevious('workspace/api', {});
+    await store.setInventory('default', ['workspace/api', 'workspace/api']);
+    expect(await inode('resources/workspace/api.json')).toBe(record);
+    expect(await inode('inventory/default.json')).toBe(inventory);
+    expect(again).toEqual({ ...first, status: status(1) });
+    expect(await fs.readdir(path.join(home, 'resources/workspace'))).toEqual(['api.json']); // no temp file either
+  });
+
+  it('a real change is still written', async () => {
+    const store = await openStore(home);
+    await store.putApplied(workspace('a'), 'default');
+    await store.setInventory('default', ['workspace/api']);
+    let record = await inode('resources/workspace/api.json');
+    const changes: [string, () => Promise<unknown>][] = [
+      ['status', () => store.setStatus('workspace/api', status(2))],
+      ['spec', () => store.putApplied(workspace('b'), 'default')],
+      ['source position', () => store.putApplied(workspace('b', 7), 'default')],
+      ['apply set', () => store.putApplied(workspace('b', 7), 'other')],
+      ['placement', () => store.setPrevious('workspace/api', { previousNodes: [{ node: 'n1', provider: 'docker' }] })],
+    ];
+    for (const [what, change] of changes) {
+      await change();
+      const now = await inode('resources/workspace/api.json');
+      expect(now, what).not.toBe(record);
+      record = now;
+    }
+    const inventory = await inode('inventory/default.json');
+    await store.setInventory('default', ['workspace/api', 'service/x']);
+    expect(await inode('inventory/default.json')).not.toBe(inventory);
+    expect(await store.inventory('default')).toEqual(['service/x', 'workspace/api']);
+  });
+
+  it('a damaged inventory is replaced, not kept because it cannot be compared', async () => {
+    const store = await openStore(home);
+    await fs.mkdir(path.join(home, 'inventory'), { recursive: true });
+    await fs.writeFile(path.join(home, 'inventory/default.json'), '["workspace/a", ');
+    await store.setInventory('default', ['workspace/a']);
+    expect(await store.inventory('default')).toEqual(['workspace/a']);
+  });
+});
+
 describe('inventory and events', () => {
   it('stores the inventory per apply set', async () => {
     const store = await openStore(home);

@@ -10,6 +10,9 @@ import {
   KEEP_ALIVE_SCRIPT,
   conflictingPorts,
   containerCreateOptions,
+  dockerStateRoot,
+  labelledStateDir,
+  workspaceStateDir,
   imageNotFoundMessage,
   isPortConflict,
   mergeObserved,
@@ -70,6 +73,40 @@ describe('containerCreateOptions', () => {
 
   it('rejects an invalid memory quantity with the field value in the message', () => {
     expect(() => containerCreateOptions(desired({ resources: { memory: 'lots' } }), 's', 'i')).toThrow(/"lots"/);
+  });
+});
+
+describe('node-side state dirs', () => {
+  const node = (name: string, address: string, stateRoot?: string) =>
+    ({ apiVersion: API_VERSION, kind: 'Node', metadata: { name }, spec: { address, ...(stateRoot ? { providers: { docker: { stateRoot } } } : {}) } }) as never;
+
+  it('defaults under the SSH home (VENDETTA_HOME on the local node), always per node name', () => {
+    expect(dockerStateRoot(node('n1', '10.0.0.1'), '/home/u', '/vh')).toBe('/home/u/.vendetta/docker/n1');
+    // Two Nodes on one machine (same user, same home) never share a dir.
+    expect(dockerStateRoot(node('n2', '10.0.0.1'), '/home/u', '/vh')).toBe('/home/u/.vendetta/docker/n2');
+    expect(dockerStateRoot(node('local', 'local'), '/home/u', '/vh')).toBe('/vh/docker/local');
+    expect(dockerStateRoot(node('n1', '10.0.0.1', '~/st'), '/home/u', undefined)).toBe('/home/u/st/n1');
+    expect(dockerStateRoot(node('n1', '10.0.0.1', '/srv/v/'), '/home/u', undefined)).toBe('/srv/v/n1');
+    expect(() => dockerStateRoot(node('n1', '10.0.0.1', 'rel/dir'), '/home/u', undefined)).toThrow(/node n1: spec.providers.docker.stateRoot must be an absolute path/);
+  });
+
+  it('keeps workspace dirs inside the root and trusts a label only for its own workspace and node', () => {
+    expect(workspaceStateDir('/r/n1', 'api')).toBe('/r/n1/api');
+    expect(() => workspaceStateDir('/r/n1', '../x')).toThrow(/invalid workspace name/);
+    const labels = (dir: string) => ({ 'vendetta.dev/state-dir': dir });
+    expect(labelledStateDir(labels('/r/n1/api'), 'n1', 'api')).toBe('/r/n1/api');
+    expect(labelledStateDir(labels('/r/n1/api'), 'n2', 'api')).toBeUndefined();
+    expect(labelledStateDir(labels('/r/n1/other'), 'n1', 'api')).toBeUndefined();
+    expect(labelledStateDir(labels('/r/../n1/api'), 'n1', 'api')).toBeUndefined();
+    expect(labelledStateDir(labels('r/n1/api'), 'n1', 'api')).toBeUndefined();
+    expect(labelledStateDir({}, 'n1', 'api')).toBeUndefined();
+  });
+
+  it('bind-mounts the state dir at /var/lib/vendetta and records it in a label', () => {
+    const opts = containerCreateOptions(desired(), 's', 'i', '/r/n1/api');
+    expect(opts.HostConfig?.Mounts).toEqual([{ Type: 'bind', Source: '/r/n1/api', Target: '/var/lib/vendetta' }]);
+    expect(opts.Labels?.['vendetta.dev/state-dir']).toBe('/r/n1/api');
+    expect(containerCreateOptions(desired(), 's', 'i').HostConfig?.Mounts).toBeUndefined();
   });
 });
 

@@ -157,7 +157,7 @@ spec: {node: n2, provider: process}
     const page = await httpGet(`http://${lxd.listenAddress}:${PORT}/index.html`);
     expect(page).toEqual({ status: 200, body: 'hello from the lxc source\n' });
     const described = await cli('describe', 'service', 'lxc-httpd');
-    expect(described.stdout).toMatch(/http:\/\/10\.217\.1\.\d+:8080\/index\.html → 200/);
+    expect(described.stdout).toMatch(/http:\/\/127\.0\.0\.1:8080\/index\.html → 200/);
     expect([...(await instances()).keys()].sort()).toEqual(['vendetta-lxc-other', 'vendetta-lxc-web']);
     const env = await cli('exec', 'lxc-web', '--', 'sh', '-c', 'printf %s "$GREETING"');
     expect(env.stdout).toBe('hello env');

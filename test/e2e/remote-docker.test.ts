@@ -101,14 +101,15 @@ describe('docker workspaces on remote SSH nodes (built CLI)', () => {
     }
   });
 
-  it('the health check is made by the controller: the image has no curl or wget with TLS', async () => {
-    // busybox httpd answered the http check although nothing in the image can fetch a URL.
+  it('the health check is made on the node, by the supervisor, in an image without curl', async () => {
+    // busybox httpd answered the http check although the image has no curl: the supervisor's
+    // prober spoke HTTP inside the workspace (127.0.0.1) and recorded the verdict the controller read.
     const which = await cli('exec', 'web-n1', '--', 'sh', '-c', 'command -v curl || echo no-curl');
     expect(which.stdout.trim()).toBe('no-curl');
     const described = await cli('describe', 'service', 'httpd-n1');
     expect(described.code).toBe(0);
     expect(described.stdout).toMatch(/Healthy/);
-    expect(described.stdout).toMatch(/http:\/\/10\.216\.1\.\d+:80\/ → 200/);
+    expect(described.stdout).toMatch(/http:\/\/127\.0\.0\.1:80\/ → 200/);
   });
 
   it('a second apply runs 0 operations and makes no mutating Docker API call on any node', async () => {

@@ -165,6 +165,8 @@ export interface ObservedService {
   logTail?: string[];
   /** The health check's verdict as the supervisor on the node recorded it (absent: no probe runs). */
   health?: ObservedHealth;
+  /** Set by a start that confirmed itself: the node saw this run last this long (ms). */
+  settledMs?: number;
 }
 
 /**

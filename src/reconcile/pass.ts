@@ -114,6 +114,8 @@ export interface PassOutcome {
  * node per poll however many services are confirming.
  */
 const DEFAULT_POLL_MS = 50;
+/** How long a started service must run before it counts as started (the service machine's default). */
+const DEFAULT_STABLE_MS = 250;
 const CONFIRM_BUDGET_MS = 10_000;
 
 const DEFAULT_HEALTH = { interval: '2s', timeout: '1s', retries: 3, startPeriod: '0s' };
@@ -422,6 +424,7 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
     // already read it: no exec before its health probe. Later looks (it was backing off, say)
     // and every look at a service this pass starts go to the node reader.
     let firstLook = operation ? undefined : observedWorkspace(node, workspace)?.services.find((s) => s.name === name);
+    const stableMs = ctx.serviceStableMs ?? DEFAULT_STABLE_MS;
     // Its first health verdict too: a converged service with a recorded verdict costs no round trip.
     let firstHealthLook = firstLook;
     let controllerProbes = false;
@@ -432,13 +435,18 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
           runOperation(op, async () => {
             const rt = await runtimeFor(node, provider, workspace);
             const manager = managerFor(rt);
+            // A start watches the new run on the node for the stability window and returns what it
+            // saw: that is the service's first look, so confirming it costs no round trip.
+            const startConfirmed = async () => {
+              firstLook = await manager.start(helpers.desiredService(set!, name, rt.workspaceDir), { settleMs: stableMs });
+            };
             switch (input.operation) {
               case 'start':
-                await manager.start(helpers.desiredService(set!, name, rt.workspaceDir));
+                await startConfirmed();
                 break;
               case 'restart':
                 await manager.stop(name);
-                await manager.start(helpers.desiredService(set!, name, rt.workspaceDir));
+                await startConfirmed();
                 break;
               case 'stop':
                 await manager.stop(name);
@@ -503,7 +511,7 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
           // Give up confirming after about CONFIRM_BUDGET_MS of polling.
           maxPolls: Math.ceil(CONFIRM_BUDGET_MS / Math.max(pollMs, DEFAULT_POLL_MS)),
           stableObservations: operation || ctx.recheck?.has(id) ? 2 : 1,
-          stableMs: ctx.serviceStableMs,
+          stableMs,
           ports: resource?.spec.ports,
         },
       }),

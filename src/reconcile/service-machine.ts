@@ -237,12 +237,19 @@ export const serviceMachine = setup({
       const stillSameRun =
         params.observed?.state === 'running' &&
         (context.observed === undefined || context.observed.state !== 'running' || context.observed.restarts === params.observed.restarts);
-      const runningStreak = params.observed?.state === 'running' ? (stillSameRun ? context.runningStreak + 1 : 1) : 0;
+      let runningStreak = params.observed?.state === 'running' ? (stillSameRun ? context.runningStreak + 1 : 1) : 0;
+      let runningSince = runningStreak === 1 ? Date.now() : context.runningSince;
+      // A start that watched its run on the node for the whole window is confirmed at once.
+      const settled = params.observed?.state === 'running' ? params.observed.settledMs : undefined;
+      if (settled !== undefined && settled >= context.stableMs) {
+        runningStreak = Math.max(runningStreak, context.stableObservations);
+        runningSince = Date.now() - settled;
+      }
       return {
         polls: context.polls + 1,
         observed: params.observed,
         runningStreak,
-        runningSince: runningStreak === 1 ? Date.now() : context.runningSince,
+        runningSince,
         attempts: 0,
       };
     }),

@@ -9,6 +9,7 @@ import type { ExecOptions, ExecResult, SpawnedProcess } from '../transport/types
 import type { DesiredService, ServiceManager } from './types.js';
 import { probeSpec, renderProbeFile } from './probe-script.js';
 import {
+  installAndStartArgv,
   installServiceArgv,
   parseServiceStatus,
   removeServiceArgv,
@@ -61,7 +62,7 @@ export function createServiceManager(rt: WorkspaceRuntime): ServiceManager {
   }
 
   return {
-    async start(svc: DesiredService): Promise<void> {
+    async start(svc: DesiredService, opts?: { settleMs?: number }): Promise<ObservedService | undefined> {
       const name = svc.resource.metadata.name;
       const logs = svc.resource.spec.logs;
       const files = {
@@ -75,12 +76,20 @@ export function createServiceManager(rt: WorkspaceRuntime): ServiceManager {
         // The supervisor runs the health check in the workspace and records its verdict.
         probe: probeFile(name, svc),
       };
-      // From the node when it can (one SSH exec, as the login user); the env file goes on stdin,
-      // which every exec closes after writing it (a `cat` must never wait for more).
-      await run(`installing service ${name}`, installServiceArgv(rt.nodeState?.dir ?? rt.stateDir, name, files), {
-        stdin: renderEnvFile(svc.env),
-      }, 'node');
-      await run(`starting service ${name}`, startServiceArgv(rt.stateDir, name, rt.serviceEnv ?? 'clean'));
+      const env = { stdin: renderEnvFile(svc.env) };
+      const envBase = rt.serviceEnv ?? 'clean';
+      let res: ExecResult;
+      if (rt.nodeState) {
+        // Files from the node (one SSH exec, as the login user), the supervisor started inside
+        // the workspace. The env file goes on stdin, which every exec closes after writing it
+        // (a `cat` must never wait for more).
+        await run(`installing service ${name}`, installServiceArgv(rt.nodeState.dir, name, files), env, 'node');
+        res = await run(`starting service ${name}`, startServiceArgv(rt.stateDir, name, envBase, opts?.settleMs));
+      } else {
+        // The exec sees the state dir itself: install and start in one round trip.
+        res = await run(`starting service ${name}`, installAndStartArgv(rt.stateDir, name, files, envBase, opts?.settleMs), env);
+      }
+      return opts?.settleMs ? parseServiceStatus(res.stdout).find((s) => s.name === name) : undefined;
     },
 
     async stop(name: string): Promise<void> {

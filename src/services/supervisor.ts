@@ -128,6 +128,8 @@ export const SUPERVISOR_SCRIPT = `#!/bin/sh
 ${PROC_LIB}${PROBER_SHELL}` + String.raw`
 cd "$1" || exit 1
 dir=$(pwd)
+# "ready": fd 3 is the starter's FIFO; one line on it once the child runs (or we end: EOF).
+notify=$2
 child=''
 prober=''
 sleeper=''
@@ -191,16 +193,16 @@ start_child() {
   rm -f "$fifo"
   if mkfifo "$fifo" 2>/dev/null; then
     # A function with "9>&-" only hides fd 9 (the shell keeps a saved copy): close it for good.
-    (exec 9>&-; log_writer) < "$fifo" &
+    (exec 9>&- 3>&-; log_writer) < "$fifo" &
     writer=$!
     out=$fifo
   fi
   if command -v setsid >/dev/null 2>&1; then
-    setsid /bin/sh -c "$run" sh "$dir" </dev/null >>"$out" 2>&1 9>&- &
+    setsid /bin/sh -c "$run" sh "$dir" </dev/null >>"$out" 2>&1 9>&- 3>&- &
     child=$!
     mode=g
   else
-    /bin/sh -c "$run" sh "$dir" </dev/null >>"$out" 2>&1 9>&- &
+    /bin/sh -c "$run" sh "$dir" </dev/null >>"$out" 2>&1 9>&- 3>&- &
     child=$!
     mode=p
   fi
@@ -224,7 +226,7 @@ drain() {
 start_prober() {
   [ -f "$dir/probe" ] || return 0
   # A function with "9>&-" only hides fd 9 (the shell keeps a saved copy): close it for good.
-  (exec 9>&-; probe_loop) </dev/null >/dev/null 2>&1 &
+  (exec 9>&- 3>&-; probe_loop) </dev/null >/dev/null 2>&1 &
   prober=$!
   put prober.id "$prober $(ident "$prober" || echo -) p"
 }
@@ -277,6 +279,7 @@ while [ "$stopping" = 0 ]; do
   put pid "$child"
   put started "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   put state running
+  if [ "$notify" = ready ]; then printf 'ready\n' >&3 2>/dev/null; exec 3>&-; notify=''; fi
   # Checks begin once the first child runs (an orphan of an earlier run is gone by now).
   if [ -z "$prober" ]; then start_prober; fi
   t0=$(date +%s)
@@ -302,7 +305,7 @@ while [ "$stopping" = 0 ]; do
   if [ "$ran" -ge 10 ]; then delay=1; fi
   say "exited with code $code; restarting in $delay s"
   put state backoff
-  sleep "$delay" 9>&- & sleeper=$!
+  sleep "$delay" 9>&- 3>&- & sleeper=$!
   if [ "$stopping" = 1 ]; then kill "$sleeper" 2>/dev/null; fi
   wait "$sleeper"
   sleeper=''
@@ -359,39 +362,43 @@ service_status() {
     if dd if=/dev/null of=/dev/null oflag=nonblock count=0 2>/dev/null; then fnb=1; else fnb=0; fi
   fi
   for d in "$1"/services/*/; do
-    n=\${d%/}
-    [ -f "$n/command" ] || continue
-    printf 'service\t%s\n' "\${n##*/}"
-    # Liveness first: a supervisor that exits meanwhile wrote its final files before exiting.
-    if [ "$2" = lock ]; then
-      if [ "$flk" = 1 ] && [ -f "$n/lock" ]; then
-        if flock -n "$n/lock" true 2>/dev/null; then a=0; else a=1; fi
-      elif [ "$fnb" = 1 ] && [ -p "$n/alive" ]; then
-        if dd if=/dev/null of="$n/alive" oflag=nonblock count=0 2>/dev/null; then a=1; else a=0; fi
-      elif [ -s "$n/supervisor.pid" ]; then a=1; else a=0; fi
-    elif sup_ours "$n" >/dev/null; then a=1; else a=0; fi
-    st=''
-    for f in hash state pid exit restarts started; do
-      v=''
-      { read -r v < "$n/$f"; } 2>/dev/null
-      printf '%s\t%s\n' "$f" "$v"
-      if [ "$f" = state ]; then st=$v; fi
-    done
-    printf 'alive\t%s\n' "$a"
-    # The supervisor's health verdict (written and parsed by its prober), as it is.
-    if [ -f "$n/health" ]; then
-      v=''
-      { read -r v < "$n/health"; } 2>/dev/null
-      printf 'health\t%s\n' "$v"
-    fi
-    # "running" only while the child really runs: between its exit and the supervisor noticing,
-    # the files still say running. (Pids are checked in our own pid namespace only.)
-    if [ "$2" != lock ] && [ "$st" = running ] && ! child_target "$n" >/dev/null; then printf 'child\tgone\n'; fi
-    # A service that is not running says why in its last log lines.
-    if [ "$st" != stopped ] && { [ "$st" != running ] || [ "$a" = 0 ]; }; then
-      tail -n 20 "$n/log" 2>/dev/null | while IFS= read -r l; do printf 'log\t%s\n' "$l"; done
-    fi
+    service_block "\${d%/}" "$2"
   done
+}
+# service_block SERVICEDIR [lock]: the status block of one service (see service_status).
+service_block() {
+  n=$1
+  [ -f "$n/command" ] || return 0
+  printf 'service\t%s\n' "\${n##*/}"
+  # Liveness first: a supervisor that exits meanwhile wrote its final files before exiting.
+  if [ "$2" = lock ]; then
+    if [ "$flk" = 1 ] && [ -f "$n/lock" ]; then
+      if flock -n "$n/lock" true 2>/dev/null; then a=0; else a=1; fi
+    elif [ "$fnb" = 1 ] && [ -p "$n/alive" ]; then
+      if dd if=/dev/null of="$n/alive" oflag=nonblock count=0 2>/dev/null; then a=1; else a=0; fi
+    elif [ -s "$n/supervisor.pid" ]; then a=1; else a=0; fi
+  elif sup_ours "$n" >/dev/null; then a=1; else a=0; fi
+  st=''
+  for f in hash state pid exit restarts started; do
+    v=''
+    { read -r v < "$n/$f"; } 2>/dev/null
+    printf '%s\t%s\n' "$f" "$v"
+    if [ "$f" = state ]; then st=$v; fi
+  done
+  printf 'alive\t%s\n' "$a"
+  # The supervisor's health verdict (written and parsed by its prober), as it is.
+  if [ -f "$n/health" ]; then
+    v=''
+    { read -r v < "$n/health"; } 2>/dev/null
+    printf 'health\t%s\n' "$v"
+  fi
+  # "running" only while the child really runs: between its exit and the supervisor noticing,
+  # the files still say running. (Pids are checked in our own pid namespace only.)
+  if [ "$2" != lock ] && [ "$st" = running ] && ! child_target "$n" >/dev/null; then printf 'child\tgone\n'; fi
+  # A service that is not running says why in its last log lines.
+  if [ "$st" != stopped ] && { [ "$st" != running ] || [ "$a" = 0 ]; }; then
+    tail -n 20 "$n/log" 2>/dev/null | while IFS= read -r l; do printf 'log\t%s\n' "$l"; done
+  fi
 }
 # node_status MODE NAME DIR [NAME DIR]...: service_status of many workspaces, each block headed
 # by "workspace<TAB>NAME". One exec reads every workspace of a node.
@@ -446,13 +453,8 @@ export function renderEnvFile(env: Record<string, string>): string {
     .join('');
 }
 
-/**
- * Writes supervisor.sh and the service's files. The env file comes on stdin (renderEnvFile):
- * it may hold secrets, which must not appear in a process list.
- */
-export function installServiceArgv(stateDir: string, name: string, files: ServiceFiles): string[] {
-  assertServiceName(name);
-  const body = `set -e
+/** Writes a service's files: arguments as installArgs gives them, the env file on stdin. */
+const INSTALL_BODY = `set -e
 d="$1/services/$2"
 mkdir -p "$d"
 printf '%s' "$3" > "$1/.supervisor.sh.tmp"
@@ -466,22 +468,28 @@ printf '%s' "$9" > "$d/logfiles"
 if [ -n "\${10}" ]; then printf '%s' "\${10}" > "$d/.probe.tmp"; mv -f "$d/.probe.tmp" "$d/probe"; else rm -f "$d/probe"; fi
 (umask 077; cat > "$d/.env.tmp")
 mv -f "$d/.env.tmp" "$d/env"`;
-  return ['/bin/sh', '-c', body, 'sh', stateDir, name, SUPERVISOR_SCRIPT, files.command, files.workdir, files.restart, files.hash,
+
+function installArgs(stateDir: string, name: string, files: ServiceFiles): string[] {
+  return [stateDir, name, SUPERVISOR_SCRIPT, files.command, files.workdir, files.restart, files.hash,
     files.logMaxBytes === undefined ? '' : String(Math.floor(files.logMaxBytes)),
     files.logFiles === undefined ? '' : String(Math.floor(files.logFiles)), files.probe ?? ''];
 }
 
 /**
- * (Re)start the service's supervisor, detached so it outlives this command and the controller.
- * With 'clean' (the default) it starts from an empty environment plus PATH and HOME: nothing of
- * the caller's environment (on the local node: the controller's, secrets included) reaches the
- * service, which gets only what its env file declares.
+ * Writes supervisor.sh and the service's files. The env file comes on stdin (renderEnvFile):
+ * it may hold secrets, which must not appear in a process list.
  */
-export function startServiceArgv(stateDir: string, name: string, envBase: ServiceEnvBase = 'clean'): string[] {
-  const dir = serviceDir(stateDir, name);
-  const body = `d=$1
+export function installServiceArgv(stateDir: string, name: string, files: ServiceFiles): string[] {
+  assertServiceName(name);
+  return ['/bin/sh', '-c', INSTALL_BODY, 'sh', ...installArgs(stateDir, name, files)];
+}
+
+/** Starts a service: arguments DIR NAME STATEDIR ENVBASE [SETTLE_S SETTLE_MS]. */
+const START_BODY = `d=$1
 name=$2
 sup="$3/supervisor.sh"
+settle_s=$5
+settle_ms=$6
 if [ ! -f "$d/command" ]; then echo "service $name is not installed in $d" >&2; exit 1; fi
 stop_service "$d"
 rm -f "$d/supervisor.pid" "$d/supervisor.id" "$d/pid.id" "$d/state" "$d/pid" "$d/exit" "$d/started" "$d/lock" "$d/alive" "$d/health" "$d/prober.id"
@@ -490,10 +498,20 @@ if [ "$4" = clean ] && command -v env >/dev/null 2>&1; then
 else
   set -- /bin/sh "$sup" "$d"
 fi
+# The supervisor says "ready" on a FIFO once its child runs: waiting for that costs no polling
+# (a hundred starts polling with sleep would keep a small node's CPU busy). Its end of file says
+# the supervisor ended first; the checks below then tell why.
+rm -f "$d/.ready"
+if mkfifo "$d/.ready" 2>/dev/null; then set -- "$@" ready; fi
 if command -v setsid >/dev/null 2>&1; then
-  setsid "$@" </dev/null >>"$d/log" 2>&1 &
+  if [ -p "$d/.ready" ]; then setsid "$@" </dev/null >>"$d/log" 2>&1 3>"$d/.ready" & else setsid "$@" </dev/null >>"$d/log" 2>&1 & fi
 else
-  nohup "$@" </dev/null >>"$d/log" 2>&1 &
+  if [ -p "$d/.ready" ]; then nohup "$@" </dev/null >>"$d/log" 2>&1 3>"$d/.ready" & else nohup "$@" </dev/null >>"$d/log" 2>&1 & fi
+fi
+if [ -p "$d/.ready" ]; then
+  rdy=''
+  read -r rdy < "$d/.ready"
+  rm -f "$d/.ready"
 fi
 i=0
 while [ ! -s "$d/supervisor.pid" ] && [ "$i" -lt 50 ]; do nap; i=$((i + 1)); done
@@ -502,8 +520,54 @@ if [ ! -s "$d/supervisor.pid" ]; then echo "supervisor for service $name did not
 # earlier supervisor may take its grace period to stop first.
 i=0
 while [ ! -s "$d/state" ] && [ "$i" -lt 100 ]; do nap; i=$((i + 1)); done
+# Settle: watch a running child for $settle_s seconds here, on the node, then print its status block.
+# The controller takes that as its confirmation of the start: no polling from afar.
+if [ -n "$settle_s" ]; then
+  st='' r0=''
+  { read -r st < "$d/state"; read -r r0 < "$d/restarts"; } 2>/dev/null
+  if [ "$st" = running ]; then sleep "$settle_s" 2>/dev/null || sleep 1; fi
+  service_block "$d" pid
+  st='' r1=''
+  { read -r st < "$d/state"; read -r r1 < "$d/restarts"; } 2>/dev/null
+  if [ "$st" = running ] && [ "$r0" = "$r1" ] && sup_ours "$d" >/dev/null && child_target "$d" >/dev/null; then
+    printf 'settled\t%s\n' "$settle_ms"
+  fi
+fi
 exit 0`;
-  return ['/bin/sh', '-c', script(body), 'sh', dir, name, stateDir, envBase];
+
+/**
+ * (Re)start the service's supervisor, detached so it outlives this command and the controller.
+ * With 'clean' (the default) it starts from an empty environment plus PATH and HOME: nothing of
+ * the caller's environment (on the local node: the controller's, secrets included) reaches the
+ * service, which gets only what its env file declares. With `settleMs`, it watches a running
+ * child that long on the node and prints the service's status block (parseServiceStatus), with
+ * "settled" when the same run lasted: the start's own confirmation.
+ */
+export function startServiceArgv(stateDir: string, name: string, envBase: ServiceEnvBase = 'clean', settleMs?: number): string[] {
+  const dir = serviceDir(stateDir, name);
+  return ['/bin/sh', '-c', script(START_BODY), 'sh', dir, name, stateDir, envBase, ...settleArgs(settleMs)];
+}
+
+/**
+ * installServiceArgv and startServiceArgv in one exec, for a workspace whose state the exec sees
+ * itself (process): one round trip per service start, not two.
+ */
+export function installAndStartArgv(stateDir: string, name: string, files: ServiceFiles, envBase: ServiceEnvBase = 'clean', settleMs?: number): string[] {
+  const body = `(
+${INSTALL_BODY}
+)
+rc=$?
+if [ "$rc" != 0 ]; then exit "$rc"; fi
+shift 10
+${START_BODY}`;
+  return ['/bin/sh', '-c', script(body), 'sh', ...installArgs(stateDir, name, files),
+    serviceDir(stateDir, name), name, stateDir, envBase, ...settleArgs(settleMs)];
+}
+
+/** A settle of `ms` as the start script's arguments: seconds for sleep, and the ms it reports. */
+function settleArgs(ms: number | undefined): string[] {
+  if (ms === undefined || !(ms > 0)) return [];
+  return [(ms / 1000).toFixed(3), String(Math.round(ms))];
 }
 
 /** Stop the supervisor and its child's process group. A missing service is fine. */
@@ -621,6 +685,9 @@ export function parseServiceStatus(text: string): ObservedService[] {
     const exitCode = toInt(r.exit);
     if (exitCode !== undefined && state !== 'running') svc.exitCode = exitCode;
     if (r.started) svc.startedAt = r.started;
+    // The start's own look: the node watched this run last that long (startServiceArgv's settle).
+    const settled = toInt(r.settled);
+    if (settled !== undefined && state === 'running') svc.settledMs = settled;
     // The verdict of a running supervisor's prober; a dead one's is stale.
     const health = r.alive === '1' && r.health !== undefined ? parseHealthLine(r.health) : undefined;
     if (health) svc.health = health;

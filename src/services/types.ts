@@ -1,5 +1,5 @@
 // A service as the supervisor should run it: the resource plus what the engine computed.
-import type { ServiceResource } from '../model/types.js';
+import type { ObservedService, ServiceResource } from '../model/types.js';
 
 export interface DesiredService {
   resource: ServiceResource;
@@ -24,8 +24,12 @@ export interface HealthResult {
  * (src/services/manager.ts) on top of a WorkspaceRuntime, so every provider shares it.
  */
 export interface ServiceManager {
-  /** Write the supervisor + this service's command/env files, then start its supervisor. */
-  start(svc: DesiredService): Promise<void>;
+  /**
+   * Write the supervisor + this service's command/env files, then start its supervisor. With
+   * `settleMs`, the node watches the new run that long and the service's status comes back (its
+   * `settledMs` set when the run lasted): the start confirms itself, nobody polls.
+   */
+  start(svc: DesiredService, opts?: { settleMs?: number }): Promise<ObservedService | undefined>;
   /** Stop the supervisor and the process group of its child; keeps logs. Missing is fine. */
   stop(name: string): Promise<void>;
   /** Stop and remove the service's state directory. */

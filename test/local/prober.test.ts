@@ -90,10 +90,18 @@ describe('prober under /bin/sh on this machine', () => {
 
   it('a tcp check becomes healthy on its own, from inside the workspace', async () => {
     const port = await freePort();
+    // The server listens only once the test says so: a verdict before that must be "starting",
+    // however slow the machine.
+    const go = join(dir.path, 'pr-tcp.go');
     await manager.start(
-      service('pr-tcp', dir.path, { command: `sleep 0.5; exec busybox httpd -f -p 127.0.0.1:${port} -h .`, healthcheck: { tcp: { port }, interval: '300ms' } }),
+      service('pr-tcp', dir.path, {
+        command: `while [ ! -f ${go} ]; do sleep 0.05; done; exec busybox httpd -f -p 127.0.0.1:${port} -h .`,
+        healthcheck: { tcp: { port }, interval: '300ms' },
+      }),
     );
-    const seen = await watchHealth(manager, 'pr-tcp', (h) => h.status === 'healthy');
+    const before = await watchHealth(manager, 'pr-tcp', () => true);
+    await writeFile(go, '');
+    const seen = [...before, ...(await watchHealth(manager, 'pr-tcp', (h) => h.status === 'healthy'))];
     expect(seen[0]).toMatchObject({ status: 'starting', failures: 0 });
     expect(seen.at(-1)).toMatchObject({ status: 'healthy', failures: 0, message: `tcp 127.0.0.1:${port}: connected` });
     expect(seen.at(-1)!.checkedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);

@@ -69,6 +69,21 @@ describe('supervisor', () => {
     expect((await stat(join(stateDir, 'services', 'web', 'env'))).mode & 0o777).toBe(0o600);
   });
 
+  it('a start with settleMs confirms itself: the status of a run that lasted, "settled"; a crash comes back without it', async () => {
+    const ok = await manager.start(service('web', { command: 'exec sleep 300' }), { settleMs: 200 });
+    expect(ok).toMatchObject({ name: 'web', state: 'running', restarts: 0, settledMs: 200 });
+    started.add(ok!.pid!);
+    expect(isAlive(ok!.pid!)).toBe(true);
+    // No FIFO is left behind, and the supervisor holds no fd of the starter's.
+    await expect(stat(join(stateDir, 'services', 'web', '.ready'))).rejects.toThrow();
+    const crash = await manager.start(service('crash', { command: 'echo bye; exit 3', restart: 'never' }), { settleMs: 200 });
+    expect(crash?.settledMs).toBeUndefined();
+    expect(crash?.state).not.toBe('running');
+    // Without settleMs, nothing comes back: the caller confirms by reading.
+    expect(await manager.start(service('plain', { command: 'exec sleep 300' }))).toBeUndefined();
+    started.add(await until('plain child', async () => (await observed('plain'))?.pid));
+  });
+
   for (const restart of ['always', 'on-failure'] as const) {
     it(`restarts a SIGKILLed child with restart: ${restart}`, async () => {
       await manager.start(service('web', { command: 'exec sleep 300', restart }));

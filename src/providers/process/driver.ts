@@ -60,6 +60,12 @@ export function workspacePaths(root: string, name: string): WorkspacePaths {
   };
 }
 
+/** Creates a workspace's directories and writes meta.json from stdin, last (see create). */
+export function createDirsArgv(paths: WorkspacePaths): string[] {
+  const body = 'mkdir -p -- "$1" "$2" && cat > "$3.tmp" && mv -f -- "$3.tmp" "$3"';
+  return ['/bin/sh', '-c', body, 'sh', paths.stateDir, paths.workspaceDir, paths.meta];
+}
+
 /** One exec printing every workspace's meta.json and its service status. */
 export function observeArgv(root: string): string[] {
   const body = `[ -d "$1" ] || exit 0
@@ -202,8 +208,8 @@ export function createProcessDriver(): ProviderDriver {
       const name = ws.resource.metadata.name;
       const node = ctx.node.metadata.name;
       const paths = await pathsOf(ctx, name);
-      check(await ctx.transport.exec(['mkdir', '-p', paths.stateDir]), `creating ${paths.dir}`, node);
       const source = ws.resource.spec.source;
+      if (source) check(await ctx.transport.exec(['mkdir', '-p', '--', paths.dir]), `creating ${paths.dir}`, node);
       if (source?.path) {
         ctx.progress?.(`copying ${source.path} to ${paths.workspaceDir}`);
         await ctx.transport.upload(source.path, paths.workspaceDir);
@@ -212,11 +218,9 @@ export function createProcessDriver(): ProviderDriver {
         check(await ctx.transport.exec(['rm', '-rf', '--', paths.workspaceDir]), `clearing ${paths.workspaceDir}`, node);
         const res = await ctx.transport.exec(gitCloneArgv(source.git.url, source.git.ref, paths.workspaceDir));
         check(res, `git clone ${source.git.url}`, node, 'is git installed on the node and the repository reachable from it?');
-      } else {
-        check(await ctx.transport.exec(['mkdir', '-p', paths.workspaceDir]), `creating ${paths.workspaceDir}`, node);
       }
       // meta.json last: a half-created workspace is not observed as existing, so it is created again.
-      await writeMeta(ctx, paths, {
+      const meta = `${JSON.stringify({
         managed: true,
         kind: 'Workspace',
         name,
@@ -225,7 +229,10 @@ export function createProcessDriver(): ProviderDriver {
         owner: ws.owner,
         running: ws.resource.spec.state !== 'stopped',
         createdAt: new Date().toISOString(),
-      });
+      } satisfies ProcessMeta)}\n`;
+      // An empty workspace is one round trip: its directories and meta.json in one exec.
+      const res = await ctx.transport.exec(createDirsArgv(paths), { stdin: meta });
+      check(res, `creating ${paths.dir}`, node);
     },
 
     async observeServices(ctx, workspaces) {

@@ -230,6 +230,8 @@ export class FakeWorld {
           env: svc.env,
           ...(behavior === 'crash-printing-env' ? { logTail: Object.entries(svc.env).map(([k, v]) => `${k}=${v}`) } : {}),
         });
+        // No settled status: the engine confirms the start by reading, as with an older supervisor.
+        return undefined;
       },
       stop: async (name) => {
         this.calls.push(`stop-service ${name}`);

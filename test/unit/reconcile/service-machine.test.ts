@@ -58,6 +58,22 @@ describe('service machine: starting', () => {
     expect(s.emitted.map((e) => e.type)).toEqual(['operated', 'started']);
   });
 
+  it('a start that settled on the node for the whole window is started at its first look, with no wait', async () => {
+    const s = start({ operation: 'start', stableMs: 250 }, { observations: [{ ...running(), settledMs: 250 }] });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(value(s.actor)).toBe('ready');
+    expect(s.observes()).toBe(1);
+  });
+
+  it('a settle shorter than the window counts as one look only', async () => {
+    const s = start({ operation: 'start', stableMs: 250 }, { observations: [{ ...running(), settledMs: 100 }, running()] });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(value(s.actor)).not.toBe('ready');
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(value(s.actor)).toBe('ready');
+    expect(s.observes()).toBeGreaterThan(1);
+  });
+
   it('a process that exits immediately is not started: exited non-zero → failed with the code', async () => {
     const s = start({ operation: 'start' }, { observations: [running(), exited(3)] });
     await vi.advanceTimersByTimeAsync(1000);

@@ -3,6 +3,7 @@
 // that stream. The guest's host key is accepted as presented: the tunnel ends at a port only our
 // qemu process listens on, inside the node, and guests made from an initramfs get a fresh host
 // key at every boot.
+import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { constants as osConstants } from 'node:os';
 import ssh2, { type Client, type ClientChannel } from 'ssh2';
@@ -65,9 +66,32 @@ function openChannel(client: Client, command: string, pty?: SpawnOptions['pty'])
   });
 }
 
+/**
+ * Dropbear, the SSH server of small guest images (and of the test initramfs), refuses a command
+ * longer than 9000 bytes (MAX_CMD_LEN) and leaves the channel waiting. A longer one (a service
+ * install carries the supervisor script) goes to a file in the guest first, over stdin, and runs
+ * from there: the caller's stdin and exit status are its own.
+ */
+const GUEST_MAX_COMMAND = 8000;
+
+async function guestCommand(client: Client, where: string, argv: string[], opts: ExecOptions | SpawnOptions): Promise<string> {
+  const command = buildCommand(argv, opts);
+  if (command.length <= GUEST_MAX_COMMAND) return command;
+  const file = `/tmp/.vendetta-cmd-${randomUUID()}`;
+  const staged = await runCommand(client, where, argv[0]!, `umask 077 && cat > ${file}`, { stdin: command, timeoutMs: 30_000 });
+  if (staged.code !== 0) {
+    throw new Error(`${argv[0]} in ${where}: cannot stage a ${command.length}-byte command in ${file}: ${staged.stderr.trim() || `exit ${staged.code}`}`);
+  }
+  return `sh ${file}; rc=$?; rm -f ${file}; exit $rc`;
+}
+
 export async function guestExec(client: Client, where: string, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
-  const channel = await openChannel(client, buildCommand(argv, opts)).catch((err: Error) => {
-    throw new Error(`${argv[0]} in ${where}: cannot open an SSH channel to the guest: ${err.message}`, { cause: err });
+  return runCommand(client, where, argv[0]!, await guestCommand(client, where, argv, opts), opts);
+}
+
+async function runCommand(client: Client, where: string, label: string, command: string, opts: ExecOptions): Promise<ExecResult> {
+  const channel = await openChannel(client, command).catch((err: Error) => {
+    throw new Error(`${label} in ${where}: cannot open an SSH channel to the guest: ${err.message}`, { cause: err });
   });
   return new Promise((resolve, reject) => {
     const stdout: Buffer[] = [];
@@ -90,14 +114,14 @@ export async function guestExec(client: Client, where: string, argv: string[], o
       finish(() => reject(new Error(message)));
     };
     const timer =
-      opts.timeoutMs !== undefined ? setTimeout(() => kill(`${argv[0]} in ${where} timed out after ${opts.timeoutMs}ms`), opts.timeoutMs) : undefined;
-    const onAbort = () => kill(`${argv[0]} in ${where} was aborted`);
+      opts.timeoutMs !== undefined ? setTimeout(() => kill(`${label} in ${where} timed out after ${opts.timeoutMs}ms`), opts.timeoutMs) : undefined;
+    const onAbort = () => kill(`${label} in ${where} was aborted`);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     channel.on('data', (d: Buffer) => stdout.push(d));
     channel.stderr.on('data', (d: Buffer) => stderr.push(d));
     channel.on('close', (code?: number | null, signal?: string) => {
       if (code === undefined && signal === undefined) {
-        return finish(() => reject(new Error(`${argv[0]} in ${where}: the guest closed the channel (VM stopped or SSH lost)`)));
+        return finish(() => reject(new Error(`${label} in ${where}: the guest closed the channel (VM stopped or SSH lost)`)));
       }
       finish(() =>
         resolve({
@@ -113,7 +137,7 @@ export async function guestExec(client: Client, where: string, argv: string[], o
 }
 
 export async function guestSpawn(client: Client, where: string, argv: string[], opts: SpawnOptions = {}): Promise<SpawnedProcess> {
-  const channel = await openChannel(client, buildCommand(argv, opts), opts.pty).catch((err: Error) => {
+  const channel = await openChannel(client, await guestCommand(client, where, argv, opts), opts.pty).catch((err: Error) => {
     throw new Error(`${argv[0]} in ${where}: cannot open an SSH channel to the guest: ${err.message}`, { cause: err });
   });
   const done = new Promise<number>((resolve, reject) => {

@@ -17,23 +17,9 @@ export const options = {
   target: 'node20',
   format: 'esm',
   sourcemap: 'linked',
-  // Dependencies are bundled too: resolving and loading hundreds of files from node_modules was
-  // most of a no-op apply's time (docs/benchmarks.md). ssh2's optional native parts stay out (it
-  // falls back to JavaScript without them).
-  external: ['cpu-features', '*.node'],
-  // Bundled CommonJS packages call require() for node builtins, and one (ssh2's emscripten
-  // poly1305) reads __dirname: give every ESM chunk both.
-  banner: {
-    js: [
-      '#!/usr/bin/env node',
-      "import { createRequire as __vendettaRequire } from 'node:module';",
-      "import { dirname as __vendettaDirname } from 'node:path';",
-      "import { fileURLToPath as __vendettaPath } from 'node:url';",
-      'const require = __vendettaRequire(import.meta.url);',
-      'const __filename = __vendettaPath(import.meta.url);',
-      'const __dirname = __vendettaDirname(__filename);',
-    ].join('\n'),
-  },
+  // Runtime dependencies stay in node_modules (ssh2 has optional native parts).
+  packages: 'external',
+  banner: { js: '#!/usr/bin/env node' },
   logLevel: 'warning',
 };
 

@@ -128,8 +128,10 @@ export const SUPERVISOR_SCRIPT = `#!/bin/sh
 ${PROC_LIB}${PROBER_SHELL}` + String.raw`
 cd "$1" || exit 1
 dir=$(pwd)
-# "ready": fd 3 is the starter's FIFO; one line on it once the child runs (or we end: EOF).
-notify=$2
+# VENDETTA_NOTIFY=ready: fd 3 is the starter's FIFO; one line on it once the child runs (or we
+# end: EOF). Not for the service's environment.
+notify=\${VENDETTA_NOTIFY:-}
+unset VENDETTA_NOTIFY
 child=''
 prober=''
 sleeper=''
@@ -493,22 +495,23 @@ settle_ms=$6
 if [ ! -f "$d/command" ]; then echo "service $name is not installed in $d" >&2; exit 1; fi
 stop_service "$d"
 rm -f "$d/supervisor.pid" "$d/supervisor.id" "$d/pid.id" "$d/state" "$d/pid" "$d/exit" "$d/started" "$d/lock" "$d/alive" "$d/health" "$d/prober.id"
-if [ "$4" = clean ] && command -v env >/dev/null 2>&1; then
-  set -- env -i "PATH=\${PATH:-${DEFAULT_PATH}}" "HOME=\${HOME:-/}" /bin/sh "$sup" "$d"
-else
-  set -- /bin/sh "$sup" "$d"
-fi
 # The supervisor says "ready" on a FIFO once its child runs: waiting for that costs no polling
 # (a hundred starts polling with sleep would keep a small node's CPU busy). Its end of file says
 # the supervisor ended first; the checks below then tell why.
 rm -f "$d/.ready"
-if mkfifo "$d/.ready" 2>/dev/null; then set -- "$@" ready; fi
-if command -v setsid >/dev/null 2>&1; then
-  if [ -p "$d/.ready" ]; then setsid "$@" </dev/null >>"$d/log" 2>&1 3>"$d/.ready" & else setsid "$@" </dev/null >>"$d/log" 2>&1 & fi
+nfy=''
+if mkfifo "$d/.ready" 2>/dev/null; then nfy=VENDETTA_NOTIFY=ready; fi
+if [ "$4" = clean ] && command -v env >/dev/null 2>&1; then
+  set -- env -i "PATH=\${PATH:-${DEFAULT_PATH}}" "HOME=\${HOME:-/}" \${nfy:+"$nfy"} /bin/sh "$sup" "$d"
 else
-  if [ -p "$d/.ready" ]; then nohup "$@" </dev/null >>"$d/log" 2>&1 3>"$d/.ready" & else nohup "$@" </dev/null >>"$d/log" 2>&1 & fi
+  set -- /bin/sh "$sup" "$d"
 fi
-if [ -p "$d/.ready" ]; then
+if command -v setsid >/dev/null 2>&1; then
+  if [ -n "$nfy" ]; then VENDETTA_NOTIFY=ready setsid "$@" </dev/null >>"$d/log" 2>&1 3>"$d/.ready" & else setsid "$@" </dev/null >>"$d/log" 2>&1 & fi
+else
+  if [ -n "$nfy" ]; then VENDETTA_NOTIFY=ready nohup "$@" </dev/null >>"$d/log" 2>&1 3>"$d/.ready" & else nohup "$@" </dev/null >>"$d/log" 2>&1 & fi
+fi
+if [ -n "$nfy" ]; then
   rdy=''
   read -r rdy < "$d/.ready"
   rm -f "$d/.ready"

@@ -161,6 +161,9 @@ describe('a supervisor killed with -9', () => {
     });
     started.add(next);
     expect(isAlive(child)).toBe(false);
+    // The new child's pid is recorded before it execs the command (cd, env, then exec): under
+    // load the marker shows a moment later.
+    await until('the command running as the new child', () => processesWith(marker).length > 0);
     expect(processesWith(marker)).toEqual([next]);
   });
 });

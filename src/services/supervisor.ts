@@ -337,7 +337,36 @@ exit 0
  * Shell functions shared by the command scripts (and by drivers that batch observation):
  * `alive PID`, `stop_service DIR`, `service_status STATEDIR [lock]`, `node_status MODE NAME DIR…`.
  */
-export const SERVICE_SHELL_LIB = PROC_LIB + String.raw`stop_service() {
+/**
+ * The part of a service's status block every node-side reader prints the same way, whatever its
+ * liveness check: `service_fields DIR ALIVE` (the state files read with builtins, the liveness
+ * verdict, the prober's health line; sets st) and `service_log_tail DIR ALIVE` (why a service
+ * that is not running stopped: its last log lines). Shared with the LXD node reader.
+ */
+export const SERVICE_FIELDS_LIB = String.raw`service_fields() {
+  st=''
+  for f in hash state pid exit restarts started; do
+    v=''
+    { read -r v < "$1/$f"; } 2>/dev/null
+    printf '%s\t%s\n' "$f" "$v"
+    if [ "$f" = state ]; then st=$v; fi
+  done
+  printf 'alive\t%s\n' "$2"
+  # The supervisor's health verdict (written and parsed by its prober), as it is.
+  if [ -f "$1/health" ]; then
+    v=''
+    { read -r v < "$1/health"; } 2>/dev/null
+    printf 'health\t%s\n' "$v"
+  fi
+}
+service_log_tail() {
+  if [ "$st" != stopped ] && { [ "$st" != running ] || [ "$2" = 0 ]; }; then
+    tail -n 20 "$1/log" 2>/dev/null | while IFS= read -r l; do printf 'log\t%s\n' "$l"; done
+  fi
+}
+`;
+
+export const SERVICE_SHELL_LIB = PROC_LIB + SERVICE_FIELDS_LIB + String.raw`stop_service() {
   if sp=$(sup_ours "$1"); then
     kill -TERM "$sp" 2>/dev/null
     i=0
@@ -380,27 +409,11 @@ service_block() {
       if dd if=/dev/null of="$n/alive" oflag=nonblock count=0 2>/dev/null; then a=1; else a=0; fi
     elif [ -s "$n/supervisor.pid" ]; then a=1; else a=0; fi
   elif sup_ours "$n" >/dev/null; then a=1; else a=0; fi
-  st=''
-  for f in hash state pid exit restarts started; do
-    v=''
-    { read -r v < "$n/$f"; } 2>/dev/null
-    printf '%s\t%s\n' "$f" "$v"
-    if [ "$f" = state ]; then st=$v; fi
-  done
-  printf 'alive\t%s\n' "$a"
-  # The supervisor's health verdict (written and parsed by its prober), as it is.
-  if [ -f "$n/health" ]; then
-    v=''
-    { read -r v < "$n/health"; } 2>/dev/null
-    printf 'health\t%s\n' "$v"
-  fi
+  service_fields "$n" "$a"
   # "running" only while the child really runs: between its exit and the supervisor noticing,
   # the files still say running. (Pids are checked in our own pid namespace only.)
   if [ "$2" != lock ] && [ "$st" = running ] && ! child_target "$n" >/dev/null; then printf 'child\tgone\n'; fi
-  # A service that is not running says why in its last log lines.
-  if [ "$st" != stopped ] && { [ "$st" != running ] || [ "$a" = 0 ]; }; then
-    tail -n 20 "$n/log" 2>/dev/null | while IFS= read -r l; do printf 'log\t%s\n' "$l"; done
-  fi
+  service_log_tail "$n" "$a"
 }
 # node_status MODE NAME DIR [NAME DIR]...: service_status of many workspaces, each block headed
 # by "workspace<TAB>NAME". One exec reads every workspace of a node.

@@ -15,7 +15,7 @@
 // Service files are installed from inside (not from the node, as Docker does): so the env file
 // stays 0600 and the container root's own, which a node-side install could not give.
 import type { ObservedService } from '../../model/types.js';
-import { parseServiceStatus } from '../../services/supervisor.js';
+import { parseServiceStatus, SERVICE_FIELDS_LIB } from '../../services/supervisor.js';
 
 /** Where the state dirs live, relative to the SSH user's home on the node. */
 export const STATE_ROOT = '.vendetta/lxc';
@@ -78,7 +78,7 @@ export function parseLeftDirs(text: string): string[] {
  * and that start time, which stays right after the instance restarts (busybox images have no
  * flock). Without NSpid (kernels before 4.1) the files are trusted.
  */
-export const NODE_STATUS_SCRIPT = String.raw`# (in a function: its "set --" leaves the script's arguments alone)
+export const NODE_STATUS_SCRIPT = SERVICE_FIELDS_LIB + String.raw`# (in a function: its "set --" leaves the script's arguments alone)
 scan() {
 ids=' '
 nsok=0
@@ -123,23 +123,9 @@ while [ "$#" -ge 2 ]; do
     elif [ "$nsok" = 1 ] && [ -f "$n/supervisor.id" ]; then
       if runs "$n/supervisor.id"; then a=1; else a=0; fi
     elif [ -s "$n/supervisor.pid" ]; then a=1; else a=0; fi
-    st=''
-    for f in hash state pid exit restarts started; do
-      v=''
-      { read -r v < "$n/$f"; } 2>/dev/null
-      printf '%s\t%s\n' "$f" "$v"
-      if [ "$f" = state ]; then st=$v; fi
-    done
-    printf 'alive\t%s\n' "$a"
-    if [ -f "$n/health" ]; then
-      v=''
-      { read -r v < "$n/health"; } 2>/dev/null
-      printf 'health\t%s\n' "$v"
-    fi
+    service_fields "$n" "$a"
     if [ "$st" = running ] && [ "$nsok" = 1 ] && [ -f "$n/pid.id" ] && ! runs "$n/pid.id"; then printf 'child\tgone\n'; fi
-    if [ "$st" != stopped ] && { [ "$st" != running ] || [ "$a" = 0 ]; }; then
-      tail -n 20 "$n/log" 2>/dev/null | while IFS= read -r l; do printf 'log\t%s\n' "$l"; done
-    fi
+    service_log_tail "$n" "$a"
   done
 done
 exit 0`.replace(/\\\$\{/g, '${');

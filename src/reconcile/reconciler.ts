@@ -31,7 +31,7 @@ import type { Transport } from '../transport/types.js';
 import type { ApplyOptions, ApplyResult, DeletionReport, EngineApi, EngineEvents, Failure, LoadedSet } from './api.js';
 import { executePass, providerUnavailable, type PassOutcome } from './pass.js';
 import { afterPass, createObserver, type Observation } from './observe.js';
-import { hintFor, statusChanged, summarize, writeStatuses } from './record.js';
+import { hintFor, plannedStatuses, statusChanged, summarize, writeStatuses } from './record.js';
 import type { RetryPolicy } from './retry.js';
 import { serviceLeftover, workspaceLeftover } from './leftovers.js';
 import { carryTransitionTimes, condition, failureSignature } from './status.js';
@@ -212,6 +212,12 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
     applied: AppliedRecord[],
     p: { applySet: string; signal: AbortSignal; noWait?: boolean; recheck?: ReadonlySet<ResourceId> },
   ): Promise<PassResult> {
+    const records = new Map(applied.map((r) => [r.id, r]));
+    const planned = plannedStatuses(plan, records, new Date().toISOString());
+    if (planned.size > 0) {
+      await writeStatuses(store, planned, records);
+      for (const [id, status] of planned) records.set(id, { ...records.get(id)!, status });
+    }
     const outcome = await executePass({
       helpers,
       set,
@@ -232,7 +238,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
       recheck: p.recheck,
     });
     const result = summarize({ set, plan, observation, applied, outcome, timedOut: p.signal.aborted, parsePortSpec: deps.parsePortSpec, now: new Date().toISOString() });
-    await writeStatuses(store, result.statuses, new Map(applied.map((r) => [r.id, r])));
+    await writeStatuses(store, result.statuses, records);
     return { plan, outcome, result };
   }
 

@@ -222,6 +222,44 @@ export function statusChanged(next: ResourceStatus, stored: ResourceStatus | und
   return !stored || canonical(next) !== canonical(stored);
 }
 
+const PLANNED_PHASE: Record<Plan['operations'][number]['type'], ResourceStatus['phase']> = {
+  'create-workspace': 'Creating',
+  'recreate-workspace': 'Creating',
+  'start-workspace': 'Starting',
+  'stop-workspace': 'Stopping',
+  'delete-workspace': 'Deleting',
+  'start-service': 'Starting',
+  'restart-service': 'Starting',
+  'stop-service': 'Stopping',
+  'delete-service': 'Deleting',
+};
+
+/**
+ * What the resources a plan acts on are while it runs (pure). Written before the executor starts,
+ * so that `get` during a long pass (a recreate after drift, in `serve`) does not show the last
+ * pass's Ready. Resources without an operation keep their status; a no-op plan gives none.
+ */
+export function plannedStatuses(plan: Plan, records: Map<ResourceId, AppliedRecord>, now: string): Map<ResourceId, ResourceStatus> {
+  const out = new Map<ResourceId, ResourceStatus>();
+  for (const op of plan.operations) {
+    const previous = records.get(op.resource)?.status;
+    if (!records.has(op.resource) || out.has(op.resource)) continue;
+    out.set(
+      op.resource,
+      carryTransitionTimes(
+        {
+          phase: PLANNED_PHASE[op.type],
+          conditions: [condition('Ready', false, 'Reconciling', `${op.type.replace('-', ' ')}: ${op.cause}`, now)],
+          observedGeneration: previous?.observedGeneration ?? 0,
+          ...(previous?.details ? { details: previous.details } : {}),
+        },
+        previous,
+      ),
+    );
+  }
+  return out;
+}
+
 /**
  * Writes the statuses of a pass that differ from the stored ones (`records`: the store as the
  * pass read it), each at most once. A no-op pass writes nothing: most of what a no-op would cost

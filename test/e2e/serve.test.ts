@@ -144,7 +144,8 @@ describe('vendetta serve (built CLI client, docker on n1 + local process)', () =
 
     const [[, newId]] = (await eventually(async () => {
       const c = await dockContainers();
-      return c.length === 1 && c[0]![1] !== oldId ? c : undefined;
+      // Renamed from `….creating` only once complete: the half-made one is not the workspace yet.
+      return c.length === 1 && c[0]![1] !== oldId && !c[0]![0].endsWith('.creating') ? c : undefined;
     }, 60_000, 'container re-created')) as [[string, string]];
     expect(newId).not.toBe(oldId);
     await eventually(() => {
@@ -165,6 +166,7 @@ describe('vendetta serve (built CLI client, docker on n1 + local process)', () =
 
   it('a restart keeps every resource (no duplicates) and the loop resumes', async () => {
     const containers = await dockContainers();
+    expect(containers.map(([name]) => name)).toEqual(['vendetta-srv-dock']);
     const pid = procPid();
     expect(await stopServer()).toBe(0);
     server = await startServer();
@@ -176,7 +178,7 @@ describe('vendetta serve (built CLI client, docker on n1 + local process)', () =
     await dockerOn(infra, 'n1', ['rm', '-f', containers[0]![1]]);
     await eventually(async () => {
       const c = await dockContainers();
-      return c.length === 1 && c[0]![1] !== containers[0]![1];
+      return c.length === 1 && c[0]![1] !== containers[0]![1] && !c[0]![0].endsWith('.creating');
     }, 60_000, 'container re-created after restart');
     expect(server.stderr()).toMatch(/desired state rebuilt from the store: 1 apply set/);
   }, 150_000);

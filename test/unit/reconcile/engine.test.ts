@@ -75,6 +75,21 @@ describe('engine apply', () => {
     expect(world.connects).toBe(1); // one transport per node, reused across passes and applies
   });
 
+  it('while a pass recreates a drifted workspace, the store says so (not the last pass\'s Ready)', async () => {
+    const set = loadedSet([workspace('api'), service('web', 'api')]);
+    expect((await engine.apply(set, opts())).converged).toBe(true);
+    world.workspaces('local').delete('api'); // drift: someone removed it
+    world.createDelayMs = 300;
+    const applying = engine.apply(set, opts());
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const during = await store.get('workspace/api');
+    expect(during?.status).toMatchObject({ phase: 'Creating', conditions: [{ type: 'Ready', status: 'False', reason: 'Reconciling' }] });
+    expect((await store.get('service/web'))?.status?.phase).toBe('Starting');
+    expect((await applying).converged).toBe(true);
+    expect((await store.get('workspace/api'))?.status?.phase).toBe('Ready');
+    expect((await store.get('service/web'))?.status?.phase).toBe('Ready');
+  });
+
   it('a no-op pass reaches into workspaces only for health probes: the observation has the rest', async () => {
     world.healthy.add('db');
     const set = loadedSet([workspace('api'), service('db', 'api', { healthcheck: check('db') }), service('web', 'api', { dependsOn: { db: { condition: 'healthy' } } })]);
@@ -386,10 +401,11 @@ describe('engine apply', () => {
     try {
       expect((await counted.apply(set, opts())).converged).toBe(true);
       expect(written).toEqual([]);
-      // A change writes the statuses that changed, each once.
+      // A change writes only the resource it acts on: once as it starts (Stopping), once with the result.
       const stopped = loadedSet([node('n1', '127.0.0.9'), workspace('api', { node: 'n1' }), service('web', 'api'), workspace('solo', { state: 'stopped' })]);
       expect((await counted.apply(stopped, opts())).converged).toBe(true);
-      expect(written).toEqual(['workspace/solo']);
+      expect(written).toEqual(['workspace/solo', 'workspace/solo']);
+      expect((await store.get('workspace/solo'))?.status?.phase).toBe('Stopped');
     } finally {
       await counted.close();
     }

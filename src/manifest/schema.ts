@@ -1,15 +1,17 @@
 // Schema validation of one document, with ajv errors turned into messages a person can act on.
 // Pure: takes the parsed value, returns issues with document paths (load.ts maps them to lines).
-import Ajv2020Module, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import { createRequire } from 'node:module';
+import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import nodeSchema from '../../schemas/node.schema.json' with { type: 'json' };
 import workspaceSchema from '../../schemas/workspace.schema.json' with { type: 'json' };
 import serviceSchema from '../../schemas/service.schema.json' with { type: 'json' };
 import { API_VERSION, KINDS, type Kind } from '../model/types.js';
-import { parseDuration, parseQuantity } from '../model/quantity.js';
+import { durationWithin, parseDuration, parseQuantity } from '../model/quantity.js';
 import { parsePortSpec } from '../model/ports.js';
 import type { DocPath, Issue, PathPart } from './locate.js';
 import { providerSupportIssues } from './providers.js';
 import { describeValue, didYouMean, MAX_QUOTED, pathText, quote } from './text.js';
+import * as generated from './validators.generated.js';
 
 export const SCHEMAS: Record<Kind, object> = {
   Node: nodeSchema,
@@ -19,38 +21,43 @@ export const SCHEMAS: Record<Kind, object> = {
 
 export type { Issue } from './locate.js';
 
-// ajv is CommonJS; under NodeNext its default export arrives wrapped.
-const Ajv2020 = ((Ajv2020Module as unknown as { default?: unknown }).default ?? Ajv2020Module) as typeof Ajv2020Module.default;
-// verbose: errors carry parentSchema, which tells which $defs entry failed (for the hints below).
-// strictTypes/strictRequired are off because if/then/anyOf branches name properties declared
-// by the enclosing schema, which ajv's strict mode cannot see.
-const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false });
-// "maxDuration": "24h" bounds a duration string (a regex cannot bound a sum like "1h30m").
-// Editors ignore the keyword; vendetta checks it. Text that is not a duration passes here:
-// the pattern reports it.
-ajv.addKeyword({
-  keyword: 'maxDuration',
-  type: 'string',
-  schemaType: 'string',
-  errors: false,
-  validate: (max: string, data: string) => {
-    try {
-      return parseDuration(data) <= parseDuration(max);
-    } catch {
-      return true;
-    }
-  },
-});
-/** Compiles another schema with the same options and keywords (tests check schemas/vendetta.schema.json). */
-export function compileSchema(schema: object): ValidateFunction {
-  return ajv.compile(schema);
+// A valid document is checked by code ajv generated from the schemas at development time
+// (scripts/gen-validators.mjs): no ajv to load, nothing to compile. ajv itself is loaded, and
+// compiles the schemas with verbose errors, only to explain a document that fails.
+const CHECKS: Record<Kind, (value: unknown) => boolean> = generated;
+
+type Ajv = import('ajv/dist/2020.js').default;
+let ajvInstance: Ajv | undefined;
+function ajv(): Ajv {
+  if (ajvInstance) return ajvInstance;
+  // Loaded synchronously on first need (ajv is CommonJS): validateDocument stays synchronous.
+  const Ajv2020 = createRequire(import.meta.url)('ajv/dist/2020.js').default as new (options: object) => Ajv;
+  // verbose: errors carry parentSchema, which tells which $defs entry failed (for the hints below).
+  // strictTypes/strictRequired are off because if/then/anyOf branches name properties declared
+  // by the enclosing schema, which ajv's strict mode cannot see.
+  const instance = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false });
+  // "maxDuration": "24h" bounds a duration string (a regex cannot bound a sum like "1h30m").
+  // Editors ignore the keyword; vendetta checks it (scripts/gen-validators.mjs gives it the same rule).
+  instance.addKeyword({
+    keyword: 'maxDuration',
+    type: 'string',
+    schemaType: 'string',
+    errors: false,
+    validate: (max: string, data: string) => durationWithin(data, max),
+  });
+  return (ajvInstance = instance);
 }
 
-// Compiled on first use: commands that never validate (get, logs, version…) skip the ~0.1 s.
-let validators: Map<Kind, ValidateFunction> | undefined;
-function validatorFor(kind: Kind): ValidateFunction {
-  validators ??= new Map(KINDS.map((k) => [k, ajv.compile(SCHEMAS[k])]));
-  return validators.get(kind)!;
+/** Compiles another schema with the same options and keywords (tests check schemas/vendetta.schema.json). */
+export function compileSchema(schema: object): ValidateFunction {
+  return ajv().compile(schema);
+}
+
+// Compiled on the first document that fails its generated check.
+let explainers: Map<Kind, ValidateFunction> | undefined;
+function explainerFor(kind: Kind): ValidateFunction {
+  explainers ??= new Map(KINDS.map((k) => [k, ajv().compile(SCHEMAS[k])]));
+  return explainers.get(kind)!;
 }
 
 // Every object inside a schema's $defs, mapped to the def's name, so an error can say "is not a
@@ -116,9 +123,12 @@ export function validateDocument(value: unknown): { kind?: Kind; issues: Issue[]
   }
   if (kind === undefined) return { issues };
 
-  const validate = validatorFor(kind);
   const where = subjectOf(kind, value);
-  if (!validate(value)) issues.push(...explain(validate.errors ?? [], where, value));
+  if (!CHECKS[kind](value)) {
+    const validate = explainerFor(kind);
+    validate(value);
+    issues.push(...explain(validate.errors ?? [], where, value));
+  }
   if (kind === 'Workspace') issues.push(...portMappingIssues(value, where), ...providerSupportIssues(value, where([])));
   return { kind, issues };
 }

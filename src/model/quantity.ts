@@ -6,6 +6,18 @@ const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h
 const DURATION_PART = /([0-9]+(?:\.[0-9]+)?)(ms|h|m|s)/y;
 const DURATION_HINT = 'use a number and a unit (ms, s, m, h), e.g. "500ms", "2s", "1h30m"';
 
+/**
+ * The schemas' `maxDuration` keyword: is `text` at most `max`? Text that is not a duration passes
+ * (the schema's pattern reports it).
+ */
+export function durationWithin(text: string, max: string): boolean {
+  try {
+    return parseDuration(text) <= parseDuration(max);
+  } catch {
+    return true;
+  }
+}
+
 /** "1h30m" → 5400000. Throws when the text is not a duration. */
 export function parseDuration(text: string): number {
   const fail = (): never => {

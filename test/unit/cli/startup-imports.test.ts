@@ -47,6 +47,7 @@ describe('CLI start-up imports', () => {
   it('the heavy dependencies are still there, behind dynamic imports', () => {
     // Guards the walk above: if these were unreachable, the first test would prove nothing.
     const all = externalsFrom(meta, entry, ['import-statement', 'dynamic-import']);
-    for (const pkg of ['ssh2', 'xstate', 'ajv', 'yaml', 'chokidar', 'dockerode']) expect(all).toContain(pkg);
+    // (ajv is not among them: schema.ts and the generated validators require() it on first need.)
+    for (const pkg of ['ssh2', 'xstate', 'yaml', 'chokidar', 'dockerode']) expect(all).toContain(pkg);
   });
 });

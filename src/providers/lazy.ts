@@ -13,6 +13,7 @@ export function lazyDriver(
   const driver = () => (real ??= load());
   return {
     name,
+    prepare: () => void driver().catch(() => undefined), // a load error surfaces at first real use
     availability: async (ctx) => (await driver()).availability(ctx),
     observe: async (ctx) => (await driver()).observe(ctx),
     create: async (ctx, ws) => (await driver()).create(ctx, ws),

@@ -94,6 +94,12 @@ export interface WorkspaceRuntime {
 export interface ProviderDriver {
   readonly name: ProviderName;
 
+  /**
+   * Loads what the driver's code needs, ahead of first use (a lazily loaded driver's module),
+   * so that it overlaps the SSH handshake instead of following it. Optional; never fails.
+   */
+  prepare?(): void;
+
   /** Is this provider usable on the node? Never throws for "not installed": says so. */
   availability(ctx: DriverContext): Promise<ProviderAvailability>;
 

@@ -46,6 +46,12 @@ function nodeHint(node: string, err: unknown): string {
 export interface Observer {
   /** The node's transport: one per node, reused across passes and commands of this engine. */
   transportFor(node: NodeResource): Promise<Transport>;
+  /**
+   * Starts connecting to the nodes the set's workspaces are on, and loading their providers'
+   * drivers, without waiting: the SSH handshakes and module loading then overlap the store's
+   * lock and reads instead of following them.
+   */
+  warm(set: LoadedSet): void;
   /** Observes the target nodes only (see ../plan/targets.ts for which a command needs). */
   observe(set: LoadedSet | undefined, applied: AppliedRecord[], applySet: string, targets: ObservationTargets): Promise<Observation>;
   close(): Promise<void>;
@@ -132,7 +138,18 @@ export function createObserver(opts: {
     await Promise.all(all.map((t) => t.then((x) => x.close()).catch(() => undefined)));
   }
 
-  return { transportFor, observe, close };
+  function warm(set: LoadedSet): void {
+    const workspaces = [...set.desired.workspaces.values()];
+    for (const p of new Set(workspaces.map((w) => w.spec.provider))) opts.drivers[p]?.prepare?.();
+    const names = new Set(workspaces.map((w) => w.spec.node));
+    for (const name of names) {
+      const node = set.desired.nodes.get(name);
+      // A failure is the observation's to report; a refused connection is simply tried again there.
+      if (node) transportFor(node).catch(() => undefined);
+    }
+  }
+
+  return { transportFor, warm, observe, close };
 }
 
 /**

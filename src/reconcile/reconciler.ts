@@ -478,6 +478,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
     runLoop,
 
     async plan(set, p) {
+      observer.warm(set);
       const applied = await store.list();
       const observation = await observe(set, applied, p.applySet, deps.applyTargets({ set, applied, applySet: p.applySet, prune: p.prune }));
       const id = await loadIdentity(false);
@@ -485,6 +486,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
     },
 
     apply(set, applyOpts) {
+      observer.warm(set);
       return withLock(`apply (${hostname()})`, applyOpts.lockTimeoutMs, async () => {
         const resources = allResources(set);
         for (const r of resources) await store.putApplied(r, applyOpts.applySet);

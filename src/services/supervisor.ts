@@ -426,6 +426,18 @@ node_status() {
     shift 2
   done
 }
+# node_status_under MODE ROOT: node_status of every workspace dir under ROOT (a leading "~/" is
+# the user's home), after a "root<TAB>DIR" line with ROOT as resolved: read without listing first.
+node_status_under() {
+  case $2 in "~/"*) r="$HOME/\${2#"~/"}" ;; *) r=$2 ;; esac
+  printf 'root\t%s\n' "$r"
+  for w in "$r"/*/; do
+    [ -d "$w" ] || continue
+    w=\${w%/}
+    printf 'workspace\t%s\n' "\${w##*/}"
+    service_status "$w" "$1"
+  done
+}
 `.replace(/\\\$\{/g, '${');
 
 function script(body: string): string {
@@ -620,6 +632,22 @@ export function serviceStatusArgv(stateDir: string, liveness: LivenessCheck = 'p
  */
 export function nodeStatusArgv(stateDirs: Array<{ name: string; dir: string }>, liveness: LivenessCheck): string[] {
   return ['/bin/sh', '-c', script('node_status "$@"'), 'sh', liveness, ...stateDirs.flatMap((w) => [w.name, w.dir])];
+}
+
+/**
+ * One exec that prints the services of every workspace dir under `root` ("~/…": under the SSH
+ * user's home), for a reader that does not know the workspaces yet; parse with parseNodeStatusUnder.
+ */
+export function nodeStatusUnderArgv(root: string, liveness: LivenessCheck): string[] {
+  return ['/bin/sh', '-c', script('node_status_under "$@"'), 'sh', liveness, root];
+}
+
+/** Parse nodeStatusUnderArgv output: the root as the node resolved it, and workspace → services. */
+export function parseNodeStatusUnder(text: string): { root: string; workspaces: Map<string, ObservedService[]> } {
+  const first = /^root\t(.*)$/m.exec(text);
+  // "$HOME/x" with HOME=/home/u/ reads "/home/u//x": normalized, to compare with paths made in JS.
+  const root = (first?.[1] ?? '').replace(/\/+/g, '/').replace(/(.)\/$/, '$1');
+  return { root, workspaces: parseNodeStatus(text) };
 }
 
 /** Parse nodeStatusArgv output: workspace name → its services (every workspace asked for). */

@@ -4,7 +4,7 @@ import { readFile, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createServiceManager } from '../../src/services/manager.js';
-import { nodeStatusArgv, parseNodeStatus, parseServiceStatus, serviceStatusArgv, stopAllServicesArgv } from '../../src/services/supervisor.js';
+import { nodeStatusArgv, nodeStatusUnderArgv, parseNodeStatus, parseNodeStatusUnder, parseServiceStatus, serviceStatusArgv, stopAllServicesArgv } from '../../src/services/supervisor.js';
 import type { DesiredService, ServiceManager } from '../../src/services/types.js';
 import type { ServiceSpec } from '../../src/model/types.js';
 import { LocalTransport } from '../../src/transport/local.js';
@@ -253,5 +253,21 @@ describe('supervisor', () => {
     expect([...byWs.keys()]).toEqual(['a', 'b']);
     expect(byWs.get('a')).toMatchObject([{ name: 'web', state: 'running', specHash: 'hash-web' }]);
     expect(byWs.get('b')).toEqual([]);
+  });
+
+  it('node_status_under reads every workspace dir under a root ("~/" is the home) without being told their names', async () => {
+    await manager.start(service('web', { command: 'exec sleep 300' }));
+    started.add(await until('child', async () => (await observed('web'))?.pid));
+    await mkdir(join(dir.path, 'empty-ws'));
+    const res = await t.exec(['env', `HOME=${dir.path}`, ...nodeStatusUnderArgv('~/', 'pid')]);
+    expect(res.code, res.stderr).toBe(0);
+    const { root, workspaces } = parseNodeStatusUnder(res.stdout);
+    expect(root).toBe(dir.path);
+    expect([...workspaces.keys()].sort()).toEqual(['empty-ws', 'state']);
+    expect(workspaces.get('state')).toMatchObject([{ name: 'web', state: 'running', specHash: 'hash-web' }]);
+    expect(workspaces.get('empty-ws')).toEqual([]);
+    // A root that does not exist (no workspace made yet) is simply empty.
+    const none = parseNodeStatusUnder((await t.exec(nodeStatusUnderArgv(join(dir.path, 'missing'), 'pid'))).stdout);
+    expect(none).toEqual({ root: join(dir.path, 'missing'), workspaces: new Map() });
   });
 });

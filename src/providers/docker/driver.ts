@@ -3,11 +3,11 @@
 import type Docker from 'dockerode';
 import type { ObservedService, ObservedWorkspace } from '../../model/types.js';
 import { readServiceStatus } from '../../services/manager.js';
-import { nodeStatusArgv, parseNodeStatus } from '../../services/supervisor.js';
+import { nodeStatusArgv, nodeStatusUnderArgv, parseNodeStatus, parseNodeStatusUnder } from '../../services/supervisor.js';
 import type { ExecResult } from '../../transport/types.js';
 import { ProviderError, type DesiredWorkspace, type DriverContext, type ProviderAvailability, type ProviderDriver, type WorkspaceRuntime } from '../types.js';
 import { workspaceArchive } from './archive.js';
-import { DEFAULT_DOCKER_SOCKET, dockerClient } from './client.js';
+import { DEFAULT_DOCKER_SOCKET, dockerClient, dockerGet, listContainersPath } from './client.js';
 import { dockerExec, dockerSpawn, type ExecTarget } from './exec.js';
 import {
   LABEL_KIND,
@@ -88,13 +88,18 @@ done`;
   return failed;
 }
 
+/** The services of every workspace state dir under this node's state root, in one exec. */
+async function readStateRoot(ctx: DriverContext): Promise<ReturnType<typeof parseNodeStatusUnder>> {
+  const res = await ctx.transport.exec(nodeStatusUnderArgv(dockerStateRoot(ctx.node, undefined, process.env.VENDETTA_HOME), 'lock'));
+  checkNode(res, 'reading the services of docker workspaces', ctx);
+  return parseNodeStatusUnder(res.stdout);
+}
+
 /** Every container of ours on this node (running or not, half-made included). */
 async function listOurs(ctx: DriverContext): Promise<Docker.ContainerInfo[]> {
   try {
-    return await clientOf(ctx).listContainers({
-      all: true,
-      filters: { label: [MANAGED_SELECTOR, `${LABEL_KIND}=Workspace`, `${LABEL_NODE}=${nodeName(ctx)}`] },
-    });
+    const path = listContainersPath({ all: true, filters: { label: [MANAGED_SELECTOR, `${LABEL_KIND}=Workspace`, `${LABEL_NODE}=${nodeName(ctx)}`] } });
+    return await dockerGet<Docker.ContainerInfo[]>(ctx.transport, socketOf(ctx), path);
   } catch (err) {
     // Over SSH every socket failure reads "open failed": say what is wrong with the socket.
     const { detail, hint } = await diagnoseSocket(ctx, err);
@@ -108,7 +113,12 @@ async function listOurs(ctx: DriverContext): Promise<Docker.ContainerInfo[]> {
  * container's pid namespace). Containers of an older vendetta, without a state-dir label, keep
  * their state inside: one docker exec each.
  */
-async function servicesOf(ctx: DriverContext, containers: Docker.ContainerInfo[]): Promise<Map<string, ObservedService[]>> {
+async function servicesOf(
+  ctx: DriverContext,
+  containers: Docker.ContainerInfo[],
+  underRoot: { root: string; workspaces: Map<string, ObservedService[]> },
+): Promise<Map<string, ObservedService[]>> {
+  const out = new Map<string, ObservedService[]>();
   const onNode: Array<{ name: string; dir: string }> = [];
   const inside: Docker.ContainerInfo[] = [];
   for (const info of containers) {
@@ -116,10 +126,13 @@ async function servicesOf(ctx: DriverContext, containers: Docker.ContainerInfo[]
     // A half-made container is recreated, never used: nothing to read inside it.
     if (!ws.running || ws.incomplete) continue;
     const dir = labelledStateDir(info.Labels, nodeName(ctx), ws.name);
-    if (dir) onNode.push({ name: ws.name, dir });
+    const read = underRoot.workspaces.get(ws.name);
+    // Read already, alongside the listing (the usual case); otherwise (a state root configured
+    // differently when it was made, a dir made since) in a second exec.
+    if (dir && read && dir === `${underRoot.root}/${ws.name}`) out.set(ws.name, read);
+    else if (dir) onNode.push({ name: ws.name, dir });
     else inside.push(info);
   }
-  const out = new Map<string, ObservedService[]>();
   await Promise.all([
     (async () => {
       if (onNode.length === 0) return;
@@ -239,9 +252,10 @@ export function createDockerDriver(): ProviderDriver {
     },
 
     async observe(ctx): Promise<ObservedWorkspace[]> {
-      // One listing, then one node exec for the services of all of them.
-      const containers = await listOurs(ctx);
-      const services = await servicesOf(ctx, containers);
+      // One round trip: the listing, and alongside it one node exec that reads the services of
+      // every workspace state dir under the node's state root.
+      const [containers, underRoot] = await Promise.all([listOurs(ctx), readStateRoot(ctx)]);
+      const services = await servicesOf(ctx, containers, underRoot);
       return mergeObserved(
         containers.map((info) => {
           const ws = observedFromContainer(info);
@@ -255,7 +269,8 @@ export function createDockerDriver(): ProviderDriver {
       const wanted = new Set(workspaces);
       // The listing says where each one's state lives (and which are running at all).
       const containers = (await listOurs(ctx)).filter((info) => wanted.has(observedFromContainer(info).name));
-      return servicesOf(ctx, containers);
+      // Only these: a read of the whole state root would grow with the workspaces not asked for.
+      return servicesOf(ctx, containers, { root: '', workspaces: new Map() });
     },
 
     async deleteMany(ctx, names): Promise<Map<string, Error>> {

@@ -41,18 +41,20 @@ const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /**
  * The node directory holding this node's workspace state dirs: <stateRoot>/<node>. The node name
  * keeps two Nodes on one machine (one login user, one home) from ever sharing a state dir. Pure:
- * the caller supplies the SSH user's home and VENDETTA_HOME.
+ * the caller supplies the SSH user's home and VENDETTA_HOME. Without the home (`undefined`), a
+ * root under it comes out as "~/…", for a node-side script to resolve (nodeStatusUnderArgv).
  */
-export function dockerStateRoot(node: NodeResource, home: string, vendettaHome: string | undefined): string {
+export function dockerStateRoot(node: NodeResource, home: string | undefined, vendettaHome: string | undefined): string {
   const configured = node.spec.providers?.docker?.stateRoot;
+  const underHome = (rest: string) => (home === undefined ? `~/${rest}` : posix.join(home, rest));
   let root: string;
   if (configured) {
-    root = configured === '~' ? home : configured.startsWith('~/') ? posix.join(home, configured.slice(2)) : configured;
+    root = configured === '~' ? underHome('') : configured.startsWith('~/') ? underHome(configured.slice(2)) : configured;
   } else {
     const isLocal = node.metadata.name === LOCAL_NODE || node.spec.address === LOCAL_ADDRESS;
-    root = isLocal && vendettaHome ? posix.join(vendettaHome, 'docker') : posix.join(home, '.vendetta', 'docker');
+    root = isLocal && vendettaHome ? posix.join(vendettaHome, 'docker') : underHome('.vendetta/docker');
   }
-  if (!posix.isAbsolute(root)) {
+  if (!posix.isAbsolute(root) && !(home === undefined && root.startsWith('~/'))) {
     throw new Error(`node ${node.metadata.name}: spec.providers.docker.stateRoot must be an absolute path or start with ~/ (got ${JSON.stringify(configured)})`);
   }
   return posix.join(posix.normalize(root), node.metadata.name);

@@ -88,6 +88,11 @@ describe('node-side state dirs', () => {
     expect(dockerStateRoot(node('n1', '10.0.0.1', '~/st'), '/home/u', undefined)).toBe('/home/u/st/n1');
     expect(dockerStateRoot(node('n1', '10.0.0.1', '/srv/v/'), '/home/u', undefined)).toBe('/srv/v/n1');
     expect(() => dockerStateRoot(node('n1', '10.0.0.1', 'rel/dir'), '/home/u', undefined)).toThrow(/node n1: spec.providers.docker.stateRoot must be an absolute path/);
+    // Without the home, for a node-side script to resolve: "~/…".
+    expect(dockerStateRoot(node('n1', '10.0.0.1'), undefined, '/vh')).toBe('~/.vendetta/docker/n1');
+    expect(dockerStateRoot(node('n1', '10.0.0.1', '~'), undefined, undefined)).toBe('~/n1');
+    expect(dockerStateRoot(node('local', 'local'), undefined, '/vh')).toBe('/vh/docker/local');
+    expect(() => dockerStateRoot(node('n1', '10.0.0.1', 'rel/dir'), undefined, undefined)).toThrow(/must be an absolute path/);
   });
 
   it('keeps workspace dirs inside the root and trusts a label only for its own workspace and node', () => {

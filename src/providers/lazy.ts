@@ -6,13 +6,17 @@ import type { ProviderDriver } from './types.js';
 export function lazyDriver(
   name: ProviderName,
   load: () => Promise<ProviderDriver>,
-  /** Whether the real driver has `diagnostics`: known without loading it, so `describe` only connects when it has something to show. */
-  opts: { diagnostics?: boolean } = {},
+  /**
+   * Known without loading the real driver: whether it has `diagnostics` (so `describe` only
+   * connects when it has something to show) and its `startedMeansRunning`.
+   */
+  opts: { diagnostics?: boolean; startedMeansRunning?: boolean } = {},
 ): ProviderDriver {
   let real: Promise<ProviderDriver> | undefined;
   const driver = () => (real ??= load());
   return {
     name,
+    ...(opts.startedMeansRunning ? { startedMeansRunning: true } : {}),
     prepare: () => void driver().catch(() => undefined), // a load error surfaces at first real use
     availability: async (ctx) => (await driver()).availability(ctx),
     observe: async (ctx) => (await driver()).observe(ctx),

@@ -95,6 +95,14 @@ export interface ProviderDriver {
   readonly name: ProviderName;
 
   /**
+   * A workspace this driver just created or started runs commands: its create/start returns only
+   * then (a Docker container whose /bin/sh entrypoint is running). The executor then skips the
+   * `true` it otherwise runs inside to confirm it (a docker exec costs ~0.3 s); its services'
+   * start, an exec inside, follows anyway. Absent (LXD, QEMU): the instance may still be booting.
+   */
+  readonly startedMeansRunning?: boolean;
+
+  /**
    * Loads what the driver's code needs, ahead of first use (a lazily loaded driver's module),
    * so that it overlaps the SSH handshake instead of following it. Optional; never fails.
    */

@@ -351,6 +351,11 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
           // nothing new. Operated workspaces, and those observed without services, are checked.
           if (!op && answeredObservation(unit.observed)) return;
           const rt = await runtimeFor(node, provider, name, true);
+          // Its driver's create/start already waited for it to run (see ProviderDriver).
+          if (op && ctx.drivers[provider]?.startedMeansRunning) {
+            unit.address = rt.address;
+            return;
+          }
           const result = await rt.exec(['true'], { timeoutMs: 15_000 });
           if (result.code !== 0) {
             throw new Error(`workspace ${name} on ${node} did not run \`true\` (exit ${result.code}): ${result.stderr.trim() || 'no output'}`);

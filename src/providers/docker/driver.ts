@@ -241,6 +241,8 @@ async function removeContainer(ctx: DriverContext, workspace: string, container:
 export function createDockerDriver(): ProviderDriver {
   return {
     name: 'docker',
+    // create/start return once the container runs its /bin/sh keep-alive (a missing shell fails the start).
+    startedMeansRunning: true,
 
     async availability(ctx): Promise<ProviderAvailability> {
       try {
@@ -323,17 +325,24 @@ export function createDockerDriver(): ProviderDriver {
       const name = metadata.name;
       if (!spec.image) throw new Error(`workspace ${name}: spec.image is required for the docker provider (e.g. debian:12)`);
       const docker = clientOf(ctx);
-      const stateDir = workspaceStateDir(await stateRootOf(ctx), name);
-      const options = containerCreateOptions(ws, ctx.applySet, spec.image, stateDir); // validates ports, memory
-      await ensureImage(ctx, docker, spec.image, spec.pull ?? 'missing');
-      // A half-made container of an earlier, interrupted create (ours only: inspectManaged
-      // refuses anything without our label).
-      await removeContainer(ctx, name, creatingContainerName(name));
-      const taken = await docker.getContainer(containerName(name)).inspect().then(
-        () => true,
-        (err: unknown) => (statusCode(err) === 404 ? false : Promise.reject(fail(ctx, `inspect of workspace ${name}`, err))),
-      );
-      if (taken) throw alreadyExists(ctx, name);
+      containerCreateOptions(ws, ctx.applySet, spec.image); // validates ports and memory before anything is done
+      // Independent checks, at the same time: the image, the names, the node's state root.
+      const [stateRoot] = await Promise.all([
+        stateRootOf(ctx),
+        ensureImage(ctx, docker, spec.image, spec.pull ?? 'missing'),
+        // A half-made container of an earlier, interrupted create (ours only: inspectManaged
+        // refuses anything without our label).
+        removeContainer(ctx, name, creatingContainerName(name)),
+        docker
+          .getContainer(containerName(name))
+          .inspect()
+          .then(
+            () => Promise.reject(alreadyExists(ctx, name)),
+            (err: unknown) => (statusCode(err) === 404 ? undefined : Promise.reject(fail(ctx, `inspect of workspace ${name}`, err))),
+          ),
+      ]);
+      const stateDir = workspaceStateDir(stateRoot, name);
+      const options = containerCreateOptions(ws, ctx.applySet, spec.image, stateDir);
       // The state dir, fresh and made by the SSH user (who can then remove what the container
       // writes into it): a leftover of an earlier workspace of this name must not show services.
       checkNode(
@@ -352,10 +361,13 @@ export function createDockerDriver(): ProviderDriver {
       }
       // Undo on failure; a kill -9 leaves it incomplete for the next pass instead.
       try {
-        ctx.progress?.(`uploading ${spec.source?.path ?? 'workspace directories'} to ${name}:${WORKSPACE_DIR}`);
-        await container.putArchive(workspaceArchive(spec.source?.path, true), { path: '/' }).catch((err: unknown) => {
-          throw fail(ctx, `upload of ${spec.source?.path ?? 'workspace directories'} to workspace ${name}`, err);
-        });
+        // Without source there is nothing to upload: Docker makes the WorkingDir (/workspace) itself.
+        if (spec.source?.path !== undefined) {
+          ctx.progress?.(`uploading ${spec.source.path} to ${name}:${WORKSPACE_DIR}`);
+          await container.putArchive(workspaceArchive(spec.source.path, true), { path: '/' }).catch((err: unknown) => {
+            throw fail(ctx, `upload of ${spec.source?.path} to workspace ${name}`, err);
+          });
+        }
         if ((spec.state ?? 'running') === 'running') await startContainer(ctx, container, name, spec.ports);
         await container.rename({ name: containerName(name) }).catch((err: unknown) => {
           if (statusCode(err) === 409) throw alreadyExists(ctx, name, err);

@@ -193,6 +193,8 @@ export function createProcessDriver(): ProviderDriver {
 
   return {
     name: 'process',
+    // Its create is an exec on the node, which is the runtime: that already ran a command there.
+    startedMeansRunning: true,
 
     async availability() {
       return { available: true, version: 'builtin', detail: 'plain processes under /bin/sh' };

@@ -106,6 +106,18 @@ describe('engine apply', () => {
     expect(world.execs).toEqual(['exec api: /bin/sh -c check db']);
   });
 
+  it('a workspace whose driver says started means running is not checked with `true` after its create', async () => {
+    const trusting = createEngine({ store, connect: world.connect, drivers: { process: { ...world.driver(), startedMeansRunning: true } }, serviceManagerFn: world.serviceManager, servicePollMs: 1, serviceStableMs: 0 });
+    try {
+      const result = await trusting.apply(loadedSet([workspace('api'), service('web', 'api')]), opts());
+      expect(result.converged).toBe(true);
+      expect(world.execs).not.toContain('exec api: true');
+      expect(world.calls).toContain('create local/api');
+    } finally {
+      await trusting.close();
+    }
+  });
+
   it('a no-op pass records no events: nothing changed, dependencies included', async () => {
     world.healthy.add('db');
     const set = loadedSet([

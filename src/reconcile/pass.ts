@@ -21,6 +21,7 @@ import { REDACTED } from '../model/env.js';
 import type { Operation, Plan } from '../plan/types.js';
 import type { DesiredWorkspace, DriverContext, ProviderDriver, WorkspaceRuntime } from '../providers/types.js';
 import type { DesiredService, HealthResult, ServiceManager } from '../services/types.js';
+import { DEFAULT_HEALTHCHECK } from '../services/probe-script.js';
 import type { Transport } from '../transport/types.js';
 import type { LoadedSet } from './api.js';
 import { TerminalError, type RetryPolicy } from './retry.js';
@@ -118,7 +119,6 @@ const DEFAULT_POLL_MS = 50;
 const DEFAULT_STABLE_MS = 250;
 const CONFIRM_BUDGET_MS = 10_000;
 
-const DEFAULT_HEALTH = { interval: '2s', timeout: '1s', retries: 3, startPeriod: '0s' };
 
 const WORKSPACE_OPS: Record<string, WorkspaceOperation> = {
   'create-workspace': 'create',
@@ -415,7 +415,7 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
   ): ServiceUnit => {
     const id = resourceId('Service', name);
     const healthcheck = hasProbe(resource?.spec.healthcheck) ? resource!.spec.healthcheck : undefined;
-    const hc = { ...DEFAULT_HEALTH, ...healthcheck };
+    const hc = { ...DEFAULT_HEALTHCHECK, ...healthcheck };
     const health: HealthTiming | undefined = healthcheck
       ? {
           intervalMs: helpers.parseDuration(hc.interval),

@@ -31,3 +31,21 @@ export class TransportUnixAgent extends http.Agent {
     return undefined;
   }
 }
+
+/** One request through such an agent, its whole answer read as text (the REST clients parse it). */
+export function requestText(
+  agent: http.Agent,
+  options: { host: string; path: string; method: string; headers?: http.OutgoingHttpHeaders },
+  payload?: string | Buffer,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ agent, ...options }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}

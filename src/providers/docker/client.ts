@@ -5,7 +5,7 @@
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import { inspect } from 'node:util';
-import { TransportUnixAgent } from '../../transport/unix-agent.js';
+import { requestText, TransportUnixAgent } from '../../transport/unix-agent.js';
 import type Docker from 'dockerode';
 import type { Transport } from '../../transport/types.js';
 
@@ -113,25 +113,15 @@ export class DockerApiError extends Error {
  */
 export function dockerGet<T>(transport: Transport, socketPath: string, path: string): Promise<T> {
   const { agent } = nodeDocker(transport, socketPath);
-  return new Promise<T>((resolve, reject) => {
-    const req = http.request({ agent, host: 'docker', path, method: 'GET', headers: { accept: 'application/json' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let body: unknown;
-        try {
-          body = text ? JSON.parse(text) : undefined;
-        } catch {
-          body = { message: text.trim() };
-        }
-        if (res.statusCode === 200) resolve(body as T);
-        else reject(new DockerApiError(res.statusCode ?? 0, body as { message?: string }));
-      });
-    });
-    req.on('error', reject);
-    req.end();
+  return requestText(agent, { host: 'docker', path, method: 'GET', headers: { accept: 'application/json' } }).then(({ status, text }) => {
+    let body: unknown;
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {
+      body = { message: text.trim() };
+    }
+    if (status !== 200) throw new DockerApiError(status, body as { message?: string });
+    return body as T;
   });
 }
 

@@ -3,7 +3,7 @@
 // nodes, ssh2 stream-local forwarding on the shared SSH connection for remote ones.
 import http from 'node:http';
 import type { Transport } from '../../transport/types.js';
-import { TransportUnixAgent } from '../../transport/unix-agent.js';
+import { requestText, TransportUnixAgent } from '../../transport/unix-agent.js';
 
 /**
  * REST requests made by this process, for tests and benchmarks ("a second apply makes zero
@@ -106,29 +106,17 @@ export class LxcClient {
       headers['Content-Length'] = Buffer.byteLength(payload);
       headers['Content-Type'] ??= opts.raw !== undefined ? 'application/octet-stream' : 'application/json';
     }
-    return new Promise<Envelope>((resolve, reject) => {
-      const req = http.request({ agent: this.agent, host: 'lxd', path, method, headers }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let env: Envelope;
-          try {
-            env = JSON.parse(text) as Envelope;
-          } catch {
-            reject(new LxcApiError(`unexpected answer (HTTP ${res.statusCode}): ${text.slice(0, 200)}`, res.statusCode ?? 0, `${method} ${path}`));
-            return;
-          }
-          if (env.type === 'error' || (res.statusCode ?? 500) >= 400) {
-            reject(new LxcApiError(env.error || `HTTP ${res.statusCode}`, env.error_code ?? res.statusCode ?? 0, `${method} ${path}`));
-            return;
-          }
-          resolve(env);
-        });
-      });
-      req.on('error', reject);
-      req.end(payload);
+    return requestText(this.agent, { host: 'lxd', path, method, headers }, payload).then(({ status, text }) => {
+      let env: Envelope;
+      try {
+        env = JSON.parse(text) as Envelope;
+      } catch {
+        throw new LxcApiError(`unexpected answer (HTTP ${status}): ${text.slice(0, 200)}`, status, `${method} ${path}`);
+      }
+      if (env.type === 'error' || (status || 500) >= 400) {
+        throw new LxcApiError(env.error || `HTTP ${status}`, env.error_code ?? (status || 0), `${method} ${path}`);
+      }
+      return env;
     });
   }
 }

@@ -1,17 +1,17 @@
 // schemas/vendetta.schema.json: every kind, per document. Checked with ajv and with the real
 // yaml-language-server (what VS Code's YAML extension runs), over stdio, locally.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { compileSchema } from '../../../src/manifest/schema.js';
+import { exampleYamlFiles, REPO } from './examples.js';
 import { LspClient } from './lsp.js';
 
-const REPO = resolve(import.meta.dirname, '../../..');
 const COMBINED = join(REPO, 'schemas/vendetta.schema.json');
 const combined = JSON.parse(readFileSync(COMBINED, 'utf8')) as object;
 
@@ -37,13 +37,6 @@ spec:
 `;
 const BAD_LINE = 14;
 
-function yamlFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) return yamlFiles(path);
-    return /\.ya?ml$/.test(name) ? [path] : [];
-  });
-}
 
 test('vendetta.schema.json is generated from the per-kind schemas and up to date', () => {
   // Throws (exit 1, "out of date") when someone edited a per-kind schema and did not regenerate.
@@ -54,7 +47,7 @@ describe('with ajv', () => {
   const validate = compileSchema(combined);
 
   test('every document of the shipped examples validates', () => {
-    const files = [...yamlFiles(join(REPO, 'examples')), ...yamlFiles(join(REPO, 'manifests'))];
+    const files = exampleYamlFiles();
     expect(files.length).toBeGreaterThan(0);
     for (const file of files) {
       for (const doc of parseAllDocuments(readFileSync(file, 'utf8'))) {

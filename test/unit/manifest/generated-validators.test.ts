@@ -1,23 +1,16 @@
 // src/manifest/validators.generated.js answers "valid?" for every apply; ajv (verbose, in
 // schema.ts) explains failures. They must agree, and the generated file must match schemas/.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { compileSchema, SCHEMAS } from '../../../src/manifest/schema.js';
 import * as generated from '../../../src/manifest/validators.generated.js';
 import { KINDS, type Kind } from '../../../src/model/types.js';
+import { exampleYamlFiles, REPO } from './examples.js';
 
-const REPO = resolve(import.meta.dirname, '../../..');
 
-function yamlFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) return yamlFiles(path);
-    return /\.ya?ml$/.test(name) ? [path] : [];
-  });
-}
 
 test('validators.generated.js is up to date with schemas/', () => {
   // Exit 1 ("out of date") when a schema was edited and `npm run gen:validators` not run.
@@ -26,7 +19,7 @@ test('validators.generated.js is up to date with schemas/', () => {
 
 describe('the generated check and ajv agree', () => {
   const full = Object.fromEntries(KINDS.map((k) => [k, compileSchema(SCHEMAS[k])])) as unknown as Record<Kind, (v: unknown) => boolean>;
-  const docs = [...yamlFiles(join(REPO, 'examples')), ...yamlFiles(join(REPO, 'manifests'))]
+  const docs = exampleYamlFiles()
     .flatMap((file) => parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJS() as Record<string, unknown>))
     .filter((d) => KINDS.includes(d?.kind as Kind));
   const clone = <T>(v: T): T => structuredClone(v);

@@ -7,7 +7,7 @@ import type { ProviderName } from '../model/types.js';
 export function drivers(): Partial<Record<ProviderName, ProviderDriver>> {
   return {
     process: createProcessDriver(),
-    docker: lazyDriver('docker', async () => (await import('../providers/docker/driver.js')).createDockerDriver(), { startedMeansRunning: true }),
+    docker: lazyDriver('docker', async () => (await import('../providers/docker/driver.js')).createDockerDriver()),
     lxc: lazyDriver('lxc', async () => (await import('../providers/lxc/driver.js')).createLxcDriver()),
     qemu: lazyDriver('qemu', async () => (await import('../providers/qemu/driver.js')).createQemuDriver(), { diagnostics: true }),
   };

@@ -6,17 +6,18 @@ import type { ProviderDriver } from './types.js';
 export function lazyDriver(
   name: ProviderName,
   load: () => Promise<ProviderDriver>,
-  /**
-   * Known without loading the real driver: whether it has `diagnostics` (so `describe` only
-   * connects when it has something to show) and its `startedMeansRunning`.
-   */
-  opts: { diagnostics?: boolean; startedMeansRunning?: boolean } = {},
+  /** Whether the real driver has `diagnostics`: known without loading it, so `describe` only connects when it has something to show. */
+  opts: { diagnostics?: boolean } = {},
 ): ProviderDriver {
   let real: Promise<ProviderDriver> | undefined;
-  const driver = () => (real ??= load());
+  let loaded: ProviderDriver | undefined;
+  const driver = () => (real ??= load().then((d) => (loaded = d)));
   return {
     name,
-    ...(opts.startedMeansRunning ? { startedMeansRunning: true } : {}),
+    // The real driver's, once loaded: the executor asks after a create or start, which loaded it.
+    get startedMeansRunning() {
+      return loaded?.startedMeansRunning;
+    },
     prepare: () => void driver().catch(() => undefined), // a load error surfaces at first real use
     availability: async (ctx) => (await driver()).availability(ctx),
     observe: async (ctx) => (await driver()).observe(ctx),

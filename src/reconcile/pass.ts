@@ -119,7 +119,6 @@ const DEFAULT_POLL_MS = 50;
 const DEFAULT_STABLE_MS = 250;
 const CONFIRM_BUDGET_MS = 10_000;
 
-
 const WORKSPACE_OPS: Record<string, WorkspaceOperation> = {
   'create-workspace': 'create',
   'recreate-workspace': 'recreate',

@@ -7,7 +7,7 @@ import type { AppliedRecord, Store } from '../store/types.js';
 import type { ApplyResult, Failure, LoadedSet } from './api.js';
 import type { Observation } from './observe.js';
 import { providerUnavailable, type PassOutcome, type UnitOutcome } from './pass.js';
-import { carryTransitionTimes, condition, httpEndpoint, publishedHost, settledOk } from './status.js';
+import { carryTransitionTimes, condition, httpEndpoint, OPERATION_PHASE, publishedHost, settledOk } from './status.js';
 
 /** What a pass's statuses are made from. */
 export interface SummaryInput {
@@ -222,18 +222,6 @@ export function statusChanged(next: ResourceStatus, stored: ResourceStatus | und
   return !stored || canonical(next) !== canonical(stored);
 }
 
-const PLANNED_PHASE: Record<Plan['operations'][number]['type'], ResourceStatus['phase']> = {
-  'create-workspace': 'Creating',
-  'recreate-workspace': 'Creating',
-  'start-workspace': 'Starting',
-  'stop-workspace': 'Stopping',
-  'delete-workspace': 'Deleting',
-  'start-service': 'Starting',
-  'restart-service': 'Starting',
-  'stop-service': 'Stopping',
-  'delete-service': 'Deleting',
-};
-
 /**
  * What the resources a plan acts on are while it runs (pure). Written before the executor starts,
  * so that `get` during a long pass (a recreate after drift, in `serve`) does not show the last
@@ -242,13 +230,14 @@ const PLANNED_PHASE: Record<Plan['operations'][number]['type'], ResourceStatus['
 export function plannedStatuses(plan: Plan, records: Map<ResourceId, AppliedRecord>, now: string): Map<ResourceId, ResourceStatus> {
   const out = new Map<ResourceId, ResourceStatus>();
   for (const op of plan.operations) {
-    const previous = records.get(op.resource)?.status;
     if (!records.has(op.resource) || out.has(op.resource)) continue;
+    const previous = records.get(op.resource)?.status;
     out.set(
       op.resource,
       carryTransitionTimes(
         {
-          phase: PLANNED_PHASE[op.type],
+          // An operation type names its machine's operation first: "recreate-workspace" → recreate.
+          phase: OPERATION_PHASE[op.type.split('-')[0] as keyof typeof OPERATION_PHASE],
           conditions: [condition('Ready', false, 'Reconciling', `${op.type.replace('-', ' ')}: ${op.cause}`, now)],
           observedGeneration: previous?.observedGeneration ?? 0,
           ...(previous?.details ? { details: previous.details } : {}),

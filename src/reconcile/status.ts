@@ -25,7 +25,8 @@ export function topState(value: unknown): string {
   return typeof value === 'string' ? value : Object.keys(value as object)[0];
 }
 
-const OPERATION_PHASE: Record<WorkspaceOperation | ServiceOperation, Phase> = {
+/** The phase of a resource while an operation works on it (`create-workspace` → `create` → Creating). */
+export const OPERATION_PHASE: Record<WorkspaceOperation | ServiceOperation, Phase> = {
   create: 'Creating',
   recreate: 'Creating',
   start: 'Starting',

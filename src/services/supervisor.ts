@@ -334,10 +334,6 @@ exit 0
 `.replace(/\\\$\{/g, '${');
 
 /**
- * Shell functions shared by the command scripts (and by drivers that batch observation):
- * `alive PID`, `stop_service DIR`, `service_status STATEDIR [lock]`, `node_status MODE NAME DIR…`.
- */
-/**
  * The part of a service's status block every node-side reader prints the same way, whatever its
  * liveness check: `service_fields DIR ALIVE` (the state files read with builtins, the liveness
  * verdict, the prober's health line; sets st) and `service_log_tail DIR ALIVE` (why a service
@@ -366,6 +362,11 @@ service_log_tail() {
 }
 `;
 
+/**
+ * Shell functions shared by the command scripts (and by drivers that batch observation):
+ * `alive PID`, `stop_service DIR`, `service_status STATEDIR [lock]`, `node_status MODE NAME DIR…`,
+ * `node_status_under MODE ROOT`.
+ */
 export const SERVICE_SHELL_LIB = PROC_LIB + SERVICE_FIELDS_LIB + String.raw`stop_service() {
   if sp=$(sup_ours "$1"); then
     kill -TERM "$sp" 2>/dev/null
@@ -429,14 +430,16 @@ node_status() {
 # node_status_under MODE ROOT: node_status of every workspace dir under ROOT (a leading "~/" is
 # the user's home), after a "root<TAB>DIR" line with ROOT as resolved: read without listing first.
 node_status_under() {
+  m=$1
   case $2 in "~/"*) r="$HOME/\${2#"~/"}" ;; *) r=$2 ;; esac
   printf 'root\t%s\n' "$r"
+  set --
   for w in "$r"/*/; do
     [ -d "$w" ] || continue
     w=\${w%/}
-    printf 'workspace\t%s\n' "\${w##*/}"
-    service_status "$w" "$1"
+    set -- "$@" "\${w##*/}" "$w"
   done
+  node_status "$m" "$@"
 }
 `.replace(/\\\$\{/g, '${');
 

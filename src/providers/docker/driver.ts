@@ -116,7 +116,7 @@ async function listOurs(ctx: DriverContext): Promise<Docker.ContainerInfo[]> {
 async function servicesOf(
   ctx: DriverContext,
   containers: Docker.ContainerInfo[],
-  underRoot: { root: string; workspaces: Map<string, ObservedService[]> },
+  underRoot?: ReturnType<typeof parseNodeStatusUnder>,
 ): Promise<Map<string, ObservedService[]>> {
   const out = new Map<string, ObservedService[]>();
   const onNode: Array<{ name: string; dir: string }> = [];
@@ -126,10 +126,10 @@ async function servicesOf(
     // A half-made container is recreated, never used: nothing to read inside it.
     if (!ws.running || ws.incomplete) continue;
     const dir = labelledStateDir(info.Labels, nodeName(ctx), ws.name);
-    const read = underRoot.workspaces.get(ws.name);
+    const read = underRoot?.workspaces.get(ws.name);
     // Read already, alongside the listing (the usual case); otherwise (a state root configured
     // differently when it was made, a dir made since) in a second exec.
-    if (dir && read && dir === `${underRoot.root}/${ws.name}`) out.set(ws.name, read);
+    if (dir && read && dir === `${underRoot?.root}/${ws.name}`) out.set(ws.name, read);
     else if (dir) onNode.push({ name: ws.name, dir });
     else inside.push(info);
   }
@@ -272,7 +272,7 @@ export function createDockerDriver(): ProviderDriver {
       // The listing says where each one's state lives (and which are running at all).
       const containers = (await listOurs(ctx)).filter((info) => wanted.has(observedFromContainer(info).name));
       // Only these: a read of the whole state root would grow with the workspaces not asked for.
-      return servicesOf(ctx, containers, { root: '', workspaces: new Map() });
+      return servicesOf(ctx, containers);
     },
 
     async deleteMany(ctx, names): Promise<Map<string, Error>> {

@@ -176,3 +176,11 @@ export function afterPass(observation: Observation, outcome: Pick<PassOutcome, '
   }
   return { ...observation, observed };
 }
+
+/**
+ * Why `provider` could not be observed on `node`, if it could not: its workspaces there have no
+ * machine this pass (nothing is known about them), like those of an unreachable node.
+ */
+export function providerUnavailable(observed: ObservedSet, node: string, provider: ProviderName): { error: string; hint?: string } | undefined {
+  return observed.get(node)?.unavailable?.find((u) => u.provider === provider);
+}

@@ -37,6 +37,7 @@ import {
   type ServiceTarget,
 } from './service-machine.js';
 import { servicePhase, topState, workspacePhase } from './status.js';
+import { providerUnavailable } from './observe.js';
 import { createCoalescer, createNodeReader, type ServicesByWorkspace } from './node-reader.js';
 import { workspaceMachine, type WorkspaceMachine, type WorkspaceOperation, type WorkspaceTarget } from './workspace-machine.js';
 import type { Phase } from '../model/types.js';
@@ -739,12 +740,4 @@ function whyNoMachine(service: string, ctx: PassContext): string {
   if (unavailable) return unavailable.error;
   if (ws.spec.state === 'stopped') return `its workspace ${ws.metadata.name} is stopped`;
   return 'not running';
-}
-
-/**
- * Why `provider` could not be observed on `node`, if it could not: its workspaces there have no
- * machine this pass (nothing is known about them), like those of an unreachable node.
- */
-export function providerUnavailable(observed: ObservedSet, node: string, provider: ProviderName): { error: string; hint?: string } | undefined {
-  return observed.get(node)?.unavailable?.find((u) => u.provider === provider);
 }

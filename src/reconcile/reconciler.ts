@@ -29,8 +29,8 @@ import type { DesiredService, HealthResult, ServiceManager } from '../services/t
 import type { AppliedRecord, PreviousPlacement, Store, StoreIdentity } from '../store/types.js';
 import type { Transport } from '../transport/types.js';
 import type { ApplyOptions, ApplyResult, DeletionReport, EngineApi, EngineEvents, Failure, LoadedSet } from './api.js';
-import { executePass, providerUnavailable, type PassOutcome } from './pass.js';
-import { afterPass, createObserver, type Observation } from './observe.js';
+import type { PassOutcome } from './pass.js';
+import { afterPass, createObserver, providerUnavailable, type Observation } from './observe.js';
 import { hintFor, plannedStatuses, statusChanged, summarize, writeStatuses } from './record.js';
 import type { RetryPolicy } from './retry.js';
 import { serviceLeftover, workspaceLeftover } from './leftovers.js';
@@ -183,6 +183,10 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
   const semaphore = new KeyedSemaphore(opts.concurrencyPerNode ?? DEFAULT_CONCURRENCY_PER_NODE);
   const observer = createObserver({ connect: opts.connect, drivers: opts.drivers });
   const observe = observer.observe;
+  // The executor and its XState machines load while a pass's first observation waits on the
+  // nodes (`diff` never needs them).
+  let executor: Promise<typeof import('./pass.js')> | undefined;
+  const loadExecutor = () => (executor ??= import('./pass.js'));
   const transportFor = observer.transportFor;
 
   // ----- events ------------------------------------------------------------------------------
@@ -218,6 +222,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
       await writeStatuses(store, planned, records);
       for (const [id, status] of planned) records.set(id, { ...records.get(id)!, status });
     }
+    const { executePass } = await loadExecutor();
     const outcome = await executePass({
       helpers,
       set,
@@ -401,6 +406,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         if (pass > 1 && signal.aborted) break;
         const applied = await store.list();
         const targets = deps.applyTargets({ set, applied, applySet: loop.applySet, prune: loop.prune });
+        void loadExecutor();
         const observation = await observe(set, applied, loop.applySet, targets);
         const plan = planFn({ set, observed: observation.observed, applied, applySet: loop.applySet, prune: loop.prune, identity: await loadIdentity(true), adopt: loop.adopt });
         events.onPlan?.(plan, pass);
@@ -515,6 +521,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         // Only the nodes where the targets may be are observed: an unreachable node holding
         // other things never fails a delete.
         const targets = deps.deleteTargets({ ids: withServices, applied, set });
+        void loadExecutor();
         let observation = await observe(set, applied, 'default', targets);
         // A Node the manifests declare but the store does not hold has nothing to forget: not an error.
         const nodeOfSet = (id: ResourceId) => id.startsWith('node/') && !!set?.desired.nodes.has(id.slice('node/'.length));

@@ -5,8 +5,8 @@ import { LOCAL_ADDRESS, resourceId } from '../model/types.js';
 import type { Plan } from '../plan/types.js';
 import type { AppliedRecord, Store } from '../store/types.js';
 import type { ApplyResult, Failure, LoadedSet } from './api.js';
-import type { Observation } from './observe.js';
-import { providerUnavailable, type PassOutcome, type UnitOutcome } from './pass.js';
+import type { PassOutcome, UnitOutcome } from './pass.js';
+import { providerUnavailable, type Observation } from './observe.js';
 import { carryTransitionTimes, condition, httpEndpoint, OPERATION_PHASE, publishedHost, settledOk } from './status.js';
 
 /** What a pass's statuses are made from. */

@@ -6,7 +6,6 @@ import { readServiceStatus } from '../../services/manager.js';
 import { nodeStatusArgv, nodeStatusUnderArgv, parseNodeStatus, parseNodeStatusUnder } from '../../services/supervisor.js';
 import type { ExecResult } from '../../transport/types.js';
 import { ProviderError, type DesiredWorkspace, type DriverContext, type ProviderAvailability, type ProviderDriver, type WorkspaceRuntime } from '../types.js';
-import { workspaceArchive } from './archive.js';
 import { DEFAULT_DOCKER_SOCKET, dockerClient, dockerGet, listContainersPath } from './client.js';
 import { dockerExec, dockerSpawn, type ExecTarget } from './exec.js';
 import {
@@ -364,6 +363,7 @@ export function createDockerDriver(): ProviderDriver {
         // Without source there is nothing to upload: Docker makes the WorkingDir (/workspace) itself.
         if (spec.source?.path !== undefined) {
           ctx.progress?.(`uploading ${spec.source.path} to ${name}:${WORKSPACE_DIR}`);
+          const { workspaceArchive } = await import('./archive.js'); // tar-fs: only with a source
           await container.putArchive(workspaceArchive(spec.source.path, true), { path: '/' }).catch((err: unknown) => {
             throw fail(ctx, `upload of ${spec.source?.path} to workspace ${name}`, err);
           });

@@ -7,7 +7,6 @@ import { parseDuration } from '../../model/quantity.js';
 import { TerminalError } from '../../reconcile/retry.js';
 import { serviceStatusArgv } from '../../services/supervisor.js';
 import type { ExecResult, Transport } from '../../transport/types.js';
-import { workspaceArchive } from '../docker/archive.js';
 import type { DesiredWorkspace, DriverContext, ProviderAvailability, ProviderDriver, WorkspaceRuntime } from '../types.js';
 import { guestReadyArgv, metaData, seedBuildArgv, userData } from './cloudinit.js';
 import { connectGuest, guestExec, guestSpawn, type GuestTarget } from './guest.js';
@@ -341,6 +340,7 @@ export function createQemuDriver(): ProviderDriver {
   /** The source tree as one tar (paths under /workspace), stored on the node for every boot. */
   async function storeSource(ctx: DriverContext, paths: VmPaths, sourcePath: string): Promise<void> {
     const chunks: Buffer[] = [];
+    const { workspaceArchive } = await import('../docker/archive.js');
     for await (const chunk of workspaceArchive(sourcePath)) chunks.push(chunk as Buffer);
     await ctx.transport.writeFile(paths.sourceTar, Buffer.concat(chunks), 0o600);
   }

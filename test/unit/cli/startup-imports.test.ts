@@ -8,13 +8,20 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { options } from '../../../scripts/build.mjs';
 
-/** External packages reached from `entry` through the given import kinds. */
+/**
+ * Packages reached from `entry` through the given import kinds: external ones, and those bundled
+ * into a chunk on the way (yaml is bundled, see scripts/build.mjs).
+ */
 function externalsFrom(meta: Metafile, entry: string, kinds: string[]): Set<string> {
   const seen = new Set<string>();
   const found = new Set<string>();
   const walk = (file: string) => {
     if (seen.has(file)) return;
     seen.add(file);
+    for (const input of Object.keys(meta.outputs[file]?.inputs ?? {})) {
+      const m = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input);
+      if (m) found.add(m[1]!);
+    }
     for (const imp of meta.outputs[file]?.imports ?? []) {
       if (!kinds.includes(imp.kind)) continue;
       if (imp.external) found.add(imp.path.startsWith('node:') ? 'node:' : imp.path.split('/').slice(0, imp.path.startsWith('@') ? 2 : 1).join('/'));

@@ -12,6 +12,7 @@ import { ExitError } from './errors.js';
 import { flagDuration } from './options.js';
 import { clientEngine, serverClient, storeNodes } from './client.js';
 import { remoteStore } from '../server/client.js';
+import { cliTransportOptions } from './keeper.js';
 
 export interface GlobalOptions {
   strictHostKeys?: boolean;
@@ -20,7 +21,7 @@ export interface GlobalOptions {
 export { drivers };
 
 export async function openEngine(global: GlobalOptions, events: EngineEvents = {}): Promise<{ store: Store; engine: EngineApi; pool: TransportPool }> {
-  const pool = new TransportPool({ strictHostKeys: global.strictHostKeys });
+  const pool = new TransportPool(cliTransportOptions({ strictHostKeys: global.strictHostKeys }));
   const client = serverClient(); // --server / VENDETTA_SERVER: the server drives the nodes
   if (client) return { store: remoteStore(client), engine: clientEngine(client, events), pool };
   const store = await openStore();

@@ -7,6 +7,7 @@ import type { AppliedRecord, Store } from '../store/types.js';
 import type { TransportPool } from '../transport/pool.js';
 import type { GlobalOptions } from './context.js';
 import { selectRecords } from './get.js';
+import { cliTransportOptions } from './keeper.js';
 
 export function registerDescribe(program: Command): void {
   program
@@ -22,7 +23,7 @@ export function registerDescribe(program: Command): void {
       const { TransportPool } = await import('../transport/pool.js');
       const blocks: string[] = [];
       // One connection per node for the whole command, for live diagnostics.
-      const pool = new TransportPool({ strictHostKeys: (cmd.optsWithGlobals() as GlobalOptions).strictHostKeys });
+      const pool = new TransportPool(cliTransportOptions({ strictHostKeys: (cmd.optsWithGlobals() as GlobalOptions).strictHostKeys }));
       try {
         for (const r of records) {
           const lines: string[] = [];

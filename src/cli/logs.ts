@@ -5,6 +5,7 @@ import { TransportPool } from '../transport/pool.js';
 import { createServiceManager } from '../services/manager.js';
 import { openWorkspace, serviceResource } from './runtime.js';
 import type { GlobalOptions } from './context.js';
+import { cliTransportOptions } from './keeper.js';
 
 export function registerLogs(program: Command): void {
   program
@@ -17,7 +18,7 @@ export function registerLogs(program: Command): void {
       const global = cmd.optsWithGlobals() as GlobalOptions;
       const store = await openStore();
       const service = await serviceResource(store, name);
-      const pool = new TransportPool({ strictHostKeys: global.strictHostKeys });
+      const pool = new TransportPool(cliTransportOptions({ strictHostKeys: global.strictHostKeys }));
       try {
         const ws = await openWorkspace(store, pool, service.spec.workspace);
         const services = createServiceManager(ws.runtime);

@@ -17,6 +17,7 @@ import { registerPortForward } from './port-forward.js';
 import { registerWorkspace } from './workspace.js';
 import { registerServe } from './serve.js';
 import { registerCompletion } from './completion.js';
+import { registerKeeper } from './keeper.js';
 import { ExitError } from './errors.js';
 import { detectStyle } from '../output/style.js';
 import { TransportError } from '../transport/types.js';
@@ -52,6 +53,7 @@ export function buildProgram(): Command {
   registerWorkspace(program);
   registerServe(program);
   registerCompletion(program);
+  registerKeeper(program);
   program
     .command('version')
     .description('print the version')

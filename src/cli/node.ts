@@ -16,6 +16,7 @@ import { IMPLICIT_LOCAL_NODE, nodeResource } from './runtime.js';
 import { ExitError, UsageError } from './errors.js';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
+import { cliKeeper } from './keeper.js';
 
 /** Node records added with `node add` belong to this apply set (never pruned by manifests). */
 export const NODE_CLI_APPLYSET = 'node-cli';
@@ -150,6 +151,14 @@ export function registerNode(program: Command): void {
       } finally {
         await pool.closeAll();
       }
+    });
+
+  node
+    .command('disconnect')
+    .description('close the SSH connections kept open between commands (see VENDETTA_SSH_PERSIST)')
+    .action(async () => {
+      const closed = await cliKeeper()?.stop();
+      process.stdout.write(closed === undefined ? 'no connections are kept\n' : `closed ${closed} kept connection${closed === 1 ? '' : 's'}\n`);
     });
 
   node

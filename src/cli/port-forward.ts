@@ -8,6 +8,7 @@ import { TransportPool } from '../transport/pool.js';
 import { openWorkspace } from './runtime.js';
 import type { GlobalOptions } from './context.js';
 import { UsageError } from './errors.js';
+import { cliTransportOptions } from './keeper.js';
 
 export interface ForwardSpec {
   local: number;
@@ -35,7 +36,7 @@ export function registerPortForward(program: Command): void {
       const global = cmd.optsWithGlobals() as GlobalOptions;
       const forwards = portSpecs.map(parseForward);
       const store = await openStore();
-      const pool = new TransportPool({ strictHostKeys: global.strictHostKeys });
+      const pool = new TransportPool(cliTransportOptions({ strictHostKeys: global.strictHostKeys }));
       const ws = await openWorkspace(store, pool, name);
       const servers: Server[] = [];
       for (const f of forwards) {

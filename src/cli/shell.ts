@@ -6,10 +6,11 @@ import { TransportPool } from '../transport/pool.js';
 import { openWorkspace } from './runtime.js';
 import type { GlobalOptions } from './context.js';
 import { ExitError } from './errors.js';
+import { cliTransportOptions } from './keeper.js';
 
 export async function runShell(name: string, global: GlobalOptions, command?: string[]): Promise<void> {
   const store = await openStore();
-  const pool = new TransportPool({ strictHostKeys: global.strictHostKeys });
+  const pool = new TransportPool(cliTransportOptions({ strictHostKeys: global.strictHostKeys }));
   const stdin = process.stdin;
   const interactive = Boolean(stdin.isTTY && process.stdout.isTTY);
   try {

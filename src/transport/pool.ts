@@ -1,5 +1,6 @@
 // One transport per node, created on first use and shared by everything that talks to that node.
 import { LOCAL_ADDRESS, type NodeResource } from '../model/types.js';
+import type { KeeperClient } from './keeper/client.js';
 import { LocalTransport } from './local.js';
 import type { Transport } from './types.js';
 
@@ -9,11 +10,18 @@ export interface TransportOptions {
   knownHostsPath?: string;
   /** Told when an unknown host key was trusted on first use and recorded. */
   onHostKeyLearned?: (info: { node: string; fingerprint: string; knownHostsPath: string }) => void;
+  /** Reach SSH nodes through the connection keeper when one runs (short-lived CLI commands). */
+  keeper?: KeeperClient;
 }
 
 /** A connected transport for `node`: local for address "local", else SSH with its host key verified. */
 export async function createTransport(node: NodeResource, opts: TransportOptions = {}): Promise<Transport> {
   if (node.spec.address === LOCAL_ADDRESS) return new LocalTransport(node.metadata.name);
+  if (opts.keeper) {
+    const { strictHostKeys, knownHostsPath } = opts;
+    const kept = await opts.keeper.transport(node, { strictHostKeys, knownHostsPath }, opts.onHostKeyLearned);
+    if (kept) return kept;
+  }
   // ssh2 loads with the first SSH node, not with every command.
   const { SshTransport } = await import('./ssh.js');
   const ssh = new SshTransport(node, opts);

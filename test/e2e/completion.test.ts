@@ -69,7 +69,7 @@ describe('shell completion', () => {
     const cands = async (cword: number, ...words: string[]) =>
       (await sh('zsh', `source ${scripts.zsh} 2>/dev/null; _vendetta_candidates ${cword} ${words.map((w) => `'${w}'`).join(' ')}`)).split('\n').filter(Boolean);
     expect(await cands(1, 'vendetta', 'ge')).toContain('get');
-    expect(await cands(2, 'vendetta', 'node', '')).toEqual(['add', 'list', 'status', 'test', 'remove']);
+    expect(await cands(2, 'vendetta', 'node', '')).toEqual(['add', 'list', 'status', 'test', 'disconnect', 'remove']);
     expect(await cands(3, 'vendetta', 'get', 'nodes', '')).toEqual(['local']);
   });
 

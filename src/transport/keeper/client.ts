@@ -1,0 +1,353 @@
+// The CLI's side of the SSH connection keeper (./server.ts): a Transport whose every call goes
+// through the keeper's unix socket, and the code that finds or starts the keeper.
+//
+// The first command that needs a node starts the keeper in the background and connects directly
+// itself; the commands after it find the keeper and skip the handshakes. VENDETTA_SSH_PERSIST=0
+// turns this off; any other number is the keeper's idle lifetime in seconds (default 300).
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, lstatSync, mkdirSync, openSync, statSync } from 'node:fs';
+import net from 'node:net';
+import { homedir, tmpdir, userInfo } from 'node:os';
+import { join, resolve as resolvePath } from 'node:path';
+import { PassThrough, type Duplex } from 'node:stream';
+import type { NodeResource } from '../../model/types.js';
+import { knownHostsPath } from '../hostkeys.js';
+import { TransportError, type ExecOptions, type ExecResult, type SpawnOptions, type SpawnedProcess, type Transport } from '../types.js';
+import {
+  Frame,
+  FrameReader,
+  LineReader,
+  PROTOCOL_VERSION,
+  decodeBytes,
+  deserializeError,
+  encodeBytes,
+  encodeFrame,
+  type ConnectionOptions,
+  type HostKeyLearned,
+  type KeeperOp,
+  type KeeperReply,
+  type KeeperRequest,
+} from './protocol.js';
+
+export const DEFAULT_PERSIST_SECONDS = 300;
+
+/** Seconds the keeper stays after its last request, or 0 when VENDETTA_SSH_PERSIST turns it off. */
+export function persistSeconds(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.VENDETTA_SSH_PERSIST;
+  if (v === undefined || v === '') return DEFAULT_PERSIST_SECONDS;
+  const n = Number(v);
+  return Number.isFinite(n) && n > 0 ? n : 0;
+}
+
+/**
+ * The keeper's socket. One keeper per user and per everything that decides how it connects (the
+ * CLI build, $HOME, the key and known_hosts locations, the agent): a command with another
+ * environment gets its own keeper, never connections made with someone else's credentials.
+ * The directory must be ours and private (as OpenSSH requires of a ControlPath), else no keeper.
+ */
+export function keeperSocketPath(entry: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const uid = userInfo().uid;
+  const dir = env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, 'vendetta') : join(tmpdir(), `vendetta-${uid}`);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = lstatSync(dir);
+    if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) return undefined;
+  } catch {
+    return undefined;
+  }
+  let build = entry;
+  try {
+    build += `@${statSync(entry).mtimeMs}`; // a rebuilt CLI gets a fresh keeper
+  } catch {
+    /* not a file: the name alone */
+  }
+  const identity = [PROTOCOL_VERSION, build, env.HOME ?? homedir(), env.VENDETTA_SSH_DIR, env.VENDETTA_KNOWN_HOSTS, env.SSH_AUTH_SOCK];
+  const hash = createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 16);
+  return join(dir, `ssh-${hash}.sock`);
+}
+
+export interface KeeperClientOptions {
+  /** The keeper's socket, or undefined for none; asked once, when a first SSH node is reached. */
+  socketPath: string | (() => string | undefined);
+  /** Starts a keeper on that socket (detached); called at most once per process. */
+  start?: (socketPath: string) => void;
+}
+
+export class KeeperClient {
+  private started = false;
+  private path?: string | null;
+
+  constructor(private readonly opts: KeeperClientOptions) {}
+
+  private socketPath(): string | undefined {
+    if (this.path === undefined) {
+      const p = this.opts.socketPath;
+      this.path = (typeof p === 'string' ? p : p()) ?? null;
+    }
+    return this.path ?? undefined;
+  }
+
+  /**
+   * A transport through the keeper, connected; or undefined when no keeper answers (one is then
+   * started for the next command, and the caller connects directly).
+   */
+  async transport(
+    node: NodeResource,
+    options: ConnectionOptions,
+    onHostKeyLearned?: (info: HostKeyLearned) => void,
+  ): Promise<Transport | undefined> {
+    const socketPath = this.socketPath();
+    if (!socketPath) return undefined;
+    const t = new KeptTransport(socketPath, node, { ...options, knownHostsPath: knownHostsPath(options.knownHostsPath) });
+    let learned: HostKeyLearned[];
+    try {
+      learned = await t.connect();
+    } catch (err) {
+      if (!(err instanceof KeeperUnavailable)) throw err;
+      if (!this.started && this.opts.start) {
+        this.started = true;
+        this.opts.start(socketPath);
+      }
+      return undefined;
+    }
+    for (const l of learned) onHostKeyLearned?.(l);
+    return t;
+  }
+
+  /** The keeper's counters (connections made, channels opened), for tests and benchmarks. */
+  async stats(): Promise<Record<string, number>> {
+    return (await this.control('stats')) as Record<string, number>;
+  }
+
+  /** Ask the keeper to close its connections and exit: the number it closed, or undefined if none ran. */
+  async stop(): Promise<number | undefined> {
+    try {
+      return ((await this.control('stop')) as { connections: number }).connections;
+    } catch (err) {
+      if (err instanceof KeeperUnavailable) return undefined;
+      throw err;
+    }
+  }
+
+  private async control(op: 'stats' | 'stop'): Promise<unknown> {
+    const socketPath = this.socketPath();
+    if (!socketPath) throw new KeeperUnavailable('no keeper socket');
+    const s = await openCall(socketPath, { op }, 'keeper');
+    const r = await readReply(s.socket, s.lines, 'keeper');
+    s.socket.destroy();
+    return r.value;
+  }
+}
+
+/** Start a keeper process for `socketPath`, detached, logging to a file beside the socket. */
+export function startKeeperProcess(entry: string, socketPath: string, idleSeconds: number): void {
+  const log = openSync(socketPath.replace(/\.sock$/, '.log'), 'a', 0o600);
+  try {
+    const child = spawn(process.execPath, [entry, '__ssh-keeper', socketPath, String(idleSeconds)], {
+      detached: true,
+      stdio: ['ignore', log, log],
+    });
+    child.on('error', () => {}); // no keeper: commands keep connecting directly
+    child.unref();
+  } finally {
+    closeSync(log);
+  }
+}
+
+/** The keeper's socket is not there or nobody answers it (not a failure: connect directly). */
+class KeeperUnavailable extends Error {}
+
+function openCall(socketPath: string, req: KeeperRequest, node: string): Promise<{ socket: net.Socket; lines: LineReader }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ path: socketPath, allowHalfOpen: true });
+    socket.once('connect', () => {
+      socket.removeAllListeners('error');
+      socket.write(`${JSON.stringify(req)}\n`);
+      resolve({ socket, lines: new LineReader() });
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') reject(new KeeperUnavailable(err.message));
+      else reject(new TransportError(node, `cannot reach the SSH connection keeper at ${socketPath}: ${err.message}`, 'retry, or set VENDETTA_SSH_PERSIST=0 to connect directly'));
+    });
+  });
+}
+
+/**
+ * The keeper's one-line reply; what follows it stays in the socket for the caller. Read with
+ * 'readable' (not 'data'), so the socket is left neither flowing nor paused: whoever takes it next
+ * (a pipe, an http.Agent) starts the flow by listening.
+ */
+function readReply(socket: net.Socket, lines: LineReader, node: string): Promise<KeeperReply & { ok: true }> {
+  return new Promise((resolve, reject) => {
+    const onReadable = () => {
+      let chunk: Buffer | null;
+      while ((chunk = socket.read() as Buffer | null) !== null) {
+        const got = lines.push(chunk);
+        if (!got) continue;
+        cleanup();
+        if (got.rest.length) socket.unshift(got.rest);
+        const r = JSON.parse(got.line) as KeeperReply;
+        if (r.ok) resolve(r);
+        else {
+          socket.destroy();
+          reject(deserializeError(r.error, node));
+        }
+        return;
+      }
+    };
+    const onEnd = () => {
+      cleanup();
+      reject(new TransportError(node, 'the SSH connection keeper closed the call without an answer', 'retry, or set VENDETTA_SSH_PERSIST=0 to connect directly'));
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(new TransportError(node, `the SSH connection keeper failed: ${err.message}`, 'retry, or set VENDETTA_SSH_PERSIST=0 to connect directly'));
+    };
+    const cleanup = () => {
+      socket.removeListener('readable', onReadable);
+      socket.removeListener('end', onEnd);
+      socket.removeListener('close', onEnd);
+      socket.removeListener('error', onError);
+    };
+    socket.on('readable', onReadable);
+    socket.once('end', onEnd);
+    socket.once('close', onEnd);
+    socket.once('error', onError);
+  });
+}
+
+/** A Transport whose connection lives in the keeper. Same behaviour, errors and hints as SshTransport. */
+export class KeptTransport implements Transport {
+  readonly node: string;
+  readonly describe: string;
+
+  constructor(
+    private readonly socketPath: string,
+    private readonly resource: NodeResource,
+    private readonly options: ConnectionOptions,
+  ) {
+    this.node = resource.metadata.name;
+    this.describe = `${resource.spec.user ?? userInfo().username}@${resource.spec.address}:${resource.spec.port ?? 22}`;
+  }
+
+  private async call(op: KeeperOp, args?: Record<string, unknown>): Promise<{ value: unknown; learned?: HostKeyLearned[]; socket: net.Socket }> {
+    let opened: { socket: net.Socket; lines: LineReader };
+    try {
+      opened = await openCall(this.socketPath, { op, node: this.resource, options: this.options, args }, this.node);
+    } catch (err) {
+      // Gone between calls (idle exit, killed): say so rather than fall back mid-command.
+      if (err instanceof KeeperUnavailable && op !== 'connect') {
+        throw new TransportError(this.node, `the SSH connection keeper went away: ${err.message}`, 'retry (the next command connects directly), or set VENDETTA_SSH_PERSIST=0');
+      }
+      throw err;
+    }
+    const r = await readReply(opened.socket, opened.lines, this.node);
+    return { value: r.value, learned: r.learned, socket: opened.socket };
+  }
+
+  /** Have the keeper connect (or find its connection); the host keys it learned on the way. */
+  async connect(): Promise<HostKeyLearned[]> {
+    const { learned, socket } = await this.call('connect');
+    socket.destroy();
+    return learned ?? [];
+  }
+
+  async exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    if (opts.signal?.aborted) throw new TransportError(this.node, `${argv[0]} on ${this.node} was aborted`);
+    const args = { argv, stdin: encodeBytes(opts.stdin), env: opts.env, cwd: opts.cwd, timeoutMs: opts.timeoutMs };
+    const opened = await openCall(this.socketPath, { op: 'exec', node: this.resource, options: this.options, args }, this.node).catch((err) => {
+      if (err instanceof KeeperUnavailable) throw new TransportError(this.node, `the SSH connection keeper went away: ${err.message}`, 'retry (the next command connects directly), or set VENDETTA_SSH_PERSIST=0');
+      throw err;
+    });
+    // Aborting hangs up: the keeper kills the command, as a direct exec would.
+    const onAbort = () => opened.socket.destroy();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const r = await readReply(opened.socket, opened.lines, this.node);
+      opened.socket.destroy();
+      return r.value as ExecResult;
+    } catch (err) {
+      if (opts.signal?.aborted) throw new TransportError(this.node, `${argv[0]} on ${this.node} was aborted`);
+      throw err;
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async spawn(argv: string[], opts: SpawnOptions = {}): Promise<SpawnedProcess> {
+    const { socket } = await this.call('spawn', { argv, env: opts.env, cwd: opts.cwd, pty: opts.pty });
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    const stdin = new PassThrough();
+    stdin.on('data', (d: Buffer) => socket.write(encodeFrame(Frame.stdin, d)));
+    stdin.on('end', () => socket.write(encodeFrame(Frame.stdinEnd)));
+    let exited = false;
+    const done = new Promise<number>((resolve, reject) => {
+      const frames = new FrameReader((type, payload) => {
+        if (type === Frame.stdout) stdout.write(payload);
+        else if (type === Frame.stderr) stderr.write(payload);
+        else if (type === Frame.exit) {
+          exited = true;
+          socket.destroy(); // the call is over (the keeper has ended its side)
+          stdout.end();
+          stderr.end();
+          const r = JSON.parse(payload.toString()) as { code?: number; error?: Parameters<typeof deserializeError>[0] };
+          if (r.error) reject(deserializeError(r.error, this.node));
+          else resolve(r.code ?? 0);
+        }
+      });
+      socket.on('data', (c: Buffer) => frames.push(c));
+      socket.once('close', () => {
+        if (exited) return;
+        stdout.end();
+        stderr.end();
+        reject(new TransportError(this.node, `${argv[0]} on node ${this.node}: the SSH connection keeper went away`, 'retry: the next command connects directly'));
+      });
+      socket.resume();
+    });
+    done.catch(() => {});
+    return {
+      stdin,
+      stdout,
+      stderr,
+      wait: () => done,
+      kill: (signal: NodeJS.Signals = 'SIGTERM') => {
+        if (!socket.destroyed) socket.write(encodeFrame(Frame.kill, signal));
+      },
+      ...(opts.pty ? { resize: (rows: number, cols: number) => void socket.write(encodeFrame(Frame.resize, JSON.stringify({ rows, cols }))) } : {}),
+    };
+  }
+
+  async upload(localPath: string, remotePath: string): Promise<void> {
+    // The keeper runs as the same user on the same machine: it reads the tree itself.
+    (await this.call('upload', { localPath: resolvePath(localPath), remotePath })).socket.destroy();
+  }
+
+  async writeFile(remotePath: string, content: string | Buffer, mode?: number): Promise<void> {
+    (await this.call('writeFile', { remotePath, content: encodeBytes(content), mode })).socket.destroy();
+  }
+
+  async readFile(remotePath: string): Promise<Buffer> {
+    const { value, socket } = await this.call('readFile', { remotePath });
+    socket.destroy();
+    return decodeBytes({ base64: value }) as Buffer;
+  }
+
+  async connectTcp(host: string, port: number): Promise<Duplex> {
+    return (await this.call('connectTcp', { host, port })).socket;
+  }
+
+  async connectUnix(path: string): Promise<Duplex> {
+    return (await this.call('connectUnix', { path })).socket;
+  }
+
+  async home(): Promise<string> {
+    const { value, socket } = await this.call('home');
+    socket.destroy();
+    return value as string;
+  }
+
+  /** The connection belongs to the keeper: closing this transport leaves it open for the next command. */
+  async close(): Promise<void> {}
+}

@@ -184,3 +184,12 @@ export function afterPass(observation: Observation, outcome: Pick<PassOutcome, '
 export function providerUnavailable(observed: ObservedSet, node: string, provider: ProviderName): { error: string; hint?: string } | undefined {
   return observed.get(node)?.unavailable?.find((u) => u.provider === provider);
 }
+
+/**
+ * What a resync pass must have seen unchanged to skip planning: the store's records and every
+ * node's observation. The time of a service's last health check and how long a start watched it
+ * change with every look and decide nothing once the pass before converged, so they are left out.
+ */
+export function quietKey(applied: AppliedRecord[], observed: ObservedSet): string {
+  return JSON.stringify([applied, [...observed]], (k, v: unknown) => (k === 'checkedAt' || k === 'settledMs' ? undefined : v));
+}

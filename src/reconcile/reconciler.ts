@@ -30,7 +30,7 @@ import type { AppliedRecord, PreviousPlacement, Store, StoreIdentity } from '../
 import type { Transport } from '../transport/types.js';
 import type { ApplyOptions, ApplyResult, DeletionReport, EngineApi, EngineEvents, Failure, LoadedSet } from './api.js';
 import type { PassOutcome } from './pass.js';
-import { afterPass, createObserver, providerUnavailable, type Observation } from './observe.js';
+import { afterPass, createObserver, providerUnavailable, quietKey, type Observation } from './observe.js';
 import { hintFor, plannedStatuses, statusChanged, summarize, writeStatuses } from './record.js';
 import type { RetryPolicy } from './retry.js';
 import { serviceLeftover, workspaceLeftover } from './leftovers.js';
@@ -400,6 +400,10 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
     let previousFailures: string | undefined;
     let failedBefore: ReadonlySet<ResourceId> = new Set();
     let last: ApplyResult | undefined;
+    // A resync pass (serve, watch) that observes exactly what the last quiet pass observed (nothing
+    // to do, everything converged, every node reached) would plan nothing and write nothing: it
+    // keeps that pass's result instead of planning and running two machines per workspace again.
+    let quiet: string | undefined;
     try {
       for (let pass = 1; ; pass++) {
         // Stopped (watch, serve) or out of time while waiting: no further observation.
@@ -408,6 +412,12 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         const targets = deps.applyTargets({ set, applied, applySet: loop.applySet, prune: loop.prune });
         void loadExecutor();
         const observation = await observe(set, applied, loop.applySet, targets);
+        const key = loop.until === 'forever' ? quietKey(applied, observation.observed) : undefined;
+        if (last && key !== undefined && key === quiet) {
+          loop.onPass?.(last, pass);
+          await sleep(loop.resyncMs ?? 30_000, signal);
+          continue;
+        }
         const plan = planFn({ set, observed: observation.observed, applied, applySet: loop.applySet, prune: loop.prune, identity: await loadIdentity(true), adopt: loop.adopt });
         events.onPlan?.(plan, pass);
         firstPlan ??= plan;
@@ -421,6 +431,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
           recheck: failedBefore,
         });
         failedBefore = new Set(result.failures.map((f) => f.resource));
+        quiet = plan.operations.length === 0 && plan.unreachable.length === 0 && result.converged && result.failures.length === 0 ? key : undefined;
         operationsRun += outcome.operationsRun;
         const after = afterPass(observation, outcome);
         if (loop.prune) {

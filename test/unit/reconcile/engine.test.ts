@@ -398,6 +398,42 @@ describe('engine apply', () => {
     expect(result.operationsRun).toBe(4);
   });
 
+  it('runLoop forever: a resync pass that observes what the last quiet pass did plans nothing; a change plans again', async () => {
+    const planned: number[] = [];
+    const counted = createEngine({
+      store,
+      connect: world.connect,
+      drivers: { process: world.driver() },
+      events: { onPlan: (_plan, pass) => planned.push(pass) },
+      serviceManagerFn: world.serviceManager,
+      servicePollMs: 1,
+      serviceStableMs: 0,
+      retryDelayMs: 1,
+    });
+    const stop = new AbortController();
+    const observed: number[] = [];
+    try {
+      await counted.runLoop(loadedSet([workspace('api'), service('web', 'api')]), {
+        ...opts(),
+        until: 'forever',
+        resyncMs: 1,
+        signal: stop.signal,
+        onPass: (r, pass) => {
+          expect(r.converged).toBe(true);
+          observed.push(world.observations);
+          if (pass === 4) world.workspaces('local').delete('api'); // drift
+          if (pass === 7) stop.abort();
+        },
+      });
+    } finally {
+      await counted.close();
+    }
+    // 1 creates; 2 sees the statuses 1 wrote, plans, finds nothing to do; 3 and 4 observe the same
+    // and skip planning; 5 sees the drift and repairs; 6 plans once more (new statuses); 7 skips.
+    expect(planned).toEqual([1, 2, 5, 6]);
+    expect(observed).toEqual([1, 2, 3, 4, 5, 6, 7]); // every pass still observes every node
+  });
+
   it('a no-op pass writes no status: only what changed is stored, once', async () => {
     const set = loadedSet([node('n1', '127.0.0.9'), workspace('api', { node: 'n1' }), service('web', 'api'), workspace('solo')]);
     expect((await engine.apply(set, opts())).converged).toBe(true);

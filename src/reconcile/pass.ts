@@ -4,7 +4,7 @@
 // `concurrency` provider operations per node at a time (deletes of one node go as one batch), and
 // services' state read per node (./node-reader.ts). Carries no decisions of its own: what to do
 // comes from the plan, how to retry and when a resource counts as ready from the machines.
-import { createActor, fromPromise, type Actor } from 'xstate';
+import { createActor, type Actor } from 'xstate';
 import type {
   EventRecord,
   HealthcheckSpec,
@@ -31,7 +31,7 @@ import {
   type Dependency,
   type DependencyState,
   type HealthTiming,
-  type ProbeResult,
+  type ServiceIo,
   type ServiceMachine,
   type ServiceOperation,
   type ServiceTarget,
@@ -39,7 +39,7 @@ import {
 import { servicePhase, topState, workspacePhase } from './status.js';
 import { providerUnavailable } from './observe.js';
 import { createCoalescer, createNodeReader, type ServicesByWorkspace } from './node-reader.js';
-import { workspaceMachine, type WorkspaceMachine, type WorkspaceOperation, type WorkspaceTarget } from './workspace-machine.js';
+import { workspaceMachine, type WorkspaceIo, type WorkspaceMachine, type WorkspaceOperation, type WorkspaceTarget } from './workspace-machine.js';
 import type { Phase } from '../model/types.js';
 
 /** The pure/effectful helpers the pass needs besides drivers (injectable for tests). */
@@ -315,55 +315,53 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
   const makeWorkspaceUnit = (name: string, node: string, provider: ProviderName, target: WorkspaceTarget, op?: Operation): WorkspaceUnit => {
     const id = resourceId('Workspace', name);
     let unit: WorkspaceUnit;
-    const machine = workspaceMachine.provide({
-      actors: {
-        operate: fromPromise<void, { name: string; operation: WorkspaceOperation }>(({ input }) => {
-          if (input.operation === 'delete' && ctx.drivers[provider]?.deleteMany) {
-            return runOperation(op, () => deletes.request(readerKey(node, provider), name), false);
+    const io: WorkspaceIo = {
+      operate: (operation) => {
+        if (operation === 'delete' && ctx.drivers[provider]?.deleteMany) {
+          return runOperation(op, () => deletes.request(readerKey(node, provider), name), false);
+        }
+        return runOperation(op, async () => {
+          const driver = driverFor(provider, node);
+          const dctx = await driverContext(node, id);
+          switch (operation) {
+            case 'create':
+              await driver.create(dctx, helpers.desiredWorkspace(set!, name));
+              break;
+            case 'recreate':
+              await driver.delete(dctx, name);
+              await driver.create(dctx, helpers.desiredWorkspace(set!, name));
+              break;
+            case 'start':
+              await driver.start(dctx, name);
+              break;
+            case 'stop':
+              await driver.stop(dctx, name);
+              break;
+            case 'delete':
+              await driver.delete(dctx, name);
+              break;
           }
-          return runOperation(op, async () => {
-            const driver = driverFor(provider, node);
-            const dctx = await driverContext(node, id);
-            switch (input.operation) {
-              case 'create':
-                await driver.create(dctx, helpers.desiredWorkspace(set!, name));
-                break;
-              case 'recreate':
-                await driver.delete(dctx, name);
-                await driver.create(dctx, helpers.desiredWorkspace(set!, name));
-                break;
-              case 'start':
-                await driver.start(dctx, name);
-                break;
-              case 'stop':
-                await driver.stop(dctx, name);
-                break;
-              case 'delete':
-                await driver.delete(dctx, name);
-                break;
-            }
-          });
-        }),
-        verify: fromPromise<void, { name: string }>(async () => {
-          // The pass's own observation already reached inside a workspace it leaves alone: a
-          // running workspace whose services were listed answered a command moments ago (every
-          // driver reads them from inside it). Another `true` would cost a round trip and tell
-          // nothing new. Operated workspaces, and those observed without services, are checked.
-          if (!op && answeredObservation(unit.observed)) return;
-          const rt = await runtimeFor(node, provider, name, true);
-          // Its driver's create/start already waited for it to run (see ProviderDriver).
-          if (op && ctx.drivers[provider]?.startedMeansRunning) {
-            unit.address = rt.address;
-            return;
-          }
-          const result = await rt.exec(['true'], { timeoutMs: 15_000 });
-          if (result.code !== 0) {
-            throw new Error(`workspace ${name} on ${node} did not run \`true\` (exit ${result.code}): ${result.stderr.trim() || 'no output'}`);
-          }
-          unit.address = rt.address;
-        }),
+        });
       },
-    });
+      verify: async () => {
+        // The pass's own observation already reached inside a workspace it leaves alone: a
+        // running workspace whose services were listed answered a command moments ago (every
+        // driver reads them from inside it). Another `true` would cost a round trip and tell
+        // nothing new. Operated workspaces, and those observed without services, are checked.
+        if (!op && answeredObservation(unit.observed)) return;
+        const rt = await runtimeFor(node, provider, name, true);
+        // Its driver's create/start already waited for it to run (see ProviderDriver).
+        if (op && ctx.drivers[provider]?.startedMeansRunning) {
+          unit.address = rt.address;
+          return;
+        }
+        const result = await rt.exec(['true'], { timeoutMs: 15_000 });
+        if (result.code !== 0) {
+          throw new Error(`workspace ${name} on ${node} did not run \`true\` (exit ${result.code}): ${result.stderr.trim() || 'no output'}`);
+        }
+        unit.address = rt.address;
+      },
+    };
     unit = {
       kind: 'Workspace',
       name,
@@ -373,7 +371,7 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
       op,
       observed: observedWorkspace(node, name),
       services: [],
-      actor: createActor(machine, { input: { name, operation: op ? WORKSPACE_OPS[op.type] : undefined, target, retry: ctx.retry } }),
+      actor: createActor(workspaceMachine, { input: { io, name, operation: op ? WORKSPACE_OPS[op.type] : undefined, target, retry: ctx.retry } }),
     };
     unit.actor.on('operated', (e) => {
       const ev = WORKSPACE_EVENT[e.operation];
@@ -434,61 +432,58 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
     let firstHealthLook = firstLook;
     let controllerProbes = false;
     const readService = async () => (await reader.read(readerKey(node, provider), workspace)).find((s) => s.name === name);
-    const machine = serviceMachine.provide({
-      actors: {
-        operate: fromPromise<void, { name: string; operation: ServiceOperation }>(({ input }) =>
-          runOperation(op, async () => {
-            const rt = await runtimeFor(node, provider, workspace);
-            const manager = managerFor(rt);
-            // A start watches the new run on the node for the stability window and returns what it
-            // saw: that is the service's first look, so confirming it costs no round trip.
-            const startConfirmed = async () => {
-              firstLook = await manager.start(helpers.desiredService(set!, name, rt.workspaceDir), { settleMs: stableMs });
-            };
-            switch (input.operation) {
-              case 'start':
-                await startConfirmed();
-                break;
-              case 'restart':
-                await manager.stop(name);
-                await startConfirmed();
-                break;
-              case 'stop':
-                await manager.stop(name);
-                break;
-              case 'delete':
-                await manager.remove(name);
-                break;
-            }
-          }),
-        ),
-        observe: fromPromise<ObservedService | undefined, { name: string }>(async () => {
-          if (firstLook) {
-            const seen = firstLook;
-            firstLook = undefined;
-            return seen;
+    const io: ServiceIo = {
+      operate: (operation) =>
+        runOperation(op, async () => {
+          const rt = await runtimeFor(node, provider, workspace);
+          const manager = managerFor(rt);
+          // A start watches the new run on the node for the stability window and returns what it
+          // saw: that is the service's first look, so confirming it costs no round trip.
+          const startConfirmed = async () => {
+            firstLook = await manager.start(helpers.desiredService(set!, name, rt.workspaceDir), { settleMs: stableMs });
+          };
+          switch (operation) {
+            case 'start':
+              await startConfirmed();
+              break;
+            case 'restart':
+              await manager.stop(name);
+              await startConfirmed();
+              break;
+            case 'stop':
+              await manager.stop(name);
+              break;
+            case 'delete':
+              await manager.remove(name);
+              break;
           }
-          return readService();
         }),
-        // The supervisor probes on the node and records its verdict: read it with the node's
-        // other services. Only without one (no probe tool in the workspace, an older supervisor)
-        // does the controller probe, as it did before.
-        probe: fromPromise<ProbeResult, { name: string }>(async () => {
-          if (!controllerProbes) {
-            const seen = firstHealthLook ?? (await readService());
-            firstHealthLook = undefined;
-            const h = seen?.health;
-            if (h && h.status !== 'unknown') {
-              // A verdict from before the current run started (a restart this pass) says nothing yet.
-              if (staleVerdict(h.checkedAt, seen.startedAt)) return { ok: false, message: h.message, verdict: 'starting', observed: seen };
-              return { ok: h.status === 'healthy', message: h.message, verdict: h.status, failures: h.failures, observed: seen };
-            }
-            if (seen) controllerProbes = true; // this supervisor records no verdict: stop asking
-          }
-          return helpers.checkHealth(healthcheck!, await runtimeFor(node, provider, workspace), await ctx.transport(node), helpers.parseDuration(hc.timeout));
-        }),
+      observe: async () => {
+        if (firstLook) {
+          const seen = firstLook;
+          firstLook = undefined;
+          return seen;
+        }
+        return readService();
       },
-    });
+      // The supervisor probes on the node and records its verdict: read it with the node's
+      // other services. Only without one (no probe tool in the workspace, an older supervisor)
+      // does the controller probe, as it did before.
+      probe: async () => {
+        if (!controllerProbes) {
+          const seen = firstHealthLook ?? (await readService());
+          firstHealthLook = undefined;
+          const h = seen?.health;
+          if (h && h.status !== 'unknown') {
+            // A verdict from before the current run started (a restart this pass) says nothing yet.
+            if (staleVerdict(h.checkedAt, seen.startedAt)) return { ok: false, message: h.message, verdict: 'starting', observed: seen };
+            return { ok: h.status === 'healthy', message: h.message, verdict: h.status, failures: h.failures, observed: seen };
+          }
+          if (seen) controllerProbes = true; // this supervisor records no verdict: stop asking
+        }
+        return helpers.checkHealth(healthcheck!, await runtimeFor(node, provider, workspace), await ctx.transport(node), helpers.parseDuration(hc.timeout));
+      },
+    };
     const unit: ServiceUnit = {
       kind: 'Service',
       name,
@@ -501,11 +496,12 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
       healthcheck,
       dependsOn,
       dependencyState: 'pending',
-      actor: createActor(machine, {
+      actor: createActor(serviceMachine, {
         // A service this pass starts must be seen running twice (it may crash at once); one this
         // pass leaves alone was already running in the pass's observation: one look is enough,
         // unless it failed in the previous pass.
         input: {
+          io,
           name,
           operation,
           target,

@@ -47,7 +47,15 @@ export interface HealthTiming {
   startPeriodMs: number;
 }
 
+/** What the machine does to the world, supplied by the executor (see WorkspaceIo). */
+export interface ServiceIo {
+  operate(operation: ServiceOperation): Promise<void>;
+  observe(): Promise<ObservedService | undefined>;
+  probe(): Promise<ProbeResult>;
+}
+
 export interface ServiceMachineInput {
+  io?: ServiceIo;
   name: string;
   operation?: ServiceOperation;
   target: ServiceTarget;
@@ -72,6 +80,7 @@ export interface ServiceMachineInput {
 }
 
 export interface ServiceContext {
+  io?: ServiceIo;
   name: string;
   operation?: ServiceOperation;
   target: ServiceTarget;
@@ -149,14 +158,17 @@ export const serviceMachine = setup({
     emitted: {} as ServiceEmitted,
   },
   actors: {
-    operate: fromPromise<void, { name: string; operation: ServiceOperation }>(async () => {
-      throw new Error('service machine: the operate actor was not provided');
+    operate: fromPromise<void, { name: string; operation: ServiceOperation; io?: ServiceIo }>(async ({ input }) => {
+      if (!input.io) throw new Error('service machine: no io for operate');
+      return input.io.operate(input.operation);
     }),
-    observe: fromPromise<ObservedService | undefined, { name: string }>(async () => {
-      throw new Error('service machine: the observe actor was not provided');
+    observe: fromPromise<ObservedService | undefined, { name: string; io?: ServiceIo }>(async ({ input }) => {
+      if (!input.io) throw new Error('service machine: no io for observe');
+      return input.io.observe();
     }),
-    probe: fromPromise<ProbeResult, { name: string }>(async () => {
-      throw new Error('service machine: the probe actor was not provided');
+    probe: fromPromise<ProbeResult, { name: string; io?: ServiceIo }>(async ({ input }) => {
+      if (!input.io) throw new Error('service machine: no io for probe');
+      return input.io.probe();
     }),
   },
   guards: {
@@ -296,6 +308,7 @@ export const serviceMachine = setup({
 }).createMachine({
   id: 'service',
   context: ({ input }) => ({
+    io: input.io,
     name: input.name,
     operation: input.operation,
     target: input.target,
@@ -352,7 +365,7 @@ export const serviceMachine = setup({
     operating: {
       invoke: {
         src: 'operate',
-        input: ({ context }) => ({ name: context.name, operation: context.operation! }),
+        input: ({ context }) => ({ name: context.name, operation: context.operation!, io: context.io }),
         onDone: [
           { guard: 'targetRunning', target: 'confirmingRunning', actions: ['emitOperated', 'resetAttempts'] },
           { guard: 'targetStopped', target: 'stopped', actions: 'emitOperated' },
@@ -383,7 +396,7 @@ export const serviceMachine = setup({
         observing: {
           invoke: {
             src: 'observe',
-            input: ({ context }) => ({ name: context.name }),
+            input: ({ context }) => ({ name: context.name, io: context.io }),
             onDone: { target: 'deciding', actions: { type: 'recordObservation', params: ({ event }) => ({ observed: event.output }) } },
             onError: [
               {
@@ -425,7 +438,7 @@ export const serviceMachine = setup({
         probing: {
           invoke: {
             src: 'probe',
-            input: ({ context }) => ({ name: context.name }),
+            input: ({ context }) => ({ name: context.name, io: context.io }),
             onDone: [
               {
                 guard: { type: 'healthOk', params: ({ event }) => ({ result: event.output }) },
@@ -475,7 +488,7 @@ export const serviceMachine = setup({
         inspecting: {
           invoke: {
             src: 'observe',
-            input: ({ context }) => ({ name: context.name }),
+            input: ({ context }) => ({ name: context.name, io: context.io }),
             onDone: [
               {
                 guard: { type: 'observedPermanentFailure', params: ({ event }) => ({ observed: event.output }) },

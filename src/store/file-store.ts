@@ -9,7 +9,7 @@
 // Every file write is crash-safe (temp file in the same directory, fsync, rename): a reader sees
 // the old content or the new, never half of it. A write that would not change a file's bytes is
 // skipped (no temp file, no fsync): a converged pass rewrites nothing.
-import { promises as fs, constants as fsConstants } from 'node:fs';
+import { promises as fs, constants as fsConstants, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -68,20 +68,39 @@ async function readJson<T>(file: string): Promise<T | undefined> {
   return (await readJsonText<T>(file)).value;
 }
 
+function readJsonSync<T>(file: string): T | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    return unreadable(file, err);
+  }
+  return parseStored<T>(file, text);
+}
+
+/** ENOENT: no record. Anything else: an error that names the file and what to do. */
+function unreadable(file: string, err: unknown): undefined {
+  if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+  throw new Error(`cannot read ${file}: ${(err as Error).message}; fix or delete the file`, { cause: err });
+}
+
+function parseStored<T>(file: string, text: string): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw new Error(`cannot read ${file}: ${(err as Error).message}; fix or delete the file`, { cause: err });
+  }
+}
+
 /** The parsed file and its exact text, so a writer can tell whether new content changes anything. */
 async function readJsonText<T>(file: string): Promise<{ value?: T; text?: string }> {
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw new Error(`cannot read ${file}: ${(err as Error).message}; fix or delete the file`, { cause: err });
+    return unreadable(file, err) ?? {};
   }
-  try {
-    return { value: JSON.parse(text) as T, text };
-  } catch (err) {
-    throw new Error(`cannot read ${file}: ${(err as Error).message}; fix or delete the file`, { cause: err });
-  }
+  return { value: parseStored<T>(file, text), text };
 }
 
 /** JSON as the store writes it. */
@@ -254,8 +273,10 @@ class FileStore implements Store {
     const records: AppliedRecord[] = [];
     for (const k of kinds.sort()) {
       const files = (await this.readDirSafe(path.join(this.home, 'resources', k))).filter((f) => f.endsWith('.json') && !f.startsWith('.'));
+      // Read synchronously: thousands of small local files cost ~30 µs each this way, against four
+      // thread-pool round trips each (open, stat, read, close) one after the other, ~0.6 ms.
       for (const file of files.sort()) {
-        const record = await readJson<AppliedRecord>(path.join(this.home, 'resources', k, file));
+        const record = readJsonSync<AppliedRecord>(path.join(this.home, 'resources', k, file));
         if (record) records.push(record);
       }
     }

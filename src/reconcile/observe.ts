@@ -191,5 +191,7 @@ export function providerUnavailable(observed: ObservedSet, node: string, provide
  * change with every look and decide nothing once the pass before converged, so they are left out.
  */
 export function quietKey(applied: AppliedRecord[], observed: ObservedSet): string {
-  return JSON.stringify([applied, [...observed]], (k, v: unknown) => (k === 'checkedAt' || k === 'settledMs' ? undefined : v));
+  // Nodes in name order: the observation map fills in the order the nodes answered.
+  const nodes = [...observed].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return JSON.stringify([applied, nodes], (k, v: unknown) => (k === 'checkedAt' || k === 'settledMs' ? undefined : v));
 }

@@ -216,9 +216,10 @@ spec: {workspace: kept-web, command: exec httpd -f -p 80 -h /var/www}
   it('apply starts the keeper; a second apply (no-op) and exec add no SSH connection', async () => {
     const first = await cli('apply', '-f', manifest);
     expect(first.code, first.stderr).toBe(0);
-    const stats0 = await eventually(() => keeperOfCli().stats().catch(() => undefined), 15_000, 'the keeper to listen');
-    // The first command connected directly; the keeper has connected nothing yet.
-    expect(stats0.connections).toBe(0);
+    // The first command connected directly and named its nodes to the keeper it started, which
+    // connects to them at once: the next command finds the connection made.
+    await eventually(async () => (await keeperOfCli().stats().catch(() => undefined))?.connections === 1, 15_000, 'the keeper to connect to n1');
+    expect(existsSync(join(runtimeDir, 'vendetta'))).toBe(true);
     const second = await cli('apply', '-f', manifest);
     expect(second.code, second.stderr).toBe(0);
     expect(second.stdout).toMatch(/\(0 operations\)/);

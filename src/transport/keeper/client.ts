@@ -6,7 +6,7 @@
 // turns this off; any other number is the keeper's idle lifetime in seconds (default 300).
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, lstatSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { appendFileSync, closeSync, lstatSync, mkdirSync, openSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { homedir, tmpdir, userInfo } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
@@ -19,6 +19,7 @@ import {
   FrameReader,
   LineReader,
   PROTOCOL_VERSION,
+  warmListPath,
   decodeBytes,
   deserializeError,
   encodeBytes,
@@ -105,9 +106,14 @@ export class KeeperClient {
       learned = await t.connect();
     } catch (err) {
       if (!(err instanceof KeeperUnavailable)) throw err;
-      if (!this.started && this.opts.start) {
-        this.started = true;
-        this.opts.start(socketPath);
+      if (this.opts.start) {
+        // The keeper connects to the nodes this command reaches as soon as it is up, so the next
+        // command finds their connections made (see warmListPath).
+        appendWarm(socketPath, { op: 'connect', node, options: t.options });
+        if (!this.started) {
+          this.started = true;
+          this.opts.start(socketPath);
+        }
       }
       return undefined;
     }
@@ -137,6 +143,14 @@ export class KeeperClient {
     const r = await readReply(s.socket, s.lines, 'keeper');
     s.socket.destroy();
     return r.value;
+  }
+}
+
+function appendWarm(socketPath: string, req: KeeperRequest): void {
+  try {
+    appendFileSync(warmListPath(socketPath), `${JSON.stringify(req)}\n`, { mode: 0o600 });
+  } catch {
+    /* only an optimisation */
   }
 }
 
@@ -225,7 +239,7 @@ export class KeptTransport implements Transport {
   constructor(
     private readonly socketPath: string,
     private readonly resource: NodeResource,
-    private readonly options: ConnectionOptions,
+    readonly options: ConnectionOptions,
   ) {
     this.node = resource.metadata.name;
     this.describe = `${resource.spec.user ?? userInfo().username}@${resource.spec.address}:${resource.spec.port ?? 22}`;

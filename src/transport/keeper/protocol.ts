@@ -144,3 +144,11 @@ export function connectionKey(node: NodeResource, options: ConnectionOptions = {
   const { address, port, user, identityFile, hostKey } = node.spec;
   return JSON.stringify([node.metadata.name, address, port, user, identityFile, hostKey, !!options.strictHostKeys, options.knownHostsPath ?? '']);
 }
+
+/**
+ * Nodes for a new keeper to connect to once it listens, one KeeperRequest per line: written by
+ * the command that starts it, beside the socket in the same private directory.
+ */
+export function warmListPath(socketPath: string): string {
+  return socketPath.replace(/\.sock$/, '.warm');
+}

@@ -5,7 +5,7 @@
 //
 // Host keys are verified when the keeper connects, exactly as a direct connection would; like
 // ControlPersist, a host key that changes under an open connection is seen at the next reconnect.
-import { chmodSync, existsSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { SshTransport, sshCounters } from '../ssh.js';
@@ -18,6 +18,7 @@ import {
   decodeBytes,
   encodeFrame,
   serializeError,
+  warmListPath,
   type HostKeyLearned,
   type KeeperReply,
   type KeeperRequest,
@@ -69,7 +70,29 @@ export class ConnectionKeeper {
     if (err) throw err;
     chmodSync(this.opts.socketPath, 0o600);
     this.armIdle();
+    this.warmUp();
     return true;
+  }
+
+  /** Connect now to the nodes the command that started this keeper was reaching (./client.ts). */
+  private warmUp(): void {
+    let lines: string[];
+    try {
+      const file = warmListPath(this.opts.socketPath);
+      lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+      unlinkSync(file);
+    } catch {
+      return;
+    }
+    for (const line of lines) {
+      try {
+        const req = JSON.parse(line) as KeeperRequest;
+        // A failure is not kept: the next command that needs the node gets (and shows) it.
+        this.transportFor(req).transport.catch((err: unknown) => this.opts.log?.(`warm-up of ${req.node?.metadata.name}: ${(err as Error).message}`));
+      } catch {
+        /* a torn line: skip it */
+      }
+    }
   }
 
   close(): Promise<void> {

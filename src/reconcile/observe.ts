@@ -8,7 +8,6 @@ import { ProviderError, type ProviderDriver } from '../providers/types.js';
 import type { AppliedRecord } from '../store/types.js';
 import { HostKeyMismatchError, TransportError, type Transport } from '../transport/types.js';
 import type { LoadedSet } from './api.js';
-import type { PassOutcome } from './pass.js';
 import { errorMessage } from './retry.js';
 
 /** What one observation found, with where each node is and what to tell a user about it. */
@@ -156,7 +155,17 @@ export function createObserver(opts: {
  * The observation as a pass left it: what the pass deleted (a delete resolved, so the driver
  * removed it) is gone, without observing the nodes again. Pure.
  */
-export function afterPass(observation: Observation, outcome: Pick<PassOutcome, 'units'>): Observation {
+/** What afterPass reads of a pass's units (the executor's UnitOutcome has it; no import of the executor here). */
+interface FinishedUnit {
+  kind: 'Workspace' | 'Service';
+  name: string;
+  node: string;
+  workspace?: string;
+  target: string;
+  operationDone: boolean;
+}
+
+export function afterPass(observation: Observation, outcome: { units: readonly FinishedUnit[] }): Observation {
   const deleted = outcome.units.filter((u) => u.target === 'deleted' && u.operationDone);
   if (deleted.length === 0) return observation;
   const observed: ObservedSet = new Map();

@@ -9,9 +9,7 @@ import type { TransportOptions } from '../transport/pool.js';
  * runs. Long-running commands (`serve`, `apply --watch`) keep their own connections instead.
  */
 export function cliTransportOptions(global: { strictHostKeys?: boolean }): TransportOptions {
-  const seconds = persistSeconds();
-  const keeper = seconds > 0 ? cliKeeper(seconds) : undefined;
-  return keeper ? { strictHostKeys: global.strictHostKeys, keeper } : { strictHostKeys: global.strictHostKeys };
+  return { strictHostKeys: global.strictHostKeys, keeper: persistSeconds() > 0 ? cliKeeper() : undefined };
 }
 
 /** The keeper of this CLI and environment (whether or not one runs). */

@@ -11,7 +11,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fingerprint, parsePublicKeyLine } from '../../src/transport/hostkeys.js';
 import { KeeperClient, keeperSocketPath } from '../../src/transport/keeper/client.js';
 import { ConnectionKeeper } from '../../src/transport/keeper/server.js';
-import { SshTransport } from '../../src/transport/ssh.js';
 import { HostKeyMismatchError, TransportError, type Transport } from '../../src/transport/types.js';
 import { requestText, TransportUnixAgent } from '../../src/transport/unix-agent.js';
 import { infraNode, loadInfra, makeKnownHosts, makeTempHome, nodeResource, type Infra, type TempHome } from './helpers/infra.js';

@@ -17,13 +17,13 @@ import { TransportError, type ExecOptions, type ExecResult, type SpawnOptions, t
 import {
   Frame,
   FrameReader,
-  LineReader,
   PROTOCOL_VERSION,
-  warmListPath,
+  besideSocket,
   decodeBytes,
   deserializeError,
   encodeBytes,
   encodeFrame,
+  readLine,
   type ConnectionOptions,
   type HostKeyLearned,
   type KeeperOp,
@@ -108,7 +108,7 @@ export class KeeperClient {
       if (!(err instanceof KeeperUnavailable)) throw err;
       if (this.opts.start) {
         // The keeper connects to the nodes this command reaches as soon as it is up, so the next
-        // command finds their connections made (see warmListPath).
+        // command finds their connections made (ConnectionKeeper.warmUp).
         appendWarm(socketPath, { op: 'connect', node, options: t.options });
         if (!this.started) {
           this.started = true;
@@ -139,16 +139,18 @@ export class KeeperClient {
   private async control(op: 'stats' | 'stop'): Promise<unknown> {
     const socketPath = this.socketPath();
     if (!socketPath) throw new KeeperUnavailable('no keeper socket');
-    const s = await openCall(socketPath, { op }, 'keeper');
-    const r = await readReply(s.socket, s.lines, 'keeper');
-    s.socket.destroy();
-    return r.value;
+    const socket = await openCall(socketPath, { op }, 'keeper');
+    try {
+      return (await readReply(socket, 'keeper')).value;
+    } finally {
+      socket.destroy();
+    }
   }
 }
 
 function appendWarm(socketPath: string, req: KeeperRequest): void {
   try {
-    appendFileSync(warmListPath(socketPath), `${JSON.stringify(req)}\n`, { mode: 0o600 });
+    appendFileSync(besideSocket(socketPath, 'warm'), `${JSON.stringify(req)}\n`, { mode: 0o600 });
   } catch {
     /* only an optimisation */
   }
@@ -156,7 +158,7 @@ function appendWarm(socketPath: string, req: KeeperRequest): void {
 
 /** Start a keeper process for `socketPath`, detached, logging to a file beside the socket. */
 export function startKeeperProcess(entry: string, socketPath: string, idleSeconds: number): void {
-  const log = openSync(socketPath.replace(/\.sock$/, '.log'), 'a', 0o600);
+  const log = openSync(besideSocket(socketPath, 'log'), 'a', 0o600);
   try {
     const child = spawn(process.execPath, [entry, '__ssh-keeper', socketPath, String(idleSeconds)], {
       detached: true,
@@ -172,63 +174,41 @@ export function startKeeperProcess(entry: string, socketPath: string, idleSecond
 /** The keeper's socket is not there or nobody answers it (not a failure: connect directly). */
 class KeeperUnavailable extends Error {}
 
-function openCall(socketPath: string, req: KeeperRequest, node: string): Promise<{ socket: net.Socket; lines: LineReader }> {
+const RETRY_HINT = 'retry, or set VENDETTA_SSH_PERSIST=0 to connect directly';
+
+/** A keeper that answered before and no longer does (idle exit, killed): said, never hidden by a fallback mid-command. */
+function keeperGone(node: string, what: string): TransportError {
+  return new TransportError(node, `${what}: the SSH connection keeper went away`, 'retry (the next command connects directly), or set VENDETTA_SSH_PERSIST=0');
+}
+
+/** A socket connection to the keeper with `req` sent on it. */
+function openCall(socketPath: string, req: KeeperRequest, node: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ path: socketPath, allowHalfOpen: true });
     socket.once('connect', () => {
       socket.removeAllListeners('error');
       socket.write(`${JSON.stringify(req)}\n`);
-      resolve({ socket, lines: new LineReader() });
+      resolve(socket);
     });
     socket.once('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') reject(new KeeperUnavailable(err.message));
-      else reject(new TransportError(node, `cannot reach the SSH connection keeper at ${socketPath}: ${err.message}`, 'retry, or set VENDETTA_SSH_PERSIST=0 to connect directly'));
+      else reject(new TransportError(node, `cannot reach the SSH connection keeper at ${socketPath}: ${err.message}`, RETRY_HINT));
     });
   });
 }
 
-/**
- * The keeper's one-line reply; what follows it stays in the socket for the caller. Read with
- * 'readable' (not 'data'), so the socket is left neither flowing nor paused: whoever takes it next
- * (a pipe, an http.Agent) starts the flow by listening.
- */
-function readReply(socket: net.Socket, lines: LineReader, node: string): Promise<KeeperReply & { ok: true }> {
-  return new Promise((resolve, reject) => {
-    const onReadable = () => {
-      let chunk: Buffer | null;
-      while ((chunk = socket.read() as Buffer | null) !== null) {
-        const got = lines.push(chunk);
-        if (!got) continue;
-        cleanup();
-        if (got.rest.length) socket.unshift(got.rest);
-        const r = JSON.parse(got.line) as KeeperReply;
-        if (r.ok) resolve(r);
-        else {
-          socket.destroy();
-          reject(deserializeError(r.error, node));
-        }
-        return;
-      }
-    };
-    const onEnd = () => {
-      cleanup();
-      reject(new TransportError(node, 'the SSH connection keeper closed the call without an answer', 'retry, or set VENDETTA_SSH_PERSIST=0 to connect directly'));
-    };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(new TransportError(node, `the SSH connection keeper failed: ${err.message}`, 'retry, or set VENDETTA_SSH_PERSIST=0 to connect directly'));
-    };
-    const cleanup = () => {
-      socket.removeListener('readable', onReadable);
-      socket.removeListener('end', onEnd);
-      socket.removeListener('close', onEnd);
-      socket.removeListener('error', onError);
-    };
-    socket.on('readable', onReadable);
-    socket.once('end', onEnd);
-    socket.once('close', onEnd);
-    socket.once('error', onError);
-  });
+/** The keeper's one-line reply (a failure thrown as the error it was); what follows stays in the socket. */
+async function readReply(socket: net.Socket, node: string): Promise<KeeperReply & { ok: true }> {
+  let line: string;
+  try {
+    line = await readLine(socket);
+  } catch (err) {
+    throw new TransportError(node, `the SSH connection keeper did not answer: ${(err as Error).message}`, RETRY_HINT);
+  }
+  const r = JSON.parse(line) as KeeperReply;
+  if (r.ok) return r;
+  socket.destroy();
+  throw deserializeError(r.error, node);
 }
 
 /** A Transport whose connection lives in the keeper. Same behaviour, errors and hints as SshTransport. */
@@ -245,52 +225,63 @@ export class KeptTransport implements Transport {
     this.describe = `${resource.spec.user ?? userInfo().username}@${resource.spec.address}:${resource.spec.port ?? 22}`;
   }
 
-  private async call(op: KeeperOp, args?: Record<string, unknown>): Promise<{ value: unknown; learned?: HostKeyLearned[]; socket: net.Socket }> {
-    let opened: { socket: net.Socket; lines: LineReader };
+  /** The call's socket with its request sent. */
+  private async open(op: KeeperOp, args?: Record<string, unknown>): Promise<net.Socket> {
     try {
-      opened = await openCall(this.socketPath, { op, node: this.resource, options: this.options, args }, this.node);
+      return await openCall(this.socketPath, { op, node: this.resource, options: this.options, args }, this.node);
     } catch (err) {
-      // Gone between calls (idle exit, killed): say so rather than fall back mid-command.
-      if (err instanceof KeeperUnavailable && op !== 'connect') {
-        throw new TransportError(this.node, `the SSH connection keeper went away: ${err.message}`, 'retry (the next command connects directly), or set VENDETTA_SSH_PERSIST=0');
-      }
+      // `connect` is how a command finds out whether a keeper runs at all: not an error there.
+      if (err instanceof KeeperUnavailable && op !== 'connect') throw keeperGone(this.node, `${op} on node ${this.node}`);
       throw err;
     }
-    const r = await readReply(opened.socket, opened.lines, this.node);
-    return { value: r.value, learned: r.learned, socket: opened.socket };
+  }
+
+  /** A call whose reply is all there is: the socket is closed after it. */
+  private async request(op: KeeperOp, args?: Record<string, unknown>): Promise<KeeperReply & { ok: true }> {
+    const socket = await this.open(op, args);
+    try {
+      return await readReply(socket, this.node);
+    } finally {
+      socket.destroy();
+    }
+  }
+
+  /** A call that goes on after its reply (spawn, forwarded streams): the socket is the caller's. */
+  private async stream(op: KeeperOp, args: Record<string, unknown>): Promise<net.Socket> {
+    const socket = await this.open(op, args);
+    try {
+      await readReply(socket, this.node);
+    } catch (err) {
+      socket.destroy();
+      throw err;
+    }
+    return socket;
   }
 
   /** Have the keeper connect (or find its connection); the host keys it learned on the way. */
   async connect(): Promise<HostKeyLearned[]> {
-    const { learned, socket } = await this.call('connect');
-    socket.destroy();
-    return learned ?? [];
+    return (await this.request('connect')).learned ?? [];
   }
 
   async exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
-    if (opts.signal?.aborted) throw new TransportError(this.node, `${argv[0]} on ${this.node} was aborted`);
-    const args = { argv, stdin: encodeBytes(opts.stdin), env: opts.env, cwd: opts.cwd, timeoutMs: opts.timeoutMs };
-    const opened = await openCall(this.socketPath, { op: 'exec', node: this.resource, options: this.options, args }, this.node).catch((err) => {
-      if (err instanceof KeeperUnavailable) throw new TransportError(this.node, `the SSH connection keeper went away: ${err.message}`, 'retry (the next command connects directly), or set VENDETTA_SSH_PERSIST=0');
-      throw err;
-    });
+    const aborted = () => new TransportError(this.node, `${argv[0]} on ${this.node} was aborted`);
+    if (opts.signal?.aborted) throw aborted();
+    const socket = await this.open('exec', { argv, stdin: encodeBytes(opts.stdin), env: opts.env, cwd: opts.cwd, timeoutMs: opts.timeoutMs });
     // Aborting hangs up: the keeper kills the command, as a direct exec would.
-    const onAbort = () => opened.socket.destroy();
+    const onAbort = () => socket.destroy();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const r = await readReply(opened.socket, opened.lines, this.node);
-      opened.socket.destroy();
-      return r.value as ExecResult;
+      return (await readReply(socket, this.node)).value as ExecResult;
     } catch (err) {
-      if (opts.signal?.aborted) throw new TransportError(this.node, `${argv[0]} on ${this.node} was aborted`);
-      throw err;
+      throw opts.signal?.aborted ? aborted() : err;
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);
+      socket.destroy();
     }
   }
 
   async spawn(argv: string[], opts: SpawnOptions = {}): Promise<SpawnedProcess> {
-    const { socket } = await this.call('spawn', { argv, env: opts.env, cwd: opts.cwd, pty: opts.pty });
+    const socket = await this.stream('spawn', { argv, env: opts.env, cwd: opts.cwd, pty: opts.pty });
     const stdout = new PassThrough();
     const stderr = new PassThrough();
     const stdin = new PassThrough();
@@ -316,7 +307,7 @@ export class KeptTransport implements Transport {
         if (exited) return;
         stdout.end();
         stderr.end();
-        reject(new TransportError(this.node, `${argv[0]} on node ${this.node}: the SSH connection keeper went away`, 'retry: the next command connects directly'));
+        reject(keeperGone(this.node, `${argv[0]} on node ${this.node}`));
       });
       socket.resume();
     });
@@ -335,31 +326,27 @@ export class KeptTransport implements Transport {
 
   async upload(localPath: string, remotePath: string): Promise<void> {
     // The keeper runs as the same user on the same machine: it reads the tree itself.
-    (await this.call('upload', { localPath: resolvePath(localPath), remotePath })).socket.destroy();
+    await this.request('upload', { localPath: resolvePath(localPath), remotePath });
   }
 
   async writeFile(remotePath: string, content: string | Buffer, mode?: number): Promise<void> {
-    (await this.call('writeFile', { remotePath, content: encodeBytes(content), mode })).socket.destroy();
+    await this.request('writeFile', { remotePath, content: encodeBytes(content), mode });
   }
 
   async readFile(remotePath: string): Promise<Buffer> {
-    const { value, socket } = await this.call('readFile', { remotePath });
-    socket.destroy();
-    return decodeBytes({ base64: value }) as Buffer;
+    return decodeBytes({ base64: (await this.request('readFile', { remotePath })).value }) as Buffer;
   }
 
-  async connectTcp(host: string, port: number): Promise<Duplex> {
-    return (await this.call('connectTcp', { host, port })).socket;
+  connectTcp(host: string, port: number): Promise<Duplex> {
+    return this.stream('connectTcp', { host, port });
   }
 
-  async connectUnix(path: string): Promise<Duplex> {
-    return (await this.call('connectUnix', { path })).socket;
+  connectUnix(path: string): Promise<Duplex> {
+    return this.stream('connectUnix', { path });
   }
 
   async home(): Promise<string> {
-    const { value, socket } = await this.call('home');
-    socket.destroy();
-    return value as string;
+    return (await this.request('home')).value as string;
   }
 
   /** The connection belongs to the keeper: closing this transport leaves it open for the next command. */

@@ -1,8 +1,10 @@
-// The wire between the CLI and the SSH connection keeper (./server.ts), over a unix socket. Pure.
+// The wire between the CLI and the SSH connection keeper (./server.ts), over a unix socket. Pure,
+// but for readLine, which both sides use to take the first line off a socket.
 //
 // One socket connection per Transport call. The client writes one JSON line (a KeeperRequest);
 // the keeper answers one JSON line (a KeeperReply). Calls that stream go on afterwards on the
 // same socket: `connectTcp`/`connectUnix` as raw bytes both ways, `spawn` as frames (below).
+import type { Duplex } from 'node:stream';
 import type { NodeResource } from '../../model/types.js';
 import { HostKeyMismatchError, TransportError } from '../types.js';
 
@@ -139,16 +141,54 @@ export class LineReader {
   }
 }
 
+/**
+ * The first line of a socket (a request, a reply), without its newline; what follows it is put
+ * back. Read with 'readable', not 'data', so the socket is left neither flowing nor paused:
+ * whoever takes it next (a pipe, an http.Agent, a frame reader) starts the flow by listening.
+ * Rejects when the socket ends, closes or fails first.
+ */
+export function readLine(socket: Duplex): Promise<string> {
+  const lines = new LineReader();
+  return new Promise((resolve, reject) => {
+    const onReadable = () => {
+      let chunk: Buffer | null;
+      while ((chunk = socket.read() as Buffer | null) !== null) {
+        const got = lines.push(chunk);
+        if (!got) continue;
+        cleanup();
+        if (got.rest.length) socket.unshift(got.rest);
+        resolve(got.line);
+        return;
+      }
+    };
+    const onEnd = () => {
+      cleanup();
+      reject(new Error('the other side hung up before a whole line'));
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const cleanup = () => {
+      socket.removeListener('readable', onReadable);
+      socket.removeListener('end', onEnd);
+      socket.removeListener('close', onEnd);
+      socket.removeListener('error', onError);
+    };
+    socket.on('readable', onReadable);
+    socket.once('end', onEnd);
+    socket.once('close', onEnd);
+    socket.once('error', onError);
+  });
+}
+
+/** A file beside the keeper's socket, in the same private directory (`log`, `warm`). */
+export function besideSocket(socketPath: string, extension: 'log' | 'warm'): string {
+  return socketPath.replace(/\.sock$/, `.${extension}`);
+}
+
 /** How the keeper keys its connections: everything that decides how a node is reached and trusted. */
 export function connectionKey(node: NodeResource, options: ConnectionOptions = {}): string {
   const { address, port, user, identityFile, hostKey } = node.spec;
   return JSON.stringify([node.metadata.name, address, port, user, identityFile, hostKey, !!options.strictHostKeys, options.knownHostsPath ?? '']);
-}
-
-/**
- * Nodes for a new keeper to connect to once it listens, one KeeperRequest per line: written by
- * the command that starts it, beside the socket in the same private directory.
- */
-export function warmListPath(socketPath: string): string {
-  return socketPath.replace(/\.sock$/, '.warm');
 }

@@ -13,12 +13,12 @@ import { TransportError } from '../types.js';
 import {
   Frame,
   FrameReader,
-  LineReader,
+  besideSocket,
   connectionKey,
   decodeBytes,
   encodeFrame,
+  readLine,
   serializeError,
-  warmListPath,
   type HostKeyLearned,
   type KeeperReply,
   type KeeperRequest,
@@ -78,7 +78,7 @@ export class ConnectionKeeper {
   private warmUp(): void {
     let lines: string[];
     try {
-      const file = warmListPath(this.opts.socketPath);
+      const file = besideSocket(this.opts.socketPath, 'warm');
       lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
       unlinkSync(file);
     } catch {
@@ -135,25 +135,11 @@ export class ConnectionKeeper {
     };
     socket.on('close', finish);
     socket.on('error', () => socket.destroy());
-    // Half-open sockets are for forwarded streams only: a client that hangs up before its
-    // request (a liveness probe) must not keep this call, and the keeper, alive.
-    let started = false;
-    socket.once('end', () => {
-      if (!started) socket.destroy();
-    });
-    // The header is read with 'readable', so the socket is left for the handler to start flowing.
-    const lines = new LineReader();
-    const onReadable = () => {
-      let chunk: Buffer | null;
-      while ((chunk = socket.read() as Buffer | null) !== null) {
-        const got = lines.push(chunk);
-        if (!got) continue;
-        socket.removeListener('readable', onReadable);
-        started = true;
-        if (got.rest.length) socket.unshift(got.rest);
+    readLine(socket).then(
+      (line) => {
         let req: KeeperRequest;
         try {
-          req = JSON.parse(got.line) as KeeperRequest;
+          req = JSON.parse(line) as KeeperRequest;
         } catch {
           socket.end(reply({ ok: false, error: { name: 'Error', message: 'keeper: malformed request' } }));
           return;
@@ -161,10 +147,11 @@ export class ConnectionKeeper {
         this.handle(req, socket).catch((err) => {
           if (!socket.destroyed) socket.end(reply({ ok: false, error: serializeError(err) }));
         });
-        return;
-      }
-    };
-    socket.on('readable', onReadable);
+      },
+      // Hung up before its request (a liveness probe): half-open sockets are for forwarded
+      // streams only, and this one must not keep the call, and the keeper, alive.
+      () => socket.destroy(),
+    );
   }
 
   private transportFor(req: KeeperRequest): Kept {

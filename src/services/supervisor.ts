@@ -33,6 +33,13 @@ export function assertServiceName(name: string): void {
  * supervisor.pid and pid hold the bare pids, for people and scripts; nothing signals by them.
  */
 const PROC_LIB = String.raw`nap() { sleep 0.1 2>/dev/null || sleep 1; }
+# rm_present FILE...: removes the files, forking rm only when one of them exists (a start runs
+# this on a fresh directory: every fork costs milliseconds on a busy node).
+rm_present() {
+  for f in "$@"; do
+    if [ -e "$f" ] || [ -L "$f" ]; then rm -f "$@"; return; fi
+  done
+}
 # ident_v PID: sets iv to the identity of PID; read with builtins (no fork) where /proc exists.
 ident_v() {
   case $1 in '' | *[!0-9]*) return 1 ;; esac
@@ -140,15 +147,27 @@ stopping=0
 code=''
 
 put() { printf '%s\n' "$2" > "$dir/.$1.tmp" && mv -f "$dir/.$1.tmp" "$dir/$1"; }
+# stage NAME VALUE, then commit: several state files renamed into place by one mv (each rename
+# atomic, in the order staged). A start writes seven files; one fork each was most of its cost.
+staged=''
+stage() { printf '%s\n' "$2" > "$dir/.new/$1" && staged="$staged $1"; }
+commit() {
+  [ -n "$staged" ] || return 0
+  set --
+  for f in $staged; do set -- "$@" "$dir/.new/$f"; done
+  staged=''
+  mv -f "$@" "$dir/"
+}
 say() { printf 'vendetta-supervisor: %s\n' "$*" >> "$dir/log"; }
 child_alive() { child_target "$dir" >/dev/null; }
 # Our child, not yet reaped (a zombie of ours keeps its pid; a live process must be the same one).
 still_child() { kill -0 "$child" 2>/dev/null || return 1; ci=$(ident "$child") || return 0; [ "$ci" = "$cid" ]; }
 
 # Log rotation: at logmax bytes the log becomes log.1 (log.1 becomes log.2, …), logfiles in all.
-logmax=$(cat "$dir/logmax" 2>/dev/null)
+logmax='' logfiles=''
+{ read -r logmax < "$dir/logmax"; } 2>/dev/null
 case $logmax in '' | *[!0-9]*) logmax=10485760 ;; esac
-logfiles=$(cat "$dir/logfiles" 2>/dev/null)
+{ read -r logfiles < "$dir/logfiles"; } 2>/dev/null
 case $logfiles in '' | *[!0-9]* | 0) logfiles=2 ;; esac
 # 64 KiB blocks per dd between size checks: a log overshoots logmax by a quarter at most (one
 # block when logmax is small).
@@ -184,15 +203,32 @@ log_writer() {
   done
 }
 
-# The service itself: cd, load env, hand the command text to a fresh shell.
-run='cd "$(cat "$1/workdir")" || exit 127
+# The service itself: cd, load env, hand the command text to a fresh shell. Both files are read
+# with builtins before the env file runs, into names no env key would take (none is exported).
+run='# __vendetta_slurp FILE: the whole file in __vendetta_v, as $(cat FILE) would give it.
+__vendetta_slurp() {
+  __vendetta_v="" __vendetta_l=""
+  while IFS= read -r __vendetta_l || [ -n "$__vendetta_l" ]; do
+    __vendetta_v="$__vendetta_v$__vendetta_l
+"
+    __vendetta_l=""
+  done < "$1" || return 1
+  while :; do
+    case $__vendetta_v in *"
+") __vendetta_v=\${__vendetta_v%?} ;; *) break ;; esac
+  done
+}
+__vendetta_slurp "$1/workdir" || exit 127
+__vendetta_wd=$__vendetta_v
+__vendetta_slurp "$1/command" || exit 127
+cd "$__vendetta_wd" || exit 127
 . "$1/env" || exit 127
-exec /bin/sh -c "$(cat "$1/command")"'
+exec /bin/sh -c "$__vendetta_v"'
 
 start_child() {
   out="$dir/log"
   writer=''
-  rm -f "$fifo"
+  rm_present "$fifo"
   if mkfifo "$fifo" 2>/dev/null; then
     # A function with "9>&-" only hides fd 9 (the shell keeps a saved copy): close it for good.
     (exec 9>&- 3>&-; log_writer) < "$fifo" &
@@ -210,7 +246,7 @@ start_child() {
   fi
   # A child that is already gone gets an identity nothing can match.
   cid=$(ident "$child") || cid=gone
-  put pid.id "$child $cid $mode"
+  stage pid.id "$child $cid $mode"
 }
 
 # After the child exited: give the writer a moment to drain its output into the log.
@@ -264,11 +300,14 @@ elif rm -f "$dir/.alive.tmp" && mkfifo -m 622 "$dir/.alive.tmp" 2>/dev/null; the
 fi
 sup=$$
 supid=$(ident "$$" || echo -)
-put supervisor.id "$$ $supid p"
-put supervisor.pid "$$"
-put restarts 0
+# Installed by an older vendetta: no staging directory yet.
+[ -d "$dir/.new" ] || mkdir "$dir/.new" || exit 1
+stage supervisor.id "$$ $supid p"
+stage supervisor.pid "$$"
+stage restarts 0
+commit
 # A verdict of an earlier run says nothing about this one.
-rm -f "$dir/health" "$dir/prober.id" "$dir/.probe.out"
+rm_present "$dir/health" "$dir/prober.id" "$dir/.probe.out"
 if [ -f "$dir/probe" ]; then put health "starting	0	$(date -u +%Y-%m-%dT%H:%M:%SZ)	waiting for the first check"; fi
 # A child of an earlier supervisor that was killed may still run: never run the service twice.
 stop_child "$dir"
@@ -276,15 +315,17 @@ restarts=0
 delay=1
 while [ "$stopping" = 0 ]; do
   start_child
-  # A stop that arrived while forking found no child to signal.
+  now=$(date -u '+%s %Y-%m-%dT%H:%M:%SZ')
+  t0=\${now%% *}
+  stage pid "$child"
+  stage started "\${now#* }"
+  stage state running
+  commit
+  # A stop that arrived while forking found no child to signal (pid.id is in place now).
   if [ "$stopping" = 1 ]; then stop_child "$dir"; break; fi
-  put pid "$child"
-  put started "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  put state running
   if [ "$notify" = ready ]; then printf 'ready\n' >&3 2>/dev/null; exec 3>&-; notify=''; fi
   # Checks begin once the first child runs (an orphan of an earlier run is gone by now).
   if [ -z "$prober" ]; then start_prober; fi
-  t0=$(date +%s)
   wait "$child"; code=$?
   # A trapped signal interrupts wait: unless stopping, wait again until the child is really gone.
   while [ "$stopping" = 0 ] && still_child; do wait "$child"; code=$?; done
@@ -296,7 +337,8 @@ while [ "$stopping" = 0 ]; do
   drain
   put exit "$code"
   ran=$(( $(date +%s) - t0 ))
-  policy=$(cat "$dir/restart" 2>/dev/null)
+  policy=''
+  { read -r policy < "$dir/restart"; } 2>/dev/null
   if [ "$policy" = never ] || { [ "$policy" = on-failure ] && [ "$code" = 0 ]; }; then
     say "exited with code $code; restart policy $policy: not restarting"
     end_prober
@@ -486,7 +528,8 @@ export function renderEnvFile(env: Record<string, string>): string {
 /** Writes a service's files: arguments as installArgs gives them, the env file on stdin. */
 const INSTALL_BODY = `set -e
 d="$1/services/$2"
-mkdir -p "$d"
+# .new: where the supervisor stages state files before renaming them into place.
+mkdir -p "$d/.new"
 printf '%s' "$3" > "$1/.supervisor.sh.tmp"
 mv -f "$1/.supervisor.sh.tmp" "$1/supervisor.sh"
 printf '%s' "$4" > "$d/command"
@@ -495,8 +538,9 @@ printf '%s' "$6" > "$d/restart"
 printf '%s' "$7" > "$d/hash"
 printf '%s' "$8" > "$d/logmax"
 printf '%s' "$9" > "$d/logfiles"
-if [ -n "\${10}" ]; then printf '%s' "\${10}" > "$d/.probe.tmp"; mv -f "$d/.probe.tmp" "$d/probe"; else rm -f "$d/probe"; fi
-(umask 077; cat > "$d/.env.tmp")
+if [ -n "\${10}" ]; then printf '%s' "\${10}" > "$d/.probe.tmp"; mv -f "$d/.probe.tmp" "$d/probe"; elif [ -e "$d/probe" ]; then rm -f "$d/probe"; fi
+# The env file from stdin, copied with builtins (no cat to fork).
+(umask 077; l=''; while IFS= read -r l || [ -n "$l" ]; do printf '%s\n' "$l"; l=''; done > "$d/.env.tmp")
 mv -f "$d/.env.tmp" "$d/env"`;
 
 function installArgs(stateDir: string, name: string, files: ServiceFiles): string[] {
@@ -522,11 +566,10 @@ settle_s=$5
 settle_ms=$6
 if [ ! -f "$d/command" ]; then echo "service $name is not installed in $d" >&2; exit 1; fi
 stop_service "$d"
-rm -f "$d/supervisor.pid" "$d/supervisor.id" "$d/pid.id" "$d/state" "$d/pid" "$d/exit" "$d/started" "$d/lock" "$d/alive" "$d/health" "$d/prober.id"
+rm_present "$d/supervisor.pid" "$d/supervisor.id" "$d/pid.id" "$d/state" "$d/pid" "$d/exit" "$d/started" "$d/lock" "$d/alive" "$d/health" "$d/prober.id" "$d/.ready"
 # The supervisor says "ready" on a FIFO once its child runs: waiting for that costs no polling
 # (a hundred starts polling with sleep would keep a small node's CPU busy). Its end of file says
 # the supervisor ended first; the checks below then tell why.
-rm -f "$d/.ready"
 nfy=''
 if mkfifo "$d/.ready" 2>/dev/null; then nfy=VENDETTA_NOTIFY=ready; fi
 if [ "$4" = clean ] && command -v env >/dev/null 2>&1; then

@@ -69,6 +69,9 @@ export function createDirsArgv(paths: WorkspacePaths): string[] {
 /** One exec printing every workspace's meta.json and its service status. */
 export function observeArgv(root: string): string[] {
   const body = `[ -d "$1" ] || exit 0
+# Every pid's identity in one read first (ident_load), not a /proc read per service.
+for w in "$1"/*/; do ident_collect "\${w}state"; done
+ident_load
 for w in "$1"/*/; do
   w=\${w%/}
   [ -f "$w/meta.json" ] || continue

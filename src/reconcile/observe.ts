@@ -199,6 +199,38 @@ export function providerUnavailable(observed: ObservedSet, node: string, provide
  * node's observation. The time of a service's last health check and how long a start watched it
  * change with every look and decide nothing once the pass before converged, so they are left out.
  */
+/**
+ * A running workspace whose services the observation listed answered a command from inside it
+ * moments ago: every driver reads them from inside (docker/lxc exec, the guest over SSH, the node
+ * for process) and fails the observation or lists none when that does not work.
+ */
+export function answeredObservation(ws: ObservedWorkspace | undefined): boolean {
+  return !!ws && ws.running && ws.services.length > 0;
+}
+
+/**
+ * Would a pass over this observation conclude from the observation alone? Then an earlier quiet
+ * pass over the same observation stands in for it. Not when a running workspace listed no
+ * services (the pass runs a command inside to check it), nor when a probed service carries no
+ * healthy verdict of its supervisor (the pass waits for one, or probes from the controller).
+ */
+export function decidedByObservation(set: LoadedSet, observed: ObservedSet): boolean {
+  const byName = new Map<string, ObservedWorkspace>();
+  for (const [node, o] of observed) for (const w of o.workspaces) byName.set(`${node}/${w.name}`, w);
+  for (const ws of set.desired.workspaces.values()) {
+    if (ws.spec.state === 'stopped') continue;
+    if (!answeredObservation(byName.get(`${ws.spec.node}/${ws.metadata.name}`))) return false;
+  }
+  for (const svc of set.desired.services.values()) {
+    const hc = svc.spec.healthcheck;
+    if (!hc || !(hc.exec || hc.tcp || hc.http)) continue;
+    const node = set.desired.workspaces.get(svc.spec.workspace)?.spec.node;
+    const seen = byName.get(`${node}/${svc.spec.workspace}`)?.services.find((s) => s.name === svc.metadata.name);
+    if (seen?.health?.status !== 'healthy') return false;
+  }
+  return true;
+}
+
 export function quietKey(applied: AppliedRecord[], observed: ObservedSet): string {
   // Nodes in name order: the observation map fills in the order the nodes answered.
   const nodes = [...observed].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));

@@ -37,7 +37,7 @@ import {
   type ServiceTarget,
 } from './service-machine.js';
 import { servicePhase, topState, workspacePhase } from './status.js';
-import { providerUnavailable } from './observe.js';
+import { answeredObservation, providerUnavailable } from './observe.js';
 import { createCoalescer, createNodeReader, type ServicesByWorkspace } from './node-reader.js';
 import { workspaceMachine, type WorkspaceIo, type WorkspaceMachine, type WorkspaceOperation, type WorkspaceTarget } from './workspace-machine.js';
 import type { Phase } from '../model/types.js';
@@ -193,15 +193,6 @@ function deferred(): Deferred {
     resolve(ok);
   };
   return d;
-}
-
-/**
- * Did the observation get an answer from inside this running workspace? Drivers read services
- * from inside a workspace (docker/lxc exec, the guest over SSH, the node for process) and either
- * fail the observation or list none when that does not work, so listed services prove it.
- */
-function answeredObservation(ws: ObservedWorkspace | undefined): boolean {
-  return !!ws && ws.running && ws.services.length > 0;
 }
 
 /** Was the health verdict checked before the service's current run started? (Both are node times.) */

@@ -6,7 +6,7 @@
 //
 // Every dependency is passed in (`EngineDeps`), so this file imports no other engineer's
 // implementation; ./engine.ts wires the real ones.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type {
   EventRecord,
@@ -30,7 +30,7 @@ import type { AppliedRecord, PreviousPlacement, Store, StoreIdentity } from '../
 import type { Transport } from '../transport/types.js';
 import type { ApplyOptions, ApplyResult, DeletionReport, EngineApi, EngineEvents, Failure, LoadedSet } from './api.js';
 import type { PassOutcome } from './pass.js';
-import { afterPass, createObserver, providerUnavailable, quietKey, type Observation } from './observe.js';
+import { afterPass, createObserver, decidedByObservation, providerUnavailable, quietKey, type Observation } from './observe.js';
 import { hintFor, plannedStatuses, statusChanged, summarize, writeStatuses } from './record.js';
 import type { RetryPolicy } from './retry.js';
 import { serviceLeftover, workspaceLeftover } from './leftovers.js';
@@ -108,6 +108,13 @@ export interface Engine extends EngineApi {
 }
 
 const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
+/**
+ * Part of every stored QuietMemo's digest: raise it when a pass may conclude differently from the
+ * same records and observation (a new status field, a new check in a machine), so that memos of
+ * older passes no longer match.
+ */
+const QUIET_MEMO_FORMAT = 1;
+const memoDigest = (key: string) => createHash('sha256').update(`${QUIET_MEMO_FORMAT}\n`).update(key).digest('hex');
 /**
  * Provider operations at a time per node (creates, starts; batched deletes take no slot). Most of
  * a create is waiting on the node's daemon, so more than the node's cores pay off: 30 busybox
@@ -400,25 +407,47 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
     let previousFailures: string | undefined;
     let failedBefore: ReadonlySet<ResourceId> = new Set();
     let last: ApplyResult | undefined;
-    // A resync pass (serve, watch) that observes exactly what the last quiet pass observed (nothing
-    // to do, everything converged, every node reached) would plan nothing and write nothing: it
-    // keeps that pass's result instead of planning and running two machines per workspace again.
+    // A pass that starts from exactly what the last quiet pass started from (the same records and
+    // observation; that pass planned nothing, converged and reached every node) would plan nothing,
+    // write nothing and conclude the same: it keeps that pass's result instead of running two
+    // machines per workspace again. Between the passes of a resync loop (serve, watch) the memo is
+    // in memory; between commands it is in the store (QuietMemo), where a no-op apply finds it.
     let quiet: string | undefined;
+    const stored = loop.noWait ? undefined : await store.quietMemo(loop.applySet);
     try {
       for (let pass = 1; ; pass++) {
         // Stopped (watch, serve) or out of time while waiting: no further observation.
         if (pass > 1 && signal.aborted) break;
         const applied = await store.list();
         const targets = deps.applyTargets({ set, applied, applySet: loop.applySet, prune: loop.prune });
-        void loadExecutor();
+        // With a stored memo this is most likely a no-op, which never needs the executor.
+        if (!stored || pass > 1) void loadExecutor();
         const observation = await observe(set, applied, loop.applySet, targets);
-        const key = loop.until === 'forever' ? quietKey(applied, observation.observed) : undefined;
-        if (last && key !== undefined && key === quiet) {
+        let key: string | undefined;
+        const keyOf = () => (key ??= quietKey(applied, observation.observed));
+        if (last && loop.until === 'forever' && keyOf() === quiet) {
           loop.onPass?.(last, pass);
           await sleep(loop.resyncMs ?? 30_000, signal);
           continue;
         }
         const plan = planFn({ set, observed: observation.observed, applied, applySet: loop.applySet, prune: loop.prune, identity: await loadIdentity(true), adopt: loop.adopt });
+        // Only a pass whose every conclusion comes from its inputs may be memoized or replaced by a memo.
+        const memoizable =
+          plan.operations.length === 0 &&
+          plan.unreachable.length === 0 &&
+          !plan.conflicts?.length &&
+          !applied.some((r) => r.previousNodes?.length || r.previousWorkspaces?.length || (loop.prune && r.applySet === loop.applySet && !declared(set, r))) &&
+          decidedByObservation(set, observation.observed);
+        if (pass === 1 && stored && memoizable && stored.key === memoDigest(keyOf())) {
+          firstPlan = plan;
+          last = { converged: true, plan, operationsRun: 0, statuses: new Map(stored.statuses), failures: [], endpoints: new Map(stored.endpoints) };
+          quiet = keyOf();
+          events.onPlan?.(plan, pass);
+          loop.onPass?.(last, pass);
+          if (loop.until === 'converged' || signal.aborted) break;
+          await sleep(loop.resyncMs ?? 30_000, signal);
+          continue;
+        }
         events.onPlan?.(plan, pass);
         firstPlan ??= plan;
         for (const u of plan.unreachable) {
@@ -431,7 +460,10 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
           recheck: failedBefore,
         });
         failedBefore = new Set(result.failures.map((f) => f.resource));
-        quiet = plan.operations.length === 0 && plan.unreachable.length === 0 && result.converged && result.failures.length === 0 ? key : undefined;
+        quiet = memoizable && result.converged && result.failures.length === 0 ? keyOf() : undefined;
+        if (quiet !== undefined && !loop.noWait) {
+          await store.setQuietMemo(loop.applySet, { key: memoDigest(quiet), statuses: [...result.statuses], endpoints: [...result.endpoints] });
+        }
         operationsRun += outcome.operationsRun;
         const after = afterPass(observation, outcome);
         if (loop.prune) {

@@ -138,6 +138,8 @@ export function remoteStore(client: ApiClient): Store {
     remove: readOnly('remove'),
     inventory: readOnly('inventory'),
     setInventory: readOnly('setInventory'),
+    quietMemo: async () => undefined,
+    setQuietMemo: readOnly('setQuietMemo'),
     appendEvent: readOnly('appendEvent'),
     lock: readOnly('lock'),
     identity: readOnly('identity'),

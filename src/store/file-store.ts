@@ -2,6 +2,7 @@
 //
 //   resources/<kind>/<name>.json   AppliedRecord (the resource as applied, generation, status)
 //   inventory/<applySet>.json      ids the apply set applied (for --prune)
+//   quiet/<applySet>.json          QuietMemo: the result of the set's last quiet pass, by digest
 //   events.jsonl, events.1.jsonl   recent events; rotated so each file keeps ~EVENTS_PER_FILE lines
 //   lock                           LockInfo of the process allowed to mutate
 //   identity.json                  StoreIdentity: owner id/name on node objects, hash key (0600)
@@ -15,7 +16,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { EventRecord, Kind, Resource, ResourceId, ResourceStatus, ServiceResource, WorkspaceResource } from '../model/types.js';
 import { resourceId } from '../model/types.js';
-import { LockTimeoutError, type AppliedRecord, type LockInfo, type PreviousPlacement, type Store, type StoreIdentity } from './types.js';
+import { LockTimeoutError, type AppliedRecord, type LockInfo, type PreviousPlacement, type QuietMemo, type Store, type StoreIdentity } from './types.js';
 
 export const EVENTS_PER_FILE = 1000;
 const LOCK_POLL_MS = 200;
@@ -337,11 +338,28 @@ class FileStore implements Store {
     });
   }
 
+  async quietMemo(applySet: string): Promise<QuietMemo | undefined> {
+    // A memo is only ever a shortcut: one that cannot be read is no memo.
+    return readJson<QuietMemo>(this.applySetFile('quiet', applySet)).catch(() => undefined);
+  }
+
+  async setQuietMemo(applySet: string, memo: QuietMemo): Promise<void> {
+    const file = this.applySetFile('quiet', applySet);
+    return this.serialize(file, async () => {
+      const { text } = await readJsonText<QuietMemo>(file).catch(() => ({ text: undefined }));
+      await writeIfChanged(file, JSON.stringify(memo) + '\n', text);
+    });
+  }
+
   private inventoryFile(applySet: string): string {
+    return this.applySetFile('inventory', applySet);
+  }
+
+  private applySetFile(dir: 'inventory' | 'quiet', applySet: string): string {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(applySet)) {
       throw new Error(`invalid apply set name "${applySet}": use letters, digits, ".", "_" and "-"`);
     }
-    return path.join(this.home, 'inventory', `${applySet}.json`);
+    return path.join(this.home, dir, `${applySet}.json`);
   }
 
   appendEvent(event: EventRecord): Promise<void> {

@@ -46,6 +46,17 @@ export interface StoreIdentity extends Owner {
   key: string;
 }
 
+/**
+ * What an apply pass that planned nothing and converged concluded, under a digest of what it
+ * started from (the store's records and the nodes' observation): a later pass that starts from
+ * the same takes this result instead of running its machines again.
+ */
+export interface QuietMemo {
+  key: string;
+  statuses: [ResourceId, ResourceStatus][];
+  endpoints: [ResourceId, string][];
+}
+
 export interface Store {
   readonly home: string;
   /**
@@ -65,6 +76,9 @@ export interface Store {
   /** Ids an apply set applied (its inventory, for --prune). */
   inventory(applySet: string): Promise<ResourceId[]>;
   setInventory(applySet: string, ids: ResourceId[]): Promise<void>;
+  /** The memo of the apply set's last quiet pass (../reconcile/reconciler.ts); undefined: none. */
+  quietMemo(applySet: string): Promise<QuietMemo | undefined>;
+  setQuietMemo(applySet: string, memo: QuietMemo): Promise<void>;
   appendEvent(event: EventRecord): Promise<void>;
   /** Most recent last; filtered by object id when given. */
   events(opts?: { object?: ResourceId; limit?: number }): Promise<EventRecord[]>;

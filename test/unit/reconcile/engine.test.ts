@@ -434,6 +434,41 @@ describe('engine apply', () => {
     expect(observed).toEqual([1, 2, 3, 4, 5, 6, 7]); // every pass still observes every node
   });
 
+  it('a no-op apply that starts from what the last quiet apply started from takes its stored result; any change runs the pass', async () => {
+    const set = loadedSet([workspace('api'), service('web', 'api')]);
+    expect((await engine.apply(set, opts())).operationsRun).toBe(2);
+    // The second apply plans nothing and converges: quiet, so its result is stored under a digest of its inputs.
+    expect((await engine.apply(set, opts())).operationsRun).toBe(0);
+    const memo = await store.quietMemo('default');
+    expect(memo?.statuses.map(([id]) => id)).toEqual(expect.arrayContaining(['service/web', 'workspace/api']));
+    // Mark the stored result: an apply that shows the mark took it instead of running its machines.
+    const marked = memo!.statuses.map(([id, st]): [string, typeof st] => [id, { ...st, details: { ...st.details, memo: 'used' } }]);
+    await store.setQuietMemo('default', { ...memo!, statuses: marked });
+    const third = await engine.apply(set, opts());
+    expect(third.converged).toBe(true);
+    expect(third.statuses.get('service/web')?.details?.memo).toBe('used');
+
+    // Drift on the node: the observation differs, so the pass runs and repairs.
+    world.workspaces('local').delete('api');
+    const repaired = await engine.apply(set, opts());
+    expect(repaired.operationsRun).toBe(2);
+    expect(repaired.statuses.get('service/web')?.details?.memo).toBeUndefined();
+  });
+
+  it('no stored result stands in for a pass that probes or checks from the controller', async () => {
+    // A probed service whose supervisor records no verdict: the controller probes it every pass.
+    world.healthy.add('web');
+    const set = loadedSet([workspace('api'), service('web', 'api', { healthcheck: check('web') })]);
+    expect((await engine.apply(set, opts())).converged).toBe(true);
+    expect((await engine.apply(set, opts())).converged).toBe(true);
+    expect(await store.quietMemo('default')).toBeUndefined();
+    // With the supervisor's healthy verdict recorded, the pass concludes from the observation alone.
+    world.recordedHealth.set('web', [{ status: 'healthy', failures: 0, message: 'exit 0' }]);
+    expect((await engine.apply(set, opts())).converged).toBe(true);
+    expect((await engine.apply(set, opts())).converged).toBe(true);
+    expect(await store.quietMemo('default')).toBeDefined();
+  });
+
   it('a no-op pass writes no status: only what changed is stored, once', async () => {
     const set = loadedSet([node('n1', '127.0.0.9'), workspace('api', { node: 'n1' }), service('web', 'api'), workspace('solo')]);
     expect((await engine.apply(set, opts())).converged).toBe(true);

@@ -137,6 +137,21 @@ describe('writes that change nothing are skipped', () => {
     expect(await store.inventory('default')).toEqual(['service/x', 'workspace/api']);
   });
 
+  it('a quiet memo is kept per apply set, rewritten only when it changes, and a damaged one is no memo', async () => {
+    const store = await openStore(home);
+    expect(await store.quietMemo('default')).toBeUndefined();
+    const memo = { key: 'k1', statuses: [['workspace/api', status(1)]] as [string, ReturnType<typeof status>][], endpoints: [] };
+    await store.setQuietMemo('default', memo);
+    const file = await inode('quiet/default.json');
+    await store.setQuietMemo('default', memo);
+    expect(await inode('quiet/default.json')).toBe(file);
+    expect(await store.quietMemo('default')).toEqual(memo);
+    expect(await store.quietMemo('other')).toBeUndefined();
+    await fs.writeFile(path.join(home, 'quiet/default.json'), '{ not json');
+    expect(await store.quietMemo('default')).toBeUndefined();
+    await expect(store.setQuietMemo('../x', memo)).rejects.toThrow(/invalid apply set name/);
+  });
+
   it('a damaged inventory is replaced, not kept because it cannot be compared', async () => {
     const store = await openStore(home);
     await fs.mkdir(path.join(home, 'inventory'), { recursive: true });

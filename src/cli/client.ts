@@ -45,6 +45,14 @@ export function clientEngine(client: ApiClient, events: EngineEvents): EngineApi
   };
 }
 
+/**
+ * How commands load manifests: nodes known to the store may be referenced, and files that parsed
+ * cleanly are remembered in $VENDETTA_HOME/cache/manifests (see src/manifest/documents.ts).
+ */
+export async function manifestOptions(): Promise<{ knownNodes: NodeResource[]; cacheDir: string }> {
+  return { knownNodes: await storeNodes(), cacheDir: path.join(defaultHome(), 'cache', 'manifests') };
+}
+
 /** Nodes added with `vendetta node add`: manifests may reference them without declaring them. */
 export async function storeNodes(): Promise<NodeResource[]> {
   const client = serverClient();

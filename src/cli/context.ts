@@ -10,7 +10,7 @@ import type { NodeResource } from '../model/types.js';
 import { drivers } from './drivers.js';
 import { ExitError } from './errors.js';
 import { flagDuration } from './options.js';
-import { clientEngine, serverClient, storeNodes } from './client.js';
+import { clientEngine, manifestOptions, serverClient, storeNodes } from './client.js';
 import { remoteStore } from '../server/client.js';
 import { cliTransportOptions } from './keeper.js';
 
@@ -32,7 +32,7 @@ export async function openEngine(global: GlobalOptions, events: EngineEvents = {
 /** Loads and validates manifests; on errors prints every one as file:line:col and exits. */
 export async function loadOrExit(paths: string[] | undefined, exitCode = 1): Promise<LoadedSet> {
   if (!paths || paths.length === 0) throw new ExitError('no manifests given', exitCode, 'pass -f FILE_OR_DIR (repeatable)');
-  const result = await loadManifests(paths, { knownNodes: await storeNodes() });
+  const result = await loadManifests(paths, await manifestOptions());
   if (!result.ok) {
     const lines = formatManifestErrors(result.errors, result.total);
     const n = result.total;
@@ -42,4 +42,4 @@ export async function loadOrExit(paths: string[] | undefined, exitCode = 1): Pro
 }
 
 
-export { flagDuration, storeNodes };
+export { flagDuration, manifestOptions, storeNodes };

@@ -13,8 +13,8 @@ export function registerValidate(program: Command): void {
     .action(async (flags: { filename: string[]; output: 'text' | 'json' | 'yaml' }) => {
       // Loaded here, not at the top: ajv and yaml only for the commands that read manifests.
       const { loadManifests, formatManifestErrors } = await import('../manifest/index.js');
-      const { storeNodes } = await import('./client.js');
-      const result = await loadManifests(requireFiles(flags.filename), { knownNodes: await storeNodes() });
+      const { manifestOptions } = await import('./client.js');
+      const result = await loadManifests(requireFiles(flags.filename), await manifestOptions());
       if (flags.output !== 'text') {
         const data = result.ok
           ? { valid: true, resources: result.resources.map((r) => ({ kind: r.kind, name: r.metadata.name, source: r.source })) }

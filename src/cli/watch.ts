@@ -28,7 +28,7 @@ import type { LoadedSet } from '../reconcile/api.js';
 import { openStore } from '../store/file-store.js';
 import { TransportPool } from '../transport/pool.js';
 import { Mutex, ResyncLoop, lockHeldStore } from '../server/session.js';
-import { drivers, flagDuration, storeNodes, type GlobalOptions } from './context.js';
+import { drivers, flagDuration, manifestOptions, type GlobalOptions } from './context.js';
 import { renderResult } from './apply.js';
 import { untilSignal } from './serve.js';
 import { UsageError } from './errors.js';
@@ -157,7 +157,7 @@ export async function runWatch(flags: WatchFlags, global: GlobalOptions): Promis
   const applyCurrentFiles = (why: string, tentative = false) =>
     mutex.run(async () => {
       if (session.signal.aborted) return true;
-      const loaded = await loadManifests(paths, { knownNodes: await storeNodes() });
+      const loaded = await loadManifests(paths, await manifestOptions());
       if (tentative && (!loaded.ok || (inForce && dropsResources(inForce, loaded.set)))) return false;
       if (!loaded.ok) {
         const n = loaded.total;

@@ -4,14 +4,14 @@
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, extname, join, resolve } from 'node:path';
-import { isScalar, LineCounter, parseAllDocuments, visit, type Document } from 'yaml';
 import { resourceId, type NodeResource, type Resource, type ResourceId } from '../model/types.js';
 import type { ResolvedEnv } from '../model/env.js';
 import type { LoadedSet } from '../reconcile/api.js';
 import { withDefaults } from './defaults.js';
 import { resolveEnv } from './env.js';
 import { errorAt, sortErrors, type ManifestError } from './errors.js';
-import { locator, type Locate } from './locate.js';
+import { fileDocuments } from './documents.js';
+import type { Locate } from './locate.js';
 import { checkReferences, type Declared } from './references.js';
 import { isPlainObject, isValidName, validateDocument } from './schema.js';
 
@@ -43,6 +43,8 @@ export interface LoadOptions {
   environ?: NodeJS.ProcessEnv;
   /** Nodes known outside the manifests (added with `vendetta node add`): referenceable, not re-declared. */
   knownNodes?: NodeResource[];
+  /** Where files that parsed cleanly are remembered by their text (./documents.ts); none: always parse. */
+  cacheDir?: string;
 }
 
 const MANIFEST_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
@@ -86,35 +88,14 @@ export async function loadManifests(paths: string[], opts: LoadOptions = {}): Pr
       errors.push({ file, line: 0, col: 0, message: `cannot read file: ${(err as Error).message}` });
       continue;
     }
-    // JSON goes through the YAML parser too: JSON is YAML, and this way it has positions.
-    const lineCounter = new LineCounter();
-    // uniqueKeys off: the library checks each key against all earlier ones (quadratic; 100k keys
-    // took minutes); duplicateKeys below does the same check with a set.
-    for (const doc of parseAllDocuments(text, { lineCounter, uniqueKeys: false })) {
-      const problems = doc.errors.map((e) => ({ offset: e.pos[0], message: parserMessage(e.message) }));
-      if (problems.length === 0) problems.push(...duplicateKeys(doc));
-      if (problems.length > 0) {
-        const shown = problems.slice(0, room());
-        for (const p of shown) {
-          const pos = lineCounter.linePos(Math.max(0, p.offset));
-          errors.push({ file, line: pos.line, col: pos.col, message: `invalid YAML: ${p.message}` });
-        }
-        unlocated += problems.length - shown.length;
+    for (const doc of await fileDocuments(text, file, LIMITS.aliases, opts.cacheDir)) {
+      if ('problems' in doc) {
+        const shown = doc.problems.slice(0, room());
+        for (const p of shown) errors.push({ file, line: p.line, col: p.col, message: p.message });
+        unlocated += doc.problems.length - shown.length;
         continue;
       }
-      const at = locator(doc, lineCounter, file);
-      let value: unknown;
-      try {
-        value = doc.toJS({ maxAliasCount: LIMITS.aliases });
-      } catch (err) {
-        // The yaml library throws (without a position) when aliases expand too much.
-        const aliases = /alias count/i.test((err as Error).message);
-        const message = aliases
-          ? `invalid YAML: its aliases (*name) expand to too much data (more than ${LIMITS.aliases} alias uses); write the values out or use fewer aliases`
-          : `invalid YAML: ${(err as Error).message}`;
-        errors.push(errorAt(at([]), message));
-        continue;
-      }
+      const { value, at } = doc;
       if (value === null || value === undefined) continue; // an empty document, e.g. a trailing "---"
 
       const { kind, issues } = validateDocument(value);
@@ -256,31 +237,6 @@ async function walk(dir: string): Promise<string[]> {
   return out;
 }
 
-/** "Map keys must be unique", as the yaml library says it, found in linear time. */
-function duplicateKeys(doc: Document.Parsed): { offset: number; message: string }[] {
-  const found: { offset: number; message: string }[] = [];
-  visit(doc, {
-    Map(_, map) {
-      const seen = new Set<unknown>();
-      for (const pair of map.items) {
-        if (!isScalar(pair.key)) continue;
-        const key = pair.key.value;
-        if (!seen.has(key)) {
-          seen.add(key);
-          continue;
-        }
-        found.push({ offset: pair.key.range?.[0] ?? 0, message: 'Map keys must be unique' });
-      }
-    },
-  });
-  return found;
-}
-
 function clip(message: string): string {
   return message.length <= LIMITS.messageChars ? message : `${message.slice(0, LIMITS.messageChars)}… (message cut)`;
-}
-
-/** The yaml library's message without its " at line L, column C:" suffix and code excerpt. */
-function parserMessage(message: string): string {
-  return message.replace(/\s+at line \d+, column \d+:?[\s\S]*$/, '');
 }

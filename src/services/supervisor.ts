@@ -591,7 +591,7 @@ printf '%s' "$8" > "$d/logmax"
 printf '%s' "$9" > "$d/logfiles"
 if [ -n "\${10}" ]; then printf '%s' "\${10}" > "$d/.probe.tmp"; mv -f "$d/.probe.tmp" "$d/probe"; elif [ -e "$d/probe" ]; then rm -f "$d/probe"; fi
 # The env file from stdin, copied with builtins (no cat to fork).
-(umask 077; l=''; while IFS= read -r l || [ -n "$l" ]; do printf '%s\n' "$l"; l=''; done > "$d/.env.tmp")
+(umask 077; l=''; while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; l=''; done > "$d/.env.tmp")
 mv -f "$d/.env.tmp" "$d/env"`;
 
 function installArgs(stateDir: string, name: string, files: ServiceFiles): string[] {

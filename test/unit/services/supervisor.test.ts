@@ -29,19 +29,19 @@ describe('argv builders', () => {
   it('install carries the files as arguments and leaves env for stdin', () => {
     const argv = installServiceArgv('/w/state', 'db', { command: 'echo "$X"', workdir: '/workspace', restart: 'on-failure', hash: 'h1' });
     expect(argv.slice(3)).toEqual(['sh', '/w/state', 'db', SUPERVISOR_SCRIPT, 'echo "$X"', '/workspace', 'on-failure', 'h1', '', '', '']);
-    expect(argv[2]).toContain('umask 077; cat >');
+    expect(argv[2]).toMatch(/umask 077; [^\n]*read -r[^\n]*> "\$d\/\.env\.tmp"/);
   });
 
   it('install carries the probe file as the tenth argument; none removes an old one', () => {
     const files = { command: 'x', workdir: '/w', restart: 'always' as const, hash: 'h' };
     const withProbe = installServiceArgv('/s', 'web', { ...files, probe: 'tcp 2000 1000 3 0 80\n' });
     expect(withProbe[13]).toBe('tcp 2000 1000 3 0 80\n');
-    expect(withProbe[2]).toContain('> "$d/.probe.tmp"; mv -f "$d/.probe.tmp" "$d/probe"; else rm -f "$d/probe"');
+    expect(withProbe[2]).toContain('> "$d/.probe.tmp"; mv -f "$d/.probe.tmp" "$d/probe"; elif [ -e "$d/probe" ]; then rm -f "$d/probe"');
     expect(installServiceArgv('/s', 'web', files)[13]).toBe('');
   });
 
   it('a (re)start removes the verdict of an earlier run', () => {
-    expect(startServiceArgv('/s', 'web')[2]).toMatch(/rm -f [^\n]*"\$d\/health" "\$d\/prober.id"/);
+    expect(startServiceArgv('/s', 'web')[2]).toMatch(/rm_present [^\n]*"\$d\/health" "\$d\/prober.id"/);
   });
 
   it('logs read the rotated files too; follow tails the log by name', () => {

@@ -10,6 +10,7 @@ import { plainEnv } from '../model/env.js';
 import type { WorkspaceResource } from '../model/types.js';
 import { openWorkspace } from './runtime.js';
 import type { GlobalOptions } from './context.js';
+import { cliTransportOptions } from './keeper.js';
 import { ExitError, UsageError } from './errors.js';
 
 export function registerExec(program: Command): void {
@@ -24,7 +25,7 @@ export function registerExec(program: Command): void {
       if (argv.length === 0) throw new UsageError('no command given', 'vendetta exec WORKSPACE -- CMD ARGS…');
       const global = cmd.optsWithGlobals() as GlobalOptions;
       const store = await openStore();
-      const pool = new TransportPool({ strictHostKeys: global.strictHostKeys });
+      const pool = new TransportPool(cliTransportOptions({ strictHostKeys: global.strictHostKeys }));
       try {
         const ws = await openWorkspace(store, pool, name);
         const env = await workspaceEnv(ws.workspace);

@@ -222,10 +222,15 @@ spec: {workspace: kept-web, command: exec httpd -f -p 80 -h /var/www}
     const second = await cli('apply', '-f', manifest);
     expect(second.code, second.stderr).toBe(0);
     expect(second.stdout).toMatch(/\(0 operations\)/);
+    // exec goes through the keeper too: its channels (an SSH session, or the Docker API's socket
+    // forward) are the keeper's; a direct connection would leave the keeper's counters as they were.
+    const channels = (s: Record<string, number>) => (s.sessions ?? 0) + (s.forwards ?? 0);
+    const channelsBefore = channels(await keeperOfCli().stats());
     const ex = await cli('exec', 'kept-web', '--', 'cat', '/etc/hostname');
     expect(ex.code, ex.stderr).toBe(0);
     const stats = await keeperOfCli().stats();
     expect(stats.connections).toBe(1);
+    expect(channels(stats)).toBeGreaterThan(channelsBefore);
     expect(stats.forwards).toBeGreaterThan(0); // the Docker API went through it
     expect((await managedContainers(infra, 'n1')).has('vendetta-kept-web')).toBe(true);
     // The keeper is an ordinary process of this user; `node disconnect` ends it.

@@ -29,7 +29,7 @@ export function registerExec(program: Command): void {
       try {
         const ws = await openWorkspace(store, pool, name);
         const env = await workspaceEnv(ws.workspace);
-        const proc = await ws.runtime.spawn(argv, { cwd: flags.workdir ?? ws.runtime.workspaceDir, env });
+        const proc = await ws.runtime.spawn(argv, { cwd: flags.workdir ?? ws.runtime.workspaceDir, env, asWorkspace: true });
         if (flags.stdin) process.stdin.pipe(proc.stdin);
         else proc.stdin.end();
         let stderrSeen = false;

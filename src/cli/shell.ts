@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { openStore } from '../store/file-store.js';
 import { TransportPool } from '../transport/pool.js';
+import { workspaceEnv } from './exec.js';
 import { openWorkspace } from './runtime.js';
 import type { GlobalOptions } from './context.js';
 import { ExitError } from './errors.js';
@@ -19,6 +20,8 @@ export async function runShell(name: string, global: GlobalOptions, command?: st
     const argv = command?.length ? command : ['/bin/sh', '-c', 'if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi'];
     const proc = await ws.runtime.spawn(argv, {
       cwd: ws.runtime.workspaceDir,
+      env: await workspaceEnv(ws.workspace),
+      asWorkspace: true,
       pty: interactive ? { rows: process.stdout.rows || 24, cols: process.stdout.columns || 80, term: process.env.TERM || 'xterm-256color' } : undefined,
     });
     const onResize = () => proc.resize?.(process.stdout.rows || 24, process.stdout.columns || 80);

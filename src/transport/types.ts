@@ -38,6 +38,13 @@ export interface SpawnedProcess {
 export interface SpawnOptions {
   env?: Record<string, string>;
   cwd?: string;
+  /**
+   * A person's command (`exec`, `shell`): its environment is the workspace's, as a service's is
+   * (PATH and HOME from where it runs, TERM with a PTY, then `env`), not the caller's or the
+   * transport's. Providers whose exec already starts from the workspace's own environment
+   * (containers, VMs) need do nothing.
+   */
+  asWorkspace?: boolean;
   /** Allocate a pseudo-terminal (interactive shell). */
   pty?: { rows: number; cols: number; term?: string };
 }

@@ -178,6 +178,35 @@ describe('process driver on this machine', () => {
     await driver.delete(ctx, 'api');
   });
 
+  it("a person's command (exec, shell) gets the workspace's env and directory, nothing of the caller's", async () => {
+    await driver.create(ctx, { resource: workspace('api'), specHash: 'ws-hash', env: {}, owner: OWNER });
+    const rt = await driver.runtime(ctx, 'api');
+    process.env.VENDETTA_TEST_CALLER_SECRET = 'leaked';
+    try {
+      const proc = await rt.spawn(['sh', '-c', 'env; pwd'], { env: { GREETING: "it's \"q\" $HOME", EMPTY: '' }, asWorkspace: true });
+      proc.stdin.end();
+      let out = '';
+      proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      expect(await proc.wait()).toBe(0);
+      const lines = out.trim().split('\n');
+      expect(lines).toContain(`GREETING=it's "q" $HOME`);
+      expect(lines).toContain('EMPTY=');
+      expect(lines.some((l) => l.startsWith('PATH='))).toBe(true);
+      expect(lines.some((l) => l.startsWith('HOME='))).toBe(true);
+      expect(out).not.toContain('VENDETTA_TEST_CALLER_SECRET');
+      expect(lines.at(-1)).toBe(rt.workspaceDir);
+      // Without the flag (vendetta's own commands) the transport's environment stays.
+      const own = await rt.spawn(['env'], {});
+      own.stdin.end();
+      let ownOut = '';
+      own.stdout.on('data', (d: Buffer) => (ownOut += d.toString()));
+      await own.wait();
+      expect(ownOut).toContain('VENDETTA_TEST_CALLER_SECRET=leaked');
+    } finally {
+      delete process.env.VENDETTA_TEST_CALLER_SECRET;
+    }
+  });
+
   it('creates a stopped workspace with an empty directory when there is no source', async () => {
     const ws = workspace('idle');
     ws.spec.state = 'stopped';

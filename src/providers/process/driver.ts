@@ -6,7 +6,7 @@
 //   <root>/<name>/state/       supervisor state (src/services)
 import { posix } from 'node:path';
 import { LOCAL_ADDRESS, LOCAL_NODE, type NodeResource, type ObservedWorkspace, type Owner } from '../../model/types.js';
-import { nodeStatusArgv, parseNodeStatus, parseServiceStatus, SERVICE_SHELL_LIB, stopAllServicesArgv } from '../../services/supervisor.js';
+import { DEFAULT_PATH, nodeStatusArgv, parseNodeStatus, parseServiceStatus, SERVICE_SHELL_LIB, stopAllServicesArgv } from '../../services/supervisor.js';
 import type { ExecResult } from '../../transport/types.js';
 import type { DesiredWorkspace, DriverContext, ProviderDriver, WorkspaceRuntime } from '../types.js';
 
@@ -83,6 +83,22 @@ for w in "$1"/*/; do
   service_status "$w/state"
 done`;
   return ['/bin/sh', '-c', `${SERVICE_SHELL_LIB}\n${body}`, 'sh', root];
+}
+
+/**
+ * A person's command in a process workspace, with the environment a service of it gets: nothing of
+ * the caller's (on the local node, the controller's own, secrets included), only PATH and HOME as
+ * the node gives them, TERM when there is one (a PTY), and the workspace's env.
+ */
+export function workspaceEnvArgv(argv: string[], env: Record<string, string>): string[] {
+  for (const k of Object.keys(env)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`invalid environment variable name ${JSON.stringify(k)}`);
+  }
+  // "--" ends env's assignments only in GNU env; a command name holding "=" cannot be told apart.
+  if (argv[0]?.includes('=')) throw new Error(`cannot run ${JSON.stringify(argv[0])}: a command name may not contain "="`);
+  const body = `p=\${PATH:-${DEFAULT_PATH}} h=\${HOME:-/} t=\${TERM:-}
+exec env -i "PATH=$p" "HOME=$h" \${t:+"TERM=$t"} "$@"`;
+  return ['/bin/sh', '-c', body, 'sh', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv];
 }
 
 /**
@@ -293,7 +309,10 @@ export function createProcessDriver(): ProviderDriver {
         stateDir: paths.stateDir,
         address: ADDRESS,
         exec: (argv, opts) => transport.exec(argv, { ...opts, cwd: opts?.cwd ?? paths.workspaceDir }),
-        spawn: (argv, opts) => transport.spawn(argv, { ...opts, cwd: opts?.cwd ?? paths.workspaceDir }),
+        spawn: (argv, opts) =>
+          opts?.asWorkspace
+            ? transport.spawn(workspaceEnvArgv(argv, opts.env ?? {}), { ...opts, env: undefined, cwd: opts.cwd ?? paths.workspaceDir })
+            : transport.spawn(argv, { ...opts, cwd: opts?.cwd ?? paths.workspaceDir }),
       };
     },
   };

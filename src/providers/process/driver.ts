@@ -96,9 +96,19 @@ export function workspaceEnvArgv(argv: string[], env: Record<string, string>): s
   }
   // "--" ends env's assignments only in GNU env; a command name holding "=" cannot be told apart.
   if (argv[0]?.includes('=')) throw new Error(`cannot run ${JSON.stringify(argv[0])}: a command name may not contain "="`);
-  const body = `p=\${PATH:-${DEFAULT_PATH}} h=\${HOME:-/} t=\${TERM:-}
+  // "$1" is how many NAME=VALUE follow; then the command. A command name not found on PATH gets
+  // the shell's message and 127 (env's own would be "env: 'x': No such file or directory").
+  const body = `n=$1
+shift
+p=\${PATH:-${DEFAULT_PATH}} h=\${HOME:-/} t=\${TERM:-}
+eval "c=\\\${$((n + 1))}"
+case $c in
+*/*) ;;
+*) if ! PATH=$p command -v "$c" >/dev/null 2>&1; then printf '%s: command not found\\n' "$c" >&2; exit 127; fi ;;
+esac
 exec env -i "PATH=$p" "HOME=$h" \${t:+"TERM=$t"} "$@"`;
-  return ['/bin/sh', '-c', body, 'sh', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv];
+  const assignments = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+  return ['/bin/sh', '-c', body, 'sh', String(assignments.length), ...assignments, ...argv];
 }
 
 /**

@@ -1,7 +1,7 @@
 // The observe stage: what is really on the nodes a command needs, read through each provider's
 // driver (one batched listing per provider and node). I/O only; deciding what to do with it is
 // the planner's job (../plan), and turning it into statuses is ./record.ts's.
-import type { NodeResource, ObservedNode, ObservedSet, ObservedWorkspace, ProviderName } from '../model/types.js';
+import type { HealthcheckSpec, NodeResource, ObservedNode, ObservedSet, ObservedWorkspace, ProviderName } from '../model/types.js';
 import { IMPLICIT_LOCAL_NODE, LOCAL_ADDRESS, LOCAL_NODE } from '../model/types.js';
 import type { ObservationTargets } from '../plan/targets.js';
 import { ProviderError, type ProviderDriver } from '../providers/types.js';
@@ -208,6 +208,11 @@ export function answeredObservation(ws: ObservedWorkspace | undefined): boolean 
   return !!ws && ws.running && ws.services.length > 0;
 }
 
+/** A health check with something to probe (exec, tcp or http). */
+export function hasProbe(hc: HealthcheckSpec | undefined): hc is HealthcheckSpec {
+  return !!hc && !!(hc.exec || hc.tcp || hc.http);
+}
+
 /**
  * Would a pass over this observation conclude from the observation alone? Then an earlier quiet
  * pass over the same observation stands in for it. Not when a running workspace listed no
@@ -222,8 +227,7 @@ export function decidedByObservation(set: LoadedSet, observed: ObservedSet): boo
     if (!answeredObservation(byName.get(`${ws.spec.node}/${ws.metadata.name}`))) return false;
   }
   for (const svc of set.desired.services.values()) {
-    const hc = svc.spec.healthcheck;
-    if (!hc || !(hc.exec || hc.tcp || hc.http)) continue;
+    if (!hasProbe(svc.spec.healthcheck)) continue;
     const node = set.desired.workspaces.get(svc.spec.workspace)?.spec.node;
     const seen = byName.get(`${node}/${svc.spec.workspace}`)?.services.find((s) => s.name === svc.metadata.name);
     if (seen?.health?.status !== 'healthy') return false;

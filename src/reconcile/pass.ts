@@ -37,7 +37,7 @@ import {
   type ServiceTarget,
 } from './service-machine.js';
 import { servicePhase, topState, workspacePhase } from './status.js';
-import { answeredObservation, providerUnavailable } from './observe.js';
+import { answeredObservation, hasProbe, providerUnavailable } from './observe.js';
 import { createCoalescer, createNodeReader, type ServicesByWorkspace } from './node-reader.js';
 import { workspaceMachine, type WorkspaceIo, type WorkspaceMachine, type WorkspaceOperation, type WorkspaceTarget } from './workspace-machine.js';
 import type { Phase } from '../model/types.js';
@@ -203,9 +203,6 @@ export function staleVerdict(checkedAt: string | undefined, startedAt: string | 
   return Number.isFinite(checked) && Number.isFinite(started) && checked < started;
 }
 
-function hasProbe(hc: HealthcheckSpec | undefined): hc is HealthcheckSpec {
-  return !!hc && !!(hc.exec || hc.tcp || hc.http);
-}
 
 export async function executePass(ctx: PassContext): Promise<PassOutcome> {
   const { plan, observed, set, helpers } = ctx;

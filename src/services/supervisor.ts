@@ -11,7 +11,8 @@ import { quoteArg } from '../transport/quote.js';
 import { parseHealthLine, PROBER_SHELL } from './probe-script.js';
 
 const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** A shell identifier: what an env key must be to reach a command through the shell. */
+export const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export function assertServiceName(name: string): void {
   if (!NAME.test(name)) {
@@ -452,48 +453,36 @@ service_log_tail() {
  * `alive PID`, `stop_service DIR`, `service_status STATEDIR [lock]`, `node_status MODE NAME DIR…`,
  * `node_status_under MODE ROOT`.
  */
-export const SERVICE_SHELL_LIB = PROC_LIB + SERVICE_FIELDS_LIB + String.raw`stop_service() {
-  if sp=$(sup_ours "$1"); then
-    kill -TERM "$sp" 2>/dev/null
-    i=0
-    while sup_ours "$1" >/dev/null && [ "$i" -lt 100 ]; do nap; i=$((i + 1)); done
-    # The supervisor did not finish in time: KILL it; its child is stopped below.
-    if sp=$(sup_ours "$1"); then kill -KILL "$sp" 2>/dev/null; fi
-  fi
-  # A supervisor that was killed leaves its child running: stop that too (if it is still ours).
-  stop_child "$1"
-  # …and its prober, which would otherwise check on until its next round.
-  if pp=$(ours "$1/prober.id"); then kill -TERM "$pp" 2>/dev/null; fi
-  if [ -d "$1" ]; then printf 'stopped\n' > "$1/state"; fi
-}
+export const SERVICE_SHELL_LIB = PROC_LIB + SERVICE_FIELDS_LIB + String.raw`# stop_service SERVICEDIR: stop_services for one.
+stop_service() { stop_services "$1"; }
 # stop_services SERVICEDIR...: stop_service for many services at once, with one wait for all of
 # them: a stop_service per service in the background made each poll with its own sleep (a
 # thousand at once loaded a node to 300).
 stop_services() {
-  for d in "$@"; do
-    if sp=$(sup_ours "$d"); then kill -TERM "$sp" 2>/dev/null; fi
+  for sv in "$@"; do
+    if sp=$(sup_ours "$sv"); then kill -TERM "$sp" 2>/dev/null; fi
   done
   i=0
   while [ "$i" -lt 100 ] && any_ours sup_ours "$@"; do nap; i=$((i + 1)); done
   # Supervisors that did not finish in time, and children a killed supervisor left running.
-  for d in "$@"; do
-    if sp=$(sup_ours "$d"); then kill -KILL "$sp" 2>/dev/null; fi
-    if t=$(child_target "$d"); then kill -TERM "$t" 2>/dev/null; fi
+  for sv in "$@"; do
+    if sp=$(sup_ours "$sv"); then kill -KILL "$sp" 2>/dev/null; fi
+    if t=$(child_target "$sv"); then kill -TERM "$t" 2>/dev/null; fi
   done
   i=0
   while [ "$i" -lt 50 ] && any_ours child_target "$@"; do nap; i=$((i + 1)); done
-  for d in "$@"; do
-    if t=$(child_target "$d"); then kill -KILL "$t" 2>/dev/null; fi
-    if pp=$(ours "$d/prober.id"); then kill -TERM "$pp" 2>/dev/null; fi
-    if [ -d "$d" ]; then printf 'stopped\n' > "$d/state"; fi
+  for sv in "$@"; do
+    if t=$(child_target "$sv"); then kill -KILL "$t" 2>/dev/null; fi
+    if pp=$(ours "$sv/prober.id"); then kill -TERM "$pp" 2>/dev/null; fi
+    if [ -d "$sv" ]; then printf 'stopped\n' > "$sv/state"; fi
   done
 }
 # any_ours CHECK DIR...: CHECK (sup_ours or child_target) finds its process for one of the DIRs.
 any_ours() {
   c=$1
   shift
-  for d in "$@"; do
-    if "$c" "$d" >/dev/null; then return 0; fi
+  for sv in "$@"; do
+    if "$c" "$sv" >/dev/null; then return 0; fi
   done
   return 1
 }

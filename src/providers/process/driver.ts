@@ -6,7 +6,7 @@
 //   <root>/<name>/state/       supervisor state (src/services)
 import { posix } from 'node:path';
 import { LOCAL_ADDRESS, LOCAL_NODE, type NodeResource, type ObservedWorkspace, type Owner } from '../../model/types.js';
-import { DEFAULT_PATH, nodeStatusArgv, parseNodeStatus, parseServiceStatus, SERVICE_SHELL_LIB, stopAllServicesArgv } from '../../services/supervisor.js';
+import { DEFAULT_PATH, ENV_KEY, nodeStatusArgv, parseNodeStatus, parseServiceStatus, SERVICE_SHELL_LIB, stopAllServicesArgv } from '../../services/supervisor.js';
 import type { ExecResult } from '../../transport/types.js';
 import type { DesiredWorkspace, DriverContext, ProviderDriver, WorkspaceRuntime } from '../types.js';
 
@@ -92,7 +92,7 @@ done`;
  */
 export function workspaceEnvArgv(argv: string[], env: Record<string, string>): string[] {
   for (const k of Object.keys(env)) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`invalid environment variable name ${JSON.stringify(k)}`);
+    if (!ENV_KEY.test(k)) throw new Error(`invalid environment variable name ${JSON.stringify(k)}`);
   }
   // "--" ends env's assignments only in GNU env; a command name holding "=" cannot be told apart.
   if (argv[0]?.includes('=')) throw new Error(`cannot run ${JSON.stringify(argv[0])}: a command name may not contain "="`);

@@ -1,6 +1,7 @@
 // vendetta apply -f PATH… : converge nodes to the manifests and wait until Ready.
 import type { Command } from 'commander';
-import { renderPlan, planSummary } from '../output/plan-render.js';
+import { dataLossOperations, renderPlan, planSummary } from '../output/plan-render.js';
+import type { Plan } from '../plan/types.js';
 import { detectStyle } from '../output/style.js';
 import { createProgress } from '../output/progress.js';
 import { structured } from '../output/format.js';
@@ -23,6 +24,7 @@ interface ApplyFlags {
   resync?: string;
   debounce?: string;
   adopt?: boolean;
+  yes?: boolean;
 }
 
 export function registerApply(program: Command): void {
@@ -33,6 +35,7 @@ export function registerApply(program: Command): void {
     .option('--prune', 'delete resources this apply set applied before that the manifests no longer declare')
     .option('--applyset <name>', 'name of the apply set (scope of --prune)', 'default')
     .option('--dry-run', 'print the plan and change nothing')
+    .option('-y, --yes', 'do not ask before replacing or removing workspaces (asked only on a terminal)')
     .option('--adopt', 'take over workspaces another vendetta manages (replaces them; see docs/concepts.md#ownership)')
     .option('--timeout <duration>', 'give up waiting for Ready after this long', '5m')
     .option('--lock-timeout <duration>', 'wait this long for another apply to finish', '60s')
@@ -57,13 +60,17 @@ export function registerApply(program: Command): void {
       const style = detectStyle(process.stdout);
       const human = flags.output === 'text';
       const progress = createProgress(detectStyle(process.stderr));
+      // Asked only when a person can answer; a pipeline's manifests are its intent (the plan it
+      // prints still carries every warning).
+      const ask = !flags.dryRun && !flags.yes && human && Boolean(process.stdin.isTTY && process.stdout.isTTY);
+      let shown = false;
       const { engine } = await openEngine(global, {
         onEvent: (e) => human && progress.event(e),
         onProgress: (resource, message) => human && progress.status(resource, message),
         onLockWait: (holder) =>
           progress.line(`waiting for the lock held by pid ${holder.pid} on ${holder.host} ("${holder.command}", since ${holder.since})…`),
         onPlan: (plan, pass) => {
-          if (human && pass === 1) process.stdout.write(renderPlan(plan, { color: style.color }) + planSummary(plan) + '\n');
+          if (human && pass === 1 && !shown) process.stdout.write(renderPlan(plan, { color: style.color }) + planSummary(plan) + '\n');
         },
       });
       try {
@@ -72,6 +79,16 @@ export function registerApply(program: Command): void {
           if (human) process.stdout.write(renderPlan(plan, { color: style.color }) + planSummary(plan) + '\n(dry run: nothing was changed)\n');
           else process.stdout.write(structured({ dryRun: true, plan }, flags.output) + '\n');
           return;
+        }
+        if (ask) {
+          // The question needs the plan before anything is recorded or changed: one more
+          // observation, paid only on a terminal.
+          const { plan } = await engine.plan(set, { applySet: flags.applyset, prune: Boolean(flags.prune), adopt: Boolean(flags.adopt) });
+          if (dataLossOperations(plan).length > 0) {
+            process.stdout.write(renderPlan(plan, { color: style.color }) + planSummary(plan) + '\n');
+            shown = true;
+            if (!(await confirmDataLoss(plan))) throw new ExitError('nothing was changed', 1, 'declare a volume for what must survive (spec.volumes), or re-run with --yes');
+          }
         }
         const started = Date.now();
         const result = await engine.apply(set, {
@@ -91,6 +108,21 @@ export function registerApply(program: Command): void {
         await engine.close();
       }
     });
+}
+
+/** "Replace 1 workspace (api)? Files outside its volumes are lost. [y/N]" on the terminal. */
+async function confirmDataLoss(plan: Plan): Promise<boolean> {
+  const losing = dataLossOperations(plan);
+  const names = [...new Set(losing.map((o) => o.name))];
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    const what = `${names.length} workspace${names.length === 1 ? '' : 's'} (${names.join(', ')})`;
+    const answer = await rl.question(`Replace or remove ${what}, losing files outside volumes? [y/N] `);
+    return /^y(es)?$/i.test(answer.trim());
+  } finally {
+    rl.close();
+  }
 }
 
 export function renderResult(result: ApplyResult, elapsedMs: number, style: Style): string {

@@ -47,6 +47,16 @@ export function workspaceSpecHash(ws: WorkspaceResource, env: ResolvedEnv, key: 
 }
 
 /**
+ * Hash of a workspace's shape: its spec without `state` and without env. A provider that can
+ * change env in place (process: services read it when they start) records it beside the spec
+ * hash; when only the spec hash differs, the planner updates the workspace instead of replacing it.
+ */
+export function workspaceShapeHash(ws: WorkspaceResource, key: HashKey): string {
+  const { state: _state, env: _envRefs, ...spec } = ws.spec;
+  return hmacShort(key, canonicalJson({ kind: 'WorkspaceShape', spec }));
+}
+
+/**
  * Hash of how a service runs: its spec plus the full environment the process gets (workspace
  * env, service env, discovery variables), so a sibling's port change restarts it too.
  */

@@ -197,6 +197,11 @@ export interface ObservedWorkspace {
   name: string;
   provider: ProviderName;
   specHash: string;
+  /**
+   * Hash of its spec without env (model/hash.ts workspaceShapeHash), recorded only by providers
+   * that can change env in place (process). Equal to the desired one: an env change is an update.
+   */
+  shapeHash?: string;
   applySet?: string;
   /** Who made it. Absent: made by a vendetta before ownership (adopted as a one-time migration). */
   owner?: Owner;

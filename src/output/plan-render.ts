@@ -2,11 +2,12 @@
 // one line per operation, kubectl/terraform symbols, field changes indented below.
 import type { Operation, OperationType, Plan } from '../plan/types.js';
 
-type Verb = 'create' | 'start' | 'restart' | 'recreate' | 'stop' | 'delete';
+type Verb = 'create' | 'start' | 'update' | 'restart' | 'recreate' | 'stop' | 'delete';
 
 const VERB: Record<OperationType, Verb> = {
   'create-workspace': 'create',
   'recreate-workspace': 'recreate',
+  'update-workspace': 'update',
   'start-workspace': 'start',
   'stop-workspace': 'stop',
   'delete-workspace': 'delete',
@@ -21,6 +22,7 @@ const SYMBOL: Record<OperationType, string> = {
   'create-workspace': '+',
   'start-service': '+',
   'start-workspace': '~',
+  'update-workspace': '~',
   'restart-service': '~',
   'recreate-workspace': '-/+',
   'stop-workspace': '-',
@@ -30,7 +32,7 @@ const SYMBOL: Record<OperationType, string> = {
 };
 
 const COLOR: Record<string, string> = { '+': '32', '~': '33', '-/+': '33', '-': '31', '!': '31' };
-const SUMMARY_ORDER: Verb[] = ['create', 'start', 'restart', 'recreate', 'stop', 'delete'];
+const SUMMARY_ORDER: Verb[] = ['create', 'start', 'update', 'restart', 'recreate', 'stop', 'delete'];
 const SYMBOL_WIDTH = 3;
 const CHANGE_INDENT = ' '.repeat(SYMBOL_WIDTH + 5);
 
@@ -54,6 +56,7 @@ export function renderPlan(plan: Plan, opts: { color?: boolean } = {}): string {
     for (const c of op.changes ?? []) {
       lines.push(`${CHANGE_INDENT}${displayPath(c.path)}: ${c.from ?? '(none)'} → ${c.to ?? '(none)'}`);
     }
+    if (op.dataLoss) lines.push(`${CHANGE_INDENT}${paint('!', `warning: ${VERB[op.type] === 'delete' ? 'removed' : 'replaced'}, ${op.dataLoss}`)}`);
   }
   plan.unreachable.forEach((u, i) => {
     const head = `${'!'.padStart(SYMBOL_WIDTH)} ${unreachableIds[i]!.padEnd(resourceWidth)}`;
@@ -89,7 +92,14 @@ export function planSummary(plan: Plan): string {
     return notPlanned === '' ? 'No changes: everything is up to date.' : `No changes on reachable nodes.${notPlanned}`;
   }
   const parts = SUMMARY_ORDER.filter((v) => counts.has(v)).map((v) => `${counts.get(v)} to ${v}`);
-  return `Plan: ${parts.join(', ')}.${notPlanned}`;
+  const losing = dataLossOperations(plan);
+  const loss = losing.length === 0 ? '' : ` Data loss: ${losing.length} workspace${losing.length === 1 ? '' : 's'} replaced or removed (${[...new Set(losing.map((o) => o.name))].join(', ')}).`;
+  return `Plan: ${parts.join(', ')}.${loss}${notPlanned}`;
+}
+
+/** Operations that lose a workspace's files (outside its volumes): what apply asks about on a TTY. */
+export function dataLossOperations(plan: Plan): Operation[] {
+  return plan.operations.filter((o) => o.dataLoss !== undefined);
 }
 
 function where(op: Operation): string {

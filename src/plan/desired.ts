@@ -3,7 +3,7 @@
 import { posix } from 'node:path';
 import type { ResolvedEnv } from '../model/env.js';
 import { plainEnv } from '../model/env.js';
-import { serviceSpecHash, workspaceSpecHash, type HashKey } from '../model/hash.js';
+import { serviceSpecHash, workspaceShapeHash, workspaceSpecHash, type HashKey } from '../model/hash.js';
 import type { EnvMap, ResourceId, ServiceResource } from '../model/types.js';
 import { resourceId } from '../model/types.js';
 import type { DesiredWorkspace } from '../providers/types.js';
@@ -48,6 +48,7 @@ export function desiredWorkspace(set: LoadedSet, name: string, identity: StoreId
   return {
     resource,
     specHash: workspaceSpecHash(resource, env, identity.key),
+    shapeHash: workspaceShapeHash(resource, identity.key),
     env: plainEnv(env),
     owner: { id: identity.id, name: identity.name },
   };

@@ -79,7 +79,7 @@ export function plan(input: PlanInput): Plan {
     for (const oldNode of moves) {
       const old = findWorkspace(reachable(oldNode), name);
       if (old && foreign(old, input.identity) && !input.adopt) b.conflict(name, oldNode, old, 'not deleted from there (the workspace moved to node ' + ws.spec.node + ')');
-      else if (old) b.workspace('delete-workspace', { workspace: name, node: oldNode, provider: old.provider }, `moved to node ${ws.spec.node}`, { idSuffix: `@${oldNode}` });
+      else if (old) b.workspace('delete-workspace', { workspace: name, node: oldNode, provider: old.provider }, `moved to node ${ws.spec.node}`, { idSuffix: `@${oldNode}`, dataLoss: dataLossWarning(previous ?? ws, oldNode) });
     }
 
     const current = findWorkspace(node, name);
@@ -92,13 +92,14 @@ export function plan(input: PlanInput): Plan {
         continue;
       }
       const cause = `adopt from owner ${current.owner!.name}`;
+      const dataLoss = dataLossWarning(ws);
       if (current.provider !== ws.spec.provider) {
-        b.workspace('delete-workspace', { ...place, provider: current.provider }, cause);
+        b.workspace('delete-workspace', { ...place, provider: current.provider }, cause, { dataLoss });
         b.gone.add(name);
         startAll(b.workspace('create-workspace', place, cause), 'workspace is being created');
       } else {
         b.gone.add(name);
-        startAll(b.workspace('recreate-workspace', place, cause), 'workspace is being recreated');
+        startAll(b.workspace('recreate-workspace', place, cause, { dataLoss }), 'workspace is being recreated');
       }
       continue;
     }
@@ -112,7 +113,7 @@ export function plan(input: PlanInput): Plan {
       // Another provider: only the old driver can delete it and only the new one can create it,
       // so this is a delete and a create rather than one recreate.
       const from = { ...place, provider: current.provider };
-      b.workspace('delete-workspace', from, `provider changed: ${current.provider} → ${ws.spec.provider}`);
+      b.workspace('delete-workspace', from, `provider changed: ${current.provider} → ${ws.spec.provider}`, { dataLoss: dataLossWarning(ws) });
       b.gone.add(name);
       const op = b.workspace('create-workspace', place, `provider changed: ${current.provider} → ${ws.spec.provider}`);
       startAll(op, 'workspace is being created');
@@ -122,11 +123,17 @@ export function plan(input: PlanInput): Plan {
       const op = b.workspace('recreate-workspace', place, 'creation was interrupted');
       b.gone.add(name);
       startAll(op, 'workspace is being recreated');
+    } else if (current.specHash !== desired.specHash && current.shapeHash !== undefined && current.shapeHash === desired.shapeHash && current.running && wantRunning) {
+      // Only env differs, and the provider records the shape, so it can change env in place
+      // (process): its files stay; services whose env changed restart (their hash has the env).
+      const changes = workspaceChanges(previous, ws);
+      b.workspace('update-workspace', place, hashCause(changes, hasSecretEnv(set, resourceId('Workspace', name))).replace('spec-hash changed', 'env changed'), { changes });
+      for (const svc of services) planService(input, b, place, current, svc, applied, 'workspace env changed');
     } else if (current.specHash !== desired.specHash) {
       // Made from another spec: delete + create. Services go with the old workspace, so all of
       // them start again. `state` is not in the hash, so start/stop alone never lands here.
       const changes = workspaceChanges(previous, ws);
-      const op = b.workspace('recreate-workspace', place, hashCause(changes, hasSecretEnv(set, resourceId('Workspace', name))), { changes });
+      const op = b.workspace('recreate-workspace', place, hashCause(changes, hasSecretEnv(set, resourceId('Workspace', name))), { changes, dataLoss: dataLossWarning(ws) });
       b.gone.add(name);
       startAll(op, 'workspace is being recreated');
     } else if (!current.running) {
@@ -178,6 +185,8 @@ function planService(
   ws: ObservedWorkspace,
   svc: ServiceResource,
   applied: Map<ResourceId, AppliedRecord>,
+  /** Why its hash may differ when its own spec did not change (its workspace's env did). */
+  workspaceCause?: string,
 ): void {
   const name = svc.metadata.name;
   const current = ws.services.find((s) => s.name === name);
@@ -188,7 +197,8 @@ function planService(
   const hash = serviceSpecHash(svc, serviceEnv(input.set, name), input.identity.key);
   if (current.specHash !== hash) {
     const changes = serviceChanges(input, svc, applied);
-    b.service('restart-service', name, place, hashCause(changes, hasSecretEnv(input.set, resourceId('Service', name))), { changes });
+    const cause = workspaceCause && changes?.length === 0 ? workspaceCause : hashCause(changes, hasSecretEnv(input.set, resourceId('Service', name)));
+    b.service('restart-service', name, place, cause, { changes });
     return;
   }
   switch (current.state) {
@@ -255,7 +265,7 @@ function planPrune(
         b.conflict(r.name, node, current, 'not pruned');
         continue;
       }
-      b.workspace('delete-workspace', { workspace: r.name, node, provider: current.provider }, cause, { idSuffix: suffix });
+      b.workspace('delete-workspace', { workspace: r.name, node, provider: current.provider }, cause, { idSuffix: suffix, dataLoss: dataLossWarning(r.resource as WorkspaceResource) });
       b.gone.add(r.name);
     }
   }
@@ -366,6 +376,16 @@ function hashCause(changes: FieldChange[] | undefined, hasSecrets: boolean): str
   const shown = names.slice(0, MAX_FIELDS_IN_CAUSE).join(', ');
   const more = names.length > MAX_FIELDS_IN_CAUSE ? ` and ${names.length - MAX_FIELDS_IN_CAUSE} more` : '';
   return `spec-hash changed: ${shown}${more}`;
+}
+
+/**
+ * What removing an existing workspace's object loses, for the plan's warning (and apply's
+ * question on a TTY). Volumes outlive it; everything else in it goes.
+ */
+export function dataLossWarning(ws: WorkspaceResource | undefined, node?: string): string {
+  const where = node ? ` on node ${node}` : '';
+  const volumes = (ws?.spec as { volumes?: unknown[] } | undefined)?.volumes?.length ?? 0;
+  return volumes > 0 ? `files outside volumes${where} are lost` : `files in the workspace${where} are lost (it declares no volumes)`;
 }
 
 /** Applied vs desired workspace spec, without `state` (not part of the hash). */
@@ -507,6 +527,7 @@ const WORKSPACE_VERB_ORDER: OperationType[] = [
   'delete-workspace',
   'stop-workspace',
   'recreate-workspace',
+  'update-workspace',
   'create-workspace',
   'start-workspace',
 ];
@@ -526,9 +547,10 @@ class PlanBuilder {
   /** `dependsOnOf(service)`: names of the services it dependsOn (desired). */
   constructor(private readonly dependsOnOf: (service: string) => string[] = () => []) {}
 
-  workspace(type: OperationType, place: Placement, cause: string, extra: { changes?: FieldChange[]; idSuffix?: string } = {}): Operation {
+  workspace(type: OperationType, place: Placement, cause: string, extra: { changes?: FieldChange[]; idSuffix?: string; dataLoss?: string } = {}): Operation {
     const op = makeOp(type, 'Workspace', place.workspace, place, cause, extra.changes);
     if (extra.idSuffix) op.id += extra.idSuffix;
+    if (extra.dataLoss) op.dataLoss = extra.dataLoss;
     this.workspaceOps.push(op);
     return op;
   }

@@ -6,6 +6,7 @@ export type OperationType =
   // workspaces
   | 'create-workspace' // not on the node
   | 'recreate-workspace' // spec hash changed: delete + create (its services restart)
+  | 'update-workspace' // only env changed, and the provider changes it in place (its files stay)
   | 'start-workspace' // exists, stopped, should run
   | 'stop-workspace' // exists, running, state: stopped
   | 'delete-workspace' // pruned or deleted
@@ -38,6 +39,11 @@ export interface Operation {
   /** Why: "not found on node", "spec-hash changed: image", "pruned: no longer in apply set default". */
   cause: string;
   changes?: FieldChange[];
+  /**
+   * Set when the operation removes an existing workspace's object (a replace, a move, a prune):
+   * what is lost, e.g. "files outside volumes are lost". `apply` on a TTY asks before it runs.
+   */
+  dataLoss?: string;
   /** Operation ids that must finish first. */
   dependsOn: string[];
 }

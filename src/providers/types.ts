@@ -25,6 +25,8 @@ export interface DesiredWorkspace {
   resource: WorkspaceResource;
   /** Spec hash to store in our labels / metadata. */
   specHash: string;
+  /** Spec hash without env: recorded by drivers that implement update() (see ObservedWorkspace.shapeHash). */
+  shapeHash?: string;
   /** Workspace env with fromEnv/fromFile references resolved (may contain secrets). */
   env: Record<string, string>;
   /** The store that makes it: recorded on the object (labels / meta) for ownership. */
@@ -123,6 +125,12 @@ export interface ProviderDriver {
    * list call): an interrupted create is observed as `incomplete` and recreated, never used.
    */
   create(ctx: DriverContext, ws: DesiredWorkspace): Promise<void>;
+  /**
+   * Optional: bring an existing workspace to a new env without replacing it (its files stay).
+   * Only drivers that record `shapeHash` in observe() are asked; the planner restarts the
+   * services whose env changed.
+   */
+  update?(ctx: DriverContext, ws: DesiredWorkspace): Promise<void>;
   start(ctx: DriverContext, name: string): Promise<void>;
   stop(ctx: DriverContext, name: string): Promise<void>;
   /** Remove the workspace and everything it left on the node. Missing is not an error. */

@@ -123,6 +123,7 @@ const CONFIRM_BUDGET_MS = 10_000;
 const WORKSPACE_OPS: Record<string, WorkspaceOperation> = {
   'create-workspace': 'create',
   'recreate-workspace': 'recreate',
+  'update-workspace': 'update',
   'start-workspace': 'start',
   'stop-workspace': 'stop',
   'delete-workspace': 'delete',
@@ -136,6 +137,7 @@ const SERVICE_OPS: Record<string, ServiceOperation> = {
 const WORKSPACE_EVENT: Record<WorkspaceOperation, { reason: string; verb: string }> = {
   create: { reason: 'Created', verb: 'created' },
   recreate: { reason: 'Recreated', verb: 'recreated' },
+  update: { reason: 'Updated', verb: 'updated in place' },
   start: { reason: 'Started', verb: 'started' },
   stop: { reason: 'Stopped', verb: 'stopped' },
   delete: { reason: 'Deleted', verb: 'deleted' },
@@ -319,6 +321,11 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
               await driver.delete(dctx, name);
               await driver.create(dctx, helpers.desiredWorkspace(set!, name));
               break;
+            case 'update':
+              // Planned only for drivers that record a shape hash, which implement update().
+              if (!driver.update) throw new Error(`the ${provider} provider cannot update workspace ${name} in place`);
+              await driver.update(dctx, helpers.desiredWorkspace(set!, name));
+              break;
             case 'start':
               await driver.start(dctx, name);
               break;
@@ -390,6 +397,11 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
 
   // ----- service units ---------------------------------------------------------------------
   const serviceUnits: ServiceUnit[] = [];
+  // Services another one waits on with `condition: completed`: their start is confirmed by their exit.
+  const awaitedToComplete = new Set<string>();
+  for (const svc of set?.desired.services.values() ?? []) {
+    for (const [dep, { condition }] of Object.entries(svc.spec.dependsOn ?? {})) if (condition === 'completed') awaitedToComplete.add(dep);
+  }
   const makeServiceUnit = (
     name: string,
     workspace: string,
@@ -501,6 +513,7 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
           maxPolls: Math.ceil(CONFIRM_BUDGET_MS / Math.max(pollMs, DEFAULT_POLL_MS)),
           stableObservations: operation || ctx.recheck?.has(id) ? 2 : 1,
           stableMs,
+          untilExit: awaitedToComplete.has(name),
           ports: resource?.spec.ports,
         },
       }),

@@ -84,7 +84,7 @@ export function summarize(input: SummaryInput): ApplyResult {
   for (const u of byId.values()) {
     const ok = settledOk(u.phase);
     const converged = ok && !timedOut;
-    const reason = u.reason ?? (ok ? undefined : timedOut ? `timed out while ${u.phase.toLowerCase()}` : `not ready: ${u.phase}`);
+    const reason = u.reason ?? (ok ? undefined : timedOut ? `timed out while ${phaseWords(u.phase)}` : `not ready: ${u.phase}`);
     const details: Record<string, string | number | boolean> = { node: u.node };
     if (u.workspace) details.workspace = u.workspace;
     if (u.address) details.address = u.address;
@@ -258,4 +258,11 @@ export async function writeStatuses(store: Store, statuses: Map<ResourceId, Reso
   // Without a record (the implicit local node) the store has nowhere to keep a status.
   const changed = [...statuses].filter(([id, status]) => records.has(id) && statusChanged(status, records.get(id)?.status));
   await Promise.all(changed.map(([id, status]) => store.setStatus(id, status)));
+}
+
+/** "WaitingDependencies" → "waiting for dependencies", for failure reasons. */
+function phaseWords(phase: string): string {
+  if (phase === 'WaitingDependencies') return 'waiting for dependencies';
+  if (phase === 'WaitingHealthy') return 'waiting to be healthy';
+  return phase.toLowerCase();
 }

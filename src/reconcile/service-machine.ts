@@ -75,6 +75,12 @@ export interface ServiceMachineInput {
   stableMs?: number;
   /** Give up confirming after this many observations. */
   maxPolls?: number;
+  /**
+   * Another service waits for this one to complete (`condition: completed`): confirm its start
+   * until it exits, however long it runs (the apply's timeout bounds it), not until it has run
+   * stably — a migration that runs for a second is not "started", it is not done yet.
+   */
+  untilExit?: boolean;
   /** The service's declared ports, to name the one "address already in use" is about. */
   ports?: number[];
 }
@@ -93,6 +99,7 @@ export interface ServiceContext {
   stableObservations: number;
   stableMs: number;
   maxPolls: number;
+  untilExit: boolean;
   ports: number[];
   attempts: number;
   polls: number;
@@ -188,8 +195,9 @@ export const serviceMachine = setup({
     observedPermanentFailure: ({ context }, params: { observed: ObservedService | undefined }) =>
       isPermanentFailure(params.observed, context.ports),
     runningStable: ({ context }) =>
+      !context.untilExit &&
       context.runningStreak >= context.stableObservations && (context.stableObservations <= 1 || Date.now() - context.runningSince >= context.stableMs),
-    pollsExhausted: ({ context }) => context.polls >= context.maxPolls,
+    pollsExhausted: ({ context }) => !context.untilExit && context.polls >= context.maxPolls,
     healthOk: (_, params: { result: HealthResult }) => params.result.ok,
     recordedUnhealthy: (_, params: { result: ProbeResult }) => params.result.verdict === 'unhealthy',
     recordedStarting: (_, params: { result: ProbeResult }) => params.result.verdict === 'starting',
@@ -321,6 +329,7 @@ export const serviceMachine = setup({
     stableObservations: input.stableObservations ?? 2,
     stableMs: input.stableMs ?? 250,
     maxPolls: input.maxPolls ?? 40,
+    untilExit: input.untilExit ?? false,
     ports: input.ports ?? [],
     attempts: 0,
     polls: 0,

@@ -29,6 +29,7 @@ export function topState(value: unknown): string {
 export const OPERATION_PHASE: Record<WorkspaceOperation | ServiceOperation, Phase> = {
   create: 'Creating',
   recreate: 'Creating',
+  update: 'Starting',
   start: 'Starting',
   restart: 'Starting',
   stop: 'Stopping',

@@ -6,7 +6,7 @@
 import { assign, emit, fromPromise, setup } from 'xstate';
 import { backoffMs, DEFAULT_RETRY, errorMessage, isTerminal, type RetryPolicy } from './retry.js';
 
-export type WorkspaceOperation = 'create' | 'recreate' | 'start' | 'stop' | 'delete';
+export type WorkspaceOperation = 'create' | 'recreate' | 'update' | 'start' | 'stop' | 'delete';
 /** Where the workspace should end up in this pass. */
 export type WorkspaceTarget = 'running' | 'stopped' | 'deleted';
 

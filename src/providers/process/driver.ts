@@ -18,6 +18,8 @@ export interface ProcessMeta {
   kind: 'Workspace';
   name: string;
   specHash: string;
+  /** Spec hash without env: an env change alone is an update in place (see update()). */
+  shapeHash?: string;
   applySet: string;
   /** The store that made it; absent in metadata written before ownership. */
   owner?: Owner;
@@ -171,6 +173,7 @@ export function parseProcessObservation(text: string): ObservedWorkspace[] {
       name: meta.name,
       provider: 'process',
       specHash: meta.specHash,
+      ...(meta.shapeHash ? { shapeHash: meta.shapeHash } : {}),
       applySet: meta.applySet,
       ...(meta.owner ? { owner: { id: meta.owner.id, name: meta.owner.name } } : {}),
       running: meta.running,
@@ -261,6 +264,7 @@ export function createProcessDriver(): ProviderDriver {
         kind: 'Workspace',
         name,
         specHash: ws.specHash,
+        shapeHash: ws.shapeHash,
         applySet: ctx.applySet,
         owner: ws.owner,
         running: ws.resource.spec.state !== 'stopped',
@@ -299,6 +303,15 @@ export function createProcessDriver(): ProviderDriver {
         errors.set(name, new Error(`removing ${workspacePaths(root, name).dir} on node ${node} failed: ${why.trim()}`));
       }
       return errors;
+    },
+
+    // Services read the workspace env when they start (the planner restarts those whose env
+    // changed); the workspace itself is its directory, which an env change leaves alone.
+    async update(ctx, ws: DesiredWorkspace) {
+      const name = ws.resource.metadata.name;
+      const paths = await pathsOf(ctx, name);
+      const meta = await readMeta(ctx, name, paths);
+      await writeMeta(ctx, paths, { ...meta, specHash: ws.specHash, shapeHash: ws.shapeHash, applySet: ctx.applySet, owner: ws.owner });
     },
 
     start: (ctx, name) => setRunning(ctx, name, true),

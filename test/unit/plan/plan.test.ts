@@ -2,6 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Resource } from '../../../src/model/types.js';
 import { plan, planDeletion, type PlanInput } from '../../../src/plan/plan.js';
+import { desiredWorkspace } from '../../../src/plan/desired.js';
+import { planSummary, renderPlan } from '../../../src/output/plan-render.js';
 import { TEST_IDENTITY, appliedRecords, converged, emptyNodes, loaded, observedService, observedWorkspace, service, workspace } from './builders.js';
 
 function input(partial: Partial<PlanInput> & Pick<PlanInput, 'set' | 'observed'>): PlanInput {
@@ -280,5 +282,60 @@ describe('ownership and half-made workspaces', () => {
     observedWorkspace(observed, 'api').specHash = 'f00dfeedf00dfeed';
     const p = plan(input({ set, observed, applied: appliedRecords(set) }));
     expect(p.operations[0]).toMatchObject({ id: 'recreate-workspace:api' });
+  });
+
+  describe('env changes and data loss', () => {
+    const before = loaded([workspace('api', { env: { TOKEN: 'a' } }), service('web', 'api'), service('idle', 'api', { env: { OWN: '1' } })]);
+    const after = loaded([workspace('api', { env: { TOKEN: 'b' } }), service('web', 'api'), service('idle', 'api', { env: { OWN: '1' } })]);
+    /** As a process node reports it: with the shape hash its driver records. */
+    const processObserved = () => {
+      const observed = converged(before);
+      observedWorkspace(observed, 'api').shapeHash = desiredWorkspace(before, 'api', TEST_IDENTITY).shapeHash;
+      return observed;
+    };
+
+    it('updates a workspace in place when only its env changed and its provider records the shape', () => {
+      const p = plan(input({ set: after, observed: processObserved(), applied: appliedRecords(before) }));
+      expect(p.operations.map((o) => `${o.id}: ${o.cause}`)).toEqual([
+        'update-workspace:api: env changed: env.TOKEN',
+        // Both services get the workspace env: both restart, none is recreated with the workspace.
+        'restart-service:idle: workspace env changed',
+        'restart-service:web: workspace env changed',
+      ]);
+      expect(p.operations.some((o) => o.dataLoss)).toBe(false);
+    });
+
+    it('replaces it, with a data-loss warning, when the shape changed too or the provider records none', () => {
+      const changedShape = loaded([workspace('api', { env: { TOKEN: 'b' }, image: 'other' }), service('web', 'api'), service('idle', 'api', { env: { OWN: '1' } })]);
+      for (const [set, observed] of [
+        [changedShape, processObserved()],
+        [after, converged(before)], // docker, lxc, qemu: no shape hash
+      ] as const) {
+        const p = plan(input({ set, observed, applied: appliedRecords(before) }));
+        expect(p.operations[0]).toMatchObject({ id: 'recreate-workspace:api', dataLoss: 'files in the workspace are lost (it declares no volumes)' });
+      }
+    });
+
+    it('warns on prunes and moves, not on creates, starts or an interrupted creation', () => {
+      const pruned = plan(input({ set: loaded([]), observed: converged(before), applied: appliedRecords(before), prune: true }));
+      expect(pruned.operations.filter((o) => o.type === 'delete-workspace').map((o) => o.dataLoss)).toEqual(['files in the workspace are lost (it declares no volumes)']);
+      const moved = loaded([workspace('api', { env: { TOKEN: 'a' }, node: 'n2' }), service('web', 'api'), service('idle', 'api', { env: { OWN: '1' } })]);
+      const observed = converged(before);
+      observed.set('n2', { ...observed.get('local')!, name: 'n2', workspaces: [] });
+      const m = plan(input({ set: moved, observed, applied: appliedRecords(before) }));
+      expect(m.operations.find((o) => o.type === 'delete-workspace')?.dataLoss).toBe('files in the workspace on node local are lost (it declares no volumes)');
+      expect(m.operations.filter((o) => o.type !== 'delete-workspace').every((o) => o.dataLoss === undefined)).toBe(true);
+      const interrupted = converged(before);
+      observedWorkspace(interrupted, 'api').incomplete = true;
+      expect(plan(input({ set: before, observed: interrupted, applied: appliedRecords(before) })).operations[0]).not.toHaveProperty('dataLoss');
+    });
+
+    it('renders the warning under the operation and counts it in the summary', () => {
+      const p = plan(input({ set: after, observed: converged(before), applied: appliedRecords(before) }));
+      const text = renderPlan(p);
+      expect(text).toContain('-/+ workspace/api');
+      expect(text).toMatch(/\n {8}warning: replaced, files in the workspace are lost \(it declares no volumes\)\n/);
+      expect(planSummary(p)).toBe('Plan: 2 to start, 1 to recreate. Data loss: 1 workspace replaced or removed (api).');
+    });
   });
 });

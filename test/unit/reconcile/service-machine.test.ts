@@ -117,6 +117,19 @@ describe('service machine: starting', () => {
     expect(value(s.actor)).toBe('completed');
   });
 
+  it('one that another service awaits to complete is confirmed by its exit, however long it runs', async () => {
+    // A migration running for longer than the stable window and the confirm budget.
+    const observations = [...Array.from({ length: 60 }, () => running()), exited(0)];
+    const awaited = start({ operation: 'start', maxPolls: 10, untilExit: true }, { observations });
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(value(awaited.actor)).toBe('completed');
+    expect(awaited.emitted.map((e) => e.type)).toEqual(['operated']);
+    // The same run without a waiter counts as started at its second look.
+    const plain = start({ operation: 'start', maxPolls: 10 }, { observations });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(value(plain.actor)).toBe('ready');
+  });
+
   it('a crash-looping process (restarts keep rising) fails after maxPolls', async () => {
     let restarts = 0;
     const observations = Array.from({ length: 10 }, () => running(restarts++));

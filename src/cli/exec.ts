@@ -9,6 +9,7 @@ import { resolveEnv } from '../manifest/env.js';
 import { plainEnv } from '../model/env.js';
 import type { WorkspaceResource } from '../model/types.js';
 import { openWorkspace } from './runtime.js';
+import { serviceWorkdir } from '../plan/desired.js';
 import type { GlobalOptions } from './context.js';
 import { cliTransportOptions } from './keeper.js';
 import { ExitError, UsageError } from './errors.js';
@@ -19,7 +20,7 @@ export function registerExec(program: Command): void {
     .description('run a command inside a workspace, in its directory with its env (argv is passed as is, no shell)')
     .argument('<workspace>', 'workspace name')
     .argument('<command...>', 'command and arguments (put them after --)')
-    .option('-w, --workdir <dir>', 'working directory inside the workspace (default: the workspace directory)')
+    .option('-w, --workdir <dir>', 'working directory inside the workspace, as a service\'s workdir: relative to the workspace directory (default: it)')
     .option('-i, --stdin', 'pass stdin to the command')
     .action(async (name: string, argv: string[], flags: { workdir?: string; stdin?: boolean }, cmd: Command) => {
       if (argv.length === 0) throw new UsageError('no command given', 'vendetta exec WORKSPACE -- CMD ARGS…');
@@ -29,7 +30,8 @@ export function registerExec(program: Command): void {
       try {
         const ws = await openWorkspace(store, pool, name);
         const env = await workspaceEnv(ws.workspace);
-        const proc = await ws.runtime.spawn(argv, { cwd: flags.workdir ?? ws.runtime.workspaceDir, env, asWorkspace: true });
+        // Read as a service's workdir is: relative to the workspace, /workspace/… re-rooted for process.
+        const proc = await ws.runtime.spawn(argv, { cwd: serviceWorkdir(flags.workdir, ws.runtime.workspaceDir), env, asWorkspace: true });
         if (flags.stdin) process.stdin.pipe(proc.stdin);
         else proc.stdin.end();
         let stderrSeen = false;

@@ -1,11 +1,12 @@
 // Transport for the machine vendetta runs on: child processes and the local filesystem, no shell.
 import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
 import { constants as osConstants, homedir } from 'node:os';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { cp, mkdir, readFile, rename, rm, writeFile, chmod } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { PassThrough, type Duplex } from 'node:stream';
+import { shellQuote } from './quote.js';
 import {
   TransportError,
   type ExecOptions,
@@ -27,6 +28,33 @@ function killGroup(child: ChildProcess): void {
     if (child.pid) process.kill(-child.pid, 'SIGKILL');
   } catch {
     child.kill('SIGKILL'); // the group is gone already: at most the child itself is left
+  }
+}
+
+/**
+ * argv on a new pseudo-terminal of the given size: `script` runs it there (-q: no banner, -f:
+ * flush as it comes, -e: its exit code, log to /dev/null). With stdin a pipe, script leaves
+ * echo on for the terminal, as a login over SSH has it.
+ */
+export function ptyArgv(argv: string[], size: { rows: number; cols: number }): string[] {
+  const rows = Math.max(1, Math.floor(size.rows));
+  const cols = Math.max(1, Math.floor(size.cols));
+  return ['script', '-qfec', `stty rows ${rows} cols ${cols} 2>/dev/null; exec ${shellQuote(argv)}`, '/dev/null'];
+}
+
+/**
+ * A window change: the new size set on the terminal script made (found as the stdin of its
+ * child), which sends SIGWINCH to what runs there, as sshd does for a window-change request.
+ */
+function resizePty(scriptPid: number | undefined, rows: number, cols: number): void {
+  if (!scriptPid) return;
+  try {
+    const children = readdirSync(`/proc/${scriptPid}/task`).flatMap((t) => readFileSync(`/proc/${scriptPid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean));
+    const tty = children.map((pid) => readlinkSync(`/proc/${pid}/fd/0`)).find((p) => p.startsWith('/dev/pts/'));
+    if (!tty) return;
+    spawnChild('stty', ['-F', tty, 'rows', String(Math.floor(rows)), 'cols', String(Math.floor(cols))], { stdio: 'ignore' }).on('error', () => {});
+  } catch {
+    // The shell is gone, or /proc says nothing: nothing to resize.
   }
 }
 
@@ -102,14 +130,16 @@ export class LocalTransport implements Transport {
   }
 
   /**
-   * Long-running command with piped stdio. `pty` allocates no pseudo-terminal here (node has none
-   * built in): it only sets TERM, so full-screen programs may still notice they are on pipes.
+   * Long-running command with piped stdio. With `pty`, the command runs on a pseudo-terminal of
+   * its own, made by util-linux `script` (node has no PTY built in, and a native module would be a
+   * build step for everyone): a prompt, echo, Ctrl-C and job control work as over SSH.
    */
   async spawn(argv: string[], opts: SpawnOptions = {}): Promise<SpawnedProcess> {
     if (argv.length === 0) throw new TransportError(this.node, 'spawn: empty argv');
     const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
     if (opts.pty) env.TERM = opts.pty.term ?? process.env.TERM ?? 'xterm-256color';
-    const child = spawnChild(argv[0]!, argv.slice(1), { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const command = opts.pty ? ptyArgv(argv, opts.pty) : argv;
+    const child = spawnChild(command[0]!, command.slice(1), { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
     // stderr through a PassThrough, so a missing program can say so there, as a shell (and SSH) would.
     const stderr = new PassThrough();
     child.stderr.pipe(stderr, { end: false });
@@ -144,6 +174,7 @@ export class LocalTransport implements Transport {
       kill: (signal = 'SIGTERM') => {
         child.kill(signal);
       },
+      ...(opts.pty ? { resize: (rows: number, cols: number) => resizePty(child.pid, rows, cols) } : {}),
     };
   }
 

@@ -16,7 +16,7 @@ ts packages
 PKGS=(docker.io openssh-server busybox-static iproute2 sudo procps
       qemu-system-x86 qemu-utils dropbear-bin cpio kmod dosfstools mtools      # qemu.sh
       debootstrap syslinux syslinux-common fdisk e2fsprogs                    # cloudimg.sh
-      zsh fish time                                                           # completion tests; GNU time for the chaos suite
+      zsh fish time tmux                                                      # completion tests; GNU time for the chaos suite; a real terminal for shell/apply tests
       lxd dnsmasq-base)                                                       # lxd.sh
 MISSING=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || MISSING+=("$p"); done

@@ -39,7 +39,7 @@ function qemuNode(name: string, opts: { providers?: string; infraName?: string }
   return `---\n${nodeYaml(infra, name, { pinHostKey: true, providers: '{}', ...opts })}`;
 }
 
-function vmYaml(name: string, node: string, opts: { ports?: string[]; append?: string; image?: string; source?: string } = {}): string {
+function vmYaml(name: string, node: string, opts: { ports?: string[]; append?: string; image?: string; source?: string; env?: Record<string, string> } = {}): string {
   return `---
 apiVersion: vendetta.dev/v1alpha1
 kind: Workspace
@@ -48,7 +48,7 @@ spec:
   node: ${node}
   provider: qemu
   resources: {cpus: 1, memory: 256Mi}
-${opts.image ? `  image: ${opts.image}\n` : ''}${opts.source ? `  source: {path: ${opts.source}}\n` : ''}  ports: ${JSON.stringify(opts.ports ?? [])}
+${opts.image ? `  image: ${opts.image}\n` : ''}${opts.env ? `  env: ${JSON.stringify(opts.env)}\n` : ''}${opts.source ? `  source: {path: ${opts.source}}\n` : ''}  ports: ${JSON.stringify(opts.ports ?? [])}
   vm:
     network: isolated          # tests never give a guest a way out
     kernel: ${qemu.kernel}
@@ -132,7 +132,7 @@ describe('qemu provider over SSH (TCG)', () => {
     a = manifest(
       'a.yaml',
       qemuNode('n1'),
-      vmYaml('qe-a', 'n1', { ports: [`127.0.0.1:${published}:8080`], source }),
+      vmYaml('qe-a', 'n1', { ports: [`127.0.0.1:${published}:8080`], source, env: { GREETING: 'from-the-vm' } }),
       webYaml('qe-web', 'qe-a', 8080),
     );
     const first = await cli(['apply', '-f', a]);
@@ -151,6 +151,12 @@ describe('qemu provider over SSH (TCG)', () => {
     expect(second.code, output(second)).toBe(0);
     expect(output(second)).toMatch(/No changes|0 operations/);
     expect(qemuProcesses(`${VM_ROOT}/n1/qe-a/`)).toHaveLength(1);
+
+    // exec runs as a service does: the workspace env, in the workspace directory (or -w).
+    const inside = await cli(['exec', 'qe-a', '--', 'sh', '-c', 'echo "$GREETING in $PWD"']);
+    expect(inside.stdout.trim(), output(inside)).toBe('from-the-vm in /workspace');
+    const elsewhere = await cli(['exec', '-w', '/tmp', 'qe-a', '--', 'pwd']);
+    expect(elsewhere.stdout.trim(), output(elsewhere)).toBe('/tmp');
   });
 
   it('workspace down powers the VM off (state kept); workspace up boots it, restores the source and its service again', async () => {

@@ -162,6 +162,30 @@ spec: {node: n1, provider: docker, image: ${infra.image}, pull: never}
         expect(out).toContain('stdin-is-tty\r\n');
       });
 
+      it('an interactive login in a real terminal (tmux): prompt, typed command, window resize', async () => {
+        const sock = join(tmp.dir, `tmux-${ws}`);
+        const tmux = (...args: string[]) => run('tmux', ['-S', sock, '-f', '/dev/null', ...args]);
+        const screen = async () => (await tmux('capture-pane', '-p', '-t', 'sshp')).stdout.toString();
+        const size = async () => (await tmux('display', '-p', '-t', 'sshp', '#{pane_height} #{pane_width}')).stdout.toString().trim();
+        const started = await tmux('new-session', '-d', '-s', 'sshp', '-x', '100', '-y', '30', `ssh ${sshArgs().join(' ')} ${host}`);
+        expect(started.code, started.stderr).toBe(0);
+        try {
+          await tmux('set', '-t', 'sshp', 'status', 'off');
+          await tmux('send-keys', '-t', 'sshp', 'echo typed-$((6*7))', 'Enter');
+          await eventually(async () => (await screen()).includes('typed-42'), 30_000, 'the typed command to print typed-42');
+          await tmux('send-keys', '-t', 'sshp', 'stty size', 'Enter');
+          const [rows, cols] = (await size()).split(' ');
+          await eventually(async () => (await screen()).includes(`${rows} ${cols}`), 30_000, `stty size to say ${rows} ${cols}`);
+          await tmux('resize-window', '-t', 'sshp', '-x', '120', '-y', '40');
+          const resized = await size();
+          expect(resized).not.toBe(`${rows} ${cols}`);
+          await tmux('send-keys', '-t', 'sshp', 'clear; stty size', 'Enter');
+          await eventually(async () => (await screen()).includes(resized), 30_000, `stty size to say ${resized} after the resize`);
+        } finally {
+          await tmux('kill-server');
+        }
+      });
+
       it('scp copies a file in and back out', async () => {
         const local = join(tmp.dir, `${ws}-in.bin`);
         const back = join(tmp.dir, `${ws}-back.bin`);

@@ -45,6 +45,8 @@ export function stdioDuplex(input: Readable, output: Writable): Duplex {
   });
   input.on('end', () => duplex.push(null));
   input.on('error', (e) => duplex.destroy(e));
+  // ssh went away (EPIPE): the connection is over, not the proxy's bug.
+  output.on('error', (e) => duplex.destroy(e));
   return duplex;
 }
 

@@ -7,6 +7,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { homedir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { WorkspaceResource } from '../model/types.js';
+import type { ProxyTarget } from '../sshproxy/server.js';
 import { defaultHome, openStore } from '../store/file-store.js';
 import { TransportPool } from '../transport/pool.js';
 import { nodeResource, openWorkspace } from './runtime.js';
@@ -85,12 +86,12 @@ ssh -L 8080:localhost:3000 WORKSPACE.vendetta, or pick WORKSPACE.vendetta in VS 
         const ws = await openWorkspace(store, pool, name);
         const env = await workspaceEnv(ws.workspace);
         const { privateKey } = await ensureHostKey(proxyPaths(home));
-        const target = {
-          address: ws.runtime.address,
-          spawn: (argv: string[], o: { env: Record<string, string>; pty?: { rows: number; cols: number; term: string } }) =>
-            ws.runtime.spawn(argv, { cwd: ws.runtime.workspaceDir, env: { ...env, ...o.env }, asWorkspace: true, pty: o.pty }),
+        const rt = ws.runtime;
+        const target: ProxyTarget = {
+          spawn: (argv, o) => rt.spawn(argv, { cwd: rt.workspaceDir, env: { ...env, ...o.env }, asWorkspace: true, pty: o.pty }),
+          connectLoopback: (port) => (rt.connectLoopback ? rt.connectLoopback(port) : target.connectTcp(rt.address, port)),
           // Ask the pool each time: a dropped node connection is made again.
-          connectTcp: async (host: string, port: number) => (await pool.get(ws.node)).connectTcp(host, port),
+          connectTcp: async (host, port) => (await pool.get(ws.node)).connectTcp(host, port),
         };
         const log = (line: string) => process.stderr.write(`vendetta ssh-proxy (${name}): ${line}\n`);
         await serveSsh(stdioDuplex(process.stdin, process.stdout), privateKey, target, log);

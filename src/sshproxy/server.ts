@@ -18,10 +18,10 @@ export interface PtyRequest {
 export interface ProxyTarget {
   /** Run argv in the workspace (its directory, its env plus `env`). */
   spawn(argv: string[], opts: { env: Record<string, string>; pty?: PtyRequest }): Promise<SpawnedProcess>;
-  /** A TCP connection to host:port as seen from the workspace's node. */
+  /** A TCP connection to `port` on the workspace's own loopback (`ssh -L N:localhost:PORT`). */
+  connectLoopback(port: number): Promise<Duplex>;
+  /** A TCP connection to host:port as seen from the workspace's node (any other host). */
   connectTcp(host: string, port: number): Promise<Duplex>;
-  /** Where `localhost` of the workspace is, as the node reaches it. */
-  address: string;
 }
 
 /** Environment names an `env` request may set (as sshd's AcceptEnv would, but for any sane name). */
@@ -62,9 +62,8 @@ export function serveSsh(stream: Duplex, hostKey: Buffer, target: ProxyTarget, l
       client.on('ready', () => {
         client.on('session', (accept) => onSession(accept(), target));
         client.on('tcpip', (accept, reject, info) => {
-          // "localhost" of the workspace is its address on the node; other hosts are dialled from the node.
-          const host = /^(localhost|127\.\d+\.\d+\.\d+|::1)$/.test(info.destIP) ? target.address : info.destIP;
-          target.connectTcp(host, info.destPort).then(
+          const loopback = /^(localhost|127\.\d+\.\d+\.\d+|::1)$/.test(info.destIP);
+          (loopback ? target.connectLoopback(info.destPort) : target.connectTcp(info.destIP, info.destPort)).then(
             (remote) => {
               const channel = accept();
               channel.pipe(remote).pipe(channel);

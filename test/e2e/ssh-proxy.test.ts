@@ -1,15 +1,16 @@
 // `vendetta ssh-config` + `vendetta ssh-proxy` with the REAL OpenSSH client (ssh, scp, sftp,
-// rsync from Debian), into a docker and a process workspace on node n1: exit codes, stdout/stderr
-// apart, stdin and EOF, a PTY, file copies both ways, rsync of a tree, and `ssh -L` to a service
-// inside. The docker image carries sftp-server and rsync (test/infra/sshproxy-image.sh); a plain
-// busybox workspace shows the error for a missing sftp-server.
+// rsync from Debian), into docker, process, lxc and qemu workspaces on node n1: exit codes,
+// stdout/stderr apart, stdin and EOF, a PTY (resize through tmux), `ssh -L` to a service inside;
+// and, where the image has sftp-server and rsync (docker: test/infra/sshproxy-image.sh; process:
+// the node's own), file copies both ways and rsync of a tree. A plain busybox workspace shows the
+// error for a missing sftp-server.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { loadInfra, makeTempDir, makeTempHome, REPO_ROOT, type Infra, type TempDir, type TempHome } from './helpers/infra.js';
+import { infraDir, loadInfra, makeTempDir, makeTempHome, REPO_ROOT, type Infra, type TempDir, type TempHome } from './helpers/infra.js';
 import { nodeYaml } from './helpers/remote.js';
 import { eventually, freePort, httpGet, requireBuiltCli, runCli } from './support/cli.js';
 
@@ -40,10 +41,31 @@ function run(cmd: string, args: string[], opts: { input?: Buffer | string; cwd?:
   });
 }
 
+/** `files`: the image has sftp-server and rsync (the LXD and QEMU test images do not). */
 const WORKSPACES = [
-  { provider: 'docker', ws: 'sshp-dock' },
-  { provider: 'process', ws: 'sshp-proc' },
+  { provider: 'docker', ws: 'sshp-dock', files: true },
+  { provider: 'process', ws: 'sshp-proc', files: true },
+  { provider: 'lxc', ws: 'sshp-lxc', files: false },
+  { provider: 'qemu', ws: 'sshp-vm', files: false },
 ] as const;
+
+/** test/infra writes lxd.json and qemu.json; missing means the infra is down: fail, never skip. */
+function infraJson<T>(file: string): T {
+  const path = join(infraDir(), file);
+  if (!existsSync(path)) throw new Error(`e2e infra is not running: ${path} is missing (test/infra/up.sh)`);
+  return JSON.parse(readFileSync(path, 'utf8')) as T;
+}
+
+/** A busybox httpd answering "<provider>-httpd-ok" on port 8080 of the workspace's loopback. */
+function httpd(ws: string, provider: string, healthcheck = true): string {
+  return `apiVersion: vendetta.dev/v1alpha1
+kind: Service
+metadata: {name: ${ws}-httpd}
+spec:
+  workspace: ${ws}
+  command: echo ${provider}-httpd-ok > /tmp/index.html && exec httpd -f -p 8080 -h /tmp
+${healthcheck ? '  healthcheck: {http: {port: 8080, path: /}, interval: 500ms, timeout: 2s, retries: 40}\n' : ''}`;
+}
 
 describe('ssh-config / ssh-proxy with the OpenSSH client', () => {
   let infra: Infra;
@@ -51,7 +73,7 @@ describe('ssh-config / ssh-proxy with the OpenSSH client', () => {
   let tmp: TempDir;
   let config: string;
   let procPort: number;
-  const cli = (...args: string[]) => runCli(args, { home: home.dir, env: home.env });
+  const cli = (...args: string[]) => runCli(args, { home: home.dir, env: { ...home.env, VENDETTA_QEMU_BOOT_TIMEOUT: '150s' } });
   const sshArgs = () => ['-F', config, '-o', 'BatchMode=yes'];
   const ssh = (host: string, args: string[], input?: Buffer | string) => run('ssh', [...sshArgs(), host, ...args], { input });
 
@@ -64,24 +86,19 @@ describe('ssh-config / ssh-proxy with the OpenSSH client', () => {
     const { stdout } = await execFileP('bash', [join(REPO_ROOT, 'test/infra/sshproxy-image.sh')]);
     const image = stdout.trim();
     procPort = await freePort();
+    const lxd = infraJson<{ socket: string; image: string }>('lxd.json');
+    const qemu = infraJson<{ kernel: string; initrd: string; append?: string }>('qemu.json');
     writeFileSync(
       join(tmp.dir, 'ws.yaml'),
       [
-        nodeYaml(infra, 'n1'),
+        nodeYaml(infra, 'n1', { providers: `{docker: {socket: ${infra.nodes[0]!.dockerSocket}}, lxc: {socket: ${lxd.socket}}}` }),
         `apiVersion: vendetta.dev/v1alpha1
 kind: Workspace
 metadata: {name: sshp-dock}
 spec: {node: n1, provider: docker, image: ${image}, pull: never, env: {SSHP_GREETING: hello docker}}
----
-apiVersion: vendetta.dev/v1alpha1
-kind: Service
-metadata: {name: sshp-dock-httpd}
-spec:
-  workspace: sshp-dock
-  command: echo docker-httpd-ok > /tmp/index.html && exec httpd -f -p 8080 -h /tmp
-  healthcheck: {http: {port: 8080, path: /}, interval: 500ms, timeout: 2s, retries: 40}
----
-apiVersion: vendetta.dev/v1alpha1
+`,
+        httpd('sshp-dock', 'docker'),
+        `apiVersion: vendetta.dev/v1alpha1
 kind: Workspace
 metadata: {name: sshp-proc}
 spec: {node: n1, provider: process, env: {SSHP_GREETING: hello process}}
@@ -93,8 +110,30 @@ spec:
   workspace: sshp-proc
   command: mkdir -p /tmp/sshp-proc-www && echo process-httpd-ok > /tmp/sshp-proc-www/index.html && exec busybox httpd -f -p 127.0.0.1:${procPort} -h /tmp/sshp-proc-www
   healthcheck: {http: {port: ${procPort}, path: /}, interval: 500ms, timeout: 2s, retries: 40}
----
-apiVersion: vendetta.dev/v1alpha1
+`,
+        `apiVersion: vendetta.dev/v1alpha1
+kind: Workspace
+metadata: {name: sshp-lxc}
+spec: {node: n1, provider: lxc, image: ${lxd.image}, env: {SSHP_GREETING: hello lxc}}
+`,
+        httpd('sshp-lxc', 'lxc'),
+        // No ports declared: ssh -L must reach the guest's loopback anyway (through its SSH server).
+        `apiVersion: vendetta.dev/v1alpha1
+kind: Workspace
+metadata: {name: sshp-vm}
+spec:
+  node: n1
+  provider: qemu
+  resources: {cpus: 1, memory: 256Mi}
+  env: {SSHP_GREETING: hello qemu}
+  vm:
+    network: isolated
+    kernel: ${qemu.kernel}
+    initrd: ${qemu.initrd}
+    append: ${JSON.stringify(qemu.append ?? 'console=ttyS0')}
+`,
+        httpd('sshp-vm', 'qemu', false),
+        `apiVersion: vendetta.dev/v1alpha1
 kind: Workspace
 metadata: {name: sshp-bare}
 spec: {node: n1, provider: docker, image: ${infra.image}, pull: never}
@@ -119,7 +158,7 @@ spec: {node: n1, provider: docker, image: ${infra.image}, pull: never}
 
   it('ssh-config lists every workspace with a ProxyCommand of this CLI and the proxy host key', () => {
     const text = readFileSync(config, 'utf8');
-    for (const ws of ['sshp-dock', 'sshp-proc', 'sshp-bare']) {
+    for (const ws of [...WORKSPACES.map((w) => w.ws), 'sshp-bare']) {
       expect(text).toContain(`Host ${ws}.vendetta\n`);
       expect(text).toMatch(new RegExp(`ProxyCommand env VENDETTA_HOME=${home.dir}\\S* .*${process.execPath} \\S+/dist/vendetta.js ssh-proxy ${ws}\\n`));
     }
@@ -128,7 +167,7 @@ spec: {node: n1, provider: docker, image: ${infra.image}, pull: never}
     expect(knownHosts).toMatch(/^vendetta-ssh-proxy ssh-ed25519 AAAA\S+\n$/);
   });
 
-  for (const { provider, ws } of WORKSPACES) {
+  for (const { provider, ws, files } of WORKSPACES) {
     const host = `${ws}.vendetta`;
     describe(`${provider} workspace`, () => {
       it('runs a command: stdout and stderr apart, exit status, workspace env and directory', async () => {
@@ -186,7 +225,7 @@ spec: {node: n1, provider: docker, image: ${infra.image}, pull: never}
         }
       });
 
-      it('scp copies a file in and back out', async () => {
+      if (files) it('scp copies a file in and back out', async () => {
         const local = join(tmp.dir, `${ws}-in.bin`);
         const back = join(tmp.dir, `${ws}-back.bin`);
         const data = randomBytes(300_000);
@@ -199,7 +238,7 @@ spec: {node: n1, provider: docker, image: ${infra.image}, pull: never}
         expect(readFileSync(back).equals(data)).toBe(true);
       });
 
-      it('sftp -b runs a batch: put, ls, get', async () => {
+      if (files) it('sftp -b runs a batch: put, ls, get', async () => {
         const local = join(tmp.dir, `${ws}-sftp.txt`);
         writeFileSync(local, `sftp to ${ws}\n`);
         const batch = join(tmp.dir, `${ws}-batch`);
@@ -211,7 +250,7 @@ spec: {node: n1, provider: docker, image: ${infra.image}, pull: never}
         expect(readFileSync(got, 'utf8')).toBe(`sftp to ${ws}\n`);
       });
 
-      it('rsync -a copies a tree in (files, modes, symlinks), then only the change', async () => {
+      if (files) it('rsync -a copies a tree in (files, modes, symlinks), then only the change', async () => {
         const src = join(tmp.dir, `${ws}-tree`);
         mkdirSync(join(src, 'sub/deep'), { recursive: true });
         writeFileSync(join(src, 'a.txt'), 'A\n');
@@ -232,7 +271,7 @@ spec: {node: n1, provider: docker, image: ${infra.image}, pull: never}
 
       it('ssh -L forwards a local port to a service inside the workspace', async () => {
         const local = await freePort();
-        const port = provider === 'docker' ? 8080 : procPort;
+        const port = provider === 'process' ? procPort : 8080;
         const child = spawn('ssh', [...sshArgs(), '-N', '-o', 'ExitOnForwardFailure=yes', '-L', `127.0.0.1:${local}:127.0.0.1:${port}`, host], { stdio: ['ignore', 'ignore', 'pipe'] });
         let stderr = '';
         child.stderr.on('data', (d) => (stderr += d));
@@ -290,7 +329,7 @@ spec: {node: n1, provider: docker, image: ${infra.image}, pull: never}
     const first = await install();
     expect(first.code, first.stderr).toBe(0);
     const file = join(fakeHome, '.ssh/vendetta.config');
-    expect(first.stdout).toContain(`Wrote ${file} (3 workspaces); added "Include ${file}"`);
+    expect(first.stdout).toContain(`Wrote ${file} (5 workspaces); added "Include ${file}"`);
     expect(existsSync(file)).toBe(true);
     expect(readFileSync(file, 'utf8')).toContain('Host sshp-dock.vendetta\n');
     const expected = `Include ${file}\n\nHost mine\n  User me\n`;

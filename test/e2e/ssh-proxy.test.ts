@@ -321,6 +321,15 @@ spec: {node: n1, provider: docker, image: ${infra.image}, pull: never}
     expect(viaSsh.stderr).toContain('workspace "sshp-nope" has not been applied');
   });
 
+  it('ssh-proxy typed in a terminal says it is for ssh, exit 2', async () => {
+    // `script` gives it a real terminal as stdin; -e passes its exit status on.
+    const cmd = `${process.execPath} ${join(REPO_ROOT, 'dist/vendetta.js')} ssh-proxy sshp-dock`;
+    const r = await run('script', ['-qec', cmd, '/dev/null'], { env: { ...process.env, ...home.env, NO_COLOR: '1' } });
+    expect(r.code).toBe(2);
+    expect(r.stdout.toString()).toContain('error: ssh-proxy speaks the SSH protocol on stdin/stdout: it is run by ssh, not by hand');
+    expect(r.stdout.toString()).toContain('ssh sshp-dock.vendetta');
+  });
+
   it('ssh-config --install writes ~/.ssh/vendetta.config and one Include at the top of ~/.ssh/config', async () => {
     const fakeHome = join(tmp.dir, 'home');
     mkdirSync(join(fakeHome, '.ssh'), { recursive: true });

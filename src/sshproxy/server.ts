@@ -135,8 +135,11 @@ function run(channel: ServerChannel, spawn: () => Promise<SpawnedProcess>, pty: 
       // (`ssh -tt host cmd </dev/null` must not hang up cmd).
       channel.pipe(proc.stdin, { end: !pty });
       proc.stdin.on('error', () => undefined); // input after the command exited
-      channel.on('close', () => proc.kill('SIGHUP'));
+      // The client hung up first (Ctrl-C on ssh, a dropped editor): so does the command.
+      let exited = false;
+      channel.on('close', () => exited || proc.kill('SIGHUP'));
       const code = await proc.wait();
+      exited = true;
       await Promise.all([outDone, errDone]);
       if (closed) return;
       // exit-status goes out at once: first let the output queued for the SSH window go.

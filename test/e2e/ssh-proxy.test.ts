@@ -225,6 +225,22 @@ spec: {node: n1, provider: docker, image: ${infra.image}, pull: never}
         }
       });
 
+      // Docker has no API to stop an exec (docs/editors.md): there, the command outlives its client.
+      if (provider !== 'docker') it('a terminal session ends when the client goes away', async () => {
+        const secs = 4000 + WORKSPACES.findIndex((w) => w.ws === ws);
+        const running = async () => {
+          const r = await ssh(host, [`ps -eo args | grep -c "^sleep ${secs}$"`]);
+          return Number(r.stdout.toString().trim());
+        };
+        const child = spawn('ssh', [...sshArgs(), '-tt', host, `sleep ${secs}`], { stdio: ['pipe', 'ignore', 'ignore'] });
+        try {
+          await eventually(async () => (await running()) === 1, 30_000, `sleep ${secs} to run`);
+        } finally {
+          child.kill('SIGTERM');
+        }
+        await eventually(async () => (await running()) === 0, 30_000, `sleep ${secs} to end after ssh was killed`);
+      });
+
       if (files) it('scp copies a file in and back out', async () => {
         const local = join(tmp.dir, `${ws}-in.bin`);
         const back = join(tmp.dir, `${ws}-back.bin`);

@@ -108,7 +108,7 @@ kind: Service
 metadata: {name: sshp-proc-httpd}
 spec:
   workspace: sshp-proc
-  command: mkdir -p /tmp/sshp-proc-www && echo process-httpd-ok > /tmp/sshp-proc-www/index.html && exec busybox httpd -f -p 127.0.0.1:${procPort} -h /tmp/sshp-proc-www
+  command: mkdir -p www && echo process-httpd-ok > www/index.html && exec busybox httpd -f -p 127.0.0.1:${procPort} -h www
   healthcheck: {http: {port: ${procPort}, path: /}, interval: 500ms, timeout: 2s, retries: 40}
 `,
         `apiVersion: vendetta.dev/v1alpha1

@@ -18,6 +18,7 @@ import { registerWorkspace } from './workspace.js';
 import { registerServe } from './serve.js';
 import { registerCompletion } from './completion.js';
 import { registerKeeper } from './keeper.js';
+import { registerSsh } from './ssh.js';
 import { ExitError } from './errors.js';
 import { detectStyle } from '../output/style.js';
 import { TransportError } from '../transport/types.js';
@@ -54,6 +55,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerCompletion(program);
   registerKeeper(program);
+  registerSsh(program);
   program
     .command('version')
     .description('print the version')

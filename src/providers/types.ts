@@ -8,6 +8,7 @@ import type {
   ProviderName,
   WorkspaceResource,
 } from '../model/types.js';
+import type { Duplex } from 'node:stream';
 import type { ExecOptions, ExecResult, SpawnOptions, SpawnedProcess, Transport } from '../transport/types.js';
 
 /** Everything a driver call needs about where it runs. */
@@ -71,6 +72,12 @@ export interface WorkspaceRuntime {
   address: string;
   exec(argv: string[], opts?: ExecOptions): Promise<ExecResult>;
   spawn(argv: string[], opts?: SpawnOptions): Promise<SpawnedProcess>;
+  /**
+   * Optional: a TCP connection to `port` on the workspace's own loopback, for runtimes whose
+   * `address` does not reach every port (a QEMU guest: only its declared ports are forwarded
+   * there). Absent: the node connects to `address`:port.
+   */
+  connectLoopback?(port: number): Promise<Duplex>;
   /**
    * Optional: the state dir as the NODE sees it (Docker: a bind mount of a node directory at
    * stateDir) and how to run things there, as the node's login user. Service files are written

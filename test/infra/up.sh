@@ -17,6 +17,7 @@ PKGS=(docker.io openssh-server busybox-static iproute2 sudo procps
       qemu-system-x86 qemu-utils dropbear-bin cpio kmod dosfstools mtools      # qemu.sh
       debootstrap syslinux syslinux-common fdisk e2fsprogs                    # cloudimg.sh
       zsh fish time tmux                                                      # completion tests; GNU time for the chaos suite; a real terminal for shell/apply tests
+      rsync                                                                   # sshproxy-image.sh, ssh-proxy tests
       lxd dnsmasq-base)                                                       # lxd.sh
 MISSING=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || MISSING+=("$p"); done
@@ -76,6 +77,7 @@ PIDS=()
 for n in "${NODES[@]}"; do node_up "$n" & PIDS+=($!); done
 FAIL=0; for p in "${PIDS[@]}"; do wait "$p" || FAIL=1; done
 [ $FAIL = 0 ] || { echo "some nodes failed to start" >&2; exit 1; }
+ts "busybox image with sftp-server and rsync: $(bash "$HERE/sshproxy-image.sh")"
 
 # The cloud image (cloudimg.sh, ~5 min when not cached) builds in the background while the kernel,
 # initramfs and LXD come up; we wait for it at the end.

@@ -9,7 +9,7 @@ import { serviceStatusArgv } from '../../services/supervisor.js';
 import type { ExecResult, Transport } from '../../transport/types.js';
 import type { DesiredWorkspace, DriverContext, ProviderAvailability, ProviderDriver, WorkspaceRuntime } from '../types.js';
 import { guestReadyArgv, metaData, seedBuildArgv, userData } from './cloudinit.js';
-import { connectGuest, guestExec, guestSpawn, type GuestTarget } from './guest.js';
+import { connectGuest, guestConnect, guestExec, guestSpawn, type GuestTarget } from './guest.js';
 import { qmpCommand } from './qmp.js';
 import {
   DEFAULT_BINARY,
@@ -552,6 +552,8 @@ export function createQemuDriver(): ProviderDriver {
         address: s.meta.address,
         exec: (argv, opts) => guestExec(s.client, where, argv, { ...opts, cwd: opts?.cwd ?? WORKSPACE_DIR }),
         spawn: (argv, opts) => guestSpawn(s.client, where, argv, { ...opts, cwd: opts?.cwd ?? WORKSPACE_DIR }),
+        // Through the guest's own SSH server: any port, not only those forwarded to `address`.
+        connectLoopback: (port) => guestConnect(s.client, where, port),
       };
     },
   };

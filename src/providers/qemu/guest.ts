@@ -163,3 +163,13 @@ export async function guestSpawn(client: Client, where: string, argv: string[], 
     ...(opts.pty ? { resize: (rows: number, cols: number) => channel.setWindow(rows, cols, 0, 0) } : {}),
   };
 }
+
+/** A TCP connection to `port` on the guest's loopback (direct-tcpip through its SSH server). */
+export function guestConnect(client: Client, where: string, port: number): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    client.forwardOut('127.0.0.1', 0, '127.0.0.1', port, (err, channel) => {
+      if (err) reject(new Error(`cannot connect to port ${port} in ${where}: ${err.message}`, { cause: err }));
+      else resolve(channel);
+    });
+  });
+}

@@ -5,6 +5,7 @@ import { openStore } from '../store/file-store.js';
 import { TransportPool } from '../transport/pool.js';
 import { workspaceEnv } from './exec.js';
 import { openWorkspace } from './runtime.js';
+import { LOGIN_SHELL } from '../sshproxy/commands.js';
 import type { GlobalOptions } from './context.js';
 import { ExitError } from './errors.js';
 import { cliTransportOptions } from './keeper.js';
@@ -16,8 +17,7 @@ export async function runShell(name: string, global: GlobalOptions, command?: st
   const interactive = Boolean(stdin.isTTY && process.stdout.isTTY);
   try {
     const ws = await openWorkspace(store, pool, name);
-    // Prefer a login shell the workspace has; busybox images only have sh.
-    const argv = command?.length ? command : ['/bin/sh', '-c', 'if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi'];
+    const argv = command?.length ? command : LOGIN_SHELL;
     const proc = await ws.runtime.spawn(argv, {
       cwd: ws.runtime.workspaceDir,
       env: await workspaceEnv(ws.workspace),

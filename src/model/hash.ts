@@ -8,6 +8,7 @@ import { createHmac } from 'node:crypto';
 import type { ResolvedEnv } from './env.js';
 import { plainEnv } from './env.js';
 import type { ServiceResource, WorkspaceResource } from './types.js';
+import { volumesHashPart } from './volumes.js';
 
 /** JSON with object keys sorted at every level, so equal values always serialize the same. */
 export function canonicalJson(value: unknown): string {
@@ -42,7 +43,9 @@ function hmacShort(key: HashKey, text: string): string {
  * of the fromEnv/fromFile references; only the digest leaves this function, never a value.
  */
 export function workspaceSpecHash(ws: WorkspaceResource, env: ResolvedEnv, key: HashKey): string {
-  const { state: _state, env: _envRefs, ...spec } = ws.spec;
+  const { state: _state, env: _envRefs, volumes, ...rest } = ws.spec;
+  // Volumes by name and path only: a size change alone recreates nothing (see volumesHashPart).
+  const spec = { ...rest, volumes: volumesHashPart(volumes) };
   return hmacShort(key, canonicalJson({ kind: 'Workspace', spec, env: plainEnv(env) }));
 }
 

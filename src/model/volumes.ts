@@ -27,6 +27,16 @@ export function volumesHashPart(volumes: VolumeSpec[] | undefined): { name: stri
   return volumes.map((v) => ({ name: v.name, path: v.path })).sort((a, b) => a.name.localeCompare(b.name));
 }
 
+/** Does the provider hold a volume to its size? docker's local driver and process directories do not. */
+export function sizeEnforced(provider: ProviderName): boolean {
+  return provider === 'lxc' || provider === 'qemu';
+}
+
+/** "data:/data,cache:.cache": a workspace's volumes in one table cell. */
+export function volumesCell(volumes: VolumeSpec[] | undefined): string | undefined {
+  return volumes?.length ? volumes.map((v) => `${v.name}:${v.path}`).join(',') : undefined;
+}
+
 /** A problem with one volume: which entry, which field, what to do. */
 export interface VolumeIssue {
   index: number;

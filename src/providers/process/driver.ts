@@ -89,7 +89,7 @@ export function volumeLinks(root: string, workspace: string, volumes: VolumeSpec
  */
 export function createDirsArgv(paths: WorkspacePaths, volumes: { dir: string; link: string }[] = []): string[] {
   const body = `mkdir -p -- "$1" "$2" || exit 1
-s=$1 w=$2 m=$3
+m=$3
 shift 3
 while [ "$#" -ge 2 ]; do
   mkdir -p -- "$1" "\${2%/*}" || exit 1

@@ -32,9 +32,9 @@ export function sizeEnforced(provider: ProviderName): boolean {
   return provider === 'lxc' || provider === 'qemu';
 }
 
-/** "data:/data,cache:.cache": a workspace's volumes in one table cell. */
+/** "data:/data(1Gi),cache:.cache": a workspace's volumes and declared sizes in one table cell. */
 export function volumesCell(volumes: VolumeSpec[] | undefined): string | undefined {
-  return volumes?.length ? volumes.map((v) => `${v.name}:${v.path}`).join(',') : undefined;
+  return volumes?.length ? volumes.map((v) => `${v.name}:${v.path}${v.size ? `(${v.size})` : ''}`).join(',') : undefined;
 }
 
 /** A problem with one volume: which entry, which field, what to do. */

@@ -92,3 +92,9 @@ describe('volume rules', () => {
     expect(withSpec({ volumes: [{ name: 'd', path: 'e' }] })).not.toBe(one);
   });
 });
+
+test('get -o wide shows volumes with their declared size', async () => {
+  const { volumesCell } = await import('../../../src/model/volumes.js');
+  expect(volumesCell([{ name: 'db', path: '/var/lib/db', size: '10Gi' }, { name: 'cache', path: '.cache' }])).toBe('db:/var/lib/db(10Gi),cache:.cache');
+  expect(volumesCell(undefined)).toBeUndefined();
+});

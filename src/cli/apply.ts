@@ -14,6 +14,7 @@ import type { Style } from '../output/style.js';
 interface ApplyFlags {
   filename: string[];
   prune?: boolean;
+  volumes?: boolean;
   applyset: string;
   dryRun?: boolean;
   timeout?: string;
@@ -33,6 +34,7 @@ export function registerApply(program: Command): void {
     .description('converge the nodes to the manifests and wait until everything is Ready')
     .option('-f, --filename <path>', 'manifest file or directory (repeatable)', collect, [])
     .option('--prune', 'delete resources this apply set applied before that the manifests no longer declare')
+    .option('--volumes', 'with --prune: also delete the volumes (data) of pruned workspaces; without it they are kept')
     .option('--applyset <name>', 'name of the apply set (scope of --prune)', 'default')
     .option('--dry-run', 'print the plan and change nothing')
     .option('-y, --yes', 'do not ask before replacing or removing workspaces (asked only on a terminal)')
@@ -49,6 +51,9 @@ export function registerApply(program: Command): void {
       if (flags.watch && flags.adopt) {
         // A watch that adopts would take the workspace back every resync: two owners fighting.
         throw new UsageError('--adopt cannot be combined with --watch; take the workspaces over once with apply --adopt, then watch');
+      }
+      if (flags.volumes && !flags.prune) {
+        throw new UsageError('--volumes deletes the volumes of pruned workspaces: use it with --prune', 'vendetta apply -f DIR --prune --volumes');
       }
       if (flags.watch) {
         const { runWatch } = await import('./watch.js');
@@ -94,6 +99,7 @@ export function registerApply(program: Command): void {
         const result = await engine.apply(set, {
           applySet: flags.applyset,
           prune: Boolean(flags.prune),
+          pruneVolumes: Boolean(flags.volumes),
           timeoutMs: flagDuration('--timeout', flags.timeout, 300_000),
           lockTimeoutMs: flagDuration('--lock-timeout', flags.lockTimeout, 60_000),
           noWait: !flags.wait,
@@ -139,6 +145,12 @@ export function renderResult(result: ApplyResult, elapsedMs: number, style: Styl
       lines.push(`  ${style.bold(f.resource)}${f.node ? ` (node ${f.node})` : ''}: ${f.reason}`);
       if (f.hint) lines.push(`      → ${f.hint}`);
     }
+  }
+  for (const v of result.volumesDeleted ?? []) {
+    lines.push(`deleted volume${v.volumes.length === 1 ? '' : 's'} ${v.volumes.join(', ')} of pruned workspace ${v.workspace} on node ${v.node}`);
+  }
+  for (const v of result.volumesKept ?? []) {
+    lines.push(style.yellow(`kept volume data of workspace ${v.workspace} (${v.volumes.join(', ')} on node ${v.node}): delete with vendetta delete workspace ${v.workspace} --volumes`));
   }
   if (result.endpoints.size > 0) {
     lines.push('Endpoints:');

@@ -25,8 +25,9 @@ export function registerDelete(program: Command): void {
     .option('--timeout <duration>', 'give up waiting after this long', '5m')
     .option('--force', 'forget resources whose node cannot be reached (warns what may be left on it)', false)
     .option('--ignore-not-found', 'a resource that does not exist is not an error', false)
+    .option('--volumes', "also delete deleted workspaces' volumes (their data); without it volumes are kept", false)
     .addOption(outputOption(['text', 'json', 'yaml'], 'text'))
-    .action(async (kindWord: string | undefined, names: string[], flags: { filename: string[]; selector?: string; timeout?: string; force: boolean; ignoreNotFound: boolean; output: 'text' | 'json' | 'yaml' }, cmd: Command) => {
+    .action(async (kindWord: string | undefined, names: string[], flags: { filename: string[]; selector?: string; timeout?: string; force: boolean; ignoreNotFound: boolean; volumes: boolean; output: 'text' | 'json' | 'yaml' }, cmd: Command) => {
       const { loadOrExit, openEngine } = await import('./context.js'); // heavy: only when deleting
       let ids: ResourceId[];
       let set: LoadedSet | undefined;
@@ -67,6 +68,7 @@ export function registerDelete(program: Command): void {
           set,
           force: flags.force,
           ignoreNotFound: flags.ignoreNotFound,
+          volumes: flags.volumes,
         });
         progress.done();
         if (human) process.stdout.write(renderDeletion(result, Date.now() - started, detectStyle()));
@@ -98,12 +100,15 @@ export function renderDeletion(result: ApplyResult, elapsedMs: number, style: St
     const what = d.id.startsWith('node/') ? 'forgotten (no workspace uses it)' : d.nodes.length > 0 ? `deleted from node ${d.nodes.join(', ')}` : 'deleted (already gone from its node)';
     lines.push(`${style.bold(d.id)} ${what}`);
   }
+  for (const v of result.volumesDeleted ?? []) {
+    lines.push(`${style.bold(`workspace/${v.workspace}`)} volume${v.volumes.length === 1 ? '' : 's'} ${v.volumes.join(', ')} deleted from node ${v.node}`);
+  }
   for (const f of report.forgotten) {
     lines.push(`${style.yellow('!')} ${style.bold(f.id)} forgotten without deleting it: node ${f.node} could not be reached; it may still have ${f.leftover}`);
   }
   const ops = result.operationsRun;
   if (result.converged) {
-    const n = report.deleted.length + report.forgotten.length;
+    const n = report.deleted.length + report.forgotten.length + (result.volumesDeleted?.length ?? 0);
     lines.push(
       n === 0
         ? style.green('✓ nothing to delete')

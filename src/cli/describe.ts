@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { openReadStore } from './read-store.js';
 import { renderTable, age } from '../output/table.js';
-import { resourceId, type WorkspaceSpec } from '../model/types.js';
+import { resourceId, type ObservedVolume, type WorkspaceSpec } from '../model/types.js';
 import type { AppliedRecord, Store } from '../store/types.js';
 import type { TransportPool } from '../transport/pool.js';
 import type { GlobalOptions } from './context.js';
@@ -37,7 +37,7 @@ export function registerDescribe(program: Command): void {
           lines.push('Conditions:');
           lines.push(conds.length ? indent(renderTable(['TYPE', 'STATUS', 'REASON', 'MESSAGE', 'SINCE'],
             conds.map((c) => [c.type, c.status, c.reason, c.message, age(c.lastTransitionTime)])), 2) : '  <none>');
-          if (r.kind === 'Workspace') lines.push(...(await workspaceDiagnostics(store, pool, r)));
+          if (r.kind === 'Workspace') lines.push(...(await workspaceVolumes(store, pool, r)), ...(await workspaceDiagnostics(store, pool, r)));
           const events = await store.events({ object: resourceId(r.kind, r.name), limit: 20 });
           lines.push('Events:');
           lines.push(events.length ? indent(renderTable(['AGE', 'TYPE', 'REASON', 'MESSAGE'],
@@ -49,6 +49,44 @@ export function registerDescribe(program: Command): void {
       }
       process.stdout.write(blocks.join('\n\n---\n\n') + '\n');
     });
+}
+
+/**
+ * The workspace's volumes: declared path and size, and the usage where the provider reads it
+ * cheaply (process: du on the node). One listing of this workspace's volumes; never fails describe.
+ */
+async function workspaceVolumes(store: Store, pool: TransportPool, r: AppliedRecord): Promise<string[]> {
+  const spec = r.resource.spec as WorkspaceSpec;
+  if (!spec.volumes?.length) return [];
+  const { sizeEnforced } = await import('../model/volumes.js');
+  let found: ObservedVolume[] | undefined;
+  let problem: string | undefined;
+  try {
+    const { drivers } = await import('./drivers.js');
+    const { nodeResource } = await import('./runtime.js');
+    const node = await nodeResource(store, spec.node);
+    found = (await drivers()[spec.provider]?.listVolumes?.({ node, transport: await pool.get(node), applySet: r.applySet }, [r.name])) ?? [];
+  } catch (e) {
+    problem = (e as Error).message;
+  }
+  const rows = spec.volumes.map((v) => {
+    const seen = found?.find((f) => f.name === v.name);
+    const size = v.size === undefined ? '-' : sizeEnforced(spec.provider) ? v.size : `${v.size} (not enforced)`;
+    const used = seen?.usedBytes !== undefined ? formatBytes(seen.usedBytes) : found && !seen ? 'not made yet' : '-';
+    return [v.name, v.path, size, used];
+  });
+  return ['Volumes:', indent(renderTable(['NAME', 'PATH', 'SIZE', 'USED'], rows), 2), ...(problem ? [`  (not listed on the node: ${problem})`] : [])];
+}
+
+function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v}B` : `${v.toFixed(1)}${units[i]}`;
 }
 
 /** Live diagnostics from the workspace's driver (a VM's serial console); never fails describe. */

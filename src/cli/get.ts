@@ -9,6 +9,8 @@ import { structured, parseListFormat, LIST_FORMATS, type ListFormat } from '../o
 import { executeJsonPath } from '../output/jsonpath.js';
 import { matchesSelector, parseSelector, SelectorError, type Requirement } from '../output/selector.js';
 import { ExitError, UsageError } from './errors.js';
+import { volumesCell } from '../model/volumes.js';
+import type { VolumeSpec } from '../model/types.js';
 
 const KIND_ALIASES: Record<string, Kind> = {
   node: 'Node', nodes: 'Node', no: 'Node',
@@ -152,10 +154,10 @@ function tableFor(kind: Kind, rows: AppliedRecord[], wide: boolean): string {
     }));
   }
   if (kind === 'Workspace') {
-    const h = ['WORKSPACE', 'NODE', 'PROVIDER', 'STATUS', 'AGE', ...(wide ? ['IMAGE', 'ADDRESS', 'PORTS'] : [])];
+    const h = ['WORKSPACE', 'NODE', 'PROVIDER', 'STATUS', 'AGE', ...(wide ? ['IMAGE', 'ADDRESS', 'PORTS', 'VOLUMES'] : [])];
     return renderTable(h, rows.map((r) => {
-      const spec = r.resource.spec as { node: string; provider: string; image?: string; ports?: string[] };
-      return [r.name, spec.node, spec.provider, phase(r), age(r.appliedAt), ...(wide ? [spec.image, detail(r, 'address'), spec.ports?.join(',')] : [])];
+      const spec = r.resource.spec as { node: string; provider: string; image?: string; ports?: string[]; volumes?: VolumeSpec[] };
+      return [r.name, spec.node, spec.provider, phase(r), age(r.appliedAt), ...(wide ? [spec.image, detail(r, 'address'), spec.ports?.join(','), volumesCell(spec.volumes)] : [])];
     }));
   }
   const h = ['SERVICE', 'WORKSPACE', 'STATUS', 'RESTARTS', 'AGE', ...(wide ? ['PID', 'ENDPOINT'] : [])];

@@ -36,6 +36,7 @@ import { UsageError } from './errors.js';
 export interface WatchFlags {
   filename: string[];
   prune?: boolean;
+  volumes?: boolean;
   applyset: string;
   timeout?: string;
   lockTimeout?: string;
@@ -175,6 +176,7 @@ export async function runWatch(flags: WatchFlags, global: GlobalOptions): Promis
         const result = await engine.apply(loaded.set, {
           applySet: flags.applyset,
           prune: Boolean(flags.prune),
+          pruneVolumes: Boolean(flags.volumes),
           timeoutMs,
           signal: session.signal,
         });

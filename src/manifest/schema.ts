@@ -10,6 +10,8 @@ import { durationWithin, parseDuration, parseQuantity } from '../model/quantity.
 import { parsePortSpec } from '../model/ports.js';
 import type { DocPath, Issue, PathPart } from './locate.js';
 import { providerSupportIssues } from './providers.js';
+import { volumeIssues } from '../model/volumes.js';
+import { PROVIDERS } from '../model/types.js';
 import { describeValue, didYouMean, MAX_QUOTED, pathText, quote } from './text.js';
 import * as generated from './validators.generated.js';
 
@@ -129,7 +131,7 @@ export function validateDocument(value: unknown): { kind?: Kind; issues: Issue[]
     validate(value);
     issues.push(...explain(validate.errors ?? [], where, value));
   }
-  if (kind === 'Workspace') issues.push(...portMappingIssues(value, where), ...providerSupportIssues(value, where([])));
+  if (kind === 'Workspace') issues.push(...portMappingIssues(value, where), ...providerSupportIssues(value, where([])), ...workspaceVolumeIssues(value, where));
   return { kind, issues };
 }
 
@@ -159,6 +161,17 @@ function portMappingIssues(doc: Record<string, unknown>, where: (path: DocPath) 
     }
   });
   return issues;
+}
+
+// Names unique, paths usable and apart (src/model/volumes.ts); the schema checks the shape.
+function workspaceVolumeIssues(doc: Record<string, unknown>, where: (path: DocPath) => string): Issue[] {
+  const spec = doc.spec as { volumes?: unknown; provider?: unknown } | undefined;
+  if (!isPlainObject(spec)) return [];
+  const provider = PROVIDERS.find((p) => p === spec.provider);
+  return volumeIssues(spec.volumes, provider).map((v) => {
+    const path: DocPath = ['spec', 'volumes', v.index, v.field];
+    return { path, part: 'value', message: `${where(path)}: ${v.message}` };
+  });
 }
 
 function explain(errors: ErrorObject[], where: (path: DocPath) => string, doc: Record<string, unknown>): Issue[] {

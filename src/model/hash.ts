@@ -8,6 +8,7 @@ import { createHmac } from 'node:crypto';
 import type { ResolvedEnv } from './env.js';
 import { plainEnv } from './env.js';
 import type { ServiceResource, WorkspaceResource } from './types.js';
+import { volumesHashPart } from './volumes.js';
 
 /** JSON with object keys sorted at every level, so equal values always serialize the same. */
 export function canonicalJson(value: unknown): string {
@@ -42,8 +43,14 @@ function hmacShort(key: HashKey, text: string): string {
  * of the fromEnv/fromFile references; only the digest leaves this function, never a value.
  */
 export function workspaceSpecHash(ws: WorkspaceResource, env: ResolvedEnv, key: HashKey): string {
-  const { state: _state, env: _envRefs, ...spec } = ws.spec;
-  return hmacShort(key, canonicalJson({ kind: 'Workspace', spec, env: plainEnv(env) }));
+  return hmacShort(key, canonicalJson({ kind: 'Workspace', spec: hashedSpec(ws), env: plainEnv(env) }));
+}
+
+/** The spec as hashes see it: no `state`, no env references, volumes by name and path only. */
+function hashedSpec(ws: WorkspaceResource): object {
+  const { state: _state, env: _envRefs, volumes, ...rest } = ws.spec;
+  // A size change alone recreates nothing (see volumesHashPart).
+  return { ...rest, volumes: volumesHashPart(volumes) };
 }
 
 /**
@@ -52,8 +59,7 @@ export function workspaceSpecHash(ws: WorkspaceResource, env: ResolvedEnv, key: 
  * hash; when only the spec hash differs, the planner updates the workspace instead of replacing it.
  */
 export function workspaceShapeHash(ws: WorkspaceResource, key: HashKey): string {
-  const { state: _state, env: _envRefs, ...spec } = ws.spec;
-  return hmacShort(key, canonicalJson({ kind: 'WorkspaceShape', spec }));
+  return hmacShort(key, canonicalJson({ kind: 'WorkspaceShape', spec: hashedSpec(ws) }));
 }
 
 /**

@@ -57,6 +57,19 @@ export interface Resources {
   disk?: string;
 }
 
+/**
+ * Data that outlives its workspace: kept through every recreate, removed only by `delete --volumes`
+ * or `apply --prune --volumes`. Identity: (node, workspace, name). See src/model/volumes.ts.
+ */
+export interface VolumeSpec {
+  /** DNS label, unique within the workspace. */
+  name: string;
+  /** Where it appears: absolute (not process), or relative to the workspace directory. */
+  path: string;
+  /** Quantity ("1Gi"); used when the volume is made, enforced where the provider can (see docs/providers.md). */
+  size?: string;
+}
+
 export interface WorkspaceSpec {
   node: string;
   provider: ProviderName;
@@ -69,6 +82,7 @@ export interface WorkspaceSpec {
   /** Compose syntax: "[ip:]hostPort:containerPort[/tcp|udp]". */
   ports?: string[];
   state?: 'running' | 'stopped';
+  volumes?: VolumeSpec[];
   /** QEMU only: direct kernel boot and cloud-init settings. */
   vm?: {
     kernel?: string;
@@ -214,6 +228,18 @@ export interface ObservedWorkspace {
   /** Address on (or reachable from) the node where the workspace's ports answer. */
   address?: string;
   services: ObservedService[];
+}
+
+/** A volume found on a node (listed only when asked: delete --volumes, describe). */
+export interface ObservedVolume {
+  workspace: string;
+  name: string;
+  /** The provider's own name for it (docker volume, LXD custom volume, file or directory path). */
+  handle: string;
+  /** Declared size as recorded at creation. */
+  size?: string;
+  /** Bytes in use, where cheap to read (process: du). */
+  usedBytes?: number;
 }
 
 export interface ObservedNode {

@@ -15,6 +15,7 @@ import type {
   WorkspaceSpec,
 } from '../model/types.js';
 import { resourceId } from '../model/types.js';
+import { hasVolumes } from '../model/volumes.js';
 import type { LoadedSet } from '../reconcile/api.js';
 import type { AppliedRecord, StoreIdentity } from '../store/types.js';
 import { compareStrings, desiredWorkspace, discoveryEnv, serviceEnv } from './desired.js';
@@ -384,8 +385,7 @@ function hashCause(changes: FieldChange[] | undefined, hasSecrets: boolean): str
  */
 export function dataLossWarning(ws: WorkspaceResource | undefined, node?: string): string {
   const where = node ? ` on node ${node}` : '';
-  const volumes = (ws?.spec as { volumes?: unknown[] } | undefined)?.volumes?.length ?? 0;
-  return volumes > 0 ? `files outside volumes${where} are lost` : `files in the workspace${where} are lost (it declares no volumes)`;
+  return ws && hasVolumes(ws.spec) ? `files outside volumes${where} are lost` : `files in the workspace${where} are lost (it declares no volumes)`;
 }
 
 /** Applied vs desired workspace spec, without `state` (not part of the hash). */

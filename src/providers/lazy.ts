@@ -26,6 +26,8 @@ export function lazyDriver(
     stop: async (ctx, n) => (await driver()).stop(ctx, n),
     delete: async (ctx, n) => (await driver()).delete(ctx, n),
     runtime: async (ctx, n) => (await driver()).runtime(ctx, n),
+    listVolumes: async (ctx, w) => (await driver()).listVolumes?.(ctx, w) ?? [],
+    deleteVolumes: async (ctx, v) => (await driver()).deleteVolumes?.(ctx, v),
     ...(opts.diagnostics ? { diagnostics: async (ctx, n) => (await (await driver()).diagnostics?.(ctx, n)) ?? {} } : {}),
   };
 }

@@ -3,6 +3,7 @@
 import type {
   NodeResource,
   ObservedService,
+  ObservedVolume,
   ObservedWorkspace,
   Owner,
   ProviderName,
@@ -157,6 +158,16 @@ export interface ProviderDriver {
    * that could not be deleted (absent key: deleted).
    */
   deleteMany?(ctx: DriverContext, names: string[]): Promise<Map<string, Error>>;
+
+  /**
+   * Optional: this node's volumes of these workspaces (every workspace's when omitted), made by
+   * this provider. Never part of observe: asked only when volumes are to be deleted or shown, so
+   * a pass costs the same with or without volumes. Volumes of deleted workspaces are listed too.
+   */
+  listVolumes?(ctx: DriverContext, workspaces?: string[]): Promise<ObservedVolume[]>;
+
+  /** Optional: remove these volumes (as listVolumes gave them). Missing is not an error. */
+  deleteVolumes?(ctx: DriverContext, volumes: ObservedVolume[]): Promise<void>;
 
   /** Handle to run things inside a running workspace. */
   runtime(ctx: DriverContext, name: string): Promise<WorkspaceRuntime>;

@@ -24,6 +24,15 @@ export interface ApplyOptions {
   lockTimeoutMs?: number;
   /** Take over workspaces another vendetta store owns (replacing them) instead of failing. */
   adopt?: boolean;
+  /** With prune: also delete the volumes of pruned workspaces (without it they are kept). */
+  pruneVolumes?: boolean;
+}
+
+/** Volumes of a workspace that a delete or prune removed, or kept. */
+export interface VolumesReport {
+  workspace: string;
+  node: string;
+  volumes: string[];
 }
 
 export interface Failure {
@@ -46,6 +55,10 @@ export interface ApplyResult {
   endpoints: Map<ResourceId, string>;
   /** Set by `delete`: what became of each requested resource. */
   deletion?: DeletionReport;
+  /** delete --volumes, prune --volumes: volumes removed. */
+  volumesDeleted?: VolumesReport[];
+  /** Plain prune: pruned workspaces whose volumes were kept (delete them with --volumes). */
+  volumesKept?: VolumesReport[];
 }
 
 export interface DeletionReport {
@@ -69,6 +82,8 @@ export interface DeleteOptions {
   force?: boolean;
   /** A requested resource that does not exist is not an error. */
   ignoreNotFound?: boolean;
+  /** Also delete the deleted workspaces' volumes (found even when the workspace itself is gone). */
+  volumes?: boolean;
 }
 
 export interface EngineEvents {

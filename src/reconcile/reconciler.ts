@@ -28,9 +28,10 @@ import type { DesiredWorkspace, ProviderDriver, WorkspaceRuntime } from '../prov
 import type { DesiredService, HealthResult, ServiceManager } from '../services/types.js';
 import type { AppliedRecord, PreviousPlacement, Store, StoreIdentity } from '../store/types.js';
 import type { Transport } from '../transport/types.js';
-import type { ApplyOptions, ApplyResult, DeletionReport, EngineApi, EngineEvents, Failure, LoadedSet } from './api.js';
+import type { ApplyOptions, ApplyResult, DeletionReport, EngineApi, EngineEvents, Failure, LoadedSet, VolumesReport } from './api.js';
+import { hasVolumes } from '../model/volumes.js';
 import type { PassOutcome } from './pass.js';
-import { afterPass, createObserver, decidedByObservation, providerUnavailable, quietKey, type Observation } from './observe.js';
+import { afterPass, createObserver, decidedByObservation, providerUnavailable, quietKey, resolveNodes, type Observation } from './observe.js';
 import { hintFor, plannedStatuses, statusChanged, summarize, writeStatuses } from './record.js';
 import type { RetryPolicy } from './retry.js';
 import { serviceLeftover, workspaceLeftover } from './leftovers.js';
@@ -397,6 +398,62 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
     return !absentFrom({ node: spec.node, provider: spec.provider }, workspace, service, observation).absent;
   }
 
+  // ----- volumes -----------------------------------------------------------------------------
+  /**
+   * Deletes the volumes of workspaces that are gone, at each place given. Volumes are listed here
+   * only, never by observe: a pass costs the same with or without them. `search` places are
+   * guesses (a workspace no record or manifest places): a node or provider that cannot answer
+   * there is skipped, not a failure.
+   */
+  async function deleteVolumesAt(
+    places: { workspace: string; node: string; provider: ProviderName; search?: boolean }[],
+    set: LoadedSet | undefined,
+    applied: AppliedRecord[],
+  ): Promise<{ removed: VolumesReport[]; failures: Failure[] }> {
+    const nodes = resolveNodes(set, applied);
+    const groups = new Map<string, typeof places>();
+    for (const p of places) groups.set(`${p.node}\0${p.provider}`, [...(groups.get(`${p.node}\0${p.provider}`) ?? []), p]);
+    const removed: VolumesReport[] = [];
+    const failures: Failure[] = [];
+    await Promise.all(
+      [...groups.values()].map(async (group) => {
+        const { node, provider } = group[0]!;
+        const search = group.every((p) => p.search);
+        const driver = opts.drivers[provider];
+        const nodeResource = nodes.get(node);
+        if (!driver?.listVolumes || !driver.deleteVolumes || !nodeResource) return;
+        const workspaces = [...new Set(group.map((p) => p.workspace))];
+        try {
+          const ctx = { node: nodeResource, transport: await transportFor(nodeResource), applySet: 'default' };
+          const found = await driver.listVolumes(ctx, workspaces);
+          if (found.length === 0) return;
+          await driver.deleteVolumes(ctx, found);
+          for (const w of workspaces) {
+            const names = found.filter((v) => v.workspace === w).map((v) => v.name).sort();
+            if (names.length === 0) continue;
+            removed.push({ workspace: w, node, volumes: names });
+            void recordEvent({ object: resourceId('Workspace', w), type: 'Normal', reason: 'VolumesDeleted', message: `deleted volume${names.length === 1 ? '' : 's'} ${names.join(', ')} of workspace ${w} on node ${node}` });
+          }
+        } catch (err) {
+          if (search) return;
+          for (const w of workspaces) {
+            failures.push({ resource: resourceId('Workspace', w), node, reason: `its volumes were not deleted: ${(err as Error).message}`, hint: `run vendetta delete workspace ${w} --volumes again once node ${node} answers` });
+          }
+        }
+      }),
+    );
+    return { removed, failures };
+  }
+
+  /** Every place a workspace's volumes may be: what its record or the manifests say, else every known node and provider. */
+  function volumePlaces(name: string, record: AppliedRecord | undefined, set: LoadedSet | undefined, applied: AppliedRecord[]) {
+    if (record) return placementsOf(record).map((p) => ({ ...p, workspace: name }));
+    const spec = set?.desired.workspaces.get(name)?.spec;
+    if (spec) return [{ node: spec.node, provider: spec.provider, workspace: name }];
+    const providers = Object.keys(opts.drivers) as ProviderName[];
+    return [...resolveNodes(set, applied).keys()].flatMap((node) => providers.map((provider) => ({ node, provider, workspace: name, search: true })));
+  }
+
   // ----- the loop ----------------------------------------------------------------------------
   async function runLoop(set: LoadedSet, loop: LoopOptions): Promise<ApplyResult> {
     const deadline = new AbortController();
@@ -466,12 +523,17 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         }
         operationsRun += outcome.operationsRun;
         const after = afterPass(observation, outcome);
+        let volumes: Pick<ApplyResult, 'volumesDeleted' | 'volumesKept' | 'failures'> = { failures: [] };
         if (loop.prune) {
           const pruned = applied.filter((r) => r.applySet === loop.applySet && !declared(set, r));
-          await forgetPruned(pruned, applied, outcome, after);
+          const forgotten = await forgetPruned(pruned, applied, outcome, after);
+          volumes = await prunedVolumes(applied.filter((r) => r.kind === 'Workspace' && forgotten.includes(r.id)), set, applied, loop.pruneVolumes === true);
         }
         await settleMoves(set, applied, after);
-        last = { ...result, plan: firstPlan, operationsRun };
+        last = { ...result, plan: firstPlan, operationsRun, failures: [...result.failures, ...volumes.failures] };
+        if (volumes.failures.length > 0) last.converged = false;
+        if (volumes.volumesDeleted?.length) last.volumesDeleted = [...(last.volumesDeleted ?? []), ...volumes.volumesDeleted];
+        if (volumes.volumesKept?.length) last.volumesKept = volumes.volumesKept;
         if (deadline.signal.aborted && !result.converged && last.failures.length === 0) {
           last.failures.push({
             resource: 'apply',
@@ -501,6 +563,23 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
       await eventsWritten();
     }
     return last!;
+  }
+
+  /** After a prune forgot these workspaces: their volumes go (--volumes) or are kept, and said so. */
+  async function prunedVolumes(workspaces: AppliedRecord[], set: LoadedSet, applied: AppliedRecord[], remove: boolean): Promise<Pick<ApplyResult, 'volumesDeleted' | 'volumesKept' | 'failures'>> {
+    if (remove) {
+      const places = workspaces.flatMap((r) => volumePlaces(r.name, r, set, applied));
+      const { removed, failures } = await deleteVolumesAt(places, set, applied);
+      return { volumesDeleted: removed, failures };
+    }
+    const kept: VolumesReport[] = [];
+    for (const r of workspaces) {
+      const spec = r.resource.spec as WorkspaceSpec;
+      if (!hasVolumes(spec)) continue;
+      kept.push({ workspace: r.name, node: spec.node, volumes: spec.volumes!.map((v) => v.name) });
+      void recordEvent({ object: r.id, type: 'Normal', reason: 'VolumesKept', message: `kept volume data of workspace ${r.name}: delete with vendetta delete workspace ${r.name} --volumes` });
+    }
+    return { volumesKept: kept, failures: [] };
   }
 
   function declared(set: LoadedSet, r: AppliedRecord): boolean {
@@ -678,13 +757,24 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
             report.deleted.push({ id, nodes: [...(deletedOn.get(id) ?? [])].sort() });
           }
         }
+        let volumesDeleted: VolumesReport[] | undefined;
+        if (deleteOpts.volumes) {
+          // Only workspaces confirmed gone (or never found): a kept or pending one keeps its data.
+          const gone = requested.filter((id) => id.startsWith('workspace/') && (notFound.includes(id) || report.deleted.some((d) => d.id === id)));
+          const places = gone.flatMap((id) => volumePlaces(id.slice('workspace/'.length), records.get(id), set, applied));
+          const volumes = await deleteVolumesAt(places, set, applied);
+          failures.push(...volumes.failures);
+          volumesDeleted = volumes.removed;
+          // A workspace already gone whose volumes were still there was found after all.
+          report.notFound = notFound.filter((id) => !volumes.removed.some((v) => resourceId('Workspace', v.workspace) === id));
+        }
         await dropFromInventories(removed);
-        const ok = failures.length === 0 && !signal.aborted && (notFound.length === 0 || !!deleteOpts.ignoreNotFound);
+        const ok = failures.length === 0 && !signal.aborted && (report.notFound.length === 0 || !!deleteOpts.ignoreNotFound);
         if (signal.aborted && failures.length === 0) {
           failures.push({ resource: 'delete', reason: `not done after ${formatMs(deleteOpts.timeoutMs)}`, hint: 'raise --timeout' });
         }
         await eventsWritten();
-        return { converged: ok, plan: firstPlan!, operationsRun, statuses, failures, endpoints: new Map(), deletion: report };
+        return { converged: ok, plan: firstPlan!, operationsRun, statuses, failures, endpoints: new Map(), deletion: report, ...(volumesDeleted ? { volumesDeleted } : {}) };
       });
     },
 

@@ -96,11 +96,11 @@ export function remoteEngine(client: ApiClient, events: EngineEvents = {}): Engi
       return { plan, observed: new Map() };
     },
     apply(set: LoadedSet, opts: ApplyOptions) {
-      const body: ApplyRequest = { set: toBundle(set), applySet: opts.applySet, prune: opts.prune, timeoutMs: opts.timeoutMs, noWait: opts.noWait, adopt: opts.adopt };
+      const body: ApplyRequest = { set: toBundle(set), applySet: opts.applySet, prune: opts.prune, timeoutMs: opts.timeoutMs, noWait: opts.noWait, adopt: opts.adopt, pruneVolumes: opts.pruneVolumes };
       return client.stream('/apply', { method: 'POST', body: JSON.stringify(body), signal: opts.signal }, events);
     },
     delete(ids: ResourceId[], opts) {
-      return client.stream('/delete', { method: 'POST', body: JSON.stringify({ ids, timeoutMs: opts.timeoutMs, force: opts.force, ignoreNotFound: opts.ignoreNotFound }), signal: opts.signal }, events);
+      return client.stream('/delete', { method: 'POST', body: JSON.stringify({ ids, timeoutMs: opts.timeoutMs, force: opts.force, ignoreNotFound: opts.ignoreNotFound, volumes: opts.volumes }), signal: opts.signal }, events);
     },
     async close() {},
   };

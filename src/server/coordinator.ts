@@ -124,6 +124,7 @@ export class Coordinator {
         timeoutMs: req.timeoutMs,
         noWait: req.noWait,
         adopt: req.adopt === true,
+        pruneVolumes: req.pruneVolumes === true,
       });
       this.sets.set(req.applySet, set);
       this.suspended.delete(req.applySet);
@@ -131,9 +132,9 @@ export class Coordinator {
     });
   }
 
-  async delete(ids: ResourceId[], timeoutMs: number, listener?: EngineEvents, flags: { force?: boolean; ignoreNotFound?: boolean } = {}): Promise<ApplyResult> {
+  async delete(ids: ResourceId[], timeoutMs: number, listener?: EngineEvents, flags: { force?: boolean; ignoreNotFound?: boolean; volumes?: boolean } = {}): Promise<ApplyResult> {
     return this.exclusive(listener, async () => {
-      const result = await this.opts.engine.delete(ids, { timeoutMs, force: flags.force, ignoreNotFound: flags.ignoreNotFound });
+      const result = await this.opts.engine.delete(ids, { timeoutMs, force: flags.force, ignoreNotFound: flags.ignoreNotFound, volumes: flags.volumes });
       for (const [name, set] of this.sets) {
         const rest = withoutResources(set, ids);
         if (isEmptySet(rest)) this.sets.delete(name);

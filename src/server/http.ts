@@ -99,9 +99,9 @@ async function handle(opts: ApiServerOptions, req: http.IncomingMessage, res: ht
     return runStreamed(req, res, (listener) => coordinator.apply(body, listener));
   }
   if (method === 'POST' && route === '/delete') {
-    const body = (await readJson(req)) as { ids: ResourceId[]; timeoutMs?: number; force?: boolean; ignoreNotFound?: boolean };
+    const body = (await readJson(req)) as { ids: ResourceId[]; timeoutMs?: number; force?: boolean; ignoreNotFound?: boolean; volumes?: boolean };
     if (!Array.isArray(body.ids)) throw new HttpError(400, 'body.ids must be a list of resource ids ("workspace/api")');
-    const flags = { force: body.force === true, ignoreNotFound: body.ignoreNotFound === true };
+    const flags = { force: body.force === true, ignoreNotFound: body.ignoreNotFound === true, volumes: body.volumes === true };
     return runStreamed(req, res, (listener) => coordinator.delete(body.ids, body.timeoutMs ?? 300_000, listener, flags));
   }
   throw new HttpError(404, `no such endpoint: ${method} ${url.pathname}`);

@@ -28,6 +28,7 @@ export interface ApplyRequest {
   timeoutMs: number;
   noWait?: boolean;
   adopt?: boolean;
+  pruneVolumes?: boolean;
 }
 
 export interface PlanRequest {

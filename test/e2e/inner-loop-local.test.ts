@@ -37,7 +37,7 @@ describe('examples/todo-process across an env rotation and a replacement', () =>
 
   afterAll(async () => {
     for (const t of terminals) t.close();
-    await cli('x', 'delete', '-f', dir);
+    await cli('x', 'delete', '--volumes', '-f', dir);
     cleanup();
     rmSync(work, { recursive: true, force: true });
   });
@@ -59,28 +59,35 @@ describe('examples/todo-process across an env rotation and a replacement', () =>
   });
 
   it('warns before a replacement; on a terminal apply asks, and "n" changes nothing', async () => {
+    // A file outside the data volume: what a replacement loses.
+    const scratch = await cli('rotated', 'exec', 'todo', '--', 'sh', '-c', 'echo draft > scratch.txt');
+    expect(scratch.code, scratch.stderr).toBe(0);
     // A changed source path replaces a process workspace (its directory is made from it).
     cpSync(join(dir, 'app'), join(dir, 'app2'), { recursive: true });
     writeFileSync(manifest, readFileSync(manifest, 'utf8').replace('source: {path: ./app}', 'source: {path: ./app2}'));
 
     const diff = await cli('rotated', 'diff', '-f', dir);
     expect(diff.stdout).toMatch(/-\/\+ workspace\/todo +recreate/);
-    expect(diff.stdout).toMatch(/\n +warning: replaced, files in the workspace are lost \(it declares no volumes\)\n/);
+    expect(diff.stdout).toMatch(/\n +warning: replaced, files outside volumes are lost\n/);
     expect(diff.stdout).toContain('Data loss: 1 workspace replaced or removed (todo).');
 
     const term = new TmuxTerminal(`${process.execPath} ${CLI} apply -f ${dir}`, { cwd: work, env: { VENDETTA_HOME: home, TODO_TOKEN: 'rotated', NO_COLOR: '1' } });
     terminals.push(term);
     await term.waitFor(/Replace or remove 1 workspace \(todo\), losing files outside volumes\? \[y\/N\] $/m);
-    expect(term.screen()).toContain('warning: replaced, files in the workspace are lost');
+    expect(term.screen()).toContain('warning: replaced, files outside volumes are lost');
     term.type('n');
     await term.waitFor(/nothing was changed[\s\S]*EXITED:1/);
     expect((await todos(apiPort)).map((t) => t.title)).toContain('survive the rotation');
 
+    expect((await cli('rotated', 'exec', 'todo', '--', 'cat', 'scratch.txt')).stdout).toBe('draft\n');
+
     // Not on a terminal (a pipeline): the manifests are the intent. The plan still says it.
     const piped = await cli('rotated', 'apply', '-f', dir);
     expect(piped.code).toBe(0);
-    expect(piped.stdout).toContain('warning: replaced, files in the workspace are lost');
-    expect((await todos(apiPort)).map((t) => t.title)).not.toContain('survive the rotation');
+    expect(piped.stdout).toContain('warning: replaced, files outside volumes are lost');
+    // The todos are in the data volume; the scratch file was not.
+    expect((await todos(apiPort)).map((t) => t.title)).toContain('survive the rotation');
+    expect((await cli('rotated', 'exec', 'todo', '--', 'cat', 'scratch.txt')).code).not.toBe(0);
   });
 
   it('--yes on a terminal does not ask', async () => {

@@ -84,6 +84,7 @@ ts "busybox image with sftp-server and rsync: $(bash "$HERE/sshproxy-image.sh")"
 bash "$HERE/cloudimg.sh" > "$W/cloudimg.log" 2>&1 &
 CLOUDIMG_PID=$!
 VENDETTA_SKIP_CLOUDIMG=1 bash "$HERE/qemu.sh" up   # kernel + initramfs for QEMU workspaces -> $W/qemu.json
+bash "$HERE/qemu-volumes.sh" up   # that initramfs + ext4, for QEMU volumes -> $W/qemu-volumes.json
 ts env.json
 {
   printf '{\n  "dir": "%s",\n  "clientKey": "%s",\n  "user": "%s",\n  "image": "%s",\n  "passwordUser": {"user": "%s", "password": "%s"},\n  "nodes": [' "$W" "$W/client_key" "$TEST_USER" "$IMAGE" "$PASSWORD_USER" "$PASSWORD"

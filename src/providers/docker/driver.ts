@@ -1,7 +1,7 @@
 // The Docker provider: one container per workspace, found again only through our labels.
 // Translation to/from the Engine API is pure (./spec.ts); this file does the calls, in order.
 import type Docker from 'dockerode';
-import type { ObservedService, ObservedWorkspace } from '../../model/types.js';
+import type { ObservedService, ObservedVolume, ObservedWorkspace } from '../../model/types.js';
 import { readServiceStatus } from '../../services/manager.js';
 import { nodeStatusArgv, nodeStatusUnderArgv, parseNodeStatus, parseNodeStatusUnder } from '../../services/supervisor.js';
 import type { ExecResult } from '../../transport/types.js';
@@ -13,7 +13,12 @@ import {
   LABEL_MANAGED,
   LABEL_NAME,
   LABEL_NODE,
+  LABEL_WORKSPACE,
   MANAGED_SELECTOR,
+  isOurVolume,
+  observedVolumes,
+  volumeLabels,
+  volumeName,
   STATE_DIR,
   WORKSPACE_DIR,
   containerAddress,
@@ -237,6 +242,37 @@ async function removeContainer(ctx: DriverContext, workspace: string, container:
   return dir;
 }
 
+/**
+ * The workspace's docker volumes: kept when they exist (that is the point), made when they do
+ * not. A volume of that name that is not ours for this workspace is never used.
+ */
+async function ensureVolumes(ctx: DriverContext, ws: DesiredWorkspace): Promise<void> {
+  const docker = clientOf(ctx);
+  const workspace = ws.resource.metadata.name;
+  await Promise.all(
+    (ws.resource.spec.volumes ?? []).map(async (v) => {
+      const name = volumeName(workspace, v.name);
+      let labels: Record<string, string> | null | undefined;
+      try {
+        labels = (await dockerGet<{ Labels?: Record<string, string> | null }>(ctx.transport, socketOf(ctx), `/volumes/${encodeURIComponent(name)}`)).Labels;
+      } catch (err) {
+        if (statusCode(err) !== 404) throw fail(ctx, `inspect of volume ${name}`, err);
+        await docker.createVolume({ Name: name, Labels: volumeLabels(ws, v, ctx.applySet) }).catch((e: unknown) => {
+          throw fail(ctx, `create of volume ${name}`, e);
+        });
+        return;
+      }
+      if (!isOurVolume(labels, nodeName(ctx), workspace, v.name)) {
+        throw new ProviderError(
+          `volume ${name} on node ${nodeName(ctx)} exists but is not vendetta's volume ${v.name} of workspace ${workspace} on this node`,
+          'vendetta never uses it: remove or rename that docker volume, or rename the volume in spec.volumes',
+          true,
+        );
+      }
+    }),
+  );
+}
+
 export function createDockerDriver(): ProviderDriver {
   return {
     name: 'docker',
@@ -340,6 +376,7 @@ export function createDockerDriver(): ProviderDriver {
             (err: unknown) => (statusCode(err) === 404 ? undefined : Promise.reject(fail(ctx, `inspect of workspace ${name}`, err))),
           ),
       ]);
+      await ensureVolumes(ctx, ws);
       const stateDir = workspaceStateDir(stateRoot, name);
       const options = containerCreateOptions(ws, ctx.applySet, spec.image, stateDir);
       // The state dir, fresh and made by the SSH user (who can then remove what the container
@@ -378,6 +415,37 @@ export function createDockerDriver(): ProviderDriver {
         await ctx.transport.exec(['rm', '-rf', '--', stateDir]).catch(() => undefined);
         throw err;
       }
+    },
+
+    async listVolumes(ctx, workspaces): Promise<ObservedVolume[]> {
+      if (workspaces?.length === 0) return [];
+      const filters = { label: [MANAGED_SELECTOR, `${LABEL_KIND}=Volume`, `${LABEL_NODE}=${nodeName(ctx)}`, ...(workspaces?.length === 1 ? [`${LABEL_WORKSPACE}=${workspaces[0]}`] : [])] };
+      let body: { Volumes?: Array<{ Name: string; Labels?: Record<string, string> | null }> | null };
+      try {
+        body = await dockerGet(ctx.transport, socketOf(ctx), `/volumes?filters=${encodeURIComponent(JSON.stringify(filters))}`);
+      } catch (err) {
+        throw fail(ctx, 'listing of volumes', err);
+      }
+      const all = observedVolumes(body.Volumes ?? [], nodeName(ctx));
+      return workspaces ? all.filter((v) => workspaces.includes(v.workspace)) : all;
+    },
+
+    async deleteVolumes(ctx, volumes): Promise<void> {
+      const docker = clientOf(ctx);
+      await Promise.all(
+        volumes.map(async (v) => {
+          // By the name we give it, not the handle: only our own volume is ever removed.
+          const name = volumeName(v.workspace, v.name);
+          try {
+            const info = await dockerGet<{ Labels?: Record<string, string> | null }>(ctx.transport, socketOf(ctx), `/volumes/${encodeURIComponent(name)}`);
+            if (!isOurVolume(info.Labels, nodeName(ctx), v.workspace, v.name)) return;
+            await docker.getVolume(name).remove();
+          } catch (err) {
+            if (statusCode(err) === 404) return;
+            throw fail(ctx, `removal of volume ${name}`, err);
+          }
+        }),
+      );
     },
 
     async start(ctx, name): Promise<void> {

@@ -5,6 +5,8 @@ import type Docker from 'dockerode';
 import { LOCAL_ADDRESS, LOCAL_NODE, type NodeResource, type ObservedService, type ObservedWorkspace } from '../../model/types.js';
 import { parsePortSpec, type PortSpec } from '../../model/ports.js';
 import { parseQuantity } from '../../model/quantity.js';
+import { volumeMountPath } from '../../model/volumes.js';
+import type { ObservedVolume, VolumeSpec } from '../../model/types.js';
 import type { DesiredWorkspace } from '../types.js';
 
 export const LABEL_MANAGED = 'vendetta.dev/managed';
@@ -23,6 +25,12 @@ export const LABEL_OWNER_NAME = 'vendetta.dev/owner-name';
  * whose state lives only inside the container.
  */
 export const LABEL_STATE_DIR = 'vendetta.dev/state-dir';
+/** On volumes: which workspace and which of its volumes (identity with LABEL_NODE), and the declared size. */
+export const LABEL_WORKSPACE = 'vendetta.dev/workspace';
+export const LABEL_VOLUME = 'vendetta.dev/volume';
+/** Recorded only: docker's local driver does not limit a volume's size. */
+export const LABEL_SIZE = 'vendetta.dev/size';
+
 /** The only selector used to list containers: anything without it is never touched. */
 export const MANAGED_SELECTOR = `${LABEL_MANAGED}=true`;
 
@@ -110,6 +118,46 @@ function portKey(p: PortSpec): string {
   return `${p.containerPort}/${p.protocol}`;
 }
 
+/**
+ * A workspace volume's docker volume. "." never occurs in a workspace or volume name (DNS
+ * labels), so no two (workspace, volume) pairs share a name.
+ */
+export function volumeName(workspace: string, volume: string): string {
+  return `vendetta-${workspace}.${volume}`;
+}
+
+export function volumeLabels(ws: DesiredWorkspace, v: VolumeSpec, applySet: string): Record<string, string> {
+  return {
+    [LABEL_MANAGED]: 'true',
+    [LABEL_KIND]: 'Volume',
+    [LABEL_NODE]: ws.resource.spec.node,
+    [LABEL_WORKSPACE]: ws.resource.metadata.name,
+    [LABEL_VOLUME]: v.name,
+    [LABEL_APPLY_SET]: applySet,
+    [LABEL_OWNER]: ws.owner.id,
+    [LABEL_OWNER_NAME]: ws.owner.name,
+    ...(v.size !== undefined ? { [LABEL_SIZE]: v.size } : {}),
+  };
+}
+
+/** Is this docker volume the one we make for (node, workspace, volume)? Never touch another. */
+export function isOurVolume(labels: Record<string, string> | null | undefined, node: string, workspace: string, volume: string): boolean {
+  return labels?.[LABEL_MANAGED] === 'true' && labels[LABEL_KIND] === 'Volume' && labels[LABEL_NODE] === node && labels[LABEL_WORKSPACE] === workspace && labels[LABEL_VOLUME] === volume;
+}
+
+/** GET /volumes entries (filtered by our labels) → ObservedVolume; anything else is skipped. */
+export function observedVolumes(list: Array<{ Name: string; Labels?: Record<string, string> | null }>, node: string): ObservedVolume[] {
+  const out: ObservedVolume[] = [];
+  for (const v of list) {
+    const labels = v.Labels ?? {};
+    const workspace = labels[LABEL_WORKSPACE];
+    const name = labels[LABEL_VOLUME];
+    if (!workspace || !name || !isOurVolume(labels, node, workspace, name) || v.Name !== volumeName(workspace, name)) continue;
+    out.push({ workspace, name, handle: v.Name, ...(labels[LABEL_SIZE] ? { size: labels[LABEL_SIZE] } : {}) });
+  }
+  return out;
+}
+
 /** Compose-syntax port strings → ExposedPorts + PortBindings. Throws on invalid syntax. */
 export function portBindings(ports: string[] | undefined): {
   exposed: Record<string, object>;
@@ -139,7 +187,13 @@ export function containerCreateOptions(ws: DesiredWorkspace, applySet: string, i
   // The supervisor's state on the node (made by the SSH user before create): one node exec reads
   // all workspaces' services. A Mount, not a Bind: a missing source fails instead of being made
   // by dockerd as root.
-  if (stateDir) hostConfig.Mounts = [{ Type: 'bind', Source: stateDir, Target: STATE_DIR }];
+  const mounts: Docker.MountSettings[] = (resource.spec.volumes ?? []).map((v) => ({
+    Type: 'volume',
+    Source: volumeName(name, v.name),
+    Target: volumeMountPath(v.path, WORKSPACE_DIR),
+  }));
+  if (stateDir) mounts.unshift({ Type: 'bind', Source: stateDir, Target: STATE_DIR });
+  if (mounts.length > 0) hostConfig.Mounts = mounts;
   if (resources.cpus !== undefined) hostConfig.NanoCpus = Math.round(resources.cpus * 1e9);
   if (resources.memory !== undefined) hostConfig.Memory = parseQuantity(resources.memory);
   return {

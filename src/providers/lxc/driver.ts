@@ -2,15 +2,19 @@
 // our `user.vendetta.*` config keys. Lifecycle, listing and file upload go through the daemon's
 // REST API over its unix socket (./client.ts); commands inside run through the CLI (./exec.ts).
 // Translation to/from the API is pure (./spec.ts); this file does the calls, in order.
-import type { ObservedService, ObservedWorkspace } from '../../model/types.js';
+import type { ObservedService, ObservedVolume, ObservedWorkspace } from '../../model/types.js';
 import { readServiceStatus } from '../../services/manager.js';
 import { TransportError } from '../../transport/types.js';
-import type { DesiredWorkspace, DriverContext, ProviderAvailability, ProviderDriver, WorkspaceRuntime } from '../types.js';
+import { ProviderError, type DesiredWorkspace, type DriverContext, type ProviderAvailability, type ProviderDriver, type WorkspaceRuntime } from '../types.js';
 import { LxcApiError, lxcClient, statusOf, type LxcClient } from './client.js';
 import { lxcExec, lxcSpawn, type ExecTarget } from './exec.js';
 import { uploadWorkspace } from './files.js';
 import { nodeStateDir, nodeStatusArgv, parseLeftDirs, parseNodeStatus, prepareStateDirArgv, removeStateDirsArgv } from './state.js';
 import {
+  customVolumeBody,
+  customVolumeName,
+  isOurCustomVolume,
+  observedCustomVolumes,
   DEFAULT_SOCKETS,
   KEY_COMPLETE,
   KEY_MANAGED,
@@ -261,13 +265,14 @@ export function createLxcDriver(): ProviderDriver {
       const { spec, metadata } = ws.resource;
       const name = metadata.name;
       const daemon = await findDaemon(ctx);
-      const pool = spec.resources?.disk !== undefined ? await rootPool(daemon) : undefined;
+      const pool = spec.resources?.disk !== undefined || spec.volumes?.length ? await rootPool(daemon) : undefined;
       const checked = instanceCreateBody(ws, ctx.applySet, daemon.flavor, pool); // validates image, ports, quantities
       if (!checked.source.server) await ensureLocalImage(ctx, daemon, checked.source.alias);
       else ctx.progress?.(`${daemon.flavor} on node ${nodeName(ctx)} fetches image ${spec.image} (first use downloads it)`);
       // Nothing is made before the checks pass; the node dir goes first (the device needs it), and
       // is emptied: an instance of that name must not exist, or its state would be lost.
       if (await getInstance(ctx, daemon, name)) throw alreadyExists(ctx, name);
+      await ensureVolumes(ctx, daemon, ws, pool);
       const stateDir = await prepareStateDir(ctx, name);
       const body = instanceCreateBody(ws, ctx.applySet, daemon.flavor, pool, stateDir);
 
@@ -294,6 +299,42 @@ export function createLxcDriver(): ProviderDriver {
         await removeStateDirs(ctx, [stateDir]).catch(() => undefined);
         throw err;
       }
+    },
+
+    async listVolumes(ctx, workspaces): Promise<ObservedVolume[]> {
+      if (workspaces?.length === 0) return [];
+      const daemon = await findDaemon(ctx);
+      const pool = await rootPool(daemon);
+      if (!pool) return [];
+      let list: Array<{ name: string; config?: Record<string, string> }>;
+      try {
+        list = await daemon.client.call('GET', `/1.0/storage-pools/${encodeURIComponent(pool)}/volumes/custom?recursion=1`);
+      } catch (err) {
+        throw fail(ctx, daemon, 'listing of volumes', err);
+      }
+      const ours = observedCustomVolumes(list ?? [], pool, nodeName(ctx));
+      return workspaces ? ours.filter((v) => workspaces.includes(v.workspace)) : ours;
+    },
+
+    async deleteVolumes(ctx, volumes): Promise<void> {
+      if (volumes.length === 0) return;
+      const daemon = await findDaemon(ctx);
+      const pool = await rootPool(daemon);
+      if (!pool) return;
+      await Promise.all(
+        volumes.map(async (v) => {
+          // By the name we give it, after checking its keys: only our own volume is ever removed.
+          const url = `/1.0/storage-pools/${encodeURIComponent(pool)}/volumes/custom/${encodeURIComponent(customVolumeName(v.workspace, v.name))}`;
+          try {
+            const info = await daemon.client.call<{ config?: Record<string, string> }>('GET', url);
+            if (!isOurCustomVolume(info?.config, nodeName(ctx), v.workspace, v.name)) return;
+            await daemon.client.call('DELETE', url);
+          } catch (err) {
+            if (statusOf(err) === 404) return;
+            throw fail(ctx, daemon, `removal of volume ${customVolumeName(v.workspace, v.name)}`, err);
+          }
+        }),
+      );
     },
 
     async start(ctx, name): Promise<void> {
@@ -363,6 +404,41 @@ export function createLxcDriver(): ProviderDriver {
       };
     },
   };
+}
+
+/**
+ * The workspace's custom volumes: kept when they exist (that is the point), made when they do not.
+ * A volume of that name that is not ours for this workspace is never used.
+ */
+async function ensureVolumes(ctx: DriverContext, daemon: LxcDaemon, ws: DesiredWorkspace, pool: string | undefined): Promise<void> {
+  const volumes = ws.resource.spec.volumes ?? [];
+  if (volumes.length === 0) return;
+  if (!pool) throw new Error(`workspace ${ws.resource.metadata.name}: volumes need a root disk with a storage pool in the default profile of node ${nodeName(ctx)}`);
+  const workspace = ws.resource.metadata.name;
+  const base = `/1.0/storage-pools/${encodeURIComponent(pool)}/volumes/custom`;
+  await Promise.all(
+    volumes.map(async (v) => {
+      const body = customVolumeBody(nodeName(ctx), workspace, v);
+      let info: { config?: Record<string, string> } | undefined;
+      try {
+        info = await daemon.client.call('GET', `${base}/${encodeURIComponent(body.name)}`);
+      } catch (err) {
+        if (statusOf(err) !== 404) throw fail(ctx, daemon, `inspect of volume ${body.name}`, err);
+        ctx.progress?.(`making volume ${v.name} (${body.name} in pool ${pool})`);
+        await daemon.client.call('POST', base, { body }).catch((e: unknown) => {
+          throw fail(ctx, daemon, `create of volume ${body.name}`, e);
+        });
+        return;
+      }
+      if (!isOurCustomVolume(info?.config, nodeName(ctx), workspace, v.name)) {
+        throw new ProviderError(
+          `storage volume ${body.name} in pool ${pool} on node ${nodeName(ctx)} exists but is not vendetta's volume ${v.name} of workspace ${workspace} on this node`,
+          'vendetta never uses it: remove or rename that volume, or rename the volume in spec.volumes',
+          true,
+        );
+      }
+    }),
+  );
 }
 
 /** Stop (forced) when running, then delete; the instance's proxy devices and rootfs go with it. */

@@ -1,7 +1,8 @@
 // Pure translation between vendetta's model and the LXD/Incus REST API: instance bodies, our
 // `user.vendetta.*` config keys, proxy devices for ports, observed workspaces, image sources and
 // the argv of `lxc exec` / `incus exec`. No I/O here.
-import type { ObservedWorkspace } from '../../model/types.js';
+import type { ObservedVolume, ObservedWorkspace, VolumeSpec } from '../../model/types.js';
+import { volumeMountPath } from '../../model/volumes.js';
 import { parsePortSpec, type PortSpec } from '../../model/ports.js';
 import { parseQuantity } from '../../model/quantity.js';
 import type { DesiredWorkspace } from '../types.js';
@@ -157,6 +158,59 @@ export function rootDiskDevice(disk: string | undefined, pool: string | undefine
   return { root: { type: 'disk', path: '/', pool, size: `${parseQuantity(disk)}B` } };
 }
 
+// ----- volumes: custom storage volumes in the instance's pool, attached as disk devices ----------
+export const KEY_NODE = 'user.vendetta.node';
+export const KEY_WORKSPACE = 'user.vendetta.workspace';
+export const KEY_VOLUME = 'user.vendetta.volume';
+/** Our volume devices are named so. */
+export const VOLUME_DEVICE_PREFIX = 'vd-vol-';
+
+/** "." never occurs in workspace or volume names (DNS labels): no two pairs share a name. */
+export function customVolumeName(workspace: string, volume: string): string {
+  return `vendetta-${workspace}.${volume}`;
+}
+
+/** POST /1.0/storage-pools/<pool>/volumes/custom: our keys say whose it is; size where given. */
+export function customVolumeBody(node: string, workspace: string, v: VolumeSpec): { name: string; config: Record<string, string> } {
+  return {
+    name: customVolumeName(workspace, v.name),
+    config: {
+      [KEY_MANAGED]: 'true',
+      [KEY_KIND]: 'Volume',
+      [KEY_NODE]: node,
+      [KEY_WORKSPACE]: workspace,
+      [KEY_VOLUME]: v.name,
+      ...(v.size !== undefined ? { size: `${parseQuantity(v.size)}B` } : {}),
+    },
+  };
+}
+
+/** Is this custom volume the one we make for (node, workspace, volume)? Never touch another. */
+export function isOurCustomVolume(config: Record<string, string> | undefined, node: string, workspace: string, volume: string): boolean {
+  return config?.[KEY_MANAGED] === 'true' && config[KEY_KIND] === 'Volume' && config[KEY_NODE] === node && config[KEY_WORKSPACE] === workspace && config[KEY_VOLUME] === volume;
+}
+
+/** GET …/volumes/custom?recursion=1 entries → ours on this node. */
+export function observedCustomVolumes(list: Array<{ name: string; config?: Record<string, string> }>, pool: string, node: string): ObservedVolume[] {
+  const out: ObservedVolume[] = [];
+  for (const v of list) {
+    const workspace = v.config?.[KEY_WORKSPACE];
+    const name = v.config?.[KEY_VOLUME];
+    if (!workspace || !name || !isOurCustomVolume(v.config, node, workspace, name) || v.name !== customVolumeName(workspace, name)) continue;
+    out.push({ workspace, name, handle: `${pool}/${v.name}`, ...(v.config?.size ? { size: v.config.size } : {}) });
+  }
+  return out;
+}
+
+/** Each volume as a disk device of the instance. */
+export function volumeDevices(workspace: string, volumes: VolumeSpec[] | undefined, pool: string | undefined): Record<string, Device> {
+  if (!volumes?.length) return {};
+  if (!pool) throw new Error('volumes need a root disk with a storage pool in the default profile of the node');
+  return Object.fromEntries(
+    volumes.map((v) => [`${VOLUME_DEVICE_PREFIX}${v.name}`, { type: 'disk', pool, source: customVolumeName(workspace, v.name), path: volumeMountPath(v.path, WORKSPACE_DIR) }]),
+  );
+}
+
 /** The node directory as a (plain bind) disk device at STATE_DIR; see ./state.ts for why not shifted. */
 export function stateDevice(dir: string): Record<string, Device> {
   return { [STATE_DEVICE]: { type: 'disk', source: dir, path: STATE_DIR } };
@@ -202,6 +256,7 @@ export function instanceCreateBody(
     devices: {
       ...portDevices(spec.ports),
       ...rootDiskDevice(spec.resources?.disk, rootPool),
+      ...volumeDevices(metadata.name, spec.volumes, rootPool),
       ...(stateDir !== undefined ? stateDevice(stateDir) : {}),
     },
     profiles: ['default'],

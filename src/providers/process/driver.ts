@@ -4,8 +4,12 @@
 //                              createdAt). Written last, atomically: it is the completion marker.
 //   <root>/<name>/workspace/   the source, or an empty directory
 //   <root>/<name>/state/       supervisor state (src/services)
+//   <root>/.volumes/<name>/<volume>/   a volume: outside <root>/<name>, which a recreate replaces;
+//                              <name>/workspace/<path> is a symlink to it. (Workspace names are
+//                              DNS labels: ".volumes" is never one, and `*` never lists it.)
 import { posix } from 'node:path';
-import { LOCAL_ADDRESS, LOCAL_NODE, type NodeResource, type ObservedWorkspace, type Owner } from '../../model/types.js';
+import { LOCAL_ADDRESS, LOCAL_NODE, type NodeResource, type ObservedVolume, type ObservedWorkspace, type Owner, type VolumeSpec } from '../../model/types.js';
+import { volumeMountPath } from '../../model/volumes.js';
 import { DEFAULT_PATH, ENV_KEY, nodeStatusArgv, parseNodeStatus, parseServiceStatus, SERVICE_SHELL_LIB, stopAllServicesArgv } from '../../services/supervisor.js';
 import type { ExecResult } from '../../transport/types.js';
 import type { DesiredWorkspace, DriverContext, ProviderDriver, WorkspaceRuntime } from '../types.js';
@@ -62,10 +66,66 @@ export function workspacePaths(root: string, name: string): WorkspacePaths {
   };
 }
 
-/** Creates a workspace's directories and writes meta.json from stdin, last (see create). */
-export function createDirsArgv(paths: WorkspacePaths): string[] {
-  const body = 'mkdir -p -- "$1" "$2" && cat > "$3.tmp" && mv -f -- "$3.tmp" "$3"';
-  return ['/bin/sh', '-c', body, 'sh', paths.stateDir, paths.workspaceDir, paths.meta];
+/** The node directory of one volume: outside the workspace's own directory, which a recreate replaces. */
+export function volumeDir(root: string, workspace: string, volume: string): string {
+  for (const n of [workspace, volume]) {
+    if (!NAME.test(n)) throw new Error(`invalid name ${JSON.stringify(n)}: use a DNS-1123 label (lowercase letters, digits, '-')`);
+  }
+  return posix.join(posix.normalize(root).replace(/\/+$/, ''), '.volumes', workspace, volume);
+}
+
+/** Each volume's node directory and the link to it inside the workspace directory. */
+export function volumeLinks(root: string, workspace: string, volumes: VolumeSpec[] | undefined): { dir: string; link: string }[] {
+  const { workspaceDir } = workspacePaths(root, workspace);
+  return (volumes ?? []).map((v) => {
+    const link = volumeMountPath(v.path, workspaceDir);
+    if (!link.startsWith(`${workspaceDir}/`)) throw new Error(`volume ${v.name}: path ${JSON.stringify(v.path)} is not inside the workspace directory`);
+    return { dir: volumeDir(root, workspace, v.name), link };
+  });
+}
+
+/**
+ * Creates a workspace's directories, links its volumes (made on first use, kept otherwise) into
+ * the workspace directory, and writes meta.json from stdin, last (see create). What the source has
+ * at a volume's path is replaced by the link: the volume's data is what the workspace sees there.
+ */
+export function createDirsArgv(paths: WorkspacePaths, volumes: { dir: string; link: string }[] = []): string[] {
+  const body = `mkdir -p -- "$1" "$2" || exit 1
+m=$3
+shift 3
+while [ "$#" -ge 2 ]; do
+  mkdir -p -- "$1" "\${2%/*}" || exit 1
+  if [ -e "$2" ] || [ -L "$2" ]; then rm -rf -- "$2" || exit 1; fi
+  ln -s -- "$1" "$2" || exit 1
+  shift 2
+done
+cat > "$m.tmp" && mv -f -- "$m.tmp" "$m"`;
+  return ['/bin/sh', '-c', body, 'sh', paths.stateDir, paths.workspaceDir, paths.meta, ...volumes.flatMap((v) => [v.dir, v.link])];
+}
+
+/** Lists volume directories (of these workspaces, or all) with their usage: "KiB<TAB>dir" lines. */
+export function listVolumesArgv(root: string, workspaces?: string[]): string[] {
+  const body = `r=$1
+shift
+[ -d "$r/.volumes" ] || exit 0
+if [ "$#" -eq 0 ]; then set -- "$r"/.volumes/*/; fi
+for w in "$@"; do
+  case $w in /*) ;; *) w="$r/.volumes/$w" ;; esac
+  for d in "\${w%/}"/*/; do [ -d "$d" ] && du -sk -- "\${d%/}" 2>/dev/null; done
+done
+exit 0`;
+  return ['/bin/sh', '-c', body, 'sh', root, ...(workspaces ?? [])];
+}
+
+/** Parse listVolumesArgv output. */
+export function parseVolumeList(text: string): ObservedVolume[] {
+  const out: ObservedVolume[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^([0-9]+)\s+(.*\/\.volumes\/([^/]+)\/([^/]+))$/.exec(line);
+    if (!m || !NAME.test(m[3]!) || !NAME.test(m[4]!)) continue;
+    out.push({ workspace: m[3]!, name: m[4]!, handle: m[2]!, usedBytes: Number(m[1]) * 1024 });
+  }
+  return out;
 }
 
 /** One exec printing every workspace's meta.json and its service status. */
@@ -271,7 +331,8 @@ export function createProcessDriver(): ProviderDriver {
         createdAt: new Date().toISOString(),
       } satisfies ProcessMeta)}\n`;
       // An empty workspace is one round trip: its directories and meta.json in one exec.
-      const res = await ctx.transport.exec(createDirsArgv(paths), { stdin: meta });
+      const volumes = volumeLinks(await rootOf(ctx), name, ws.resource.spec.volumes);
+      const res = await ctx.transport.exec(createDirsArgv(paths, volumes), { stdin: meta });
       check(res, `creating ${paths.dir}`, node);
     },
 
@@ -312,6 +373,24 @@ export function createProcessDriver(): ProviderDriver {
       const paths = await pathsOf(ctx, name);
       const meta = await readMeta(ctx, name, paths);
       await writeMeta(ctx, paths, { ...meta, specHash: ws.specHash, shapeHash: ws.shapeHash, applySet: ctx.applySet, owner: ws.owner });
+    },
+
+    async listVolumes(ctx, workspaces) {
+      if (workspaces?.length === 0) return [];
+      const res = await ctx.transport.exec(listVolumesArgv(await rootOf(ctx), workspaces?.filter((w) => NAME.test(w))));
+      check(res, 'listing process volumes', ctx.node.metadata.name);
+      return parseVolumeList(res.stdout);
+    },
+
+    async deleteVolumes(ctx, volumes) {
+      if (volumes.length === 0) return;
+      const root = await rootOf(ctx);
+      // Only directories where we make volumes: a handle is never trusted as a path to remove.
+      const dirs = volumes.map((v) => volumeDir(root, v.workspace, v.name));
+      const parents = [...new Set(dirs.map((d) => posix.dirname(d)))];
+      const res = await ctx.transport.exec(['rm', '-rf', '--', ...dirs]);
+      check(res, 'removing process volumes', ctx.node.metadata.name);
+      await ctx.transport.exec(['rmdir', '--ignore-fail-on-non-empty', '--', ...parents]).catch(() => undefined);
     },
 
     start: (ctx, name) => setRunning(ctx, name, true),

@@ -2,7 +2,7 @@
 // state dir (./spec.ts has the layout). Lifecycle through QMP on the VM's unix socket; exec,
 // services and health checks reach the guest over SSH tunnelled through the node's connection.
 import ssh2, { type Client } from 'ssh2';
-import type { ObservedWorkspace } from '../../model/types.js';
+import type { ObservedVolume, ObservedWorkspace } from '../../model/types.js';
 import { parseDuration } from '../../model/quantity.js';
 import { TerminalError } from '../../reconcile/retry.js';
 import { serviceStatusArgv } from '../../services/supervisor.js';
@@ -21,6 +21,11 @@ import {
   diskCreateArgv,
   guestKeyPath,
   isOurMeta,
+  listVolumesArgv,
+  mountVolumesArgv,
+  parseVolumeList,
+  volumeCreateArgv,
+  volumeFile,
   nodeDir,
   observedWorkspace,
   observeArgv,
@@ -228,9 +233,11 @@ export function createQemuDriver(): ProviderDriver {
   }
 
   /** Graceful (ACPI powerdown, when asked), then QMP quit, then SIGKILL by PID. */
-  async function halt(ctx: DriverContext, name: string, paths: VmPaths, graceful: boolean): Promise<void> {
-    forget(ctx, name);
+  /** flush: a VM that booted fine is stopped or deleted; its guest writes its volumes out first. */
+  async function halt(ctx: DriverContext, name: string, paths: VmPaths, graceful: boolean, flush = false): Promise<void> {
     const pid = await livePid(ctx, paths);
+    if (pid > 0 && flush) await flushVolumes(ctx, name, paths);
+    forget(ctx, name);
     if (pid === 0) return;
     if (graceful) {
       ctx.progress?.(`powering down VM ${name} (ACPI, up to ${powerdownTimeoutMs() / 1000}s)`);
@@ -243,6 +250,21 @@ export function createQemuDriver(): ProviderDriver {
     if (!(await waitGone(ctx, paths, 5_000))) {
       throw new Error(`qemu (pid ${pid}) of workspace ${name} on node ${nodeName(ctx)} did not exit after SIGKILL`);
     }
+  }
+
+  /**
+   * A VM about to be killed (QMP quit, SIGKILL) loses what its guest has not written out: its
+   * volumes' data first of all. So the guest syncs first. Best effort and bounded: a guest that
+   * does not answer is stopped anyway.
+   */
+  async function flushVolumes(ctx: DriverContext, name: string, paths: VmPaths): Promise<void> {
+    const meta = await readMeta(ctx, paths).catch(() => undefined);
+    if (!meta?.vm.volumes?.length) return;
+    const sync = (async () => {
+      const s = await session(ctx, name);
+      await guestExec(s.client, `workspace ${name} on node ${nodeName(ctx)}`, meta.vm.guestUser === 'root' ? ['sync'] : ['sudo', '-n', 'sync'], { timeoutMs: 15_000 });
+    })();
+    await Promise.race([sync.catch(() => undefined), sleep(20_000)]);
   }
 
   /** firstBoot: a failed create is undone and its console kept at failedSerial, so point there. */
@@ -317,6 +339,8 @@ export function createQemuDriver(): ProviderDriver {
     await writeMeta(ctx, paths, launched);
     const ready = waitReady(ctx, paths, launched, key, firstBoot).then(async (s) => {
       await restoreSource(ctx, paths, s);
+      // After the source: a volume under /workspace must not make it look already restored.
+      await mountVolumes(ctx, s);
       return s;
     });
     return remember(ctx, meta.name, ready);
@@ -335,6 +359,18 @@ export function createQemuDriver(): ProviderDriver {
     ctx.progress?.(`copying the source into ${s.meta.name}:${WORKSPACE_DIR}`);
     const res = await guestExec(s.client, where, ['tar', '-x', '-f', '-', '-C', '/'], { stdin: tar, timeoutMs: 300_000 });
     if (res.code !== 0) throw new Error(`extracting the source into ${where} failed: ${res.stderr.trim() || `tar exit ${res.code}`}`);
+  }
+
+  /** Formats (first use only) and mounts the volume disks in the guest, after every boot. */
+  async function mountVolumes(ctx: DriverContext, s: GuestSession): Promise<void> {
+    const volumes = s.meta.vm.volumes ?? [];
+    if (volumes.length === 0) return;
+    const where = `workspace ${s.meta.name} on node ${nodeName(ctx)}`;
+    const user = s.meta.vm.guestUser;
+    // Mounting needs root: a cloud image's own user has passwordless sudo (see cloudinit.ts).
+    const argv = [...(user === 'root' ? [] : ['sudo', '-n']), ...mountVolumesArgv(volumes, user)];
+    const res = await guestExec(s.client, where, argv, { timeoutMs: 120_000 });
+    if (res.code !== 0) throw new TerminalError(`mounting the volumes of ${where} failed: ${res.stderr.trim() || `exit ${res.code}`}`);
   }
 
   /** The source tree as one tar (paths under /workspace), stored on the node for every boot. */
@@ -359,6 +395,11 @@ export function createQemuDriver(): ProviderDriver {
       check(await ctx.transport.exec(diskCreateArgv(paths, { path: vm.image, format }, size)), `creating the disk overlay of workspace ${name}`, ctx);
     } else if (vm.disk && size) {
       check(await ctx.transport.exec(diskCreateArgv(paths, undefined, size)), `creating the disk of workspace ${name}`, ctx);
+    }
+    const volumes = ws.resource.spec.volumes ?? [];
+    if (volumes.length > 0) {
+      ctx.progress?.(`making volume disks (kept ones are reused) in ${paths.volumesDir}`);
+      check(await ctx.transport.exec(volumeCreateArgv(paths, volumes)), `creating the volume disks of workspace ${name}`, ctx);
     }
     if (vm.seed) {
       const seed = { name, user: vm.guestUser, publicKey: key.publicKey };
@@ -521,7 +562,7 @@ export function createQemuDriver(): ProviderDriver {
       const paths = await pathsOf(ctx, name);
       const meta = await readMeta(ctx, paths);
       if (!meta) return;
-      await halt(ctx, name, paths, true);
+      await halt(ctx, name, paths, true, true);
       if (meta.running) await writeMeta(ctx, paths, { ...meta, running: false });
     },
 
@@ -530,7 +571,7 @@ export function createQemuDriver(): ProviderDriver {
       const meta = await readMeta(ctx, paths);
       const exists = await ctx.transport.exec(['test', '-d', paths.dir]);
       if (!meta && exists.code !== 0) return;
-      await halt(ctx, name, paths, false);
+      await halt(ctx, name, paths, false, true);
       const res = await ctx.transport.exec([
         '/bin/sh',
         '-c',
@@ -541,6 +582,23 @@ export function createQemuDriver(): ProviderDriver {
         nodeDir(await rootOf(ctx), nodeName(ctx)),
       ]);
       check(res, `removing ${paths.dir}`, ctx);
+    },
+
+    async listVolumes(ctx, workspaces): Promise<ObservedVolume[]> {
+      if (workspaces?.length === 0) return [];
+      const res = await ctx.transport.exec(listVolumesArgv(nodeDir(await rootOf(ctx), nodeName(ctx)), workspaces));
+      check(res, 'listing qemu volume disks', ctx);
+      return parseVolumeList(res.stdout);
+    },
+
+    async deleteVolumes(ctx, volumes): Promise<void> {
+      if (volumes.length === 0) return;
+      const root = await rootOf(ctx);
+      // Only the files we make: a handle is never trusted as a path to remove.
+      const files = volumes.map((v) => volumeFile(vmPaths(root, nodeName(ctx), v.workspace), v.name));
+      const dirs = [...new Set(volumes.map((v) => vmPaths(root, nodeName(ctx), v.workspace).volumesDir))];
+      const res = await ctx.transport.exec(['/bin/sh', '-c', 'n=$1; shift; while [ "$n" -gt 0 ]; do rm -f -- "$1" || exit 1; shift; n=$((n - 1)); done; rmdir -- "$@" 2>/dev/null; exit 0', 'sh', String(files.length), ...files, ...dirs]);
+      check(res, 'removing qemu volume disks', ctx);
     },
 
     async runtime(ctx, name): Promise<WorkspaceRuntime> {

@@ -5,10 +5,14 @@
 //   ~/.vendetta/qemu/guest_key                  private key vendetta uses to SSH into guests
 //   ~/.vendetta/qemu/<node>/<vm>/meta.json      our labels + spec hash + how to relaunch the VM
 //   ~/.vendetta/qemu/<node>/<vm>/{qemu.pid, qmp.sock, serial.log, disk.qcow2, seed.img, authorized_keys}
+//   ~/.vendetta/qemu/<node>/.volumes/<vm>/<volume>.qcow2   volumes: outside <vm>/, which a recreate
+//                                               replaces ("*" never lists ".volumes")
 // VMs sit under the Node resource's name because several Node resources may reach the same
 // machine and user: each must see only its own VMs.
 import { posix } from 'node:path';
-import type { ObservedWorkspace, Owner } from '../../model/types.js';
+import { createHash } from 'node:crypto';
+import type { ObservedVolume, ObservedWorkspace, Owner, VolumeSpec } from '../../model/types.js';
+import { volumeMountPath } from '../../model/volumes.js';
 import { parsePortSpec } from '../../model/ports.js';
 import { parseQuantity } from '../../model/quantity.js';
 import { parseServiceStatus } from '../../services/supervisor.js';
@@ -57,6 +61,8 @@ export interface VmConfig {
   /** No outbound network: QEMU user-net restrict=on. */
   isolated?: boolean;
   ports: PortForward[];
+  /** Volume disks: file <volumesDir>/<name>.qcow2, seen in the guest by serial, mounted at mount. */
+  volumes?: { name: string; serial: string; mount: string }[];
 }
 
 export interface QemuMeta {
@@ -98,6 +104,8 @@ export interface VmPaths {
   sourceTar: string;
   /** Serial log of the last failed first boot, kept after the VM is removed. */
   failedSerial: string;
+  /** This VM's volume disks: beside its directory, not in it (a recreate replaces that). */
+  volumesDir: string;
 }
 
 export function qemuRoot(home: string): string {
@@ -131,6 +139,7 @@ export function vmPaths(root: string, node: string, name: string): VmPaths {
     authorizedKeys: `${dir}/authorized_keys`,
     sourceTar: `${dir}/source.tar`,
     failedSerial: `${base}/${name}.failed-serial.log`,
+    volumesDir: `${base}/.volumes/${name}`,
   };
   if (paths.qmp.length > MAX_SOCKET_PATH) {
     throw new Error(
@@ -177,7 +186,96 @@ export function vmConfig(ws: DesiredWorkspace): VmConfig {
     guestSshPort: vm.sshPort ?? DEFAULT_GUEST_SSH_PORT,
     ...(vm.network === 'isolated' ? { isolated: true } : {}),
     ports: portForwards(spec.ports),
+    ...(spec.volumes?.length
+      ? { volumes: spec.volumes.map((v) => ({ name: v.name, serial: volumeSerial(v.name), mount: volumeMountPath(v.path, WORKSPACE_DIR) })) }
+      : {}),
   };
+}
+
+/** Size of a volume disk without spec size. */
+export const DEFAULT_VOLUME_SIZE = '1Gi';
+/** virtio-blk serials hold at most 20 bytes. */
+const MAX_SERIAL = 20;
+
+/** The serial the guest finds a volume's disk by: its name, or (too long) a prefix and a digest. */
+export function volumeSerial(name: string): string {
+  if (name.length <= MAX_SERIAL) return name;
+  return `${name.slice(0, MAX_SERIAL - 9)}-${createHash('sha256').update(name).digest('hex').slice(0, 8)}`;
+}
+
+export function volumeFile(paths: Pick<VmPaths, 'volumesDir'>, volume: string): string {
+  if (!NAME.test(volume)) throw new Error(`invalid volume name ${JSON.stringify(volume)}: use a DNS-1123 label`);
+  return `${paths.volumesDir}/${volume}.qcow2`;
+}
+
+/** Makes the volume disks that do not exist yet (qcow2, sized); existing ones are kept as they are. */
+export function volumeCreateArgv(paths: Pick<VmPaths, 'volumesDir'>, volumes: VolumeSpec[]): string[] {
+  const body = `mkdir -p -m 700 -- "$1" || exit 1
+shift
+while [ "$#" -ge 2 ]; do
+  if [ ! -e "$1" ]; then qemu-img create -q -f qcow2 "$1.tmp" "$2" && mv -f -- "$1.tmp" "$1" || exit 1; fi
+  shift 2
+done`;
+  return ['/bin/sh', '-c', body, 'sh', paths.volumesDir, ...volumes.flatMap((v) => [volumeFile(paths, v.name), String(parseQuantity(v.size ?? DEFAULT_VOLUME_SIZE))])];
+}
+
+/**
+ * The guest side of volumes, after each boot: find each disk by its serial (the serial file of
+ * /sys/block/vd*, else /dev/disk/by-id/virtio-<serial>), format it only when it is blank (its first MiB all zeros:
+ * a new qcow2; a disk holding anything is never formatted), mount it at its path. A mounted path
+ * is left alone. `owner` gets the root of a freshly formatted volume (a non-root guest user).
+ */
+export function mountVolumesArgv(volumes: NonNullable<VmConfig['volumes']>, owner: string): string[] {
+  const body = `owner=$1
+shift
+while [ "$#" -ge 2 ]; do
+  serial=$1 mnt=$2
+  shift 2
+  dev=
+  for b in /sys/block/vd*; do
+    [ -r "$b/serial" ] && [ "$(cat "$b/serial")" = "$serial" ] && dev=/dev/\${b##*/}
+  done
+  [ -z "$dev" ] && [ -e "/dev/disk/by-id/virtio-$serial" ] && dev=/dev/disk/by-id/virtio-$serial
+  [ -n "$dev" ] || { echo "volume disk with serial $serial (for $mnt) not found in the guest" >&2; exit 1; }
+  mkdir -p -- "$mnt" || exit 1
+  grep -qs " $mnt " /proc/mounts && continue
+  fresh=
+  if [ -z "$(dd if="$dev" bs=65536 count=16 2>/dev/null | tr -d '\\000' | head -c 1)" ]; then
+    if command -v mkfs.ext4 >/dev/null 2>&1; then mkfs.ext4 -q -F "$dev" >/dev/null || exit 1
+    elif command -v mke2fs >/dev/null 2>&1; then mke2fs -F "$dev" >/dev/null || exit 1
+    else echo "no mkfs.ext4 or mke2fs in the guest to format volume disk $serial" >&2; exit 1
+    fi
+    fresh=1
+  fi
+  mount "$dev" "$mnt" || { echo "mounting volume disk $serial ($dev) at $mnt failed: does the guest kernel have ext4?" >&2; exit 1; }
+  [ -n "$fresh" ] && chown "$owner" "$mnt"
+done
+exit 0`;
+  return ['/bin/sh', '-c', body, 'sh', owner, ...volumes.flatMap((v) => [v.serial, v.mount])];
+}
+
+/** Lists volume disks (of these workspaces, or all) under a node dir: "KiB<TAB>file" lines (allocated). */
+export function listVolumesArgv(nodeRoot: string, workspaces?: string[]): string[] {
+  const body = `r=$1
+shift
+[ -d "$r/.volumes" ] || exit 0
+if [ "$#" -eq 0 ]; then set -- "$r"/.volumes/*/; fi
+for w in "$@"; do
+  case $w in /*) ;; *) w="$r/.volumes/$w" ;; esac
+  for f in "\${w%/}"/*.qcow2; do [ -f "$f" ] && du -k -- "$f" 2>/dev/null; done
+done
+exit 0`;
+  return ['/bin/sh', '-c', body, 'sh', nodeRoot, ...(workspaces ?? [])];
+}
+
+export function parseVolumeList(text: string): ObservedVolume[] {
+  const out: ObservedVolume[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^([0-9]+)\s+(.*\/\.volumes\/([^/]+)\/([^/]+)\.qcow2)$/.exec(line);
+    if (!m || !NAME.test(m[3]!) || !NAME.test(m[4]!)) continue;
+    out.push({ workspace: m[3]!, name: m[4]!, handle: m[2]!, usedBytes: Number(m[1]) * 1024 });
+  }
+  return out;
 }
 
 /** FNV-1a: a stable small hash for address choice. */
@@ -293,6 +391,9 @@ export function qemuArgv(binary: string, accel: Accel, meta: QemuMeta, paths: Vm
   ];
   if (vm.disk) argv.push('-drive', `file=${paths.disk},if=virtio,format=qcow2`);
   if (vm.seed) argv.push('-drive', `file=${paths.seed},if=virtio,format=raw,readonly=on`);
+  (vm.volumes ?? []).forEach((v, i) => {
+    argv.push('-drive', `file=${volumeFile(paths, v.name)},if=none,id=vol${i},format=qcow2`, '-device', `virtio-blk-pci,drive=vol${i},serial=${v.serial}`);
+  });
   if (vm.kernel) {
     argv.push('-kernel', vm.kernel);
     if (vm.initrd) argv.push('-initrd', vm.initrd);

@@ -700,3 +700,81 @@ describe('engine delete', () => {
     expect(await store.list()).toEqual([]);
   });
 });
+
+describe('volumes', () => {
+  // The fake driver's volumes: "node/workspace/volume", made by create, never by delete.
+  let volumes: Set<string>;
+  let listed: number;
+  let vengine: Engine;
+  let makeEngine: () => Engine;
+
+  beforeEach(() => {
+    volumes = new Set();
+    listed = 0;
+    const base = world.driver();
+    const driver: ProviderDriver = {
+      ...base,
+      async create(ctx, ws) {
+        await base.create(ctx, ws);
+        for (const v of ws.resource.spec.volumes ?? []) volumes.add(`${ctx.node.metadata.name}/${ws.resource.metadata.name}/${v.name}`);
+      },
+      async listVolumes(ctx, workspaces) {
+        listed++;
+        return [...volumes]
+          .map((k) => k.split('/') as [string, string, string])
+          .filter(([n, w]) => n === ctx.node.metadata.name && (!workspaces || workspaces.includes(w)))
+          .map(([, w, v]) => ({ workspace: w, name: v, handle: `${w}/${v}` }));
+      },
+      async deleteVolumes(ctx, list) {
+        for (const v of list) volumes.delete(`${ctx.node.metadata.name}/${v.workspace}/${v.name}`);
+      },
+    };
+    makeEngine = () => createEngine({ store, connect: world.connect, drivers: { process: driver }, events: { onEvent: (e) => events.push(e) }, retry: { baseMs: 1, capMs: 5, maxAttempts: 2 }, retryDelayMs: 1 });
+    vengine = makeEngine();
+  });
+  afterEach(() => vengine.close());
+
+  const withData = (name: string) => workspace(name, { volumes: [{ name: 'data', path: 'data' }] });
+
+  it('apply never lists volumes; a plain delete keeps them, delete --volumes removes them', async () => {
+    await vengine.apply(loadedSet([withData('api')]), opts());
+    await vengine.apply(loadedSet([withData('api')]), opts());
+    expect(listed).toBe(0);
+    const plain = await vengine.delete(['workspace/api'], { timeoutMs: 20_000 });
+    expect(plain.converged).toBe(true);
+    expect(plain.volumesDeleted).toBeUndefined();
+    expect([...volumes]).toEqual(['local/api/data']);
+    // Gone from the store and the node, found again by name: not "not found".
+    const purge = await vengine.delete(['workspace/api'], { timeoutMs: 20_000, volumes: true });
+    expect(purge.converged).toBe(true);
+    expect(purge.deletion?.notFound).toEqual([]);
+    expect(purge.volumesDeleted).toEqual([{ workspace: 'api', node: 'local', volumes: ['data'] }]);
+    expect([...volumes]).toEqual([]);
+    expect(reasons('workspace/api')).toContain('VolumesDeleted');
+  });
+
+  it('keeps the volumes of a workspace whose node could not be reached (the workspace is not gone)', async () => {
+    const set = loadedSet([node('n1', '10.0.0.1'), withData('api')].map((r) => (r.kind === 'Workspace' ? { ...r, spec: { ...r.spec, node: 'n1' } } : r)));
+    await vengine.apply(set, opts());
+    world.unreachable.set('n1', new TransportError('n1', 'connection refused'));
+    // A later command: a new engine, with no connection to n1 open.
+    await vengine.close();
+    vengine = makeEngine();
+    const result = await vengine.delete(['workspace/api'], { timeoutMs: 20_000, volumes: true });
+    expect(result.converged).toBe(false);
+    expect(result.volumesDeleted).toEqual([]);
+    expect([...volumes]).toEqual(['n1/api/data']);
+  });
+
+  it('plain --prune keeps the pruned workspace volumes and says so; --prune --volumes removes them', async () => {
+    await vengine.apply(loadedSet([withData('a'), withData('b')]), opts());
+    const kept = await vengine.apply(loadedSet([withData('a')]), opts({ prune: true }));
+    expect(kept.volumesKept).toEqual([{ workspace: 'b', node: 'local', volumes: ['data'] }]);
+    expect([...volumes].sort()).toEqual(['local/a/data', 'local/b/data']);
+    await vengine.apply(loadedSet([withData('a'), withData('b')]), opts());
+    const removed = await vengine.apply(loadedSet([withData('a')]), opts({ prune: true, pruneVolumes: true }));
+    expect(removed.converged).toBe(true);
+    expect(removed.volumesDeleted).toEqual([{ workspace: 'b', node: 'local', volumes: ['data'] }]);
+    expect([...volumes]).toEqual(['local/a/data']);
+  });
+});

@@ -7,6 +7,8 @@ import { classifyRequest, dockerClient } from '../../../../src/providers/docker/
 import type { Transport } from '../../../../src/transport/types.js';
 import { inspect } from 'node:util';
 import {
+  observedVolumes,
+  volumeLabels,
   KEEP_ALIVE_SCRIPT,
   conflictingPorts,
   containerCreateOptions,
@@ -239,5 +241,33 @@ describe('sourceEntryName', () => {
   it('puts the source root and its entries under workspace/', () => {
     expect(sourceEntryName('.')).toBe('workspace');
     expect(sourceEntryName('src/a b.txt')).toBe('workspace/src/a b.txt');
+  });
+});
+
+describe('volumes', () => {
+  it('mounts each named volume at its path (relative: under /workspace) beside the state bind mount', () => {
+    const ws = desired({ volumes: [{ name: 'data', path: '/data' }, { name: 'cache', path: '.cache', size: '1Gi' }] });
+    expect(containerCreateOptions(ws, 's', 'busybox:1', '/st/n1/api').HostConfig?.Mounts).toEqual([
+      { Type: 'bind', Source: '/st/n1/api', Target: '/var/lib/vendetta' },
+      { Type: 'volume', Source: 'vendetta-api.data', Target: '/data' },
+      { Type: 'volume', Source: 'vendetta-api.cache', Target: '/workspace/.cache' },
+    ]);
+    expect(containerCreateOptions(desired(), 's', 'busybox:1').HostConfig?.Mounts).toBeUndefined();
+    expect(volumeLabels(ws, ws.resource.spec.volumes![1]!, 's')).toMatchObject({ 'vendetta.dev/node': 'n1', 'vendetta.dev/workspace': 'api', 'vendetta.dev/volume': 'cache', 'vendetta.dev/size': '1Gi', 'vendetta.dev/kind': 'Volume' });
+  });
+
+  it('lists only our volumes of this node, under the name we give them', () => {
+    const ours = { 'vendetta.dev/managed': 'true', 'vendetta.dev/kind': 'Volume', 'vendetta.dev/node': 'n1', 'vendetta.dev/workspace': 'api', 'vendetta.dev/volume': 'data' };
+    expect(
+      observedVolumes(
+        [
+          { Name: 'vendetta-api.data', Labels: ours },
+          { Name: 'vendetta-api.data', Labels: { ...ours, 'vendetta.dev/node': 'n2' } },
+          { Name: 'renamed', Labels: ours },
+          { Name: 'other', Labels: null },
+        ],
+        'n1',
+      ),
+    ).toEqual([{ workspace: 'api', name: 'data', handle: 'vendetta-api.data' }]);
   });
 });

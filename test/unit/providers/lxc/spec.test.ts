@@ -4,6 +4,8 @@ import { API_VERSION, type WorkspaceResource } from '../../../../src/model/types
 import type { DesiredWorkspace } from '../../../../src/providers/types.js';
 import { parentChain } from '../../../../src/providers/lxc/files.js';
 import {
+  customVolumeBody,
+  observedCustomVolumes,
   cliEnv,
   cliExecArgv,
   imageSource,
@@ -166,5 +168,32 @@ describe('parentChain', () => {
   it('lists every directory to make, parents first', () => {
     expect(parentChain('/var/lib/vendetta')).toEqual(['/var', '/var/lib', '/var/lib/vendetta']);
     expect(parentChain('/workspace/')).toEqual(['/workspace']);
+  });
+});
+
+describe('volumes', () => {
+  it('a custom volume per volume in the root pool, attached as a disk device', () => {
+    const body = instanceCreateBody(ws('api', { volumes: [{ name: 'data', path: '/srv/data', size: '64Mi' }] }), 's', 'lxd', 'default');
+    expect(body.devices['vd-vol-data']).toEqual({ type: 'disk', pool: 'default', source: 'vendetta-api.data', path: '/srv/data' });
+    expect(() => instanceCreateBody(ws('api', { volumes: [{ name: 'data', path: 'd' }] }), 's', 'lxd', undefined)).toThrow(/volumes need a root disk with a storage pool/);
+    expect(customVolumeBody('a', 'api', { name: 'data', path: 'd', size: '64Mi' })).toEqual({
+      name: 'vendetta-api.data',
+      config: { 'user.vendetta.managed': 'true', 'user.vendetta.kind': 'Volume', 'user.vendetta.node': 'a', 'user.vendetta.workspace': 'api', 'user.vendetta.volume': 'data', size: `${64 * 2 ** 20}B` },
+    });
+  });
+
+  it('lists only our volumes of this node', () => {
+    const config = customVolumeBody('a', 'api', { name: 'data', path: 'd' }).config;
+    expect(
+      observedCustomVolumes(
+        [
+          { name: 'vendetta-api.data', config },
+          { name: 'vendetta-api.data', config: { ...config, 'user.vendetta.node': 'b' } },
+          { name: 'someone-elses', config: {} },
+        ],
+        'default',
+        'a',
+      ),
+    ).toEqual([{ workspace: 'api', name: 'data', handle: 'default/vendetta-api.data' }]);
   });
 });

@@ -4,6 +4,8 @@ import type { DesiredWorkspace } from '../../../../src/providers/types.js';
 import { guestReadyArgv, metaData, seedBuildArgv, userData } from '../../../../src/providers/qemu/cloudinit.js';
 import { QmpLineReader } from '../../../../src/providers/qemu/qmp.js';
 import {
+  parseVolumeList,
+  volumeSerial,
   accelProbeArgv,
   bootFailureMessage,
   chooseVmAddress,
@@ -288,5 +290,24 @@ describe('QMP line reader', () => {
     expect(r.push('{"QMP": {"version"')).toEqual([]);
     expect(r.push(': 1}}\n{"return": {}}\n{"event": "POWER')).toEqual([{ QMP: { version: 1 } }, { return: {} }]);
     expect(r.push('DOWN"}\n')).toEqual([{ event: 'POWERDOWN' }]);
+  });
+});
+
+describe("volumes", () => {
+  it('each volume is a virtio disk with a serial, outside the VM directory', () => {
+    const m = meta({ vm: { kernel: '/k' }, volumes: [{ name: 'data', path: '/srv/data' }, { name: 'a-rather-long-volume-name', path: 'cache' }] });
+    expect(m.vm.volumes).toEqual([
+      { name: 'data', serial: 'data', mount: '/srv/data' },
+      { name: 'a-rather-long-volume-name', serial: volumeSerial('a-rather-long-volume-name'), mount: '/workspace/cache' },
+    ]);
+    expect(volumeSerial('a-rather-long-volume-name')).toMatch(/^a-rather-lo-[0-9a-f]{8}$/);
+    const argv = qemuArgv('qemu-system-x86_64', 'tcg', m, paths, 30000, KEY);
+    expect(paths.volumesDir).toBe('/home/u/.vendetta/qemu/n1/.volumes/vm1');
+    expect(argv.join(' ')).toContain(`-drive file=/home/u/.vendetta/qemu/n1/.volumes/vm1/data.qcow2,if=none,id=vol0,format=qcow2 -device virtio-blk-pci,drive=vol0,serial=data`);
+  });
+
+  it('volume listing parses allocated sizes, and ignores what is not ours', () => {
+    const text = '196\t/home/u/.vendetta/qemu/n1/.volumes/vm1/data.qcow2\n4\t/home/u/.vendetta/qemu/n1/.volumes/vm1/Bad.qcow2\n';
+    expect(parseVolumeList(text)).toEqual([{ workspace: 'vm1', name: 'data', handle: '/home/u/.vendetta/qemu/n1/.volumes/vm1/data.qcow2', usedBytes: 196 * 1024 }]);
   });
 });

@@ -109,7 +109,7 @@ export function registerNode(program: Command): void {
           const style = detectStyle();
           const ready = status.conditions.find((c) => c.type === 'Ready')!;
           const lines = [
-            `Node:          ${name} (${resource.spec.address === LOCAL_ADDRESS ? 'this machine' : `${resource.spec.user ?? ''}${resource.spec.user ? '@' : ''}${resource.spec.address}:${resource.spec.port ?? 22}`})`,
+            `Node:          ${name} (${resource.spec.address === LOCAL_ADDRESS ? 'this machine' : await routeOf(resource)})`,
             `Ready:         ${ready.status === 'True' ? style.green('True') : style.red('False')} (${ready.reason}) ${ready.message}`,
             `Last contact:  ${status.details?.lastContact ?? 'never'}`,
             `Latency:       ${probe.latencyMs !== undefined ? `${probe.latencyMs} ms` : '-'}`,
@@ -192,6 +192,17 @@ interface AddFlags {
   passwordStdin?: boolean;
   dryRun?: boolean;
   output: string;
+}
+
+/** How an SSH node is reached after ~/.ssh/config: "user@host:port via bastion"; the spec when that fails. */
+async function routeOf(resource: NodeResource): Promise<string> {
+  const { resolveNodeRoute, describeRoute } = await import('../transport/ssh.js');
+  try {
+    return describeRoute(resolveNodeRoute(resource));
+  } catch {
+    // the probe above already reported the config error
+    return `${resource.spec.user ?? ''}${resource.spec.user ? '@' : ''}${resource.spec.address}:${resource.spec.port ?? 22}`;
+  }
 }
 
 function nodeFromFlags(name: string, address: string, flags: AddFlags): NodeResource {

@@ -37,14 +37,16 @@ export function findDefaultKey(dir = sshDir()): string | undefined {
 }
 
 /**
- * Credentials for a node: the agent, plus `identityFile` (must exist) or the first default key.
+ * Credentials for a node: the agent, plus `identityFile` (must exist), else the first existing
+ * IdentityFile the ssh config gave, else the first default key.
  * An encrypted key is left to the agent (we never prompt for passphrases).
  */
-export async function findCredentials(node: string, identityFile?: string): Promise<Credentials> {
+export async function findCredentials(node: string, identityFile?: string, configIdentityFiles: string[] = []): Promise<Credentials> {
   const creds: Credentials = { notes: [] };
   const agent = process.env.SSH_AUTH_SOCK;
   if (agent && existsSync(agent)) creds.agent = agent;
-  const path = identityFile ? expandHome(identityFile) : findDefaultKey();
+  // IdentityFile lines of ~/.ssh/config that name no file are skipped, as OpenSSH does
+  const path = identityFile ? expandHome(identityFile) : (configIdentityFiles.find((f) => existsSync(f)) ?? findDefaultKey());
   if (identityFile && !existsSync(path!)) {
     throw new TransportError(
       node,

@@ -10,6 +10,8 @@ import SSHConfig, { LineType, type Directive, type Line, type Section } from 'ss
 export interface SshConfigSource {
   /** The main config file, e.g. ~/.ssh/config. */
   path: string;
+  /** Where relative Include paths start: ~/.ssh, as OpenSSH (even for a config elsewhere). */
+  includeDir: string;
   /** A file's text, or undefined when it does not exist. */
   read(path: string): string | undefined;
   /** Existing files matching an absolute glob pattern (`*`, `?`), sorted. */
@@ -128,11 +130,10 @@ export class SshConfig {
     return undefined;
   }
 
-  /** Files an Include names: relative paths against the main config's directory (~/.ssh), globbed. */
+  /** Files an Include names, globbed; relative paths start in ~/.ssh. */
   private includeTargets(d: Directive): string[] {
-    const dir = this.source.path.replace(/\/[^/]*$/, '') || '/';
     return values(d).flatMap((p) => {
-      const abs = p.startsWith('~/') ? `${this.source.home}${p.slice(1)}` : p.startsWith('/') ? p : `${dir}/${p}`;
+      const abs = p.startsWith('~/') ? `${this.source.home}${p.slice(1)}` : p.startsWith('/') ? p : `${this.source.includeDir}/${p}`;
       return /[*?[]/.test(abs) ? this.source.glob(abs) : [abs];
     });
   }

@@ -5,6 +5,7 @@ import { SshConfig, SshConfigError, describeHop, parseJumpSpec, resolveRoute, ty
 function source(files: Record<string, string>, main = '/home/me/.ssh/config'): SshConfigSource {
   return {
     path: main,
+    includeDir: '/home/me/.ssh',
     home: '/home/me',
     localUser: 'me',
     read: (p) => files[p],
@@ -135,7 +136,7 @@ Host target
 });
 
 describe('Include', () => {
-  it('globbed, relative to the config directory, in sorted order; the first value obtained wins', () => {
+  it('globbed, relative to ~/.ssh, in sorted order; the first value obtained wins', () => {
     const r = route(
       {
         '/home/me/.ssh/config': 'Include conf.d/*.conf\nHost *\n  User fallback\n',

@@ -67,6 +67,10 @@ Host bast-target
   HostName ${bast.target.address}
   ProxyJump bast-bastion
 
+Host bast-n1
+  HostName ${infra.nodes[0]!.address}
+  Port ${infra.nodes[0]!.port}
+
 Host bast-refused
   HostName ${bast.target.address}
   ProxyJump ${infra.user}@${bast.bastion.address}:23
@@ -162,6 +166,32 @@ spec:
     const st = await cli('node', 'status', 'bast-node');
     expect(st.code, st.stdout + st.stderr).toBe(0);
     expect(st.stdout).toContain(`${infra.user}@${bast.target.address}:22 via bast-bastion`);
+  });
+
+  it('an unparsable ssh config: apply names the file and line, and changes nothing', async () => {
+    const broken = join(home.dir, 'broken_config');
+    await writeFile(broken, 'Host bast-target\n  HostName 10.252.0.2\n  IdentityFile "/unterminated\n');
+    const r = await runCli(['apply', '-f', manifests()], { home: home.dir, env: { ...env, VENDETTA_SSH_CONFIG: broken } });
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(r.stdout + r.stderr).toContain(`cannot parse ssh config ${broken}:3`);
+    // with the good config: the service still runs and serves its page (nothing was touched)
+    const ex = await cli('exec', 'bast-ws', '--', 'busybox', 'wget', '-qO-', 'http://127.0.0.1:18571/');
+    expect(ex.stdout, ex.stderr).toBe('bast-ok\n');
+  });
+
+  it('a Node with only `address: <alias>` gets HostName, Port, User and IdentityFile from the config (no jump)', async () => {
+    const n1 = infra.nodes[0]!;
+    const t = new SshTransport(node('bast-n1'), { knownHostsPath: home.knownHostsPath, strictHostKeys: true });
+    try {
+      expect(t.describe).toBe(`${infra.user}@${n1.address}:${n1.port}`);
+      const r = await t.exec(['sh', '-c', 'id -un; echo "$SSH_CONNECTION"']);
+      expect(r.code, r.stderr).toBe(0);
+      const [user, conn] = r.stdout.trim().split('\n');
+      expect(user).toBe(infra.user);
+      expect(conn!.split(' ').slice(2)).toEqual([n1.address, String(n1.port)]);
+    } finally {
+      await t.close();
+    }
   });
 
   it('closing the node connection closes the jump host connection', async () => {

@@ -2,7 +2,7 @@
 // and install a public key on a node (with a password once, or by printing the command to run).
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { homedir, hostname, userInfo } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import ssh2 from 'ssh2';
 import type { NodeResource } from '../model/types.js';
@@ -169,10 +169,12 @@ export async function installPublicKey(
   }
 }
 
-/** The command a user can run themselves when no password was given. */
+/**
+ * The command a user can run themselves when no password was given. Only the Node's explicit
+ * user and port are spelled out: ssh-copy-id reads ~/.ssh/config for the rest, as vendetta does.
+ */
 export function installCommand(node: NodeResource, publicKeyPath: string): string {
-  const user = node.spec.user ?? userInfo().username;
   const port = node.spec.port ?? 22;
   const portFlag = port === 22 ? '' : ` -p ${port}`;
-  return `ssh-copy-id -i ${publicKeyPath}${portFlag} ${user}@${node.spec.address}`;
+  return `ssh-copy-id -i ${publicKeyPath}${portFlag} ${node.spec.user ? `${node.spec.user}@` : ''}${node.spec.address}`;
 }

@@ -125,6 +125,8 @@ describe('installing a public key', () => {
   it('prints an ssh-copy-id command', () => {
     expect(installCommand(node({ port: 2222 }), '/k.pub')).toBe('ssh-copy-id -i /k.pub -p 2222 dev@box.example');
     expect(installCommand(node(), '/k.pub')).toBe('ssh-copy-id -i /k.pub dev@box.example');
+    // no user in the spec: ssh-copy-id takes it from ~/.ssh/config (or the local user), as vendetta does
+    expect(installCommand(node({ user: undefined }), '/k.pub')).toBe('ssh-copy-id -i /k.pub box.example');
   });
 
   // The remote script is plain sh: run it for real against a temp HOME.

@@ -27,7 +27,7 @@ import {
 } from './hostkeys.js';
 import { findCredentials, installCommand, sshDir } from './keys.js';
 import { shellQuote } from './quote.js';
-import { SshConfig, SshConfigError, describeHop, resolveRoute, type SshConfigSource, type SshHop, type SshRoute } from './ssh-config.js';
+import { SshConfig, SshConfigError, resolveRoute, type SshConfigSource, type SshHop, type SshRoute } from './ssh-config.js';
 import {
   HostKeyMismatchError,
   TransportError,

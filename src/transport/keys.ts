@@ -27,6 +27,8 @@ export interface Credentials {
   agent?: string;
   privateKey?: Buffer;
   privateKeyPath?: string;
+  /** Further keys to offer after privateKey, in order (several IdentityFile lines in ~/.ssh/config). */
+  moreKeys?: { path: string; key: Buffer }[];
   /** Why a key was not used (encrypted without an agent…), for error messages. */
   notes: string[];
 }
@@ -37,8 +39,8 @@ export function findDefaultKey(dir = sshDir()): string | undefined {
 }
 
 /**
- * Credentials for a node: the agent, plus `identityFile` (must exist), else the first existing
- * IdentityFile the ssh config gave, else the first default key.
+ * Credentials for a node: the agent, plus `identityFile` (must exist), else every existing
+ * IdentityFile the ssh config gave (tried in order), else the first default key.
  * An encrypted key is left to the agent (we never prompt for passphrases).
  */
 export async function findCredentials(node: string, identityFile?: string, configIdentityFiles: string[] = []): Promise<Credentials> {
@@ -46,23 +48,28 @@ export async function findCredentials(node: string, identityFile?: string, confi
   const agent = process.env.SSH_AUTH_SOCK;
   if (agent && existsSync(agent)) creds.agent = agent;
   // IdentityFile lines of ~/.ssh/config that name no file are skipped, as OpenSSH does
-  const path = identityFile ? expandHome(identityFile) : (configIdentityFiles.find((f) => existsSync(f)) ?? findDefaultKey());
-  if (identityFile && !existsSync(path!)) {
+  const fromConfig = configIdentityFiles.filter((f) => existsSync(f));
+  const defaultKey = findDefaultKey();
+  const paths = identityFile ? [expandHome(identityFile)] : fromConfig.length ? fromConfig : defaultKey ? [defaultKey] : [];
+  if (identityFile && !existsSync(paths[0]!)) {
     throw new TransportError(
       node,
-      `identity file ${path} of node ${node} does not exist`,
+      `identity file ${paths[0]} of node ${node} does not exist`,
       `fix spec.identityFile, or remove it to use ${join(sshDir(), 'id_ed25519')} (vendetta node add generates one)`,
     );
   }
-  if (!path) return creds;
-  const privateKey = await readFile(path);
-  const parsed = utils.parseKey(privateKey);
-  if (parsed instanceof Error) {
-    creds.notes.push(`${path}: ${parsed.message}${/encrypt/i.test(parsed.message) ? ' (add it to ssh-agent: ssh-add ' + path + ')' : ''}`);
-    return creds;
+  const keys: { path: string; key: Buffer }[] = [];
+  for (const path of paths) {
+    const key = await readFile(path);
+    const parsed = utils.parseKey(key);
+    if (parsed instanceof Error) {
+      creds.notes.push(`${path}: ${parsed.message}${/encrypt/i.test(parsed.message) ? ' (add it to ssh-agent: ssh-add ' + path + ')' : ''}`);
+    } else keys.push({ path, key });
   }
-  creds.privateKey = privateKey;
-  creds.privateKeyPath = path;
+  if (keys.length === 0) return creds;
+  creds.privateKey = keys[0]!.key;
+  creds.privateKeyPath = keys[0]!.path;
+  if (keys.length > 1) creds.moreKeys = keys.slice(1);
   return creds;
 }
 

@@ -327,6 +327,16 @@ export class SshTransport implements Transport {
       if (creds.agent) config.agent = creds.agent;
       if (creds.privateKey) config.privateKey = creds.privateKey;
       keyNotes = creds.notes;
+      if (creds.moreKeys) {
+        // ssh2 offers one key by itself: list them all, in ssh2's own order of methods
+        config.authHandler = [
+          'none',
+          ...(password !== undefined ? ['password'] : []),
+          ...[creds.privateKey!, ...creds.moreKeys.map((k) => k.key)].map((key) => ({ type: 'publickey' as const, username: hop.user, key })),
+          ...(creds.agent ? ['agent'] : []),
+          ...(password !== undefined ? ['keyboard-interactive'] : []),
+        ] as ConnectConfig['authHandler'];
+      }
     }
     if (password !== undefined) {
       config.password = password;

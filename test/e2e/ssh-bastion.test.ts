@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_VERSION, type NodeResource } from '../../src/model/types.js';
+import { generateKey } from '../../src/transport/keys.js';
 import { SshTransport } from '../../src/transport/ssh.js';
 import { infraDir, loadInfra, makeTempHome, type Infra, type TempHome } from './helpers/infra.js';
 import { eventually, requireBuiltCli, runCli } from './support/cli.js';
@@ -58,6 +59,8 @@ describe('nodes behind a ProxyJump bastion, from ~/.ssh/config', () => {
     // relative one in the real ~/.ssh even with -F). User and IdentityFile come from a Host *
     // block; vendetta ignores the OpenSSH-only options there.
     await mkdir(join(home.sshDir, 'conf.d'));
+    // a key no host accepts, listed first: every IdentityFile is tried in order, as OpenSSH does
+    const stranger = await generateKey(join(home.dir, 'stranger_key'));
     await writeFile(join(home.sshDir, 'conf.d', 'bastion.conf'), `Host bast-bastion\n  HostName ${bast.bastion.address}\n  Port ${bast.bastion.port}\n`);
     await writeFile(
       config,
@@ -82,6 +85,7 @@ Host bast-beyond
 
 Host *
   User ${infra.user}
+  IdentityFile ${stranger.privateKeyPath}
   IdentityFile ${infra.clientKey}
   UserKnownHostsFile ${join(home.sshDir, 'openssh_known_hosts')}
   StrictHostKeyChecking accept-new

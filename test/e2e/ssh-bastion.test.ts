@@ -170,6 +170,10 @@ spec:
     const st = await cli('node', 'status', 'bast-node');
     expect(st.code, st.stdout + st.stderr).toBe(0);
     expect(st.stdout).toContain(`${infra.user}@${bast.target.address}:22 via bast-bastion`);
+    // node test dials the first hop, and logs in as the config's User
+    const nt = await cli('node', 'test', 'bast-node');
+    expect(nt.stdout).toMatch(new RegExp(`reachable\\s+${bast.bastion.address.replace(/\./g, '\\.')}:22 \\(jump host bast-bastion\\) accepts TCP connections`));
+    expect(nt.stdout).toMatch(new RegExp(`auth\\s+logged in as ${infra.user}`));
   });
 
   it('an unparsable ssh config: apply names the file and line, and changes nothing', async () => {

@@ -31,7 +31,7 @@ export function registerNode(program: Command): void {
     .argument('<name>', 'node name (lowercase letters, digits, -)')
     .argument('<address>', 'host name or IP address, or "local"')
     .option('--user <user>', 'login user on the node')
-    .option('--port <port>', 'SSH port', '22')
+    .option('--port <port>', 'SSH port (default: the ssh config\'s Port for the address, else 22)')
     .option('--identity <file>', 'private key to log in with (default: agent, ~/.ssh/id_ed25519, id_ecdsa, id_rsa)')
     .option('--host-key <key>', 'pin the host key ("ssh-ed25519 AAAA…") instead of trusting on first use')
     .option('--docker-socket <path>', 'Docker Engine socket on the node (default /var/run/docker.sock)')
@@ -109,7 +109,7 @@ export function registerNode(program: Command): void {
           const style = detectStyle();
           const ready = status.conditions.find((c) => c.type === 'Ready')!;
           const lines = [
-            `Node:          ${name} (${resource.spec.address === LOCAL_ADDRESS ? 'this machine' : `${resource.spec.user ?? ''}${resource.spec.user ? '@' : ''}${resource.spec.address}:${resource.spec.port ?? 22}`})`,
+            `Node:          ${name} (${resource.spec.address === LOCAL_ADDRESS ? 'this machine' : await routeOf(resource)})`,
             `Ready:         ${ready.status === 'True' ? style.green('True') : style.red('False')} (${ready.reason}) ${ready.message}`,
             `Last contact:  ${status.details?.lastContact ?? 'never'}`,
             `Latency:       ${probe.latencyMs !== undefined ? `${probe.latencyMs} ms` : '-'}`,
@@ -185,7 +185,7 @@ export function registerNode(program: Command): void {
 
 interface AddFlags {
   user?: string;
-  port: string;
+  port?: string;
   identity?: string;
   hostKey?: string;
   dockerSocket?: string;
@@ -194,14 +194,26 @@ interface AddFlags {
   output: string;
 }
 
+/** How an SSH node is reached after ~/.ssh/config: "user@host:port via bastion"; the spec when that fails. */
+async function routeOf(resource: NodeResource): Promise<string> {
+  const { resolveNodeRoute, describeRoute } = await import('../transport/ssh.js');
+  try {
+    return describeRoute(resolveNodeRoute(resource));
+  } catch {
+    // the probe above already reported the config error
+    return `${resource.spec.user ?? ''}${resource.spec.user ? '@' : ''}${resource.spec.address}:${resource.spec.port ?? 22}`;
+  }
+}
+
 function nodeFromFlags(name: string, address: string, flags: AddFlags): NodeResource {
   if (!NAME.test(name)) throw new UsageError(`"${name}" is not a valid node name`, 'use lowercase letters, digits and "-" (max 63)');
-  const port = Number(flags.port);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`invalid --port "${flags.port}"`, 'use a number from 1 to 65535');
+  // No --port: none in the spec, so ~/.ssh/config's Port (or 22) applies.
+  const port = flags.port === undefined ? undefined : Number(flags.port);
+  if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) throw new UsageError(`invalid --port "${flags.port}"`, 'use a number from 1 to 65535');
   if (/[\s'"`$;&|<>\\]/.test(address) || address.startsWith('-')) throw new UsageError(`invalid address "${address}"`, 'use a host name or an IP address');
   const spec: NodeResource['spec'] = { address };
   if (address !== LOCAL_ADDRESS) {
-    spec.port = port;
+    if (port !== undefined) spec.port = port;
     if (flags.user) spec.user = flags.user;
     if (flags.identity) spec.identityFile = flags.identity;
     if (flags.hostKey) spec.hostKey = flags.hostKey;

@@ -3,8 +3,8 @@
 import type { DependsOnCondition, Resource } from '../model/types.js';
 import { LOCAL_NODE } from '../model/types.js';
 
+// A Node's port has none here: without spec.port, ~/.ssh/config's Port (else 22) applies at connect.
 export const DEFAULTS = {
-  nodePort: 22,
   workspaceNode: LOCAL_NODE,
   workspaceState: 'running',
   workspacePull: 'missing',
@@ -16,9 +16,6 @@ export const DEFAULTS = {
 export function withDefaults(resource: Resource): Resource {
   const r = structuredClone(resource);
   switch (r.kind) {
-    case 'Node':
-      r.spec.port ??= DEFAULTS.nodePort;
-      break;
     case 'Workspace':
       r.spec.node ??= DEFAULTS.workspaceNode;
       r.spec.state ??= DEFAULTS.workspaceState;

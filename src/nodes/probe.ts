@@ -6,6 +6,7 @@ import type { ProviderDriver } from '../providers/types.js';
 import type { Transport } from '../transport/types.js';
 import { HostKeyMismatchError, TransportError } from '../transport/types.js';
 import type { TransportPool } from '../transport/pool.js';
+import type { SshHop } from '../transport/ssh-config.js';
 
 export interface NodeCheck {
   check: string;
@@ -71,14 +72,27 @@ export async function testNode(
   drivers: Partial<Record<ProviderName, ProviderDriver>>,
 ): Promise<NodeCheck[]> {
   const checks: NodeCheck[] = [];
-  const { address, port = 22 } = node.spec;
-  const remote = address !== LOCAL_ADDRESS;
+  const remote = node.spec.address !== LOCAL_ADDRESS;
+  let user = node.spec.user;
   if (remote) {
+    // Through ~/.ssh/config: the first machine dialled is the first jump host, if any.
+    const { resolveNodeRoute } = await import('../transport/ssh.js');
+    let first: SshHop;
+    try {
+      const route = resolveNodeRoute(node);
+      first = route.jumps[0] ?? route.target;
+      user = route.target.user;
+    } catch (e) {
+      checks.push({ check: 'ssh config', ok: false, detail: (e as Error).message, hint: e instanceof TransportError ? e.hint : undefined });
+      return checks;
+    }
+    const { host: address, port } = first;
+    const via = first.name === node.spec.address ? '' : ` (jump host ${first.name})`;
     const err = await tcpReachable(address, port);
     checks.push(
       err
-        ? { check: 'reachable', ok: false, detail: `${address}:${port}: ${err}`, hint: `is sshd running on ${address}:${port}, and is the port open from here?` }
-        : { check: 'reachable', ok: true, detail: `${address}:${port} accepts TCP connections` },
+        ? { check: 'reachable', ok: false, detail: `${address}:${port}${via}: ${err}`, hint: `is sshd running on ${address}:${port}, and is the port open from here?` }
+        : { check: 'reachable', ok: true, detail: `${address}:${port}${via} accepts TCP connections` },
     );
     if (err) return checks;
   }
@@ -87,7 +101,7 @@ export async function testNode(
     transport = await pool.get(node);
     if (remote) {
       checks.push({ check: 'host key', ok: true, detail: 'matches known_hosts / the pinned key (or was trusted on first use)' });
-      checks.push({ check: 'auth', ok: true, detail: `logged in as ${node.spec.user ?? 'the current user'}` });
+      checks.push({ check: 'auth', ok: true, detail: `logged in as ${user ?? 'the current user'}` });
     }
   } catch (e) {
     const hint = e instanceof TransportError ? e.hint : undefined;

@@ -2,7 +2,7 @@
 // and install a public key on a node (with a password once, or by printing the command to run).
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { homedir, hostname, userInfo } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import ssh2 from 'ssh2';
 import type { NodeResource } from '../model/types.js';
@@ -27,6 +27,8 @@ export interface Credentials {
   agent?: string;
   privateKey?: Buffer;
   privateKeyPath?: string;
+  /** Further keys to offer after privateKey, in order (several IdentityFile lines in ~/.ssh/config). */
+  moreKeys?: { path: string; key: Buffer }[];
   /** Why a key was not used (encrypted without an agent…), for error messages. */
   notes: string[];
 }
@@ -37,30 +39,37 @@ export function findDefaultKey(dir = sshDir()): string | undefined {
 }
 
 /**
- * Credentials for a node: the agent, plus `identityFile` (must exist) or the first default key.
+ * Credentials for a node: the agent, plus `identityFile` (must exist), else every existing
+ * IdentityFile the ssh config gave (tried in order), else the first default key.
  * An encrypted key is left to the agent (we never prompt for passphrases).
  */
-export async function findCredentials(node: string, identityFile?: string): Promise<Credentials> {
+export async function findCredentials(node: string, identityFile?: string, configIdentityFiles: string[] = []): Promise<Credentials> {
   const creds: Credentials = { notes: [] };
   const agent = process.env.SSH_AUTH_SOCK;
   if (agent && existsSync(agent)) creds.agent = agent;
-  const path = identityFile ? expandHome(identityFile) : findDefaultKey();
-  if (identityFile && !existsSync(path!)) {
+  // IdentityFile lines of ~/.ssh/config that name no file are skipped, as OpenSSH does
+  const fromConfig = configIdentityFiles.filter((f) => existsSync(f));
+  const defaultKey = findDefaultKey();
+  const paths = identityFile ? [expandHome(identityFile)] : fromConfig.length ? fromConfig : defaultKey ? [defaultKey] : [];
+  if (identityFile && !existsSync(paths[0]!)) {
     throw new TransportError(
       node,
-      `identity file ${path} of node ${node} does not exist`,
+      `identity file ${paths[0]} of node ${node} does not exist`,
       `fix spec.identityFile, or remove it to use ${join(sshDir(), 'id_ed25519')} (vendetta node add generates one)`,
     );
   }
-  if (!path) return creds;
-  const privateKey = await readFile(path);
-  const parsed = utils.parseKey(privateKey);
-  if (parsed instanceof Error) {
-    creds.notes.push(`${path}: ${parsed.message}${/encrypt/i.test(parsed.message) ? ' (add it to ssh-agent: ssh-add ' + path + ')' : ''}`);
-    return creds;
+  const keys: { path: string; key: Buffer }[] = [];
+  for (const path of paths) {
+    const key = await readFile(path);
+    const parsed = utils.parseKey(key);
+    if (parsed instanceof Error) {
+      creds.notes.push(`${path}: ${parsed.message}${/encrypt/i.test(parsed.message) ? ' (add it to ssh-agent: ssh-add ' + path + ')' : ''}`);
+    } else keys.push({ path, key });
   }
-  creds.privateKey = privateKey;
-  creds.privateKeyPath = path;
+  if (keys.length === 0) return creds;
+  creds.privateKey = keys[0]!.key;
+  creds.privateKeyPath = keys[0]!.path;
+  if (keys.length > 1) creds.moreKeys = keys.slice(1);
   return creds;
 }
 
@@ -167,10 +176,12 @@ export async function installPublicKey(
   }
 }
 
-/** The command a user can run themselves when no password was given. */
+/**
+ * The command a user can run themselves when no password was given. Only the Node's explicit
+ * user and port are spelled out: ssh-copy-id reads ~/.ssh/config for the rest, as vendetta does.
+ */
 export function installCommand(node: NodeResource, publicKeyPath: string): string {
-  const user = node.spec.user ?? userInfo().username;
   const port = node.spec.port ?? 22;
   const portFlag = port === 22 ? '' : ` -p ${port}`;
-  return `ssh-copy-id -i ${publicKeyPath}${portFlag} ${user}@${node.spec.address}`;
+  return `ssh-copy-id -i ${publicKeyPath}${portFlag} ${node.spec.user ? `${node.spec.user}@` : ''}${node.spec.address}`;
 }

@@ -4,8 +4,9 @@
 // are bounded by a semaphore below sshd's MaxSessions (10 by default); a dropped connection fails
 // the calls in flight with a TransportError and the next call reconnects (with backoff).
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
-import { constants as osConstants, userInfo } from 'node:os';
+import { homedir, constants as osConstants, userInfo } from 'node:os';
 import { join, posix } from 'node:path';
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
@@ -22,9 +23,11 @@ import {
   readKnownHosts,
   unknownHostHint,
   type HostKeyDecision,
+  type KnownHostEntry,
 } from './hostkeys.js';
 import { findCredentials, installCommand, sshDir } from './keys.js';
 import { shellQuote } from './quote.js';
+import { SshConfig, SshConfigError, resolveRoute, type SshConfigSource, type SshHop, type SshRoute } from './ssh-config.js';
 import {
   HostKeyMismatchError,
   TransportError,
@@ -119,14 +122,81 @@ export function resetSshCounters(): void {
   sshCounters.forwards = 0;
 }
 
+/** The ssh config vendetta reads: VENDETTA_SSH_CONFIG, else `config` beside the keys (~/.ssh/config). */
+export function sshConfigPath(): string {
+  return process.env.VENDETTA_SSH_CONFIG ?? join(sshDir(), 'config');
+}
+
+/** Files matching an absolute pattern with `*`/`?` in any segment, sorted (what Include needs of glob(3)). */
+export function globFiles(pattern: string): string[] {
+  const wild = /[*?]/;
+  const segRe = (seg: string) => new RegExp(`^${seg.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  let paths = ['/'];
+  for (const seg of pattern.split('/').filter(Boolean)) {
+    paths = paths.flatMap((dir) => {
+      if (!wild.test(seg)) return [posix.join(dir, seg)];
+      try {
+        return readdirSync(dir).filter((n) => !n.startsWith('.') && segRe(seg).test(n)).sort().map((n) => posix.join(dir, n));
+      } catch {
+        return [];
+      }
+    });
+  }
+  return paths;
+}
+
+function fileSource(path: string): SshConfigSource {
+  return {
+    path,
+    includeDir: sshDir(),
+    home: homedir(),
+    localUser: userInfo().username,
+    read(file) {
+      try {
+        return readFileSync(file, 'utf8');
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return undefined; // as OpenSSH: no file, no settings
+        throw new SshConfigError(`cannot read ssh config ${file}: ${(err as Error).message}`, 'check its permissions, or set VENDETTA_SSH_CONFIG');
+      }
+    },
+    glob: globFiles,
+  };
+}
+
+/**
+ * How a node is reached: its address looked up in the ssh config (a Host alias, or a plain address
+ * that Host * blocks may still configure), explicit spec fields first, and any ProxyJump hops.
+ */
+export function resolveNodeRoute(node: NodeResource): SshRoute {
+  const src = fileSource(sshConfigPath());
+  const { address, port, user, identityFile } = node.spec;
+  try {
+    return resolveRoute(new SshConfig(src), { address, ...(port !== undefined ? { port } : {}), ...(user ? { user } : {}), ...(identityFile ? { identityFile } : {}) }, src);
+  } catch (err) {
+    if (err instanceof SshConfigError) throw new TransportError(node.metadata.name, `node ${node.metadata.name}: ${err.message}`, err.hint);
+    throw err;
+  }
+}
+
+/** "user@host:port", plus " via bastion, …" when there are jump hosts. */
+export function describeRoute(route: SshRoute): string {
+  const t = route.target;
+  const addr = `${t.user}@${t.host}:${t.port}`;
+  return route.jumps.length ? `${addr} via ${route.jumps.map((j) => j.name).join(', ')}` : addr;
+}
+
 export class SshTransport implements Transport {
   readonly node: string;
   readonly describe: string;
+  readonly route: SshRoute;
   private readonly host: string;
   private readonly port: number;
   private readonly user: string;
   private readonly channels: Semaphore;
   private conn?: Client;
+  /** Settles when the jump hosts under `conn` have closed (they close with it). */
+  private hopsClosed: Promise<unknown> = Promise.resolve();
   private connecting?: Promise<Client>;
   private closed = false;
   private homeDir?: string;
@@ -138,10 +208,11 @@ export class SshTransport implements Transport {
     private readonly opts: SshTransportOptions = {},
   ) {
     this.node = resource.metadata.name;
-    this.host = resource.spec.address;
-    this.port = resource.spec.port ?? 22;
-    this.user = resource.spec.user ?? userInfo().username;
-    this.describe = `${this.user}@${this.host}:${this.port}`;
+    this.route = resolveNodeRoute(resource);
+    this.host = this.route.target.host;
+    this.port = this.route.target.port;
+    this.user = this.route.target.user;
+    this.describe = describeRoute(this.route);
     this.channels = new Semaphore(opts.maxChannels ?? 8);
   }
 
@@ -172,86 +243,34 @@ export class SshTransport implements Transport {
     }
   }
 
+  /** Dial the jump hosts in turn, each through the previous one, then the node through the last. */
   private async connectOnce(): Promise<Client> {
     const knownHosts = knownHostsPath(this.opts.knownHostsPath);
     const entries = await readKnownHosts(knownHosts);
-    const pinned = this.resource.spec.hostKey;
-    const knownTypes = pinned
-      ? [parsePublicKeyLine(pinned)?.keyType ?? '']
-      : entries.filter((e) => !e.marker && e.keyType).map((e) => e.keyType);
-
-    const config: ConnectConfig = {
-      host: this.host,
-      port: this.port,
-      username: this.user,
-      readyTimeout: this.opts.readyTimeoutMs ?? 10_000,
-      keepaliveInterval: this.opts.keepaliveIntervalMs ?? 5_000,
-      keepaliveCountMax: 3,
-      algorithms: { serverHostKey: preferredHostKeyAlgorithms(knownTypes.filter(Boolean)) as never },
-    };
-    let keyNotes: string[] = [];
-    if (this.opts.useKeys !== false) {
-      const creds = await findCredentials(this.node, this.resource.spec.identityFile);
-      if (creds.agent) config.agent = creds.agent;
-      if (creds.privateKey) config.privateKey = creds.privateKey;
-      keyNotes = creds.notes;
+    const hops: Client[] = [];
+    const endHops = () => [...hops].reverse().forEach((h) => h.end());
+    let conn: Client;
+    try {
+      let sock: Duplex | undefined;
+      for (const [i, hop] of this.route.jumps.entries()) {
+        const c = await this.connectHop(hop, true, sock, knownHosts, entries);
+        hops.push(c);
+        const next = this.route.jumps[i + 1] ?? this.route.target;
+        sock = await this.forwardThrough(c, hop, next);
+      }
+      conn = await this.connectHop(this.route.target, false, sock, knownHosts, entries);
+    } catch (err) {
+      endHops();
+      throw err;
     }
-    if (this.opts.password !== undefined) {
-      config.password = this.opts.password;
-      config.tryKeyboard = true; // many servers only offer keyboard-interactive for passwords
-    }
-    if (!config.agent && !config.privateKey && config.password === undefined) {
-      throw new TransportError(
-        this.node,
-        `no SSH credentials for node ${this.node}: no agent, no identity file, no key in ${sshDir()}${keyNotes.length ? ` (${keyNotes.join('; ')})` : ''}`,
-        'run `vendetta node add` to generate and install a key, or set spec.identityFile',
-      );
-    }
-
-    // The verifier records why it refused a key, so the connect error can say so.
-    let hostKeyError: TransportError | undefined;
-    let presented: Buffer | undefined;
-    config.hostVerifier = (key: Buffer, verify: (ok: boolean) => void) => {
-      presented = key;
-      const decision = decideHostKey({ host: this.host, port: this.port, presentedBlob: key, pinned, entries });
-      hostKeyError = this.hostKeyRefusal(decision, key, knownHosts);
-      if (hostKeyError) return verify(false);
-      if (decision.verdict !== 'unknown') return verify(true);
-      appendKnownHost(knownHosts, this.host, this.port, key).then(
-        () => {
-          this.opts.onHostKeyLearned?.({ node: this.node, fingerprint: fingerprint(key), knownHostsPath: knownHosts });
-          verify(true);
-        },
-        (err) => {
-          hostKeyError = new TransportError(this.node, `cannot record the host key of ${this.node} in ${knownHosts}: ${(err as Error).message}`, 'check that the file is writable, or set VENDETTA_KNOWN_HOSTS');
-          verify(false);
-        },
-      );
-    };
-
-    const conn = new Client();
-    sshCounters.connections++;
-    const password = this.opts.password;
-    if (password !== undefined) {
-      conn.on('keyboard-interactive', (_name, _instructions, _lang, prompts, finish) => finish(prompts.map(() => password)));
-    }
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error & { level?: string; code?: string }) => {
-        conn.removeListener('ready', onReady);
-        conn.end();
-        reject(hostKeyError ?? this.connectError(err, keyNotes, presented));
-      };
-      const onReady = () => {
-        conn.removeListener('error', onError);
-        resolve();
-      };
-      conn.once('ready', onReady).once('error', onError).connect(config);
-    });
     conn.setNoDelay(true); // without it each exec loses ~40 ms to Nagle
     conn.on('error', () => {
       /* reported through 'close' and the calls in flight */
     });
+    // A jump host dropping closes the forwarded socket, so `conn` closes too and reports it.
+    for (const h of hops) h.on('error', () => {});
     conn.on('close', () => {
+      endHops();
       if (this.conn === conn) this.conn = undefined;
       const lost = new TransportError(
         this.node,
@@ -262,10 +281,119 @@ export class SshTransport implements Transport {
       this.inflight.clear();
     });
     this.conn = conn;
+    this.hopsClosed = Promise.all(hops.map((h) => new Promise<void>((resolve) => h.once('close', () => resolve()))));
     return conn;
   }
 
-  private hostKeyRefusal(decision: HostKeyDecision, key: Buffer, knownHosts: string): TransportError | undefined {
+  /** A `direct-tcpip` channel from jump host `via` to the next hop, the socket for the next Client. */
+  private forwardThrough(via: Client, hop: SshHop, next: SshHop): Promise<Duplex> {
+    sshCounters.forwards++;
+    return new Promise((resolve, reject) =>
+      via.forwardOut('127.0.0.1', 0, next.host, next.port, (err, ch) => {
+        if (!err) return resolve(ch);
+        const e = new TransportError(
+          this.node,
+          `jump host ${hop.name} (${hop.host}:${hop.port}) cannot reach ${next.name === next.host ? '' : `${next.name} `}(${next.host}:${next.port}) for node ${this.node}: ${err.message}`,
+          `is sshd running on ${next.host}:${next.port} as seen from ${hop.name}, and does ${hop.name} allow TCP forwarding (AllowTcpForwarding)?`,
+          { cause: err },
+        );
+        reject(Object.assign(e, { transient: true }));
+      }),
+    );
+  }
+
+  /** One SSH login (the node, or a jump host when `jump`), over `sock` when given; host key verified. */
+  private async connectHop(hop: SshHop, jump: boolean, sock: Duplex | undefined, knownHosts: string, entries: KnownHostEntry[]): Promise<Client> {
+    const pinned = jump ? undefined : this.resource.spec.hostKey;
+    const knownTypes = pinned
+      ? [parsePublicKeyLine(pinned)?.keyType ?? '']
+      : entries.filter((e) => !e.marker && e.keyType).map((e) => e.keyType);
+    const config: ConnectConfig = {
+      host: hop.host,
+      port: hop.port,
+      username: hop.user,
+      readyTimeout: this.opts.readyTimeoutMs ?? 10_000,
+      keepaliveInterval: this.opts.keepaliveIntervalMs ?? 5_000,
+      keepaliveCountMax: 3,
+      algorithms: { serverHostKey: preferredHostKeyAlgorithms(knownTypes.filter(Boolean)) as never },
+      ...(sock ? { sock } : {}),
+    };
+    let keyNotes: string[] = [];
+    // A password (node add) is for the node itself; jump hosts always log in with keys.
+    const password = jump ? undefined : this.opts.password;
+    if (jump || this.opts.useKeys !== false) {
+      const explicit = jump ? undefined : this.resource.spec.identityFile;
+      const creds = await findCredentials(this.node, explicit, explicit ? [] : hop.identityFiles);
+      if (creds.agent) config.agent = creds.agent;
+      if (creds.privateKey) config.privateKey = creds.privateKey;
+      keyNotes = creds.notes;
+      if (creds.moreKeys) {
+        // ssh2 offers one key by itself: list them all, in ssh2's own order of methods
+        config.authHandler = [
+          'none',
+          ...(password !== undefined ? ['password'] : []),
+          ...[creds.privateKey!, ...creds.moreKeys.map((k) => k.key)].map((key) => ({ type: 'publickey' as const, username: hop.user, key })),
+          ...(creds.agent ? ['agent'] : []),
+          ...(password !== undefined ? ['keyboard-interactive'] : []),
+        ] as ConnectConfig['authHandler'];
+      }
+    }
+    if (password !== undefined) {
+      config.password = password;
+      config.tryKeyboard = true; // many servers only offer keyboard-interactive for passwords
+    }
+    if (!config.agent && !config.privateKey && config.password === undefined) {
+      throw new TransportError(
+        this.node,
+        `no SSH credentials for ${jump ? `jump host ${hop.name} of node ${this.node}` : `node ${this.node}`}: no agent, no identity file, no key in ${sshDir()}${keyNotes.length ? ` (${keyNotes.join('; ')})` : ''}`,
+        jump ? `set IdentityFile for ${hop.name} in ${sshConfigPath()}` : 'run `vendetta node add` to generate and install a key, or set spec.identityFile',
+      );
+    }
+
+    // The verifier records why it refused a key, so the connect error can say so.
+    let hostKeyError: TransportError | undefined;
+    let presented: Buffer | undefined;
+    config.hostVerifier = (key: Buffer, verify: (ok: boolean) => void) => {
+      presented = key;
+      const decision = decideHostKey({ host: hop.host, port: hop.port, presentedBlob: key, pinned, entries });
+      hostKeyError = this.hostKeyRefusal(decision, key, knownHosts, hop, jump);
+      if (hostKeyError) return verify(false);
+      if (decision.verdict !== 'unknown') return verify(true);
+      appendKnownHost(knownHosts, hop.host, hop.port, key).then(
+        () => {
+          this.opts.onHostKeyLearned?.({ node: this.node, fingerprint: fingerprint(key), knownHostsPath: knownHosts });
+          verify(true);
+        },
+        (err) => {
+          hostKeyError = new TransportError(this.node, `cannot record the host key of ${jump ? `jump host ${hop.name}` : this.node} in ${knownHosts}: ${(err as Error).message}`, 'check that the file is writable, or set VENDETTA_KNOWN_HOSTS');
+          verify(false);
+        },
+      );
+    };
+
+    const conn = new Client();
+    sshCounters.connections++;
+    if (password !== undefined) {
+      conn.on('keyboard-interactive', (_name, _instructions, _lang, prompts, finish) => finish(prompts.map(() => password)));
+    }
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error & { level?: string; code?: string }) => {
+        conn.removeListener('ready', onReady);
+        conn.end();
+        reject(hostKeyError ?? this.connectError(err, keyNotes, hop, jump, presented));
+      };
+      const onReady = () => {
+        conn.removeListener('error', onError);
+        resolve();
+      };
+      conn.once('ready', onReady).once('error', onError).connect(config);
+    });
+    return conn;
+  }
+
+  private hostKeyRefusal(decision: HostKeyDecision, key: Buffer, knownHosts: string, hop: SshHop, jump: boolean): TransportError | undefined {
+    // the same checks for a jump host as for the node; only the wording differs
+    const who = jump ? `jump host ${hop.name} (${hop.host}:${hop.port}) of node ${this.node}` : `node ${this.node} (${this.describe})`;
     switch (decision.verdict) {
       case 'trusted':
         return undefined;
@@ -273,27 +401,30 @@ export class SshTransport implements Transport {
         if (!this.opts.strictHostKeys) return undefined;
         return new TransportError(
           this.node,
-          `host key of node ${this.node} (${this.describe}) is unknown and strict host key checking is on`,
-          unknownHostHint(this.host, this.port, knownHosts, fingerprint(key)),
+          `host key of ${who} is unknown and strict host key checking is on`,
+          unknownHostHint(hop.host, hop.port, knownHosts, fingerprint(key)),
         );
       case 'revoked':
         return new TransportError(
           this.node,
-          `node ${this.node} presented a revoked host key ${fingerprint(key)} (${decision.entry.file}:${decision.entry.line})`,
-          'do not connect; find out why the node uses a revoked key',
+          `${jump ? who : `node ${this.node}`} presented a revoked host key ${fingerprint(key)} (${decision.entry.file}:${decision.entry.line})`,
+          `do not connect; find out why the ${jump ? 'jump host' : 'node'} uses a revoked key`,
         );
-      case 'mismatch':
-        return new HostKeyMismatchError(
+      case 'mismatch': {
+        const hint = mismatchHint({ node: this.node, host: hop.host, port: hop.port, knownHostsFile: knownHosts, decision });
+        if (!jump) return new HostKeyMismatchError(this.node, decision.expected, fingerprint(key), hint);
+        return new TransportError(
           this.node,
-          decision.expected,
-          fingerprint(key),
-          mismatchHint({ node: this.node, host: this.host, port: this.port, knownHostsFile: knownHosts, decision }),
+          `host key of ${who} has changed: expected ${decision.expected}, got ${fingerprint(key)}`,
+          hint,
         );
+      }
     }
   }
 
-  private connectError(err: Error & { level?: string; code?: string }, keyNotes: string[], presented?: Buffer): TransportError {
-    const where = `${this.host}:${this.port}`;
+  private connectError(err: Error & { level?: string; code?: string }, keyNotes: string[], hop: SshHop, jump: boolean, presented?: Buffer): TransportError {
+    const where = `${hop.host}:${hop.port}`;
+    if (jump) return this.jumpError(err, keyNotes, hop, presented);
     const make = (msg: string, hint: string, transient = false) => {
       const e = new TransportError(this.node, `cannot connect to node ${this.node} (${this.describe}): ${msg}`, hint, { cause: err });
       return Object.assign(e, { transient });
@@ -317,6 +448,23 @@ export class SshTransport implements Transport {
       );
     }
     return make(err.message, `check that sshd is running on ${where} and reachable`, TRANSIENT.has(err.code ?? ''));
+  }
+
+  /** "jump host bastion (10.0.0.1:22) unreachable: …": which hop failed, and why. */
+  private jumpError(err: Error & { level?: string; code?: string }, keyNotes: string[], hop: SshHop, presented?: Buffer): TransportError {
+    const where = `${hop.host}:${hop.port}`;
+    const make = (what: string, msg: string, hint: string, transient = false) =>
+      Object.assign(new TransportError(this.node, `jump host ${hop.name} (${where}) ${what}: ${msg} (on the way to node ${this.node})`, hint, { cause: err }), { transient });
+    const config = sshConfigPath();
+    if (err.level === 'client-authentication') {
+      return make('refused the login', `authentication failed for user ${hop.user}${keyNotes.length ? ` (${keyNotes.join('; ')})` : ''}`, `check User and IdentityFile for ${hop.name} in ${config}`);
+    }
+    if (err.code === 'ECONNREFUSED') return make('unreachable', 'connection refused', `is sshd running on ${where}? (ProxyJump in ${config})`, true);
+    if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') return make('unreachable', `cannot resolve host name ${hop.host}`, `check HostName of ${hop.name} in ${config}`);
+    if (err.level === 'client-timeout' || err.code === 'ETIMEDOUT' || /timed out/i.test(err.message)) {
+      return make('unreachable', `timed out${presented ? ' after the handshake started' : ''}`, `is ${where} reachable from the previous hop? Is sshd answering on that port?`, true);
+    }
+    return make('unreachable', err.message, `check that sshd is running on ${where} and reachable (ProxyJump in ${config})`, TRANSIENT.has(err.code ?? ''));
   }
 
   /**
@@ -568,8 +716,9 @@ export class SshTransport implements Transport {
     if (!conn) return;
     await new Promise<void>((resolve) => {
       conn.once('close', () => resolve());
-      conn.end();
+      conn.end(); // its 'close' ends the jump hosts
     });
+    await this.hopsClosed;
   }
 }
 

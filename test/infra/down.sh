@@ -5,6 +5,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 bash "$HERE/lxd.sh" down
 bash "$HERE/qemu.sh" down   # VMs left by tests, by pidfile
+bash "$HERE/bastion.sh" down
 ts "stopping nodes"
 PIDS=()
 for d in "$W"/nodes/*/; do

@@ -98,6 +98,7 @@ ts env.json
   printf '\n  ]\n}\n'
 } > "$W/env.json.tmp"
 mv "$W/env.json.tmp" "$W/env.json"
+bash "$HERE/bastion.sh" up   # a node reachable only through a bastion -> $W/bastion/bastion.json
 bash "$HERE/lxd.sh" up
 ts "waiting for the cloud image (log: $W/cloudimg.log)"
 if ! wait "$CLOUDIMG_PID"; then tail -n 30 "$W/cloudimg.log" >&2; echo "cloud image build failed; see $W/cloudimg.log" >&2; exit 1; fi

@@ -63,7 +63,7 @@ export function keeperSocketPath(entry: string, env: NodeJS.ProcessEnv = process
   } catch {
     /* not a file: the name alone */
   }
-  const identity = [PROTOCOL_VERSION, build, env.HOME ?? homedir(), env.VENDETTA_SSH_DIR, env.VENDETTA_KNOWN_HOSTS, env.SSH_AUTH_SOCK];
+  const identity = [PROTOCOL_VERSION, build, env.HOME ?? homedir(), env.VENDETTA_SSH_DIR, env.VENDETTA_KNOWN_HOSTS, env.SSH_AUTH_SOCK, env.VENDETTA_SSH_CONFIG];
   const hash = createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 16);
   return join(dir, `ssh-${hash}.sock`);
 }

@@ -8,7 +8,7 @@
 import { chmodSync, existsSync, readFileSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { SshTransport, sshCounters } from '../ssh.js';
+import { SshTransport, resolveNodeRoute, sshCounters } from '../ssh.js';
 import { TransportError } from '../types.js';
 import {
   Frame,
@@ -157,7 +157,8 @@ export class ConnectionKeeper {
   private transportFor(req: KeeperRequest): Kept {
     if (!req.node) throw new Error('keeper: request without a node');
     const node = req.node;
-    const key = connectionKey(node, req.options);
+    // The route is part of the key: after an edit of ~/.ssh/config the node gets a new connection.
+    const key = connectionKey(node, req.options) + JSON.stringify(resolveNodeRoute(node));
     let k = this.kept.get(key);
     if (!k) {
       const learned: HostKeyLearned[] = [];

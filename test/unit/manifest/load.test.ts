@@ -355,7 +355,7 @@ spec:
 `,
     });
     const { set } = await load();
-    expect(set.desired.nodes.get('n1')!.spec).toEqual({ address: '127.0.0.2', port: 22 });
+    expect(set.desired.nodes.get('n1')!.spec).toEqual({ address: '127.0.0.2' });
     expect(set.desired.workspaces.get('api')!.spec).toEqual({
       provider: 'docker',
       image: 'node:22',

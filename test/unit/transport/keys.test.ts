@@ -104,6 +104,21 @@ describe('findCredentials', () => {
     expect(c.privateKeyPath).toBe(k.privateKeyPath);
   });
 
+  it('ssh config IdentityFiles: every one that exists, in order, before the default key; an explicit one wins', async () => {
+    const ssh = join(dir, 'ssh');
+    await generateKey(join(ssh, 'id_ed25519'));
+    const a = await generateKey(join(dir, 'cfg-a'));
+    const b = await generateKey(join(dir, 'cfg-b'));
+    const c = await findCredentials('box', undefined, [join(dir, 'missing'), a.privateKeyPath, b.privateKeyPath]);
+    expect(c.privateKeyPath).toBe(a.privateKeyPath);
+    expect(c.moreKeys?.map((k) => k.path)).toEqual([b.privateKeyPath]);
+    const none = await findCredentials('box', undefined, [join(dir, 'missing')]);
+    expect(none.privateKeyPath).toBe(join(ssh, 'id_ed25519'));
+    expect(none.moreKeys).toBeUndefined();
+    const explicit = await findCredentials('box', b.privateKeyPath, [a.privateKeyPath]);
+    expect([explicit.privateKeyPath, explicit.moreKeys]).toEqual([b.privateKeyPath, undefined]);
+  });
+
   it('fails with a hint when identityFile does not exist', async () => {
     const err = await findCredentials('box', join(dir, 'nope')).catch((e) => e);
     expect(err).toBeInstanceOf(TransportError);
@@ -125,6 +140,8 @@ describe('installing a public key', () => {
   it('prints an ssh-copy-id command', () => {
     expect(installCommand(node({ port: 2222 }), '/k.pub')).toBe('ssh-copy-id -i /k.pub -p 2222 dev@box.example');
     expect(installCommand(node(), '/k.pub')).toBe('ssh-copy-id -i /k.pub dev@box.example');
+    // no user in the spec: ssh-copy-id takes it from ~/.ssh/config (or the local user), as vendetta does
+    expect(installCommand(node({ user: undefined }), '/k.pub')).toBe('ssh-copy-id -i /k.pub box.example');
   });
 
   // The remote script is plain sh: run it for real against a temp HOME.

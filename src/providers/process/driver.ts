@@ -8,6 +8,8 @@ import { posix } from 'node:path';
 import { LOCAL_ADDRESS, LOCAL_NODE, type NodeResource, type ObservedWorkspace, type Owner } from '../../model/types.js';
 import { DEFAULT_PATH, ENV_KEY, nodeStatusArgv, parseNodeStatus, parseServiceStatus, SERVICE_SHELL_LIB, stopAllServicesArgv } from '../../services/supervisor.js';
 import type { ExecResult } from '../../transport/types.js';
+import { defaultHome } from '../../store/file-store.js';
+import { SourceSync, syncRecordPath } from '../../sync/push.js';
 import type { DesiredWorkspace, DriverContext, ProviderDriver, WorkspaceRuntime } from '../types.js';
 
 const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -245,10 +247,13 @@ export function createProcessDriver(): ProviderDriver {
       const node = ctx.node.metadata.name;
       const paths = await pathsOf(ctx, name);
       const source = ws.resource.spec.source;
-      if (source) check(await ctx.transport.exec(['mkdir', '-p', '--', paths.dir]), `creating ${paths.dir}`, node);
+      if (source?.git) check(await ctx.transport.exec(['mkdir', '-p', '--', paths.dir]), `creating ${paths.dir}`, node);
       if (source?.path) {
         ctx.progress?.(`copying ${source.path} to ${paths.workspaceDir}`);
-        await ctx.transport.upload(source.path, paths.workspaceDir);
+        // One tar over one exec (ignore rules applied), recorded for later incremental syncs.
+        const target = { workspaceDir: paths.workspaceDir, stateDir: paths.stateDir, exec: ctx.transport.exec.bind(ctx.transport) };
+        const sync = new SourceSync(source.path, target, syncRecordPath(defaultHome(), name), `workspace ${name} on node ${node}`);
+        await sync.run({ fresh: true });
       } else if (source?.git) {
         ctx.progress?.(`cloning ${source.git.url}`);
         check(await ctx.transport.exec(['rm', '-rf', '--', paths.workspaceDir]), `clearing ${paths.workspaceDir}`, node);

@@ -96,15 +96,22 @@ async function saveRecord(path: string, record: SyncRecord): Promise<void> {
 export class SourceSync {
   private record: SyncRecord | undefined;
   private loaded = false;
+  /** Directories the last scan excluded (relative): a watcher need not look inside them. */
+  excludedDirs: string[] = [];
 
   constructor(
     readonly source: string,
-    private readonly target: SyncTarget,
+    private target: SyncTarget,
     /** $VENDETTA_HOME/sync/<ws>.json; without it the state lives only in memory. */
     private readonly recordPath: string | undefined,
     /** For messages: "workspace api on node n1". */
     private readonly where: string,
   ) {}
+
+  /** Push through another handle to the same workspace (it was opened again). */
+  retarget(target: SyncTarget): void {
+    this.target = target;
+  }
 
   /**
    * `fresh`: the workspace dir is emptied and filled (a create). `verify`: run the exec even when
@@ -113,9 +120,10 @@ export class SourceSync {
   async run(opts: { fresh?: boolean; verify?: boolean } = {}): Promise<SyncOutcome> {
     if (!this.loaded && !opts.fresh && this.recordPath) this.record = await loadRecord(this.recordPath);
     this.loaded = true;
-    const { manifest: local } = await scanTree(this.source).catch((err: unknown) => {
+    const { manifest: local, excludedDirs } = await scanTree(this.source).catch((err: unknown) => {
       throw new Error(`reading ${this.source} for ${this.where} failed: ${(err as Error).message}`);
     });
+    this.excludedDirs = excludedDirs;
     const base = opts.fresh ? undefined : this.record;
     const first = await this.push(local, base, Boolean(opts.fresh), Boolean(opts.verify));
     if (first !== 'stale') return first;

@@ -2,7 +2,7 @@
 // round trip per file: transport.upload) against the sync path (one tar over one exec).
 //
 //   npx esbuild bench/upload-tree.ts --bundle --platform=node --format=esm --packages=external \
-//     --outfile=node_modules/.cache/upload-tree.mjs && node node_modules/.cache/upload-tree.mjs [files=2000] [runs=3]
+//     --outfile=dist/bench/upload-tree.mjs && node dist/bench/upload-tree.mjs [files=2000] [runs=3]
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';

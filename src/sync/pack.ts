@@ -1,6 +1,6 @@
 // The tar stream of a batch: the chosen paths of a scanned tree, parents first. One stream, one
 // exec (or one putArchive): no round trip per file.
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import tarStream, { type Pack } from 'tar-stream';
 import type { Manifest } from './manifest.js';
@@ -21,29 +21,33 @@ export async function packPaths(pack: Pack, root: string, manifest: Manifest, pa
   const nameOf = opts.name ?? ((rel: string) => rel);
   const owner = { uid: opts.uid ?? 0, gid: opts.gid ?? 0 };
   const vanished: string[] = [];
-  for (const rel of paths) {
-    const e = manifest[rel];
-    if (!e) continue;
-    const name = nameOf(rel);
-    if (e.type === 'dir') {
-      pack.entry({ name, type: 'directory', mode: e.mode, ...owner });
-    } else if (e.type === 'symlink') {
-      pack.entry({ name, type: 'symlink', linkname: e.target, mode: 0o777, ...owner });
-    } else {
-      let content: Buffer;
-      try {
-        content = await readFile(join(root, rel));
-      } catch {
-        vanished.push(rel);
-        continue;
+  // Read synchronously (source files are small: an async read is four thread-pool hops) and
+  // written at once (a Buffer entry needs no waiting per entry: that cost ~1.5 ms a file).
+  // Every WINDOW files the event loop gets a turn.
+  const WINDOW = 256;
+  for (let i = 0; i < paths.length; i += WINDOW) {
+    if (i > 0) await new Promise((r) => setImmediate(r));
+    const window = paths.slice(i, i + WINDOW);
+    for (const rel of window) {
+      const e = manifest[rel];
+      if (!e) continue;
+      const name = nameOf(rel);
+      if (e.type === 'dir') {
+        pack.entry({ name, type: 'directory', mode: e.mode, ...owner });
+      } else if (e.type === 'symlink') {
+        pack.entry({ name, type: 'symlink', linkname: e.target, mode: 0o777, ...owner });
+      } else {
+        let content: Buffer;
+        try {
+          content = readFileSync(join(root, rel));
+        } catch {
+          vanished.push(rel);
+          continue;
+        }
+        // The file's length now, not at the scan: a save in between is sent whole (and re-sent
+        // by the next batch, its mtime having changed).
+        pack.entry({ name, type: 'file', mode: e.mode, mtime: new Date(e.mtimeMs), size: content.length, ...owner }, content);
       }
-      // The file's length now, not at the scan: a save in between is sent whole (and re-sent
-      // by the next batch, its mtime having changed).
-      await new Promise<void>((resolve, reject) => {
-        pack.entry({ name, type: 'file', mode: e.mode, mtime: new Date(e.mtimeMs), size: content.length, ...owner }, content, (err) =>
-          err ? reject(err) : resolve(),
-        );
-      });
     }
   }
   pack.finalize();

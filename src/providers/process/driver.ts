@@ -9,7 +9,6 @@ import { LOCAL_ADDRESS, LOCAL_NODE, type NodeResource, type ObservedWorkspace, t
 import { DEFAULT_PATH, ENV_KEY, nodeStatusArgv, parseNodeStatus, parseServiceStatus, SERVICE_SHELL_LIB, stopAllServicesArgv } from '../../services/supervisor.js';
 import type { ExecResult } from '../../transport/types.js';
 import { defaultHome } from '../../store/file-store.js';
-import { SourceSync, syncRecordPath } from '../../sync/push.js';
 import type { DesiredWorkspace, DriverContext, ProviderDriver, WorkspaceRuntime } from '../types.js';
 
 const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -251,6 +250,8 @@ export function createProcessDriver(): ProviderDriver {
       if (source?.path) {
         ctx.progress?.(`copying ${source.path} to ${paths.workspaceDir}`);
         // One tar over one exec (ignore rules applied), recorded for later incremental syncs.
+        // Loaded here: tar-stream and ignore only when there is a source to send.
+        const { SourceSync, syncRecordPath } = await import('../../sync/push.js');
         const target = { workspaceDir: paths.workspaceDir, stateDir: paths.stateDir, exec: ctx.transport.exec.bind(ctx.transport) };
         const sync = new SourceSync(source.path, target, syncRecordPath(defaultHome(), name), `workspace ${name} on node ${node}`);
         await sync.run({ fresh: true });

@@ -1,8 +1,8 @@
-// Source upload through the instance files API (POST /1.0/instances/<n>/files). It works on a
-// stopped instance and needs nothing inside the image (no tar, no shell), at one request per
-// directory, file or symlink — fine for source trees, slow for a node_modules (sync those with
-// a service command instead, or bake them into the image). Later syncs (`vendetta sync`) go as
-// one tar over one exec, as on every provider.
+// Upload through the instance files API (POST /1.0/instances/<n>/files). It works on a stopped
+// instance and needs nothing inside the image (no tar, no shell), at one request per directory,
+// file or symlink: the workspace and state directories always, and the source of a workspace
+// created stopped. A workspace that starts gets its source as one tar over one exec instead
+// (src/sync), as every later sync.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { scanTree } from '../../sync/tree.js';

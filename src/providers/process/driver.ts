@@ -8,7 +8,6 @@ import { posix } from 'node:path';
 import { LOCAL_ADDRESS, LOCAL_NODE, type NodeResource, type ObservedWorkspace, type Owner } from '../../model/types.js';
 import { DEFAULT_PATH, ENV_KEY, nodeStatusArgv, parseNodeStatus, parseServiceStatus, SERVICE_SHELL_LIB, stopAllServicesArgv } from '../../services/supervisor.js';
 import type { ExecResult } from '../../transport/types.js';
-import { defaultHome } from '../../store/file-store.js';
 import type { DesiredWorkspace, DriverContext, ProviderDriver, WorkspaceRuntime } from '../types.js';
 
 const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -249,11 +248,12 @@ export function createProcessDriver(): ProviderDriver {
       if (source?.git) check(await ctx.transport.exec(['mkdir', '-p', '--', paths.dir]), `creating ${paths.dir}`, node);
       if (source?.path) {
         ctx.progress?.(`copying ${source.path} to ${paths.workspaceDir}`);
-        // One tar over one exec (ignore rules applied), recorded for later incremental syncs.
+        // One tar over one exec, ignore rules applied. Not recorded on the controller (a driver has
+        // no business in $VENDETTA_HOME): the first `vendetta sync` sends the tree once more.
         // Loaded here: tar-stream and ignore only when there is a source to send.
-        const { SourceSync, syncRecordPath } = await import('../../sync/push.js');
+        const { SourceSync } = await import('../../sync/push.js');
         const target = { workspaceDir: paths.workspaceDir, stateDir: paths.stateDir, exec: ctx.transport.exec.bind(ctx.transport) };
-        const sync = new SourceSync(source.path, target, syncRecordPath(defaultHome(), name), `workspace ${name} on node ${node}`);
+        const sync = new SourceSync(source.path, target, undefined, `workspace ${name} on node ${node}`);
         await sync.run({ fresh: true });
       } else if (source?.git) {
         ctx.progress?.(`cloning ${source.git.url}`);

@@ -1,29 +1,40 @@
-// Live source sync (issue 11) through the built CLI against the real sshd node n1: a process and a
-// docker workspace with a source.path. The first upload honours .gitignore / .vendettaignore;
+// Live source sync (issue 11) through the built CLI against the real sshd node n1: a process, a
+// docker and an lxc workspace with a source.path. The first upload honours .gitignore / .vendettaignore;
 // `vendetta sync WS` pushes an edit; under `apply --watch` a saved file arrives, an ignored one
 // never does, a deleted one goes, and a service with `onSync: restart` restarts.
-// Infra: test/infra/up.sh. Files on the node are read over a separate ssh (process) or docker
-// exec (docker), not through vendetta.
+// Infra: test/infra/up.sh (with LXD). Files on the node are read over a separate ssh (process),
+// docker exec or lxc exec, not through vendetta.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { infraNode, loadInfra, makeTempHome, type Infra, type TempHome } from './helpers/infra.js';
+import { infraDir, infraNode, loadInfra, makeTempHome, type Infra, type TempHome } from './helpers/infra.js';
 import { dockerOn, nodeYaml } from './helpers/remote.js';
 import { CLI, eventually, requireBuiltCli, runCli } from './support/cli.js';
 
 const execFileP = promisify(execFile);
 const PROC = 'sync-proc';
 const DOCK = 'sync-dock';
+const LXC = 'sync-lxc';
+const ALL = [PROC, DOCK, LXC];
 
-describe('source sync (built CLI, node n1: process and docker workspaces)', () => {
+/** test/infra/lxd.sh writes lxd.json; missing means the infra is down: fail, never skip. */
+function loadLxd(): { socket: string; image: string } {
+  const file = join(infraDir(), 'lxd.json');
+  if (!existsSync(file)) throw new Error(`LXD e2e infra is not running: ${file} is missing. Start it with: sudo bash test/infra/up.sh`);
+  return JSON.parse(readFileSync(file, 'utf8')) as { socket: string; image: string };
+}
+
+describe('source sync (built CLI, node n1: process, docker and lxc workspaces)', () => {
   let infra: Infra;
+  let lxd: { socket: string; image: string };
   let home: TempHome;
   const dir = mkdtempSync(join(tmpdir(), 'vendetta-sync-e2e-'));
   const manifests = join(dir, 'manifests');
-  const src: Record<string, string> = { [PROC]: join(dir, 'src-proc'), [DOCK]: join(dir, 'src-dock') };
+  const src: Record<string, string> = { [PROC]: join(dir, 'src-proc'), [DOCK]: join(dir, 'src-dock'), [LXC]: join(dir, 'src-lxc') };
   const cli = (...args: string[]) => runCli(args, { home: home.dir, env: home.env });
   let watcher: ChildProcess | undefined;
   let out = '';
@@ -33,6 +44,13 @@ describe('source sync (built CLI, node n1: process and docker workspaces)', () =
     try {
       if (ws === DOCK) {
         return await dockerOn(infra, 'n1', ['exec', `vendetta-${ws}`, 'cat', `/workspace/${rel}`]);
+      }
+      if (ws === LXC) {
+        const pending = execFileP('lxc', ['exec', `vendetta-${ws}`, '--', 'cat', `/workspace/${rel}`], {
+          env: { ...process.env, LXD_DIR: lxd.socket.replace(/\/unix\.socket$/, '') },
+        });
+        pending.child.stdin?.end();
+        return (await pending).stdout;
       }
       const n = infraNode(infra, 'n1');
       const { stdout } = await execFileP('ssh', [
@@ -52,7 +70,8 @@ describe('source sync (built CLI, node n1: process and docker workspaces)', () =
   };
 
   function workspaceYaml(ws: string): string {
-    const provider = ws === PROC ? 'provider: process' : `provider: docker\n  image: ${infra.image}\n  pull: never`;
+    const provider =
+      ws === PROC ? 'provider: process' : ws === DOCK ? `provider: docker\n  image: ${infra.image}\n  pull: never` : `provider: lxc\n  image: ${lxd.image}`;
     return `apiVersion: vendetta.dev/v1alpha1
 kind: Workspace
 metadata: {name: ${ws}}
@@ -74,9 +93,10 @@ spec:
   beforeAll(async () => {
     requireBuiltCli();
     infra = loadInfra();
+    lxd = loadLxd();
     home = await makeTempHome(infra);
     mkdirSync(manifests);
-    for (const ws of [PROC, DOCK]) {
+    for (const ws of ALL) {
       put(ws, '.gitignore', 'node_modules/\nbuild.out\n');
       put(ws, '.vendettaignore', '*.local\n');
       put(ws, 'app/main.txt', 'v1');
@@ -86,7 +106,9 @@ spec:
       put(ws, 'secret.local', 'secret');
       put(ws, '.git/HEAD', 'ref: refs/heads/main');
     }
-    writeFileSync(join(manifests, 'sync.yaml'), [nodeYaml(infra, 'n1'), workspaceYaml(PROC), workspaceYaml(DOCK)].join('---\n'));
+    const n1 = infraNode(infra, 'n1');
+    const node = nodeYaml(infra, 'n1', { providers: `{docker: {socket: ${n1.dockerSocket}}, lxc: {socket: ${lxd.socket}}}` });
+    writeFileSync(join(manifests, 'sync.yaml'), [node, ...ALL.map(workspaceYaml)].join('---\n'));
   });
 
   afterAll(async () => {
@@ -101,7 +123,7 @@ spec:
   it('the first upload honours .gitignore (nested too) and .vendettaignore, and never sends .git', async () => {
     const r = await cli('apply', '-f', manifests);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    for (const ws of [PROC, DOCK]) {
+    for (const ws of ALL) {
       expect(await onNode(ws, 'app/main.txt')).toBe('v1');
       expect(await onNode(ws, '.gitignore')).toBe('node_modules/\nbuild.out\n');
       for (const never of ['node_modules/dep/index.js', 'secret.local', '.git/HEAD', 'app/cache/blob']) {
@@ -111,7 +133,7 @@ spec:
   });
 
   it('vendetta sync WS pushes an edit (one-shot), and says so', async () => {
-    for (const ws of [PROC, DOCK]) {
+    for (const ws of ALL) {
       put(ws, 'app/main.txt', 'v2 edited');
       const r = await cli('sync', ws);
       expect(r.code, r.stdout + r.stderr).toBe(0);
@@ -139,7 +161,7 @@ spec:
       watcher.stderr!.on('data', (d) => (out += d));
       await eventually(() => /watching .* for changes/.test(out), 120_000, 'apply --watch to start');
       // The source watchers start after the apply's first run.
-      await eventually(async () => (await starts(PROC)) > 0 && (await starts(DOCK)) > 0, 60_000, 'services started');
+      for (const ws of ALL) await eventually(async () => (await starts(ws)) > 0, 60_000, `${ws}-svc started`);
     });
 
     afterAll(async () => {
@@ -150,7 +172,7 @@ spec:
       }
     });
 
-    for (const ws of [PROC, DOCK]) {
+    for (const ws of ALL) {
       it(`${ws}: a saved file arrives; ignored files never do; a deleted file goes; the onSync: restart service restarts`, async () => {
         const before = await starts(ws);
 

@@ -8,7 +8,7 @@ import { STATE_DIR, WORKSPACE_DIR } from './spec.js';
 
 const relative = (dir: string) => dir.replace(/^\/+/, '');
 
-/** Pure: where a source entry lands, relative to "/" (tar-fs names the root "."). */
+/** Pure: where a source entry lands, relative to "/" ("." or "" is the source root). */
 export function sourceEntryName(name: string, workspaceDir = WORKSPACE_DIR): string {
   const root = relative(workspaceDir);
   return name === '.' || name === '' ? root : `${root}/${name.replace(/^\.\//, '')}`;

@@ -13,6 +13,7 @@ import { registerLogs } from './logs.js';
 import { registerExec } from './exec.js';
 import { registerNode } from './node.js';
 import { registerShell } from './shell.js';
+import { registerSync } from './sync.js';
 import { registerPortForward } from './port-forward.js';
 import { registerWorkspace } from './workspace.js';
 import { registerServe } from './serve.js';
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
   registerExec(program);
   registerNode(program);
   registerShell(program);
+  registerSync(program);
   registerPortForward(program);
   registerWorkspace(program);
   registerServe(program);

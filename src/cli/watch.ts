@@ -12,6 +12,9 @@
 //   engine's loop keeps running over it with a periodic resync that repairs drift.
 // - The store lock is held for the whole session: the watcher is the one writer while it runs,
 //   and another `vendetta apply` waits for it with the usual "held by" message.
+// - Every workspace's source.path is watched too: changed files are pushed into it as they are
+//   saved (src/sync: one tar over one exec per batch, .gitignore and .vendettaignore honoured), and
+//   its services with `onSync: restart` restart. Watchers follow the set in force.
 // - Ctrl-C (SIGINT) or SIGTERM aborts at a safe point, closes transports, releases the lock and
 //   exits 0. Whatever was half-done is finished by the next apply (level-triggered).
 import { hostname } from 'node:os';
@@ -25,7 +28,8 @@ import { createProgress } from '../output/progress.js';
 import { structured } from '../output/format.js';
 import { createEngine } from '../reconcile/engine.js';
 import type { LoadedSet } from '../reconcile/api.js';
-import { openStore } from '../store/file-store.js';
+import { defaultHome, openStore } from '../store/file-store.js';
+import { SourceWatchers } from '../sync/watchers.js';
 import { TransportPool } from '../transport/pool.js';
 import { Mutex, ResyncLoop, lockHeldStore } from '../server/session.js';
 import { drivers, flagDuration, manifestOptions, type GlobalOptions } from './context.js';
@@ -149,6 +153,10 @@ export async function runWatch(flags: WatchFlags, global: GlobalOptions): Promis
   });
   const mutex = new Mutex();
   let inForce: LoadedSet | undefined;
+  const sources = new SourceWatchers(store, pool, defaultHome(), {
+    batch: (line, data) => print(human ? line : { sync: data }),
+    error: (line) => say(line),
+  });
 
   /**
    * Loads, validates and applies the files; false when it declined. `tentative` (the leading edge
@@ -183,6 +191,8 @@ export async function runWatch(flags: WatchFlags, global: GlobalOptions): Promis
         progress.done();
         print(human ? renderResult(result, Date.now() - started, style) : result);
         inForce = loaded.set;
+        // After the apply: the workspaces exist, so a watcher's first run can verify them.
+        await sources.follow(inForce.desired.workspaces.values());
       } catch (err) {
         say(`apply failed: ${(err as Error).message}; the last good set stays in force`);
       } finally {
@@ -221,6 +231,7 @@ export async function runWatch(flags: WatchFlags, global: GlobalOptions): Promis
     session.abort();
     debounce.cancel();
     await watcher.close();
+    await sources.close();
     await mutex.run(() => loop.stop());
     progress.done();
     await engine.close();

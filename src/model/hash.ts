@@ -67,6 +67,7 @@ export function workspaceShapeHash(ws: WorkspaceResource, key: HashKey): string 
  * env, service env, discovery variables), so a sibling's port change restarts it too.
  */
 export function serviceSpecHash(svc: ServiceResource, env: Record<string, string>, key: HashKey): string {
-  const { env: _envRefs, ...spec } = svc.spec;
+  // onSync says what a sync does, not how the service runs: changing it restarts nothing.
+  const { env: _envRefs, onSync: _onSync, ...spec } = svc.spec;
   return hmacShort(key, canonicalJson({ kind: 'Service', spec, env }));
 }

@@ -119,6 +119,8 @@ export interface ServiceSpec {
   restart?: 'always' | 'on-failure' | 'never';
   /** Log rotation: the log becomes log.1 at maxSize (a quantity, default 10Mi); maxFiles (default 2) kept. */
   logs?: { maxSize?: string; maxFiles?: number };
+  /** What a source sync into its workspace does to it: nothing (default) or a restart. */
+  onSync?: 'sync' | 'restart';
 }
 
 export interface ResourceOf<K extends Kind, S> {

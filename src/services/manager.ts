@@ -92,6 +92,10 @@ export function createServiceManager(rt: WorkspaceRuntime): ServiceManager {
       return opts?.settleMs ? parseServiceStatus(res.stdout).find((s) => s.name === name) : undefined;
     },
 
+    async restart(name: string): Promise<void> {
+      await run(`restarting service ${name}`, startServiceArgv(rt.stateDir, name, rt.serviceEnv ?? 'clean'));
+    },
+
     async stop(name: string): Promise<void> {
       await run(`stopping service ${name}`, stopServiceArgv(rt.stateDir, name));
     },

@@ -30,6 +30,11 @@ export interface ServiceManager {
    * `settledMs` set when the run lasted): the start confirms itself, nobody polls.
    */
   start(svc: DesiredService, opts?: { settleMs?: number }): Promise<ObservedService | undefined>;
+  /**
+   * Start an installed service again, with the files it has (a source sync changed what it
+   * runs, not how): its supervisor and child are stopped first.
+   */
+  restart(name: string): Promise<void>;
   /** Stop the supervisor and the process group of its child; keeps logs. Missing is fine. */
   stop(name: string): Promise<void>;
   /** Stop and remove the service's state directory. */

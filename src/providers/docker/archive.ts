@@ -1,12 +1,14 @@
 // The tar stream uploaded into a new container with putArchive: the workspace and supervisor
-// state directories (so they exist even without source), then the source tree under /workspace.
-import tarFs from 'tar-fs';
-import tarStream, { type Headers, type Pack } from 'tar-stream';
+// state directories (so they exist even without source), then the source tree under /workspace,
+// with the same ignore rules as a sync (src/sync: .gitignore, .vendettaignore, never .git).
+import tarStream, { type Pack } from 'tar-stream';
+import { packPaths } from '../../sync/pack.js';
+import { scanTree } from '../../sync/tree.js';
 import { STATE_DIR, WORKSPACE_DIR } from './spec.js';
 
 const relative = (dir: string) => dir.replace(/^\/+/, '');
 
-/** Pure: where a source entry lands, relative to "/" (tar-fs names the root "."). */
+/** Pure: where a source entry lands, relative to "/" ("." or "" is the source root). */
 export function sourceEntryName(name: string, workspaceDir = WORKSPACE_DIR): string {
   const root = relative(workspaceDir);
   return name === '.' || name === '' ? root : `${root}/${name.replace(/^\.\//, '')}`;
@@ -25,8 +27,10 @@ export function workspaceArchive(sourceDir: string | undefined, stateMounted = f
     pack.finalize();
     return pack;
   }
-  return tarFs.pack(sourceDir, {
-    pack,
-    map: (header: Headers) => ({ ...header, name: sourceEntryName(header.name), uid: 0, gid: 0 }),
-  });
+  // Filled as the tree is read; a failure ends the stream with its error.
+  void (async () => {
+    const { manifest } = await scanTree(sourceDir);
+    await packPaths(pack, sourceDir, manifest, Object.keys(manifest).sort(), { name: (rel) => sourceEntryName(rel) });
+  })().catch((err: unknown) => pack.destroy(err as Error));
+  return pack;
 }

@@ -400,7 +400,7 @@ export function createDockerDriver(): ProviderDriver {
         // Without source there is nothing to upload: Docker makes the WorkingDir (/workspace) itself.
         if (spec.source?.path !== undefined) {
           ctx.progress?.(`uploading ${spec.source.path} to ${name}:${WORKSPACE_DIR}`);
-          const { workspaceArchive } = await import('./archive.js'); // tar-fs: only with a source
+          const { workspaceArchive } = await import('./archive.js'); // tar-stream: only with a source
           await container.putArchive(workspaceArchive(spec.source.path, true), { path: '/' }).catch((err: unknown) => {
             throw fail(ctx, `upload of ${spec.source?.path} to workspace ${name}`, err);
           });

@@ -1,4 +1,4 @@
-// Minimal types for the two tar packages dockerode already depends on (no @types installed).
+// Minimal types for tar-stream, which dockerode already depends on (no @types installed).
 declare module 'tar-stream' {
   import type { Readable } from 'node:stream';
   export interface Headers {
@@ -18,16 +18,4 @@ declare module 'tar-stream' {
   export function pack(): Pack;
   const tarStream: { pack: typeof pack };
   export default tarStream;
-}
-
-declare module 'tar-fs' {
-  import type { Headers, Pack } from 'tar-stream';
-  export interface PackOptions {
-    pack?: Pack;
-    map?: (header: Headers) => Headers;
-    finalize?: boolean;
-  }
-  export function pack(dir: string, opts?: PackOptions): Pack;
-  const tarFs: { pack: typeof pack };
-  export default tarFs;
 }

@@ -4,7 +4,7 @@
 // Translation to/from the API is pure (./spec.ts); this file does the calls, in order.
 import type { ObservedService, ObservedVolume, ObservedWorkspace } from '../../model/types.js';
 import { readServiceStatus } from '../../services/manager.js';
-import { TransportError } from '../../transport/types.js';
+import { TransportError, type ExecOptions } from '../../transport/types.js';
 import { ProviderError, type DesiredWorkspace, type DriverContext, type ProviderAvailability, type ProviderDriver, type WorkspaceRuntime } from '../types.js';
 import { LxcApiError, lxcClient, statusOf, type LxcClient } from './client.js';
 import { lxcExec, lxcSpawn, type ExecTarget } from './exec.js';
@@ -285,11 +285,26 @@ export function createLxcDriver(): ProviderDriver {
       }
       // A half-made workspace would look "created" to the next observation: undo on failure.
       try {
-        ctx.progress?.(`uploading ${spec.source?.path ?? 'workspace directories'} to ${name}:${WORKSPACE_DIR}`);
-        await uploadWorkspace(daemon.client, body.name, [WORKSPACE_DIR, STATE_DIR], WORKSPACE_DIR, spec.source?.path).catch((err: unknown) => {
-          throw fail(ctx, daemon, `upload of ${spec.source?.path ?? 'workspace directories'} to workspace ${name}`, err);
+        // A workspace that starts gets its source as one tar over one exec once it runs, as every
+        // later sync (needs tar in the image: busybox's will do); a stopped one through the files
+        // API, which works on a stopped instance and needs nothing inside.
+        const running = (spec.state ?? 'running') === 'running';
+        const viaFiles = running ? undefined : spec.source?.path;
+        ctx.progress?.(`uploading ${viaFiles ?? 'workspace directories'} to ${name}:${WORKSPACE_DIR}`);
+        await uploadWorkspace(daemon.client, body.name, [WORKSPACE_DIR, STATE_DIR], WORKSPACE_DIR, viaFiles).catch((err: unknown) => {
+          throw fail(ctx, daemon, `upload of ${viaFiles ?? 'workspace directories'} to workspace ${name}`, err);
         });
-        if ((spec.state ?? 'running') === 'running') await startInstance(ctx, daemon, name);
+        if (running) {
+          await startInstance(ctx, daemon, name);
+          if (spec.source?.path !== undefined) {
+            ctx.progress?.(`copying ${spec.source.path} to ${name}:${WORKSPACE_DIR}`);
+            const { SourceSync } = await import('../../sync/push.js');
+            const target = execTarget(ctx, daemon, name);
+            const where = `workspace ${name} on node ${nodeName(ctx)}`;
+            const runtime = { workspaceDir: WORKSPACE_DIR, stateDir: STATE_DIR, exec: (argv: string[], opts?: ExecOptions) => lxcExec(target, argv, opts) };
+            await new SourceSync(spec.source.path, runtime, undefined, where).run({ fresh: true });
+          }
+        }
         // Last step: from here on the instance is the workspace (PATCH merges config keys).
         await daemon.client.call('PATCH', `/1.0/instances/${encodeURIComponent(body.name)}`, { body: { config: { [KEY_COMPLETE]: 'true' } } }).catch((err: unknown) => {
           throw fail(ctx, daemon, `completion of workspace ${name}`, err);

@@ -1,9 +1,11 @@
-// Source upload through the instance files API (POST /1.0/instances/<n>/files). It works on a
-// stopped instance and needs nothing inside the image (no tar, no shell), at one request per
-// directory, file or symlink — fine for source trees, slow for a node_modules (sync those with
-// a service command instead, or bake them into the image).
-import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
+// Upload through the instance files API (POST /1.0/instances/<n>/files). It works on a stopped
+// instance and needs nothing inside the image (no tar, no shell), at one request per directory,
+// file or symlink: the workspace and state directories always, and the source of a workspace
+// created stopped. A workspace that starts gets its source as one tar over one exec instead
+// (src/sync), as every later sync.
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { scanTree } from '../../sync/tree.js';
 import type { LxcClient } from './client.js';
 
 export type UploadEntry =
@@ -17,24 +19,21 @@ export function parentChain(dir: string): string[] {
   return parts.map((_, i) => `/${parts.slice(0, i + 1).join('/')}`);
 }
 
-/** Every entry of a local tree, parents before children, mapped under `remoteRoot`. */
+/**
+ * Every entry of a local tree that a sync would send (src/sync: .gitignore, .vendettaignore,
+ * never .git), parents before children, mapped under `remoteRoot`.
+ */
 export async function listTree(localRoot: string, remoteRoot: string): Promise<UploadEntry[]> {
-  const entries: UploadEntry[] = [];
-  async function walk(local: string, remote: string): Promise<void> {
-    for (const name of (await readdir(local)).sort()) {
-      const l = join(local, name);
-      const r = `${remote}/${name}`;
-      const st = await lstat(l);
-      if (st.isSymbolicLink()) entries.push({ type: 'symlink', path: r, target: await readlink(l) });
-      else if (st.isDirectory()) {
-        entries.push({ type: 'directory', path: r, mode: st.mode & 0o7777 });
-        await walk(l, r);
-      } else if (st.isFile()) entries.push({ type: 'file', path: r, mode: st.mode & 0o7777, local: l });
-      // sockets, fifos, devices: not source, skipped
-    }
-  }
-  await walk(localRoot, remoteRoot);
-  return entries;
+  const { manifest } = await scanTree(localRoot);
+  return Object.keys(manifest)
+    .sort()
+    .map((rel): UploadEntry => {
+      const e = manifest[rel]!;
+      const path = `${remoteRoot}/${rel}`;
+      if (e.type === 'symlink') return { type: 'symlink', path, target: e.target };
+      if (e.type === 'dir') return { type: 'directory', path, mode: e.mode };
+      return { type: 'file', path, mode: e.mode, local: join(localRoot, rel) };
+    });
 }
 
 function octal(mode: number): string {

@@ -308,10 +308,16 @@ export function createProcessDriver(): ProviderDriver {
       const node = ctx.node.metadata.name;
       const paths = await pathsOf(ctx, name);
       const source = ws.resource.spec.source;
-      if (source) check(await ctx.transport.exec(['mkdir', '-p', '--', paths.dir]), `creating ${paths.dir}`, node);
+      if (source?.git) check(await ctx.transport.exec(['mkdir', '-p', '--', paths.dir]), `creating ${paths.dir}`, node);
       if (source?.path) {
         ctx.progress?.(`copying ${source.path} to ${paths.workspaceDir}`);
-        await ctx.transport.upload(source.path, paths.workspaceDir);
+        // One tar over one exec, ignore rules applied. Not recorded on the controller (a driver has
+        // no business in $VENDETTA_HOME): the first `vendetta sync` sends the tree once more.
+        // Loaded here: tar-stream and ignore only when there is a source to send.
+        const { SourceSync } = await import('../../sync/push.js');
+        const target = { workspaceDir: paths.workspaceDir, stateDir: paths.stateDir, exec: ctx.transport.exec.bind(ctx.transport) };
+        const sync = new SourceSync(source.path, target, undefined, `workspace ${name} on node ${node}`);
+        await sync.run({ fresh: true });
       } else if (source?.git) {
         ctx.progress?.(`cloning ${source.git.url}`);
         check(await ctx.transport.exec(['rm', '-rf', '--', paths.workspaceDir]), `clearing ${paths.workspaceDir}`, node);

@@ -31,6 +31,7 @@ describe('the generated check and ajv agree', () => {
     ['spec a list', (d) => (d.spec = [])],
     ['no spec', (d) => delete d.spec],
     ['restart policy', (d) => ((d.spec as Record<string, unknown>).restart = 'sometimes')],
+    ['onSync action', (d) => ((d.spec as Record<string, unknown>).onSync = 'rebuild')],
     ['duration over 24h', (d) => ((d.spec as Record<string, unknown>).healthcheck = { exec: { command: 'true' }, interval: '25h' })],
     ['duration at 24h', (d) => ((d.spec as Record<string, unknown>).healthcheck = { exec: { command: 'true' }, interval: '23h60m' })],
     ['two checks', (d) => ((d.spec as Record<string, unknown>).healthcheck = { exec: { command: 'true' }, tcp: { port: 80 } })],

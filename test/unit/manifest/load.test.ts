@@ -271,6 +271,11 @@ spec:
     ]);
   });
 
+  test('an onSync action that does not exist', async () => {
+    write({ 'o.yaml': `${API}\nkind: Service\nmetadata: {name: web}\nspec: {workspace: nope, command: x, onSync: rebuild}\n` });
+    expect(await errors()).toContain('o.yaml:4:45: Service "web" spec.onSync must be one of sync, restart, got "rebuild"');
+  });
+
   test('a missing source directory', async () => {
     write({ 's.yaml': `${API}\nkind: Workspace\nmetadata: {name: api}\nspec:\n  provider: process\n  source: {path: ./app}\n` });
     expect(await errors()).toEqual([

@@ -60,6 +60,10 @@ describe('serviceSpecHash', () => {
     );
   });
 
+  it('leaves out onSync: what a sync does is not how the service runs', () => {
+    expect(svcHash(service('web', 'api', { onSync: 'restart' }), {})).toBe(svcHash(service('web', 'api'), {}));
+  });
+
   it('covers the full computed env, discovery included', () => {
     const svc = service('web', 'api');
     const env = { PORT: '3000', VENDETTA_SERVICE_DB_PORT: '5432' };

@@ -233,6 +233,11 @@ export class FakeWorld {
         // No settled status: the engine confirms the start by reading, as with an older supervisor.
         return undefined;
       },
+      restart: async (name) => {
+        this.calls.push(`restart-service ${name}`);
+        const s = services().get(name);
+        if (s) Object.assign(s, { state: 'running', pid: this.nextPid++ });
+      },
       stop: async (name) => {
         this.calls.push(`stop-service ${name}`);
         const s = services().get(name);

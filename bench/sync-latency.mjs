@@ -1,0 +1,71 @@
+// Sync latency: a file saved under source.path → the file present in the workspace on the node.
+// Runs `apply --watch` (built CLI) on a process workspace on the e2e node n1 (test/infra/up.sh),
+// saves N new files one after the other, and times each until a shell loop ON THE NODE (one ssh
+// session, polling every 10 ms) reports it there. Same machine, same clock.
+// Usage: node bench/sync-latency.mjs [runs=20]
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const CLI = resolve(import.meta.dirname, '../dist/vendetta.js');
+const runs = Number(process.argv[2] ?? 20);
+const infra = JSON.parse(readFileSync(join(process.env.VENDETTA_E2E_DIR ?? '/tmp/vendetta-e2e', 'env.json'), 'utf8'));
+const n1 = infra.nodes.find((n) => n.name === 'n1');
+const home = mkdtempSync(join(tmpdir(), 'vendetta-bench-sync-'));
+const src = join(home, 'src');
+mkdirSync(join(src, 'app'), { recursive: true });
+// A small project: a few hundred files, so each batch's scan is not of an empty tree.
+for (let i = 0; i < 300; i++) writeFileSync(join(src, 'app', `m${i}.js`), `export const x${i} = ${i};\n`);
+writeFileSync(join(src, '.gitignore'), 'node_modules/\n');
+const WS = 'bench-sync';
+writeFileSync(join(home, 'set.yaml'), `apiVersion: vendetta.dev/v1alpha1
+kind: Node
+metadata: {name: n1}
+spec: {address: ${n1.address}, port: ${n1.port}, user: ${infra.user}, identityFile: ${infra.clientKey}, hostKey: ${n1.hostKeyPub}}
+---
+apiVersion: vendetta.dev/v1alpha1
+kind: Workspace
+metadata: {name: ${WS}}
+spec: {node: n1, provider: process, source: {path: ${src}}}
+`);
+const env = { ...process.env, VENDETTA_HOME: home, NO_COLOR: '1' };
+const until = async (f) => { for (;;) { const v = f(); if (v) return v; await new Promise((r) => setTimeout(r, 5)); } };
+
+const child = spawn(process.execPath, [CLI, 'apply', '--watch', '-f', join(home, 'set.yaml'), '--resync', '600s'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+let out = '';
+child.stdout.on('data', (d) => (out += d));
+child.stderr.on('data', (d) => (out += d));
+await until(() => /watching .* for changes/.test(out));
+await new Promise((r) => setTimeout(r, 1000)); // the source watcher's first run
+
+// On the node: print i as soon as f<i>.txt exists, for i = 1..runs.
+const dir = `.vendetta/workspaces/${WS}/workspace`;
+const loop = `i=1; while [ $i -le ${runs} ]; do while [ ! -e "${dir}/f$i.txt" ]; do sleep 0.01; done; echo $i; i=$((i+1)); done`;
+const probe = spawn('ssh', ['-i', infra.clientKey, '-p', String(n1.port), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
+  '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes', `${infra.user}@${n1.address}`, loop], { stdio: ['ignore', 'pipe', 'inherit'] });
+const seenAt = new Map();
+let buf = '';
+probe.stdout.on('data', (d) => {
+  buf += d;
+  const lines = buf.split('\n');
+  buf = lines.pop();
+  for (const l of lines) seenAt.set(Number(l), Date.now());
+});
+await new Promise((r) => setTimeout(r, 500)); // the probe's session is up
+
+const latencies = [];
+for (let i = 1; i <= runs; i++) {
+  const saved = Date.now();
+  writeFileSync(join(src, `f${i}.txt`), `save ${i}\n`);
+  await until(() => seenAt.has(i));
+  latencies.push(seenAt.get(i) - saved);
+  await new Promise((r) => setTimeout(r, 150)); // saves apart, as a person makes them
+}
+probe.kill();
+child.kill('SIGINT');
+await new Promise((r) => child.on('exit', r));
+await new Promise((r) => spawn(process.execPath, [CLI, 'delete', '-f', join(home, 'set.yaml')], { env, stdio: 'ignore' }).on('exit', r));
+rmSync(home, { recursive: true, force: true });
+const sorted = [...latencies].sort((a, b) => a - b);
+console.log(JSON.stringify({ bench: 'sync-latency', node: 'n1 (ssh, process workspace)', runs, msSavedToOnNode: latencies, median: sorted[Math.floor(runs / 2)], max: sorted[runs - 1], cpus: cpus().length, date: new Date().toISOString() }));

@@ -1,0 +1,39 @@
+// vendetta sync WORKSPACE [--watch] : push what changed under the workspace's source.path into
+// it (one tar over one exec; .gitignore and .vendettaignore honoured; see docs/sync.md).
+// --watch keeps doing so on every change, one line per batch, until Ctrl-C.
+import type { Command } from 'commander';
+import { openStore, defaultHome } from '../store/file-store.js';
+import { TransportPool } from '../transport/pool.js';
+import type { GlobalOptions } from './context.js';
+import { cliTransportOptions } from './keeper.js';
+import { untilSignal } from './serve.js';
+
+export function registerSync(program: Command): void {
+  program
+    .command('sync')
+    .description("push changed files of a workspace's source.path into it (incremental; --watch: on every change)")
+    .argument('<workspace>', 'workspace name')
+    .option('--watch', 'keep running: push each batch of changes as it happens (Ctrl-C to stop)')
+    .action(async (name: string, flags: { watch?: boolean }, cmd: Command) => {
+      const global = cmd.optsWithGlobals() as GlobalOptions;
+      const { WorkspaceSyncer, describeBatch, watchSource } = await import('../sync/session.js');
+      const store = await openStore();
+      const pool = new TransportPool(cliTransportOptions({ strictHostKeys: global.strictHostKeys }));
+      try {
+        const syncer = new WorkspaceSyncer(store, pool, name, defaultHome());
+        // The first run checks the workspace holds what was last sent (recreated: all of it).
+        const first = await syncer.run({ verify: true });
+        process.stdout.write(`${first.outcome.unchanged ? `${name} is up to date (${first.ms} ms)` : describeBatch(first)}\n`);
+        if (!flags.watch) return;
+        const watcher = watchSource(syncer, {
+          batch: (b) => process.stdout.write(`${describeBatch(b)}\n`),
+          error: (err) => process.stderr.write(`sync to ${name} failed: ${err.message}; still watching\n`),
+        });
+        process.stderr.write(`watching ${syncer.source} (Ctrl-C to stop)\n`);
+        await untilSignal();
+        await watcher.close();
+      } finally {
+        await pool.closeAll();
+      }
+    });
+}

@@ -66,12 +66,24 @@ describe('LocalTransport.exec', () => {
 
 describe('LocalTransport.spawn', () => {
   it('streams stdin/stdout and resolves wait() with the exit code', async () => {
-    const p = await t.spawn(['/bin/sh', '-c', 'read line; echo "got $line $TERM"; exit 4'], { pty: { rows: 24, cols: 80, term: 'vt100' } });
+    const p = await t.spawn(['/bin/sh', '-c', 'read line; echo "got $line"; exit 4']);
     const chunks: Buffer[] = [];
     p.stdout.on('data', (b: Buffer) => chunks.push(b));
     p.stdin.end('hi\n');
     expect(await p.wait()).toBe(4);
-    expect(Buffer.concat(chunks).toString()).toBe('got hi vt100\n');
+    expect(Buffer.concat(chunks).toString()).toBe('got hi\n');
+  });
+
+  it('with pty: a terminal of that size and TERM, which echoes what is typed (as over SSH)', async () => {
+    const p = await t.spawn(['/bin/sh', '-c', '[ -t 0 ] && echo tty; stty size; read line; echo "got $line $TERM"; exit 4'], { pty: { rows: 24, cols: 80, term: 'vt100' } });
+    const chunks: Buffer[] = [];
+    p.stdout.on('data', (b: Buffer) => chunks.push(b));
+    p.stdin.end('hi\n');
+    expect(await p.wait()).toBe(4);
+    const out = Buffer.concat(chunks).toString().replace(/\r\n/g, '\n');
+    expect(out).toContain('tty\n24 80\n');
+    expect(out).toContain('hi\n'); // the terminal's echo
+    expect(out).toContain('got hi vt100\n');
   });
 
   it('kill() ends the process', async () => {

@@ -6,7 +6,6 @@ import { createEngine } from '../reconcile/engine.js';
 import { openStore } from '../store/file-store.js';
 import type { Store } from '../store/types.js';
 import { TransportPool } from '../transport/pool.js';
-import type { NodeResource } from '../model/types.js';
 import { drivers } from './drivers.js';
 import { ExitError } from './errors.js';
 import { flagDuration } from './options.js';

@@ -191,7 +191,6 @@ export class SshTransport implements Transport {
   readonly describe: string;
   readonly route: SshRoute;
   private readonly host: string;
-  private readonly port: number;
   private readonly user: string;
   private readonly channels: Semaphore;
   private conn?: Client;
@@ -210,7 +209,6 @@ export class SshTransport implements Transport {
     this.node = resource.metadata.name;
     this.route = resolveNodeRoute(resource);
     this.host = this.route.target.host;
-    this.port = this.route.target.port;
     this.user = this.route.target.user;
     this.describe = describeRoute(this.route);
     this.channels = new Semaphore(opts.maxChannels ?? 8);

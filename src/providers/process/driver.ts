@@ -8,10 +8,11 @@
 //                              <name>/workspace/<path> is a symlink to it. (Workspace names are
 //                              DNS labels: ".volumes" is never one, and `*` never lists it.)
 import { posix } from 'node:path';
-import { LOCAL_ADDRESS, LOCAL_NODE, type NodeResource, type ObservedVolume, type ObservedWorkspace, type Owner, type VolumeSpec } from '../../model/types.js';
+import { LOCAL_ADDRESS, LOCAL_NODE, type NodeResource, type ObservedWorkspace, type Owner, type VolumeSpec } from '../../model/types.js';
 import { volumeMountPath } from '../../model/volumes.js';
 import { DEFAULT_PATH, ENV_KEY, nodeStatusArgv, parseNodeStatus, parseServiceStatus, SERVICE_SHELL_LIB, stopAllServicesArgv } from '../../services/supervisor.js';
 import type { ExecResult } from '../../transport/types.js';
+import { listVolumesArgv, parseVolumeList } from '../volume-dirs.js';
 import type { DesiredWorkspace, DriverContext, ProviderDriver, WorkspaceRuntime } from '../types.js';
 
 const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -101,31 +102,6 @@ while [ "$#" -ge 2 ]; do
 done
 cat > "$m.tmp" && mv -f -- "$m.tmp" "$m"`;
   return ['/bin/sh', '-c', body, 'sh', paths.stateDir, paths.workspaceDir, paths.meta, ...volumes.flatMap((v) => [v.dir, v.link])];
-}
-
-/** Lists volume directories (of these workspaces, or all) with their usage: "KiB<TAB>dir" lines. */
-export function listVolumesArgv(root: string, workspaces?: string[]): string[] {
-  const body = `r=$1
-shift
-[ -d "$r/.volumes" ] || exit 0
-if [ "$#" -eq 0 ]; then set -- "$r"/.volumes/*/; fi
-for w in "$@"; do
-  case $w in /*) ;; *) w="$r/.volumes/$w" ;; esac
-  for d in "\${w%/}"/*/; do [ -d "$d" ] && du -sk -- "\${d%/}" 2>/dev/null; done
-done
-exit 0`;
-  return ['/bin/sh', '-c', body, 'sh', root, ...(workspaces ?? [])];
-}
-
-/** Parse listVolumesArgv output. */
-export function parseVolumeList(text: string): ObservedVolume[] {
-  const out: ObservedVolume[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^([0-9]+)\s+(.*\/\.volumes\/([^/]+)\/([^/]+))$/.exec(line);
-    if (!m || !NAME.test(m[3]!) || !NAME.test(m[4]!)) continue;
-    out.push({ workspace: m[3]!, name: m[4]!, handle: m[2]!, usedBytes: Number(m[1]) * 1024 });
-  }
-  return out;
 }
 
 /** One exec printing every workspace's meta.json and its service status. */
@@ -383,9 +359,9 @@ export function createProcessDriver(): ProviderDriver {
 
     async listVolumes(ctx, workspaces) {
       if (workspaces?.length === 0) return [];
-      const res = await ctx.transport.exec(listVolumesArgv(await rootOf(ctx), workspaces?.filter((w) => NAME.test(w))));
+      const res = await ctx.transport.exec(listVolumesArgv(await rootOf(ctx), 'dir', workspaces?.filter((w) => NAME.test(w))));
       check(res, 'listing process volumes', ctx.node.metadata.name);
-      return parseVolumeList(res.stdout);
+      return parseVolumeList(res.stdout, 'dir');
     },
 
     async deleteVolumes(ctx, volumes) {

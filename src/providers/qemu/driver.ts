@@ -8,6 +8,7 @@ import { TerminalError } from '../../reconcile/retry.js';
 import { serviceStatusArgv } from '../../services/supervisor.js';
 import type { ExecResult, Transport } from '../../transport/types.js';
 import type { DesiredWorkspace, DriverContext, ProviderAvailability, ProviderDriver, WorkspaceRuntime } from '../types.js';
+import { listVolumesArgv, parseVolumeList } from '../volume-dirs.js';
 import { guestReadyArgv, metaData, seedBuildArgv, userData } from './cloudinit.js';
 import { connectGuest, guestConnect, guestExec, guestSpawn, type GuestTarget } from './guest.js';
 import { qmpCommand } from './qmp.js';
@@ -21,9 +22,7 @@ import {
   diskCreateArgv,
   guestKeyPath,
   isOurMeta,
-  listVolumesArgv,
   mountVolumesArgv,
-  parseVolumeList,
   volumeCreateArgv,
   volumeFile,
   nodeDir,
@@ -586,9 +585,9 @@ export function createQemuDriver(): ProviderDriver {
 
     async listVolumes(ctx, workspaces): Promise<ObservedVolume[]> {
       if (workspaces?.length === 0) return [];
-      const res = await ctx.transport.exec(listVolumesArgv(nodeDir(await rootOf(ctx), nodeName(ctx)), workspaces));
+      const res = await ctx.transport.exec(listVolumesArgv(nodeDir(await rootOf(ctx), nodeName(ctx)), 'qcow2', workspaces));
       check(res, 'listing qemu volume disks', ctx);
-      return parseVolumeList(res.stdout);
+      return parseVolumeList(res.stdout, 'qcow2');
     },
 
     async deleteVolumes(ctx, volumes): Promise<void> {

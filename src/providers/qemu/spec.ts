@@ -11,7 +11,7 @@
 // machine and user: each must see only its own VMs.
 import { posix } from 'node:path';
 import { createHash } from 'node:crypto';
-import type { ObservedVolume, ObservedWorkspace, Owner, VolumeSpec } from '../../model/types.js';
+import type { ObservedWorkspace, Owner, VolumeSpec } from '../../model/types.js';
 import { volumeMountPath } from '../../model/volumes.js';
 import { parsePortSpec } from '../../model/ports.js';
 import { parseQuantity } from '../../model/quantity.js';
@@ -252,30 +252,6 @@ while [ "$#" -ge 2 ]; do
 done
 exit 0`;
   return ['/bin/sh', '-c', body, 'sh', owner, ...volumes.flatMap((v) => [v.serial, v.mount])];
-}
-
-/** Lists volume disks (of these workspaces, or all) under a node dir: "KiB<TAB>file" lines (allocated). */
-export function listVolumesArgv(nodeRoot: string, workspaces?: string[]): string[] {
-  const body = `r=$1
-shift
-[ -d "$r/.volumes" ] || exit 0
-if [ "$#" -eq 0 ]; then set -- "$r"/.volumes/*/; fi
-for w in "$@"; do
-  case $w in /*) ;; *) w="$r/.volumes/$w" ;; esac
-  for f in "\${w%/}"/*.qcow2; do [ -f "$f" ] && du -k -- "$f" 2>/dev/null; done
-done
-exit 0`;
-  return ['/bin/sh', '-c', body, 'sh', nodeRoot, ...(workspaces ?? [])];
-}
-
-export function parseVolumeList(text: string): ObservedVolume[] {
-  const out: ObservedVolume[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^([0-9]+)\s+(.*\/\.volumes\/([^/]+)\/([^/]+)\.qcow2)$/.exec(line);
-    if (!m || !NAME.test(m[3]!) || !NAME.test(m[4]!)) continue;
-    out.push({ workspace: m[3]!, name: m[4]!, handle: m[2]!, usedBytes: Number(m[1]) * 1024 });
-  }
-  return out;
 }
 
 /** FNV-1a: a stable small hash for address choice. */

@@ -1,10 +1,10 @@
+import { parseVolumeList } from '../../../../src/providers/volume-dirs.js';
 import { describe, expect, it } from 'vitest';
 import { API_VERSION, type WorkspaceResource } from '../../../../src/model/types.js';
 import type { DesiredWorkspace } from '../../../../src/providers/types.js';
 import { guestReadyArgv, metaData, seedBuildArgv, userData } from '../../../../src/providers/qemu/cloudinit.js';
 import { QmpLineReader } from '../../../../src/providers/qemu/qmp.js';
 import {
-  parseVolumeList,
   volumeSerial,
   accelProbeArgv,
   bootFailureMessage,
@@ -308,6 +308,6 @@ describe("volumes", () => {
 
   it('volume listing parses allocated sizes, and ignores what is not ours', () => {
     const text = '196\t/home/u/.vendetta/qemu/n1/.volumes/vm1/data.qcow2\n4\t/home/u/.vendetta/qemu/n1/.volumes/vm1/Bad.qcow2\n';
-    expect(parseVolumeList(text)).toEqual([{ workspace: 'vm1', name: 'data', handle: '/home/u/.vendetta/qemu/n1/.volumes/vm1/data.qcow2', usedBytes: 196 * 1024 }]);
+    expect(parseVolumeList(text, 'qcow2')).toEqual([{ workspace: 'vm1', name: 'data', handle: '/home/u/.vendetta/qemu/n1/.volumes/vm1/data.qcow2', usedBytes: 196 * 1024 }]);
   });
 });

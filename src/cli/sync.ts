@@ -19,14 +19,22 @@ export function registerSync(program: Command): void {
       const { WorkspaceSyncer, describeBatch, watchSource } = await import('../sync/session.js');
       const store = await openStore();
       const pool = new TransportPool(cliTransportOptions({ strictHostKeys: global.strictHostKeys }));
+      // Replacing a workspace takes the engine and its manifests: apply --watch does it.
+      const rebuildNote = (b: { rebuildFor: string[] }) => {
+        if (b.rebuildFor.length > 0) process.stderr.write(`note: ${b.rebuildFor.join(', ')} ask${b.rebuildFor.length === 1 ? 's' : ''} for a rebuild of ${name} (onSync: rebuild); vendetta sync only pushes files: run apply --watch to have it rebuilt\n`);
+      };
       try {
         const syncer = new WorkspaceSyncer(store, pool, name, defaultHome());
         // The first run checks the workspace holds what was last sent (recreated: all of it).
         const first = await syncer.run({ verify: true });
         process.stdout.write(`${first.outcome.unchanged ? `${name} is up to date (${first.ms} ms)` : describeBatch(first)}\n`);
+        rebuildNote(first);
         if (!flags.watch) return;
         const watcher = watchSource(syncer, {
-          batch: (b) => process.stdout.write(`${describeBatch(b)}\n`),
+          batch: (b) => {
+            process.stdout.write(`${describeBatch(b)}\n`);
+            rebuildNote(b);
+          },
           error: (err) => process.stderr.write(`sync to ${name} failed: ${err.message}; still watching\n`),
         });
         process.stderr.write(`watching ${syncer.source} (Ctrl-C to stop)\n`);

@@ -14,7 +14,8 @@
 //   and another `vendetta apply` waits for it with the usual "held by" message.
 // - Every workspace's source.path is watched too: changed files are pushed into it as they are
 //   saved (src/sync: one tar over one exec per batch, .gitignore and .vendettaignore honoured), and
-//   its services with `onSync: restart` restart. Watchers follow the set in force.
+//   its services with `onSync: restart` restart; `onSync: rebuild` replaces the workspace (an
+//   apply of the set in force that recreates it). Watchers follow the set in force.
 // - Ctrl-C (SIGINT) or SIGTERM aborts at a safe point, closes transports, releases the lock and
 //   exits 0. Whatever was half-done is finished by the next apply (level-triggered).
 import { hostname } from 'node:os';
@@ -154,7 +155,10 @@ export async function runWatch(flags: WatchFlags, global: GlobalOptions): Promis
   const mutex = new Mutex();
   let inForce: LoadedSet | undefined;
   const sources = new SourceWatchers(store, pool, defaultHome(), {
-    batch: (line, data) => print(human ? line : { sync: data }),
+    batch: (line, data) => {
+      print(human ? line : { sync: data });
+      if (data.rebuildFor.length > 0) void rebuild(data.workspace, data.rebuildFor);
+    },
     error: (line) => say(line),
   });
 
@@ -203,6 +207,30 @@ export async function runWatch(flags: WatchFlags, global: GlobalOptions): Promis
         say(`watching ${paths.join(', ')} for changes (resync every ${flags.resync ?? '30s'}; Ctrl-C to stop)`);
       }
       return true;
+    });
+
+  /**
+   * onSync: rebuild. The set in force is applied again with the workspace replaced (from its
+   * source as it is now; the plan warns that files outside volumes are lost). Never asks: the
+   * manifest asked for it.
+   */
+  const rebuild = (workspace: string, by: string[]) =>
+    mutex.run(async () => {
+      if (session.signal.aborted || !inForce?.desired.workspaces.has(workspace)) return;
+      await loop.stop();
+      say(`rebuilding ${workspace} (onSync: rebuild of ${by.join(', ')})…`);
+      applying = true;
+      const started = Date.now();
+      try {
+        const result = await engine.apply(inForce, { applySet: flags.applyset, prune: false, timeoutMs, signal: session.signal, rebuild: [workspace] });
+        progress.done();
+        print(human ? renderResult(result, Date.now() - started, style) : result);
+      } catch (err) {
+        say(`rebuild of ${workspace} failed: ${(err as Error).message}`);
+      } finally {
+        applying = false;
+      }
+      if (!session.signal.aborted) loop.start(inForce);
     });
 
   const explicit = new Set(paths.map((p) => p));

@@ -120,7 +120,7 @@ export interface ServiceSpec {
   /** Log rotation: the log becomes log.1 at maxSize (a quantity, default 10Mi); maxFiles (default 2) kept. */
   logs?: { maxSize?: string; maxFiles?: number };
   /** What a source sync into its workspace does to it: nothing (default) or a restart. */
-  onSync?: 'sync' | 'restart';
+  onSync?: 'sync' | 'restart' | 'rebuild';
 }
 
 export interface ResourceOf<K extends Kind, S> {

@@ -33,6 +33,8 @@ export interface PlanInput {
   identity: StoreIdentity;
   /** Take over workspaces another store owns (replace them) instead of reporting a conflict. */
   adopt?: boolean;
+  /** Workspaces to replace even though they match their spec (a sync asked: onSync: rebuild). */
+  rebuild?: ReadonlySet<string>;
 }
 
 /** Where a workspace lives: what every operation on it or its services carries. */
@@ -122,6 +124,11 @@ export function plan(input: PlanInput): Plan {
       // Its creation stopped before the last step (killed mid-upload, say): what is there is
       // not the workspace, whatever its hash says. Made again from scratch.
       const op = b.workspace('recreate-workspace', place, 'creation was interrupted');
+      b.gone.add(name);
+      startAll(op, 'workspace is being recreated');
+    } else if (input.rebuild?.has(name) && current.specHash === desired.specHash) {
+      // A source sync asked for it (onSync: rebuild): made again from the source as it is now.
+      const op = b.workspace('recreate-workspace', place, 'rebuild after a source sync (onSync: rebuild)', { dataLoss: dataLossWarning(ws) });
       b.gone.add(name);
       startAll(op, 'workspace is being recreated');
     } else if (current.specHash !== desired.specHash && current.shapeHash !== undefined && current.shapeHash === desired.shapeHash && current.running && wantRunning) {

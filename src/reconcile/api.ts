@@ -26,6 +26,8 @@ export interface ApplyOptions {
   adopt?: boolean;
   /** With prune: also delete the volumes of pruned workspaces (without it they are kept). */
   pruneVolumes?: boolean;
+  /** Replace these workspaces in the first pass even if they match their spec (onSync: rebuild). */
+  rebuild?: string[];
 }
 
 /** Volumes of a workspace that a delete or prune removed, or kept. */

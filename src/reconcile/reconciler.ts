@@ -45,6 +45,7 @@ export interface PlanFnInput {
   prune: boolean;
   identity: StoreIdentity;
   adopt?: boolean;
+  rebuild?: ReadonlySet<string>;
 }
 export interface PlanDeletionFnInput {
   ids: ResourceId[];
@@ -487,7 +488,8 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
           await sleep(loop.resyncMs ?? 30_000, signal);
           continue;
         }
-        const plan = planFn({ set, observed: observation.observed, applied, applySet: loop.applySet, prune: loop.prune, identity: await loadIdentity(true), adopt: loop.adopt });
+        const rebuild = pass === 1 && loop.rebuild?.length ? new Set(loop.rebuild) : undefined;
+        const plan = planFn({ set, observed: observation.observed, applied, applySet: loop.applySet, prune: loop.prune, identity: await loadIdentity(true), adopt: loop.adopt, rebuild });
         // Only a pass whose every conclusion comes from its inputs may be memoized or replaced by a memo.
         const memoizable =
           plan.operations.length === 0 &&

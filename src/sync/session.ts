@@ -17,6 +17,11 @@ export interface SyncBatch {
   ms: number;
   /** Services restarted after the batch (onSync: restart). */
   restarted: string[];
+  /**
+   * Services of the workspace that ask for it to be rebuilt after a batch (onSync: rebuild). The
+   * syncer only reports them: replacing a workspace takes the engine (apply --watch does it).
+   */
+  rebuildFor: string[];
 }
 
 /** Pure: the line a batch prints, e.g. "synced 3 files, deleted 1 to api (42 ms), restarted web". */
@@ -25,6 +30,7 @@ export function describeBatch(b: SyncBatch): string {
   const files = `${sent} file${sent === 1 ? '' : 's'}`;
   const parts = [`synced ${files}${deleted ? `, deleted ${deleted}` : ''} to ${b.workspace}${full ? ' (full)' : ''} (${b.ms} ms)`];
   if (b.restarted.length) parts.push(`restarted ${b.restarted.join(', ')}`);
+  if (b.rebuildFor.length) parts.push(`rebuild asked by ${b.rebuildFor.join(', ')}`);
   return parts.join(', ');
 }
 
@@ -80,16 +86,22 @@ export class WorkspaceSyncer {
         outcome = await (await this.open()).run(opts);
       }
     }
-    const restarted = outcome.sent || outcome.deleted ? await this.restartServices() : [];
-    return { workspace: this.name, outcome, ms: Date.now() - started, restarted };
+    const changed = outcome.sent > 0 || outcome.deleted > 0;
+    const restarted = changed ? await this.restartServices() : [];
+    const rebuildFor = changed ? await this.servicesWith('rebuild') : [];
+    return { workspace: this.name, outcome, ms: Date.now() - started, restarted, rebuildFor };
+  }
+
+  private async servicesWith(action: 'restart' | 'rebuild'): Promise<string[]> {
+    return (await this.store.list('Service'))
+      .map((r) => r.resource as ServiceResource)
+      .filter((s) => s.spec.workspace === this.name && s.spec.onSync === action)
+      .map((s) => s.metadata.name)
+      .sort();
   }
 
   private async restartServices(): Promise<string[]> {
-    const services = (await this.store.list('Service'))
-      .map((r) => r.resource as ServiceResource)
-      .filter((s) => s.spec.workspace === this.name && s.spec.onSync === 'restart')
-      .map((s) => s.metadata.name)
-      .sort();
+    const services = await this.servicesWith('restart');
     if (services.length === 0) return [];
     const manager = createServiceManager(this.handle!.runtime);
     await Promise.all(services.map((s) => manager.restart(s)));

@@ -37,7 +37,8 @@ export class SourceWatchers {
     try {
       // Brings the workspace up to date (a docker/lxc/qemu create keeps no record: a full push)
       // and learns which directories need no watching.
-      const first = await syncer.run({ verify: true });
+      // Not a reason to rebuild: the apply just made (or found) the workspace from this source.
+      const first = { ...(await syncer.run({ verify: true })), rebuildFor: [] };
       if (!first.outcome.unchanged) this.report.batch(describeBatch(first), first);
     } catch (err) {
       this.report.error(`sync to ${name} failed: ${(err as Error).message}; its source is not watched until the next apply`);

@@ -1,7 +1,8 @@
 // Live source sync (issue 11) through the built CLI against the real sshd node n1: a process, a
 // docker and an lxc workspace with a source.path. The first upload honours .gitignore / .vendettaignore;
 // `vendetta sync WS` pushes an edit; under `apply --watch` a saved file arrives, an ignored one
-// never does, a deleted one goes, and a service with `onSync: restart` restarts.
+// never does, a deleted one goes, a service with `onSync: restart` restarts, and one with
+// `onSync: rebuild` has its workspace replaced.
 // Infra: test/infra/up.sh (with LXD). Files on the node are read over a separate ssh (process),
 // docker exec or lxc exec, not through vendetta.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
@@ -20,6 +21,8 @@ const PROC = 'sync-proc';
 const DOCK = 'sync-dock';
 const LXC = 'sync-lxc';
 const ALL = [PROC, DOCK, LXC];
+/** A process workspace whose service asks for a rebuild on every sync (onSync: rebuild). */
+const REBUILT = 'sync-rebuilt';
 
 /** test/infra/lxd.sh writes lxd.json; missing means the infra is down: fail, never skip. */
 function loadLxd(): { socket: string; image: string } {
@@ -34,7 +37,7 @@ describe('source sync (built CLI, node n1: process, docker and lxc workspaces)',
   let home: TempHome;
   const dir = mkdtempSync(join(tmpdir(), 'vendetta-sync-e2e-'));
   const manifests = join(dir, 'manifests');
-  const src: Record<string, string> = { [PROC]: join(dir, 'src-proc'), [DOCK]: join(dir, 'src-dock'), [LXC]: join(dir, 'src-lxc') };
+  const src: Record<string, string> = { [PROC]: join(dir, 'src-proc'), [DOCK]: join(dir, 'src-dock'), [LXC]: join(dir, 'src-lxc'), [REBUILT]: join(dir, 'src-rebuilt') };
   const cli = (...args: string[]) => runCli(args, { home: home.dir, env: home.env });
   let watcher: ChildProcess | undefined;
   let out = '';
@@ -108,7 +111,24 @@ spec:
     }
     const n1 = infraNode(infra, 'n1');
     const node = nodeYaml(infra, 'n1', { providers: `{docker: {socket: ${n1.dockerSocket}}, lxc: {socket: ${lxd.socket}}}` });
-    writeFileSync(join(manifests, 'sync.yaml'), [node, ...ALL.map(workspaceYaml)].join('---\n'));
+    put(REBUILT, 'app.txt', 'v1');
+    const rebuilt = `apiVersion: vendetta.dev/v1alpha1
+kind: Workspace
+metadata: {name: ${REBUILT}}
+spec:
+  node: n1
+  provider: process
+  source: {path: ${src[REBUILT]}}
+---
+apiVersion: vendetta.dev/v1alpha1
+kind: Service
+metadata: {name: ${REBUILT}-svc}
+spec:
+  workspace: ${REBUILT}
+  onSync: rebuild
+  command: exec sleep 600
+`;
+    writeFileSync(join(manifests, 'sync.yaml'), [node, ...ALL.map(workspaceYaml), rebuilt].join('---\n'));
   });
 
   afterAll(async () => {
@@ -170,6 +190,18 @@ spec:
         watcher.kill('SIGINT');
         await exited;
       }
+    });
+
+    it('onSync: rebuild: a saved file replaces the workspace (a file made inside it goes, the source is there), and the plan said so', async () => {
+      const scratch = await cli('exec', REBUILT, '--', 'sh', '-c', 'echo draft > scratch.txt');
+      expect(scratch.code, scratch.stderr).toBe(0);
+      expect(await onNode(REBUILT, 'scratch.txt')).toBe('draft\n');
+      put(REBUILT, 'app.txt', 'v2');
+      await eventually(() => new RegExp(`rebuilding ${REBUILT} \\(onSync: rebuild of ${REBUILT}-svc\\)`).test(out), 60_000, 'the rebuild to start');
+      await eventually(async () => (await onNode(REBUILT, 'scratch.txt')) === undefined, 120_000, 'the workspace replaced');
+      expect(out).toMatch(new RegExp(`-/\\+ workspace/${REBUILT} +recreate .*rebuild after a source sync \\(onSync: rebuild\\)`));
+      expect(out).toContain('warning: replaced, files in the workspace are lost (it declares no volumes)');
+      await eventually(async () => (await onNode(REBUILT, 'app.txt')) === 'v2', 60_000, 'the new source in the new workspace');
     });
 
     for (const ws of ALL) {

@@ -330,6 +330,16 @@ describe('ownership and half-made workspaces', () => {
       expect(plan(input({ set: before, observed: interrupted, applied: appliedRecords(before) })).operations[0]).not.toHaveProperty('dataLoss');
     });
 
+    it('replaces a matching workspace a sync asked to rebuild, with the warning; the others stay', () => {
+      const set = loaded([workspace('api'), workspace('other'), service('web', 'api')]);
+      const p = plan(input({ set, observed: converged(set), applied: appliedRecords(set), rebuild: new Set(['api']) }));
+      expect(p.operations.map((o) => `${o.id}: ${o.cause}`)).toEqual([
+        'recreate-workspace:api: rebuild after a source sync (onSync: rebuild)',
+        'start-service:web: workspace is being recreated',
+      ]);
+      expect(p.operations[0]!.dataLoss).toBe('files in the workspace are lost (it declares no volumes)');
+    });
+
     it('renders the warning under the operation and counts it in the summary', () => {
       const p = plan(input({ set: after, observed: converged(before), applied: appliedRecords(before) }));
       const text = renderPlan(p);

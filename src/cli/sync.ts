@@ -6,6 +6,8 @@ import { openStore, defaultHome } from '../store/file-store.js';
 import { TransportPool } from '../transport/pool.js';
 import type { GlobalOptions } from './context.js';
 import { cliTransportOptions } from './keeper.js';
+import { ExitError } from './errors.js';
+import { openWorkspace } from './runtime.js';
 import { untilSignal } from './serve.js';
 
 export function registerSync(program: Command): void {
@@ -16,7 +18,7 @@ export function registerSync(program: Command): void {
     .option('--watch', 'keep running: push each batch of changes as it happens (Ctrl-C to stop)')
     .action(async (name: string, flags: { watch?: boolean }, cmd: Command) => {
       const global = cmd.optsWithGlobals() as GlobalOptions;
-      const { WorkspaceSyncer, describeBatch, watchSource } = await import('../sync/session.js');
+      const { WorkspaceSyncer, NothingToSync, describeBatch, watchSource } = await import('../sync/session.js');
       const store = await openStore();
       const pool = new TransportPool(cliTransportOptions({ strictHostKeys: global.strictHostKeys }));
       // Replacing a workspace takes the engine and its manifests: apply --watch does it.
@@ -24,7 +26,7 @@ export function registerSync(program: Command): void {
         if (b.rebuildFor.length > 0) process.stderr.write(`note: ${b.rebuildFor.join(', ')} ask${b.rebuildFor.length === 1 ? 's' : ''} for a rebuild of ${name} (onSync: rebuild); vendetta sync only pushes files: run apply --watch to have it rebuilt\n`);
       };
       try {
-        const syncer = new WorkspaceSyncer(store, pool, name, defaultHome());
+        const syncer = new WorkspaceSyncer(store, (ws) => openWorkspace(store, pool, ws), name, defaultHome());
         // The first run checks the workspace holds what was last sent (recreated: all of it).
         const first = await syncer.run({ verify: true });
         process.stdout.write(`${first.outcome.unchanged ? `${name} is up to date (${first.ms} ms)` : describeBatch(first)}\n`);
@@ -40,6 +42,9 @@ export function registerSync(program: Command): void {
         process.stderr.write(`watching ${syncer.source} (Ctrl-C to stop)\n`);
         await untilSignal();
         await watcher.close();
+      } catch (err) {
+        if (err instanceof NothingToSync) throw new ExitError(err.message, 1, err.hint);
+        throw err;
       } finally {
         await pool.closeAll();
       }

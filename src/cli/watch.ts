@@ -31,6 +31,7 @@ import { createEngine } from '../reconcile/engine.js';
 import type { LoadedSet } from '../reconcile/api.js';
 import { defaultHome, openStore } from '../store/file-store.js';
 import { SourceWatchers } from '../sync/watchers.js';
+import { openWorkspace } from './runtime.js';
 import { TransportPool } from '../transport/pool.js';
 import { Mutex, ResyncLoop, lockHeldStore } from '../server/session.js';
 import { drivers, flagDuration, manifestOptions, type GlobalOptions } from './context.js';
@@ -154,7 +155,7 @@ export async function runWatch(flags: WatchFlags, global: GlobalOptions): Promis
   });
   const mutex = new Mutex();
   let inForce: LoadedSet | undefined;
-  const sources = new SourceWatchers(store, pool, defaultHome(), {
+  const sources = new SourceWatchers(store, (name) => openWorkspace(store, pool, name), defaultHome(), {
     batch: (line, data) => {
       print(human ? line : { sync: data });
       if (data.rebuildFor.length > 0) void rebuild(data.workspace, data.rebuildFor);

@@ -3,13 +3,24 @@
 // (src/sync/push.ts), then the services that declared `onSync: restart` are restarted.
 import { watch, type FSWatcher } from 'chokidar';
 import { relative, sep } from 'node:path';
-import type { ServiceResource } from '../model/types.js';
+import type { NodeResource, ServiceResource, WorkspaceResource } from '../model/types.js';
+import type { WorkspaceRuntime } from '../providers/types.js';
 import { createServiceManager } from '../services/manager.js';
 import type { Store } from '../store/types.js';
-import type { TransportPool } from '../transport/pool.js';
-import { openWorkspace, type WorkspaceHandle } from '../cli/runtime.js';
-import { ExitError } from '../cli/errors.js';
 import { SourceSync, syncRecordPath, type SyncOutcome } from './push.js';
+
+/** An applied workspace and how to run things in it (the CLI opens it: cli/runtime.ts). */
+export interface OpenedWorkspace {
+  workspace: WorkspaceResource;
+  node: NodeResource;
+  runtime: WorkspaceRuntime;
+}
+export type OpenWorkspace = (name: string) => Promise<OpenedWorkspace>;
+
+/** A workspace with nothing to sync: the CLI prints the message and the hint. */
+export class NothingToSync extends Error {
+  readonly hint = 'set spec.source.path in its manifest and apply';
+}
 
 export interface SyncBatch {
   workspace: string;
@@ -39,12 +50,12 @@ export const BATCH_MS = 50;
 
 /** One workspace kept in step with its source.path. Runs are serialized by the caller. */
 export class WorkspaceSyncer {
-  private handle: WorkspaceHandle | undefined;
+  private handle: OpenedWorkspace | undefined;
   private sync: SourceSync | undefined;
 
   constructor(
     private readonly store: Store,
-    private readonly pool: TransportPool,
+    private readonly openWorkspace: OpenWorkspace,
     readonly name: string,
     private readonly home: string,
   ) {}
@@ -58,10 +69,10 @@ export class WorkspaceSyncer {
   }
 
   private async open(): Promise<SourceSync> {
-    const handle = await openWorkspace(this.store, this.pool, this.name);
+    const handle = await this.openWorkspace(this.name);
     const path = handle.workspace.spec.source?.path;
     if (path === undefined) {
-      throw new ExitError(`workspace "${this.name}" has no spec.source.path: there is nothing to sync`, 1, 'set spec.source.path in its manifest and apply');
+      throw new NothingToSync(`workspace "${this.name}" has no spec.source.path: there is nothing to sync`);
     }
     // A new handle (the workspace may have been recreated): the record still tells what was sent.
     const where = `workspace ${this.name} on node ${handle.node.metadata.name}`;

@@ -2,8 +2,7 @@
 // source.path, started after the apply that made it, closed when it leaves the set.
 import type { WorkspaceResource } from '../model/types.js';
 import type { Store } from '../store/types.js';
-import type { TransportPool } from '../transport/pool.js';
-import { describeBatch, watchSource, WorkspaceSyncer, type SyncBatch } from './session.js';
+import { describeBatch, watchSource, WorkspaceSyncer, type OpenWorkspace, type SyncBatch } from './session.js';
 
 interface Running {
   path: string;
@@ -15,7 +14,7 @@ export class SourceWatchers {
 
   constructor(
     private readonly store: Store,
-    private readonly pool: TransportPool,
+    private readonly openWorkspace: OpenWorkspace,
     private readonly home: string,
     private readonly report: { batch(line: string, data: SyncBatch): void; error(line: string): void },
   ) {}
@@ -33,7 +32,7 @@ export class SourceWatchers {
   }
 
   private async start(name: string, path: string): Promise<void> {
-    const syncer = new WorkspaceSyncer(this.store, this.pool, name, this.home);
+    const syncer = new WorkspaceSyncer(this.store, this.openWorkspace, name, this.home);
     try {
       // Brings the workspace up to date (a docker/lxc/qemu create keeps no record: a full push)
       // and learns which directories need no watching.

@@ -44,11 +44,12 @@ const STALE = 75;
 /**
  * The push, in one exec. Args: WORKSPACE_DIR STATE_DIR EXPECTED_ID NEW_ID FRESH DELETED…; the
  * tar (paths relative to the workspace dir) on stdin. FRESH=1 empties the workspace dir first
- * (a create). Paths come as arguments, never as shell text.
+ * (a create), and removes the temp trees an interrupted SFTP upload (Transport.upload, the way
+ * sources were sent before) left beside it. Paths come as arguments, never as shell text.
  */
 export const PUSH_SCRIPT = `ws=$1 st=$2 want=$3 new=$4 fresh=$5
 shift 5
-if [ "$fresh" = 1 ]; then rm -rf -- "$ws" || exit 1; fi
+if [ "$fresh" = 1 ]; then rm -rf -- "$ws" "$ws".vendetta-tmp-* || exit 1; fi
 mkdir -p -- "$ws" "$st" || exit 1
 if [ -n "$want" ]; then
   have=''

@@ -243,7 +243,8 @@ describe('a process workspace after an interrupted upload (over SSH)', () => {
     // What a kill -9 during the SFTP upload leaves: the workspace directory without meta.json
     // and the upload's temp tree beside the target.
     const leftover = `${root}/${PROC}/workspace.vendetta-tmp-0badf00d`;
-    const made = await transport.exec(['/bin/sh', '-c', 'mkdir -p "$1/state" "$2" && echo partial > "$2/hello.txt"', 'sh', `${root}/${PROC}`, leftover]);
+    // And what one during today's tar upload leaves: a partial workspace directory.
+    const made = await transport.exec(['/bin/sh', '-c', 'mkdir -p "$1/state" "$1/workspace" "$2" && echo partial > "$2/hello.txt" && echo stale > "$1/workspace/stale.txt"', 'sh', `${root}/${PROC}`, leftover]);
     expect(made.code, made.stderr).toBe(0);
 
     const r = await cli('apply', '-f', dir);
@@ -251,6 +252,7 @@ describe('a process workspace after an interrupted upload (over SSH)', () => {
     const ls = await transport.exec(['ls', '-A', `${root}/${PROC}`]);
     expect(ls.stdout.trim().split('\n').sort()).toEqual(['meta.json', 'state', 'workspace']);
     expect((await transport.readFile(`${root}/${PROC}/workspace/hello.txt`)).toString()).toBe('hello\n');
+    expect((await transport.exec(['test', '-e', `${root}/${PROC}/workspace/stale.txt`])).code).not.toBe(0);
     const meta = JSON.parse((await transport.readFile(`${root}/${PROC}/meta.json`)).toString()) as { owner: { id: string } };
     expect(meta.owner.id).toBe(identityOf(home).id);
   });

@@ -1,9 +1,10 @@
 // Volumes on docker and process workspaces of a remote SSH node, through the built CLI: data in a
-// volume survives a recreate (image change for docker, env change for process) and a plain
+// volume survives a recreate (image change for docker, source change for process: an env change
+// alone updates a process workspace in place, its files all kept) and a plain
 // delete; `delete --volumes` and `apply --prune --volumes` remove it; plain --prune keeps it and
 // says so. Infra: test/infra/up.sh (n1 with its own dockerd).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadInfra, makeTempHome, type Infra, type TempHome } from './helpers/infra.js';
@@ -17,6 +18,7 @@ describe('volumes on docker and process workspaces (n1, built CLI)', () => {
   let home: TempHome;
   const dir = mkdtempSync(join(tmpdir(), 'vendetta-volumes-'));
   const pruneDir = mkdtempSync(join(tmpdir(), 'vendetta-volumes-prune-'));
+  const sources = mkdtempSync(join(tmpdir(), 'vendetta-volumes-src-'));
   const cli = (...args: string[]) => runCli(args, { home: home.dir, env: home.env });
   const ok = async (...args: string[]) => {
     const r = await cli(...args);
@@ -25,6 +27,10 @@ describe('volumes on docker and process workspaces (n1, built CLI)', () => {
   };
 
   function writeManifests(opts: { image: string; env: string }): void {
+    // The process workspace's source follows the round: a new source path replaces it.
+    const source = join(sources, `src-${opts.env}`);
+    mkdirSync(source, { recursive: true });
+    writeFileSync(join(source, 'round.txt'), opts.env);
     writeFileSync(
       join(dir, 'ws.yaml'),
       [
@@ -47,6 +53,7 @@ spec:
   node: n1
   provider: process
   env: {ROUND: "${opts.env}"}
+  source: {path: ${source}}
   volumes:
     - {name: data, path: data}
 `,
@@ -85,6 +92,7 @@ spec:
     if (infra) await dockerOn(infra, 'n1', ['rmi', IMAGE_V2]).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
     rmSync(pruneDir, { recursive: true, force: true });
+    rmSync(sources, { recursive: true, force: true });
   });
 
   it('keeps volume data through a recreate and a plain delete; delete --volumes removes it', async () => {
@@ -96,7 +104,7 @@ spec:
     await ok('exec', 'vol-p1', '--', 'sh', '-c', 'echo kept-process > data/f && echo lost > outside');
     const before = (await managedContainers(infra, 'n1')).get('vendetta-vol-d1');
 
-    // Image (docker) and env (process) change: both are recreated.
+    // Image (docker) and source (process) change: both are recreated.
     writeManifests({ image: IMAGE_V2, env: '2' });
     const recreate = await ok('apply', '-f', dir);
     expect(recreate.stdout).toContain('2 to recreate');

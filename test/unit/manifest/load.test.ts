@@ -272,8 +272,8 @@ spec:
   });
 
   test('an onSync action that does not exist', async () => {
-    write({ 'o.yaml': `${API}\nkind: Service\nmetadata: {name: web}\nspec: {workspace: nope, command: x, onSync: rebuild}\n` });
-    expect(await errors()).toContain('o.yaml:4:45: Service "web" spec.onSync must be one of sync, restart, got "rebuild"');
+    write({ 'o.yaml': `${API}\nkind: Service\nmetadata: {name: web}\nspec: {workspace: nope, command: x, onSync: reload}\n` });
+    expect(await errors()).toContain('o.yaml:4:45: Service "web" spec.onSync must be one of sync, restart, rebuild, got "reload"');
   });
 
   test('a missing source directory', async () => {

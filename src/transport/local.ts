@@ -7,6 +7,7 @@ import { dirname, basename, join } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { PassThrough, type Duplex } from 'node:stream';
 import { shellQuote } from './quote.js';
+import { sizedTerminalArgv } from './terminal.js';
 import {
   TransportError,
   type ExecOptions,
@@ -37,9 +38,7 @@ function killGroup(child: ChildProcess): void {
  * echo on for the terminal, as a login over SSH has it.
  */
 export function ptyArgv(argv: string[], size: { rows: number; cols: number }): string[] {
-  const rows = Math.max(1, Math.floor(size.rows));
-  const cols = Math.max(1, Math.floor(size.cols));
-  return ['script', '-qfec', `stty rows ${rows} cols ${cols} 2>/dev/null; exec ${shellQuote(argv)}`, '/dev/null'];
+  return ['script', '-qfec', shellQuote(sizedTerminalArgv(argv, size)), '/dev/null'];
 }
 
 /**

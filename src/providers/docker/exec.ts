@@ -3,6 +3,7 @@
 // inspect once the stream ends. argv goes to Docker as an array: no shell ever parses it.
 import { PassThrough, Writable, type Duplex } from 'node:stream';
 import type Docker from 'dockerode';
+import { sizedTerminalArgv } from '../../transport/terminal.js';
 import {
   TransportError,
   type ExecOptions,
@@ -198,7 +199,9 @@ async function initialResize(exec: Docker.Exec, rows: number, cols: number): Pro
 export async function dockerSpawn(target: ExecTarget, argv: string[], opts: SpawnOptions = {}): Promise<SpawnedProcess> {
   const tty = opts.pty !== undefined;
   const env = tty ? { TERM: opts.pty?.term ?? 'xterm-256color', ...opts.env } : opts.env;
-  const { exec, stream } = await startExec(target, argv, { env, cwd: opts.cwd, stdin: true, tty });
+  // The size is set inside before the command runs: the resize below can only follow the start.
+  const command = opts.pty ? sizedTerminalArgv(argv, opts.pty) : argv;
+  const { exec, stream } = await startExec(target, command, { env, cwd: opts.cwd, stdin: true, tty });
 
   const stdout = new PassThrough();
   const stderr = new PassThrough();

@@ -50,25 +50,8 @@ sshd_up() {
   mkdir -p "$d"
   [ -f "$d/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -f "$d/ssh_host_ed25519_key" -C "$h-host"
   cp "$W/client_key.pub" "$d/authorized_keys"; chmod 644 "$d/authorized_keys"
-  cat > "$d/sshd_config" <<CFG
-ListenAddress $(bast_addr "$h"):22
-HostKey $d/ssh_host_ed25519_key
-PidFile $d/sshd.pid
-AuthorizedKeysFile $d/authorized_keys
-StrictModes no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PubkeyAuthentication yes
-PermitRootLogin no
-AllowUsers $TEST_USER
-UsePAM no
-AllowTcpForwarding yes
-AllowStreamLocalForwarding yes
-MaxSessions 1000
-MaxStartups 100:30:200
-LogLevel VERBOSE
-Subsystem sftp internal-sftp
-CFG
+  { sshd_common_config "$(bast_addr "$h"):22" "$d/ssh_host_ed25519_key" "$d" "$d/authorized_keys" "$TEST_USER"
+    echo 'Subsystem sftp internal-sftp'; } > "$d/sshd_config"
   alive "$d/sshd.pid" sshd && return 0
   mkdir -p /run/sshd
   nsrun "$(bast_ns "$h")" /usr/sbin/sshd -f "$d/sshd_config" -E "$d/sshd.log"

@@ -55,30 +55,40 @@ sshd_pids() {
 }
 
 # write_sshd_config NODE HOSTKEY OUTFILE
-write_sshd_config() {
-  local n=$1 key=$2 out=$3 d; d=$(node_dir "$1")
-  cat > "$out" <<CFG
-ListenAddress $(node_addr "$n"):$SSH_PORT
-HostKey $key
-PidFile $d/sshd.pid
-AuthorizedKeysFile $d/authorized_keys .ssh/authorized_keys
+# What every test sshd shares: key-only logins for the named users, forwarding on, many sessions.
+# Args: LISTEN HOSTKEY DIR AUTHORIZED_KEYS ALLOW_USERS; prints the lines (without Subsystem/Match).
+sshd_common_config() {
+  cat <<CFG
+ListenAddress $1
+HostKey $2
+PidFile $3/sshd.pid
+AuthorizedKeysFile $4
 StrictModes no
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 PubkeyAuthentication yes
 PermitRootLogin no
-AllowUsers $TEST_USER $PASSWORD_USER
+AllowUsers $5
 UsePAM no
 AllowTcpForwarding yes
 AllowStreamLocalForwarding yes
 MaxSessions 1000
 MaxStartups 100:30:200
 LogLevel VERBOSE
+CFG
+}
+
+write_sshd_config() {
+  local n=$1 key=$2 out=$3 d; d=$(node_dir "$1")
+  {
+    sshd_common_config "$(node_addr "$n"):$SSH_PORT" "$key" "$d" "$d/authorized_keys .ssh/authorized_keys" "$TEST_USER $PASSWORD_USER"
+    cat <<CFG
 SetEnv DOCKER_HOST=unix://$d/docker.sock
 Subsystem sftp internal-sftp
 Match User $PASSWORD_USER
   PasswordAuthentication yes
 CFG
+  } > "$out"
 }
 
 # start_sshd NODE CONFIG: start the node's sshd unless it is already running

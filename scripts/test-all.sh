@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cleanup() { bash test/infra/down.sh || true; }
 trap cleanup EXIT
-bash test/infra/up.sh
+# The cloud image builds on while the tests run; test/e2e/qemu-cloudimg.test.ts waits for it.
+VENDETTA_CLOUDIMG_WAIT=0 bash test/infra/up.sh
 npm test

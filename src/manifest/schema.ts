@@ -167,8 +167,9 @@ function portMappingIssues(doc: Record<string, unknown>, where: (path: DocPath) 
 // A built image is tagged by vendetta (vendetta-build/<workspace>:<hash>): an image name beside
 // it would be a second, contradicting answer to "what runs".
 function buildImageIssues(doc: Record<string, unknown>, where: (path: DocPath) => string): Issue[] {
-  const spec = doc.spec as { image?: unknown; build?: unknown; pull?: unknown } | undefined;
-  if (!isPlainObject(spec) || spec.build === undefined) return [];
+  const spec = doc.spec as { image?: unknown; build?: unknown; pull?: unknown; provider?: unknown } | undefined;
+  // Other providers refuse spec.build itself (./providers.ts).
+  if (!isPlainObject(spec) || spec.build === undefined || spec.provider !== 'docker') return [];
   const issues: Issue[] = [];
   if (spec.image !== undefined) {
     const path: DocPath = ['spec', 'image'];

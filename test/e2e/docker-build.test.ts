@@ -8,7 +8,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { infraNode, loadInfra, makeTempHome, type Infra, type TempHome } from './helpers/infra.js';
+import { contextBuildHash } from '../../src/build/context.js';
+import { buildTag } from '../../src/model/build.js';
+import { API_VERSION } from '../../src/model/types.js';
+import { dockerApiCalls, resetDockerApiCalls } from '../../src/providers/docker/client.js';
+import { createDockerDriver } from '../../src/providers/docker/driver.js';
+import type { DesiredWorkspace, DriverContext } from '../../src/providers/types.js';
+import { SshTransport } from '../../src/transport/ssh.js';
+import type { Transport } from '../../src/transport/types.js';
+import { infraNode, loadInfra, makeKnownHosts, makeTempHome, nodeResource, type Infra, type TempDir, type TempHome } from './helpers/infra.js';
 import { dockerEvents, dockerOn, dockerTime, mutatingEvents, nodeYaml } from './helpers/remote.js';
 import { eventually, freePort, httpGet, requireBuiltCli, runCli } from './support/cli.js';
 
@@ -182,5 +190,69 @@ spec:
     const d = await cli('delete', '-f', dir);
     expect(d.code, d.stdout + d.stderr).toBe(0);
     expect(await builtTags()).toEqual([]);
+  });
+});
+
+// The driver in this process, so the Engine API requests it makes can be counted (client.ts).
+describe('docker driver builds: POST /build only when the tag is missing', () => {
+  const WS_DRIVER = 'bld-drv';
+  let infra: Infra;
+  let transport: Transport;
+  let ctx: DriverContext;
+  let knownHosts: (TempDir & { path: string }) | undefined;
+  const driver = createDockerDriver();
+  const dir = mkdtempSync(join(tmpdir(), 'vendetta-bld-drv-'));
+  const progress: string[] = [];
+
+  const desired = (hash: string, ports?: string[]): DesiredWorkspace => ({
+    resource: {
+      apiVersion: API_VERSION,
+      kind: 'Workspace',
+      metadata: { name: WS_DRIVER },
+      spec: { node: 'n3', provider: 'docker', build: { context: dir, args: { V: '1' } }, ...(ports ? { ports } : {}) },
+    },
+    specHash: `hash-${hash}-${ports?.join(',') ?? ''}`,
+    env: {},
+    owner: { id: '0123456789abcdef', name: 'e2e@docker-build' },
+    build: { hash, tag: buildTag(WS_DRIVER, hash) },
+  });
+  const posts = () => dockerApiCalls.mutations.filter((m) => m === 'POST /build').length;
+
+  beforeAll(async () => {
+    infra = loadInfra();
+    const n = infraNode(infra, 'n3');
+    knownHosts = await makeKnownHosts(infra, ['n3']);
+    const node = nodeResource(infra, 'n3', { hostKey: n.hostKeyPub, providers: { docker: { socket: n.dockerSocket } } });
+    transport = new SshTransport(node, { knownHostsPath: knownHosts.path, strictHostKeys: true });
+    ctx = { node, transport, applySet: 'bld-e2e', progress: (m) => progress.push(m) };
+    writeFileSync(join(dir, 'Dockerfile'), `FROM ${infra.image}\nARG V\nRUN echo "v=$V" > /v\n`);
+    await driver.delete(ctx, WS_DRIVER);
+  });
+
+  afterAll(async () => {
+    await driver.delete(ctx, WS_DRIVER).catch(() => undefined);
+    await transport?.close();
+    await knownHosts?.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('builds once (progress shows the steps), then a recreate for another reason sends no build', async () => {
+    const hash = contextBuildHash({ context: dir, args: { V: '1' } });
+    resetDockerApiCalls();
+    await driver.create(ctx, desired(hash));
+    expect(posts()).toBe(1);
+    expect(progress.some((l) => /^build: Step 3\/\d+ : RUN echo "v=\$V" > \/v$/.test(l))).toBe(true);
+
+    resetDockerApiCalls();
+    await driver.delete(ctx, WS_DRIVER, { replacing: true });
+    await driver.create(ctx, desired(hash, [`${infraNode(infra, 'n3').address}:${await freePort(infraNode(infra, 'n3').address)}:80`]));
+    expect(posts()).toBe(0);
+    expect(dockerApiCalls.mutations).toContain('POST /containers/create');
+    const [ws] = (await driver.observe(ctx)).filter((w) => w.name === WS_DRIVER);
+    expect(ws?.buildHash).toBe(hash);
+
+    // A plain delete removes the built image too.
+    await driver.delete(ctx, WS_DRIVER);
+    expect((await dockerOn(infra, 'n3', ['images', `vendetta-build/${WS_DRIVER}`, '-q'])).trim()).toBe('');
   });
 });

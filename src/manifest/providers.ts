@@ -61,6 +61,11 @@ const RULES: Rule[] = [
     hint: () => 'only the process provider clones repositories; clone it locally and use spec.source.path',
   },
   {
+    path: ['build'],
+    supported: ['docker'],
+    hint: () => 'only the docker provider builds images; remove spec.build, or use provider docker',
+  },
+  {
     path: ['vm'],
     supported: ['qemu'],
     hint: () => 'spec.vm configures qemu virtual machines only; remove it or use provider qemu',

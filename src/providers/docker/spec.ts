@@ -31,6 +31,9 @@ export const LABEL_VOLUME = 'vendetta.dev/volume';
 /** Recorded only: docker's local driver does not limit a volume's size. */
 export const LABEL_SIZE = 'vendetta.dev/size';
 
+/** On containers: the build hash of the image it runs (spec.build). On built images: their build hash. */
+export const LABEL_BUILD_HASH = 'vendetta.dev/build-hash';
+
 /** The only selector used to list containers: anything without it is never touched. */
 export const MANAGED_SELECTOR = `${LABEL_MANAGED}=true`;
 
@@ -205,7 +208,11 @@ export function containerCreateOptions(ws: DesiredWorkspace, applySet: string, i
     Cmd: [],
     WorkingDir: WORKSPACE_DIR,
     Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-    Labels: { ...workspaceLabels(ws, applySet), ...(stateDir ? { [LABEL_STATE_DIR]: stateDir } : {}) },
+    Labels: {
+      ...workspaceLabels(ws, applySet),
+      ...(stateDir ? { [LABEL_STATE_DIR]: stateDir } : {}),
+      ...(ws.build ? { [LABEL_BUILD_HASH]: ws.build.hash } : {}),
+    },
     ExposedPorts: exposed,
     HostConfig: hostConfig,
   };
@@ -252,6 +259,7 @@ export function observedFromContainer(info: Docker.ContainerInfo, services: Obse
     provider: 'docker',
     specHash: labels[LABEL_SPEC_HASH] ?? '',
     ...(labels[LABEL_APPLY_SET] ? { applySet: labels[LABEL_APPLY_SET] } : {}),
+    ...(labels[LABEL_BUILD_HASH] ? { buildHash: labels[LABEL_BUILD_HASH] } : {}),
     ...(labels[LABEL_OWNER] ? { owner: { id: labels[LABEL_OWNER], name: labels[LABEL_OWNER_NAME] ?? labels[LABEL_OWNER] } } : {}),
     ...(complete ? {} : { incomplete: true }),
     running,

@@ -3,7 +3,10 @@
 # Idempotent. Leaves the vdtest user in place.
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
+bash "$HERE/incus.sh" down &   # beside LXD: separate daemons, netns and state
+INCUS_PID=$!
 bash "$HERE/lxd.sh" down
+wait "$INCUS_PID"
 bash "$HERE/qemu.sh" down   # VMs left by tests, by pidfile
 bash "$HERE/bastion.sh" down
 ts "stopping nodes"

@@ -26,6 +26,7 @@ if [ ${#MISSING[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${MISSING[@]}" >/dev/null
 fi
+bash "$HERE/incus.sh" install   # Incus comes from bookworm-backports: its own apt run, a no-op once installed
 
 ts "user $TEST_USER + client key"
 mkdir -p "$W"
@@ -99,7 +100,12 @@ ts env.json
 } > "$W/env.json.tmp"
 mv "$W/env.json.tmp" "$W/env.json"
 bash "$HERE/bastion.sh" up   # a node reachable only through a bastion -> $W/bastion/bastion.json
+# Incus starts beside LXD (own netns, bridge and addresses); both take a few seconds, mostly waiting.
+bash "$HERE/incus.sh" up > "$W/incus-up.log" 2>&1 &
+INCUS_PID=$!
 bash "$HERE/lxd.sh" up
+if ! wait "$INCUS_PID"; then cat "$W/incus-up.log" >&2; echo "incus failed to start; see $W/incus-up.log" >&2; exit 1; fi
+cat "$W/incus-up.log"
 ts "waiting for the cloud image (log: $W/cloudimg.log)"
 if ! wait "$CLOUDIMG_PID"; then tail -n 30 "$W/cloudimg.log" >&2; echo "cloud image build failed; see $W/cloudimg.log" >&2; exit 1; fi
 sed 's/^/  /' "$W/cloudimg.log"

@@ -61,6 +61,12 @@ const RULES: Rule[] = [
     hint: () => 'only the process provider clones repositories; clone it locally and use spec.source.path',
   },
   {
+    path: ['source', 'onNode'],
+    supported: ['lxc'],
+    allowed: (value) => value === false,
+    hint: () => 'only lxc workspaces mount a node directory (a disk device); remove spec.source.onNode to copy the source in',
+  },
+  {
     path: ['vm'],
     supported: ['qemu'],
     hint: () => 'spec.vm configures qemu virtual machines only; remove it or use provider qemu',

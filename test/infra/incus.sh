@@ -1,5 +1,5 @@
 #!/bin/bash
-# Incus for the e2e suite, beside LXD: `incus.sh install` | `up` | `down`. Run as root (up.sh / down.sh).
+# Incus for the e2e suite, beside LXD: `incus.sh backports` | `install` | `up` | `down`. Run as root (up.sh / down.sh).
 #
 # The same shape as lxd.sh, on its own addresses so both daemons run at once: netns vdincus, a veth
 # 10.218.0.1 (host) <-> 10.218.0.2 (netns), and inside the netns an Incus bridge vdincbr0
@@ -43,17 +43,22 @@ make_netns() {
   ip route add 10.218.1.0/24 via 10.218.0.2 dev "$HOST_VETH"
 }
 
-# Incus is only in bookworm-backports: add that suite (same mirror and key as the main sources),
-# pinned low by apt's default backports priority so nothing else is upgraded from it.
+# Incus is only in bookworm-backports: add that suite (same mirror and key as the main sources).
+# apt gives backports priority 100, so nothing else is upgraded from it.
+add_backports() {
+  grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/ && return 0
+  local mirror
+  mirror=$(grep -hoE '^URIs: *http[^ ]*/debian$' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1 | awk '{print $2}')
+  [ -n "$mirror" ] || mirror=$(grep -hoE '^deb +http[^ ]*/debian ' /etc/apt/sources.list 2>/dev/null | head -n1 | awk '{print $2}')
+  printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+    "${mirror:-http://deb.debian.org/debian}" > "$BACKPORTS"
+  ts "incus: added bookworm-backports ($BACKPORTS)"
+}
+
+# Container-only Incus: incus-base + incus-client (up.sh installs them in its one apt run).
 install_incus() {
   dpkg -s incus-base incus-client >/dev/null 2>&1 && return 0
-  if ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
-    local mirror
-    mirror=$(grep -hoE '^URIs: *http[^ ]*/debian$' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1 | awk '{print $2}')
-    [ -n "$mirror" ] || mirror=$(grep -hoE '^deb +http[^ ]*/debian ' /etc/apt/sources.list 2>/dev/null | head -n1 | awk '{print $2}')
-    printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-      "${mirror:-http://deb.debian.org/debian}" > "$BACKPORTS"
-  fi
+  add_backports
   ts "incus: installing incus-base incus-client from bookworm-backports"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -t bookworm-backports \
@@ -180,9 +185,10 @@ down() {
 
 T0=$(date +%s%N)
 case "${1:-}" in
+  backports) add_backports ;;
   install) install_incus ;;
   up) up ;;
   down) down ;;
-  *) echo "usage: $0 install|up|down" >&2; exit 2 ;;
+  *) echo "usage: $0 backports|install|up|down" >&2; exit 2 ;;
 esac
 ts "incus.sh $1 took $(( ($(date +%s%N) - T0) / 1000000 )) ms"

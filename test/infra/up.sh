@@ -18,7 +18,9 @@ PKGS=(docker.io openssh-server busybox-static iproute2 sudo procps
       debootstrap syslinux syslinux-common fdisk e2fsprogs                    # cloudimg.sh
       zsh fish time tmux                                                      # completion tests; GNU time for the chaos suite; a real terminal for shell/apply tests
       rsync                                                                   # sshproxy-image.sh, ssh-proxy tests
-      lxd dnsmasq-base)                                                       # lxd.sh
+      lxd dnsmasq-base                                                        # lxd.sh
+      incus-base incus-client)                                                # incus.sh (bookworm-backports, added below)
+bash "$HERE/incus.sh" backports   # Incus is only there; apt prefers the main suite for everything else
 MISSING=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || MISSING+=("$p"); done
 if [ ${#MISSING[@]} -gt 0 ]; then
@@ -26,7 +28,6 @@ if [ ${#MISSING[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${MISSING[@]}" >/dev/null
 fi
-bash "$HERE/incus.sh" install   # Incus comes from bookworm-backports: its own apt run, a no-op once installed
 
 ts "user $TEST_USER + client key"
 mkdir -p "$W"

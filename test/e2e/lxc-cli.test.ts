@@ -32,7 +32,8 @@ describe.each(lxcDaemons())('lxc workspaces on a remote SSH node (built CLI), $f
 
   async function instances(): Promise<Map<string, Instance>> {
     const list = JSON.parse(await daemonCli(lxd, ['query', '/1.0/instances?recursion=1'])) as Instance[];
-    return new Map(list.filter((i) => i.config['user.vendetta.managed'] === 'true').map((i) => [i.name, i]));
+    // Only this suite's (lxc-*): other suites may have their own instances on the shared daemon meanwhile.
+    return new Map(list.filter((i) => i.config['user.vendetta.managed'] === 'true' && i.name.startsWith('vendetta-lxc-')).map((i) => [i.name, i]));
   }
 
 

@@ -154,6 +154,12 @@ export async function loadManifests(paths: string[], opts: LoadOptions = {}): Pr
 async function absoluteSourcePath(resource: Resource & { kind: 'Workspace' }, manifestDir: string): Promise<string | undefined> {
   const source = resource.spec.source!;
   const written = source.path!;
+  if (source.onNode) {
+    // A directory on the node: nothing to resolve or look at here (the node may be another machine).
+    return isAbsolute(written)
+      ? undefined
+      : `Workspace "${resource.metadata.name}" spec.source.path: ${JSON.stringify(written)} must be an absolute path on the node with onNode: true (it is not resolved against the manifest's directory)`;
+  }
   const expanded = written === '~' || written.startsWith('~/') ? join(homedir(), written.slice(1)) : written;
   const absolute = resolve(manifestDir, expanded);
   source.path = absolute;

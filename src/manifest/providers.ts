@@ -66,6 +66,12 @@ const RULES: Rule[] = [
     hint: () => 'only the docker provider builds images; remove spec.build, or use provider docker',
   },
   {
+    path: ['source', 'onNode'],
+    supported: ['lxc'],
+    allowed: (value) => value === false,
+    hint: () => 'only lxc workspaces mount a node directory (a disk device); remove spec.source.onNode to copy the source in',
+  },
+  {
     path: ['vm'],
     supported: ['qemu'],
     hint: () => 'spec.vm configures qemu virtual machines only; remove it or use provider qemu',

@@ -63,12 +63,21 @@ function hashedSpec(ws: WorkspaceResource): object {
 }
 
 /**
- * Hash of a workspace's shape: its spec without `state` and without env. A provider that can
- * change env in place (process: services read it when they start) records it beside the spec
- * hash; when only the spec hash differs, the planner updates the workspace instead of replacing it.
+ * Spec fields a provider changes on a running workspace (besides env), so they stay out of its
+ * shape hash: qemu adds and removes user-net port forwards through QMP without a reboot.
+ */
+const LIVE_FIELDS: Partial<Record<WorkspaceResource['spec']['provider'], ReadonlyArray<'ports'>>> = { qemu: ['ports'] };
+
+/**
+ * Hash of a workspace's shape: its spec without `state`, without env and without what its provider
+ * changes live (LIVE_FIELDS). A provider that can change those in place (process: services read
+ * env when they start; qemu: env likewise, and port forwards) records it beside the spec hash;
+ * when only the spec hash differs, the planner updates the workspace instead of replacing it.
  */
 export function workspaceShapeHash(ws: WorkspaceResource, key: HashKey, buildHash?: string): string {
-  return hmacShort(key, canonicalJson({ kind: 'WorkspaceShape', spec: hashedSpec(ws), ...buildPart(buildHash) }));
+  const spec: Record<string, unknown> = { ...hashedSpec(ws) };
+  for (const field of LIVE_FIELDS[ws.spec.provider] ?? []) delete spec[field];
+  return hmacShort(key, canonicalJson({ kind: 'WorkspaceShape', spec, ...buildPart(buildHash) }));
 }
 
 /**

@@ -91,7 +91,8 @@ export interface WorkspaceSpec {
   build?: BuildSpec;
   resources?: Resources;
   /** path is resolved against the manifest's directory by the loader (absolute afterwards). */
-  source?: { path?: string; git?: { url: string; ref?: string } };
+  /** onNode: `path` is a directory on the node, mounted (lxc) rather than copied. */
+  source?: { path?: string; git?: { url: string; ref?: string }; onNode?: boolean };
   env?: EnvMap;
   /** Compose syntax: "[ip:]hostPort:containerPort[/tcp|udp]". */
   ports?: string[];
@@ -228,8 +229,9 @@ export interface ObservedWorkspace {
   provider: ProviderName;
   specHash: string;
   /**
-   * Hash of its spec without env (model/hash.ts workspaceShapeHash), recorded only by providers
-   * that can change env in place (process). Equal to the desired one: an env change is an update.
+   * Hash of its spec without env and live fields (model/hash.ts workspaceShapeHash), recorded only
+   * by providers that can change those in place (process, qemu). Equal to the desired one: the
+   * change is an update.
    */
   shapeHash?: string;
   applySet?: string;

@@ -132,10 +132,13 @@ export function plan(input: PlanInput): Plan {
       b.gone.add(name);
       startAll(op, 'workspace is being recreated');
     } else if (current.specHash !== desired.specHash && current.shapeHash !== undefined && current.shapeHash === desired.shapeHash && current.running && wantRunning) {
-      // Only env differs, and the provider records the shape, so it can change env in place
-      // (process): its files stay; services whose env changed restart (their hash has the env).
+      // Only env (or a field its provider changes live, e.g. qemu ports) differs, and the provider
+      // records the shape, so it changes that in place: its files stay; services whose env
+      // changed restart (their hash has the env).
       const changes = workspaceChanges(previous, ws);
-      b.workspace('update-workspace', place, hashCause(changes, hasSecretEnv(set, resourceId('Workspace', name))).replace('spec-hash changed', 'env changed'), { changes });
+      const envOnly = changes !== undefined && changes.length > 0 && changes.every((c) => { const p = shortPath(c.path); return p === 'env' || p.startsWith('env.'); });
+      const cause = hashCause(changes, hasSecretEnv(set, resourceId('Workspace', name))).replace('spec-hash changed', envOnly ? 'env changed' : 'changed in place');
+      b.workspace('update-workspace', place, cause, { changes });
       for (const svc of services) planService(input, b, place, current, svc, applied, 'workspace env changed');
     } else if (current.specHash !== desired.specHash) {
       // Made from another spec: delete + create. Services go with the old workspace, so all of

@@ -22,6 +22,12 @@ export function lazyDriver(
     availability: async (ctx) => (await driver()).availability(ctx),
     observe: async (ctx) => (await driver()).observe(ctx),
     create: async (ctx, ws) => (await driver()).create(ctx, ws),
+    // Planned only for workspaces whose driver recorded a shape hash (qemu), so it has update().
+    update: async (ctx, ws) => {
+      const d = await driver();
+      if (!d.update) throw new Error(`the ${name} provider cannot update workspace ${ws.resource.metadata.name} in place`);
+      return d.update(ctx, ws);
+    },
     start: async (ctx, n) => (await driver()).start(ctx, n),
     stop: async (ctx, n) => (await driver()).stop(ctx, n),
     delete: async (ctx, n, o) => (await driver()).delete(ctx, n, o),

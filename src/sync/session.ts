@@ -74,6 +74,9 @@ export class WorkspaceSyncer {
     if (path === undefined) {
       throw new NothingToSync(`workspace "${this.name}" has no spec.source.path: there is nothing to sync`);
     }
+    if (handle.workspace.spec.source?.onNode) {
+      throw new NothingToSync(`workspace "${this.name}" mounts its source from the node (spec.source.onNode): its files are the node's, there is nothing to sync`);
+    }
     // A new handle (the workspace may have been recreated): the record still tells what was sent.
     const where = `workspace ${this.name} on node ${handle.node.metadata.name}`;
     if (!this.sync || this.sync.source !== path) this.sync = new SourceSync(path, handle.runtime, syncRecordPath(this.home, this.name), where);

@@ -22,7 +22,8 @@ export class SourceWatchers {
   /** Watch exactly these workspaces' sources (those with a source.path). */
   async follow(workspaces: Iterable<WorkspaceResource>): Promise<void> {
     const wanted = new Map<string, string>();
-    for (const ws of workspaces) if (ws.spec.source?.path !== undefined) wanted.set(ws.metadata.name, ws.spec.source.path);
+    // onNode: the workspace mounts the node's directory; nothing on this machine to watch.
+    for (const ws of workspaces) if (ws.spec.source?.path !== undefined && !ws.spec.source.onNode) wanted.set(ws.metadata.name, ws.spec.source.path);
     for (const [name, r] of [...this.running]) {
       if (wanted.get(name) === r.path) continue;
       this.running.delete(name);

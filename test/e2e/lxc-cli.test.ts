@@ -1,32 +1,16 @@
 // LXC workspaces on a remote SSH node, through the built CLI as a user runs it. Infra:
-// test/infra/up.sh (sshd n1..n3) + test/infra/lxd.sh (LXD in netns vdlxd, socket usable by vdtest).
+// test/infra/up.sh (sshd n1..n3) + test/infra/lxd.sh (LXD in netns vdlxd) and test/infra/incus.sh
+// (Incus in netns vdincus), sockets usable by vdtest. Runs once per daemon.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { infraDir, loadInfra, makeTempHome, type Infra, type TempHome } from './helpers/infra.js';
+import { loadInfra, makeTempHome, type Infra, type TempHome } from './helpers/infra.js';
+import { daemonCli, lxcDaemons, type LxcInfra } from './helpers/lxc.js';
 import { nodeYaml } from './helpers/remote.js';
 import { eventually, httpGet, requireBuiltCli, runCli } from './support/cli.js';
 
-/** test/infra/lxd.sh writes lxd.json; missing means the infra is down: fail, never skip. */
-interface LxdInfra {
-  socket: string;
-  image: string;
-  /** Another alias of the same image: an image change without a download. */
-  image2: string;
-  listenAddress: string;
-}
-
-function loadLxdInfra(): LxdInfra {
-  const file = join(infraDir(), 'lxd.json');
-  if (!existsSync(file)) throw new Error(`LXD e2e infra is not running: ${file} is missing. Start it with: sudo bash test/infra/up.sh`);
-  return JSON.parse(readFileSync(file, 'utf8')) as LxdInfra;
-}
-
-const execFileP = promisify(execFile);
-const PORT = 18090; // published in the LXD netns, at lxd.listenAddress
+const PORT = 18090; // published in the daemon's netns, at lxd.listenAddress
 
 interface Instance {
   name: string;
@@ -36,9 +20,8 @@ interface Instance {
   devices: Record<string, Record<string, string>>;
 }
 
-describe('lxc workspaces on a remote SSH node (built CLI)', () => {
+describe.each(lxcDaemons())('lxc workspaces on a remote SSH node (built CLI), $flavor', (lxd: LxcInfra) => {
   let infra: Infra;
-  let lxd: LxdInfra;
   let home: TempHome;
   // The broken set gets its own client state: its unreachable node must not fail other commands.
   let brokenHome: TempHome;
@@ -47,15 +30,10 @@ describe('lxc workspaces on a remote SSH node (built CLI)', () => {
   const broken = join(dir, 'broken');
   const cli = (...args: string[]) => runCli(args, { home: home.dir, env: home.env });
 
-  async function lxcCli(args: string[]): Promise<string> {
-    const pending = execFileP('lxc', args, { env: { ...process.env, LXD_DIR: lxd.socket.replace(/\/unix\.socket$/, '') } });
-    pending.child.stdin?.end();
-    return (await pending).stdout;
-  }
-
   async function instances(): Promise<Map<string, Instance>> {
-    const list = JSON.parse(await lxcCli(['query', '/1.0/instances?recursion=1'])) as Instance[];
-    return new Map(list.filter((i) => i.config['user.vendetta.managed'] === 'true').map((i) => [i.name, i]));
+    const list = JSON.parse(await daemonCli(lxd, ['query', '/1.0/instances?recursion=1'])) as Instance[];
+    // Only this suite's (lxc-*): other suites may have their own instances on the shared daemon meanwhile.
+    return new Map(list.filter((i) => i.config['user.vendetta.managed'] === 'true' && i.name.startsWith('vendetta-lxc-')).map((i) => [i.name, i]));
   }
 
 
@@ -100,7 +78,6 @@ spec:
   beforeAll(async () => {
     requireBuiltCli();
     infra = loadInfra();
-    lxd = loadLxdInfra();
     home = await makeTempHome(infra);
     brokenHome = await makeTempHome(infra);
     mkdirSync(join(main, 'site'), { recursive: true });
@@ -197,7 +174,7 @@ spec: {node: n2, provider: process}
   });
 
   it('a container stopped by hand is started again by the next apply', async () => {
-    await lxcCli(['stop', '--force', 'vendetta-lxc-other']);
+    await daemonCli(lxd, ['stop', '--force', 'vendetta-lxc-other']);
     expect((await instances()).get('vendetta-lxc-other')!.status).toBe('Stopped');
     const r = await cli('apply', '-f', main, '-o', 'json');
     expect(r.code, r.stdout + r.stderr).toBe(0);

@@ -173,6 +173,29 @@ describe('qemu provider over SSH (TCG)', () => {
     expect((await httpGet(`http://127.0.0.1:${published}/`)).body).toContain('hello from the qe-a source');
   });
 
+  it('changing spec.ports on the running VM is an update in place: same qemu process, new port answers, old one refused', async () => {
+    const [pid] = qemuProcesses(`${VM_ROOT}/n1/qe-a/`);
+    const moved = await freePort();
+    const source = join(dir, 'site');
+    manifest(
+      'a.yaml',
+      qemuNode('n1'),
+      vmYaml('qe-a', 'n1', { ports: [`127.0.0.1:${moved}:8080`], source, env: { GREETING: 'from-the-vm' } }),
+      webYaml('qe-web', 'qe-a', 8080),
+    );
+    const diff = await cli(['diff', '-f', a, '-o', 'json']);
+    const ops = (JSON.parse(diff.stdout) as { plan: { operations: { id: string; cause: string }[] } }).plan.operations;
+    expect(ops.map((o) => `${o.id}: ${o.cause}`), output(diff)).toEqual(['update-workspace:qe-a: changed in place: ports']);
+    const r = await cli(['apply', '-f', a]);
+    expect(r.code, output(r)).toBe(0);
+    expect(qemuProcesses(`${VM_ROOT}/n1/qe-a/`)).toEqual([pid]);
+    expect((await httpGet(`http://127.0.0.1:${moved}/`)).body).toContain('hello from the qe-a source');
+    await expect(httpGet(`http://127.0.0.1:${published}/`)).rejects.toThrow(); // fetch failed: connection refused
+    const again = await cli(['apply', '-f', a]);
+    expect(output(again)).toMatch(/No changes|0 operations/);
+    published = moved;
+  });
+
   it('two VMs on one node converge in one apply, each with its own address for the same guest port', async () => {
     const pair = manifest(
       'pair.yaml',

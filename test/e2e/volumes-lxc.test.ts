@@ -1,34 +1,18 @@
 // Volumes on an lxc workspace of a remote SSH node, through the built CLI: a custom storage volume
 // in the instance's pool survives an image change (a recreate) and a plain delete, and goes with
-// `delete --volumes`. Infra: test/infra/up.sh + test/infra/lxd.sh (LXD, socket usable by vdtest).
+// `delete --volumes`. Infra: test/infra/up.sh + test/infra/lxd.sh (LXD) and
+// test/infra/incus.sh (Incus), sockets usable by vdtest. Runs once per daemon.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { infraDir, loadInfra, makeTempHome, type Infra, type TempHome } from './helpers/infra.js';
+import { loadInfra, makeTempHome, type Infra, type TempHome } from './helpers/infra.js';
+import { daemonCli, lxcDaemons, type LxcInfra } from './helpers/lxc.js';
 import { nodeYaml } from './helpers/remote.js';
 import { requireBuiltCli, runCli } from './support/cli.js';
 
-interface LxdInfra {
-  socket: string;
-  image: string;
-  image2: string;
-}
-
-/** test/infra/lxd.sh writes lxd.json; missing means the infra is down: fail, never skip. */
-function loadLxdInfra(): LxdInfra {
-  const file = join(infraDir(), 'lxd.json');
-  if (!existsSync(file)) throw new Error(`LXD e2e infra is not running: ${file} is missing. Start it with: sudo bash test/infra/up.sh`);
-  return JSON.parse(readFileSync(file, 'utf8')) as LxdInfra;
-}
-
-const execFileP = promisify(execFile);
-
-describe('volumes on an lxc workspace (n1, built CLI)', () => {
+describe.each(lxcDaemons())('volumes on an lxc workspace (n1, built CLI), $flavor', (lxd: LxcInfra) => {
   let infra: Infra;
-  let lxd: LxdInfra;
   let home: TempHome;
   const dir = mkdtempSync(join(tmpdir(), 'vendetta-volumes-lxc-'));
   const cli = (...args: string[]) => runCli(args, { home: home.dir, env: home.env });
@@ -39,9 +23,7 @@ describe('volumes on an lxc workspace (n1, built CLI)', () => {
   };
 
   async function lxcQuery(path: string): Promise<unknown> {
-    const pending = execFileP('lxc', ['query', path], { env: { ...process.env, LXD_DIR: lxd.socket.replace(/\/unix\.socket$/, '') } });
-    pending.child.stdin?.end();
-    return JSON.parse((await pending).stdout);
+    return JSON.parse(await daemonCli(lxd, ['query', path]));
   }
 
   /** Our custom volumes of workspace vol-l1 (name → config), wherever their pool is. */
@@ -83,7 +65,6 @@ spec:
   beforeAll(async () => {
     requireBuiltCli();
     infra = loadInfra();
-    lxd = loadLxdInfra();
     home = await makeTempHome(infra);
     write(lxd.image);
   });

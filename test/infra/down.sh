@@ -13,7 +13,10 @@ if [ -f "$W/cloudimg.pid" ]; then
   fi
   rm -f "$W/cloudimg.pid"
 fi
+bash "$HERE/incus.sh" down &   # beside LXD: separate daemons, netns and state
+INCUS_PID=$!
 bash "$HERE/lxd.sh" down
+wait "$INCUS_PID"
 bash "$HERE/qemu.sh" down   # VMs left by tests, by pidfile
 bash "$HERE/bastion.sh" down
 ts "stopping nodes"

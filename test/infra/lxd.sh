@@ -134,8 +134,7 @@ YAML
   "image2": "$LXD_IMAGE-v2",
   "listenAddress": "10.217.0.2",
   "containerSubnet": "10.217.1.0/24",
-  "nodes": ["n1"],
-  "incus": "not available: incus is only in bookworm-backports, which is not configured here"
+  "nodes": ["n1"]
 }
 JSON
   mv "$W/lxd.json.tmp" "$W/lxd.json"

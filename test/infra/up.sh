@@ -18,7 +18,9 @@ PKGS=(docker.io openssh-server busybox-static iproute2 sudo procps
       debootstrap syslinux syslinux-common fdisk e2fsprogs                    # cloudimg.sh
       zsh fish time tmux                                                      # completion tests; GNU time for the chaos suite; a real terminal for shell/apply tests
       rsync                                                                   # sshproxy-image.sh, ssh-proxy tests
-      lxd dnsmasq-base)                                                       # lxd.sh
+      lxd dnsmasq-base                                                        # lxd.sh
+      incus-base incus-client)                                                # incus.sh (bookworm-backports, added below)
+bash "$HERE/incus.sh" backports   # Incus is only there; apt prefers the main suite for everything else
 MISSING=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || MISSING+=("$p"); done
 if [ ${#MISSING[@]} -gt 0 ]; then
@@ -103,7 +105,12 @@ ts env.json
 } > "$W/env.json.tmp"
 mv "$W/env.json.tmp" "$W/env.json"
 bash "$HERE/bastion.sh" up   # a node reachable only through a bastion -> $W/bastion/bastion.json
+# Incus starts beside LXD (own netns, bridge and addresses); both take a few seconds, mostly waiting.
+bash "$HERE/incus.sh" up > "$W/incus-up.log" 2>&1 &
+INCUS_PID=$!
 bash "$HERE/lxd.sh" up
+if ! wait "$INCUS_PID"; then cat "$W/incus-up.log" >&2; echo "incus failed to start; see $W/incus-up.log" >&2; exit 1; fi
+cat "$W/incus-up.log"
 if [ "${VENDETTA_CLOUDIMG_WAIT:-1}" = 0 ]; then
   ts "the cloud image builds on in the background (pid $CLOUDIMG_PID, log $W/cloudimg.log, result $W/cloudimg.rc)"
 else

@@ -46,6 +46,8 @@ export interface LxcDaemon {
   socket: string;
   flavor: LxcFlavor;
   version: string;
+  /** Disk devices may be shifted (idmapped): Incus on a kernel with idmapped mounts. LXD 5.0 claims it but fails. */
+  canShift: boolean;
 }
 
 const daemons = new WeakMap<object, Map<string, Promise<LxcDaemon>>>();
@@ -63,10 +65,11 @@ function fail(ctx: DriverContext, daemon: LxcDaemon, what: string, err: unknown)
 }
 
 async function probe(client: LxcClient, flavorHint: LxcFlavor | undefined): Promise<LxcDaemon> {
-  const info = await client.call<{ environment?: { server?: string; server_version?: string } }>('GET', '/1.0');
+  const info = await client.call<{ environment?: { server?: string; server_version?: string; kernel_features?: Record<string, string> } }>('GET', '/1.0');
   const server = info.environment?.server;
   const flavor: LxcFlavor = flavorHint ?? (server === 'incus' ? 'incus' : 'lxd');
-  return { client, socket: client.socket, flavor, version: info.environment?.server_version ?? 'unknown' };
+  const canShift = flavor === 'incus' && info.environment?.kernel_features?.idmapped_mounts === 'true';
+  return { client, socket: client.socket, flavor, version: info.environment?.server_version ?? 'unknown', canShift };
 }
 
 /**
@@ -274,7 +277,9 @@ export function createLxcDriver(): ProviderDriver {
       if (await getInstance(ctx, daemon, name)) throw alreadyExists(ctx, name);
       await ensureVolumes(ctx, daemon, ws, pool);
       const stateDir = await prepareStateDir(ctx, name);
-      const body = instanceCreateBody(ws, ctx.applySet, daemon.flavor, pool, stateDir);
+      const body = instanceCreateBody(ws, ctx.applySet, daemon.flavor, pool, stateDir, { shiftSource: daemon.canShift });
+      // A source on the node is mounted (the vd-source device), never copied.
+      const copySource = spec.source?.onNode ? undefined : spec.source?.path;
 
       try {
         await daemon.client.call('POST', '/1.0/instances', { body });
@@ -289,20 +294,20 @@ export function createLxcDriver(): ProviderDriver {
         // later sync (needs tar in the image: busybox's will do); a stopped one through the files
         // API, which works on a stopped instance and needs nothing inside.
         const running = (spec.state ?? 'running') === 'running';
-        const viaFiles = running ? undefined : spec.source?.path;
+        const viaFiles = running ? undefined : copySource;
         ctx.progress?.(`uploading ${viaFiles ?? 'workspace directories'} to ${name}:${WORKSPACE_DIR}`);
         await uploadWorkspace(daemon.client, body.name, [WORKSPACE_DIR, STATE_DIR], WORKSPACE_DIR, viaFiles).catch((err: unknown) => {
           throw fail(ctx, daemon, `upload of ${viaFiles ?? 'workspace directories'} to workspace ${name}`, err);
         });
         if (running) {
           await startInstance(ctx, daemon, name);
-          if (spec.source?.path !== undefined) {
-            ctx.progress?.(`copying ${spec.source.path} to ${name}:${WORKSPACE_DIR}`);
+          if (copySource !== undefined) {
+            ctx.progress?.(`copying ${copySource} to ${name}:${WORKSPACE_DIR}`);
             const { SourceSync } = await import('../../sync/push.js');
             const target = execTarget(ctx, daemon, name);
             const where = `workspace ${name} on node ${nodeName(ctx)}`;
             const runtime = { workspaceDir: WORKSPACE_DIR, stateDir: STATE_DIR, exec: (argv: string[], opts?: ExecOptions) => lxcExec(target, argv, opts) };
-            await new SourceSync(spec.source.path, runtime, undefined, where).run({ fresh: true });
+            await new SourceSync(copySource, runtime, undefined, where).run({ fresh: true });
           }
         }
         // Last step: from here on the instance is the workspace (PATCH merges config keys).

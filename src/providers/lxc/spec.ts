@@ -29,6 +29,8 @@ export const KEY_COMPLETE = 'user.vendetta.complete';
 export const KEY_STATE_DIR = 'user.vendetta.state-dir';
 /** Our disk device for it. */
 export const STATE_DEVICE = 'vd-state';
+/** Disk device of a source that lives on the node (source.onNode). */
+export const SOURCE_DEVICE = 'vd-source';
 
 export const WORKSPACE_DIR = '/workspace';
 export const STATE_DIR = '/var/lib/vendetta';
@@ -216,6 +218,17 @@ export function stateDevice(dir: string): Record<string, Device> {
   return { [STATE_DEVICE]: { type: 'disk', source: dir, path: STATE_DIR } };
 }
 
+/**
+ * `source: {path, onNode: true}`: the node directory itself at WORKSPACE_DIR, not a copy. Shifted
+ * (idmapped, so the container sees the node's owners) only where the daemon can: Incus on a kernel
+ * with idmapped mounts. LXD 5.0 cannot (see docs/providers.md): there the container sees the
+ * files as nobody and its root writes only where "other" may.
+ */
+export function sourceDevice(source: { path?: string; onNode?: boolean } | undefined, shift: boolean): Record<string, Device> {
+  if (!source?.onNode || source.path === undefined) return {};
+  return { [SOURCE_DEVICE]: { type: 'disk', source: source.path, path: WORKSPACE_DIR, ...(shift ? { shift: 'true' } : {}) } };
+}
+
 export interface InstanceCreateBody {
   name: string;
   type: 'container';
@@ -231,6 +244,7 @@ export function instanceCreateBody(
   flavor: LxcFlavor,
   rootPool: string | undefined,
   stateDir?: string,
+  opts: { shiftSource?: boolean } = {},
 ): InstanceCreateBody {
   const { spec, metadata } = ws.resource;
   if (!spec.image) throw new Error(`workspace ${metadata.name}: spec.image is required for the lxc provider (a local alias on the node, or e.g. images:debian/12)`);
@@ -258,6 +272,7 @@ export function instanceCreateBody(
       ...rootDiskDevice(spec.resources?.disk, rootPool),
       ...volumeDevices(metadata.name, spec.volumes, rootPool),
       ...(stateDir !== undefined ? stateDevice(stateDir) : {}),
+      ...sourceDevice(spec.source, opts.shiftSource ?? false),
     },
     profiles: ['default'],
   };

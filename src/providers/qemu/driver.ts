@@ -21,6 +21,8 @@ import {
   chooseVmAddress,
   diskCreateArgv,
   guestKeyPath,
+  hostfwdChanges,
+  hostfwdFailure,
   isOurMeta,
   mountVolumesArgv,
   volumeCreateArgv,
@@ -39,6 +41,7 @@ import {
   vmPaths,
   type Accel,
   type BootStage,
+  type HostfwdStep,
   type QemuMeta,
   type VmPaths,
 } from './spec.js';
@@ -217,9 +220,15 @@ export function createQemuDriver(): ProviderDriver {
     p?.then((s) => s.client.end(), () => {});
   }
 
-  async function qmp(ctx: DriverContext, paths: VmPaths, command: string, closeIsSuccess = false): Promise<unknown> {
+  async function qmp(ctx: DriverContext, paths: VmPaths, command: string, closeIsSuccess = false, args?: Record<string, unknown>): Promise<unknown> {
     const stream = await ctx.transport.connectUnix(paths.qmp);
-    return qmpCommand(stream, command, undefined, { timeoutMs: 10_000, closeIsSuccess });
+    return qmpCommand(stream, command, args, { timeoutMs: 10_000, closeIsSuccess });
+  }
+
+  /** One monitor command (hostfwd_add/remove have no QMP equivalent); throws with its message when it failed. */
+  async function monitor(ctx: DriverContext, paths: VmPaths, commandLine: string): Promise<void> {
+    const failure = hostfwdFailure(commandLine, await qmp(ctx, paths, 'human-monitor-command', false, { 'command-line': commandLine }));
+    if (failure) throw new Error(`${commandLine}: ${failure}`);
   }
 
   async function waitGone(ctx: DriverContext, paths: VmPaths, ms: number): Promise<boolean> {
@@ -509,6 +518,7 @@ export function createQemuDriver(): ProviderDriver {
         name,
         node,
         specHash: ws.specHash,
+        ...(ws.shapeHash ? { shapeHash: ws.shapeHash } : {}),
         applySet: ctx.applySet,
         owner: ws.owner,
         complete: false,
@@ -541,6 +551,38 @@ export function createQemuDriver(): ProviderDriver {
           .catch(() => undefined);
         throw err;
       }
+    },
+
+    /**
+     * Only env or ports changed (the shape hash says so). Env needs nothing here: services get it
+     * through their env file and the planner restarts those whose env changed. Ports: a running
+     * VM's user-net forwards are changed through the monitor, without a reboot; a stopped VM gets
+     * them at its next launch from meta.json. A forward that cannot be added (host port in use)
+     * puts back the ones already changed and fails, leaving meta.json as it was.
+     */
+    async update(ctx, ws: DesiredWorkspace): Promise<void> {
+      const name = ws.resource.metadata.name;
+      const { paths, meta } = await requireMeta(ctx, name);
+      const ports = vmConfig(ws).ports; // validates the new ports
+      if ((await livePid(ctx, paths)) > 0 && meta.sshPort !== undefined) {
+        const done: HostfwdStep[] = [];
+        try {
+          for (const step of hostfwdChanges(meta, ports, meta.sshPort)) {
+            ctx.progress?.(`VM ${name}: ${step.run}`);
+            await monitor(ctx, paths, step.run);
+            done.push(step);
+          }
+        } catch (err) {
+          // Back to the forwards meta.json describes, newest change first.
+          for (const step of done.reverse()) await monitor(ctx, paths, step.undo).catch(() => undefined);
+          const detail = (err as Error).message;
+          throw new TerminalError(
+            `workspace ${name}: cannot change its published ports on node ${nodeName(ctx)} (${detail})` +
+              (/could not set up/i.test(detail) ? ': a published port (spec.ports) is already in use on the node; free it or pick another' : ''),
+          );
+        }
+      }
+      await writeMeta(ctx, paths, { ...meta, specHash: ws.specHash, ...(ws.shapeHash ? { shapeHash: ws.shapeHash } : {}), vm: { ...meta.vm, ports } });
     },
 
     async start(ctx, name): Promise<void> {

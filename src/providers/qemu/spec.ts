@@ -71,6 +71,8 @@ export interface QemuMeta {
   name: string;
   node: string;
   specHash: string;
+  /** Spec hash without env and ports (model/hash.ts): a change of only those is an update in place. */
+  shapeHash?: string;
   applySet: string;
   /** The store that made it; absent in metadata written before ownership. */
   owner?: Owner;
@@ -313,19 +315,18 @@ export function kernelAppend(name: string, userAppend: string | undefined, publi
   return `${base}${console} vendetta.hostname=${name} ${sshKeyKernelArg(publicKey)}`;
 }
 
-function hostfwd(f: { protocol: string; hostIp: string; hostPort: number; guestPort: number }): string {
-  return `hostfwd=${f.protocol}:${f.hostIp}:${f.hostPort}-:${f.guestPort}`;
+/** One user-net forward rule as QEMU spells it: `tcp:127.86.1.2:8080-:8080`. */
+function forwardRule(f: { protocol: string; hostIp: string; hostPort: number; guestPort: number }): string {
+  return `${f.protocol}:${f.hostIp}:${f.hostPort}-:${f.guestPort}`;
 }
 
 /**
- * User-net forwards: guest SSH on the VM's address; every published container port twice — as
+ * The forwards of the published ports (not guest SSH): every published container port twice — as
  * the user asked (ip:hostPort) and under the same number on the VM's own address, which is where
  * tcp/http health checks (made from the node to runtime.address:port) arrive.
  */
-export function netdevArg(meta: Pick<QemuMeta, 'address' | 'vm'>, sshPort: number): string {
-  const forwards = [
-    hostfwd({ protocol: 'tcp', hostIp: meta.address, hostPort: sshPort, guestPort: meta.vm.guestSshPort }),
-  ];
+export function publishedForwardRules(meta: Pick<QemuMeta, 'address' | 'vm'>, sshPort: number): string[] {
+  const rules: string[] = [];
   const seen = new Set<string>();
   for (const p of meta.vm.ports) {
     const identity = `${p.protocol}/${p.guestPort}`;
@@ -333,12 +334,54 @@ export function netdevArg(meta: Pick<QemuMeta, 'address' | 'vm'>, sshPort: numbe
     const covered = (p.hostIp === '' || p.hostIp === '0.0.0.0') && p.hostPort === p.guestPort;
     if (!covered && !seen.has(identity) && !(p.protocol === 'tcp' && p.guestPort === sshPort)) {
       seen.add(identity);
-      forwards.push(hostfwd({ protocol: p.protocol, hostIp: meta.address, hostPort: p.guestPort, guestPort: p.guestPort }));
+      rules.push(forwardRule({ protocol: p.protocol, hostIp: meta.address, hostPort: p.guestPort, guestPort: p.guestPort }));
     }
-    forwards.push(hostfwd(p));
+    rules.push(forwardRule(p));
   }
+  return [...new Set(rules)];
+}
+
+/** User-net forwards: guest SSH on the VM's address, then the published ports. */
+export function netdevArg(meta: Pick<QemuMeta, 'address' | 'vm'>, sshPort: number): string {
+  const forwards = [
+    forwardRule({ protocol: 'tcp', hostIp: meta.address, hostPort: sshPort, guestPort: meta.vm.guestSshPort }),
+    ...publishedForwardRules(meta, sshPort),
+  ].map((rule) => `hostfwd=${rule}`);
   // restrict=on: the guest reaches nothing but what is forwarded to it (no outbound NAT).
   return ['user', 'id=n0', ...(meta.vm.isolated ? ['restrict=on'] : []), ...forwards].join(',');
+}
+
+/** A monitor command and the one that takes it back. */
+export interface HostfwdStep {
+  run: string;
+  undo: string;
+}
+
+/**
+ * The monitor commands that turn a running VM's published forwards into those of `ports`: removals
+ * first (a host port may move to another forward), then additions. Unchanged forwards stay.
+ */
+export function hostfwdChanges(meta: Pick<QemuMeta, 'address' | 'vm'>, ports: PortForward[], sshPort: number): HostfwdStep[] {
+  const before = publishedForwardRules(meta, sshPort);
+  const after = publishedForwardRules({ address: meta.address, vm: { ...meta.vm, ports } }, sshPort);
+  // hostfwd_remove names the host side only: `tcp:127.86.1.2:8080`
+  const add = (rule: string) => `hostfwd_add n0 ${rule}`;
+  const remove = (rule: string) => `hostfwd_remove n0 ${rule.slice(0, rule.lastIndexOf('-'))}`;
+  return [
+    ...before.filter((r) => !after.includes(r)).map((r) => ({ run: remove(r), undo: add(r) })),
+    ...after.filter((r) => !before.includes(r)).map((r) => ({ run: add(r), undo: remove(r) })),
+  ];
+}
+
+/**
+ * The reply of `human-monitor-command` to a hostfwd_add/remove, as a failure message or undefined
+ * (QMP itself reports success either way). hostfwd_add says nothing when it worked; hostfwd_remove
+ * says "host forwarding rule for … removed" (or "… not found").
+ */
+export function hostfwdFailure(commandLine: string, reply: unknown): string | undefined {
+  const text = typeof reply === 'string' ? reply.trim() : '';
+  if (commandLine.startsWith('hostfwd_remove')) return /\bremoved$/.test(text) ? undefined : text || 'no reply';
+  return text === '' ? undefined : text;
 }
 
 export function cpuFor(accel: Accel): string {
@@ -469,6 +512,7 @@ export function observedWorkspace(vm: ObservedVm, serviceStatus: string | undefi
     name: vm.meta.name,
     provider: 'qemu',
     specHash: vm.meta.specHash,
+    ...(vm.meta.shapeHash ? { shapeHash: vm.meta.shapeHash } : {}),
     applySet: vm.meta.applySet,
     ...(vm.meta.owner ? { owner: { id: vm.meta.owner.id, name: vm.meta.owner.name } } : {}),
     // Metadata from before ownership has neither field: those VMs predate the marker.

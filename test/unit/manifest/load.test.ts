@@ -283,6 +283,16 @@ spec:
     ]);
   });
 
+  test('source.onNode: an absolute path on the node, kept as written and not looked for here; a relative one is an error', async () => {
+    write({ 'n.yaml': `${API}\nkind: Workspace\nmetadata: {name: api}\nspec:\n  provider: lxc\n  image: x\n  source: {path: /srv/nowhere-here, onNode: true}\n` });
+    const { set } = await load(['n.yaml']);
+    expect(set.desired.workspaces.get('api')!.spec.source).toEqual({ path: '/srv/nowhere-here', onNode: true });
+    write({ 'n.yaml': `${API}\nkind: Workspace\nmetadata: {name: api}\nspec:\n  provider: lxc\n  image: x\n  source: {path: ./app, onNode: true}\n` });
+    expect(await errors()).toEqual([
+      'n.yaml:7:18: Workspace "api" spec.source.path: "./app" must be an absolute path on the node with onNode: true (it is not resolved against the manifest\'s directory)',
+    ]);
+  });
+
   test('several errors in several files are all reported, sorted by file and line', async () => {
     write({
       'b.yaml': `${API}\nkind: Service\nmetadata: {name: web}\nspec: {workspace: nope, command: x, restart: sometimes}\n`,

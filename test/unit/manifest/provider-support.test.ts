@@ -57,6 +57,14 @@ describe('other providers', () => {
     ]);
   });
 
+  test('source.onNode: lxc only (a disk device); onNode: false passes everywhere', async () => {
+    expect(await check(`  provider: lxc\n  image: a\n  source: {path: /srv/app, onNode: true}\n`)).toEqual([]);
+    expect(await check(`  provider: docker\n  image: a\n  source: {path: /tmp, onNode: false}\n`)).toEqual([]);
+    expect(await check(`  provider: docker\n  image: a\n  source: {path: /srv/app, onNode: true}\n`)).toEqual([
+      'ws.yaml:7:28: Workspace "api": provider docker does not support spec.source.onNode (only lxc workspaces mount a node directory (a disk device); remove spec.source.onNode to copy the source in)',
+    ]);
+  });
+
   test('lxc: pull other than missing; qemu: pull and git', async () => {
     expect(await check(`  provider: lxc\n  image: alpine/3.20\n  pull: always\n`)).toEqual([
       'ws.yaml:7:3: Workspace "api": provider lxc does not support spec.pull (lxc fetches a remote image on first use and never re-pulls; remove spec.pull or set it to missing)',

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, serviceSpecHash, workspaceSpecHash } from '../../../src/model/hash.js';
+import { canonicalJson, serviceSpecHash, workspaceShapeHash, workspaceSpecHash } from '../../../src/model/hash.js';
 import { TEST_IDENTITY, service, workspace } from './builders.js';
 
 const wsHash = (...a: [Parameters<typeof workspaceSpecHash>[0], Parameters<typeof workspaceSpecHash>[1]]) => workspaceSpecHash(...a, TEST_IDENTITY.key);
@@ -49,6 +49,26 @@ describe('workspaceSpecHash', () => {
     const b = workspace('api', { env: { TOKEN: { fromFile: '/run/token' } } });
     expect(wsHash(a, { TOKEN: secret('x') })).toBe(wsHash(b, { TOKEN: secret('x') }));
     expect(wsHash(a, { TOKEN: secret('x') })).toBe(wsHash(workspace('api', { env: { TOKEN: 'x' } }), { TOKEN: plain('x') }));
+  });
+});
+
+describe('workspaceShapeHash', () => {
+  const K = TEST_IDENTITY.key;
+  it('leaves out env everywhere, and ports for qemu only (its forwards change live)', () => {
+    const proc = (spec: object) => workspaceShapeHash(workspace('w', spec), K);
+    expect(proc({ env: { A: '1' } })).toBe(proc({ env: { A: '2' } }));
+    expect(proc({ ports: ['8080'] })).not.toBe(proc({ ports: ['8081'] }));
+    const vm = (spec: object) => workspaceShapeHash(workspace('w', { provider: 'qemu', vm: { kernel: '/k' }, ...spec }), K);
+    expect(vm({ ports: ['8080'] })).toBe(vm({ ports: ['8081'] }));
+    expect(vm({ ports: ['8080'] })).toBe(vm({}));
+    expect(vm({ resources: { memory: '1Gi' } })).not.toBe(vm({}));
+  });
+
+  it('a process workspace keeps the shape hash it had before live fields existed', () => {
+    const ws = workspace('w', { ports: ['8080'], env: { A: '1' } });
+    const { state: _s, env: _e, volumes: _v, ...rest } = ws.spec;
+    const before = createHmac('sha256', Buffer.from(K, 'base64')).update(canonicalJson({ kind: 'WorkspaceShape', spec: rest })).digest('hex').slice(0, 16);
+    expect(workspaceShapeHash(ws, K)).toBe(before);
   });
 });
 

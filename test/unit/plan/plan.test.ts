@@ -305,6 +305,18 @@ describe('ownership and half-made workspaces', () => {
       expect(p.operations.some((o) => o.dataLoss)).toBe(false);
     });
 
+    it('qemu: a ports change on a running VM is an update in place (forwards change live); other fields still recreate', () => {
+      const vm = (ports: string[], memory = '256Mi') => loaded([workspace('vm', { provider: 'qemu', vm: { kernel: '/k' }, ports, resources: { memory } }), service('web', 'vm')]);
+      const was = vm(['127.0.0.1:18080:80']);
+      const observed = converged(was);
+      observedWorkspace(observed, 'vm').shapeHash = desiredWorkspace(was, 'vm', TEST_IDENTITY).shapeHash;
+      const moved = plan(input({ set: vm(['127.0.0.1:18081:80']), observed, applied: appliedRecords(was) }));
+      expect(moved.operations.map((o) => `${o.id}: ${o.cause}`)).toEqual(['update-workspace:vm: changed in place: ports']);
+      expect(moved.operations[0]).not.toHaveProperty('dataLoss');
+      const bigger = plan(input({ set: vm(['127.0.0.1:18081:80'], '512Mi'), observed, applied: appliedRecords(was) }));
+      expect(bigger.operations[0]).toMatchObject({ id: 'recreate-workspace:vm' });
+    });
+
     it('replaces it, with a data-loss warning, when the shape changed too or the provider records none', () => {
       const changedShape = loaded([workspace('api', { env: { TOKEN: 'b' }, image: 'other' }), service('web', 'api'), service('idle', 'api', { env: { OWN: '1' } })]);
       for (const [set, observed] of [

@@ -60,6 +60,19 @@ describe('instanceCreateBody', () => {
     });
   });
 
+  it('source.onNode: the node directory as disk device vd-source at /workspace, shifted only when the daemon can', () => {
+    const onNode = ws('api', { source: { path: '/srv/app', onNode: true } });
+    expect(instanceCreateBody(onNode, 's', 'lxd', undefined).devices['vd-source']).toEqual({ type: 'disk', source: '/srv/app', path: '/workspace' });
+    expect(instanceCreateBody(onNode, 's', 'incus', undefined, undefined, { shiftSource: true }).devices['vd-source']).toEqual({
+      type: 'disk',
+      source: '/srv/app',
+      path: '/workspace',
+      shift: 'true',
+    });
+    // a copied source has no device
+    expect(instanceCreateBody(ws('api', { source: { path: '/srv/app' } }), 's', 'incus', undefined, undefined, { shiftSource: true }).devices).not.toHaveProperty('vd-source');
+  });
+
   it('requires an image and a short enough name', () => {
     expect(() => instanceCreateBody(ws('x', { image: undefined }), 's', 'lxd', undefined)).toThrow(/spec.image is required for the lxc provider/);
     expect(() => instanceCreateBody(ws('a'.repeat(60)), 's', 'lxd', undefined)).toThrow(/longer than 63 characters.*at most 54/);

@@ -10,6 +10,8 @@ import {
   bootFailureMessage,
   chooseVmAddress,
   diskCreateArgv,
+  hostfwdChanges,
+  hostfwdFailure,
   kernelAppend,
   netdevArg,
   observedWorkspace,
@@ -134,6 +136,32 @@ describe('qemu argv', () => {
   it('a wildcard publish of the same number already covers the VM address (no clashing second bind)', () => {
     const m = meta({ vm: { kernel: '/k' }, ports: ['7000'] });
     expect(netdevArg(m, 30000)).toBe('user,id=n0,hostfwd=tcp:127.86.1.2:30000-:22,hostfwd=tcp::7000-:7000');
+  });
+
+  it('port changes on a running VM: monitor commands for the forwards that differ, removals first, each with its undo', () => {
+    const m = meta({ vm: { kernel: '/k' }, ports: ['127.0.0.1:18080:80', '127.0.0.1:9000:9000'] });
+    const steps = hostfwdChanges(m, vmConfig(desired({ vm: { kernel: '/k' }, ports: ['127.0.0.1:18081:80', '127.0.0.1:9000:9000'] })).ports, 30000);
+    expect(steps).toEqual([
+      { run: 'hostfwd_remove n0 tcp:127.0.0.1:18080', undo: 'hostfwd_add n0 tcp:127.0.0.1:18080-:80' },
+      { run: 'hostfwd_add n0 tcp:127.0.0.1:18081-:80', undo: 'hostfwd_remove n0 tcp:127.0.0.1:18081' },
+    ]);
+    // the VM-address forward of guest port 80 stays: only the user's side moved
+    expect(steps.some((s) => s.run.includes('127.86.1.2'))).toBe(false);
+    // a new guest port gets its VM-address forward too; a dropped one loses it; udp keeps its protocol
+    expect(hostfwdChanges(m, vmConfig(desired({ vm: { kernel: '/k' }, ports: ['127.0.0.1:18080:80', '5353:53/udp'] })).ports, 30000).map((s) => s.run)).toEqual([
+      'hostfwd_remove n0 tcp:127.86.1.2:9000',
+      'hostfwd_remove n0 tcp:127.0.0.1:9000',
+      'hostfwd_add n0 udp:127.86.1.2:53-:53',
+      'hostfwd_add n0 udp::5353-:53',
+    ]);
+    expect(hostfwdChanges(m, m.vm.ports, 30000)).toEqual([]);
+  });
+
+  it('monitor replies: hostfwd_add is silent when it worked, hostfwd_remove says "removed"', () => {
+    expect(hostfwdFailure('hostfwd_add n0 tcp::1-:2', '')).toBeUndefined();
+    expect(hostfwdFailure('hostfwd_add n0 tcp::1-:2', "Could not set up host forwarding rule 'tcp::1-:2'\r\n")).toBe("Could not set up host forwarding rule 'tcp::1-:2'");
+    expect(hostfwdFailure('hostfwd_remove n0 tcp::1', 'host forwarding rule for tcp::1 removed\r\n')).toBeUndefined();
+    expect(hostfwdFailure('hostfwd_remove n0 tcp::1', 'host forwarding rule for tcp::1 not found\r\n')).toBe('host forwarding rule for tcp::1 not found');
   });
 
   it('network: isolated adds restrict=on (only forwards reach the guest); nat does not', () => {

@@ -99,6 +99,11 @@ export interface WorkspaceRuntime {
    * the image's ENV plus the workspace env).
    */
   serviceEnv?: 'clean' | 'inherit';
+  /**
+   * Docker: what the image runs by itself, read at create (its ENTRYPOINT + CMD as one shell
+   * command line, and its WORKDIR): what a Service without a command runs.
+   */
+  image?: { command?: string; workdir?: string };
 }
 
 export interface ProviderDriver {

@@ -65,9 +65,15 @@ export function createServiceManager(rt: WorkspaceRuntime): ServiceManager {
     async start(svc: DesiredService, opts?: { settleMs?: number }): Promise<ObservedService | undefined> {
       const name = svc.resource.metadata.name;
       const logs = svc.resource.spec.logs;
+      // No command (docker only): the image's own ENTRYPOINT + CMD, in its WORKDIR unless one is set.
+      const command = svc.resource.spec.command ?? rt.image?.command;
+      if (command === undefined || command === '') {
+        throw new Error(`service ${name} has no command and its workspace's image defines none (no ENTRYPOINT or CMD); set spec.command`);
+      }
+      const workdir = svc.resource.spec.command === undefined && svc.resource.spec.workdir === undefined && rt.image?.workdir ? rt.image.workdir : svc.workdir;
       const files = {
-        command: svc.resource.spec.command,
-        workdir: svc.workdir,
+        command,
+        workdir,
         restart: svc.resource.spec.restart ?? 'always',
         hash: svc.specHash,
         // Below a few KiB rotation would be all the writer does.

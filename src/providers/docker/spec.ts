@@ -31,6 +31,12 @@ export const LABEL_VOLUME = 'vendetta.dev/volume';
 /** Recorded only: docker's local driver does not limit a volume's size. */
 export const LABEL_SIZE = 'vendetta.dev/size';
 
+/** On networks: which spec.network.name (with LABEL_NODE); on containers: the network they joined. */
+export const LABEL_NETWORK = 'vendetta.dev/network';
+/** What the image runs by itself (ENTRYPOINT + CMD as one shell line) and its WORKDIR, read at create. */
+export const LABEL_IMAGE_COMMAND = 'vendetta.dev/image-command';
+export const LABEL_IMAGE_WORKDIR = 'vendetta.dev/image-workdir';
+
 /** The only selector used to list containers: anything without it is never touched. */
 export const MANAGED_SELECTOR = `${LABEL_MANAGED}=true`;
 
@@ -158,6 +164,46 @@ export function observedVolumes(list: Array<{ Name: string; Labels?: Record<stri
   return out;
 }
 
+/**
+ * A spec.network.name's docker network on a node. Nodes may share one dockerd, so the node is in
+ * the name ("." never occurs in a node or network name: DNS labels).
+ */
+export function networkName(node: string, network: string): string {
+  return `vendetta-net.${node}.${network}`;
+}
+
+export function networkLabels(ws: DesiredWorkspace, network: string, applySet: string): Record<string, string> {
+  return {
+    [LABEL_MANAGED]: 'true',
+    [LABEL_KIND]: 'Network',
+    [LABEL_NODE]: ws.resource.spec.node,
+    [LABEL_NETWORK]: network,
+    [LABEL_APPLY_SET]: applySet,
+    [LABEL_OWNER]: ws.owner.id,
+    [LABEL_OWNER_NAME]: ws.owner.name,
+  };
+}
+
+/** Is this docker network the one we make for (node, network)? Never touch another. */
+export function isOurNetwork(labels: Record<string, string> | null | undefined, node: string, network: string): boolean {
+  return labels?.[LABEL_MANAGED] === 'true' && labels[LABEL_KIND] === 'Network' && labels[LABEL_NODE] === node && labels[LABEL_NETWORK] === network;
+}
+
+/** A POSIX shell line that runs exactly these words (image ENTRYPOINT + CMD). */
+export function shellLine(words: string[]): string {
+  return words.map((w) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+/** The labels recording what an image runs by itself (from GET /images/<name>/json's Config). */
+export function imageCommandLabels(config: { Entrypoint?: string[] | string | null; Cmd?: string[] | string | null; WorkingDir?: string | null } | undefined): Record<string, string> {
+  const list = (v: string[] | string | null | undefined) => (v == null ? [] : Array.isArray(v) ? v : [v]);
+  const words = [...list(config?.Entrypoint), ...list(config?.Cmd)];
+  return {
+    ...(words.length > 0 ? { [LABEL_IMAGE_COMMAND]: shellLine(words) } : {}),
+    ...(config?.WorkingDir ? { [LABEL_IMAGE_WORKDIR]: config.WorkingDir } : {}),
+  };
+}
+
 /** Compose-syntax port strings → ExposedPorts + PortBindings. Throws on invalid syntax. */
 export function portBindings(ports: string[] | undefined): {
   exposed: Record<string, object>;
@@ -175,7 +221,13 @@ export function portBindings(ports: string[] | undefined): {
 }
 
 /** The full createContainer body for a desired workspace. */
-export function containerCreateOptions(ws: DesiredWorkspace, applySet: string, image: string, stateDir?: string): Docker.ContainerCreateOptions {
+export function containerCreateOptions(
+  ws: DesiredWorkspace,
+  applySet: string,
+  image: string,
+  stateDir?: string,
+  imageLabels: Record<string, string> = {},
+): Docker.ContainerCreateOptions {
   const { resource, env } = ws;
   const name = resource.metadata.name;
   const { exposed, bindings } = portBindings(resource.spec.ports);
@@ -196,18 +248,34 @@ export function containerCreateOptions(ws: DesiredWorkspace, applySet: string, i
   if (mounts.length > 0) hostConfig.Mounts = mounts;
   if (resources.cpus !== undefined) hostConfig.NanoCpus = Math.round(resources.cpus * 1e9);
   if (resources.memory !== undefined) hostConfig.Memory = parseQuantity(resources.memory);
+  // spec.network: absent, docker's default bridge (and no key at all: the body stays as before).
+  const network = resource.spec.network;
+  const node = resource.spec.node;
+  let networking: Pick<Docker.ContainerCreateOptions, 'NetworkingConfig'> = {};
+  let networkLabel: Record<string, string> = {};
+  if (network?.mode !== undefined) {
+    hostConfig.NetworkMode = network.mode.startsWith('service:') ? `container:${containerName(network.mode.slice('service:'.length))}` : network.mode;
+  } else if (network?.name !== undefined) {
+    const net = networkName(node, network.name);
+    hostConfig.NetworkMode = net;
+    networking = { NetworkingConfig: { EndpointsConfig: { [net]: { Aliases: network.aliases ?? [] } } } };
+    networkLabel = { [LABEL_NETWORK]: network.name };
+  }
+  // Docker refuses a hostname for a container that shares another's network namespace.
+  const sharesNetwork = network?.mode?.startsWith('service:') === true;
   return {
     name: creatingContainerName(name),
-    Hostname: name,
+    ...(sharesNetwork ? {} : { Hostname: name }),
     Image: image,
     // Entrypoint, not Cmd: an image's own entrypoint must not wrap our keep-alive.
     Entrypoint: ['/bin/sh', '-c', KEEP_ALIVE_SCRIPT],
     Cmd: [],
     WorkingDir: WORKSPACE_DIR,
     Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-    Labels: { ...workspaceLabels(ws, applySet), ...(stateDir ? { [LABEL_STATE_DIR]: stateDir } : {}) },
+    Labels: { ...workspaceLabels(ws, applySet), ...(stateDir ? { [LABEL_STATE_DIR]: stateDir } : {}), ...networkLabel, ...imageLabels },
     ExposedPorts: exposed,
     HostConfig: hostConfig,
+    ...networking,
   };
 }
 

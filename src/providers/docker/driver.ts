@@ -19,7 +19,6 @@ import {
   LABEL_IMAGE_WORKDIR,
   MANAGED_SELECTOR,
   imageCommandLabels,
-  isOurNetwork,
   networkLabels,
   networkName,
   isOurVolume,
@@ -212,37 +211,52 @@ async function ensureImage(ctx: DriverContext, docker: Docker, image: string, pu
   return (await inspect())?.Config;
 }
 
+/** Our networks named `network` on this node, by label (docker may hold two of one name: see ensureNetwork). */
+async function ourNetworks(ctx: DriverContext, network: string): Promise<Array<{ Id: string; Name: string; Created?: string }>> {
+  const filters = { label: [MANAGED_SELECTOR, `${LABEL_KIND}=Network`, `${LABEL_NODE}=${nodeName(ctx)}`, `${LABEL_NETWORK}=${network}`] };
+  try {
+    return await dockerGet(ctx.transport, socketOf(ctx), `/networks?filters=${encodeURIComponent(JSON.stringify(filters))}`);
+  } catch (err) {
+    throw fail(ctx, `listing of networks`, err);
+  }
+}
+
+// One ensureNetwork per (node socket, network) at a time in this process: the workspaces of one
+// project are created concurrently, and dockerd 20.10 may make two networks of one name when two
+// creates race (CheckDuplicate is best effort), after which the name is ambiguous.
+const networkInFlight = new Map<string, Promise<void>>();
+
 /**
  * The workspace's spec.network.name network on the node: used when it exists and is ours, made
- * when it does not. Two workspaces of one project created at once may both make it: CheckDuplicate
- * lets only one succeed, and the other uses it.
+ * when it does not. A network of that name that is not ours is never used.
  */
 async function ensureNetwork(ctx: DriverContext, ws: DesiredWorkspace): Promise<void> {
   const network = ws.resource.spec.network?.mode === undefined ? ws.resource.spec.network?.name : undefined;
   if (network === undefined) return;
   const name = networkName(nodeName(ctx), network);
-  const ours = async (): Promise<boolean> => {
+  const key = `${nodeName(ctx)}\u0000${socketOf(ctx)}\u0000${name}`;
+  const running = networkInFlight.get(key);
+  if (running) return running;
+  const work = (async () => {
+    const ours = await ourNetworks(ctx, network);
+    if (ours.length > 0) return;
     try {
-      const info = await dockerGet<{ Labels?: Record<string, string> | null }>(ctx.transport, socketOf(ctx), `/networks/${encodeURIComponent(name)}`);
-      if (isOurNetwork(info.Labels, nodeName(ctx), network)) return true;
-      throw new ProviderError(
-        `docker network ${name} on node ${nodeName(ctx)} exists but is not vendetta's network ${network} of this node`,
-        'vendetta never uses it: remove or rename that docker network, or change spec.network.name',
-        true,
-      );
+      await clientOf(ctx).createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: networkLabels(ws, network, ctx.applySet) });
     } catch (err) {
-      if (statusCode(err) === 404) return false;
-      if (err instanceof ProviderError) throw err;
-      throw fail(ctx, `inspect of network ${name}`, err);
+      if (statusCode(err) === 409 && (await ourNetworks(ctx, network)).length > 0) return;
+      if (statusCode(err) === 409) {
+        throw new ProviderError(
+          `docker network ${name} on node ${nodeName(ctx)} exists but is not vendetta's network ${network} of this node`,
+          'vendetta never uses it: remove or rename that docker network, or change spec.network.name',
+          true,
+          { cause: err },
+        );
+      }
+      throw fail(ctx, `create of network ${name}`, err);
     }
-  };
-  if (await ours()) return;
-  try {
-    await clientOf(ctx).createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: networkLabels(ws, network, ctx.applySet) });
-  } catch (err) {
-    if (statusCode(err) === 409 && (await ours())) return;
-    throw fail(ctx, `create of network ${name}`, err);
-  }
+  })().finally(() => networkInFlight.delete(key));
+  networkInFlight.set(key, work);
+  return work;
 }
 
 /**
@@ -257,15 +271,15 @@ async function removeUnusedNetworks(ctx: DriverContext, networks: Iterable<strin
     wanted
       .filter((n) => !left.has(n))
       .map(async (network) => {
-        const name = networkName(nodeName(ctx), network);
-        try {
-          const info = await dockerGet<{ Labels?: Record<string, string> | null }>(ctx.transport, socketOf(ctx), `/networks/${encodeURIComponent(name)}`);
-          if (!isOurNetwork(info.Labels, nodeName(ctx), network)) return;
-          await clientOf(ctx).getNetwork(name).remove();
-        } catch (err) {
-          // Gone already, or a workspace being created joined it meanwhile (it stays).
-          if (statusCode(err) === 404 || statusCode(err) === 403 || statusCode(err) === 409) return;
-          throw fail(ctx, `removal of network ${name}`, err);
+        // By id: every one of ours of that name (an older dockerd may hold two).
+        for (const net of await ourNetworks(ctx, network)) {
+          try {
+            await clientOf(ctx).getNetwork(net.Id).remove();
+          } catch (err) {
+            // Gone already, or a workspace being created joined it meanwhile (it stays).
+            if (statusCode(err) === 404 || statusCode(err) === 403 || statusCode(err) === 409) continue;
+            throw fail(ctx, `removal of network ${net.Name}`, err);
+          }
         }
       }),
   );

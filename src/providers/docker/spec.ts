@@ -184,11 +184,6 @@ export function networkLabels(ws: DesiredWorkspace, network: string, applySet: s
   };
 }
 
-/** Is this docker network the one we make for (node, network)? Never touch another. */
-export function isOurNetwork(labels: Record<string, string> | null | undefined, node: string, network: string): boolean {
-  return labels?.[LABEL_MANAGED] === 'true' && labels[LABEL_KIND] === 'Network' && labels[LABEL_NODE] === node && labels[LABEL_NETWORK] === network;
-}
-
 /** A POSIX shell line that runs exactly these words (image ENTRYPOINT + CMD). */
 export function shellLine(words: string[]): string {
   return words.map((w) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(' ');

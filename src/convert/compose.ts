@@ -164,15 +164,17 @@ export function convertCompose(text: string, opts: ComposeOptions): ComposeResul
     }
 
     // command / entrypoint: no command at all → the image's ENTRYPOINT + CMD (resolved by the docker driver).
-    // A string command alone is handed to /bin/sh -c as written; with an entrypoint, both are
-    // split into words as Compose does and joined, quoted, into one line.
+    // As Kubernetes (and kompose) do: entrypoint → command, command → args. Without an
+    // entrypoint, command is passed to the image's ENTRYPOINT (by the docker driver), as Compose
+    // does; strings are split into words as Compose splits them.
     const entrypoint = wordList(s.entrypoint, [...base, 'entrypoint'], fail);
-    if (entrypoint !== undefined) {
-      const args = wordList(s.command, [...base, 'command'], fail) ?? [];
-      if (entrypoint.length > 0 || args.length > 0) svcSpec.command = shellJoin([...entrypoint, ...args]);
+    const args = wordList(s.command, [...base, 'command'], fail);
+    if (entrypoint !== undefined && entrypoint.length === 0) {
+      // `entrypoint: ""` clears the image's: the command runs by itself.
+      if (args !== undefined && args.length > 0) svcSpec.command = shellJoin(args);
     } else {
-      const command = words(s.command, [...base, 'command'], fail);
-      if (command !== undefined && command !== '') svcSpec.command = command;
+      if (entrypoint !== undefined) svcSpec.command = shellJoin(entrypoint);
+      if (args !== undefined && (args.length > 0 || entrypoint !== undefined)) svcSpec.args = args;
     }
     if (typeof s.working_dir === 'string' && s.working_dir !== '') svcSpec.workdir = s.working_dir;
 
@@ -281,15 +283,6 @@ function describe(v: unknown): string {
 
 function knownList(services: Obj): string {
   return ` (services: ${Object.keys(services).join(', ')})`;
-}
-
-/** A command in string or list form → one shell command line (a list is shell-quoted). */
-function words(v: unknown, path: DocPath, fail: Fail): string | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v === 'string') return v;
-  if (Array.isArray(v) && v.every((w) => typeof w === 'string' || typeof w === 'number')) return shellJoin(v.map(String));
-  fail(path, `must be a string or a list of strings, got ${describe(v)}`);
-  return undefined;
 }
 
 /** string (split like a shell, without expansions) or list → words. */

@@ -118,6 +118,8 @@ export interface ServiceSpec {
   workspace: string;
   /** Absent (docker workspaces only): the image's own ENTRYPOINT + CMD, as the docker driver read them at create. */
   command?: string;
+  /** Words appended (quoted) to command, or without command to the image's ENTRYPOINT in place of its CMD (docker). */
+  args?: string[];
   workdir?: string;
   env?: EnvMap;
   ports?: number[];

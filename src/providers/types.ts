@@ -100,10 +100,10 @@ export interface WorkspaceRuntime {
    */
   serviceEnv?: 'clean' | 'inherit';
   /**
-   * Docker: what the image runs by itself, read at create (its ENTRYPOINT + CMD as one shell
-   * command line, and its WORKDIR): what a Service without a command runs.
+   * Docker: what the image runs by itself, read at create (its ENTRYPOINT and its CMD, each as
+   * a shell command line, and its WORKDIR): what a Service without a command runs.
    */
-  image?: { command?: string; workdir?: string };
+  image?: { entrypoint?: string; cmd?: string; workdir?: string };
 }
 
 export interface ProviderDriver {

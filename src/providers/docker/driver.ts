@@ -15,7 +15,8 @@ import {
   LABEL_NODE,
   LABEL_WORKSPACE,
   LABEL_NETWORK,
-  LABEL_IMAGE_COMMAND,
+  LABEL_IMAGE_ENTRYPOINT,
+  LABEL_IMAGE_CMD,
   LABEL_IMAGE_WORKDIR,
   MANAGED_SELECTOR,
   imageCommandLabels,
@@ -601,7 +602,8 @@ export function createDockerDriver(): ProviderDriver {
         // the controller's: services keep what the image declares.
         serviceEnv: 'inherit',
         image: {
-          ...(info.Config.Labels?.[LABEL_IMAGE_COMMAND] ? { command: info.Config.Labels[LABEL_IMAGE_COMMAND] } : {}),
+          ...(info.Config.Labels?.[LABEL_IMAGE_ENTRYPOINT] ? { entrypoint: info.Config.Labels[LABEL_IMAGE_ENTRYPOINT] } : {}),
+          ...(info.Config.Labels?.[LABEL_IMAGE_CMD] ? { cmd: info.Config.Labels[LABEL_IMAGE_CMD] } : {}),
           ...(info.Config.Labels?.[LABEL_IMAGE_WORKDIR] ? { workdir: info.Config.Labels[LABEL_IMAGE_WORKDIR] } : {}),
         },
       };

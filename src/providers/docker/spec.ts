@@ -33,8 +33,9 @@ export const LABEL_SIZE = 'vendetta.dev/size';
 
 /** On networks: which spec.network.name (with LABEL_NODE); on containers: the network they joined. */
 export const LABEL_NETWORK = 'vendetta.dev/network';
-/** What the image runs by itself (ENTRYPOINT + CMD as one shell line) and its WORKDIR, read at create. */
-export const LABEL_IMAGE_COMMAND = 'vendetta.dev/image-command';
+/** What the image runs by itself (ENTRYPOINT and CMD, each as a shell line) and its WORKDIR, read at create. */
+export const LABEL_IMAGE_ENTRYPOINT = 'vendetta.dev/image-entrypoint';
+export const LABEL_IMAGE_CMD = 'vendetta.dev/image-cmd';
 export const LABEL_IMAGE_WORKDIR = 'vendetta.dev/image-workdir';
 
 /** The only selector used to list containers: anything without it is never touched. */
@@ -192,9 +193,11 @@ export function shellLine(words: string[]): string {
 /** The labels recording what an image runs by itself (from GET /images/<name>/json's Config). */
 export function imageCommandLabels(config: { Entrypoint?: string[] | string | null; Cmd?: string[] | string | null; WorkingDir?: string | null } | undefined): Record<string, string> {
   const list = (v: string[] | string | null | undefined) => (v == null ? [] : Array.isArray(v) ? v : [v]);
-  const words = [...list(config?.Entrypoint), ...list(config?.Cmd)];
+  const entrypoint = list(config?.Entrypoint);
+  const cmd = list(config?.Cmd);
   return {
-    ...(words.length > 0 ? { [LABEL_IMAGE_COMMAND]: shellLine(words) } : {}),
+    ...(entrypoint.length > 0 ? { [LABEL_IMAGE_ENTRYPOINT]: shellLine(entrypoint) } : {}),
+    ...(cmd.length > 0 ? { [LABEL_IMAGE_CMD]: shellLine(cmd) } : {}),
     ...(config?.WorkingDir ? { [LABEL_IMAGE_WORKDIR]: config.WorkingDir } : {}),
   };
 }

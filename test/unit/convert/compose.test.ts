@@ -7,6 +7,7 @@ import { ComposeError, convertCompose, isComposeFile, shellJoin } from '../../..
 import { loadManifests } from '../../../src/manifest/index.js';
 import { plan } from '../../../src/plan/plan.js';
 import { imageCommandLabels, containerCreateOptions, networkName } from '../../../src/providers/docker/spec.js';
+import { serviceCommand } from '../../../src/services/manager.js';
 import { TEST_IDENTITY, converged, emptyNodes, loaded, service, workspace } from '../plan/builders.js';
 
 const FIXTURES = join(import.meta.dirname, '../../fixtures/compose');
@@ -66,7 +67,8 @@ describe('convertCompose', () => {
     expect(r.ws('shop-api').image).toBeUndefined();
     expect(r.svc('shop-api')).toEqual({
       workspace: 'shop-api',
-      command: 'npm run dev -- --port=3000',
+      // command without entrypoint: arguments to the image's ENTRYPOINT (Kubernetes' args)
+      args: ['npm', 'run', 'dev', '--', '--port=3000'],
       workdir: '/app',
       dependsOn: { 'shop-db': { condition: 'healthy' } },
       restart: 'on-failure',
@@ -77,7 +79,8 @@ describe('convertCompose', () => {
     const r = convert('full/docker-compose.yml');
     expect(r.ws('shop-sidecar').network).toEqual({ mode: 'service:shop-api' });
     expect(r.svc('shop-sidecar')).toMatchObject({
-      command: `/bin/sh -c 'while :; do wget -qO- http://localhost:3000/health; sleep 5; done'`,
+      command: '/bin/sh -c',
+      args: ['while :; do wget -qO- http://localhost:3000/health; sleep 5; done'],
       dependsOn: { 'shop-api': { condition: 'started' } },
       restart: 'never',
     });
@@ -115,6 +118,13 @@ describe('convertCompose', () => {
     expect(isComposeFile('/x/stack.yaml', 'services:\n  a: {}\n')).toBe(true);
     expect(isComposeFile('/x/stack.yaml', 'apiVersion: vendetta.dev/v1alpha1\nservices:\n')).toBe(false);
     expect(isComposeFile('/x/app.yaml', 'kind: Workspace\n')).toBe(false);
+  });
+
+  it('maps entrypoint and command as Kubernetes does (command and args), splitting strings into words', () => {
+    const svc = (body: string) => (convertCompose(`services:\n  a:\n    image: x\n${body}`, { file: '/p/q/compose.yaml' }).documents[1] as Doc).spec;
+    expect(svc('    command: echo "a b" c\n')).toEqual({ workspace: 'q-a', args: ['echo', 'a b', 'c'], restart: 'never' });
+    expect(svc('    entrypoint: ["/init"]\n')).toEqual({ workspace: 'q-a', command: '/init', restart: 'never' });
+    expect(svc('    entrypoint: ""\n    command: ["run", "it"]\n')).toEqual({ workspace: 'q-a', command: 'run it', restart: 'never' });
   });
 
   it('quotes words for the shell', () => {
@@ -194,11 +204,20 @@ describe('docker container options for Compose workspaces', () => {
     expect(plain.HostConfig!.NetworkMode).toBeUndefined();
     expect('NetworkingConfig' in plain).toBe(false);
   });
-  it('records what the image runs by itself', () => {
-    expect(imageCommandLabels({ Entrypoint: ['/docker-entrypoint.sh'], Cmd: ['nginx', '-g', 'daemon off;'], WorkingDir: '/srv' })).toEqual({
-      'vendetta.dev/image-command': `/docker-entrypoint.sh nginx -g 'daemon off;'`,
+  it('records what the image runs by itself, and a Service without command runs it (args replace CMD)', () => {
+    const labels = imageCommandLabels({ Entrypoint: ['/docker-entrypoint.sh'], Cmd: ['nginx', '-g', 'daemon off;'], WorkingDir: '/srv' });
+    expect(labels).toEqual({
+      'vendetta.dev/image-entrypoint': '/docker-entrypoint.sh',
+      'vendetta.dev/image-cmd': `nginx -g 'daemon off;'`,
       'vendetta.dev/image-workdir': '/srv',
     });
     expect(imageCommandLabels({ Entrypoint: null, Cmd: null, WorkingDir: '' })).toEqual({});
+    const image = { entrypoint: '/docker-entrypoint.sh', cmd: `nginx -g 'daemon off;'` };
+    expect(serviceCommand({}, image)).toBe(`/docker-entrypoint.sh nginx -g 'daemon off;'`);
+    expect(serviceCommand({ args: ['postgres', '-c', 'a b'] }, image)).toBe(`/docker-entrypoint.sh postgres -c 'a b'`);
+    expect(serviceCommand({ args: ['sh', '-c', 'echo hi'] }, { cmd: 'sh' })).toBe(`sh -c 'echo hi'`);
+    expect(serviceCommand({ command: 'run', args: ["it's"] }, image)).toBe(`run 'it'\\''s'`);
+    expect(serviceCommand({ command: 'npm start' }, image)).toBe('npm start');
+    expect(serviceCommand({}, undefined)).toBe('');
   });
 });

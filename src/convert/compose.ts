@@ -133,6 +133,9 @@ export function convertCompose(text: string, opts: ComposeOptions): ComposeResul
   const documents: object[] = [];
   const sources: SourcePos[] = [];
   const deps = new Map<string, string[]>();
+  // depends_on service_healthy needs a health check on the other side (Compose refuses it too).
+  const healthy = new Set<string>();
+  const needsHealthy: { dep: string; path: DocPath }[] = [];
 
   for (const [svc, raw] of Object.entries(services)) {
     const base = ['services', svc];
@@ -232,6 +235,7 @@ export function convertCompose(text: string, opts: ComposeOptions): ComposeResul
       const dependsOn = mapDependsOn(s.depends_on, [...base, 'depends_on'], services, fail, warn, workspaceOf);
       if (dependsOn) {
         svcSpec.dependsOn = dependsOn.map;
+        needsHealthy.push(...dependsOn.healthy.map((dep) => ({ dep, path: [...base, 'depends_on', dep] })));
         (deps.get(svc) ?? deps.set(svc, []).get(svc)!).push(...dependsOn.services);
       }
     }
@@ -239,7 +243,10 @@ export function convertCompose(text: string, opts: ComposeOptions): ComposeResul
     // healthcheck
     if (s.healthcheck !== undefined) {
       const hc = mapHealthcheck(s.healthcheck, [...base, 'healthcheck'], fail, warn);
-      if (hc) svcSpec.healthcheck = hc;
+      if (hc) {
+        svcSpec.healthcheck = hc;
+        healthy.add(svc);
+      }
     }
 
     // restart: Compose's default is "no".
@@ -254,6 +261,9 @@ export function convertCompose(text: string, opts: ComposeOptions): ComposeResul
     sources.push(pos, pos);
   }
 
+  for (const { dep, path } of needsHealthy) {
+    if (dep in services && !healthy.has(dep)) fail(path, `depends_on ${dep}: condition service_healthy, but service ${JSON.stringify(dep)} has no healthcheck (with a test); add one, or use service_started`, 'key');
+  }
   const cycle = findCycle(deps);
   if (cycle) fail(['services', cycle[0]!], `services depend on each other in a cycle: ${cycle.join(' → ')} (depends_on / network_mode: service:); break the cycle`, 'key');
   if (errors.length > 0) throw new ComposeError(errors);
@@ -512,9 +522,10 @@ function mapResources(s: Obj, base: DocPath, warn: Warn): Obj | undefined {
 
 const CONDITIONS: Record<string, string> = { service_started: 'started', service_healthy: 'healthy', service_completed_successfully: 'completed' };
 
-function mapDependsOn(v: unknown, path: DocPath, services: Obj, fail: Fail, warn: Warn, workspaceOf: (s: string) => string): { map: Obj; services: string[] } | undefined {
+function mapDependsOn(v: unknown, path: DocPath, services: Obj, fail: Fail, warn: Warn, workspaceOf: (s: string) => string): { map: Obj; services: string[]; healthy: string[] } | undefined {
   const out: Obj = {};
   const names: string[] = [];
+  const healthy: string[] = [];
   const add = (dep: string, condition: string, at: DocPath) => {
     if (!(dep in services)) return fail(at, `depends_on: there is no service ${JSON.stringify(dep)}${knownList(services)}`, 'key');
     out[workspaceOf(dep)] = { condition };
@@ -530,12 +541,13 @@ function mapDependsOn(v: unknown, path: DocPath, services: Obj, fail: Fail, warn
       }
       if (isObj(opt)) for (const key of Object.keys(opt)) if (key !== 'condition' && key !== 'required') warn([...path, dep, key]);
       add(dep, CONDITIONS[cond]!, [...path, dep]);
+      if (cond === 'service_healthy') healthy.push(dep);
     }
   } else {
     fail(path, `depends_on must be a list or a map, got ${describe(v)}`);
     return undefined;
   }
-  return { map: out, services: names };
+  return { map: out, services: names, healthy };
 }
 
 /** Compose duration ("1m30s", "10s", "1.5s", "100ms") as vendetta's; undefined when it has no form. */

@@ -109,6 +109,9 @@ describe('convertCompose', () => {
     expect(errorsOf(read('bad/bind.yml'))[0]).toMatch(/^5:9: service api: bind mount "\.\/src" → \/app is not supported/);
     expect(errorsOf('services:\n  a:\n    image: x\n    network_mode: "service:b"\n')).toEqual(['4:19: network_mode "service:b": there is no service "b" (services: a)']);
     expect(errorsOf('services:\n  a:\n    command: x\n')).toEqual(['2:3: service "a" has neither image: nor build:; add one']);
+    expect(errorsOf('services:\n  a:\n    image: x\n    depends_on:\n      b: {condition: service_healthy}\n  b:\n    image: y\n')).toEqual([
+      '5:7: depends_on b: condition service_healthy, but service "b" has no healthcheck (with a test); add one, or use service_started',
+    ]);
     expect(errorsOf('version: "3"\n')).toEqual(['1:1: not a Compose file: expected a map with a non-empty "services:" map']);
   });
 

@@ -156,8 +156,10 @@ function tableFor(kind: Kind, rows: AppliedRecord[], wide: boolean): string {
   if (kind === 'Workspace') {
     const h = ['WORKSPACE', 'NODE', 'PROVIDER', 'STATUS', 'AGE', ...(wide ? ['IMAGE', 'ADDRESS', 'PORTS', 'VOLUMES'] : [])];
     return renderTable(h, rows.map((r) => {
-      const spec = r.resource.spec as { node: string; provider: string; image?: string; ports?: string[]; volumes?: VolumeSpec[] };
-      return [r.name, spec.node, spec.provider, phase(r), age(r.appliedAt), ...(wide ? [spec.image, detail(r, 'address'), spec.ports?.join(','), volumesCell(spec.volumes)] : [])];
+      const spec = r.resource.spec as { node: string; provider: string; image?: string; build?: { context: string }; ports?: string[]; volumes?: VolumeSpec[] };
+      // A built image is named by its context directory (its tag holds a hash, not a name).
+      const image = spec.image ?? (spec.build ? `(build ${spec.build.context.split('/').filter(Boolean).pop() ?? spec.build.context})` : undefined);
+      return [r.name, spec.node, spec.provider, phase(r), age(r.appliedAt), ...(wide ? [image, detail(r, 'address'), spec.ports?.join(','), volumesCell(spec.volumes)] : [])];
     }));
   }
   const h = ['SERVICE', 'WORKSPACE', 'STATUS', 'RESTARTS', 'AGE', ...(wide ? ['PID', 'ENDPOINT'] : [])];

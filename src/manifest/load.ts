@@ -3,7 +3,8 @@
 // at once, each with file:line:col.
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { dirname, extname, join, resolve } from 'node:path';
+import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
+import { DEFAULT_DOCKERFILE } from '../model/build.js';
 import { resourceId, type NodeResource, type Resource, type ResourceId } from '../model/types.js';
 import type { ResolvedEnv } from '../model/env.js';
 import type { LoadedSet } from '../reconcile/api.js';
@@ -136,6 +137,10 @@ export async function loadManifests(paths: string[], opts: LoadOptions = {}): Pr
         const problem = await absoluteSourcePath(resource, dirname(file));
         if (problem) errors.push(errorAt(at(['spec', 'source', 'path']), problem));
       }
+      if (resource.kind === 'Workspace' && resource.spec.build !== undefined) {
+        const problem = await absoluteBuildContext(resource, dirname(file));
+        if (problem) errors.push(errorAt(at(['spec', 'build', problem.field]), problem.message));
+      }
       entry.resource = resource;
       resources.push(resource);
       locators.set(resource, at);
@@ -178,6 +183,37 @@ async function absoluteSourcePath(resource: Resource & { kind: 'Workspace' }, ma
     if (!(await stat(absolute)).isDirectory()) return `${where}: ${JSON.stringify(written)} (${absolute}) is not a directory`;
   } catch {
     return `${where}: directory ${JSON.stringify(written)} does not exist (resolved to ${absolute}); create it or fix the path`;
+  }
+  return undefined;
+}
+
+/**
+ * Rewrites spec.build.context to an absolute path; says what is wrong when it is not a directory
+ * or the Dockerfile is not a file inside it.
+ */
+async function absoluteBuildContext(resource: Resource & { kind: 'Workspace' }, manifestDir: string): Promise<{ field: 'context' | 'dockerfile'; message: string } | undefined> {
+  const build = resource.spec.build!;
+  const written = build.context;
+  const expanded = written === '~' || written.startsWith('~/') ? join(homedir(), written.slice(1)) : written;
+  const context = resolve(manifestDir, expanded);
+  build.context = context;
+  const where = `Workspace "${resource.metadata.name}" spec.build`;
+  try {
+    if (!(await stat(context)).isDirectory()) return { field: 'context', message: `${where}.context: ${JSON.stringify(written)} (${context}) is not a directory; point it at the directory holding the Dockerfile` };
+  } catch {
+    return { field: 'context', message: `${where}.context: directory ${JSON.stringify(written)} does not exist (resolved to ${context}); create it or fix the path` };
+  }
+  const dockerfile = build.dockerfile ?? DEFAULT_DOCKERFILE;
+  const path = resolve(context, dockerfile);
+  const rel = relative(context, path);
+  const field = build.dockerfile === undefined ? 'context' : 'dockerfile';
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) {
+    return { field, message: `${where}.dockerfile: ${JSON.stringify(dockerfile)} is outside the build context ${context}; it must be a path inside it` };
+  }
+  try {
+    if (!(await stat(path)).isFile()) return { field, message: `${where}.dockerfile: ${JSON.stringify(dockerfile)} (${path}) is not a file` };
+  } catch {
+    return { field, message: `${where}.dockerfile: no ${JSON.stringify(dockerfile)} in the build context (looked for ${path}); add it or set spec.build.dockerfile` };
   }
   return undefined;
 }

@@ -66,6 +66,11 @@ const RULES: Rule[] = [
     hint: () => 'spec.network chooses a docker network; remove it or use provider docker',
   },
   {
+    path: ['build'],
+    supported: ['docker'],
+    hint: () => 'only the docker provider builds images; remove spec.build, or use provider docker',
+  },
+  {
     path: ['vm'],
     supported: ['qemu'],
     hint: () => 'spec.vm configures qemu virtual machines only; remove it or use provider qemu',

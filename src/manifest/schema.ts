@@ -83,6 +83,7 @@ const FORMAT_CHECKS: Record<string, { thing: string; hint?: string; parse?: (s: 
 const COMPOSITE_MESSAGES: Record<string, string> = {
   qemuBoot: 'needs "image" (a disk image) or "vm.kernel" (a kernel to boot) for provider qemu',
   source: 'needs exactly one of "path" or "git"',
+  dockerImage: 'needs "image" (an image reference) or "build" (a Dockerfile to build on the node) for provider docker',
   healthcheck: 'needs exactly one check: "exec", "tcp" or "http"',
 };
 
@@ -131,7 +132,7 @@ export function validateDocument(value: unknown): { kind?: Kind; issues: Issue[]
     validate(value);
     issues.push(...explain(validate.errors ?? [], where, value));
   }
-  if (kind === 'Workspace') issues.push(...portMappingIssues(value, where), ...providerSupportIssues(value, where([])), ...workspaceVolumeIssues(value, where), ...networkIssues(value, where));
+  if (kind === 'Workspace') issues.push(...portMappingIssues(value, where), ...providerSupportIssues(value, where([])), ...workspaceVolumeIssues(value, where), ...networkIssues(value, where), ...buildImageIssues(value, where));
   return { kind, issues };
 }
 
@@ -160,6 +161,25 @@ function portMappingIssues(doc: Record<string, unknown>, where: (path: DocPath) 
       issues.push({ path: ['spec', 'ports', i], part: 'value', message: `${where(['spec', 'ports', i])} ${(err as Error).message}` });
     }
   });
+  return issues;
+}
+
+// A built image is tagged by vendetta (vendetta-build/<workspace>:<hash>): an image name beside
+// it would be a second, contradicting answer to "what runs".
+function buildImageIssues(doc: Record<string, unknown>, where: (path: DocPath) => string): Issue[] {
+  const spec = doc.spec as { image?: unknown; build?: unknown; pull?: unknown; provider?: unknown } | undefined;
+  // Other providers refuse spec.build itself (./providers.ts).
+  if (!isPlainObject(spec) || spec.build === undefined || spec.provider !== 'docker') return [];
+  const issues: Issue[] = [];
+  if (spec.image !== undefined) {
+    const path: DocPath = ['spec', 'image'];
+    issues.push({ path, part: 'key', message: `${where(path)}: set either spec.image or spec.build, not both (a built image is tagged vendetta-build/<workspace>:<hash>); remove one` });
+  }
+  // "missing" is the default (withDefaults writes it): nothing is pulled for a built image.
+  if (spec.pull !== undefined && spec.pull !== 'missing') {
+    const path: DocPath = ['spec', 'pull'];
+    issues.push({ path, part: 'key', message: `${where(path)}: a built image is never pulled (its FROM images must be on the node); remove spec.pull` });
+  }
   return issues;
 }
 

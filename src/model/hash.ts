@@ -42,13 +42,22 @@ function hmacShort(key: HashKey, text: string): string {
  * not a recreate. Env enters with its resolved values (a changed secret must recreate), in place
  * of the fromEnv/fromFile references; only the digest leaves this function, never a value.
  */
-export function workspaceSpecHash(ws: WorkspaceResource, env: ResolvedEnv, key: HashKey): string {
-  return hmacShort(key, canonicalJson({ kind: 'Workspace', spec: hashedSpec(ws), env: plainEnv(env) }));
+export function workspaceSpecHash(ws: WorkspaceResource, env: ResolvedEnv, key: HashKey, buildHash?: string): string {
+  return hmacShort(key, canonicalJson({ kind: 'Workspace', spec: hashedSpec(ws), env: plainEnv(env), ...buildPart(buildHash) }));
+}
+
+/**
+ * With spec.build, the build hash (context contents, dockerfile, args, target) stands for the
+ * whole of spec.build: a changed file recreates, a moved project directory does not. Absent
+ * otherwise, so workspaces without a build keep their hash.
+ */
+function buildPart(buildHash: string | undefined): { build?: string } {
+  return buildHash === undefined ? {} : { build: buildHash };
 }
 
 /** The spec as hashes see it: no `state`, no env references, volumes by name and path only. */
 function hashedSpec(ws: WorkspaceResource): object {
-  const { state: _state, env: _envRefs, volumes, ...rest } = ws.spec;
+  const { state: _state, env: _envRefs, volumes, build: _build, ...rest } = ws.spec;
   // A size change alone recreates nothing (see volumesHashPart).
   return { ...rest, volumes: volumesHashPart(volumes) };
 }
@@ -58,8 +67,8 @@ function hashedSpec(ws: WorkspaceResource): object {
  * change env in place (process: services read it when they start) records it beside the spec
  * hash; when only the spec hash differs, the planner updates the workspace instead of replacing it.
  */
-export function workspaceShapeHash(ws: WorkspaceResource, key: HashKey): string {
-  return hmacShort(key, canonicalJson({ kind: 'WorkspaceShape', spec: hashedSpec(ws) }));
+export function workspaceShapeHash(ws: WorkspaceResource, key: HashKey, buildHash?: string): string {
+  return hmacShort(key, canonicalJson({ kind: 'WorkspaceShape', spec: hashedSpec(ws), ...buildPart(buildHash) }));
 }
 
 /**

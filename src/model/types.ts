@@ -70,11 +70,25 @@ export interface VolumeSpec {
   size?: string;
 }
 
+/**
+ * An image built on the node from a local directory. `context` is resolved against the manifest's
+ * directory by the loader (absolute afterwards); `dockerfile` is relative to the context.
+ */
+export interface BuildSpec {
+  context: string;
+  /** Default "Dockerfile". */
+  dockerfile?: string;
+  args?: Record<string, string>;
+  target?: string;
+}
+
 export interface WorkspaceSpec {
   node: string;
   provider: ProviderName;
   image?: string;
   pull?: 'never' | 'missing' | 'always';
+  /** docker only: an image built on the node instead of `image` (see src/model/build.ts). */
+  build?: BuildSpec;
   resources?: Resources;
   /** path is resolved against the manifest's directory by the loader (absolute afterwards). */
   source?: { path?: string; git?: { url: string; ref?: string } };
@@ -228,6 +242,8 @@ export interface ObservedWorkspace {
    */
   shapeHash?: string;
   applySet?: string;
+  /** The build hash of the image it runs (docker workspaces with spec.build): tells "build context changed". */
+  buildHash?: string;
   /** Who made it. Absent: made by a vendetta before ownership (adopted as a one-time migration). */
   owner?: Owner;
   /**

@@ -3,6 +3,7 @@
 import { posix } from 'node:path';
 import type { ResolvedEnv } from '../model/env.js';
 import { plainEnv } from '../model/env.js';
+import { buildTag } from '../model/build.js';
 import { serviceSpecHash, workspaceShapeHash, workspaceSpecHash, type HashKey } from '../model/hash.js';
 import type { EnvMap, ResourceId, ServiceResource } from '../model/types.js';
 import { resourceId } from '../model/types.js';
@@ -45,12 +46,17 @@ export function desiredWorkspace(set: LoadedSet, name: string, identity: StoreId
   const resource = set.desired.workspaces.get(name);
   if (!resource) throw new Error(`workspace ${name} is not in the desired set`);
   const env = resolvedEnvOf(set, resourceId('Workspace', name), resource.spec.env);
+  const buildHash = resource.spec.build ? set.builds?.get(name) : undefined;
+  if (resource.spec.build && buildHash === undefined) {
+    throw new Error(`workspace ${name} has spec.build but no build hash: plan through the engine, which hashes build contexts first (src/build/context.ts withBuildHashes)`);
+  }
   return {
     resource,
-    specHash: workspaceSpecHash(resource, env, identity.key),
-    shapeHash: workspaceShapeHash(resource, identity.key),
+    specHash: workspaceSpecHash(resource, env, identity.key, buildHash),
+    shapeHash: workspaceShapeHash(resource, identity.key, buildHash),
     env: plainEnv(env),
     owner: { id: identity.id, name: identity.name },
+    ...(buildHash !== undefined ? { build: { hash: buildHash, tag: buildTag(name, buildHash) } } : {}),
   };
 }
 

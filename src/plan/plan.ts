@@ -142,7 +142,8 @@ export function plan(input: PlanInput): Plan {
       // Made from another spec: delete + create. Services go with the old workspace, so all of
       // them start again. `state` is not in the hash, so start/stop alone never lands here.
       const changes = workspaceChanges(previous, ws);
-      const op = b.workspace('recreate-workspace', place, hashCause(changes, hasSecretEnv(set, resourceId('Workspace', name))), { changes, dataLoss: dataLossWarning(ws) });
+      const cause = withBuildCause(hashCause(changes, hasSecretEnv(set, resourceId('Workspace', name))), changes, current, desired.build?.hash);
+      const op = b.workspace('recreate-workspace', place, cause, { changes, dataLoss: dataLossWarning(ws) });
       b.gone.add(name);
       startAll(op, 'workspace is being recreated');
     } else if (!current.running) {
@@ -418,6 +419,18 @@ function hashCause(changes: FieldChange[] | undefined, hasSecrets: boolean): str
   const shown = names.slice(0, MAX_FIELDS_IN_CAUSE).join(', ');
   const more = names.length > MAX_FIELDS_IN_CAUSE ? ` and ${names.length - MAX_FIELDS_IN_CAUSE} more` : '';
   return `spec-hash changed: ${shown}${more}`;
+}
+
+/**
+ * A built image whose inputs changed while its spec did not (an edited Dockerfile, a file it
+ * copies): "build context changed", which the applied record cannot show. Said beside the fields
+ * when others changed too, unless a spec.build field already explains it.
+ */
+function withBuildCause(cause: string, changes: FieldChange[] | undefined, current: ObservedWorkspace, buildHash: string | undefined): string {
+  if (buildHash === undefined || current.buildHash === undefined || current.buildHash === buildHash) return cause;
+  if (changes === undefined || changes.length === 0) return 'build context changed';
+  if (changes.some((c) => c.path === 'spec.build' || c.path.startsWith('spec.build.'))) return cause;
+  return `${cause}; build context changed`;
 }
 
 /**

@@ -24,7 +24,7 @@ export function lazyDriver(
     create: async (ctx, ws) => (await driver()).create(ctx, ws),
     start: async (ctx, n) => (await driver()).start(ctx, n),
     stop: async (ctx, n) => (await driver()).stop(ctx, n),
-    delete: async (ctx, n) => (await driver()).delete(ctx, n),
+    delete: async (ctx, n, o) => (await driver()).delete(ctx, n, o),
     runtime: async (ctx, n) => (await driver()).runtime(ctx, n),
     listVolumes: async (ctx, w) => (await driver()).listVolumes?.(ctx, w) ?? [],
     deleteVolumes: async (ctx, v) => (await driver()).deleteVolumes?.(ctx, v),

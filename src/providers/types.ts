@@ -33,6 +33,8 @@ export interface DesiredWorkspace {
   env: Record<string, string>;
   /** The store that makes it: recorded on the object (labels / meta) for ownership. */
   owner: Owner;
+  /** With spec.build: its build hash and the tag of the image built from it (model/build.ts). */
+  build?: { hash: string; tag: string };
 }
 
 /**
@@ -146,8 +148,12 @@ export interface ProviderDriver {
   update?(ctx: DriverContext, ws: DesiredWorkspace): Promise<void>;
   start(ctx: DriverContext, name: string): Promise<void>;
   stop(ctx: DriverContext, name: string): Promise<void>;
-  /** Remove the workspace and everything it left on the node. Missing is not an error. */
-  delete(ctx: DriverContext, name: string): Promise<void>;
+  /**
+   * Remove the workspace and everything it left on the node. Missing is not an error.
+   * `replacing`: a create of the same workspace follows (a recreate): what that create can reuse
+   * (docker: the built image) may stay.
+   */
+  delete(ctx: DriverContext, name: string, opts?: { replacing?: boolean }): Promise<void>;
 
   /**
    * Optional: the services of these running workspaces, read in ONE round trip to the node

@@ -9,6 +9,11 @@ export interface LoadedSet {
   desired: DesiredSet;
   /** Resolved env per workspace/service id ("workspace/api", "service/web"). */
   env: Map<ResourceId, ResolvedEnv>;
+  /**
+   * Build hash per workspace name, for workspaces with spec.build (src/build/context.ts
+   * withBuildHashes): computed by the engine before each plan, never sent over the wire.
+   */
+  builds?: Map<string, string>;
 }
 
 export interface ApplyOptions {

@@ -318,7 +318,7 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
               await driver.create(dctx, helpers.desiredWorkspace(set!, name));
               break;
             case 'recreate':
-              await driver.delete(dctx, name);
+              await driver.delete(dctx, name, { replacing: true });
               await driver.create(dctx, helpers.desiredWorkspace(set!, name));
               break;
             case 'update':

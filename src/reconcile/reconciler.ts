@@ -31,6 +31,7 @@ import type { Transport } from '../transport/types.js';
 import type { ApplyOptions, ApplyResult, DeletionReport, EngineApi, EngineEvents, Failure, LoadedSet, VolumesReport } from './api.js';
 import { hasVolumes } from '../model/volumes.js';
 import type { PassOutcome } from './pass.js';
+import { withBuildHashes } from '../build/context.js';
 import { afterPass, createObserver, decidedByObservation, providerUnavailable, quietKey, resolveNodes, type Observation } from './observe.js';
 import { hintFor, plannedStatuses, statusChanged, summarize, writeStatuses } from './record.js';
 import type { RetryPolicy } from './retry.js';
@@ -456,7 +457,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
   }
 
   // ----- the loop ----------------------------------------------------------------------------
-  async function runLoop(set: LoadedSet, loop: LoopOptions): Promise<ApplyResult> {
+  async function runLoop(loaded: LoadedSet, loop: LoopOptions): Promise<ApplyResult> {
     const deadline = new AbortController();
     const timer = loop.until === 'converged' ? setLongTimeout(() => deadline.abort(), loop.timeoutMs) : undefined;
     const signal = loop.signal ? AbortSignal.any([loop.signal, deadline.signal]) : deadline.signal;
@@ -476,13 +477,16 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
       for (let pass = 1; ; pass++) {
         // Stopped (watch, serve) or out of time while waiting: no further observation.
         if (pass > 1 && signal.aborted) break;
+        // Build contexts are hashed again each pass (stats only, for files seen unchanged): an
+        // edited Dockerfile shows up in a resync loop (watch, serve) like any other change.
+        const set = withBuildHashes(loaded);
         const applied = await store.list();
         const targets = deps.applyTargets({ set, applied, applySet: loop.applySet, prune: loop.prune });
         // With a stored memo this is most likely a no-op, which never needs the executor.
         if (!stored || pass > 1) void loadExecutor();
         const observation = await observe(set, applied, loop.applySet, targets);
         let key: string | undefined;
-        const keyOf = () => (key ??= quietKey(applied, observation.observed));
+        const keyOf = () => (key ??= quietKey(applied, observation.observed) + (set.builds?.size ? JSON.stringify([...set.builds]) : ''));
         if (last && loop.until === 'forever' && keyOf() === quiet) {
           loop.onPass?.(last, pass);
           await sleep(loop.resyncMs ?? 30_000, signal);
@@ -607,8 +611,9 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
   return {
     runLoop,
 
-    async plan(set, p) {
-      observer.warm(set);
+    async plan(loaded, p) {
+      observer.warm(loaded);
+      const set = withBuildHashes(loaded);
       const applied = await store.list();
       const observation = await observe(set, applied, p.applySet, deps.applyTargets({ set, applied, applySet: p.applySet, prune: p.prune }));
       const id = await loadIdentity(false);

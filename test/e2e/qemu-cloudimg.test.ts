@@ -4,7 +4,7 @@
 // node n1 by the built CLI, with an isolated guest network.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, httpGet, requireBuiltCli, runCli, type CliResult } from './support/cli.js';
 import { infraDir, loadInfra, makeTempHome, type TempHome } from './helpers/infra.js';
@@ -64,13 +64,29 @@ spec:
   return path;
 }
 
-beforeAll(async () => {
-  requireBuiltCli();
+/**
+ * up.sh may leave the cloud image building in the background (VENDETTA_CLOUDIMG_WAIT=0, as
+ * scripts/test-all.sh does, so the other suites need not wait ~3 min for it): wait for its result.
+ */
+async function waitForCloudImage(): Promise<void> {
+  const rcFile = join(infraDir(), 'cloudimg.rc');
+  const building = existsSync(join(infraDir(), 'cloudimg.pid'));
+  const deadline = Date.now() + 15 * 60_000;
+  while (building && !existsSync(rcFile) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2000));
+  if (building && !existsSync(rcFile)) throw new Error(`the cloud image build did not finish in 15 min; see ${join(infraDir(), 'cloudimg.log')}`);
+  if (existsSync(rcFile) && readFileSync(rcFile, 'utf8').trim() !== '0') {
+    throw new Error(`the cloud image build failed; see ${join(infraDir(), 'cloudimg.log')}`);
+  }
   if (!existsSync(IMAGE)) {
     throw new Error(`the cloud image ${IMAGE} is missing: build it with sudo bash test/infra/cloudimg.sh (test/infra/qemu.sh up runs it)`);
   }
+}
+
+beforeAll(async () => {
+  requireBuiltCli();
+  await waitForCloudImage();
   home = await makeTempHome(infra);
-});
+}, 16 * 60_000);
 
 afterAll(async () => {
   await cli(['delete', 'workspace', WS]);

@@ -3,6 +3,16 @@
 # Idempotent. Leaves the vdtest user in place.
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
+# A cloud image build still running (up.sh with VENDETTA_CLOUDIMG_WAIT=0): its own process group.
+if [ -f "$W/cloudimg.pid" ]; then
+  if alive "$W/cloudimg.pid" cloudimg; then
+    p=$(cat "$W/cloudimg.pid"); pg=$(ps -o pgid= -p "$p" | tr -d ' ')
+    ts "stopping the cloud image build (pid $p, group $pg)"
+    [ "$pg" = "$p" ] && kill -- "-$pg" 2>/dev/null || kill "$p" 2>/dev/null
+    wait_gone "$p"
+  fi
+  rm -f "$W/cloudimg.pid"
+fi
 bash "$HERE/lxd.sh" down
 bash "$HERE/qemu.sh" down   # VMs left by tests, by pidfile
 bash "$HERE/bastion.sh" down
@@ -15,7 +25,7 @@ for d in "$W"/nodes/*/; do
   if alive "$d/dd/docker.pid" dockerd; then p=$(cat "$d/dd/docker.pid"); kill "$p" && PIDS+=("$p"); fi
 done
 wait_gone "${PIDS[@]}"
-grep -o " $W/nodes/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l   # leftovers, normally none
+grep -o " $W/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l   # leftovers, normally none
 ts "removing bridges and $W"
 for d in "$W"/nodes/*/; do
   [ -d "$d" ] || continue

@@ -448,19 +448,32 @@ export function createDockerDriver(): ProviderDriver {
       } catch (err) {
         for (const { name } of dirs) errors.set(name, err as Error);
       }
+      // Their built images (spec.build), best effort.
+      const built = names.filter((n) => !errors.has(n));
+      if (built.length > 0) {
+        const { removeBuiltImages } = await import('./build.js');
+        const io = { docker, socket: socketOf(ctx), node: nodeName(ctx) };
+        await Promise.all(built.map((n) => removeBuiltImages(ctx, io, n)));
+      }
       return errors;
     },
 
     async create(ctx, ws: DesiredWorkspace): Promise<void> {
       const { spec, metadata } = ws.resource;
       const name = metadata.name;
-      if (!spec.image) throw new Error(`workspace ${name}: spec.image is required for the docker provider (e.g. debian:12)`);
+      if (!spec.image && !ws.build) throw new Error(`workspace ${name}: spec.image or spec.build is required for the docker provider (e.g. image: debian:12)`);
       const docker = clientOf(ctx);
-      containerCreateOptions(ws, ctx.applySet, spec.image); // validates ports and memory before anything is done
+      const image = ws.build?.tag ?? spec.image!;
+      containerCreateOptions(ws, ctx.applySet, image); // validates ports and memory before anything is done
       // Independent checks, at the same time: the image, the names, the node's state root.
       const [stateRoot, imageConfig] = await Promise.all([
         stateRootOf(ctx),
-        ensureImage(ctx, docker, spec.image, spec.pull ?? 'missing'),
+        ws.build
+          ? import('./build.js').then(async ({ ensureBuiltImage }) => {
+              await ensureBuiltImage(ctx, { docker, socket: socketOf(ctx), node: nodeName(ctx) }, ws);
+              return (await docker.getImage(image).inspect()).Config;
+            })
+          : ensureImage(ctx, docker, image, spec.pull ?? 'missing'),
         ensureNetwork(ctx, ws),
         // A half-made container of an earlier, interrupted create (ours only: inspectManaged
         // refuses anything without our label).
@@ -475,7 +488,7 @@ export function createDockerDriver(): ProviderDriver {
       ]);
       await ensureVolumes(ctx, ws);
       const stateDir = workspaceStateDir(stateRoot, name);
-      const options = containerCreateOptions(ws, ctx.applySet, spec.image, stateDir, imageCommandLabels(imageConfig));
+      const options = containerCreateOptions(ws, ctx.applySet, image, stateDir, imageCommandLabels(imageConfig));
       // The state dir, fresh and made by the SSH user (who can then remove what the container
       // writes into it): a leftover of an earlier workspace of this name must not show services.
       checkNode(
@@ -567,7 +580,7 @@ export function createDockerDriver(): ProviderDriver {
       }
     },
 
-    async delete(ctx, name): Promise<void> {
+    async delete(ctx, name, opts): Promise<void> {
       // The workspace, and a half-made one from an interrupted create; then their state dirs.
       const networks = new Set<string>();
       const labelled = [await removeContainer(ctx, name, containerName(name), networks), await removeContainer(ctx, name, creatingContainerName(name), networks)];
@@ -576,6 +589,12 @@ export function createDockerDriver(): ProviderDriver {
       const failed = await removeStateDirs(ctx, [...dirs].map((dir) => ({ name, dir })));
       const why = failed.get(name);
       if (why) throw new Error(`workspace ${name}: ${why}`);
+      // Its built images (spec.build), best effort; a recreate keeps them for the create that
+      // follows, which removes the older ones once it has built (see ./build.ts).
+      if (!opts?.replacing) {
+        const { removeBuiltImages } = await import('./build.js');
+        await removeBuiltImages(ctx, { docker: clientOf(ctx), socket: socketOf(ctx), node: nodeName(ctx) }, name);
+      }
     },
 
     async runtime(ctx, name): Promise<WorkspaceRuntime> {

@@ -37,6 +37,8 @@ export const LABEL_NETWORK = 'vendetta.dev/network';
 export const LABEL_IMAGE_ENTRYPOINT = 'vendetta.dev/image-entrypoint';
 export const LABEL_IMAGE_CMD = 'vendetta.dev/image-cmd';
 export const LABEL_IMAGE_WORKDIR = 'vendetta.dev/image-workdir';
+/** On containers: the build hash of the image it runs (spec.build). On built images: their build hash. */
+export const LABEL_BUILD_HASH = 'vendetta.dev/build-hash';
 
 /** The only selector used to list containers: anything without it is never touched. */
 export const MANAGED_SELECTOR = `${LABEL_MANAGED}=true`;
@@ -270,7 +272,13 @@ export function containerCreateOptions(
     Cmd: [],
     WorkingDir: WORKSPACE_DIR,
     Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-    Labels: { ...workspaceLabels(ws, applySet), ...(stateDir ? { [LABEL_STATE_DIR]: stateDir } : {}), ...networkLabel, ...imageLabels },
+    Labels: {
+      ...workspaceLabels(ws, applySet),
+      ...(stateDir ? { [LABEL_STATE_DIR]: stateDir } : {}),
+      ...(ws.build ? { [LABEL_BUILD_HASH]: ws.build.hash } : {}),
+      ...networkLabel,
+      ...imageLabels,
+    },
     ExposedPorts: exposed,
     HostConfig: hostConfig,
     ...networking,
@@ -318,6 +326,7 @@ export function observedFromContainer(info: Docker.ContainerInfo, services: Obse
     provider: 'docker',
     specHash: labels[LABEL_SPEC_HASH] ?? '',
     ...(labels[LABEL_APPLY_SET] ? { applySet: labels[LABEL_APPLY_SET] } : {}),
+    ...(labels[LABEL_BUILD_HASH] ? { buildHash: labels[LABEL_BUILD_HASH] } : {}),
     ...(labels[LABEL_OWNER] ? { owner: { id: labels[LABEL_OWNER], name: labels[LABEL_OWNER_NAME] ?? labels[LABEL_OWNER] } } : {}),
     ...(complete ? {} : { incomplete: true }),
     running,

@@ -53,7 +53,7 @@ spec:
     });
     expect(await errors()).toEqual([
       'ws.yaml:7:3: unknown field "imagee" in Workspace "api" spec (did you mean "image"?)',
-      'ws.yaml:8:3: unknown field "healthcheck" in Workspace "api" spec (allowed: node, provider, image, pull, resources, source, env, ports, state, volumes, network, vm)',
+      'ws.yaml:8:3: unknown field "healthcheck" in Workspace "api" spec (allowed: node, provider, image, pull, build, resources, source, env, ports, state, volumes, network, vm)',
     ]);
   });
 
@@ -104,7 +104,7 @@ metadata: {name: web}
       'w.yaml:8:15: Workspace "api" spec.env.PORT must be a string (quote numbers: "3000"), {fromEnv: NAME} or {fromFile: path}, got the number 3000',
       'w.yaml:8:21: Workspace "api" spec.env: "MY-VAR" is not a valid variable name: use letters, digits and "_", not starting with a digit',
       'w.yaml:8:35: Workspace "api" spec.env.B must be either {fromEnv: NAME} or {fromFile: path}',
-      'w.yaml:13:1: Workspace "box" spec is missing required field "image" (provider docker needs it)',
+      'w.yaml:13:1: Workspace "box" spec needs "image" (an image reference) or "build" (a Dockerfile to build on the node) for provider docker',
       'w.yaml:19:1: Workspace "vm" spec needs "image" (a disk image) or "vm.kernel" (a kernel to boot) for provider qemu',
       'w.yaml:21:1: Service "web" is missing required field "spec"',
     ]);
@@ -302,7 +302,7 @@ spec:
     write({
       'x.yaml': `${API}\nkind: Workspace\nmetadata: {name: ws}\nspec: {provider: docker}\n---\n${API}\nkind: Service\nmetadata: {name: web}\nspec: {workspace: ws, command: x}\n`,
     });
-    expect(await errors()).toEqual(['x.yaml:4:1: Workspace "ws" spec is missing required field "image" (provider docker needs it)']);
+    expect(await errors()).toEqual(['x.yaml:4:1: Workspace "ws" spec needs "image" (an image reference) or "build" (a Dockerfile to build on the node) for provider docker']);
   });
 
   test('missing paths, empty directories, non-manifest documents', async () => {

@@ -111,3 +111,17 @@ describe('keyed spec hashes (labels never let a secret be guessed offline)', () 
     expect(() => workspaceSpecHash(pinWorkspace, envWith('1'), '')).toThrow(/at least 16 bytes/);
   });
 });
+
+describe('workspaceSpecHash with spec.build', () => {
+  it('is unchanged for a workspace without build (no recreate on upgrade)', () => {
+    const ws = workspace('api', { image: 'node:22' });
+    expect(workspaceSpecHash(ws, {}, TEST_IDENTITY.key, undefined)).toBe(wsHash(ws, {}));
+  });
+
+  it('follows the build hash, not the context path', () => {
+    const at = (context: string) => workspace('api', { provider: 'docker', build: { context, args: { A: '1' } } });
+    const h = (ws: ReturnType<typeof at>, build: string) => workspaceSpecHash(ws, {}, TEST_IDENTITY.key, build);
+    expect(h(at('/home/a/app'), 'b1')).toBe(h(at('/srv/checkout/app'), 'b1'));
+    expect(h(at('/home/a/app'), 'b1')).not.toBe(h(at('/home/a/app'), 'b2'));
+  });
+});

@@ -349,3 +349,48 @@ describe('ownership and half-made workspaces', () => {
     });
   });
 });
+
+describe('plan: spec.build', () => {
+  const withBuild = (hash: string, args: Record<string, string> = {}) => {
+    const set = loaded([workspace('api', { node: 'n1', provider: 'docker', build: { context: '/p/app', args } }), service('web', 'api')]);
+    return { ...set, builds: new Map([['api', hash]]) };
+  };
+  const observedFrom = (set: ReturnType<typeof withBuild>, hash: string) => {
+    const observed = converged(set);
+    observedWorkspace(observed, 'api').buildHash = hash;
+    return observed;
+  };
+
+  it('an unchanged build hash plans nothing', () => {
+    const set = withBuild('h1');
+    expect(plan(input({ set, observed: observedFrom(set, 'h1'), applied: appliedRecords(set) })).operations).toEqual([]);
+  });
+
+  it('a changed context (same spec) replaces the workspace: "build context changed"', () => {
+    const before = withBuild('h1');
+    const after = withBuild('h2');
+    const p = plan(input({ set: after, observed: observedFrom(before, 'h1'), applied: appliedRecords(before) }));
+    expect(p.operations.map((o) => `${o.id}: ${o.cause}`)).toEqual(['recreate-workspace:api: build context changed', 'start-service:web: workspace is being recreated']);
+    expect(renderPlan(p)).toContain('-/+ workspace/api  recreate  on n1 (docker): build context changed');
+  });
+
+  it('a changed build arg says which field, without the context remark', () => {
+    const before = withBuild('h1', { A: '1' });
+    const after = withBuild('h2', { A: '2' });
+    const p = plan(input({ set: after, observed: observedFrom(before, 'h1'), applied: appliedRecords(before) }));
+    expect(p.operations[0]!.cause).toBe('spec-hash changed: build.args.A');
+  });
+
+  it('another field and the context changed: both are said', () => {
+    const before = withBuild('h1');
+    const after = loaded([workspace('api', { node: 'n1', provider: 'docker', build: { context: '/p/app', args: {} }, ports: ['8080:80'] }), service('web', 'api')]);
+    const p = plan(input({ set: { ...after, builds: new Map([['api', 'h2']]) }, observed: observedFrom(before, 'h1'), applied: appliedRecords(before) }));
+    expect(p.operations[0]!.cause).toBe('spec-hash changed: ports; build context changed');
+  });
+
+  it('desiredWorkspace carries the tag, and refuses a build without a hash', () => {
+    const set = withBuild('0123456789abcdef0123');
+    expect(desiredWorkspace(set, 'api', TEST_IDENTITY).build).toEqual({ hash: '0123456789abcdef0123', tag: 'vendetta-build/api:0123456789ab' });
+    expect(() => desiredWorkspace({ ...set, builds: undefined }, 'api', TEST_IDENTITY)).toThrow(/no build hash/);
+  });
+});

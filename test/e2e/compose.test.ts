@@ -1,16 +1,16 @@
 // A Compose file applied to a remote node (n2) through the built CLI, as a user runs it:
 // `vendetta convert` and `apply -f docker-compose.yml`. Services reach each other by name on the
 // project's network, a sidecar shares another's network namespace, depends_on service_healthy
-// orders the start, a service without command runs its image's CMD, and a named volume keeps its
-// data across an apply that changes the image. Infra: test/infra/up.sh. Everything made here is
-// prefixed cmp-.
+// orders the start, a service without command runs its image's CMD, a service with build: is built
+// on the node, and a named volume keeps its data across an apply that changes the image.
+// Infra: test/infra/up.sh. Everything made here is prefixed cmp-.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { infraNode, loadInfra, makeTempHome, REPO_ROOT, type Infra, type TempHome } from './helpers/infra.js';
+import { infraNode, loadInfra, makeTempHome, type Infra, type TempHome } from './helpers/infra.js';
 import { dockerOn, nodeYaml } from './helpers/remote.js';
 import { eventually, httpGet, requireBuiltCli, runCli } from './support/cli.js';
 
@@ -21,8 +21,6 @@ const PORT = 18691; // api's port, published on n2's address
 const WEB_IMAGE = 'cmp-e2e/web:1'; // built on the node by this test (docker build), removed after
 const DB_V2 = 'cmp-e2e/busybox:v2'; // a second tag of the infra image: the "changed image"
 const NETWORK = `vendetta-net.${NODE}.${PROJECT}`;
-// spec.build comes from the build helper's branch: the build service joins once it exists.
-const HAS_BUILD = 'build' in (JSON.parse(readFileSync(join(REPO_ROOT, 'schemas/workspace.schema.json'), 'utf8')).properties.spec.properties as object);
 
 function composeYaml(infra: Infra, dbImage: string): string {
   const addr = infraNode(infra, NODE).address;
@@ -54,14 +52,10 @@ services:
     network_mode: service:api
     depends_on: [api]
     stop_grace_period: 3s
-${
-  HAS_BUILD
-    ? `  built:
+  built:
+    # built on the node by vendetta (spec.build); no command: the built image's CMD runs
     build: {context: ./built}
-    command: ["sh", "-c", "exec httpd -f -p 80 -h /www"]
-`
-    : ''
-}volumes:
+volumes:
   dbdata: {}
 `;
 }
@@ -90,10 +84,8 @@ describe('Compose file on a remote node (built CLI)', () => {
     );
     await execFileP('docker', ['-H', `unix://${infraNode(infra, NODE).dockerSocket}`, 'build', '-q', '-t', WEB_IMAGE, ctx], { env: { ...process.env, DOCKER_BUILDKIT: '0' } });
     await dockerOn(infra, NODE, ['tag', infra.image, DB_V2]);
-    if (HAS_BUILD) {
-      mkdirSync(join(dir, 'built'));
-      writeFileSync(join(dir, 'built', 'Dockerfile'), `FROM ${infra.image}\nRUN mkdir -p /www && echo built-by-vendetta > /www/index.html\n`);
-    }
+    mkdirSync(join(dir, 'built'));
+    writeFileSync(join(dir, 'built', 'Dockerfile'), `FROM ${infra.image}\nRUN mkdir -p /www && echo built-by-vendetta > /www/index.html\nCMD ["httpd", "-f", "-p", "80", "-h", "/www"]\n`);
   }, 120_000);
 
   afterAll(async () => {
@@ -122,7 +114,7 @@ describe('Compose file on a remote node (built CLI)', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const result = JSON.parse(r.stdout);
     expect(result.converged).toBe(true);
-    for (const s of ['db', 'api', 'sidecar', ...(HAS_BUILD ? ['built'] : [])]) {
+    for (const s of ['db', 'api', 'sidecar', 'built']) {
       expect(result.statuses[`service/${PROJECT}-${s}`].phase, s).toBe('Ready');
     }
     // api's image CMD ran (no command in the Compose file) and, at its start, db answered by name.
@@ -143,10 +135,12 @@ describe('Compose file on a remote node (built CLI)', () => {
     // One network for the project, ours by label.
     const labels = JSON.parse(await dockerOn(infra, NODE, ['network', 'inspect', NETWORK, '--format', '{{json .Labels}}']));
     expect(labels).toMatchObject({ 'vendetta.dev/managed': 'true', 'vendetta.dev/kind': 'Network', 'vendetta.dev/network': PROJECT, 'vendetta.dev/node': NODE });
-    if (HAS_BUILD) {
-      const built = await cli('exec', `${PROJECT}-built`, '--', 'wget', '-qO-', 'http://127.0.0.1/');
-      expect(built.stdout.trim()).toBe('built-by-vendetta');
-    }
+    // The service with build: its image was built on the node, and its CMD runs (no command).
+    const built = await cli('exec', `${PROJECT}-built`, '--', 'wget', '-qO-', 'http://127.0.0.1/');
+    expect(built.stdout.trim()).toBe('built-by-vendetta');
+    // …and it is on the project network too.
+    const fromApi = await cli('exec', `${PROJECT}-api`, '--', 'wget', '-qO-', 'http://built/');
+    expect(fromApi.stdout.trim()).toBe('built-by-vendetta');
   });
 
   it('a second apply changes nothing', async () => {

@@ -26,6 +26,7 @@ interface ApplyFlags {
   debounce?: string;
   adopt?: boolean;
   yes?: boolean;
+  node?: string;
 }
 
 export function registerApply(program: Command): void {
@@ -34,6 +35,7 @@ export function registerApply(program: Command): void {
     .description('converge the nodes to the manifests and wait until everything is Ready')
     .option('-f, --filename <path>', 'manifest file or directory (repeatable)', collect, [])
     .option('--prune', 'delete resources this apply set applied before that the manifests no longer declare')
+    .option('--node <name>', 'for Compose files: the node their workspaces go to (default local; see docs/compose.md)')
     .option('--volumes', 'with --prune: also delete the volumes (data) of pruned workspaces; without it they are kept')
     .option('--applyset <name>', 'name of the apply set (scope of --prune)', 'default')
     .option('--dry-run', 'print the plan and change nothing')
@@ -61,7 +63,7 @@ export function registerApply(program: Command): void {
       }
       // Loaded here, not at the top: --help, get… must not pay for ajv, xstate and ssh2.
       const { loadOrExit, openEngine } = await import('./context.js');
-      const set = await loadOrExit(requireFiles(flags.filename));
+      const set = await loadOrExit(requireFiles(flags.filename), 1, { node: flags.node });
       const style = detectStyle(process.stdout);
       const human = flags.output === 'text';
       const progress = createProgress(detectStyle(process.stderr));

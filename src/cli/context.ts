@@ -29,9 +29,11 @@ export async function openEngine(global: GlobalOptions, events: EngineEvents = {
 }
 
 /** Loads and validates manifests; on errors prints every one as file:line:col and exits. */
-export async function loadOrExit(paths: string[] | undefined, exitCode = 1): Promise<LoadedSet> {
+export async function loadOrExit(paths: string[] | undefined, exitCode = 1, compose: { node?: string } = {}): Promise<LoadedSet> {
   if (!paths || paths.length === 0) throw new ExitError('no manifests given', exitCode, 'pass -f FILE_OR_DIR (repeatable)');
-  const result = await loadManifests(paths, await manifestOptions());
+  const result = await loadManifests(paths, { ...(await manifestOptions()), ...(compose.node !== undefined ? { composeNode: compose.node } : {}) });
+  // Compose files: what was not converted, named (stderr: stdout may be a plan in JSON).
+  for (const w of result.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
   if (!result.ok) {
     const lines = formatManifestErrors(result.errors, result.total);
     const n = result.total;

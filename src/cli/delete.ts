@@ -21,19 +21,20 @@ export function registerDelete(program: Command): void {
     .argument('[kind]', 'node | workspace | service')
     .argument('[names...]', 'resource names')
     .option('-f, --filename <path>', 'manifest file or directory (repeatable)', collect, [])
+    .option('--node <name>', 'for Compose files: the node their workspaces go to (default local; see docs/compose.md)')
     .option('-l, --selector <selector>', 'delete every KIND whose labels match, e.g. app=web (kubectl syntax)')
     .option('--timeout <duration>', 'give up waiting after this long', '5m')
     .option('--force', 'forget resources whose node cannot be reached (warns what may be left on it)', false)
     .option('--ignore-not-found', 'a resource that does not exist is not an error', false)
     .option('--volumes', "also delete deleted workspaces' volumes (their data); without it volumes are kept", false)
     .addOption(outputOption(['text', 'json', 'yaml'], 'text'))
-    .action(async (kindWord: string | undefined, names: string[], flags: { filename: string[]; selector?: string; timeout?: string; force: boolean; ignoreNotFound: boolean; volumes: boolean; output: 'text' | 'json' | 'yaml' }, cmd: Command) => {
+    .action(async (kindWord: string | undefined, names: string[], flags: { filename: string[]; node?: string; selector?: string; timeout?: string; force: boolean; ignoreNotFound: boolean; volumes: boolean; output: 'text' | 'json' | 'yaml' }, cmd: Command) => {
       const { loadOrExit, openEngine } = await import('./context.js'); // heavy: only when deleting
       let ids: ResourceId[];
       let set: LoadedSet | undefined;
       if (flags.filename.length && flags.selector !== undefined) throw new UsageError('use either -f or -l, not both', 'vendetta delete workspaces -l app=web');
       if (flags.filename.length) {
-        set = await loadOrExit(flags.filename);
+        set = await loadOrExit(flags.filename, 1, { node: flags.node });
         ids = [
           ...[...set.desired.services.keys()].map((n) => resourceId('Service', n)),
           ...[...set.desired.workspaces.keys()].map((n) => resourceId('Workspace', n)),

@@ -14,14 +14,15 @@ export function registerDiff(program: Command): void {
     .description('show what apply would change; exit 0 if nothing, 1 if something, 2 on error')
     .option('-f, --filename <path>', 'manifest file or directory (repeatable)', collect, [])
     .option('--prune', 'include deletions of resources no longer declared in the apply set')
+    .option('--node <name>', 'for Compose files: the node their workspaces go to (default local; see docs/compose.md)')
     .option('--applyset <name>', 'name of the apply set (scope of --prune)', 'default')
     .option('--adopt', 'preview taking over workspaces another vendetta manages')
     .addOption(outputOption(['text', 'json', 'yaml'], 'text'))
-    .action(async (flags: { filename: string[]; prune?: boolean; adopt?: boolean; applyset: string; output: 'text' | 'json' | 'yaml' }, cmd: Command) => {
+    .action(async (flags: { filename: string[]; node?: string; prune?: boolean; adopt?: boolean; applyset: string; output: 'text' | 'json' | 'yaml' }, cmd: Command) => {
       const { loadOrExit, openEngine } = await import('./context.js'); // heavy: only when diffing
       let set;
       try {
-        set = await loadOrExit(requireFiles(flags.filename), 2);
+        set = await loadOrExit(requireFiles(flags.filename), 2, { node: flags.node });
       } catch (e) {
         if (e instanceof ExitError) throw new ExitError(e.message, 2, e.hint);
         throw e;

@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { registerApply } from './apply.js';
 import { registerDiff } from './diff.js';
 import { registerValidate } from './validate.js';
+import { registerConvert } from './convert.js';
 import { registerGet } from './get.js';
 import { registerDescribe } from './describe.js';
 import { registerDelete } from './delete.js';
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerApply(program);
   registerDiff(program);
   registerValidate(program);
+  registerConvert(program);
   registerGet(program);
   registerDescribe(program);
   registerDelete(program);

@@ -9,12 +9,14 @@ export function registerValidate(program: Command): void {
     .command('validate')
     .description('check manifests (schema, references, dependency cycles) without touching any node')
     .option('-f, --filename <path>', 'manifest file or directory (repeatable)', collect, [])
+    .option('--node <name>', 'for Compose files: the node their workspaces go to (default local; see docs/compose.md)')
     .addOption(outputOption(['text', 'json', 'yaml'], 'text'))
-    .action(async (flags: { filename: string[]; output: 'text' | 'json' | 'yaml' }) => {
+    .action(async (flags: { filename: string[]; node?: string; output: 'text' | 'json' | 'yaml' }) => {
       // Loaded here, not at the top: ajv and yaml only for the commands that read manifests.
       const { loadManifests, formatManifestErrors } = await import('../manifest/index.js');
       const { manifestOptions } = await import('./client.js');
-      const result = await loadManifests(requireFiles(flags.filename), await manifestOptions());
+      const result = await loadManifests(requireFiles(flags.filename), { ...(await manifestOptions()), ...(flags.node !== undefined ? { composeNode: flags.node } : {}) });
+      for (const w of result.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
       if (flags.output !== 'text') {
         const data = result.ok
           ? { valid: true, resources: result.resources.map((r) => ({ kind: r.kind, name: r.metadata.name, source: r.source })) }

@@ -48,6 +48,8 @@ export interface WatchFlags {
   lockTimeout?: string;
   resync?: string;
   debounce?: string;
+  /** Compose files: the node their workspaces go to. */
+  node?: string;
   output: 'text' | 'json' | 'yaml';
 }
 
@@ -171,7 +173,7 @@ export async function runWatch(flags: WatchFlags, global: GlobalOptions): Promis
   const applyCurrentFiles = (why: string, tentative = false) =>
     mutex.run(async () => {
       if (session.signal.aborted) return true;
-      const loaded = await loadManifests(paths, await manifestOptions());
+      const loaded = await loadManifests(paths, { ...(await manifestOptions()), ...(flags.node !== undefined ? { composeNode: flags.node } : {}) });
       if (tentative && (!loaded.ok || (inForce && dropsResources(inForce, loaded.set)))) return false;
       if (!loaded.ok) {
         const n = loaded.total;

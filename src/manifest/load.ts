@@ -11,13 +11,16 @@ import type { LoadedSet } from '../reconcile/api.js';
 import { withDefaults } from './defaults.js';
 import { resolveEnv } from './env.js';
 import { errorAt, sortErrors, type ManifestError } from './errors.js';
-import { fileDocuments } from './documents.js';
+import { fileDocuments, type FileDocument } from './documents.js';
+import { isComposeFile } from '../convert/detect.js';
 import type { Locate } from './locate.js';
 import { checkReferences, type Declared } from './references.js';
 import { isPlainObject, isValidName, validateDocument } from './schema.js';
 
 /** On failure `errors` holds at most MAX_ERRORS entries; `total` counts all that were found. */
-export type LoadResult = { ok: true; set: LoadedSet; resources: Resource[] } | { ok: false; errors: ManifestError[]; total: number };
+export type LoadResult =
+  | { ok: true; set: LoadedSet; resources: Resource[]; warnings?: string[] }
+  | { ok: false; errors: ManifestError[]; total: number; warnings?: string[] };
 
 // Bounds that keep validation fast and small whatever the input (documented in
 // docs/manifest-reference.md, "Limits"). Manifests are hand-written: real ones are kilobytes.
@@ -46,6 +49,8 @@ export interface LoadOptions {
   knownNodes?: NodeResource[];
   /** Where files that parsed cleanly are remembered by their text (./documents.ts); none: always parse. */
   cacheDir?: string;
+  /** Compose files among the manifests (docs/compose.md): the node their workspaces go to (default "local"). */
+  composeNode?: string;
 }
 
 const MANIFEST_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
@@ -63,6 +68,7 @@ export async function loadManifests(paths: string[], opts: LoadOptions = {}): Pr
   let unlocated = 0;
   const room = () => Math.max(0, LIMITS.errors - errors.length);
 
+  const warnings: string[] = [];
   let totalBytes = 0;
   for (const [i, file] of files.entries()) {
     let text: string;
@@ -89,7 +95,22 @@ export async function loadManifests(paths: string[], opts: LoadOptions = {}): Pr
       errors.push({ file, line: 0, col: 0, message: `cannot read file: ${(err as Error).message}` });
       continue;
     }
-    for (const doc of await fileDocuments(text, file, LIMITS.aliases, opts.cacheDir)) {
+    // A Compose file is converted (src/convert/compose.ts) and its manifests checked like any other.
+    let documents: FileDocument[];
+    if (isComposeFile(file, text)) {
+      const { convertCompose, ComposeError } = await import('../convert/compose.js');
+      try {
+        const converted = convertCompose(text, { file, node: opts.composeNode, environ });
+        warnings.push(...converted.warnings);
+        documents = converted.documents.map((value, n) => ({ value, at: () => converted.sources[n]! }));
+      } catch (err) {
+        if (!(err instanceof ComposeError)) throw err;
+        errors.push(...err.errors.slice(0, room()));
+        unlocated += Math.max(0, err.errors.length - room());
+        continue;
+      }
+    } else documents = await fileDocuments(text, file, LIMITS.aliases, opts.cacheDir);
+    for (const doc of documents) {
       if ('problems' in doc) {
         const shown = doc.problems.slice(0, room());
         for (const p of shown) errors.push({ file, line: p.line, col: p.col, message: p.message });
@@ -145,9 +166,9 @@ export async function loadManifests(paths: string[], opts: LoadOptions = {}): Pr
 
   if (errors.length > 0 || unlocated > 0) {
     const sorted = sortErrors(errors, order).map((e) => ({ ...e, message: clip(e.message) }));
-    return { ok: false, errors: sorted.slice(0, LIMITS.errors), total: sorted.length + unlocated };
+    return { ok: false, errors: sorted.slice(0, LIMITS.errors), total: sorted.length + unlocated, ...(warnings.length > 0 ? { warnings } : {}) };
   }
-  return { ok: true, set: { desired, env }, resources };
+  return { ok: true, set: { desired, env }, resources, ...(warnings.length > 0 ? { warnings } : {}) };
 }
 
 /** Rewrites spec.source.path to an absolute path; returns a message when it is not a directory. */

@@ -61,6 +61,11 @@ const RULES: Rule[] = [
     hint: () => 'only the process provider clones repositories; clone it locally and use spec.source.path',
   },
   {
+    path: ['network'],
+    supported: ['docker'],
+    hint: () => 'spec.network chooses a docker network; remove it or use provider docker',
+  },
+  {
     path: ['build'],
     supported: ['docker'],
     hint: () => 'only the docker provider builds images; remove spec.build, or use provider docker',

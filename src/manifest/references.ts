@@ -9,6 +9,7 @@ import {
   type Resource,
   type ServiceResource,
 } from '../model/types.js';
+import { networkTarget } from '../model/network.js';
 import { errorAt, formatPos, type ManifestError } from './errors.js';
 import type { Locate } from './locate.js';
 import { didYouMean } from './text.js';
@@ -73,6 +74,29 @@ export function checkReferences(
     if (!nodeNames.has(ws.spec.node)) {
       fail(at, ['spec', 'node'], `Workspace "${ws.metadata.name}" spec.node: ${unknown('Node', ws.spec.node, nodeNames)}`);
     }
+    // network.mode "service:<workspace>": a docker workspace of the same node, never a loop.
+    const target = networkTarget(ws.spec.network?.mode);
+    if (target !== undefined) {
+      const other = desired.workspaces.get(target);
+      const path = ['spec', 'network', 'mode'];
+      const subject = `Workspace "${ws.metadata.name}" spec.network.mode`;
+      if (!other) {
+        // Declared but invalid: its own errors say so.
+        if (!workspaceNames.has(target)) fail(at, path, `${subject}: ${unknown('Workspace', target, workspaceNames)}`);
+      }
+      else if (other.spec.provider !== 'docker' || other.spec.node !== ws.spec.node) {
+        fail(at, path, `${subject}: workspace "${target}" must be a docker workspace on the same node (${ws.spec.node}) to share its network`);
+      } else {
+        const seen = new Set([ws.metadata.name]);
+        for (let t: string | undefined = target; t !== undefined; t = networkTarget(desired.workspaces.get(t)?.spec.network?.mode)) {
+          if (seen.has(t)) {
+            fail(at, path, `${subject}: workspaces share each other's network in a cycle (${[...seen, t].join(' → ')}); one of them must have a network of its own`);
+            break;
+          }
+          seen.add(t);
+        }
+      }
+    }
   }
 
   const portOwners = new Map<string, { service: string; at: Locate; index: number }>();
@@ -81,6 +105,9 @@ export function checkReferences(
     const at = located.get(`Service/${name}`)!;
     if (!workspaceNames.has(svc.spec.workspace)) {
       fail(at, ['spec', 'workspace'], `Service "${name}" spec.workspace: ${unknown('Workspace', svc.spec.workspace, workspaceNames)}`);
+    } else if (svc.spec.command === undefined && desired.workspaces.get(svc.spec.workspace)?.spec.provider !== 'docker') {
+      // Only a docker image says what it runs by itself (ENTRYPOINT + CMD).
+      fail(at, ['spec'], `Service "${name}" is missing required field "command" (only a service of a docker workspace may leave it out to run the image's own ENTRYPOINT + CMD)`, 'key');
     }
     for (const target of Object.keys(svc.spec.dependsOn ?? {})) {
       if (target === name) {

@@ -132,7 +132,7 @@ export function validateDocument(value: unknown): { kind?: Kind; issues: Issue[]
     validate(value);
     issues.push(...explain(validate.errors ?? [], where, value));
   }
-  if (kind === 'Workspace') issues.push(...portMappingIssues(value, where), ...providerSupportIssues(value, where([])), ...workspaceVolumeIssues(value, where), ...buildImageIssues(value, where));
+  if (kind === 'Workspace') issues.push(...portMappingIssues(value, where), ...providerSupportIssues(value, where([])), ...workspaceVolumeIssues(value, where), ...networkIssues(value, where), ...buildImageIssues(value, where));
   return { kind, issues };
 }
 
@@ -192,6 +192,24 @@ function workspaceVolumeIssues(doc: Record<string, unknown>, where: (path: DocPa
     const path: DocPath = ['spec', 'volumes', v.index, v.field];
     return { path, part: 'value', message: `${where(path)}: ${v.message}` };
   });
+}
+
+// A shared network namespace has no network of its own to join or publish on (docker refuses both).
+function networkIssues(doc: Record<string, unknown>, where: (path: DocPath) => string): Issue[] {
+  const spec = doc.spec as { network?: unknown; ports?: unknown } | undefined;
+  if (!isPlainObject(spec) || !isPlainObject(spec.network) || typeof spec.network.mode !== 'string') return [];
+  const issues: Issue[] = [];
+  const mode = spec.network.mode;
+  for (const field of ['name', 'aliases'] as const) {
+    if (spec.network[field] === undefined) continue;
+    const path: DocPath = ['spec', 'network', field];
+    issues.push({ path, part: 'key', message: `${where(path)} cannot be combined with spec.network.mode ${JSON.stringify(mode)}; remove one of them` });
+  }
+  if (mode !== 'host' && Array.isArray(spec.ports) && spec.ports.length > 0) {
+    const path: DocPath = ['spec', 'ports'];
+    issues.push({ path, part: 'key', message: `${where(path)}: a workspace with spec.network.mode ${JSON.stringify(mode)} cannot publish ports${mode.startsWith('service:') ? `; publish them on workspace ${mode.slice(8)}` : ''}` });
+  }
+  return issues;
 }
 
 function explain(errors: ErrorObject[], where: (path: DocPath) => string, doc: Record<string, unknown>): Issue[] {

@@ -98,6 +98,12 @@ export interface WorkspaceSpec {
   ports?: string[];
   state?: 'running' | 'stopped';
   volumes?: VolumeSpec[];
+  /**
+   * Docker only. `name`: a bridge network on the node made and owned by vendetta, shared by the
+   * workspaces that name it, where each is reached by its `aliases`. `mode`: "service:<workspace>"
+   * shares that workspace's network namespace (made after it, recreated with it), "host", "none".
+   */
+  network?: { name?: string; aliases?: string[]; mode?: string };
   /** QEMU only: direct kernel boot and cloud-init settings. */
   vm?: {
     kernel?: string;
@@ -125,7 +131,10 @@ export interface HealthcheckSpec {
 
 export interface ServiceSpec {
   workspace: string;
-  command: string;
+  /** Absent (docker workspaces only): the image's own ENTRYPOINT + CMD, as the docker driver read them at create. */
+  command?: string;
+  /** Words appended (quoted) to command, or without command to the image's ENTRYPOINT in place of its CMD (docker). */
+  args?: string[];
   workdir?: string;
   env?: EnvMap;
   ports?: number[];

@@ -16,6 +16,7 @@ import type {
 } from '../model/types.js';
 import { resourceId } from '../model/types.js';
 import { hasVolumes } from '../model/volumes.js';
+import { networkTarget } from '../model/network.js';
 import type { LoadedSet } from '../reconcile/api.js';
 import type { AppliedRecord, StoreIdentity } from '../store/types.js';
 import { compareStrings, desiredWorkspace, discoveryEnv, serviceEnv } from './desired.js';
@@ -162,9 +163,42 @@ export function plan(input: PlanInput): Plan {
     }
   }
 
+  planSharedNetworks(input, b, reachable);
   planServiceMoves(input, b, applied, reachable);
   if (input.prune) planPrune(input, b, applied, reachable);
   return withConflicts(withUnavailable({ operations: b.ordered(), unreachable }, observed), b.conflicts);
+}
+
+/**
+ * Docker workspaces that share another's network namespace (network.mode "service:<target>")
+ * join the target's container as it is when they are made: they are made after it, and a target
+ * made anew (created or recreated) takes them with it, since they would keep its old, dead
+ * namespace. Chains (a → b → c) are followed, targets first.
+ */
+function planSharedNetworks(input: PlanInput, b: PlanBuilder, reachable: (node: string) => ObservedNode | undefined): void {
+  const desired = input.set.desired.workspaces;
+  const sharing = [...desired.values()].filter((w) => networkTarget(w.spec.network?.mode) !== undefined);
+  if (sharing.length === 0) return;
+  const depth = (w: WorkspaceResource, seen = new Set<string>()): number => {
+    const t = desired.get(networkTarget(w.spec.network?.mode) ?? '');
+    if (!t || seen.has(t.metadata.name)) return 0;
+    seen.add(t.metadata.name);
+    return 1 + depth(t, seen);
+  };
+  for (const ws of sharing.sort((a, c) => depth(a) - depth(c) || compareStrings(a.metadata.name, c.metadata.name))) {
+    const name = ws.metadata.name;
+    const target = networkTarget(ws.spec.network?.mode)!;
+    const targetOp = b.workspaceOp(target);
+    if (!targetOp || targetOp.type === 'stop-workspace') continue;
+    let own = b.workspaceOp(name);
+    const current = findWorkspace(reachable(ws.spec.node), name);
+    const remade = targetOp.type === 'create-workspace' || targetOp.type === 'recreate-workspace';
+    if (remade && current && !current.incomplete && own?.type !== 'create-workspace' && own?.type !== 'recreate-workspace' && own?.type !== 'delete-workspace' && ws.spec.state !== 'stopped') {
+      if (b.conflicts.some((c) => c.resource === resourceId('Workspace', name))) continue;
+      own = b.replaceWithRecreate(ws, `shares the network of workspace ${target}, which is ${targetOp.type === 'create-workspace' ? 'created' : 'recreated'}`, dataLossWarning(ws), input.set);
+    }
+    if (own && own.type !== 'delete-workspace' && own.type !== 'stop-workspace' && !own.dependsOn.includes(targetOp.id)) own.dependsOn.push(targetOp.id);
+  }
 }
 
 /**
@@ -575,6 +609,27 @@ class PlanBuilder {
     if (extra.idSuffix) op.id += extra.idSuffix;
     if (extra.dataLoss) op.dataLoss = extra.dataLoss;
     this.workspaceOps.push(op);
+    return op;
+  }
+
+  /**
+   * Replaces whatever is planned for a desired workspace and its services (an update, a start, a
+   * restart) by a recreate that starts all its services again.
+   */
+  replaceWithRecreate(ws: WorkspaceResource, cause: string, dataLoss: string, set: LoadedSet): Operation {
+    const name = ws.metadata.name;
+    const place: Placement = { workspace: name, node: ws.spec.node, provider: ws.spec.provider };
+    const drop = (o: Operation) => o.name === name && o.kind === 'Workspace' && o.type !== 'delete-workspace';
+    for (let i = this.workspaceOps.length - 1; i >= 0; i--) if (drop(this.workspaceOps[i]!)) this.workspaceOps.splice(i, 1);
+    for (let i = this.serviceOps.length - 1; i >= 0; i--) {
+      const o = this.serviceOps[i]!;
+      if (o.workspace === name && o.type !== 'delete-service') this.serviceOps.splice(i, 1);
+    }
+    const op = this.workspace('recreate-workspace', place, cause, { dataLoss });
+    this.gone.add(name);
+    for (const svc of sortedByName([...set.desired.services.values()].filter((s) => s.spec.workspace === name))) {
+      this.service('start-service', svc.metadata.name, place, 'workspace is being recreated', { after: [op.id] });
+    }
     return op;
   }
 

@@ -101,6 +101,11 @@ export interface WorkspaceRuntime {
    * the image's ENV plus the workspace env).
    */
   serviceEnv?: 'clean' | 'inherit';
+  /**
+   * Docker: what the image runs by itself, read at create (its ENTRYPOINT and its CMD, each as
+   * a shell command line, and its WORKDIR): what a Service without a command runs.
+   */
+  image?: { entrypoint?: string; cmd?: string; workdir?: string };
 }
 
 export interface ProviderDriver {

@@ -50,6 +50,14 @@ function probeFile(name: string, svc: DesiredService): string {
   }
 }
 
+/** The shell line a service runs: command (or the image's ENTRYPOINT, else its CMD) + args quoted. */
+export function serviceCommand(spec: { command?: string; args?: string[] }, image: WorkspaceRuntime['image']): string {
+  const args = spec.args ?? [];
+  const quoted = args.map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+  const head = spec.command ?? [image?.entrypoint, spec.args === undefined ? image?.cmd : undefined].filter((p) => p).join(' ');
+  return [head, quoted].filter((p) => p).join(' ');
+}
+
 export function createServiceManager(rt: WorkspaceRuntime): ServiceManager {
   async function run(what: string, argv: string[], opts?: ExecOptions, where: 'workspace' | 'node' = 'workspace'): Promise<ExecResult> {
     const onNode = where === 'node' && rt.nodeState;
@@ -65,9 +73,16 @@ export function createServiceManager(rt: WorkspaceRuntime): ServiceManager {
     async start(svc: DesiredService, opts?: { settleMs?: number }): Promise<ObservedService | undefined> {
       const name = svc.resource.metadata.name;
       const logs = svc.resource.spec.logs;
+      // No command (docker only): the image's own ENTRYPOINT with args, else with its CMD, in its
+      // WORKDIR unless one is set.
+      const command = serviceCommand(svc.resource.spec, rt.image);
+      if (command === '') {
+        throw new Error(`service ${name} has no command and its workspace's image defines none (no ENTRYPOINT or CMD); set spec.command`);
+      }
+      const workdir = svc.resource.spec.command === undefined && svc.resource.spec.workdir === undefined && rt.image?.workdir ? rt.image.workdir : svc.workdir;
       const files = {
-        command: svc.resource.spec.command,
-        workdir: svc.workdir,
+        command,
+        workdir,
         restart: svc.resource.spec.restart ?? 'always',
         hash: svc.specHash,
         // Below a few KiB rotation would be all the writer does.

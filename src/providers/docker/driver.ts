@@ -14,7 +14,14 @@ import {
   LABEL_NAME,
   LABEL_NODE,
   LABEL_WORKSPACE,
+  LABEL_NETWORK,
+  LABEL_IMAGE_ENTRYPOINT,
+  LABEL_IMAGE_CMD,
+  LABEL_IMAGE_WORKDIR,
   MANAGED_SELECTOR,
+  imageCommandLabels,
+  networkLabels,
+  networkName,
   isOurVolume,
   observedVolumes,
   volumeLabels,
@@ -172,18 +179,24 @@ async function inspectManaged(ctx: DriverContext, name: string, container = cont
   return info;
 }
 
-async function ensureImage(ctx: DriverContext, docker: Docker, image: string, pull: 'never' | 'missing' | 'always'): Promise<void> {
-  const present = await docker
-    .getImage(image)
-    .inspect()
-    .then(
-      () => true,
-      (err) => {
-        if (statusCode(err) === 404) return false;
-        throw fail(ctx, `inspect of image ${image}`, err);
-      },
-    );
-  if (present && pull !== 'always') return;
+type ImageConfig = Docker.ImageInspectInfo['Config'] | undefined;
+
+/** Makes sure the image is on the node; resolves with its config (what it runs by itself). */
+async function ensureImage(ctx: DriverContext, docker: Docker, image: string, pull: 'never' | 'missing' | 'always'): Promise<ImageConfig> {
+  const inspect = () =>
+    docker
+      .getImage(image)
+      .inspect()
+      .then(
+        (info) => info,
+        (err) => {
+          if (statusCode(err) === 404) return undefined;
+          throw fail(ctx, `inspect of image ${image}`, err);
+        },
+      );
+  const found = await inspect();
+  const present = found !== undefined;
+  if (present && pull !== 'always') return found.Config;
   if (!present && pull === 'never') throw new ProviderError(imageNotFoundMessage(image, nodeName(ctx)), undefined, true);
 
   ctx.progress?.(`pulling image ${image} on node ${nodeName(ctx)}`);
@@ -196,6 +209,81 @@ async function ensureImage(ctx: DriverContext, docker: Docker, image: string, pu
   } catch (err) {
     throw new Error(pullFailedMessage(image, nodeName(ctx), err), { cause: err });
   }
+  return (await inspect())?.Config;
+}
+
+/** Our networks named `network` on this node, by label (docker may hold two of one name: see ensureNetwork). */
+async function ourNetworks(ctx: DriverContext, network: string): Promise<Array<{ Id: string; Name: string; Created?: string }>> {
+  const filters = { label: [MANAGED_SELECTOR, `${LABEL_KIND}=Network`, `${LABEL_NODE}=${nodeName(ctx)}`, `${LABEL_NETWORK}=${network}`] };
+  try {
+    return await dockerGet(ctx.transport, socketOf(ctx), `/networks?filters=${encodeURIComponent(JSON.stringify(filters))}`);
+  } catch (err) {
+    throw fail(ctx, `listing of networks`, err);
+  }
+}
+
+// One ensureNetwork per (node socket, network) at a time in this process: the workspaces of one
+// project are created concurrently, and dockerd 20.10 may make two networks of one name when two
+// creates race (CheckDuplicate is best effort), after which the name is ambiguous.
+const networkInFlight = new Map<string, Promise<void>>();
+
+/**
+ * The workspace's spec.network.name network on the node: used when it exists and is ours, made
+ * when it does not. A network of that name that is not ours is never used.
+ */
+async function ensureNetwork(ctx: DriverContext, ws: DesiredWorkspace): Promise<void> {
+  const network = ws.resource.spec.network?.mode === undefined ? ws.resource.spec.network?.name : undefined;
+  if (network === undefined) return;
+  const name = networkName(nodeName(ctx), network);
+  const key = `${nodeName(ctx)}\u0000${socketOf(ctx)}\u0000${name}`;
+  const running = networkInFlight.get(key);
+  if (running) return running;
+  const work = (async () => {
+    const ours = await ourNetworks(ctx, network);
+    if (ours.length > 0) return;
+    try {
+      await clientOf(ctx).createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: networkLabels(ws, network, ctx.applySet) });
+    } catch (err) {
+      if (statusCode(err) === 409 && (await ourNetworks(ctx, network)).length > 0) return;
+      if (statusCode(err) === 409) {
+        throw new ProviderError(
+          `docker network ${name} on node ${nodeName(ctx)} exists but is not vendetta's network ${network} of this node`,
+          'vendetta never uses it: remove or rename that docker network, or change spec.network.name',
+          true,
+          { cause: err },
+        );
+      }
+      throw fail(ctx, `create of network ${name}`, err);
+    }
+  })().finally(() => networkInFlight.delete(key));
+  networkInFlight.set(key, work);
+  return work;
+}
+
+/**
+ * Removes these spec.network.name networks of the node when no container of ours is left on
+ * them (their last workspace was deleted). Only our own networks, by label.
+ */
+async function removeUnusedNetworks(ctx: DriverContext, networks: Iterable<string>): Promise<void> {
+  const wanted = [...new Set(networks)];
+  if (wanted.length === 0) return;
+  const left = new Set((await listOurs(ctx)).map((c) => c.Labels?.[LABEL_NETWORK]).filter((n): n is string => !!n));
+  await Promise.all(
+    wanted
+      .filter((n) => !left.has(n))
+      .map(async (network) => {
+        // By id: every one of ours of that name (an older dockerd may hold two).
+        for (const net of await ourNetworks(ctx, network)) {
+          try {
+            await clientOf(ctx).getNetwork(net.Id).remove();
+          } catch (err) {
+            // Gone already, or a workspace being created joined it meanwhile (it stays).
+            if (statusCode(err) === 404 || statusCode(err) === 403 || statusCode(err) === 409) continue;
+            throw fail(ctx, `removal of network ${net.Name}`, err);
+          }
+        }
+      }),
+  );
 }
 
 async function startContainer(ctx: DriverContext, container: Docker.Container, name: string, ports: string[] | undefined): Promise<void> {
@@ -228,10 +316,12 @@ function alreadyExists(ctx: DriverContext, name: string, cause?: unknown): Provi
  * Removes our container of that name (with its anonymous volumes); missing is fine. Resolves with
  * the node state dir its label names, if any.
  */
-async function removeContainer(ctx: DriverContext, workspace: string, container: string): Promise<string | undefined> {
+async function removeContainer(ctx: DriverContext, workspace: string, container: string, networks?: Set<string>): Promise<string | undefined> {
   const info = await inspectManaged(ctx, workspace, container);
   if (!info) return undefined;
   const dir = labelledStateDir(info.Config.Labels, nodeName(ctx), workspace);
+  const network = info.Config.Labels?.[LABEL_NETWORK];
+  if (network) networks?.add(network);
   try {
     await clientOf(ctx).getContainer(info.Id).remove({ force: true, v: true });
   } catch (err) {
@@ -336,6 +426,12 @@ export function createDockerDriver(): ProviderDriver {
           }
         }),
       );
+      // Networks left without a workspace go with their last one.
+      try {
+        await removeUnusedNetworks(ctx, containers.map((c) => c.Labels?.[LABEL_NETWORK]).filter((n): n is string => !!n));
+      } catch (err) {
+        for (const info of containers) if (info.Labels?.[LABEL_NETWORK]) errors.set(info.Labels![LABEL_NAME]!, err as Error);
+      }
       // Then their state dirs, one exec: the default place and wherever a label said.
       const dirs: Array<{ name: string; dir: string }> = [];
       for (const name of names) {
@@ -370,11 +466,15 @@ export function createDockerDriver(): ProviderDriver {
       const image = ws.build?.tag ?? spec.image!;
       containerCreateOptions(ws, ctx.applySet, image); // validates ports and memory before anything is done
       // Independent checks, at the same time: the image, the names, the node's state root.
-      const [stateRoot] = await Promise.all([
+      const [stateRoot, imageConfig] = await Promise.all([
         stateRootOf(ctx),
         ws.build
-          ? import('./build.js').then(({ ensureBuiltImage }) => ensureBuiltImage(ctx, { docker, socket: socketOf(ctx), node: nodeName(ctx) }, ws))
+          ? import('./build.js').then(async ({ ensureBuiltImage }) => {
+              await ensureBuiltImage(ctx, { docker, socket: socketOf(ctx), node: nodeName(ctx) }, ws);
+              return (await docker.getImage(image).inspect()).Config;
+            })
           : ensureImage(ctx, docker, image, spec.pull ?? 'missing'),
+        ensureNetwork(ctx, ws),
         // A half-made container of an earlier, interrupted create (ours only: inspectManaged
         // refuses anything without our label).
         removeContainer(ctx, name, creatingContainerName(name)),
@@ -388,7 +488,7 @@ export function createDockerDriver(): ProviderDriver {
       ]);
       await ensureVolumes(ctx, ws);
       const stateDir = workspaceStateDir(stateRoot, name);
-      const options = containerCreateOptions(ws, ctx.applySet, image, stateDir);
+      const options = containerCreateOptions(ws, ctx.applySet, image, stateDir, imageCommandLabels(imageConfig));
       // The state dir, fresh and made by the SSH user (who can then remove what the container
       // writes into it): a leftover of an earlier workspace of this name must not show services.
       checkNode(
@@ -482,7 +582,9 @@ export function createDockerDriver(): ProviderDriver {
 
     async delete(ctx, name, opts): Promise<void> {
       // The workspace, and a half-made one from an interrupted create; then their state dirs.
-      const labelled = [await removeContainer(ctx, name, containerName(name)), await removeContainer(ctx, name, creatingContainerName(name))];
+      const networks = new Set<string>();
+      const labelled = [await removeContainer(ctx, name, containerName(name), networks), await removeContainer(ctx, name, creatingContainerName(name), networks)];
+      await removeUnusedNetworks(ctx, networks);
       const dirs = new Set([workspaceStateDir(await stateRootOf(ctx), name), ...labelled.filter((d): d is string => !!d)]);
       const failed = await removeStateDirs(ctx, [...dirs].map((dir) => ({ name, dir })));
       const why = failed.get(name);
@@ -518,6 +620,11 @@ export function createDockerDriver(): ProviderDriver {
         // docker exec gives the container's own environment (image ENV + workspace env), never
         // the controller's: services keep what the image declares.
         serviceEnv: 'inherit',
+        image: {
+          ...(info.Config.Labels?.[LABEL_IMAGE_ENTRYPOINT] ? { entrypoint: info.Config.Labels[LABEL_IMAGE_ENTRYPOINT] } : {}),
+          ...(info.Config.Labels?.[LABEL_IMAGE_CMD] ? { cmd: info.Config.Labels[LABEL_IMAGE_CMD] } : {}),
+          ...(info.Config.Labels?.[LABEL_IMAGE_WORKDIR] ? { workdir: info.Config.Labels[LABEL_IMAGE_WORKDIR] } : {}),
+        },
       };
     },
   };

@@ -31,6 +31,12 @@ export const LABEL_VOLUME = 'vendetta.dev/volume';
 /** Recorded only: docker's local driver does not limit a volume's size. */
 export const LABEL_SIZE = 'vendetta.dev/size';
 
+/** On networks: which spec.network.name (with LABEL_NODE); on containers: the network they joined. */
+export const LABEL_NETWORK = 'vendetta.dev/network';
+/** What the image runs by itself (ENTRYPOINT and CMD, each as a shell line) and its WORKDIR, read at create. */
+export const LABEL_IMAGE_ENTRYPOINT = 'vendetta.dev/image-entrypoint';
+export const LABEL_IMAGE_CMD = 'vendetta.dev/image-cmd';
+export const LABEL_IMAGE_WORKDIR = 'vendetta.dev/image-workdir';
 /** On containers: the build hash of the image it runs (spec.build). On built images: their build hash. */
 export const LABEL_BUILD_HASH = 'vendetta.dev/build-hash';
 
@@ -161,6 +167,43 @@ export function observedVolumes(list: Array<{ Name: string; Labels?: Record<stri
   return out;
 }
 
+/**
+ * A spec.network.name's docker network on a node. Nodes may share one dockerd, so the node is in
+ * the name ("." never occurs in a node or network name: DNS labels).
+ */
+export function networkName(node: string, network: string): string {
+  return `vendetta-net.${node}.${network}`;
+}
+
+export function networkLabels(ws: DesiredWorkspace, network: string, applySet: string): Record<string, string> {
+  return {
+    [LABEL_MANAGED]: 'true',
+    [LABEL_KIND]: 'Network',
+    [LABEL_NODE]: ws.resource.spec.node,
+    [LABEL_NETWORK]: network,
+    [LABEL_APPLY_SET]: applySet,
+    [LABEL_OWNER]: ws.owner.id,
+    [LABEL_OWNER_NAME]: ws.owner.name,
+  };
+}
+
+/** A POSIX shell line that runs exactly these words (image ENTRYPOINT + CMD). */
+export function shellLine(words: string[]): string {
+  return words.map((w) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+/** The labels recording what an image runs by itself (from GET /images/<name>/json's Config). */
+export function imageCommandLabels(config: { Entrypoint?: string[] | string | null; Cmd?: string[] | string | null; WorkingDir?: string | null } | undefined): Record<string, string> {
+  const list = (v: string[] | string | null | undefined) => (v == null ? [] : Array.isArray(v) ? v : [v]);
+  const entrypoint = list(config?.Entrypoint);
+  const cmd = list(config?.Cmd);
+  return {
+    ...(entrypoint.length > 0 ? { [LABEL_IMAGE_ENTRYPOINT]: shellLine(entrypoint) } : {}),
+    ...(cmd.length > 0 ? { [LABEL_IMAGE_CMD]: shellLine(cmd) } : {}),
+    ...(config?.WorkingDir ? { [LABEL_IMAGE_WORKDIR]: config.WorkingDir } : {}),
+  };
+}
+
 /** Compose-syntax port strings → ExposedPorts + PortBindings. Throws on invalid syntax. */
 export function portBindings(ports: string[] | undefined): {
   exposed: Record<string, object>;
@@ -178,7 +221,13 @@ export function portBindings(ports: string[] | undefined): {
 }
 
 /** The full createContainer body for a desired workspace. */
-export function containerCreateOptions(ws: DesiredWorkspace, applySet: string, image: string, stateDir?: string): Docker.ContainerCreateOptions {
+export function containerCreateOptions(
+  ws: DesiredWorkspace,
+  applySet: string,
+  image: string,
+  stateDir?: string,
+  imageLabels: Record<string, string> = {},
+): Docker.ContainerCreateOptions {
   const { resource, env } = ws;
   const name = resource.metadata.name;
   const { exposed, bindings } = portBindings(resource.spec.ports);
@@ -199,9 +248,24 @@ export function containerCreateOptions(ws: DesiredWorkspace, applySet: string, i
   if (mounts.length > 0) hostConfig.Mounts = mounts;
   if (resources.cpus !== undefined) hostConfig.NanoCpus = Math.round(resources.cpus * 1e9);
   if (resources.memory !== undefined) hostConfig.Memory = parseQuantity(resources.memory);
+  // spec.network: absent, docker's default bridge (and no key at all: the body stays as before).
+  const network = resource.spec.network;
+  const node = resource.spec.node;
+  let networking: Pick<Docker.ContainerCreateOptions, 'NetworkingConfig'> = {};
+  let networkLabel: Record<string, string> = {};
+  if (network?.mode !== undefined) {
+    hostConfig.NetworkMode = network.mode.startsWith('service:') ? `container:${containerName(network.mode.slice('service:'.length))}` : network.mode;
+  } else if (network?.name !== undefined) {
+    const net = networkName(node, network.name);
+    hostConfig.NetworkMode = net;
+    networking = { NetworkingConfig: { EndpointsConfig: { [net]: { Aliases: network.aliases ?? [] } } } };
+    networkLabel = { [LABEL_NETWORK]: network.name };
+  }
+  // Docker refuses a hostname for a container that shares another's network namespace.
+  const sharesNetwork = network?.mode?.startsWith('service:') === true;
   return {
     name: creatingContainerName(name),
-    Hostname: name,
+    ...(sharesNetwork ? {} : { Hostname: name }),
     Image: image,
     // Entrypoint, not Cmd: an image's own entrypoint must not wrap our keep-alive.
     Entrypoint: ['/bin/sh', '-c', KEEP_ALIVE_SCRIPT],
@@ -212,9 +276,12 @@ export function containerCreateOptions(ws: DesiredWorkspace, applySet: string, i
       ...workspaceLabels(ws, applySet),
       ...(stateDir ? { [LABEL_STATE_DIR]: stateDir } : {}),
       ...(ws.build ? { [LABEL_BUILD_HASH]: ws.build.hash } : {}),
+      ...networkLabel,
+      ...imageLabels,
     },
     ExposedPorts: exposed,
     HostConfig: hostConfig,
+    ...networking,
   };
 }
 

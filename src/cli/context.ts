@@ -37,6 +37,7 @@ export async function loadOrExit(paths: string[] | undefined, exitCode = 1): Pro
     const n = result.total;
     throw new ExitError(`${lines.join('\n')}\n${n} error${n === 1 ? '' : 's'} in manifests; nothing was changed`, exitCode);
   }
+  for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
   return result.set;
 }
 

@@ -11,12 +11,15 @@ import { withDefaults } from './defaults.js';
 import { resolveEnv } from './env.js';
 import { errorAt, sortErrors, type ManifestError } from './errors.js';
 import { fileDocuments } from './documents.js';
+import { expandDevcontainer } from './devcontainer.js';
 import type { Locate } from './locate.js';
 import { checkReferences, type Declared } from './references.js';
 import { isPlainObject, isValidName, validateDocument } from './schema.js';
 
 /** On failure `errors` holds at most MAX_ERRORS entries; `total` counts all that were found. */
-export type LoadResult = { ok: true; set: LoadedSet; resources: Resource[] } | { ok: false; errors: ManifestError[]; total: number };
+export type LoadResult =
+  | { ok: true; set: LoadedSet; resources: Resource[]; /** Things in foreign files (devcontainer.json) that were not honoured. */ warnings: string[] }
+  | { ok: false; errors: ManifestError[]; total: number };
 
 // Bounds that keep validation fast and small whatever the input (documented in
 // docs/manifest-reference.md, "Limits"). Manifests are hand-written: real ones are kilobytes.
@@ -53,6 +56,7 @@ export async function loadManifests(paths: string[], opts: LoadOptions = {}): Pr
   const cwd = opts.cwd ?? process.cwd();
   const environ = opts.environ ?? process.env;
   const errors: ManifestError[] = [];
+  const warnings: string[] = [];
 
   const { files, order } = await collectFiles(paths, cwd, errors);
   const declared: Declared[] = [];
@@ -95,8 +99,16 @@ export async function loadManifests(paths: string[], opts: LoadOptions = {}): Pr
         unlocated += doc.problems.length - shown.length;
         continue;
       }
-      const { value, at } = doc;
-      if (value === null || value === undefined) continue; // an empty document, e.g. a trailing "---"
+      const { at } = doc;
+      if (doc.value === null || doc.value === undefined) continue; // an empty document, e.g. a trailing "---"
+      // spec.devcontainer: filled from the file before validation (./devcontainer.ts).
+      const expanded = await expandDevcontainer(doc.value, file, at, environ);
+      warnings.push(...expanded.warnings);
+      if (expanded.errors.length > 0) {
+        errors.push(...expanded.errors.slice(0, room()));
+        continue;
+      }
+      const value = expanded.value;
 
       const { kind, issues } = validateDocument(value);
       const shown = issues.slice(0, room());
@@ -142,7 +154,7 @@ export async function loadManifests(paths: string[], opts: LoadOptions = {}): Pr
     const sorted = sortErrors(errors, order).map((e) => ({ ...e, message: clip(e.message) }));
     return { ok: false, errors: sorted.slice(0, LIMITS.errors), total: sorted.length + unlocated };
   }
-  return { ok: true, set: { desired, env }, resources };
+  return { ok: true, set: { desired, env }, resources, warnings };
 }
 
 /** Rewrites spec.source.path to an absolute path; returns a message when it is not a directory. */

@@ -1,0 +1,132 @@
+// `vendetta up` on folders holding a devcontainer.json, on a remote docker node (n1), through the
+// built CLI as a user runs it. Infra: test/infra/up.sh. Every name here starts with dvc-.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadInfra, makeTempHome, type Infra, type TempHome } from './helpers/infra.js';
+import { dockerOn, nodeYaml } from './helpers/remote.js';
+import { freePort, httpGet, requireBuiltCli, runCli } from './support/cli.js';
+
+const NODE = 'dvc-n1';
+
+/** A project folder `name` holding .devcontainer/devcontainer.json (text as given) and a page. */
+function project(root: string, name: string, devcontainer: string, files: Record<string, string> = {}): string {
+  const dir = join(root, name);
+  mkdirSync(join(dir, '.devcontainer'), { recursive: true });
+  writeFileSync(join(dir, '.devcontainer', 'devcontainer.json'), devcontainer);
+  writeFileSync(join(dir, 'hello.txt'), `hello from ${name}\n`);
+  for (const [file, text] of Object.entries(files)) writeFileSync(join(dir, file), text);
+  return dir;
+}
+
+describe('vendetta up: devcontainer.json on a remote docker node', () => {
+  let infra: Infra;
+  let home: TempHome;
+  const root = mkdtempSync(join(tmpdir(), 'vendetta-dvc-'));
+  const cli = (...args: string[]) => runCli(args, { home: home.dir, env: { ...home.env, DVC_FROM_LAPTOP: 'laptop-value' }, timeoutMs: 300_000 });
+
+  beforeAll(async () => {
+    requireBuiltCli();
+    infra = loadInfra();
+    home = await makeTempHome(infra);
+    writeFileSync(join(root, 'node.yaml'), nodeYaml(infra, NODE, { infraName: 'n1' }));
+    const r = await cli('apply', '-f', join(root, 'node.yaml'));
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+  });
+
+  afterAll(async () => {
+    if (home) {
+      for (const ws of ['dvc-img', 'dvc-build', 'dvc-fail']) await cli('delete', 'workspace', ws, '--volumes').catch(() => undefined);
+      await home.cleanup();
+    }
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('image only: up applies it, postCreate runs once (not on a no-op), the forwarded port answers, features is warned by name', async () => {
+    const port = await freePort();
+    const dir = project(
+      root,
+      'dvc-img',
+      `// JSONC: comments and trailing commas, as editors write them
+{
+  "name": "dvc image example",
+  "image": "${infra.image}",
+  "features": { "ghcr.io/devcontainers/features/node:1": {} },
+  "customizations": { "vscode": { "extensions": ["x.y"] } },
+  "forwardPorts": [${port}],
+  "containerEnv": { "PROJECT": "\${localWorkspaceFolderBasename}", "FROM_LAPTOP": "\${localEnv:DVC_FROM_LAPTOP}" },
+  "mounts": ["source=dvc-img-data,target=/data,type=volume"],
+  "postCreateCommand": "echo created-$PROJECT >> /data/count",
+  "postStartCommand": ["httpd", "-p", "${port}", "-h", "\${containerWorkspaceFolder}"],
+}
+`,
+    );
+    const r = await cli('up', dir, '--node', NODE);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/warning: .*devcontainer\.json: not supported, ignored: features, customizations/);
+    expect(r.stdout).toContain('vendetta shell dvc-img');
+    expect(r.stdout).toContain(`vendetta port-forward dvc-img ${port}`);
+    expect(readFileSync(join(dir, '.vendetta', 'workspace.yaml'), 'utf8')).toContain('path: "../.devcontainer/devcontainer.json"');
+
+    // forwardPorts: published on the node's 127.0.0.1 (the nodes share this machine's loopback)
+    const page = await httpGet(`http://127.0.0.1:${port}/hello.txt`);
+    expect(page.body).toBe('hello from dvc-img\n');
+
+    const count = async () => (await cli('exec', 'dvc-img', '--', 'cat', '/data/count')).stdout;
+    expect(await count()).toBe('created-dvc-img\n');
+    const env = await cli('exec', 'dvc-img', '--', 'sh', '-c', 'echo $PROJECT $FROM_LAPTOP');
+    expect(env.stdout).toBe('dvc-img laptop-value\n');
+
+    // A no-op: neither `up` again nor `apply` of what it wrote runs the hook again.
+    const again = await cli('up', dir);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/0 operations/);
+    const applied = await cli('apply', '-f', join(dir, '.vendetta'));
+    expect(applied.code, applied.stdout + applied.stderr).toBe(0);
+    expect(await count()).toBe('created-dvc-img\n');
+
+    // A changed postCreateCommand recreates the workspace, and the hook runs in the new one; the
+    // named mount (a vendetta volume) kept its data.
+    const file = join(dir, '.devcontainer', 'devcontainer.json');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('echo created-$PROJECT', 'echo recreated-$PROJECT'));
+    const changed = await cli('up', dir);
+    expect(changed.code, changed.stdout + changed.stderr).toBe(0);
+    expect(await count()).toBe('created-dvc-img\nrecreated-dvc-img\n');
+  });
+
+  it('a failing postCreateCommand fails up with the command\'s output', async () => {
+    const dir = project(root, 'dvc-fail', `{"image": "${infra.image}", "postCreateCommand": "echo about to fail; exit 3"}`);
+    const r = await cli('up', dir, '--node', NODE, '--timeout', '60s');
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toMatch(/postCreate command failed \(exit 3\):\s+about to fail/);
+    // removed, so the next apply creates it (and runs the hook) again
+    const ps = await dockerOn(infra, 'n1', ['ps', '-a', '--filter', 'label=vendetta.dev/workspace=dvc-fail', '--format', '{{.Names}}']);
+    expect(ps.trim()).toBe('');
+  });
+
+  // Needs the image build (spec.build, branch i12-bld): the lead merges both.
+  it('build.dockerfile: the image is built on the node from the folder, and postCreate sees it', async () => {
+    const port = await freePort();
+    const dir = project(
+      root,
+      'dvc-build',
+      `{
+  "build": { "dockerfile": "Dockerfile", "args": { "FLAVOUR": "dvc" } },
+  "forwardPorts": [${port}],
+  "containerEnv": { "PROJECT": "\${localWorkspaceFolderBasename}" },
+  "mounts": [{ "source": "dvc-build-data", "target": "/data", "type": "volume" }],
+  "postCreateCommand": "cat /built >> /data/count",
+  "postStartCommand": "httpd -p ${port} -h /workspace",
+}`,
+    );
+    writeFileSync(join(dir, '.devcontainer', 'Dockerfile'), `FROM ${infra.image}\nARG FLAVOUR\nRUN echo built-$FLAVOUR > /built\n`);
+    const r = await cli('up', dir, '--node', NODE);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect((await httpGet(`http://127.0.0.1:${port}/hello.txt`)).body).toBe('hello from dvc-build\n');
+    expect((await cli('exec', 'dvc-build', '--', 'cat', '/data/count')).stdout).toBe('built-dvc\n');
+    const again = await cli('up', dir);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect((await cli('exec', 'dvc-build', '--', 'cat', '/data/count')).stdout).toBe('built-dvc\n');
+  });
+});

@@ -32,12 +32,13 @@ export async function openEngine(global: GlobalOptions, events: EngineEvents = {
 export async function loadOrExit(paths: string[] | undefined, exitCode = 1): Promise<LoadedSet> {
   if (!paths || paths.length === 0) throw new ExitError('no manifests given', exitCode, 'pass -f FILE_OR_DIR (repeatable)');
   const result = await loadManifests(paths, await manifestOptions());
+  // Foreign files (devcontainer.json): what was not honoured, named (stderr: stdout may be a plan in JSON).
+  for (const w of result.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
   if (!result.ok) {
     const lines = formatManifestErrors(result.errors, result.total);
     const n = result.total;
     throw new ExitError(`${lines.join('\n')}\n${n} error${n === 1 ? '' : 's'} in manifests; nothing was changed`, exitCode);
   }
-  for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
   return result.set;
 }
 

@@ -59,18 +59,38 @@ export async function runUp(path: string, flags: UpFlags, global: GlobalOptions)
   if (!found) {
     throw new UsageError(`no devcontainer.json in ${target}`, 'vendetta up looks for .devcontainer/devcontainer.json or .devcontainer.json; or pass the file itself');
   }
-  const { dnsLabel } = await import('../convert/devcontainer.js');
+  const dc = await import('../convert/devcontainer.js');
   const outDir = join(found.folder, '.vendetta');
   const manifest = join(outDir, 'workspace.yaml');
   const existing = existsSync(manifest) ? await readFile(manifest, 'utf8') : undefined;
   const ours = existing?.startsWith(UP_MARKER);
   const previous = ours ? { name: /^\s+name: (\S+)$/m.exec(existing!)?.[1], node: /^\s+node: (\S+)$/m.exec(existing!)?.[1] } : {};
+  let attachTo: string | undefined;
   if (existing !== undefined && !ours) {
     if (flags.node || flags.name) throw new UsageError(`${manifest} is yours (it has no "${UP_MARKER}" line): edit its node and name there`);
     process.stdout.write(`using ${relative(process.cwd(), manifest) || manifest} (yours: not rewritten)\n`);
   } else {
-    const name = flags.name ?? previous.name ?? dnsLabel(basename(found.folder));
-    const text = upManifest({ name, node: flags.node ?? previous.node ?? 'local', devcontainerPath: relative(outDir, found.file) });
+    const name = flags.name ?? previous.name ?? dc.dnsLabel(basename(found.folder));
+    const node = flags.node ?? previous.node ?? 'local';
+    const devcontainerText = await readFile(found.file, 'utf8');
+    let text: string;
+    try {
+      const composeForm = dc.parseDevcontainerText(devcontainerText, found.file).dockerComposeFile !== undefined;
+      if (composeForm) {
+        // A Compose project is several workspaces: written out whole (spec.devcontainer holds one).
+        const { documents, warnings } = dc.convertDevcontainer(devcontainerText, { file: found.file, environ: process.env, node, compose: await composeConverter() });
+        for (const w of warnings) process.stderr.write(`warning: ${found.file}: ${w.replace(/^devcontainer\.json: /, '')}\n`);
+        const { stringify } = await import('yaml');
+        const service = dc.parseDevcontainerText(devcontainerText, found.file).service;
+        attachTo = (documents.find((d) => d.kind === 'Workspace' && (d.metadata as { labels?: Record<string, string> }).labels?.[dc.COMPOSE_SERVICE_LABEL] === service)?.metadata as { name?: string } | undefined)?.name;
+        text = `${UP_MARKER} from ${relative(outDir, found.file)} (its dockerComposeFile): run vendetta up again to remake it.\n${documents.map((d) => stringify(d)).join('---\n')}`;
+      } else {
+        text = upManifest({ name, node, devcontainerPath: relative(outDir, found.file) });
+      }
+    } catch (err) {
+      if (err instanceof dc.DevcontainerError) throw new ExitError(err.message, 1, 'fix the devcontainer.json; nothing was changed');
+      throw err;
+    }
     if (text !== existing) {
       await mkdir(outDir, { recursive: true });
       await writeFile(manifest, text);
@@ -92,11 +112,21 @@ export async function runUp(path: string, flags: UpFlags, global: GlobalOptions)
     progress.done();
     process.stdout.write(renderResult(result, Date.now() - started, detectStyle(process.stdout)) + '\n');
     if (!result.converged) throw new ExitError('', 1);
-    if (ws) process.stdout.write(attachHelp(ws.metadata.name, ws.spec.node, ws.spec.ports ?? []));
+    const main = (attachTo && set.desired.workspaces.get(attachTo)) || ws;
+    if (main) process.stdout.write(attachHelp(main.metadata.name, main.spec.node, main.spec.ports ?? []));
   } finally {
     progress.done();
     await engine.close();
   }
+}
+
+/** The Compose converter for the dockerComposeFile form. */
+async function composeConverter(): Promise<import('../convert/devcontainer.js').ComposeConverter | undefined> {
+  // TODO(i12 integration): once src/convert/compose.ts (branch i12-cmp) is merged:
+  //   const { convertCompose } = await import('../convert/compose.js');
+  //   const { composeConverterFrom } = await import('../convert/devcontainer.js');
+  //   return composeConverterFrom(convertCompose, (p) => readFileSync(p, 'utf8'), process.env);
+  return undefined;
 }
 
 /** How to get into the workspace and reach its forwarded ports (pure). */

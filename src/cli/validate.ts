@@ -15,6 +15,7 @@ export function registerValidate(program: Command): void {
       const { loadManifests, formatManifestErrors } = await import('../manifest/index.js');
       const { manifestOptions } = await import('./client.js');
       const result = await loadManifests(requireFiles(flags.filename), await manifestOptions());
+      for (const w of result.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
       if (flags.output !== 'text') {
         const data = result.ok
           ? { valid: true, resources: result.resources.map((r) => ({ kind: r.kind, name: r.metadata.name, source: r.source })) }
@@ -27,7 +28,6 @@ export function registerValidate(program: Command): void {
         const n = result.total;
         throw new ExitError(`${formatManifestErrors(result.errors, n).join('\n')}\n${n} error${n === 1 ? '' : 's'}`, 1);
       }
-      for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
       const counts = new Map<string, number>();
       for (const r of result.resources) counts.set(r.kind, (counts.get(r.kind) ?? 0) + 1);
       const summary = [...counts].map(([k, n]) => `${n} ${k}${n === 1 ? '' : 's'}`).join(', ');

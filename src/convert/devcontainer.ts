@@ -20,6 +20,34 @@ export interface ConvertResult {
 /** The compose helper's converter (src/convert/compose.ts), as the devcontainer side calls it. */
 export type ComposeConverter = (opts: { files: string[]; services?: string[]; node?: string }) => ConvertResult;
 
+/** src/convert/compose.ts's convertCompose, as far as this side needs it. */
+export type ConvertComposeText = (
+  text: string,
+  opts: { file: string; node?: string; environ?: Record<string, string | undefined> },
+) => { documents: object[]; warnings: string[] };
+
+/** The label src/convert/compose.ts puts on each document: which Compose service it comes from. */
+export const COMPOSE_SERVICE_LABEL = 'vendetta.dev/compose-service';
+
+const composeServiceOf = (doc: Record<string, unknown>): string | undefined =>
+  (doc.metadata as { labels?: Record<string, string> } | undefined)?.labels?.[COMPOSE_SERVICE_LABEL];
+
+/**
+ * A ComposeConverter on top of convertCompose: one Compose file (the spec allows a list that
+ * Compose merges; vendetta does not merge them), only `services` when given (runServices).
+ */
+export function composeConverterFrom(convert: ConvertComposeText, readFile: (path: string) => string, environ: Record<string, string | undefined>): ComposeConverter {
+  return ({ files, services, node }) => {
+    if (files.length !== 1) {
+      throw new Error(`${files.length} files are listed: vendetta converts one Compose file; merge them into one`);
+    }
+    const file = files[0]!;
+    const result = convert(readFile(file), { file, node, environ });
+    const documents = (result.documents as Record<string, unknown>[]).filter((d) => !services || services.includes(composeServiceOf(d) ?? ''));
+    return { documents, warnings: result.warnings };
+  };
+}
+
 export interface DevcontainerOptions {
   /** Absolute path of the devcontainer.json (errors name it; relative paths start at its folder). */
   file: string;
@@ -514,15 +542,22 @@ function warningsOf(out: Converted): string[] {
 function convertComposeForm(dc: JsonObject, opts: DevcontainerOptions, configDir: string, out: Converted, problems: string[]): ConvertResult {
   if (typeof dc.service !== 'string') throw new DevcontainerError(opts.file, 0, 0, 'dockerComposeFile needs "service": the compose service that is the dev container');
   if (!opts.compose) {
-    // TODO(i12 integration): the CLI and loader pass src/convert/compose.ts's converter here once it has landed.
+    // TODO(i12 integration): `vendetta up` passes composeConverterFrom(convertCompose, …) once src/convert/compose.ts has landed.
     throw new DevcontainerError(opts.file, 0, 0, 'dockerComposeFile: this vendetta cannot convert Compose files yet; use "image" or "build" instead');
   }
   const files = asList(dc.dockerComposeFile).map((f) => resolve(configDir, String(f)));
   const runServices = dc.runServices === undefined ? undefined : asList(dc.runServices).map(String);
-  const services = runServices ? [...new Set([dc.service, ...runServices])] : undefined;
-  const composed = opts.compose({ files, services, node: opts.node });
+  const services = runServices ? [...new Set([dc.service as string, ...runServices])] : undefined;
+  let composed: ConvertResult;
+  try {
+    composed = opts.compose({ files, services, node: opts.node });
+  } catch (err) {
+    if (err instanceof DevcontainerError) throw err;
+    throw new DevcontainerError(opts.file, 0, 0, `dockerComposeFile: ${(err as Error).message}`);
+  }
+  // The service's workspace: by the compose converter's label (its name carries the project's).
   const main = composed.documents.find(
-    (d) => d.kind === 'Workspace' && (d.metadata as { name?: string } | undefined)?.name === dnsLabel(dc.service as string),
+    (d) => d.kind === 'Workspace' && (composeServiceOf(d) === dc.service || (d.metadata as { name?: string } | undefined)?.name === dnsLabel(dc.service as string)),
   ) as { spec: Record<string, unknown> } | undefined;
   if (!main) throw new DevcontainerError(opts.file, 0, 0, `service ${JSON.stringify(dc.service)} is not in ${files.join(', ')}`);
   // The devcontainer's own settings apply to the service's workspace.

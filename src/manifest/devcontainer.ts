@@ -5,6 +5,11 @@ import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { homedir } from 'node:os';
 import { convertDevcontainer, DevcontainerError, type ComposeConverter } from '../convert/devcontainer.js';
+
+// One Workspace document cannot become the several a Compose project makes.
+const refuseCompose: ComposeConverter = () => {
+  throw new Error('it makes one workspace per Compose service, which spec.devcontainer cannot hold: run `vendetta up` on the folder, which writes them all');
+};
 import { isPlainObject } from './schema.js';
 import type { ManifestError } from './errors.js';
 import type { Locate } from './locate.js';
@@ -25,8 +30,6 @@ export async function expandDevcontainer(
   manifestFile: string,
   at: Locate,
   environ: NodeJS.ProcessEnv,
-  // TODO(i12 integration): pass src/convert/compose.ts's converter once it has landed.
-  compose?: ComposeConverter,
 ): Promise<Expanded> {
   if (!isPlainObject(value) || value.kind !== 'Workspace' || !isPlainObject(value.spec)) return { value, warnings: [], errors: [] };
   const ref = value.spec.devcontainer;
@@ -47,11 +50,8 @@ export async function expandDevcontainer(
   }
   try {
     const node = typeof value.spec.node === 'string' ? value.spec.node : undefined;
-    const { documents, warnings } = convertDevcontainer(text, { file, environ, name, node, compose });
+    const { documents, warnings } = convertDevcontainer(text, { file, environ, name, node, compose: refuseCompose });
     const main = documents.find((d) => d.kind === 'Workspace' && (name === undefined || (d.metadata as { name?: unknown }).name === name)) ?? documents[0];
-    if (documents.length > 1) {
-      return fail('its dockerComposeFile makes several workspaces: use `vendetta up` or `vendetta convert` on it, which write them all');
-    }
     const spec = { ...(main!.spec as Record<string, unknown>), ...value.spec };
     return { value: { ...value, spec }, warnings: warnings.map((w) => `${file}: ${w.replace(/^devcontainer\.json: /, '')}`), errors: [] };
   } catch (err) {

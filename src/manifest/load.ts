@@ -18,8 +18,8 @@ import { isPlainObject, isValidName, validateDocument } from './schema.js';
 
 /** On failure `errors` holds at most MAX_ERRORS entries; `total` counts all that were found. */
 export type LoadResult =
-  | { ok: true; set: LoadedSet; resources: Resource[]; /** Things in foreign files (devcontainer.json) that were not honoured. */ warnings: string[] }
-  | { ok: false; errors: ManifestError[]; total: number };
+  | { ok: true; set: LoadedSet; resources: Resource[]; warnings?: string[] }
+  | { ok: false; errors: ManifestError[]; total: number; warnings?: string[] };
 
 // Bounds that keep validation fast and small whatever the input (documented in
 // docs/manifest-reference.md, "Limits"). Manifests are hand-written: real ones are kilobytes.
@@ -56,7 +56,6 @@ export async function loadManifests(paths: string[], opts: LoadOptions = {}): Pr
   const cwd = opts.cwd ?? process.cwd();
   const environ = opts.environ ?? process.env;
   const errors: ManifestError[] = [];
-  const warnings: string[] = [];
 
   const { files, order } = await collectFiles(paths, cwd, errors);
   const declared: Declared[] = [];
@@ -66,6 +65,7 @@ export async function loadManifests(paths: string[], opts: LoadOptions = {}): Pr
   let unlocated = 0;
   const room = () => Math.max(0, LIMITS.errors - errors.length);
 
+  const warnings: string[] = [];
   let totalBytes = 0;
   for (const [i, file] of files.entries()) {
     let text: string;
@@ -152,9 +152,9 @@ export async function loadManifests(paths: string[], opts: LoadOptions = {}): Pr
 
   if (errors.length > 0 || unlocated > 0) {
     const sorted = sortErrors(errors, order).map((e) => ({ ...e, message: clip(e.message) }));
-    return { ok: false, errors: sorted.slice(0, LIMITS.errors), total: sorted.length + unlocated };
+    return { ok: false, errors: sorted.slice(0, LIMITS.errors), total: sorted.length + unlocated, ...(warnings.length > 0 ? { warnings } : {}) };
   }
-  return { ok: true, set: { desired, env }, resources, warnings };
+  return { ok: true, set: { desired, env }, resources, ...(warnings.length > 0 ? { warnings } : {}) };
 }
 
 /** Rewrites spec.source.path to an absolute path; returns a message when it is not a directory. */

@@ -10,6 +10,7 @@ import {
   parseDevcontainerText,
   projectFolderOf,
   substitute,
+  composeConverterFrom,
   type ComposeConverter,
 } from '../../../src/convert/devcontainer.js';
 
@@ -209,5 +210,26 @@ describe('containerEnv in lifecycle commands', () => {
     });
     expect(workspaceOf(documents).spec.lifecycle).toEqual({ postCreate: ['echo ${PATH} x'] });
     expect(warnings).toEqual([]);
+  });
+});
+
+describe('composeConverterFrom (the adapter over src/convert/compose.ts)', () => {
+  const doc = (kind: string, name: string, service: string) => ({ apiVersion: 'vendetta.dev/v1alpha1', kind, metadata: { name, labels: { 'vendetta.dev/compose-service': service } }, spec: {} });
+  const fake = (text: string, opts: { file: string; node?: string }) => ({
+    documents: [doc('Workspace', 'p-app', 'app'), doc('Service', 'p-app', 'app'), doc('Workspace', 'p-db', 'db'), doc('Workspace', 'p-cache', 'cache')],
+    warnings: [`read ${text} from ${opts.file} for ${opts.node}`],
+  });
+  it('reads the one file, keeps the runServices, finds the service by label', () => {
+    const compose = composeConverterFrom(fake, (p) => `<${p}>`, {});
+    const dc = '{"dockerComposeFile": "compose.yml", "service": "app", "runServices": ["db"], "postStartCommand": "x"}';
+    const { documents, warnings } = convertDevcontainer(dc, { file: '/p/.devcontainer/devcontainer.json', environ: {}, compose, node: 'n1' });
+    expect(documents.map((d) => `${d.kind}/${(d.metadata as { name: string }).name}`)).toEqual(['Workspace/p-app', 'Service/p-app', 'Workspace/p-db']);
+    expect((documents[0]!.spec as Record<string, unknown>).lifecycle).toEqual({ postStart: ['x'] });
+    expect(warnings).toEqual(['read </p/.devcontainer/compose.yml> from /p/.devcontainer/compose.yml for n1']);
+  });
+  it('several Compose files are an error naming the count', () => {
+    const compose = composeConverterFrom(fake, () => '', {});
+    const dc = '{"dockerComposeFile": ["a.yml", "b.yml"], "service": "app"}';
+    expect(() => convertDevcontainer(dc, { file: '/p/devcontainer.json', environ: {}, compose })).toThrow(/dockerComposeFile: 2 files are listed: vendetta converts one Compose file/);
   });
 });

@@ -67,3 +67,12 @@ describe('spec.devcontainer', () => {
     expect(formatManifestErrorFrom(dir, result.errors[0]!)).toMatch(/^ws\.yaml:6:\d+: Workspace "app" spec\.devcontainer\.path: cannot read "nope\.json"/);
   });
 });
+
+describe('spec.devcontainer with dockerComposeFile', () => {
+  it('is refused: one Workspace cannot hold a Compose project', async () => {
+    const result = await load('{"dockerComposeFile": "../compose.yml", "service": "app"}');
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors[0]!.message).toMatch(/dockerComposeFile: it makes one workspace per Compose service.*run `vendetta up` on the folder/);
+  });
+});

@@ -59,6 +59,7 @@ describe('vendetta up: devcontainer.json on a remote docker node', () => {
   "mounts": ["source=dvc-img-data,target=/data,type=volume"],
   "postCreateCommand": "echo created-$PROJECT >> /data/count",
   "postStartCommand": ["httpd", "-p", "${port}", "-h", "\${containerWorkspaceFolder}"],
+  "postAttachCommand": { "hello": "echo attached-$PROJECT" },
 }
 `,
     );
@@ -77,6 +78,11 @@ describe('vendetta up: devcontainer.json on a remote docker node', () => {
     expect(await count()).toBe('created-dvc-img\n');
     const env = await cli('exec', 'dvc-img', '--', 'sh', '-c', 'echo $PROJECT $FROM_LAPTOP');
     expect(env.stdout).toBe('dvc-img laptop-value\n');
+
+    // postAttach: when a shell attaches (stdin is at its end here, so the shell exits at once)
+    const shell = await cli('shell', 'dvc-img');
+    expect(shell.code, shell.stdout + shell.stderr).toBe(0);
+    expect(shell.stderr).toContain('attached-dvc-img');
 
     // A no-op: neither `up` again nor `apply` of what it wrote runs the hook again.
     const again = await cli('up', dir);

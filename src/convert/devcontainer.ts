@@ -3,7 +3,7 @@
 //
 // Mapping table and the rules for what is warned: docs/devcontainer.md. Keys vendetta cannot honour
 // are named together in ONE warning; nothing else is dropped without a word.
-import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
+import { findNodeAtLocation, parse as parseJsonc, parseTree, printParseErrorCode, type JSONPath, type ParseError } from 'jsonc-parser';
 import { createHash } from 'node:crypto';
 import { basename, dirname, isAbsolute, posix, relative, resolve } from 'node:path';
 import { quoteArg } from '../transport/quote.js';
@@ -316,8 +316,15 @@ export function convertDevcontainer(text: string, opts: DevcontainerOptions): Co
   const configDir = dirname(opts.file);
   const project = opts.workspaceFolder ?? projectFolderOf(opts.file);
   const name = opts.name ?? dnsLabel(basename(project));
-  const fail = (msg: string): never => {
-    throw new DevcontainerError(opts.file, 0, 0, msg);
+  // Errors point at the key they are about (line:col in the file as written).
+  const tree = parseTree(text, [], { allowTrailingComma: true });
+  const locate = (path: JSONPath) => {
+    const node = path.length > 0 && tree ? findNodeAtLocation(tree, path) : undefined;
+    return node ? lineCol(text, node.offset) : { line: 0, col: 0 };
+  };
+  const fail = (msg: string, path: JSONPath = []): never => {
+    const { line, col } = locate(path);
+    throw new DevcontainerError(opts.file, line, col, msg);
   };
 
   // containerWorkspaceFolder is /workspace: that is where vendetta puts the source.
@@ -332,9 +339,9 @@ export function convertDevcontainer(text: string, opts: DevcontainerOptions): Co
   const containerEnvRaw = raw.containerEnv;
   const containerEnv: Record<string, string> = {};
   if (containerEnvRaw !== undefined) {
-    if (containerEnvRaw === null || typeof containerEnvRaw !== 'object' || Array.isArray(containerEnvRaw)) fail('containerEnv must be an object of strings');
+    if (containerEnvRaw === null || typeof containerEnvRaw !== 'object' || Array.isArray(containerEnvRaw)) fail('containerEnv must be an object of strings', ['containerEnv']);
     for (const [k, v] of Object.entries(containerEnvRaw as JsonObject)) {
-      if (typeof v !== 'string') fail(`containerEnv.${k} must be a string`);
+      if (typeof v !== 'string') fail(`containerEnv.${k} must be a string`, ['containerEnv', k]);
       containerEnv[k] = substitute(v as string, baseVars, unknownVars);
     }
   }
@@ -342,7 +349,9 @@ export function convertDevcontainer(text: string, opts: DevcontainerOptions): Co
   const dc = substituteDeep(raw, vars, unknownVars) as JsonObject;
 
   const out: Converted = { spec: {}, ignored: [], notes: [] };
-  const problems: string[] = [];
+  // Problems found while mapping: all reported together, located at the first.
+  const problems: { message: string; path: JSONPath }[] = [];
+  const problem = (message: string, path: JSONPath) => problems.push({ message, path });
 
   for (const key of Object.keys(dc)) {
     if (!MAPPED.has(key)) out.ignored.push(key);
@@ -350,7 +359,7 @@ export function convertDevcontainer(text: string, opts: DevcontainerOptions): Co
 
   // ----- dockerComposeFile + service: the compose converter makes the workspaces -------------
   if (dc.dockerComposeFile !== undefined) {
-    return convertComposeForm(dc, opts, configDir, out, problems);
+    return convertComposeForm(dc, opts, configDir, out, fail);
   }
 
   // ----- what to run ------------------------------------------------------------------------
@@ -359,26 +368,27 @@ export function convertDevcontainer(text: string, opts: DevcontainerOptions): Co
   spec.provider = 'docker';
   const build = dc.build ?? (dc.dockerFile !== undefined ? { dockerfile: dc.dockerFile, context: dc.context ?? '.' } : undefined);
   if (build !== undefined) {
-    if (build === null || typeof build !== 'object' || Array.isArray(build)) fail('build must be an object ({"dockerfile": "Dockerfile"})');
+    if (build === null || typeof build !== 'object' || Array.isArray(build)) fail('build must be an object ({"dockerfile": "Dockerfile"})', ['build']);
     const b = build as JsonObject;
-    if (typeof b.dockerfile !== 'string') fail('build.dockerfile must be a string: the Dockerfile, relative to the devcontainer.json');
+    if (typeof b.dockerfile !== 'string') fail('build.dockerfile must be a string: the Dockerfile, relative to the devcontainer.json', dc.build ? ['build'] : ['dockerFile']);
     // Both relative to the devcontainer.json's folder (the spec); vendetta's dockerfile is relative to the context.
     const context = resolve(configDir, typeof b.context === 'string' ? b.context : '.');
     const dockerfile = resolve(configDir, b.dockerfile as string);
     const rel = relative(context, dockerfile);
     const built: Record<string, unknown> = { context, dockerfile: rel.split('\\').join('/') };
     if (rel.startsWith('..') || isAbsolute(rel)) {
-      problems.push(`build.dockerfile ${JSON.stringify(b.dockerfile)} is outside the build context ${context}: move it into the context`);
+      problem(`build.dockerfile ${JSON.stringify(b.dockerfile)} is outside the build context ${context}: move it into the context`, dc.build ? ['build', 'dockerfile'] : ['dockerFile']);
     }
     if (b.args !== undefined) {
-      if (b.args === null || typeof b.args !== 'object' || Array.isArray(b.args)) fail('build.args must be an object of strings');
+      if (b.args === null || typeof b.args !== 'object' || Array.isArray(b.args)) fail('build.args must be an object of strings', ['build', 'args']);
       built.args = Object.fromEntries(Object.entries(b.args as JsonObject).map(([k, v]) => [k, String(v)]));
     }
     if (typeof b.target === 'string') built.target = b.target;
     for (const k of Object.keys(b)) if (!['dockerfile', 'context', 'args', 'target'].includes(k)) out.ignored.push(`build.${k}`);
     spec.build = built;
   }
-  if (typeof dc.image === 'string') spec.image = dc.image;
+  if (typeof dc.image === 'string' && spec.build === undefined) spec.image = dc.image;
+  else if (typeof dc.image === 'string') out.notes.push(`image ${JSON.stringify(dc.image)} is not used: build makes the image`);
   if (spec.image === undefined && spec.build === undefined) fail('needs "image", "build.dockerfile" or "dockerComposeFile": none is set');
   spec.source = { path: project };
 
@@ -387,13 +397,13 @@ export function convertDevcontainer(text: string, opts: DevcontainerOptions): Co
   // vendetta has one environment per workspace: remoteEnv (the sessions' and commands' env) joins
   // it and wins on a shared name, as it does in the sessions of a dev container.
   if (dc.remoteEnv !== undefined && dc.remoteEnv !== null) {
-    if (typeof dc.remoteEnv !== 'object' || Array.isArray(dc.remoteEnv)) fail('remoteEnv must be an object of strings');
+    if (typeof dc.remoteEnv !== 'object' || Array.isArray(dc.remoteEnv)) fail('remoteEnv must be an object of strings', ['remoteEnv']);
     for (const [k, v] of Object.entries(dc.remoteEnv as JsonObject)) {
       if (v === null) {
         delete env[k]; // null unsets, per the spec
         continue;
       }
-      if (typeof v !== 'string') fail(`remoteEnv.${k} must be a string or null`);
+      if (typeof v !== 'string') fail(`remoteEnv.${k} must be a string or null`, ['remoteEnv', k]);
       if ((v as string).includes('${containerEnv:')) {
         out.notes.push(`remoteEnv.${k} uses ${(v as string).match(/\$\{containerEnv:[^}]*\}/)![0]}, which is only known inside the running container: left out; set it in a lifecycle command or the image`);
         continue;
@@ -404,25 +414,25 @@ export function convertDevcontainer(text: string, opts: DevcontainerOptions): Co
 
   // ----- ports --------------------------------------------------------------------------------
   const ports: string[] = [];
-  const addPort = (p: string | undefined, from: string) => {
-    if (p === undefined) problems.push(`${from}: not a port (use a number, or "hostPort:containerPort")`);
+  const addPort = (p: string | undefined, from: string, path: JSONPath) => {
+    if (p === undefined) problem(`${from}: not a port (use a number, or "hostPort:containerPort")`, path);
     else if (!ports.includes(p)) ports.push(p);
   };
-  for (const p of asList(dc.forwardPorts)) {
+  for (const [i, p] of asList(dc.forwardPorts).entries()) {
     if (typeof p === 'string' && /^[^:]+:\d+$/.test(p) && !/^\d/.test(p)) {
       out.notes.push(`forwardPorts ${JSON.stringify(p)} names another container: only the dockerComposeFile form has others`);
       continue;
     }
-    addPort(portSpec(p, true), `forwardPorts ${JSON.stringify(p)}`);
+    addPort(portSpec(p, true), `forwardPorts ${JSON.stringify(p)}`, Array.isArray(dc.forwardPorts) ? ['forwardPorts', i] : ['forwardPorts']);
   }
-  for (const p of asList(dc.appPort)) addPort(portSpec(p, false), `appPort ${JSON.stringify(p)}`);
+  asList(dc.appPort).forEach((p, i) => addPort(portSpec(p, false), `appPort ${JSON.stringify(p)}`, Array.isArray(dc.appPort) ? ['appPort', i] : ['appPort']));
 
   // ----- mounts -------------------------------------------------------------------------------
   const volumes: { name: string; path: string }[] = [];
-  for (const m of asList(dc.mounts)) {
+  for (const [i, m] of asList(dc.mounts).entries()) {
     const mount = parseMount(m);
     if (!mount || !mount.target) {
-      problems.push(`mounts entry ${JSON.stringify(m)}: needs a target ("source=NAME,target=/path,type=volume")`);
+      problem(`mounts entry ${JSON.stringify(m)}: needs a target ("source=NAME,target=/path,type=volume")`, Array.isArray(dc.mounts) ? ['mounts', i] : ['mounts']);
       continue;
     }
     if (mount.type === 'volume' && mount.source) {
@@ -469,7 +479,7 @@ export function convertDevcontainer(text: string, opts: DevcontainerOptions): Co
       }
       case '-p':
       case '--publish':
-        addPort(value === undefined ? undefined : portSpec(value, false), `runArgs ${flag} ${value ?? ''}`);
+        addPort(value === undefined ? undefined : portSpec(value, false), `runArgs ${flag} ${value ?? ''}`, ['runArgs']);
         break;
       case '--name':
       case '--rm':
@@ -497,7 +507,9 @@ export function convertDevcontainer(text: string, opts: DevcontainerOptions): Co
     ['postAttachCommand', 'postAttach'],
   ] as const;
   for (const [key, field] of hooks) {
-    const cmds = lifecycleCommands(dc[key], key, problems);
+    const found: string[] = [];
+    const cmds = lifecycleCommands(dc[key], key, found);
+    for (const message of found) problem(message, [key]);
     if (cmds) lifecycle[field] = cmds;
   }
   if (Object.keys(lifecycle).length > 0) spec.lifecycle = lifecycle;
@@ -508,7 +520,7 @@ export function convertDevcontainer(text: string, opts: DevcontainerOptions): Co
     if (JSON.stringify(rest).includes(JSON.stringify(v).slice(1, -1))) out.notes.push(`${v} is only known inside the running container: left as written`);
   }
 
-  if (problems.length > 0) fail(problems.join('; '));
+  if (problems.length > 0) fail(problems.map((p) => p.message).join('; '), problems[0]!.path);
   const workspace = { apiVersion: API_VERSION, kind: 'Workspace', metadata: { name }, spec };
   return { documents: [workspace], warnings: warningsOf(out) };
 }
@@ -539,11 +551,18 @@ function warningsOf(out: Converted): string[] {
   return [...warnings, ...out.notes.map((n) => `devcontainer.json: ${n}`)];
 }
 
-function convertComposeForm(dc: JsonObject, opts: DevcontainerOptions, configDir: string, out: Converted, problems: string[]): ConvertResult {
-  if (typeof dc.service !== 'string') throw new DevcontainerError(opts.file, 0, 0, 'dockerComposeFile needs "service": the compose service that is the dev container');
+function convertComposeForm(
+  dc: JsonObject,
+  opts: DevcontainerOptions,
+  configDir: string,
+  out: Converted,
+  fail: (message: string, path?: JSONPath) => never,
+): ConvertResult {
+  const problems: { message: string; path: JSONPath }[] = [];
+  if (typeof dc.service !== 'string') fail('dockerComposeFile needs "service": the compose service that is the dev container', ['dockerComposeFile']);
   if (!opts.compose) {
     // TODO(i12 integration): `vendetta up` passes composeConverterFrom(convertCompose, …) once src/convert/compose.ts has landed.
-    throw new DevcontainerError(opts.file, 0, 0, 'dockerComposeFile: this vendetta cannot convert Compose files yet; use "image" or "build" instead');
+    fail('dockerComposeFile: this vendetta cannot convert Compose files yet; use "image" or "build" instead', ['dockerComposeFile']);
   }
   const files = asList(dc.dockerComposeFile).map((f) => resolve(configDir, String(f)));
   const runServices = dc.runServices === undefined ? undefined : asList(dc.runServices).map(String);
@@ -553,13 +572,13 @@ function convertComposeForm(dc: JsonObject, opts: DevcontainerOptions, configDir
     composed = opts.compose({ files, services, node: opts.node });
   } catch (err) {
     if (err instanceof DevcontainerError) throw err;
-    throw new DevcontainerError(opts.file, 0, 0, `dockerComposeFile: ${(err as Error).message}`);
+    return fail(`dockerComposeFile: ${(err as Error).message}`, ['dockerComposeFile']);
   }
   // The service's workspace: by the compose converter's label (its name carries the project's).
   const main = composed.documents.find(
     (d) => d.kind === 'Workspace' && (composeServiceOf(d) === dc.service || (d.metadata as { name?: string } | undefined)?.name === dnsLabel(dc.service as string)),
   ) as { spec: Record<string, unknown> } | undefined;
-  if (!main) throw new DevcontainerError(opts.file, 0, 0, `service ${JSON.stringify(dc.service)} is not in ${files.join(', ')}`);
+  if (!main) return fail(`service ${JSON.stringify(dc.service)} is not in ${files.join(', ')}`, ['service']);
   // The devcontainer's own settings apply to the service's workspace.
   const lifecycle: Record<string, string[]> = {};
   for (const [key, field] of [
@@ -568,7 +587,9 @@ function convertComposeForm(dc: JsonObject, opts: DevcontainerOptions, configDir
     ['postStartCommand', 'postStart'],
     ['postAttachCommand', 'postAttach'],
   ] as const) {
-    const cmds = lifecycleCommands(dc[key], key, problems);
+    const found: string[] = [];
+    const cmds = lifecycleCommands(dc[key], key, found);
+    problems.push(...found.map((message) => ({ message, path: [key] })));
     if (cmds) lifecycle[field] = cmds;
   }
   if (Object.keys(lifecycle).length > 0) main.spec.lifecycle = lifecycle;
@@ -584,6 +605,6 @@ function convertComposeForm(dc: JsonObject, opts: DevcontainerOptions, configDir
   for (const key of ['image', 'build', 'containerEnv', 'mounts', 'runArgs', 'appPort']) {
     if (dc[key] !== undefined) out.ignored.push(`${key} (with dockerComposeFile the compose file says it)`);
   }
-  if (problems.length > 0) throw new DevcontainerError(opts.file, 0, 0, problems.join('; '));
+  if (problems.length > 0) fail(problems.map((p) => p.message).join('; '), problems[0]!.path);
   return { documents: composed.documents, warnings: [...warningsOf(out), ...composed.warnings] };
 }

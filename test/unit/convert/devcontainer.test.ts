@@ -186,6 +186,14 @@ describe('mapping', () => {
     expect(conv('{"build": {"dockerfile": "../../Dockerfile"}}')).toThrow(/outside the build context/);
   });
 
+  it('mapping errors point at the key, line:col in the file as written', () => {
+    const conv = (text: string) => () => convertDevcontainer(text, { file: '/p/.devcontainer/devcontainer.json', environ: {} });
+    expect(conv('{\n  // ports\n  "image": "a",\n  "forwardPorts": [3000, "x y"],\n}')).toThrow(/^\/p\/.devcontainer\/devcontainer.json:4:26: forwardPorts "x y": not a port/);
+    expect(conv('{"image": "a",\n "containerEnv": {\n   "A": 1}}')).toThrow(/devcontainer.json:3:9: containerEnv.A must be a string/);
+    expect(conv('{"image": "a",\n "postCreateCommand": 7}')).toThrow(/devcontainer.json:2:23: postCreateCommand: expected a string or a list of strings/);
+    expect(conv('{"image": "a", "mounts": [\n  "type=volume"]}')).toThrow(/devcontainer.json:2:3: mounts entry "type=volume": needs a target/);
+  });
+
   it('nothing unmapped is dropped silently: every unknown key is named', () => {
     const { warnings } = convertDevcontainer('{"image": "a", "waitFor": "x", "userEnvProbe": "none", "init": true, "overrideCommand": false}', {
       file: '/p/devcontainer.json',
@@ -231,5 +239,13 @@ describe('composeConverterFrom (the adapter over src/convert/compose.ts)', () =>
     const compose = composeConverterFrom(fake, () => '', {});
     const dc = '{"dockerComposeFile": ["a.yml", "b.yml"], "service": "app"}';
     expect(() => convertDevcontainer(dc, { file: '/p/devcontainer.json', environ: {}, compose })).toThrow(/dockerComposeFile: 2 files are listed: vendetta converts one Compose file/);
+  });
+});
+
+describe('image and build both set', () => {
+  it('build makes the image; image is named in a note', () => {
+    const { documents, warnings } = convertDevcontainer('{"image": "a", "build": {"dockerfile": "Dockerfile"}}', { file: '/p/.devcontainer/devcontainer.json', environ: {} });
+    expect(workspaceOf(documents).spec.image).toBeUndefined();
+    expect(warnings).toEqual(['devcontainer.json: image "a" is not used: build makes the image']);
   });
 });

@@ -21,6 +21,7 @@ import { registerServe } from './serve.js';
 import { registerCompletion } from './completion.js';
 import { registerKeeper } from './keeper.js';
 import { registerSsh } from './ssh.js';
+import { registerUp } from './up.js';
 import { ExitError } from './errors.js';
 import { detectStyle } from '../output/style.js';
 import { TransportError } from '../transport/types.js';
@@ -60,6 +61,7 @@ export function buildProgram(): Command {
   registerCompletion(program);
   registerKeeper(program);
   registerSsh(program);
+  registerUp(program);
   program
     .command('version')
     .description('print the version')

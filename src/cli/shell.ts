@@ -18,9 +18,14 @@ export async function runShell(name: string, global: GlobalOptions, command?: st
   try {
     const ws = await openWorkspace(store, pool, name);
     const argv = command?.length ? command : LOGIN_SHELL;
+    const env = await workspaceEnv(ws.workspace);
+    if (ws.workspace.spec.lifecycle?.postAttach?.length) {
+      const { runAttachHooks } = await import('../reconcile/lifecycle.js');
+      await runAttachHooks(ws.runtime, ws.workspace.spec.lifecycle, env, (text) => process.stderr.write(text));
+    }
     const proc = await ws.runtime.spawn(argv, {
       cwd: ws.runtime.workspaceDir,
-      env: await workspaceEnv(ws.workspace),
+      env,
       asWorkspace: true,
       pty: interactive ? { rows: process.stdout.rows || 24, cols: process.stdout.columns || 80, term: process.env.TERM || 'xterm-256color' } : undefined,
     });

@@ -85,6 +85,10 @@ ssh -L 8080:localhost:3000 WORKSPACE.vendetta, or pick WORKSPACE.vendetta in VS 
         // ssh shows the proxy's stderr, so the message reaches the user as it is.
         const ws = await openWorkspace(store, pool, name);
         const env = await workspaceEnv(ws.workspace);
+        if (ws.workspace.spec.lifecycle?.postAttach?.length) {
+          const { runAttachHooks } = await import('../reconcile/lifecycle.js');
+          await runAttachHooks(ws.runtime, ws.workspace.spec.lifecycle, env, (text) => process.stderr.write(text));
+        }
         const { privateKey } = await ensureHostKey(proxyPaths(home));
         const rt = ws.runtime;
         const target: ProxyTarget = {

@@ -13,6 +13,7 @@ import { resolveEnv } from './env.js';
 import { errorAt, sortErrors, type ManifestError } from './errors.js';
 import { fileDocuments, type FileDocument } from './documents.js';
 import { isComposeFile } from '../convert/detect.js';
+import { expandDevcontainer } from './devcontainer.js';
 import type { Locate } from './locate.js';
 import { checkReferences, type Declared } from './references.js';
 import { isPlainObject, isValidName, validateDocument } from './schema.js';
@@ -117,8 +118,16 @@ export async function loadManifests(paths: string[], opts: LoadOptions = {}): Pr
         unlocated += doc.problems.length - shown.length;
         continue;
       }
-      const { value, at } = doc;
-      if (value === null || value === undefined) continue; // an empty document, e.g. a trailing "---"
+      const { at } = doc;
+      if (doc.value === null || doc.value === undefined) continue; // an empty document, e.g. a trailing "---"
+      // spec.devcontainer: filled from the file before validation (./devcontainer.ts).
+      const expanded = await expandDevcontainer(doc.value, file, at, environ);
+      warnings.push(...expanded.warnings);
+      if (expanded.errors.length > 0) {
+        errors.push(...expanded.errors.slice(0, room()));
+        continue;
+      }
+      const value = expanded.value;
 
       const { kind, issues } = validateDocument(value);
       const shown = issues.slice(0, room());

@@ -57,9 +57,20 @@ function buildPart(buildHash: string | undefined): { build?: string } {
 
 /** The spec as hashes see it: no `state`, no env references, volumes by name and path only. */
 function hashedSpec(ws: WorkspaceResource): object {
-  const { state: _state, env: _envRefs, volumes, build: _build, ...rest } = ws.spec;
-  // A size change alone recreates nothing (see volumesHashPart).
-  return { ...rest, volumes: volumesHashPart(volumes) };
+  const { state: _state, env: _envRefs, volumes, build: _build, lifecycle, devcontainer: _file, ...rest } = ws.spec;
+  // A size change alone recreates nothing (see volumesHashPart). The devcontainer.json's path is
+  // not part of what the workspace is: its content already is, merged into the spec.
+  return { ...rest, volumes: volumesHashPart(volumes), lifecycle: creationHooks(lifecycle) };
+}
+
+/**
+ * The hooks that shape what a create makes (onCreate, postCreate): a change recreates the
+ * workspace, which runs them. postStart and postAttach run later anyway and change nothing made.
+ * Absent when there are none, so a workspace without hooks keeps the hash it had before them.
+ */
+function creationHooks(lifecycle: WorkspaceResource['spec']['lifecycle']): object | undefined {
+  const part = { onCreate: lifecycle?.onCreate?.length ? lifecycle.onCreate : undefined, postCreate: lifecycle?.postCreate?.length ? lifecycle.postCreate : undefined };
+  return part.onCreate || part.postCreate ? part : undefined;
 }
 
 /**

@@ -104,6 +104,10 @@ export interface WorkspaceSpec {
    * shares that workspace's network namespace (made after it, recreated with it), "host", "none".
    */
   network?: { name?: string; aliases?: string[]; mode?: string };
+  /** Shell commands run inside the workspace at points of its life (docs/devcontainer.md#lifecycle). */
+  lifecycle?: WorkspaceLifecycle;
+  /** The devcontainer.json this workspace was filled from (the loader already merged it in). */
+  devcontainer?: { path: string };
   /** QEMU only: direct kernel boot and cloud-init settings. */
   vm?: {
     kernel?: string;
@@ -114,6 +118,18 @@ export interface WorkspaceSpec {
     /** nat (default): outbound access; isolated: only forwarded ports reach the guest. */
     network?: 'nat' | 'isolated';
   };
+}
+
+/**
+ * Lifecycle hooks, as a devcontainer's: each entry one shell command run in the workspace directory.
+ * onCreate + postCreate: once after the workspace is created (again after a recreate, never on a
+ * no-op); postStart: after each start; postAttach: when `vendetta shell` / ssh-proxy attaches.
+ */
+export interface WorkspaceLifecycle {
+  onCreate?: string[];
+  postCreate?: string[];
+  postStart?: string[];
+  postAttach?: string[];
 }
 
 export type DependsOnCondition = 'started' | 'healthy' | 'completed';

@@ -41,6 +41,7 @@ import { answeredObservation, hasProbe, providerUnavailable } from './observe.js
 import { createCoalescer, createNodeReader, type ServicesByWorkspace } from './node-reader.js';
 import { workspaceMachine, type WorkspaceIo, type WorkspaceMachine, type WorkspaceOperation, type WorkspaceTarget } from './workspace-machine.js';
 import type { Phase } from '../model/types.js';
+import { HookError, hooksAfter, runHooks, type Hook } from './lifecycle.js';
 
 /** The pure/effectful helpers the pass needs besides drivers (injectable for tests). */
 export interface PassHelpers {
@@ -305,6 +306,21 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
   const makeWorkspaceUnit = (name: string, node: string, provider: ProviderName, target: WorkspaceTarget, op?: Operation): WorkspaceUnit => {
     const id = resourceId('Workspace', name);
     let unit: WorkspaceUnit;
+    let pendingHooks: Hook[] = target === 'running' && op ? hooksAfter(WORKSPACE_OPS[op.type]) : [];
+    const runLifecycle = async (hooks: Hook[], rt: WorkspaceRuntime) => {
+      const desired = helpers.desiredWorkspace(set!, name);
+      try {
+        const ran = await runHooks(rt, desired.resource.spec.lifecycle, hooks, { env: desired.env, progress: (m) => ctx.progress(id, m) });
+        if (ran > 0) ctx.record({ object: id, type: 'Normal', reason: 'LifecycleHooks', message: `ran ${ran} lifecycle command${ran === 1 ? '' : 's'} (${hooks.join(', ')}) in workspace ${name}` });
+      } catch (err) {
+        if (!(err instanceof HookError) || !hooks.includes('postCreate')) throw err;
+        // A create whose hooks failed is not made: removed, so the next apply creates it (and
+        // runs them) again instead of taking it for done. Its volumes stay, as on every recreate.
+        ctx.record({ object: id, type: 'Warning', reason: 'LifecycleHookFailed', message: `${err.message.split('\n')[0]}: removing workspace ${name} so the next apply creates it again` });
+        await driverFor(provider, node).delete(await driverContext(node, id), name).catch(() => undefined);
+        throw err;
+      }
+    };
     const io: WorkspaceIo = {
       operate: (operation) => {
         if (operation === 'delete' && ctx.drivers[provider]?.deleteMany) {
@@ -346,15 +362,18 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
         if (!op && answeredObservation(unit.observed)) return;
         const rt = await runtimeFor(node, provider, name, true);
         // Its driver's create/start already waited for it to run (see ProviderDriver).
-        if (op && ctx.drivers[provider]?.startedMeansRunning) {
-          unit.address = rt.address;
-          return;
-        }
-        const result = await rt.exec(['true'], { timeoutMs: 15_000 });
-        if (result.code !== 0) {
-          throw new Error(`workspace ${name} on ${node} did not run \`true\` (exit ${result.code}): ${result.stderr.trim() || 'no output'}`);
+        if (!(op && ctx.drivers[provider]?.startedMeansRunning)) {
+          const result = await rt.exec(['true'], { timeoutMs: 15_000 });
+          if (result.code !== 0) {
+            throw new Error(`workspace ${name} on ${node} did not run \`true\` (exit ${result.code}): ${result.stderr.trim() || 'no output'}`);
+          }
         }
         unit.address = rt.address;
+        // Once it answers, before its services start: the hooks the operation owes it. Taken
+        // before running, so a retried verify never runs them twice.
+        const hooks = pendingHooks;
+        pendingHooks = [];
+        if (hooks.length > 0) await runLifecycle(hooks, rt);
       },
     };
     unit = {

@@ -153,7 +153,14 @@ export const workspaceMachine = setup({
           },
           {
             target: 'failed',
-            actions: { type: 'fail', params: ({ event }) => ({ step: 'reaching the workspace', error: event.error }) },
+            // A lifecycle hook runs in verify, once the workspace answers: its failure is the operation's.
+            actions: {
+              type: 'fail',
+              params: ({ context, event }) => ({
+                step: (event.error as Error | undefined)?.name === 'HookError' ? (context.operation ?? 'start') : 'reaching the workspace',
+                error: event.error,
+              }),
+            },
           },
         ],
       },

@@ -23,6 +23,15 @@ describe('workspaceSpecHash', () => {
     expect(wsHash(a, {})).toBe(wsHash(b, {}));
   });
 
+  it('lifecycle: only onCreate/postCreate count, and a workspace without hooks keeps its hash', () => {
+    const base = wsHash(workspace('api'), {});
+    expect(wsHash(workspace('api', { lifecycle: {} }), {})).toBe(base);
+    expect(wsHash(workspace('api', { lifecycle: { postStart: ['a'], postAttach: ['b'], postCreate: [] } }), {})).toBe(base);
+    expect(wsHash(workspace('api', { devcontainer: { path: '.devcontainer/devcontainer.json' } }), {})).toBe(base);
+    expect(wsHash(workspace('api', { lifecycle: { postCreate: ['npm ci'] } }), {})).not.toBe(base);
+    expect(wsHash(workspace('api', { lifecycle: { onCreate: ['x'] } }), {})).not.toBe(wsHash(workspace('api', { lifecycle: { postCreate: ['x'] } }), {}));
+  });
+
   it('excludes state: starting or stopping is not a recreate', () => {
     expect(wsHash(workspace('api', { state: 'running' }), {})).toBe(
       wsHash(workspace('api', { state: 'stopped' }), {}),

@@ -151,6 +151,8 @@ export class FakeWorld {
             // Health checks run `/bin/sh -c "check <service>"`.
             const check = argv[2]?.match(/^check (.+)$/);
             if (check) return world.healthy.has(check[1]) ? { code: 0, stdout: '', stderr: '' } : { code: 1, stdout: '', stderr: 'connection refused' };
+            // Lifecycle hooks run `sh -c <command>`: a command starting with "fail" fails.
+            if (argv[0] === 'sh' && argv[2]?.startsWith('fail')) return { code: 7, stdout: 'boom\n', stderr: 'it broke\n' };
             return { code: 0, stdout: '', stderr: '' };
           },
           spawn: () => Promise.reject(new Error('not used')),

@@ -15,11 +15,12 @@ import type {
   ProviderName,
   ResourceId,
   ServiceResource,
+  WorkspaceResource,
 } from '../model/types.js';
 import { resourceId } from '../model/types.js';
 import { REDACTED } from '../model/env.js';
 import type { Operation, Plan } from '../plan/types.js';
-import type { DesiredWorkspace, DriverContext, ProviderDriver, WorkspaceRuntime } from '../providers/types.js';
+import { ProviderError, type DesiredWorkspace, type DriverContext, type ProviderDriver, type WorkspaceRuntime } from '../providers/types.js';
 import type { DesiredService, HealthResult, ServiceManager } from '../services/types.js';
 import { DEFAULT_HEALTHCHECK } from '../services/probe-script.js';
 import type { Transport } from '../transport/types.js';
@@ -185,6 +186,20 @@ interface Deferred {
   ok: boolean;
 }
 
+/**
+ * What runs once after a workspace is created (not on a no-op, again after a recreate): its
+ * dotfiles. Any failure is terminal: the workspace exists, so retrying the create cannot help.
+ */
+async function afterCreate(driver: ProviderDriver, dctx: DriverContext, ws: WorkspaceResource): Promise<void> {
+  if (!ws.spec.dotfiles) return;
+  const { applyDotfiles } = await import('../providers/dotfiles.js');
+  await applyDotfiles(dctx, driver, ws).catch((err: unknown) => {
+    if (err instanceof TerminalError) throw err;
+    const hint = err instanceof ProviderError ? err.hint : undefined;
+    throw new TerminalError(err instanceof Error ? err.message : String(err), hint);
+  });
+}
+
 function deferred(): Deferred {
   let resolve!: (ok: boolean) => void;
   const d: Deferred = { promise: new Promise<boolean>((r) => (resolve = r)), resolve: () => {}, settled: false, ok: false };
@@ -316,10 +331,12 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
           switch (operation) {
             case 'create':
               await driver.create(dctx, helpers.desiredWorkspace(set!, name));
+              await afterCreate(driver, dctx, set!.desired.workspaces.get(name)!);
               break;
             case 'recreate':
               await driver.delete(dctx, name);
               await driver.create(dctx, helpers.desiredWorkspace(set!, name));
+              await afterCreate(driver, dctx, set!.desired.workspaces.get(name)!);
               break;
             case 'update':
               // Planned only for drivers that record a shape hash, which implement update().

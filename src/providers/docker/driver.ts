@@ -8,6 +8,7 @@ import type { ExecResult } from '../../transport/types.js';
 import { ProviderError, type DesiredWorkspace, type DriverContext, type ProviderAvailability, type ProviderDriver, type WorkspaceRuntime } from '../types.js';
 import { DEFAULT_DOCKER_SOCKET, dockerClient, dockerGet, listContainersPath } from './client.js';
 import { dockerExec, dockerSpawn, type ExecTarget } from './exec.js';
+import { fetchGitTar } from '../git-source.js';
 import {
   LABEL_KIND,
   LABEL_MANAGED,
@@ -21,6 +22,7 @@ import {
   volumeName,
   STATE_DIR,
   WORKSPACE_DIR,
+  LABEL_GIT_COMMIT,
   containerAddress,
   containerCreateOptions,
   containerName,
@@ -379,6 +381,9 @@ export function createDockerDriver(): ProviderDriver {
       await ensureVolumes(ctx, ws);
       const stateDir = workspaceStateDir(stateRoot, name);
       const options = containerCreateOptions(ws, ctx.applySet, spec.image, stateDir);
+      // source.git: fetched on the node, brought here as one tar, put in like source.path's.
+      const git = spec.source?.git ? await fetchGitTar(ctx.transport, spec.source.git, `${WORKSPACE_DIR.replace(/^\/+/, '')}/`, ctx.progress) : undefined;
+      if (git) options.Labels = { ...options.Labels, [LABEL_GIT_COMMIT]: git.commit };
       // The state dir, fresh and made by the SSH user (who can then remove what the container
       // writes into it): a leftover of an earlier workspace of this name must not show services.
       checkNode(
@@ -403,6 +408,11 @@ export function createDockerDriver(): ProviderDriver {
           const { workspaceArchive } = await import('./archive.js'); // tar-stream: only with a source
           await container.putArchive(workspaceArchive(spec.source.path, true), { path: '/' }).catch((err: unknown) => {
             throw fail(ctx, `upload of ${spec.source?.path} to workspace ${name}`, err);
+          });
+        } else if (git) {
+          ctx.progress?.(`uploading commit ${git.commit.slice(0, 12)} to ${name}:${WORKSPACE_DIR}`);
+          await container.putArchive(git.tar, { path: '/' }).catch((err: unknown) => {
+            throw fail(ctx, `upload of commit ${git.commit} to workspace ${name}`, err);
           });
         }
         if ((spec.state ?? 'running') === 'running') await startContainer(ctx, container, name, spec.ports);

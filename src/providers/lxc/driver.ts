@@ -7,6 +7,7 @@ import { readServiceStatus } from '../../services/manager.js';
 import { TransportError, type ExecOptions } from '../../transport/types.js';
 import { ProviderError, type DesiredWorkspace, type DriverContext, type ProviderAvailability, type ProviderDriver, type WorkspaceRuntime } from '../types.js';
 import { LxcApiError, lxcClient, statusOf, type LxcClient } from './client.js';
+import { fetchGitTar } from '../git-source.js';
 import { lxcExec, lxcSpawn, type ExecTarget } from './exec.js';
 import { uploadWorkspace } from './files.js';
 import { nodeStateDir, nodeStatusArgv, parseLeftDirs, parseNodeStatus, prepareStateDirArgv, removeStateDirsArgv } from './state.js';
@@ -17,6 +18,7 @@ import {
   observedCustomVolumes,
   DEFAULT_SOCKETS,
   KEY_COMPLETE,
+  KEY_GIT_COMMIT,
   KEY_MANAGED,
   KEY_STATE_DIR,
   STATE_DIR,
@@ -272,6 +274,12 @@ export function createLxcDriver(): ProviderDriver {
       // Nothing is made before the checks pass; the node dir goes first (the device needs it), and
       // is emptied: an instance of that name must not exist, or its state would be lost.
       if (await getInstance(ctx, daemon, name)) throw alreadyExists(ctx, name);
+      // source.git: fetched on the node first (a bad ref makes nothing), put in as one tar over exec.
+      const running = (spec.state ?? 'running') === 'running';
+      if (spec.source?.git && !running) {
+        throw new ProviderError(`workspace ${name}: source.git needs a running lxc workspace to put the tree in`, 'create it with state: running, then stop it', true);
+      }
+      const git = spec.source?.git ? await fetchGitTar(ctx.transport, spec.source.git, `${WORKSPACE_DIR.replace(/^\/+/, '')}/`, ctx.progress) : undefined;
       await ensureVolumes(ctx, daemon, ws, pool);
       const stateDir = await prepareStateDir(ctx, name);
       const body = instanceCreateBody(ws, ctx.applySet, daemon.flavor, pool, stateDir);
@@ -288,7 +296,6 @@ export function createLxcDriver(): ProviderDriver {
         // A workspace that starts gets its source as one tar over one exec once it runs, as every
         // later sync (needs tar in the image: busybox's will do); a stopped one through the files
         // API, which works on a stopped instance and needs nothing inside.
-        const running = (spec.state ?? 'running') === 'running';
         const viaFiles = running ? undefined : spec.source?.path;
         ctx.progress?.(`uploading ${viaFiles ?? 'workspace directories'} to ${name}:${WORKSPACE_DIR}`);
         await uploadWorkspace(daemon.client, body.name, [WORKSPACE_DIR, STATE_DIR], WORKSPACE_DIR, viaFiles).catch((err: unknown) => {
@@ -303,10 +310,15 @@ export function createLxcDriver(): ProviderDriver {
             const where = `workspace ${name} on node ${nodeName(ctx)}`;
             const runtime = { workspaceDir: WORKSPACE_DIR, stateDir: STATE_DIR, exec: (argv: string[], opts?: ExecOptions) => lxcExec(target, argv, opts) };
             await new SourceSync(spec.source.path, runtime, undefined, where).run({ fresh: true });
+          } else if (git) {
+            ctx.progress?.(`copying commit ${git.commit.slice(0, 12)} to ${name}:${WORKSPACE_DIR}`);
+            const res = await lxcExec(execTarget(ctx, daemon, name), ['tar', '-x', '-f', '-', '-C', '/'], { stdin: git.tar, timeoutMs: 300_000 });
+            if (res.code !== 0) throw new Error(`extracting commit ${git.commit} into workspace ${name} failed: ${res.stderr.trim() || `tar exit ${res.code}`}`);
           }
         }
         // Last step: from here on the instance is the workspace (PATCH merges config keys).
-        await daemon.client.call('PATCH', `/1.0/instances/${encodeURIComponent(body.name)}`, { body: { config: { [KEY_COMPLETE]: 'true' } } }).catch((err: unknown) => {
+        const config = { [KEY_COMPLETE]: 'true', ...(git ? { [KEY_GIT_COMMIT]: git.commit } : {}) };
+        await daemon.client.call('PATCH', `/1.0/instances/${encodeURIComponent(body.name)}`, { body: { config } }).catch((err: unknown) => {
           throw fail(ctx, daemon, `completion of workspace ${name}`, err);
         });
       } catch (err) {

@@ -3,6 +3,7 @@
 // services and health checks reach the guest over SSH tunnelled through the node's connection.
 import ssh2, { type Client } from 'ssh2';
 import type { ObservedVolume, ObservedWorkspace } from '../../model/types.js';
+import { fetchGitTree } from '../git-source.js';
 import { parseDuration } from '../../model/quantity.js';
 import { TerminalError } from '../../reconcile/retry.js';
 import { serviceStatusArgv } from '../../services/supervisor.js';
@@ -519,13 +520,13 @@ export function createQemuDriver(): ProviderDriver {
       };
       try {
         const source = ws.resource.spec.source;
-        if (source?.git) {
-          throw new TerminalError(`workspace ${name}: source.git is not supported by the qemu provider yet; use source.path`);
-        }
         await prepareDisks(ctx, ws, paths, meta, key);
         if (source?.path) {
           ctx.progress?.(`copying ${source.path} to node ${node}`);
           await storeSource(ctx, paths, source.path);
+        } else if (source?.git) {
+          // Fetched on the node straight into the stored source.tar every boot restores.
+          meta.gitCommit = await fetchGitTree(ctx.transport, source.git, { file: paths.sourceTar, prefix: `${WORKSPACE_DIR.replace(/^\/+/, '')}/` }, ctx.progress);
         }
         // meta.json before the boot: start() needs it; an undone create removes the directory.
         await writeMeta(ctx, paths, meta);

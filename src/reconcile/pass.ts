@@ -97,6 +97,8 @@ export interface UnitOutcome {
   operation?: Operation;
   operationDone: boolean;
   address?: string;
+  /** The commit its source.git was made from: as created this pass, else as observed. */
+  gitCommit?: string;
   observedService?: ObservedService;
   lastHealth?: HealthResult;
   hasHealthcheck?: boolean;
@@ -161,6 +163,8 @@ interface WorkspaceUnit {
   actor: Actor<WorkspaceMachine>;
   services: ServiceUnit[];
   address?: string;
+  /** Set by a create/recreate this pass whose driver reported the commit it used. */
+  gitCommit?: string;
 }
 
 interface ServiceUnit {
@@ -330,12 +334,12 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
           const dctx = await driverContext(node, id);
           switch (operation) {
             case 'create':
-              await driver.create(dctx, helpers.desiredWorkspace(set!, name));
+              unit.gitCommit = (await driver.create(dctx, helpers.desiredWorkspace(set!, name)))?.gitCommit;
               await afterCreate(driver, dctx, set!.desired.workspaces.get(name)!);
               break;
             case 'recreate':
               await driver.delete(dctx, name);
-              await driver.create(dctx, helpers.desiredWorkspace(set!, name));
+              unit.gitCommit = (await driver.create(dctx, helpers.desiredWorkspace(set!, name)))?.gitCommit;
               await afterCreate(driver, dctx, set!.desired.workspaces.get(name)!);
               break;
             case 'update':
@@ -713,6 +717,7 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
         operation: u.op,
         operationDone: u.op ? opDoneOk(opDone.get(u.op.id)) : true,
         address: u.address ?? u.observed?.address,
+        gitCommit: u.gitCommit ?? u.observed?.gitCommit,
       };
     }),
     ...serviceUnits.map((u): UnitOutcome => {

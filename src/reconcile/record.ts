@@ -88,11 +88,7 @@ export function summarize(input: SummaryInput): ApplyResult {
     const details: Record<string, string | number | boolean> = { node: u.node };
     if (u.workspace) details.workspace = u.workspace;
     if (u.address) details.address = u.address;
-    if (u.kind === 'Workspace') {
-      // The commit its source.git was made from (as last observed: known after the pass that made it).
-      const commit = observation.observed.get(u.node)?.workspaces.find((w) => w.name === u.name)?.gitCommit;
-      if (commit) details.commit = commit;
-    }
+    if (u.gitCommit) details.commit = u.gitCommit;
     const conditions = [
       condition('Ready', u.phase === 'Ready' || u.phase === 'Completed', u.phase, reason ?? (u.phase === 'Stopped' ? 'stopped as declared' : 'ready'), now),
     ];

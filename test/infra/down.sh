@@ -6,6 +6,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 bash "$HERE/lxd.sh" down
 bash "$HERE/qemu.sh" down   # VMs left by tests, by pidfile
 bash "$HERE/bastion.sh" down
+bash "$HERE/git-repo.sh" down
 ts "stopping nodes"
 PIDS=()
 for d in "$W"/nodes/*/; do

@@ -18,7 +18,8 @@ PKGS=(docker.io openssh-server busybox-static iproute2 sudo procps
       debootstrap syslinux syslinux-common fdisk e2fsprogs                    # cloudimg.sh
       zsh fish time tmux                                                      # completion tests; GNU time for the chaos suite; a real terminal for shell/apply tests
       rsync                                                                   # sshproxy-image.sh, ssh-proxy tests
-      lxd dnsmasq-base)                                                       # lxd.sh
+      lxd dnsmasq-base                                                        # lxd.sh
+      git)                                                                    # git-repo.sh
 MISSING=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || MISSING+=("$p"); done
 if [ ${#MISSING[@]} -gt 0 ]; then
@@ -100,6 +101,7 @@ ts env.json
 mv "$W/env.json.tmp" "$W/env.json"
 bash "$HERE/bastion.sh" up   # a node reachable only through a bastion -> $W/bastion/bastion.json
 bash "$HERE/lxd.sh" up
+bash "$HERE/git-repo.sh" up   # a bare repository the nodes fetch source.git from -> $W/git.json
 ts "waiting for the cloud image (log: $W/cloudimg.log)"
 if ! wait "$CLOUDIMG_PID"; then tail -n 30 "$W/cloudimg.log" >&2; echo "cloud image build failed; see $W/cloudimg.log" >&2; exit 1; fi
 sed 's/^/  /' "$W/cloudimg.log"

@@ -5,7 +5,7 @@ import type { ObservedService, ObservedVolume, ObservedWorkspace } from '../../m
 import { readServiceStatus } from '../../services/manager.js';
 import { nodeStatusArgv, nodeStatusUnderArgv, parseNodeStatus, parseNodeStatusUnder } from '../../services/supervisor.js';
 import type { ExecResult } from '../../transport/types.js';
-import { ProviderError, type DesiredWorkspace, type DriverContext, type ProviderAvailability, type ProviderDriver, type WorkspaceRuntime } from '../types.js';
+import { ProviderError, type CreatedWorkspace, type DesiredWorkspace, type DriverContext, type ProviderAvailability, type ProviderDriver, type WorkspaceRuntime } from '../types.js';
 import { DEFAULT_DOCKER_SOCKET, dockerClient, dockerGet, listContainersPath } from './client.js';
 import { dockerExec, dockerSpawn, type ExecTarget } from './exec.js';
 import { fetchGitTar } from '../git-source.js';
@@ -357,7 +357,7 @@ export function createDockerDriver(): ProviderDriver {
       return errors;
     },
 
-    async create(ctx, ws: DesiredWorkspace): Promise<void> {
+    async create(ctx, ws: DesiredWorkspace): Promise<CreatedWorkspace | undefined> {
       const { spec, metadata } = ws.resource;
       const name = metadata.name;
       if (!spec.image) throw new Error(`workspace ${name}: spec.image is required for the docker provider (e.g. debian:12)`);
@@ -425,6 +425,7 @@ export function createDockerDriver(): ProviderDriver {
         await ctx.transport.exec(['rm', '-rf', '--', stateDir]).catch(() => undefined);
         throw err;
       }
+      return git ? { gitCommit: git.commit } : undefined;
     },
 
     async listVolumes(ctx, workspaces): Promise<ObservedVolume[]> {

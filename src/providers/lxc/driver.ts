@@ -5,7 +5,7 @@
 import type { ObservedService, ObservedVolume, ObservedWorkspace } from '../../model/types.js';
 import { readServiceStatus } from '../../services/manager.js';
 import { TransportError, type ExecOptions } from '../../transport/types.js';
-import { ProviderError, type DesiredWorkspace, type DriverContext, type ProviderAvailability, type ProviderDriver, type WorkspaceRuntime } from '../types.js';
+import { ProviderError, type CreatedWorkspace, type DesiredWorkspace, type DriverContext, type ProviderAvailability, type ProviderDriver, type WorkspaceRuntime } from '../types.js';
 import { LxcApiError, lxcClient, statusOf, type LxcClient } from './client.js';
 import { fetchGitTar } from '../git-source.js';
 import { lxcExec, lxcSpawn, type ExecTarget } from './exec.js';
@@ -263,7 +263,7 @@ export function createLxcDriver(): ProviderDriver {
       return readServices(ctx, daemon, workspaces.map((name) => ({ name, dir: nodeStateDir(nodeName(ctx), name) })));
     },
 
-    async create(ctx, ws: DesiredWorkspace): Promise<void> {
+    async create(ctx, ws: DesiredWorkspace): Promise<CreatedWorkspace | undefined> {
       const { spec, metadata } = ws.resource;
       const name = metadata.name;
       const daemon = await findDaemon(ctx);
@@ -326,6 +326,7 @@ export function createLxcDriver(): ProviderDriver {
         await removeStateDirs(ctx, [stateDir]).catch(() => undefined);
         throw err;
       }
+      return git ? { gitCommit: git.commit } : undefined;
     },
 
     async listVolumes(ctx, workspaces): Promise<ObservedVolume[]> {

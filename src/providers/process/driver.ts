@@ -316,6 +316,7 @@ export function createProcessDriver(): ProviderDriver {
       const volumes = volumeLinks(await rootOf(ctx), name, ws.resource.spec.volumes);
       const res = await ctx.transport.exec(createDirsArgv(paths, volumes), { stdin: meta });
       check(res, `creating ${paths.dir}`, node);
+      return gitCommit ? { gitCommit } : undefined;
     },
 
     async observeServices(ctx, workspaces) {

@@ -8,7 +8,7 @@ import { parseDuration } from '../../model/quantity.js';
 import { TerminalError } from '../../reconcile/retry.js';
 import { serviceStatusArgv } from '../../services/supervisor.js';
 import type { ExecResult, Transport } from '../../transport/types.js';
-import type { DesiredWorkspace, DriverContext, ProviderAvailability, ProviderDriver, WorkspaceRuntime } from '../types.js';
+import type { CreatedWorkspace, DesiredWorkspace, DriverContext, ProviderAvailability, ProviderDriver, WorkspaceRuntime } from '../types.js';
 import { listVolumesArgv, parseVolumeList } from '../volume-dirs.js';
 import { guestReadyArgv, metaData, seedBuildArgv, userData } from './cloudinit.js';
 import { connectGuest, guestConnect, guestExec, guestSpawn, type GuestTarget } from './guest.js';
@@ -484,7 +484,7 @@ export function createQemuDriver(): ProviderDriver {
       );
     },
 
-    async create(ctx, ws: DesiredWorkspace): Promise<void> {
+    async create(ctx, ws: DesiredWorkspace): Promise<CreatedWorkspace | undefined> {
       const name = ws.resource.metadata.name;
       const node = nodeName(ctx);
       const vm = vmConfig(ws); // validates image/kernel, ports, quantities
@@ -534,6 +534,7 @@ export function createQemuDriver(): ProviderDriver {
         // Last step: the VM is made (launch rewrote meta.json with its port; keep that).
         const made = (await readMeta(ctx, paths)) ?? meta;
         await writeMeta(ctx, paths, { ...made, complete: true });
+        return meta.gitCommit ? { gitCommit: meta.gitCommit } : undefined;
       } catch (err) {
         // Undo, so the next observation does not see a half-made VM; keep the console for debugging.
         await halt(ctx, name, paths, false).catch(() => undefined);

@@ -74,7 +74,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await cli(['delete', 'workspace', 'git-sha-proc', 'git-sha-dock', 'git-sha-lxc', 'git-sha-vm', 'git-branch', 'git-tag', 'git-moving', 'git-badref', 'git-dot-proc', 'git-dot-dock', '--ignore-not-found']);
+  await cli(['delete', 'workspace', 'git-sha-proc', 'git-sha-dock', 'git-sha-lxc', 'git-sha-vm', 'git-branch', 'git-tag', 'git-moving', 'git-badref', 'git-dot-proc', 'git-dot-dock', 'git-dot-git', '--ignore-not-found']);
   try {
     execFileSync('git', ['-c', 'safe.directory=*', '-C', git.bare, 'for-each-ref', '--format=delete %(refname)', 'refs/heads/git-e2e-*'], { encoding: 'utf8' })
       .split('\n')
@@ -201,5 +201,14 @@ describe('spec.dotfiles', () => {
     expect(again.proc.split('\n').filter(Boolean)).toHaveLength(1);
     expect(again.proc).not.toBe(once.proc);
     expect(again.dock).not.toBe(once.dock);
+  });
+
+  it('a git dotfiles repository is fetched on the node; `install` runs in it', async () => {
+    const m = manifest('dot-git.yaml', ws('git-dot-git', 'docker', `  dotfiles: {git: ${JSON.stringify(git.sshUrl)}, install: "cp README ~/readme-from-dotfiles"}\n`));
+    const r = await cli(['apply', '-f', m]);
+    expect(r.code, out(r)).toBe(0);
+    const got = await cli(['exec', 'git-dot-git', '--', 'sh', '-c', 'cat ~/readme-from-dotfiles; ls -A ~/.dotfiles | sort | tr "\\n" " "']);
+    // The default branch (main): its README says "second".
+    expect(got.stdout).toBe('second\nREADME bin link sub dir ');
   });
 });

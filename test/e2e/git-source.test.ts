@@ -3,8 +3,8 @@
 // the node (as its user, with its own key) for a process, a docker, an lxc (LXD) and a qemu
 // workspace on n1. The same SHA must give the same tree on all four.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireBuiltCli, runCli, type CliResult } from './support/cli.js';
 import { infraDir, infraNode, loadInfra, makeTempHome, type TempHome } from './helpers/infra.js';
@@ -25,8 +25,8 @@ const n1 = infraNode(infra, 'n1');
 let home: TempHome;
 let dir: string;
 
-function cli(args: string[]): Promise<CliResult> {
-  return runCli(args, { home: home.dir, env: { ...home.env, VENDETTA_QEMU_BOOT_TIMEOUT: '120s', VENDETTA_QEMU_POWERDOWN_TIMEOUT: '2s' }, timeoutMs: 300_000 });
+function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return runCli(args, { home: home.dir, env: { ...home.env, VENDETTA_QEMU_BOOT_TIMEOUT: '120s', VENDETTA_QEMU_POWERDOWN_TIMEOUT: '2s', ...env }, timeoutMs: 300_000 });
 }
 const out = (r: CliResult) => `${r.stdout}\n${r.stderr}`;
 
@@ -74,7 +74,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await cli(['delete', 'workspace', 'git-sha-proc', 'git-sha-dock', 'git-sha-lxc', 'git-sha-vm', 'git-branch', 'git-tag', 'git-moving', 'git-badref', 'git-dot-proc', 'git-dot-dock', 'git-dot-git', '--ignore-not-found']);
+  await cli(['delete', 'workspace', 'git-sha-proc', 'git-sha-dock', 'git-sha-lxc', 'git-sha-vm', 'git-branch', 'git-tag', 'git-moving', 'git-badref', 'git-dot-proc', 'git-dot-dock', 'git-dot-git', 'git-token', '--ignore-not-found']);
   try {
     execFileSync('git', ['-c', 'safe.directory=*', '-C', git.bare, 'for-each-ref', '--format=delete %(refname)', 'refs/heads/git-e2e-*'], { encoding: 'utf8' })
       .split('\n')
@@ -166,6 +166,55 @@ describe('source.git on every provider', () => {
     // Not retried: git said no.
     expect(out(r)).not.toMatch(/attempt 2/);
     expect(Date.now() - started).toBeLessThan(30_000);
+  });
+});
+
+describe('source.git over https with a token', () => {
+  const TOKEN = `tok-${process.pid}-e2e`;
+  let httpd: ChildProcess | undefined;
+  let url: string;
+
+  beforeAll(async () => {
+    // git http-backend behind busybox httpd's basic auth (user x-access-token, the token as password).
+    const root = join(dir, 'http');
+    mkdirSync(join(root, 'cgi-bin'), { recursive: true });
+    writeFileSync(
+      join(root, 'cgi-bin', 'git'),
+      `#!/bin/sh\nexport GIT_PROJECT_ROOT=${JSON.stringify(join(git.bare, '..'))} GIT_HTTP_EXPORT_ALL=1 GIT_CONFIG_PARAMETERS="'safe.directory=*'"\nexec git http-backend\n`,
+    );
+    chmodSync(join(root, 'cgi-bin', 'git'), 0o755);
+    writeFileSync(join(root, 'httpd.conf'), `/cgi-bin:x-access-token:${TOKEN}\n`);
+    const port = 18990 + (process.pid % 9);
+    httpd = spawn('busybox', ['httpd', '-f', '-p', `127.0.0.1:${port}`, '-h', root, '-c', join(root, 'httpd.conf')], { stdio: 'ignore' });
+    url = `http://127.0.0.1:${port}/cgi-bin/git/${git.bare.split('/').pop()}`;
+  });
+
+  afterAll(() => {
+    if (httpd?.pid) process.kill(httpd.pid);
+  });
+
+  it('fails without the token, naming the url; works with it; the token is nowhere on the node', async () => {
+    const doc = (token: string) => ws('git-token', 'process', `  source: {git: {url: ${JSON.stringify(url)}, ref: ${git.first}${token}}}\n`);
+    const without = await cli(['apply', '-f', manifest('token.yaml', doc('')), '--timeout', '60s']);
+    expect(without.code, out(without)).not.toBe(0);
+    expect(out(without)).toContain(url);
+
+    await cli(['delete', 'workspace', 'git-token', '--ignore-not-found']);
+    const m = manifest('token.yaml', doc(', token: {fromEnv: GIT_E2E_TOKEN}'));
+    const withToken = await cli(['apply', '-f', m], { GIT_E2E_TOKEN: TOKEN });
+    expect(withToken.code, out(withToken)).toBe(0);
+    expect((await cli(['exec', 'git-token', '--', 'cat', 'README'])).stdout).toBe('first\n');
+    // Never stored: not in the node user's git cache (configs, askpass script), not in the workspace.
+    const cache = `/home/${infra.user}/.vendetta/git`;
+    const grep = (path: string) => execFileSync('sh', ['-c', 'grep -rl -- "$1" "$2" || true', 'sh', TOKEN, path], { encoding: 'utf8' }).trim();
+    expect(existsSync(cache)).toBe(true);
+    expect(grep(cache)).toBe('');
+    const wsDir = (await cli(['exec', 'git-token', '--', 'pwd'])).stdout.trim();
+    expect(grep(join(wsDir, '..'))).toBe('');
+    // Unset, it is an error at load time, before anything changes.
+    const unset = await cli(['diff', '-f', m]);
+    expect(unset.code).toBe(2);
+    expect(out(unset)).toContain('GIT_E2E_TOKEN is not set');
   });
 });
 

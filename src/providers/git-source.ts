@@ -42,7 +42,9 @@ tok=
 IFS= read -r tok || true
 command -v git >/dev/null 2>&1 || { echo 'git is not installed on the node: install it (e.g. apt-get install git)' >&2; exit 127; }
 mkdir -p -- "$base" || exit 1
-export GIT_TERMINAL_PROMPT=0 GIT_SSH_COMMAND="\${GIT_SSH_COMMAND:-ssh -o BatchMode=yes}"
+export GIT_TERMINAL_PROMPT=0
+# Never a prompt from ssh either, unless the user chose their own ssh command.
+if [ -z "\${GIT_SSH_COMMAND:-}\${GIT_SSH:-}" ] && [ -z "$(git config --get core.sshCommand)" ]; then export GIT_SSH_COMMAND='ssh -o BatchMode=yes'; fi
 if [ -n "$tok" ]; then
   a=$base/askpass
   if [ ! -x "$a" ]; then

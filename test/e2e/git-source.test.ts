@@ -166,6 +166,8 @@ describe('source.git on every provider', () => {
     // Not retried: git said no.
     expect(out(r)).not.toMatch(/attempt 2/);
     expect(Date.now() - started).toBeLessThan(30_000);
+    // Nothing left behind on the node.
+    expect(existsSync(`/home/${infra.user}/.vendetta/workspaces/git-badref`)).toBe(false);
   });
 });
 

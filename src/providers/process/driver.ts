@@ -297,7 +297,11 @@ export function createProcessDriver(): ProviderDriver {
         await sync.run({ fresh: true });
       } else if (source?.git) {
         check(await ctx.transport.exec(['rm', '-rf', '--', paths.workspaceDir]), `clearing ${paths.workspaceDir}`, node);
-        gitCommit = await fetchGitTree(ctx.transport, source.git, { extract: paths.workspaceDir }, ctx.progress);
+        gitCommit = await fetchGitTree(ctx.transport, source.git, { extract: paths.workspaceDir }, ctx.progress).catch(async (err: unknown) => {
+          // Nothing was made yet (no meta.json): leave nothing behind for a ref that does not exist.
+          await ctx.transport.exec(['rm', '-rf', '--', paths.dir]).catch(() => undefined);
+          throw err;
+        });
       }
       // meta.json last: a half-created workspace is not observed as existing, so it is created again.
       const meta = `${JSON.stringify({

@@ -74,7 +74,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await cli(['delete', 'workspace', 'git-sha-proc', 'git-sha-dock', 'git-sha-lxc', 'git-sha-vm', 'git-branch', 'git-tag', 'git-moving', 'git-badref', 'git-dot-proc', 'git-dot-dock', 'git-dot-git', 'git-token', '--ignore-not-found']);
+  await cli(['delete', 'workspace', 'git-sha-proc', 'git-sha-dock', 'git-sha-lxc', 'git-sha-vm', 'git-sha-lxc-stopped', 'git-branch', 'git-tag', 'git-moving', 'git-badref', 'git-dot-proc', 'git-dot-dock', 'git-dot-git', 'git-token', '--ignore-not-found']);
   try {
     execFileSync('git', ['-c', 'safe.directory=*', '-C', git.bare, 'for-each-ref', '--format=delete %(refname)', 'refs/heads/git-e2e-*'], { encoding: 'utf8' })
       .split('\n')
@@ -118,6 +118,16 @@ describe('source.git on every provider', () => {
     // A SHA never moves: --refresh has nothing to say about them.
     const refreshed = await cli(['diff', '--refresh', '-f', m]);
     expect(refreshed.code, out(refreshed)).toBe(0);
+  });
+
+  it('an lxc workspace created stopped gets the same tree (through the files API), seen once started', async () => {
+    const doc = (state: string) => ws('git-sha-lxc-stopped', 'lxc', `  state: ${state}\n  source: {git: {url: ${JSON.stringify(git.sshUrl)}, ref: ${git.first}}}\n`);
+    const stopped = await cli(['apply', '-f', manifest('stopped.yaml', doc('stopped'))]);
+    expect(stopped.code, out(stopped)).toBe(0);
+    const started = await cli(['apply', '-f', manifest('stopped.yaml', doc('running'))]);
+    expect(started.code, out(started)).toBe(0);
+    expect(out(started)).not.toContain('recreate');
+    expect(await listing('git-sha-lxc-stopped')).toBe(await listing('git-sha-proc', '.'));
   });
 
   it('a branch and a tag give their trees', async () => {

@@ -9,7 +9,7 @@ import { ProviderError, type CreatedWorkspace, type DesiredWorkspace, type Drive
 import { LxcApiError, lxcClient, statusOf, type LxcClient } from './client.js';
 import { fetchGitTar } from '../git-source.js';
 import { lxcExec, lxcSpawn, type ExecTarget } from './exec.js';
-import { uploadWorkspace } from './files.js';
+import { tarEntries, uploadWorkspace } from './files.js';
 import { nodeStateDir, nodeStatusArgv, parseLeftDirs, parseNodeStatus, prepareStateDirArgv, removeStateDirsArgv } from './state.js';
 import {
   customVolumeBody,
@@ -274,11 +274,8 @@ export function createLxcDriver(): ProviderDriver {
       // Nothing is made before the checks pass; the node dir goes first (the device needs it), and
       // is emptied: an instance of that name must not exist, or its state would be lost.
       if (await getInstance(ctx, daemon, name)) throw alreadyExists(ctx, name);
-      // source.git: fetched on the node first (a bad ref makes nothing), put in as one tar over exec.
+      // source.git: fetched on the node first (a bad ref makes nothing), then put in like source.path.
       const running = (spec.state ?? 'running') === 'running';
-      if (spec.source?.git && !running) {
-        throw new ProviderError(`workspace ${name}: source.git needs a running lxc workspace to put the tree in`, 'create it with state: running, then stop it', true);
-      }
       const git = spec.source?.git ? await fetchGitTar(ctx.transport, spec.source.git, `${WORKSPACE_DIR.replace(/^\/+/, '')}/`, ctx.progress) : undefined;
       await ensureVolumes(ctx, daemon, ws, pool);
       const stateDir = await prepareStateDir(ctx, name);
@@ -296,10 +293,11 @@ export function createLxcDriver(): ProviderDriver {
         // A workspace that starts gets its source as one tar over one exec once it runs, as every
         // later sync (needs tar in the image: busybox's will do); a stopped one through the files
         // API, which works on a stopped instance and needs nothing inside.
-        const viaFiles = running ? undefined : spec.source?.path;
-        ctx.progress?.(`uploading ${viaFiles ?? 'workspace directories'} to ${name}:${WORKSPACE_DIR}`);
+        const viaFiles = running ? undefined : (spec.source?.path ?? (git ? await tarEntries(git.tar) : undefined));
+        const what = typeof viaFiles === 'string' ? viaFiles : viaFiles ? `commit ${git!.commit.slice(0, 12)}` : 'workspace directories';
+        ctx.progress?.(`uploading ${what} to ${name}:${WORKSPACE_DIR}`);
         await uploadWorkspace(daemon.client, body.name, [WORKSPACE_DIR, STATE_DIR], WORKSPACE_DIR, viaFiles).catch((err: unknown) => {
-          throw fail(ctx, daemon, `upload of ${viaFiles ?? 'workspace directories'} to workspace ${name}`, err);
+          throw fail(ctx, daemon, `upload of ${what} to workspace ${name}`, err);
         });
         if (running) {
           await startInstance(ctx, daemon, name);

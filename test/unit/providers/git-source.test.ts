@@ -70,3 +70,24 @@ describe('dotfiles install step', () => {
     expect(DOTFILES_SCRIPTS).toEqual(['install.sh', 'install', 'bootstrap.sh', 'bootstrap', 'setup.sh', 'setup']);
   });
 });
+
+describe('lxc files API entries from a git tree', () => {
+  it('lists directories, files (content, mode) and symlinks at "/" + name, parents first', async () => {
+    const { tarEntries } = await import('../../../src/providers/lxc/files.js');
+    const tarStream = (await import('tar-stream')).default;
+    const pack = tarStream.pack();
+    pack.entry({ name: 'workspace/', type: 'directory', mode: 0o775 });
+    pack.entry({ name: 'workspace/bin/', type: 'directory', mode: 0o775 });
+    pack.entry({ name: 'workspace/bin/run.sh', type: 'file', mode: 0o755 }, '#!/bin/sh\n');
+    pack.entry({ name: 'workspace/link', type: 'symlink', linkname: 'bin/run.sh' });
+    pack.finalize();
+    const chunks: Buffer[] = [];
+    for await (const c of pack) chunks.push(c as Buffer);
+    expect(await tarEntries(Buffer.concat(chunks))).toEqual([
+      { type: 'directory', path: '/workspace', mode: 0o775 },
+      { type: 'directory', path: '/workspace/bin', mode: 0o775 },
+      { type: 'file', path: '/workspace/bin/run.sh', mode: 0o755, local: Buffer.from('#!/bin/sh\n') },
+      { type: 'symlink', path: '/workspace/link', target: 'bin/run.sh' },
+    ]);
+  });
+});

@@ -4,11 +4,12 @@
 // workspace on n1. The same SHA must give the same tree on all four.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireBuiltCli, runCli, type CliResult } from './support/cli.js';
 import { infraDir, infraNode, loadInfra, makeTempHome, type TempHome } from './helpers/infra.js';
 import { nodeYaml } from './helpers/remote.js';
+import { gitCacheRepo } from '../../src/providers/git-source.js';
 
 const infra = loadInfra();
 
@@ -199,6 +200,9 @@ describe('source.git over https with a token', () => {
     const port = 18990 + (process.pid % 9);
     httpd = spawn('busybox', ['httpd', '-f', '-p', `127.0.0.1:${port}`, '-h', root, '-c', join(root, 'httpd.conf')], { stdio: 'ignore' });
     url = `http://127.0.0.1:${port}/cgi-bin/git/${git.bare.split('/').pop()}`;
+    // A commit already in the node's cache of this URL is not fetched again (nor asked a token for):
+    // start from none.
+    rmSync(gitCacheRepo(`/home/${infra.user}`, url), { recursive: true, force: true });
   });
 
   afterAll(() => {

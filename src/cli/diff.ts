@@ -17,8 +17,9 @@ export function registerDiff(program: Command): void {
     .option('--node <name>', 'for Compose files: the node their workspaces go to (default local; see docs/compose.md)')
     .option('--applyset <name>', 'name of the apply set (scope of --prune)', 'default')
     .option('--adopt', 'preview taking over workspaces another vendetta manages')
+    .option('--refresh', 'ask upstream (git ls-remote on the node) whether a source.git branch moved; without it no network is used')
     .addOption(outputOption(['text', 'json', 'yaml'], 'text'))
-    .action(async (flags: { filename: string[]; node?: string; prune?: boolean; adopt?: boolean; applyset: string; output: 'text' | 'json' | 'yaml' }, cmd: Command) => {
+    .action(async (flags: { filename: string[]; node?: string; prune?: boolean; adopt?: boolean; refresh?: boolean; applyset: string; output: 'text' | 'json' | 'yaml' }, cmd: Command) => {
       const { loadOrExit, openEngine } = await import('./context.js'); // heavy: only when diffing
       let set;
       try {
@@ -29,7 +30,7 @@ export function registerDiff(program: Command): void {
       }
       const { engine } = await openEngine(cmd.optsWithGlobals() as GlobalOptions);
       try {
-        const { plan } = await engine.plan(set, { applySet: flags.applyset, prune: Boolean(flags.prune), adopt: Boolean(flags.adopt) });
+        const { plan } = await engine.plan(set, { applySet: flags.applyset, prune: Boolean(flags.prune), adopt: Boolean(flags.adopt), refresh: Boolean(flags.refresh) });
         if (flags.output === 'text') {
           process.stdout.write(renderPlan(plan, { color: detectStyle().color }) + planSummary(plan) + '\n');
         } else {

@@ -150,6 +150,9 @@ export async function loadManifests(paths: string[], opts: LoadOptions = {}): Pr
         const problem = await absoluteBuildContext(resource, dirname(file));
         if (problem) errors.push(errorAt(at(['spec', 'build', problem.field]), problem.message));
       }
+      if (resource.kind === 'Workspace') {
+        for (const { path, problem } of await gitAndDotfilesPaths(resource, dirname(file), environ)) errors.push(errorAt(at(path), problem));
+      }
       entry.resource = resource;
       resources.push(resource);
       locators.set(resource, at);
@@ -231,6 +234,39 @@ async function absoluteBuildContext(resource: Resource & { kind: 'Workspace' }, 
     return { field, message: `${where}.dockerfile: no ${JSON.stringify(dockerfile)} in the build context (looked for ${path}); add it or set spec.build.dockerfile` };
   }
   return undefined;
+}
+
+/**
+ * Makes spec.dotfiles.path and spec.source.git.token.fromFile absolute (like source.path) and
+ * checks them, and that a token's fromEnv is set: a missing credential is reported with its
+ * file:line before anything changes. The token itself is read only when it is used.
+ */
+async function gitAndDotfilesPaths(
+  resource: Resource & { kind: 'Workspace' },
+  manifestDir: string,
+  environ: NodeJS.ProcessEnv,
+): Promise<Array<{ path: string[]; problem: string }>> {
+  const problems: Array<{ path: string[]; problem: string }> = [];
+  const subject = `Workspace "${resource.metadata.name}"`;
+  const absolute = (written: string) => resolve(manifestDir, written === '~' || written.startsWith('~/') ? join(homedir(), written.slice(1)) : written);
+  const dotfiles = resource.spec.dotfiles;
+  if (dotfiles?.path !== undefined) {
+    const written = dotfiles.path;
+    dotfiles.path = absolute(written);
+    const isDir = await stat(dotfiles.path).then((s) => s.isDirectory(), () => false);
+    if (!isDir) problems.push({ path: ['spec', 'dotfiles', 'path'], problem: `${subject} spec.dotfiles.path: directory ${JSON.stringify(written)} does not exist (resolved to ${dotfiles.path}); create it or fix the path` });
+  }
+  const token = resource.spec.source?.git?.token;
+  if (token?.fromFile !== undefined) {
+    const written = token.fromFile;
+    token.fromFile = absolute(written);
+    const isFile = await stat(token.fromFile).then((s) => s.isFile(), () => false);
+    if (!isFile) problems.push({ path: ['spec', 'source', 'git', 'token', 'fromFile'], problem: `${subject} spec.source.git.token.fromFile: cannot read ${JSON.stringify(written)} (${token.fromFile}); create it or fix the path` });
+  }
+  if (token?.fromEnv !== undefined && environ[token.fromEnv] === undefined) {
+    problems.push({ path: ['spec', 'source', 'git', 'token', 'fromEnv'], problem: `${subject} spec.source.git.token.fromEnv: environment variable ${token.fromEnv} is not set; export it before running vendetta` });
+  }
+  return problems;
 }
 
 /**

@@ -56,11 +56,6 @@ const RULES: Rule[] = [
       "a process workspace publishes nothing: its services listen on the node's own ports directly; remove spec.ports, or use provider docker, lxc or qemu to publish ports",
   },
   {
-    path: ['source', 'git'],
-    supported: ['process'],
-    hint: () => 'only the process provider clones repositories; clone it locally and use spec.source.path',
-  },
-  {
     path: ['network'],
     supported: ['docker'],
     hint: () => 'spec.network chooses a docker network; remove it or use provider docker',

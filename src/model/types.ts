@@ -82,6 +82,15 @@ export interface BuildSpec {
   target?: string;
 }
 
+/** A git repository fetched on the node (src/providers/git-source.ts). */
+export interface GitSourceSpec {
+  url: string;
+  /** Branch, tag or full commit SHA; absent: the remote's HEAD. */
+  ref?: string;
+  /** Read on the controller when used (fromFile absolute after loading); never stored. */
+  token?: { fromEnv?: string; fromFile?: string };
+}
+
 export interface WorkspaceSpec {
   node: string;
   provider: ProviderName;
@@ -92,7 +101,9 @@ export interface WorkspaceSpec {
   resources?: Resources;
   /** path is resolved against the manifest's directory by the loader (absolute afterwards). */
   /** onNode: `path` is a directory on the node, mounted (lxc) rather than copied. */
-  source?: { path?: string; git?: { url: string; ref?: string }; onNode?: boolean };
+  source?: { path?: string; git?: GitSourceSpec; onNode?: boolean };
+  /** Applied once after creation (src/providers/dotfiles.ts); path absolute after loading. */
+  dotfiles?: { git?: string; path?: string; install?: string };
   env?: EnvMap;
   /** Compose syntax: "[ip:]hostPort:containerPort[/tcp|udp]". */
   ports?: string[];
@@ -272,6 +283,8 @@ export interface ObservedWorkspace {
   running: boolean;
   /** Address on (or reachable from) the node where the workspace's ports answer. */
   address?: string;
+  /** The commit its source.git ref resolved to when it was made (absent: no git source). */
+  gitCommit?: string;
   services: ObservedService[];
 }
 

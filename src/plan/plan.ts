@@ -36,6 +36,11 @@ export interface PlanInput {
   adopt?: boolean;
   /** Workspaces to replace even though they match their spec (a sync asked: onSync: rebuild). */
   rebuild?: ReadonlySet<string>;
+  /**
+   * `diff --refresh`: the commit each workspace's source.git ref names upstream now (asked on its
+   * node). A workspace made from another commit is replaced. Absent: the recorded commit is used.
+   */
+  upstream?: ReadonlyMap<string, string>;
 }
 
 /** Where a workspace lives: what every operation on it or its services carries. */
@@ -132,6 +137,12 @@ export function plan(input: PlanInput): Plan {
       const op = b.workspace('recreate-workspace', place, 'rebuild after a source sync (onSync: rebuild)', { dataLoss: dataLossWarning(ws) });
       b.gone.add(name);
       startAll(op, 'workspace is being recreated');
+    } else if (current.specHash === desired.specHash && movedUpstream(input, name, current)) {
+      // Its branch moved since it was made (diff --refresh asked upstream): made again from it.
+      const cause = `git ref ${ws.spec.source?.git?.ref ?? 'HEAD'} moved ${current.gitCommit!.slice(0, 7)}→${input.upstream!.get(name)!.slice(0, 7)}`;
+      const op = b.workspace('recreate-workspace', place, cause, { dataLoss: dataLossWarning(ws) });
+      b.gone.add(name);
+      startAll(op, 'workspace is being recreated');
     } else if (current.specHash !== desired.specHash && current.shapeHash !== undefined && current.shapeHash === desired.shapeHash && current.running && wantRunning) {
       // Only env (or a field its provider changes live, e.g. qemu ports) differs, and the provider
       // records the shape, so it changes that in place: its files stay; services whose env
@@ -167,6 +178,12 @@ export function plan(input: PlanInput): Plan {
   planServiceMoves(input, b, applied, reachable);
   if (input.prune) planPrune(input, b, applied, reachable);
   return withConflicts(withUnavailable({ operations: b.ordered(), unreachable }, observed), b.conflicts);
+}
+
+/** Its recorded commit is not the one its ref names upstream now (known only after a refresh). */
+function movedUpstream(input: PlanInput, name: string, current: ObservedWorkspace): boolean {
+  const upstream = input.upstream?.get(name);
+  return upstream !== undefined && current.gitCommit !== undefined && current.gitCommit !== upstream;
 }
 
 /**

@@ -108,6 +108,12 @@ export interface WorkspaceRuntime {
   image?: { entrypoint?: string; cmd?: string; workdir?: string };
 }
 
+/** What a create may report about what it made (shown by describe before the next observation). */
+export interface CreatedWorkspace {
+  /** The commit source.git resolved to. */
+  gitCommit?: string;
+}
+
 export interface ProviderDriver {
   readonly name: ProviderName;
 
@@ -139,7 +145,7 @@ export interface ProviderDriver {
    * as made only once the LAST step is done (a completion marker observe() sees in the same
    * list call): an interrupted create is observed as `incomplete` and recreated, never used.
    */
-  create(ctx: DriverContext, ws: DesiredWorkspace): Promise<void>;
+  create(ctx: DriverContext, ws: DesiredWorkspace): Promise<void | CreatedWorkspace>;
   /**
    * Optional: bring an existing workspace to a new env without replacing it (its files stay).
    * Only drivers that record `shapeHash` in observe() are asked; the planner restarts the

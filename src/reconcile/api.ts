@@ -106,7 +106,8 @@ export interface EngineEvents {
 
 export interface EngineApi {
   /** Observe and plan without changing anything (diff, --dry-run). */
-  plan(set: LoadedSet, opts: Pick<ApplyOptions, 'applySet' | 'prune' | 'adopt'>): Promise<{ plan: Plan; observed: ObservedSet }>;
+  /** `refresh`: ask each source.git ref's upstream (on its node) whether it moved (diff --refresh). */
+  plan(set: LoadedSet, opts: Pick<ApplyOptions, 'applySet' | 'prune' | 'adopt'> & { refresh?: boolean }): Promise<{ plan: Plan; observed: ObservedSet }>;
   /** Converge: run reconcile passes until everything is Ready or timeout. */
   apply(set: LoadedSet, opts: ApplyOptions): Promise<ApplyResult>;
   /** Delete the given resources (and, for workspaces, their services) and wait until gone. */

@@ -15,11 +15,12 @@ import type {
   ProviderName,
   ResourceId,
   ServiceResource,
+  WorkspaceResource,
 } from '../model/types.js';
 import { resourceId } from '../model/types.js';
 import { REDACTED } from '../model/env.js';
 import type { Operation, Plan } from '../plan/types.js';
-import type { DesiredWorkspace, DriverContext, ProviderDriver, WorkspaceRuntime } from '../providers/types.js';
+import { ProviderError, type DesiredWorkspace, type DriverContext, type ProviderDriver, type WorkspaceRuntime } from '../providers/types.js';
 import type { DesiredService, HealthResult, ServiceManager } from '../services/types.js';
 import { DEFAULT_HEALTHCHECK } from '../services/probe-script.js';
 import type { Transport } from '../transport/types.js';
@@ -97,6 +98,8 @@ export interface UnitOutcome {
   operation?: Operation;
   operationDone: boolean;
   address?: string;
+  /** The commit its source.git was made from: as created this pass, else as observed. */
+  gitCommit?: string;
   observedService?: ObservedService;
   lastHealth?: HealthResult;
   hasHealthcheck?: boolean;
@@ -161,6 +164,8 @@ interface WorkspaceUnit {
   actor: Actor<WorkspaceMachine>;
   services: ServiceUnit[];
   address?: string;
+  /** Set by a create/recreate this pass whose driver reported the commit it used. */
+  gitCommit?: string;
 }
 
 interface ServiceUnit {
@@ -184,6 +189,20 @@ interface Deferred {
   resolve: (ok: boolean) => void;
   settled: boolean;
   ok: boolean;
+}
+
+/**
+ * What runs once after a workspace is created (not on a no-op, again after a recreate): its
+ * dotfiles. Any failure is terminal: the workspace exists, so retrying the create cannot help.
+ */
+async function afterCreate(driver: ProviderDriver, dctx: DriverContext, ws: WorkspaceResource): Promise<void> {
+  if (!ws.spec.dotfiles) return;
+  const { applyDotfiles } = await import('../providers/dotfiles.js');
+  await applyDotfiles(dctx, driver, ws).catch((err: unknown) => {
+    if (err instanceof TerminalError) throw err;
+    const hint = err instanceof ProviderError ? err.hint : undefined;
+    throw new TerminalError(err instanceof Error ? err.message : String(err), hint);
+  });
 }
 
 function deferred(): Deferred {
@@ -331,11 +350,13 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
           const dctx = await driverContext(node, id);
           switch (operation) {
             case 'create':
-              await driver.create(dctx, helpers.desiredWorkspace(set!, name));
+              unit.gitCommit = (await driver.create(dctx, helpers.desiredWorkspace(set!, name)))?.gitCommit;
+              await afterCreate(driver, dctx, set!.desired.workspaces.get(name)!);
               break;
             case 'recreate':
               await driver.delete(dctx, name, { replacing: true });
-              await driver.create(dctx, helpers.desiredWorkspace(set!, name));
+              unit.gitCommit = (await driver.create(dctx, helpers.desiredWorkspace(set!, name)))?.gitCommit;
+              await afterCreate(driver, dctx, set!.desired.workspaces.get(name)!);
               break;
             case 'update':
               // Planned only for drivers that record a shape hash, which implement update().
@@ -715,6 +736,7 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
         operation: u.op,
         operationDone: u.op ? opDoneOk(opDone.get(u.op.id)) : true,
         address: u.address ?? u.observed?.address,
+        gitCommit: u.gitCommit ?? u.observed?.gitCommit,
       };
     }),
     ...serviceUnits.map((u): UnitOutcome => {

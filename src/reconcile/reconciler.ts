@@ -47,6 +47,7 @@ export interface PlanFnInput {
   identity: StoreIdentity;
   adopt?: boolean;
   rebuild?: ReadonlySet<string>;
+  upstream?: ReadonlyMap<string, string>;
 }
 export interface PlanDeletionFnInput {
   ids: ResourceId[];
@@ -602,6 +603,29 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
     }
   }
 
+  /**
+   * The commit each branch or tag source.git names upstream now: one `git ls-remote` per workspace
+   * made from a branch, on its node (its network, its keys), all at once. A commit SHA never moves
+   * and is not asked; nor is a workspace not there yet or on a node that was not reached.
+   */
+  async function resolveUpstreamRefs(set: LoadedSet, observed: ObservedSet, nodes: ReadonlyMap<string, NodeResource>): Promise<Map<string, string>> {
+    const { isCommitId, resolveUpstream } = await import('../providers/git-source.js');
+    const out = new Map<string, string>();
+    await Promise.all(
+      [...set.desired.workspaces.values()].map(async (ws) => {
+        const git = ws.spec.source?.git;
+        const node = observed.get(ws.spec.node);
+        const current = node?.reachable ? node.workspaces.find((w) => w.name === ws.metadata.name) : undefined;
+        if (!git || isCommitId(git.ref) || !current?.gitCommit) return;
+        const resource = nodes.get(ws.spec.node);
+        if (!resource) return;
+        const transport = await transportFor(resource);
+        out.set(ws.metadata.name, await resolveUpstream(transport, git));
+      }),
+    );
+    return out;
+  }
+
   /** What apply records: everything declared, but not the built-in local node (nobody declared it). */
   function allResources(set: LoadedSet) {
     const nodes = [...set.desired.nodes.values()].filter((n) => n.source || n.metadata.name !== LOCAL_NODE);
@@ -617,7 +641,8 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
       const applied = await store.list();
       const observation = await observe(set, applied, p.applySet, deps.applyTargets({ set, applied, applySet: p.applySet, prune: p.prune }));
       const id = await loadIdentity(false);
-      return { plan: planFn({ set, observed: observation.observed, applied, applySet: p.applySet, prune: p.prune, identity: id, adopt: p.adopt }), observed: observation.observed };
+      const upstream = p.refresh ? await resolveUpstreamRefs(set, observation.observed, observation.nodes) : undefined;
+      return { plan: planFn({ set, observed: observation.observed, applied, applySet: p.applySet, prune: p.prune, identity: id, adopt: p.adopt, upstream }), observed: observation.observed };
     },
 
     apply(set, applyOpts) {

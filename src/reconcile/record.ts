@@ -88,6 +88,7 @@ export function summarize(input: SummaryInput): ApplyResult {
     const details: Record<string, string | number | boolean> = { node: u.node };
     if (u.workspace) details.workspace = u.workspace;
     if (u.address) details.address = u.address;
+    if (u.gitCommit) details.commit = u.gitCommit;
     const conditions = [
       condition('Ready', u.phase === 'Ready' || u.phase === 'Completed', u.phase, reason ?? (u.phase === 'Stopped' ? 'stopped as declared' : 'ready'), now),
     ];

@@ -19,6 +19,7 @@ bash "$HERE/lxd.sh" down
 wait "$INCUS_PID"
 bash "$HERE/qemu.sh" down   # VMs left by tests, by pidfile
 bash "$HERE/bastion.sh" down
+bash "$HERE/git-repo.sh" down
 ts "stopping nodes"
 PIDS=()
 for d in "$W"/nodes/*/; do

@@ -19,7 +19,8 @@ PKGS=(docker.io openssh-server busybox-static iproute2 sudo procps
       zsh fish time tmux                                                      # completion tests; GNU time for the chaos suite; a real terminal for shell/apply tests
       rsync                                                                   # sshproxy-image.sh, ssh-proxy tests
       lxd dnsmasq-base                                                        # lxd.sh
-      incus-base incus-client)                                                # incus.sh (bookworm-backports, added below)
+      incus-base incus-client                                                 # incus.sh (bookworm-backports, added below)
+      git)                                                                    # git-repo.sh
 bash "$HERE/incus.sh" backports   # Incus is only there; apt prefers the main suite for everything else
 MISSING=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || MISSING+=("$p"); done
@@ -109,6 +110,7 @@ bash "$HERE/bastion.sh" up   # a node reachable only through a bastion -> $W/bas
 bash "$HERE/incus.sh" up > "$W/incus-up.log" 2>&1 &
 INCUS_PID=$!
 bash "$HERE/lxd.sh" up
+bash "$HERE/git-repo.sh" up   # a bare repository the nodes fetch source.git from -> $W/git.json
 if ! wait "$INCUS_PID"; then cat "$W/incus-up.log" >&2; echo "incus failed to start; see $W/incus-up.log" >&2; exit 1; fi
 cat "$W/incus-up.log"
 if [ "${VENDETTA_CLOUDIMG_WAIT:-1}" = 0 ]; then

@@ -5,9 +5,10 @@ import type { ObservedService, ObservedVolume, ObservedWorkspace } from '../../m
 import { readServiceStatus } from '../../services/manager.js';
 import { nodeStatusArgv, nodeStatusUnderArgv, parseNodeStatus, parseNodeStatusUnder } from '../../services/supervisor.js';
 import type { ExecResult } from '../../transport/types.js';
-import { ProviderError, type DesiredWorkspace, type DriverContext, type ProviderAvailability, type ProviderDriver, type WorkspaceRuntime } from '../types.js';
+import { ProviderError, type CreatedWorkspace, type DesiredWorkspace, type DriverContext, type ProviderAvailability, type ProviderDriver, type WorkspaceRuntime } from '../types.js';
 import { DEFAULT_DOCKER_SOCKET, dockerClient, dockerGet, listContainersPath } from './client.js';
 import { dockerExec, dockerSpawn, type ExecTarget } from './exec.js';
+import { fetchGitTar } from '../git-source.js';
 import {
   LABEL_KIND,
   LABEL_MANAGED,
@@ -28,6 +29,7 @@ import {
   volumeName,
   STATE_DIR,
   WORKSPACE_DIR,
+  LABEL_GIT_COMMIT,
   containerAddress,
   containerCreateOptions,
   containerName,
@@ -458,7 +460,7 @@ export function createDockerDriver(): ProviderDriver {
       return errors;
     },
 
-    async create(ctx, ws: DesiredWorkspace): Promise<void> {
+    async create(ctx, ws: DesiredWorkspace): Promise<CreatedWorkspace | undefined> {
       const { spec, metadata } = ws.resource;
       const name = metadata.name;
       if (!spec.image && !ws.build) throw new Error(`workspace ${name}: spec.image or spec.build is required for the docker provider (e.g. image: debian:12)`);
@@ -489,6 +491,9 @@ export function createDockerDriver(): ProviderDriver {
       await ensureVolumes(ctx, ws);
       const stateDir = workspaceStateDir(stateRoot, name);
       const options = containerCreateOptions(ws, ctx.applySet, image, stateDir, imageCommandLabels(imageConfig));
+      // source.git: fetched on the node, brought here as one tar, put in like source.path's.
+      const git = spec.source?.git ? await fetchGitTar(ctx.transport, spec.source.git, `${WORKSPACE_DIR.replace(/^\/+/, '')}/`, ctx.progress) : undefined;
+      if (git) options.Labels = { ...options.Labels, [LABEL_GIT_COMMIT]: git.commit };
       // The state dir, fresh and made by the SSH user (who can then remove what the container
       // writes into it): a leftover of an earlier workspace of this name must not show services.
       checkNode(
@@ -514,6 +519,11 @@ export function createDockerDriver(): ProviderDriver {
           await container.putArchive(workspaceArchive(spec.source.path, true), { path: '/' }).catch((err: unknown) => {
             throw fail(ctx, `upload of ${spec.source?.path} to workspace ${name}`, err);
           });
+        } else if (git) {
+          ctx.progress?.(`uploading commit ${git.commit.slice(0, 12)} to ${name}:${WORKSPACE_DIR}`);
+          await container.putArchive(git.tar, { path: '/' }).catch((err: unknown) => {
+            throw fail(ctx, `upload of commit ${git.commit} to workspace ${name}`, err);
+          });
         }
         if ((spec.state ?? 'running') === 'running') await startContainer(ctx, container, name, spec.ports);
         await container.rename({ name: containerName(name) }).catch((err: unknown) => {
@@ -525,6 +535,7 @@ export function createDockerDriver(): ProviderDriver {
         await ctx.transport.exec(['rm', '-rf', '--', stateDir]).catch(() => undefined);
         throw err;
       }
+      return git ? { gitCommit: git.commit } : undefined;
     },
 
     async listVolumes(ctx, workspaces): Promise<ObservedVolume[]> {

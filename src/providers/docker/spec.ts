@@ -25,6 +25,8 @@ export const LABEL_OWNER_NAME = 'vendetta.dev/owner-name';
  * whose state lives only inside the container.
  */
 export const LABEL_STATE_DIR = 'vendetta.dev/state-dir';
+/** The commit source.git resolved to when the workspace was made. */
+export const LABEL_GIT_COMMIT = 'vendetta.dev/git-commit';
 /** On volumes: which workspace and which of its volumes (identity with LABEL_NODE), and the declared size. */
 export const LABEL_WORKSPACE = 'vendetta.dev/workspace';
 export const LABEL_VOLUME = 'vendetta.dev/volume';
@@ -330,6 +332,7 @@ export function observedFromContainer(info: Docker.ContainerInfo, services: Obse
     ...(labels[LABEL_OWNER] ? { owner: { id: labels[LABEL_OWNER], name: labels[LABEL_OWNER_NAME] ?? labels[LABEL_OWNER] } } : {}),
     ...(complete ? {} : { incomplete: true }),
     running,
+    ...(labels[LABEL_GIT_COMMIT] ? { gitCommit: labels[LABEL_GIT_COMMIT] } : {}),
     ...(running && address ? { address } : {}),
     services,
   };

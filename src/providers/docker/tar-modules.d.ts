@@ -1,6 +1,6 @@
 // Minimal types for tar-stream, which dockerode already depends on (no @types installed).
 declare module 'tar-stream' {
-  import type { Readable } from 'node:stream';
+  import type { Readable, Writable } from 'node:stream';
   export interface Headers {
     name: string;
     type?: 'file' | 'directory' | 'symlink' | 'link';
@@ -16,6 +16,13 @@ declare module 'tar-stream' {
     finalize(): void;
   }
   export function pack(): Pack;
-  const tarStream: { pack: typeof pack };
+  /** Other entry types (git's pax header) come with other `type` values. */
+  export interface Extract extends Writable {
+    on(event: 'entry', listener: (header: Headers, stream: Readable, next: () => void) => void): this;
+    on(event: 'finish', listener: () => void): this;
+    on(event: 'error', listener: (err: Error) => void): this;
+  }
+  export function extract(): Extract;
+  const tarStream: { pack: typeof pack; extract: typeof extract };
   export default tarStream;
 }

@@ -5,10 +5,11 @@
 import type { ObservedService, ObservedVolume, ObservedWorkspace } from '../../model/types.js';
 import { readServiceStatus } from '../../services/manager.js';
 import { TransportError, type ExecOptions } from '../../transport/types.js';
-import { ProviderError, type DesiredWorkspace, type DriverContext, type ProviderAvailability, type ProviderDriver, type WorkspaceRuntime } from '../types.js';
+import { ProviderError, type CreatedWorkspace, type DesiredWorkspace, type DriverContext, type ProviderAvailability, type ProviderDriver, type WorkspaceRuntime } from '../types.js';
 import { LxcApiError, lxcClient, statusOf, type LxcClient } from './client.js';
+import { fetchGitTar } from '../git-source.js';
 import { lxcExec, lxcSpawn, type ExecTarget } from './exec.js';
-import { uploadWorkspace } from './files.js';
+import { tarEntries, uploadWorkspace } from './files.js';
 import { nodeStateDir, nodeStatusArgv, parseLeftDirs, parseNodeStatus, prepareStateDirArgv, removeStateDirsArgv } from './state.js';
 import {
   customVolumeBody,
@@ -17,6 +18,7 @@ import {
   observedCustomVolumes,
   DEFAULT_SOCKETS,
   KEY_COMPLETE,
+  KEY_GIT_COMMIT,
   KEY_MANAGED,
   KEY_STATE_DIR,
   STATE_DIR,
@@ -264,7 +266,7 @@ export function createLxcDriver(): ProviderDriver {
       return readServices(ctx, daemon, workspaces.map((name) => ({ name, dir: nodeStateDir(nodeName(ctx), name) })));
     },
 
-    async create(ctx, ws: DesiredWorkspace): Promise<void> {
+    async create(ctx, ws: DesiredWorkspace): Promise<CreatedWorkspace | undefined> {
       const { spec, metadata } = ws.resource;
       const name = metadata.name;
       const daemon = await findDaemon(ctx);
@@ -275,6 +277,9 @@ export function createLxcDriver(): ProviderDriver {
       // Nothing is made before the checks pass; the node dir goes first (the device needs it), and
       // is emptied: an instance of that name must not exist, or its state would be lost.
       if (await getInstance(ctx, daemon, name)) throw alreadyExists(ctx, name);
+      // source.git: fetched on the node first (a bad ref makes nothing), then put in like source.path.
+      const running = (spec.state ?? 'running') === 'running';
+      const git = spec.source?.git ? await fetchGitTar(ctx.transport, spec.source.git, `${WORKSPACE_DIR.replace(/^\/+/, '')}/`, ctx.progress) : undefined;
       await ensureVolumes(ctx, daemon, ws, pool);
       const stateDir = await prepareStateDir(ctx, name);
       const body = instanceCreateBody(ws, ctx.applySet, daemon.flavor, pool, stateDir, { shiftSource: daemon.canShift });
@@ -293,11 +298,11 @@ export function createLxcDriver(): ProviderDriver {
         // A workspace that starts gets its source as one tar over one exec once it runs, as every
         // later sync (needs tar in the image: busybox's will do); a stopped one through the files
         // API, which works on a stopped instance and needs nothing inside.
-        const running = (spec.state ?? 'running') === 'running';
-        const viaFiles = running ? undefined : copySource;
-        ctx.progress?.(`uploading ${viaFiles ?? 'workspace directories'} to ${name}:${WORKSPACE_DIR}`);
+        const viaFiles = running ? undefined : (copySource ?? (git ? await tarEntries(git.tar) : undefined));
+        const what = typeof viaFiles === 'string' ? viaFiles : viaFiles ? `commit ${git!.commit.slice(0, 12)}` : 'workspace directories';
+        ctx.progress?.(`uploading ${what} to ${name}:${WORKSPACE_DIR}`);
         await uploadWorkspace(daemon.client, body.name, [WORKSPACE_DIR, STATE_DIR], WORKSPACE_DIR, viaFiles).catch((err: unknown) => {
-          throw fail(ctx, daemon, `upload of ${viaFiles ?? 'workspace directories'} to workspace ${name}`, err);
+          throw fail(ctx, daemon, `upload of ${what} to workspace ${name}`, err);
         });
         if (running) {
           await startInstance(ctx, daemon, name);
@@ -308,10 +313,15 @@ export function createLxcDriver(): ProviderDriver {
             const where = `workspace ${name} on node ${nodeName(ctx)}`;
             const runtime = { workspaceDir: WORKSPACE_DIR, stateDir: STATE_DIR, exec: (argv: string[], opts?: ExecOptions) => lxcExec(target, argv, opts) };
             await new SourceSync(copySource, runtime, undefined, where).run({ fresh: true });
+          } else if (git) {
+            ctx.progress?.(`copying commit ${git.commit.slice(0, 12)} to ${name}:${WORKSPACE_DIR}`);
+            const res = await lxcExec(execTarget(ctx, daemon, name), ['tar', '-x', '-f', '-', '-C', '/'], { stdin: git.tar, timeoutMs: 300_000 });
+            if (res.code !== 0) throw new Error(`extracting commit ${git.commit} into workspace ${name} failed: ${res.stderr.trim() || `tar exit ${res.code}`}`);
           }
         }
         // Last step: from here on the instance is the workspace (PATCH merges config keys).
-        await daemon.client.call('PATCH', `/1.0/instances/${encodeURIComponent(body.name)}`, { body: { config: { [KEY_COMPLETE]: 'true' } } }).catch((err: unknown) => {
+        const config = { [KEY_COMPLETE]: 'true', ...(git ? { [KEY_GIT_COMMIT]: git.commit } : {}) };
+        await daemon.client.call('PATCH', `/1.0/instances/${encodeURIComponent(body.name)}`, { body: { config } }).catch((err: unknown) => {
           throw fail(ctx, daemon, `completion of workspace ${name}`, err);
         });
       } catch (err) {
@@ -319,6 +329,7 @@ export function createLxcDriver(): ProviderDriver {
         await removeStateDirs(ctx, [stateDir]).catch(() => undefined);
         throw err;
       }
+      return git ? { gitCommit: git.commit } : undefined;
     },
 
     async listVolumes(ctx, workspaces): Promise<ObservedVolume[]> {

@@ -10,7 +10,8 @@ import type { LxcClient } from './client.js';
 
 export type UploadEntry =
   | { type: 'directory'; path: string; mode: number }
-  | { type: 'file'; path: string; mode: number; local: string }
+  /** `local`: a file to read, or the content itself (from a tar). */
+  | { type: 'file'; path: string; mode: number; local: string | Buffer }
   | { type: 'symlink'; path: string; target: string };
 
 /** Pure: "/var/lib/vendetta" → ["/var", "/var/lib", "/var/lib/vendetta"]. */
@@ -48,18 +49,48 @@ async function push(client: LxcClient, instance: string, entry: UploadEntry): Pr
   } else if (entry.type === 'symlink') {
     await client.call('POST', path, { raw: entry.target, headers });
   } else {
-    const content = await readFile(entry.local);
+    const content = typeof entry.local === 'string' ? await readFile(entry.local) : entry.local;
     await client.call('POST', path, { raw: content, headers: { ...headers, 'X-LXD-mode': octal(entry.mode), 'X-LXD-write': 'overwrite' } });
   }
 }
 
-/** Makes `dirs` (with parents) and uploads `sourceDir` into `workspaceDir`. */
+/**
+ * The entries of a tar (a git tree from `git archive`), each at "/" + its name, parents before
+ * children; what is not a directory, file or symlink (git's pax header) is skipped.
+ */
+export async function tarEntries(tar: Buffer): Promise<UploadEntry[]> {
+  const { default: tarStream } = await import('tar-stream');
+  const out: UploadEntry[] = [];
+  const extract = tarStream.extract();
+  const done = new Promise<void>((resolve, reject) => {
+    extract.on('entry', (header, stream, next) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        const path = `/${header.name.replace(/\/+$/, '')}`;
+        const mode = (header.mode ?? 0o644) & 0o7777;
+        if (header.type === 'directory') out.push({ type: 'directory', path, mode });
+        else if (header.type === 'file') out.push({ type: 'file', path, mode, local: Buffer.concat(chunks) });
+        else if (header.type === 'symlink') out.push({ type: 'symlink', path, target: header.linkname ?? '' });
+        next();
+      });
+      stream.resume();
+    });
+    extract.on('finish', resolve);
+    extract.on('error', reject);
+  });
+  extract.end(tar);
+  await done;
+  return out;
+}
+
+/** Makes `dirs` (with parents) and uploads `source` into `workspaceDir`: a local directory, or entries (tarEntries). */
 export async function uploadWorkspace(
   client: LxcClient,
   instance: string,
   dirs: string[],
   workspaceDir: string,
-  sourceDir: string | undefined,
+  source: string | UploadEntry[] | undefined,
 ): Promise<void> {
   const made = new Set<string>();
   for (const dir of dirs) {
@@ -69,10 +100,10 @@ export async function uploadWorkspace(
       await push(client, instance, { type: 'directory', path: p, mode: 0o755 });
     }
   }
-  if (sourceDir === undefined) return;
-  const entries = await listTree(sourceDir, workspaceDir);
+  if (source === undefined) return;
+  const entries = typeof source === 'string' ? await listTree(source, workspaceDir) : source;
   // Directories in order (parents first), then files and links a few at a time.
-  for (const e of entries) if (e.type === 'directory') await push(client, instance, e);
+  for (const e of entries) if (e.type === 'directory' && !made.has(e.path)) await push(client, instance, e);
   const rest = entries.filter((e) => e.type !== 'directory');
   const CONCURRENCY = 8;
   for (let i = 0; i < rest.length; i += CONCURRENCY) {

@@ -22,6 +22,8 @@ export const KEY_OWNER_NAME = 'user.vendetta.owner-name';
  * create that never finished, seen in the same listing call.
  */
 export const KEY_COMPLETE = 'user.vendetta.complete';
+/** The commit source.git resolved to when the workspace was made. */
+export const KEY_GIT_COMMIT = 'user.vendetta.git-commit';
 /**
  * The node directory attached at STATE_DIR (./state.ts): where the node reads the workspace's
  * service state. Absent on instances made before node state dirs (read from inside instead).
@@ -323,6 +325,7 @@ export function observedFromInstance(info: InstanceInfo): ObservedWorkspace {
     // Instances made before ownership have neither key: complete (they predate the marker).
     ...(config[KEY_OWNER] && config[KEY_COMPLETE] !== 'true' ? { incomplete: true } : {}),
     running,
+    ...(config[KEY_GIT_COMMIT] ? { gitCommit: config[KEY_GIT_COMMIT] } : {}),
     ...(address ? { address } : {}),
     services: [],
   };

@@ -12,6 +12,7 @@ import { LOCAL_ADDRESS, LOCAL_NODE, type NodeResource, type ObservedWorkspace, t
 import { volumeMountPath } from '../../model/volumes.js';
 import { DEFAULT_PATH, ENV_KEY, nodeStatusArgv, parseNodeStatus, parseServiceStatus, SERVICE_SHELL_LIB, stopAllServicesArgv } from '../../services/supervisor.js';
 import type { ExecResult } from '../../transport/types.js';
+import { fetchGitTree } from '../git-source.js';
 import { listVolumesArgv, parseVolumeList } from '../volume-dirs.js';
 import type { DesiredWorkspace, DriverContext, ProviderDriver, WorkspaceRuntime } from '../types.js';
 
@@ -30,6 +31,8 @@ export interface ProcessMeta {
   owner?: Owner;
   running: boolean;
   createdAt: string;
+  /** The commit source.git resolved to when it was made. */
+  gitCommit?: string;
 }
 
 export interface WorkspacePaths {
@@ -213,15 +216,12 @@ export function parseProcessObservation(text: string): ObservedWorkspace[] {
       applySet: meta.applySet,
       ...(meta.owner ? { owner: { id: meta.owner.id, name: meta.owner.name } } : {}),
       running: meta.running,
+      ...(meta.gitCommit ? { gitCommit: meta.gitCommit } : {}),
       address: ADDRESS,
       services: parseServiceStatus(block),
     });
   }
   return out;
-}
-
-export function gitCloneArgv(url: string, ref: string | undefined, target: string): string[] {
-  return ['git', 'clone', '--depth', '1', ...(ref ? ['--branch', ref] : []), '--', url, target];
 }
 
 function check(res: ExecResult, what: string, node: string, hint?: string): void {
@@ -284,6 +284,7 @@ export function createProcessDriver(): ProviderDriver {
       const node = ctx.node.metadata.name;
       const paths = await pathsOf(ctx, name);
       const source = ws.resource.spec.source;
+      let gitCommit: string | undefined;
       if (source?.git) check(await ctx.transport.exec(['mkdir', '-p', '--', paths.dir]), `creating ${paths.dir}`, node);
       if (source?.path) {
         ctx.progress?.(`copying ${source.path} to ${paths.workspaceDir}`);
@@ -295,10 +296,12 @@ export function createProcessDriver(): ProviderDriver {
         const sync = new SourceSync(source.path, target, undefined, `workspace ${name} on node ${node}`);
         await sync.run({ fresh: true });
       } else if (source?.git) {
-        ctx.progress?.(`cloning ${source.git.url}`);
         check(await ctx.transport.exec(['rm', '-rf', '--', paths.workspaceDir]), `clearing ${paths.workspaceDir}`, node);
-        const res = await ctx.transport.exec(gitCloneArgv(source.git.url, source.git.ref, paths.workspaceDir));
-        check(res, `git clone ${source.git.url}`, node, 'is git installed on the node and the repository reachable from it?');
+        gitCommit = await fetchGitTree(ctx.transport, source.git, { extract: paths.workspaceDir }, ctx.progress).catch(async (err: unknown) => {
+          // Nothing was made yet (no meta.json): leave nothing behind for a ref that does not exist.
+          await ctx.transport.exec(['rm', '-rf', '--', paths.dir]).catch(() => undefined);
+          throw err;
+        });
       }
       // meta.json last: a half-created workspace is not observed as existing, so it is created again.
       const meta = `${JSON.stringify({
@@ -311,11 +314,13 @@ export function createProcessDriver(): ProviderDriver {
         owner: ws.owner,
         running: ws.resource.spec.state !== 'stopped',
         createdAt: new Date().toISOString(),
+        gitCommit,
       } satisfies ProcessMeta)}\n`;
       // An empty workspace is one round trip: its directories and meta.json in one exec.
       const volumes = volumeLinks(await rootOf(ctx), name, ws.resource.spec.volumes);
       const res = await ctx.transport.exec(createDirsArgv(paths, volumes), { stdin: meta });
       check(res, `creating ${paths.dir}`, node);
+      return gitCommit ? { gitCommit } : undefined;
     },
 
     async observeServices(ctx, workspaces) {

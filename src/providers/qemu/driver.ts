@@ -3,11 +3,12 @@
 // services and health checks reach the guest over SSH tunnelled through the node's connection.
 import ssh2, { type Client } from 'ssh2';
 import type { ObservedVolume, ObservedWorkspace } from '../../model/types.js';
+import { fetchGitTree } from '../git-source.js';
 import { parseDuration } from '../../model/quantity.js';
 import { TerminalError } from '../../reconcile/retry.js';
 import { serviceStatusArgv } from '../../services/supervisor.js';
 import type { ExecResult, Transport } from '../../transport/types.js';
-import type { DesiredWorkspace, DriverContext, ProviderAvailability, ProviderDriver, WorkspaceRuntime } from '../types.js';
+import type { CreatedWorkspace, DesiredWorkspace, DriverContext, ProviderAvailability, ProviderDriver, WorkspaceRuntime } from '../types.js';
 import { listVolumesArgv, parseVolumeList } from '../volume-dirs.js';
 import { guestReadyArgv, metaData, seedBuildArgv, userData } from './cloudinit.js';
 import { connectGuest, guestConnect, guestExec, guestSpawn, type GuestTarget } from './guest.js';
@@ -492,7 +493,7 @@ export function createQemuDriver(): ProviderDriver {
       );
     },
 
-    async create(ctx, ws: DesiredWorkspace): Promise<void> {
+    async create(ctx, ws: DesiredWorkspace): Promise<CreatedWorkspace | undefined> {
       const name = ws.resource.metadata.name;
       const node = nodeName(ctx);
       const vm = vmConfig(ws); // validates image/kernel, ports, quantities
@@ -529,13 +530,13 @@ export function createQemuDriver(): ProviderDriver {
       };
       try {
         const source = ws.resource.spec.source;
-        if (source?.git) {
-          throw new TerminalError(`workspace ${name}: source.git is not supported by the qemu provider yet; use source.path`);
-        }
         await prepareDisks(ctx, ws, paths, meta, key);
         if (source?.path) {
           ctx.progress?.(`copying ${source.path} to node ${node}`);
           await storeSource(ctx, paths, source.path);
+        } else if (source?.git) {
+          // Fetched on the node straight into the stored source.tar every boot restores.
+          meta.gitCommit = await fetchGitTree(ctx.transport, source.git, { file: paths.sourceTar, prefix: `${WORKSPACE_DIR.replace(/^\/+/, '')}/` }, ctx.progress);
         }
         // meta.json before the boot: start() needs it; an undone create removes the directory.
         await writeMeta(ctx, paths, meta);
@@ -543,6 +544,7 @@ export function createQemuDriver(): ProviderDriver {
         // Last step: the VM is made (launch rewrote meta.json with its port; keep that).
         const made = (await readMeta(ctx, paths)) ?? meta;
         await writeMeta(ctx, paths, { ...made, complete: true });
+        return meta.gitCommit ? { gitCommit: meta.gitCommit } : undefined;
       } catch (err) {
         // Undo, so the next observation does not see a half-made VM; keep the console for debugging.
         await halt(ctx, name, paths, false).catch(() => undefined);

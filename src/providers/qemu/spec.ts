@@ -90,6 +90,8 @@ export interface QemuMeta {
   sshPort?: number;
   accel?: Accel;
   vm: VmConfig;
+  /** The commit source.git resolved to when it was made. */
+  gitCommit?: string;
 }
 
 export interface VmPaths {
@@ -518,6 +520,7 @@ export function observedWorkspace(vm: ObservedVm, serviceStatus: string | undefi
     // Metadata from before ownership has neither field: those VMs predate the marker.
     ...(vm.meta.owner && vm.meta.complete !== true ? { incomplete: true } : {}),
     running: vm.pid > 0,
+    ...(vm.meta.gitCommit ? { gitCommit: vm.meta.gitCommit } : {}),
     address: vm.meta.address,
     services: serviceStatus === undefined ? [] : parseServiceStatus(serviceStatus),
   };

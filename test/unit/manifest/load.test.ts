@@ -53,7 +53,7 @@ spec:
     });
     expect(await errors()).toEqual([
       'ws.yaml:7:3: unknown field "imagee" in Workspace "api" spec (did you mean "image"?)',
-      'ws.yaml:8:3: unknown field "healthcheck" in Workspace "api" spec (allowed: node, provider, image, pull, build, resources, source, env, ports, state, volumes, network, vm, lifecycle, devcontainer)',
+      'ws.yaml:8:3: unknown field "healthcheck" in Workspace "api" spec (allowed: node, provider, image, pull, build, resources, source, dotfiles, env, ports, state, volumes, network, vm, lifecycle, devcontainer)',
     ]);
   });
 
@@ -465,6 +465,26 @@ spec: {workspace: api, command: x}
     });
     const { set } = await load(['proj/manifests/ws.yaml']);
     expect(set.desired.workspaces.get('api')!.spec.source).toEqual({ path: join(dir, 'proj/app') });
+  });
+
+  test('dotfiles.path and a git token fromFile become absolute; missing ones and unset fromEnv are errors at their line', async () => {
+    write({
+      'm/ws.yaml': `${API}\nkind: Workspace\nmetadata: {name: api}\nspec:\n  provider: docker\n  image: busybox\n  source: {git: {url: "https://x.invalid/r.git", token: {fromFile: ../tok}}}\n  dotfiles: {path: ../dots}\n`,
+      'tok': 'secret\n',
+      'dots/install.sh': '',
+    });
+    const { set } = await load(['m/ws.yaml']);
+    const spec = set.desired.workspaces.get('api')!.spec;
+    expect(spec.dotfiles).toEqual({ path: join(dir, 'dots') });
+    expect(spec.source?.git?.token).toEqual({ fromFile: join(dir, 'tok') });
+
+    write({
+      'bad/ws.yaml': `${API}\nkind: Workspace\nmetadata: {name: api}\nspec:\n  provider: process\n  source: {git: {url: "https://x.invalid/r.git", token: {fromEnv: NO_SUCH_TOKEN}}}\n  dotfiles: {path: ./nope}\n`,
+    });
+    expect(await errors(['bad/ws.yaml'])).toEqual([
+      `bad/ws.yaml:6:67: Workspace "api" spec.source.git.token.fromEnv: environment variable NO_SUCH_TOKEN is not set; export it before running vendetta`,
+      `bad/ws.yaml:7:20: Workspace "api" spec.dotfiles.path: directory "./nope" does not exist (resolved to ${join(dir, 'bad/nope')}); create it or fix the path`,
+    ]);
   });
 
   test('a declared Node "local" replaces the implicit one; the same file twice is read once', async () => {

@@ -43,7 +43,7 @@ describe('provider process', () => {
 });
 
 describe('other providers', () => {
-  test('docker: no disk size, no git source, no vm', async () => {
+  test('docker: no disk size, no vm (a git source is fine: every provider fetches it)', async () => {
     const errors = await check(`  provider: docker
   image: node:22
   resources: {disk: 10Gi}
@@ -52,7 +52,6 @@ describe('other providers', () => {
 `);
     expect(errors).toEqual([
       'ws.yaml:7:15: Workspace "api": provider docker does not support spec.resources.disk (a docker container has no disk size of its own; remove spec.resources.disk or use provider lxc or qemu)',
-      'ws.yaml:8:12: Workspace "api": provider docker does not support spec.source.git (only the process provider clones repositories; clone it locally and use spec.source.path)',
       'ws.yaml:9:3: Workspace "api": provider docker does not support spec.vm (spec.vm configures qemu virtual machines only; remove it or use provider qemu)',
     ]);
   });
@@ -65,14 +64,13 @@ describe('other providers', () => {
     ]);
   });
 
-  test('lxc: pull other than missing; qemu: pull and git', async () => {
+  test('lxc: pull other than missing; qemu: pull', async () => {
     expect(await check(`  provider: lxc\n  image: alpine/3.20\n  pull: always\n`)).toEqual([
       'ws.yaml:7:3: Workspace "api": provider lxc does not support spec.pull (lxc fetches a remote image on first use and never re-pulls; remove spec.pull or set it to missing)',
     ]);
     expect(await check(`  provider: lxc\n  image: alpine/3.20\n  pull: missing\n  resources: {cpus: 1, memory: 1Gi, disk: 1Gi}\n  ports: ["80"]\n`)).toEqual([]);
     expect(await check(`  provider: qemu\n  image: /var/lib/img.qcow2\n  pull: never\n  source: {git: {url: "https://example.invalid/r.git"}}\n`)).toEqual([
       'ws.yaml:7:3: Workspace "api": provider qemu does not support spec.pull (a qemu image is a disk image path on the node, nothing is pulled; remove spec.pull)',
-      'ws.yaml:8:12: Workspace "api": provider qemu does not support spec.source.git (only the process provider clones repositories; clone it locally and use spec.source.path)',
     ]);
   });
 });

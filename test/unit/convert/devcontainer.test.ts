@@ -144,8 +144,10 @@ describe('mapping', () => {
     expect(ws.spec.lifecycle.postStart).toHaveLength(1);
     expect(ws.spec.lifecycle.postStart[0]).toContain("mysql -u root -p 'my database'");
     expect(ws.spec.lifecycle.postAttach).toEqual(['echo attached']);
+    // remoteUser alone: the container's user too (one user per workspace).
+    expect(ws.spec.user).toBe('node');
     expect(warnings[0]).toBe(
-      'devcontainer.json: not supported, ignored: features, hostRequirements, mounts (bind /home/me/.ssh:/root/.ssh), remoteUser ("node": vendetta runs as the image\'s user), runArgs --cap-add, runArgs --privileged',
+      'devcontainer.json: not supported, ignored: features, hostRequirements, mounts (bind /home/me/.ssh:/root/.ssh), runArgs --cap-add, runArgs --privileged',
     );
     expect(warnings.slice(1)).toEqual([
       'devcontainer.json: remoteEnv.PATH_EXTRA uses ${containerEnv:PATH}, which is only known inside the running container: left out; set it in a lifecycle command or the image',
@@ -192,6 +194,20 @@ describe('mapping', () => {
     expect(conv('{"image": "a",\n "containerEnv": {\n   "A": 1}}')).toThrow(/devcontainer.json:3:9: containerEnv.A must be a string/);
     expect(conv('{"image": "a",\n "postCreateCommand": 7}')).toThrow(/devcontainer.json:2:23: postCreateCommand: expected a string or a list of strings/);
     expect(conv('{"image": "a", "mounts": [\n  "type=volume"]}')).toThrow(/devcontainer.json:2:3: mounts entry "type=volume": needs a target/);
+  });
+
+  it('containerUser, else remoteUser, is spec.user; a different remoteUser and a value that is no user are named', () => {
+    const conv = (text: string) => convertDevcontainer(text, { file: '/p/.devcontainer/devcontainer.json', environ: {} });
+    const userOf = (r: ReturnType<typeof conv>) => workspaceOf(r.documents).spec.user;
+    expect(userOf(conv('{"image": "a", "containerUser": "1000:1000"}'))).toBe('1000:1000');
+    expect(userOf(conv('{"image": "a", "remoteUser": "vscode"}'))).toBe('vscode');
+    const both = conv('{"image": "a", "containerUser": "app", "remoteUser": "vscode"}');
+    expect(userOf(both)).toBe('app');
+    expect(both.warnings).toEqual(['devcontainer.json: not supported, ignored: remoteUser ("vscode": vendetta runs sessions and lifecycle commands as containerUser "app")']);
+    const bad = conv('{"image": "a", "containerUser": "me; rm -rf /", "remoteUser": "dev"}');
+    expect(userOf(bad)).toBe('dev');
+    expect(bad.warnings).toEqual(['devcontainer.json: not supported, ignored: containerUser ("me; rm -rf /": not a user name, uid or "uid:gid")']);
+    expect(userOf(conv('{"image": "a"}'))).toBeUndefined();
   });
 
   it('nothing unmapped is dropped silently: every unknown key is named', () => {

@@ -251,6 +251,13 @@ describe('composeConverterFrom (the adapter over src/convert/compose.ts)', () =>
     expect((documents[0]!.spec as Record<string, unknown>).lifecycle).toEqual({ postStart: ['x'] });
     expect(warnings).toEqual(['read </p/.devcontainer/compose.yml> from /p/.devcontainer/compose.yml for n1']);
   });
+  it('containerUser goes onto the service\'s workspace only', () => {
+    const compose = composeConverterFrom(fake, () => '', {});
+    const dc = '{"dockerComposeFile": "compose.yml", "service": "app", "runServices": ["db"], "containerUser": "1000:1000"}';
+    const { documents } = convertDevcontainer(dc, { file: '/p/.devcontainer/devcontainer.json', environ: {}, compose, node: 'n1' });
+    expect((documents[0]!.spec as Record<string, unknown>).user).toBe('1000:1000');
+    expect((documents[2]!.spec as Record<string, unknown>).user).toBeUndefined();
+  });
   it('several Compose files are an error naming the count', () => {
     const compose = composeConverterFrom(fake, () => '', {});
     const dc = '{"dockerComposeFile": ["a.yml", "b.yml"], "service": "app"}';

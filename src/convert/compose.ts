@@ -9,6 +9,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { locator, type DocPath, type Locate } from '../manifest/locate.js';
 import type { ManifestError } from '../manifest/errors.js';
 import { API_VERSION, LOCAL_NODE, type SourcePos } from '../model/types.js';
+import { CONTAINER_USER } from '../model/user.js';
 
 export { isComposeFile } from './detect.js';
 
@@ -49,7 +50,7 @@ export const LABEL_SERVICE = 'vendetta.dev/compose-service';
 // Keys honoured (mapped, or meaningless here: `expose` is what the shared network gives anyway).
 const SERVICE_KEYS = new Set([
   'image', 'build', 'command', 'entrypoint', 'environment', 'env_file', 'ports', 'expose', 'volumes', 'depends_on',
-  'healthcheck', 'restart', 'network_mode', 'working_dir', 'pull_policy', 'init', 'cpus', 'mem_limit', 'deploy', 'networks',
+  'healthcheck', 'restart', 'network_mode', 'working_dir', 'pull_policy', 'init', 'cpus', 'mem_limit', 'deploy', 'networks', 'user',
 ]);
 const TOP_KEYS = new Set(['version', 'name', 'services', 'volumes', 'networks']);
 
@@ -164,6 +165,14 @@ export function convertCompose(text: string, opts: ComposeOptions): ComposeResul
       const pull = { always: 'always', missing: 'missing', if_not_present: 'missing', never: 'never' }[String(s.pull_policy)];
       if (pull && wsSpec.image) wsSpec.pull = pull;
       else if (!pull) warn([...base, 'pull_policy']);
+    }
+
+    // user: the container's user (spec.user); a number is a uid. Anything else (a shell word,
+    // "${UID}" left empty) is warned about by name, and the image's user stays.
+    if (s.user !== undefined) {
+      const user = typeof s.user === 'number' && Number.isInteger(s.user) && s.user >= 0 ? String(s.user) : s.user;
+      if (typeof user === 'string' && CONTAINER_USER.test(user)) wsSpec.user = user;
+      else warn([...base, 'user']);
     }
 
     // command / entrypoint: no command at all → the image's ENTRYPOINT + CMD (resolved by the docker driver).

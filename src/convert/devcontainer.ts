@@ -7,6 +7,7 @@ import { findNodeAtLocation, parse as parseJsonc, parseTree, printParseErrorCode
 import { createHash } from 'node:crypto';
 import { basename, dirname, isAbsolute, posix, relative, resolve } from 'node:path';
 import { quoteArg } from '../transport/quote.js';
+import { CONTAINER_USER } from '../model/user.js';
 
 export const API_VERSION = 'vendetta.dev/v1alpha1';
 /** Where every vendetta container workspace has its source (${containerWorkspaceFolder}). */
@@ -456,9 +457,7 @@ export function convertDevcontainer(text: string, opts: DevcontainerOptions): Co
       `workspaceFolder ${JSON.stringify(dc.workspaceFolder)}: vendetta puts the source at ${CONTAINER_WORKSPACE_DIR} (and \${containerWorkspaceFolder} is ${CONTAINER_WORKSPACE_DIR}); lifecycle commands run there`,
     );
   }
-  for (const key of ['remoteUser', 'containerUser']) {
-    if (dc[key] !== undefined && dc[key] !== 'root') out.ignored.push(`${key} (${JSON.stringify(dc[key])}: vendetta runs as the image's user)`);
-  }
+  mapUsers(dc, spec, out);
 
   // ----- runArgs: the safe subset ---------------------------------------------------------------
   const runArgs = asList(dc.runArgs).filter((a): a is string => typeof a === 'string');
@@ -602,9 +601,33 @@ function convertComposeForm(
     if (spec && !ports.includes(spec)) ports.push(spec);
   }
   if (ports.length > 0) main.spec.ports = ports;
+  mapUsers(dc, main.spec as Record<string, unknown>, out);
   for (const key of ['image', 'build', 'containerEnv', 'mounts', 'runArgs', 'appPort']) {
     if (dc[key] !== undefined) out.ignored.push(`${key} (with dockerComposeFile the compose file says it)`);
   }
   if (problems.length > 0) fail(problems.map((p) => p.message).join('; '), problems[0]!.path);
   return { documents: composed.documents, warnings: [...warningsOf(out), ...composed.warnings] };
+}
+
+/**
+ * containerUser and remoteUser → spec.user, the container's user, which every session, exec,
+ * service and lifecycle command of the workspace runs as (docs/devcontainer.md#users):
+ * containerUser when set, else remoteUser. A remoteUser other than containerUser is warned about
+ * by name (vendetta has one user per workspace), as is a value that is not a user name or uid.
+ */
+function mapUsers(dc: JsonObject, spec: Record<string, unknown>, out: { ignored: string[]; notes: string[] }): void {
+  const valid = (key: 'containerUser' | 'remoteUser'): string | undefined => {
+    const v = dc[key];
+    if (v === undefined) return undefined;
+    if (typeof v === 'string' && CONTAINER_USER.test(v)) return v;
+    out.ignored.push(`${key} (${JSON.stringify(v)}: not a user name, uid or "uid:gid")`);
+    return undefined;
+  };
+  const container = valid('containerUser');
+  const remote = valid('remoteUser');
+  const user = container ?? remote;
+  if (user === undefined) return;
+  if (remote !== undefined && remote !== user) out.ignored.push(`remoteUser (${JSON.stringify(remote)}: vendetta runs sessions and lifecycle commands as containerUser ${JSON.stringify(user)})`);
+  if (typeof spec.user === 'string' && spec.user !== user) out.notes.push(`user ${JSON.stringify(spec.user)} of the compose service is replaced by ${container !== undefined ? 'containerUser' : 'remoteUser'} ${JSON.stringify(user)}`);
+  spec.user = user;
 }

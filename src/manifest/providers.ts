@@ -61,6 +61,14 @@ const RULES: Rule[] = [
     hint: () => 'spec.network chooses a docker network; remove it or use provider docker',
   },
   {
+    path: ['user'],
+    supported: ['docker'],
+    hint: (p) =>
+      p === 'qemu'
+        ? 'spec.user sets a docker container\'s user; for a virtual machine use spec.vm.user, or remove spec.user'
+        : 'spec.user sets a docker container\'s user; remove it or use provider docker',
+  },
+  {
     path: ['build'],
     supported: ['docker'],
     hint: () => 'only the docker provider builds images; remove spec.build, or use provider docker',

@@ -76,6 +76,7 @@ const FORMAT_CHECKS: Record<string, { thing: string; hint?: string; parse?: (s: 
   duration: { thing: 'duration', hint: 'use a number and a unit (ms, s, m, h), e.g. "500ms", "2s", "1h30m"', parse: parseDuration },
   quantity: { thing: 'quantity', hint: 'use a number with an optional unit (K, M, G, T or Ki, Mi, Gi, Ti), e.g. "512Mi", "2Gi"', parse: parseQuantity },
   hostKey: { thing: 'host key', hint: 'write it as "<type> <base64>", e.g. "ssh-ed25519 AAAAC3Nz…" (an ssh-keyscan line without the host)' },
+  containerUser: { thing: 'user', hint: 'write a user name, a uid or "uid:gid" (e.g. "1000:1000"): letters, digits, "_", ".", "-", no spaces or shell characters' },
   httpPath: { thing: 'path', hint: 'start it with "/" and write white space as %20, e.g. "/health"' },
 };
 

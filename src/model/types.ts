@@ -115,6 +115,11 @@ export interface WorkspaceSpec {
    * shares that workspace's network namespace (made after it, recreated with it), "host", "none".
    */
   network?: { name?: string; aliases?: string[]; mode?: string };
+  /**
+   * Docker only: the container's Config.User ("name", "uid", "uid:gid"). Every exec vendetta
+   * makes runs as it, except the root execs that prepare /workspace and the state dir for it.
+   */
+  user?: string;
   /** Shell commands run inside the workspace at points of its life (docs/devcontainer.md#lifecycle). */
   lifecycle?: WorkspaceLifecycle;
   /** The devcontainer.json this workspace was filled from (the loader already merged it in). */

@@ -86,7 +86,8 @@ export interface WorkspaceRuntime {
    * stateDir) and how to run things there, as the node's login user. Service files are written
    * and service state read through it, one node exec, so those files belong to that user (who can
    * remove them). `liveness`: how a reader on the node tells a live supervisor ('lock': its
-   * flock, when the services run in another pid namespace). Absent: everything goes through exec.
+   * flock, when the services run in another pid namespace). Absent: everything goes through exec
+   * (also Docker with spec.user: the container's user writes its own service files).
    */
   nodeState?: {
     dir: string;

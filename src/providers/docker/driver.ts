@@ -30,6 +30,11 @@ import {
   STATE_DIR,
   WORKSPACE_DIR,
   LABEL_GIT_COMMIT,
+  LABEL_USER,
+  RELEASE_STATE_DIR_ARGV,
+  isRootUser,
+  prepareUserArgv,
+  userVolumePaths,
   containerAddress,
   containerCreateOptions,
   containerName,
@@ -304,6 +309,43 @@ function execTarget(ctx: DriverContext, containerId: string, name: string): Exec
   return { docker: clientOf(ctx), containerId, node: nodeName(ctx), where: `workspace ${name} on node ${nodeName(ctx)}` };
 }
 
+/** The non-root spec.user a container of ours was made with (its label), else undefined. */
+function userOf(labels: Record<string, string> | undefined): string | undefined {
+  const user = labels?.[LABEL_USER];
+  return isRootUser(user) ? undefined : user;
+}
+
+/** An exec as the container's root: only for preparing and releasing a spec.user workspace. */
+function rootTarget(ctx: DriverContext, containerId: string, name: string): ExecTarget {
+  return { ...execTarget(ctx, containerId, name), user: '0' };
+}
+
+/**
+ * spec.user: hands /workspace to that user (once per container, see prepareUserArgv), as root
+ * inside. Without it the user could write neither its source nor what a sync brings.
+ */
+async function prepareUser(ctx: DriverContext, containerId: string, ws: { name: string; user: string; volumePaths: string[] }): Promise<void> {
+  const res = await dockerExec(rootTarget(ctx, containerId, ws.name), prepareUserArgv(ws.user, ws.volumePaths), { timeoutMs: 300_000 });
+  if (res.code !== 0) {
+    const detail = (res.stderr || res.stdout).trim() || `exit code ${res.code}`;
+    throw new ProviderError(
+      `workspace ${ws.name} on node ${nodeName(ctx)}: handing ${WORKSPACE_DIR} to user ${ws.user} failed: ${detail}`,
+      'the image needs find and chown (busybox has both), and a user name must exist in its /etc/passwd (or give a numeric uid:gid)',
+      true,
+    );
+  }
+}
+
+/**
+ * Before a spec.user container stops or goes: opens up the directories its user made in the state
+ * dir, so the node's SSH user can delete them (best effort; a container that is not running has
+ * none made since it was last released).
+ */
+async function releaseStateDir(ctx: DriverContext, info: { Id: string; labels: Record<string, string> | undefined; running: boolean }, name: string): Promise<void> {
+  if (!info.running || userOf(info.labels) === undefined) return;
+  await dockerExec(rootTarget(ctx, info.Id, name), RELEASE_STATE_DIR_ARGV, { timeoutMs: 30_000 }).catch(() => undefined);
+}
+
 function alreadyExists(ctx: DriverContext, name: string, cause?: unknown): ProviderError {
   return new ProviderError(
     `workspace ${name}: a container named ${containerName(name)} already exists on node ${nodeName(ctx)}; ` +
@@ -324,6 +366,7 @@ async function removeContainer(ctx: DriverContext, workspace: string, container:
   const dir = labelledStateDir(info.Config.Labels, nodeName(ctx), workspace);
   const network = info.Config.Labels?.[LABEL_NETWORK];
   if (network) networks?.add(network);
+  await releaseStateDir(ctx, { Id: info.Id, labels: info.Config.Labels, running: info.State.Running }, workspace);
   try {
     await clientOf(ctx).getContainer(info.Id).remove({ force: true, v: true });
   } catch (err) {
@@ -420,6 +463,7 @@ export function createDockerDriver(): ProviderDriver {
       await Promise.all(
         containers.map(async (info) => {
           const name = info.Labels![LABEL_NAME]!;
+          await releaseStateDir(ctx, { Id: info.Id, labels: info.Labels, running: info.State === 'running' }, name);
           try {
             await docker.getContainer(info.Id).remove({ force: true, v: true });
           } catch (err) {
@@ -496,8 +540,12 @@ export function createDockerDriver(): ProviderDriver {
       if (git) options.Labels = { ...options.Labels, [LABEL_GIT_COMMIT]: git.commit };
       // The state dir, fresh and made by the SSH user (who can then remove what the container
       // writes into it): a leftover of an earlier workspace of this name must not show services.
+      // spec.user: the container's user installs and runs the services in it, so it is open to
+      // every user (1777, as lxc's) under a node dir only the SSH user enters (0700).
+      const user = isRootUser(spec.user) ? undefined : spec.user;
+      const makeDir = user ? 'rm -rf -- "$1" && mkdir -p -- "$1" && chmod 700 -- "${1%/*}" && chmod 1777 -- "$1"' : 'rm -rf -- "$1" && mkdir -p -- "$1"';
       checkNode(
-        await ctx.transport.exec(['/bin/sh', '-c', 'rm -rf -- "$1" && mkdir -p -- "$1"', 'sh', stateDir]),
+        await ctx.transport.exec(['/bin/sh', '-c', makeDir, 'sh', stateDir]),
         `making the state dir ${stateDir} of workspace ${name}`,
         ctx,
       );
@@ -525,7 +573,10 @@ export function createDockerDriver(): ProviderDriver {
             throw fail(ctx, `upload of commit ${git.commit} to workspace ${name}`, err);
           });
         }
-        if ((spec.state ?? 'running') === 'running') await startContainer(ctx, container, name, spec.ports);
+        if ((spec.state ?? 'running') === 'running') {
+          await startContainer(ctx, container, name, spec.ports);
+          if (user) await prepareUser(ctx, container.id, { name, user, volumePaths: userVolumePaths(spec.volumes) });
+        }
         await container.rename({ name: containerName(name) }).catch((err: unknown) => {
           if (statusCode(err) === 409) throw alreadyExists(ctx, name, err);
           throw fail(ctx, `rename of workspace ${name} to ${containerName(name)}`, err);
@@ -578,11 +629,18 @@ export function createDockerDriver(): ProviderDriver {
         ),
       );
       await startContainer(ctx, clientOf(ctx).getContainer(info.Id), name, ports);
+      // A spec.user workspace created stopped: its /workspace is handed over at its first start.
+      const user = userOf(info.Config.Labels);
+      if (user) {
+        const volumePaths = (info.Mounts ?? []).filter((m) => m.Type === 'volume').map((m) => m.Destination);
+        await prepareUser(ctx, info.Id, { name, user, volumePaths });
+      }
     },
 
     async stop(ctx, name): Promise<void> {
       const info = await inspectManaged(ctx, name);
       if (!info || !info.State.Running) return;
+      await releaseStateDir(ctx, { Id: info.Id, labels: info.Config.Labels, running: true }, name);
       try {
         await clientOf(ctx).getContainer(info.Id).stop({ t: STOP_TIMEOUT_S });
       } catch (err) {
@@ -618,7 +676,9 @@ export function createDockerDriver(): ProviderDriver {
       const address =
         containerAddress(info.NetworkSettings.Networks as Record<string, { IPAddress?: string }>, info.HostConfig.NetworkMode) ??
         '127.0.0.1';
-      const nodeDir = labelledStateDir(info.Config.Labels, nodeName(ctx), name);
+      // spec.user: the service files are written from inside, by that user (its env file stays
+      // 0600 and its own); the node's SSH user could not write where the user's supervisor does.
+      const nodeDir = userOf(info.Config.Labels) ? undefined : labelledStateDir(info.Config.Labels, nodeName(ctx), name);
       const { transport } = ctx;
       return {
         workspaceDir: WORKSPACE_DIR,

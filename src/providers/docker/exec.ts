@@ -18,6 +18,11 @@ export interface ExecTarget {
   /** For messages: "workspace api on node n1". */
   where: string;
   node: string;
+  /**
+   * Who runs the exec. Unset: the container's user (spec.user, else the image's USER), as docker
+   * exec defaults to it. "0" only for the driver's own preparing of a spec.user workspace.
+   */
+  user?: string;
 }
 
 function envList(env: Record<string, string> | undefined): string[] | undefined {
@@ -130,6 +135,7 @@ async function startExec(
     Tty: opts.tty,
     ...(opts.env ? { Env: envList(opts.env) } : {}),
     ...(opts.cwd ? { WorkingDir: opts.cwd } : {}),
+    ...(target.user !== undefined ? { User: target.user } : {}),
   });
   const stream = (await exec.start({ hijack: true, stdin: opts.stdin, Tty: opts.tty })) as unknown as Duplex;
   return { exec, stream };

@@ -8,6 +8,9 @@ import { parseQuantity } from '../../model/quantity.js';
 import { volumeMountPath } from '../../model/volumes.js';
 import type { ObservedVolume, VolumeSpec } from '../../model/types.js';
 import type { DesiredWorkspace } from '../types.js';
+import { CONTAINER_USER } from '../../model/user.js';
+
+export { isRootUser } from '../../model/user.js';
 
 export const LABEL_MANAGED = 'vendetta.dev/managed';
 export const LABEL_KIND = 'vendetta.dev/kind';
@@ -39,6 +42,11 @@ export const LABEL_NETWORK = 'vendetta.dev/network';
 export const LABEL_IMAGE_ENTRYPOINT = 'vendetta.dev/image-entrypoint';
 export const LABEL_IMAGE_CMD = 'vendetta.dev/image-cmd';
 export const LABEL_IMAGE_WORKDIR = 'vendetta.dev/image-workdir';
+/**
+ * On containers made with spec.user: that user. The listing alone then tells which state dirs
+ * hold files of a user other than the node's SSH user (opened up before a stop or delete).
+ */
+export const LABEL_USER = 'vendetta.dev/user';
 /** On containers: the build hash of the image it runs (spec.build). On built images: their build hash. */
 export const LABEL_BUILD_HASH = 'vendetta.dev/build-hash';
 
@@ -273,11 +281,14 @@ export function containerCreateOptions(
     Entrypoint: ['/bin/sh', '-c', KEEP_ALIVE_SCRIPT],
     Cmd: [],
     WorkingDir: WORKSPACE_DIR,
+    // spec.user: docker exec defaults to it, so everything vendetta runs inside runs as it too.
+    ...(resource.spec.user !== undefined ? { User: resource.spec.user } : {}),
     Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
     Labels: {
       ...workspaceLabels(ws, applySet),
       ...(stateDir ? { [LABEL_STATE_DIR]: stateDir } : {}),
       ...(ws.build ? { [LABEL_BUILD_HASH]: ws.build.hash } : {}),
+      ...(resource.spec.user !== undefined ? { [LABEL_USER]: resource.spec.user } : {}),
       ...networkLabel,
       ...imageLabels,
     },
@@ -286,6 +297,39 @@ export function containerCreateOptions(
     ...networking,
   };
 }
+
+/**
+ * The argv, run as root inside the container once it runs, that hands /workspace to spec.user:
+ * every file of it but the workspace's volumes (`volumePaths`, their mount points: a named volume
+ * stays as docker made it, root's unless the image prepared it) and anything on another mount. No
+ * shell reads the user or the paths: they go to find as words. A marker in the state dir says it
+ * was done, so it runs once per container (a workspace created stopped gets it at its first start).
+ */
+export function prepareUserArgv(user: string, volumePaths: string[] = []): string[] {
+  if (!CONTAINER_USER.test(user)) throw new Error(`invalid spec.user ${JSON.stringify(user)}: write a user name, a uid or "uid:gid"`);
+  const prune = volumePaths.length === 0 ? [] : ['(', ...volumePaths.flatMap((p, i) => [...(i > 0 ? ['-o'] : []), '-path', p]), ')', '-prune', '-o'];
+  const body = `[ -e "$1/${USER_PREPARED}" ] && exit 0
+s=$1
+shift
+"$@" || exit 1
+: > "$s/${USER_PREPARED}"`;
+  return ['/bin/sh', '-c', body, 'sh', STATE_DIR, 'find', WORKSPACE_DIR, '-xdev', ...prune, '-exec', 'chown', '-h', user, '{}', '+'];
+}
+
+/** Where the workspace's volumes are mounted in the container (prepareUserArgv leaves them be). */
+export function userVolumePaths(volumes: VolumeSpec[] | undefined): string[] {
+  return (volumes ?? []).map((v) => volumeMountPath(v.path, WORKSPACE_DIR));
+}
+
+/** The marker prepareUserArgv leaves in the state dir. */
+export const USER_PREPARED = '.user-prepared';
+
+/**
+ * The argv, run as root inside the container before it stops or is removed, that opens up the
+ * directories spec.user made in the state dir (a+rwx): the node's SSH user, who owns the state
+ * dir, can then delete everything in it. Best effort, as lxc does (src/providers/lxc/driver.ts).
+ */
+export const RELEASE_STATE_DIR_ARGV = ['/bin/sh', '-c', `find ${STATE_DIR} -mindepth 1 -type d -exec chmod a+rwx {} + 2>/dev/null; exit 0`];
 
 /** The container's IP on its (first) network, as listContainers/inspect report it. */
 export function containerAddress(

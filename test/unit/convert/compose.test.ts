@@ -91,7 +91,20 @@ describe('convertCompose', () => {
     expect(r.svc('shop-worker').healthcheck).toEqual({ exec: { command: `worker --check 'it'\\''s fine'` } });
     expect(r.ws('shop-worker').resources).toEqual({ cpus: 0.5, memory: '512Mi' });
     expect(r.warnings).toHaveLength(1);
-    expect(r.warnings[0]).toContain('unsupported keys, ignored: services.api.user (line 42), services.worker.deploy.replicas (line 54)');
+    expect(r.warnings[0]).toContain('unsupported keys, ignored: services.worker.deploy.replicas (line 54)');
+  });
+
+  it('maps user: to spec.user (a number is a uid); a value that is no user is warned about by name', () => {
+    expect(convert('full/docker-compose.yml').ws('shop-api').user).toBe('node');
+    const r = convertCompose('services:\n  a:\n    image: busybox\n    user: "1000:1000"\n  b:\n    image: busybox\n    user: 1000\n  c:\n    image: busybox\n    user: "$$(id -u)"\n', {
+      file: '/p/app/compose.yaml',
+      environ: {},
+    });
+    const spec = (n: string) => (r.documents as Doc[]).find((d) => d.kind === 'Workspace' && d.metadata.name === n)!.spec;
+    expect(spec('app-a').user).toBe('1000:1000');
+    expect(spec('app-b').user).toBe('1000');
+    expect(spec('app-c').user).toBeUndefined();
+    expect(r.warnings.join('\n')).toContain('unsupported keys, ignored: services.c.user (line 10)');
   });
 
   it('takes the project from the directory when there is no name:, and interpolates ${VAR}', () => {

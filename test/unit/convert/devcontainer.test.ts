@@ -144,8 +144,10 @@ describe('mapping', () => {
     expect(ws.spec.lifecycle.postStart).toHaveLength(1);
     expect(ws.spec.lifecycle.postStart[0]).toContain("mysql -u root -p 'my database'");
     expect(ws.spec.lifecycle.postAttach).toEqual(['echo attached']);
+    // remoteUser alone: the container's user too (one user per workspace).
+    expect(ws.spec.user).toBe('node');
     expect(warnings[0]).toBe(
-      'devcontainer.json: not supported, ignored: features, hostRequirements, mounts (bind /home/me/.ssh:/root/.ssh), remoteUser ("node": vendetta runs as the image\'s user), runArgs --cap-add, runArgs --privileged',
+      'devcontainer.json: not supported, ignored: features, hostRequirements, mounts (bind /home/me/.ssh:/root/.ssh), runArgs --cap-add, runArgs --privileged',
     );
     expect(warnings.slice(1)).toEqual([
       'devcontainer.json: remoteEnv.PATH_EXTRA uses ${containerEnv:PATH}, which is only known inside the running container: left out; set it in a lifecycle command or the image',
@@ -194,6 +196,20 @@ describe('mapping', () => {
     expect(conv('{"image": "a", "mounts": [\n  "type=volume"]}')).toThrow(/devcontainer.json:2:3: mounts entry "type=volume": needs a target/);
   });
 
+  it('containerUser, else remoteUser, is spec.user; a different remoteUser and a value that is no user are named', () => {
+    const conv = (text: string) => convertDevcontainer(text, { file: '/p/.devcontainer/devcontainer.json', environ: {} });
+    const userOf = (r: ReturnType<typeof conv>) => workspaceOf(r.documents).spec.user;
+    expect(userOf(conv('{"image": "a", "containerUser": "1000:1000"}'))).toBe('1000:1000');
+    expect(userOf(conv('{"image": "a", "remoteUser": "vscode"}'))).toBe('vscode');
+    const both = conv('{"image": "a", "containerUser": "app", "remoteUser": "vscode"}');
+    expect(userOf(both)).toBe('app');
+    expect(both.warnings).toEqual(['devcontainer.json: not supported, ignored: remoteUser ("vscode": vendetta runs sessions and lifecycle commands as containerUser "app")']);
+    const bad = conv('{"image": "a", "containerUser": "me; rm -rf /", "remoteUser": "dev"}');
+    expect(userOf(bad)).toBe('dev');
+    expect(bad.warnings).toEqual(['devcontainer.json: not supported, ignored: containerUser ("me; rm -rf /": not a user name, uid or "uid:gid")']);
+    expect(userOf(conv('{"image": "a"}'))).toBeUndefined();
+  });
+
   it('nothing unmapped is dropped silently: every unknown key is named', () => {
     const { warnings } = convertDevcontainer('{"image": "a", "waitFor": "x", "userEnvProbe": "none", "init": true, "overrideCommand": false}', {
       file: '/p/devcontainer.json',
@@ -234,6 +250,13 @@ describe('composeConverterFrom (the adapter over src/convert/compose.ts)', () =>
     expect(documents.map((d) => `${d.kind}/${(d.metadata as { name: string }).name}`)).toEqual(['Workspace/p-app', 'Service/p-app', 'Workspace/p-db']);
     expect((documents[0]!.spec as Record<string, unknown>).lifecycle).toEqual({ postStart: ['x'] });
     expect(warnings).toEqual(['read </p/.devcontainer/compose.yml> from /p/.devcontainer/compose.yml for n1']);
+  });
+  it('containerUser goes onto the service\'s workspace only', () => {
+    const compose = composeConverterFrom(fake, () => '', {});
+    const dc = '{"dockerComposeFile": "compose.yml", "service": "app", "runServices": ["db"], "containerUser": "1000:1000"}';
+    const { documents } = convertDevcontainer(dc, { file: '/p/.devcontainer/devcontainer.json', environ: {}, compose, node: 'n1' });
+    expect((documents[0]!.spec as Record<string, unknown>).user).toBe('1000:1000');
+    expect((documents[2]!.spec as Record<string, unknown>).user).toBeUndefined();
   });
   it('several Compose files are an error naming the count', () => {
     const compose = composeConverterFrom(fake, () => '', {});

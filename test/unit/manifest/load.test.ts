@@ -53,7 +53,7 @@ spec:
     });
     expect(await errors()).toEqual([
       'ws.yaml:7:3: unknown field "imagee" in Workspace "api" spec (did you mean "image"?)',
-      'ws.yaml:8:3: unknown field "healthcheck" in Workspace "api" spec (allowed: node, provider, image, pull, build, resources, source, dotfiles, env, ports, state, volumes, network, vm, lifecycle, devcontainer)',
+      'ws.yaml:8:3: unknown field "healthcheck" in Workspace "api" spec (allowed: node, provider, image, pull, build, resources, source, dotfiles, env, ports, state, volumes, user, network, vm, lifecycle, devcontainer)',
     ]);
   });
 

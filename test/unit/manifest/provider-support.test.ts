@@ -74,3 +74,26 @@ describe('other providers', () => {
     ]);
   });
 });
+
+describe('spec.user', () => {
+  test('docker takes a name, a uid or uid:gid', async () => {
+    for (const user of ['node', '"1000"', '"1000:1000"', 'app:staff']) {
+      expect(await check(`  provider: docker\n  image: busybox\n  user: ${user}\n`)).toEqual([]);
+    }
+  });
+
+  test('a user with shell characters or spaces is refused at file:line, saying what to write', async () => {
+    const errors = await check(`  provider: docker\n  image: busybox\n  user: "me; rm -rf /"\n`);
+    expect(errors).toEqual([
+      'ws.yaml:7:9: Workspace "api" spec.user "me; rm -rf /" is not a valid user: write a user name, a uid or "uid:gid" (e.g. "1000:1000"): letters, digits, "_", ".", "-", no spaces or shell characters',
+    ]);
+    expect(await check(`  provider: docker\n  image: busybox\n  user: "1000:"\n`)).toHaveLength(1);
+  });
+
+  test('other providers refuse it, naming what to use instead', async () => {
+    const errors = await check(`  provider: qemu\n  image: /img/disk.qcow2\n  user: dev\n`);
+    expect(errors).toEqual([
+      "ws.yaml:7:3: Workspace \"api\": provider qemu does not support spec.user (spec.user sets a docker container's user; for a virtual machine use spec.vm.user, or remove spec.user)",
+    ]);
+  });
+});

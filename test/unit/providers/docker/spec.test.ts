@@ -21,6 +21,11 @@ import {
   observedFromContainer,
   portBindings,
   portConflictMessage,
+  LABEL_USER,
+  RELEASE_STATE_DIR_ARGV,
+  isRootUser,
+  prepareUserArgv,
+  userVolumePaths,
 } from '../../../../src/providers/docker/spec.js';
 
 function desired(spec: Partial<WorkspaceResource['spec']> = {}, env: Record<string, string> = {}): DesiredWorkspace {
@@ -59,6 +64,15 @@ describe('containerCreateOptions', () => {
       },
       HostConfig: { Init: true },
     });
+  });
+
+  it('spec.user: the container\'s Config.User and a label; nothing of either without it', () => {
+    const opts = containerCreateOptions(desired({ user: '1000:1000' }), 's', 'i', '/home/u/.vendetta/docker/n1/api');
+    expect(opts.User).toBe('1000:1000');
+    expect(opts.Labels?.[LABEL_USER]).toBe('1000:1000');
+    const plain = containerCreateOptions(desired(), 's', 'i');
+    expect(plain).not.toHaveProperty('User');
+    expect(plain.Labels).not.toHaveProperty(LABEL_USER);
   });
 
   it('translates resources to NanoCpus and Memory bytes', () => {
@@ -269,5 +283,36 @@ describe('volumes', () => {
         'n1',
       ),
     ).toEqual([{ workspace: 'api', name: 'data', handle: 'vendetta-api.data' }]);
+  });
+});
+
+describe('spec.user preparing', () => {
+  it('knows root by name or uid', () => {
+    expect(isRootUser(undefined)).toBe(true);
+    expect(isRootUser('root')).toBe(true);
+    expect(isRootUser('0:0')).toBe(true);
+    expect(isRootUser('root:staff')).toBe(true);
+    expect(isRootUser('1000')).toBe(false);
+    expect(isRootUser('node')).toBe(false);
+    expect(isRootUser('1000:0')).toBe(false);
+  });
+
+  it('hands /workspace to the user with find and chown as words, once, leaving volumes be', () => {
+    const argv = prepareUserArgv('1000:1000', userVolumePaths([{ name: 'data', path: 'data' }, { name: 'cache', path: '/cache' }]));
+    expect(argv.slice(0, 2)).toEqual(['/bin/sh', '-c']);
+    expect(argv[2]).toContain('.user-prepared');
+    expect(argv.slice(3)).toEqual([
+      'sh', '/var/lib/vendetta',
+      'find', '/workspace', '-xdev', '(', '-path', '/workspace/data', '-o', '-path', '/cache', ')', '-prune', '-o',
+      '-exec', 'chown', '-h', '1000:1000', '{}', '+',
+    ]);
+    expect(prepareUserArgv('node').slice(3)).toEqual(['sh', '/var/lib/vendetta', 'find', '/workspace', '-xdev', '-exec', 'chown', '-h', 'node', '{}', '+']);
+    // The schema refuses these first; the driver never passes one on.
+    expect(() => prepareUserArgv('x; rm -rf /')).toThrow(/invalid spec.user/);
+  });
+
+  it('opens up the state dir for the node user before a stop or delete, best effort', () => {
+    expect(RELEASE_STATE_DIR_ARGV[2]).toContain('find /var/lib/vendetta -mindepth 1 -type d -exec chmod a+rwx');
+    expect(RELEASE_STATE_DIR_ARGV[2]).toMatch(/exit 0$/);
   });
 });

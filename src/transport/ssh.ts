@@ -233,12 +233,17 @@ export class SshTransport implements Transport {
     return this.connecting;
   }
 
-  private async connectWithRetry(): Promise<Client> {
+  private connectWithRetry(): Promise<Client> {
+    return this.retrying(() => this.connectOnce());
+  }
+
+  /** `connect` again after transient failures (refused, reset, timeout), with backoff. */
+  private async retrying<T>(connect: () => Promise<T>): Promise<T> {
     const attempts = this.opts.connectAttempts ?? 3;
     let delay = this.opts.backoffMs ?? 250;
     for (let i = 1; ; i++) {
       try {
-        return await this.connectOnce();
+        return await connect();
       } catch (err) {
         const transient = err instanceof TransportError && (err as TransportError & { transient?: boolean }).transient;
         if (!transient || i >= attempts) throw err;
@@ -570,7 +575,8 @@ export class SshTransport implements Transport {
     const releaseSlot = await this.forwardSlots.acquire();
     let dialed: Awaited<ReturnType<SshTransport['dial']>> | undefined;
     try {
-      dialed = await this.dial();
+      if (this.closed) throw new TransportError(this.node, `transport to ${this.node} is closed`);
+      dialed = await this.retrying(() => this.dial());
       const { conn, hops } = dialed;
       conn.on('error', () => {});
       for (const h of hops) h.on('error', () => {});

@@ -319,7 +319,7 @@ describe('source.git over ssh with the controller\'s agent forwarded', () => {
   beforeAll(async () => {
     repoDir = mkdtempSync('/tmp/vendetta-e2e-agent-repo-');
     chmodSync(repoDir, 0o755);
-    execFileSync('git', ['-c', 'safe.directory=*', 'clone', '-q', '--bare', git.bare, join(repoDir, 'demo.git')]);
+    execFileSync('git', ['-c', 'safe.directory=*', 'clone', '-q', '--bare', '--no-hardlinks', git.bare, join(repoDir, 'demo.git')]);
     execFileSync('chown', ['-R', `${pwUser}:`, repoDir]);
     url = `ssh://${pwUser}@${n1.address}:${n1.port}${repoDir}/demo.git`;
 

@@ -41,6 +41,11 @@ export interface NodeSpec {
   identityFile?: string;
   /** Pinned host key, "ssh-ed25519 AAAA…". */
   hostKey?: string;
+  /**
+   * Forward the controller's SSH agent for the node's git fetches of ssh URLs (source.git,
+   * dotfiles.git) only. Default: the ssh config's ForwardAgent, else false.
+   */
+  forwardAgent?: boolean;
   providers?: {
     /** stateRoot: node directory holding <node>/<workspace> service state dirs (bind mounts). */
     docker?: { socket?: string; stateRoot?: string };

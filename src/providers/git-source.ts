@@ -9,11 +9,15 @@
 // A token (source.git.token) is read on the controller, sent on the command's stdin, and given to
 // git through GIT_ASKPASS (a script that prints an environment variable, no secret in it): never on
 // a command line, never written to disk; credential helpers are switched off for the command.
+//
+// An ssh URL (ssh://…, user@host:path) is fetched with the node's own keys, or, where the Node
+// allows it (spec.forwardAgent, else the ssh config's ForwardAgent), with the controller's agent
+// forwarded to that one fetch (ExecOptions.forwardAgent: its own SSH connection, closed with it).
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { GitSourceSpec } from '../model/types.js';
-import type { Transport } from '../transport/types.js';
+import type { AgentForwarding, Transport } from '../transport/types.js';
 import { ProviderError } from './types.js';
 
 /** Where the node keeps its fetched repositories (under the login user's home). */
@@ -27,6 +31,37 @@ export function gitCacheRepo(home: string, url: string): string {
 /** Pure: a full commit id (SHA-1 or SHA-256), which never moves. */
 export function isCommitId(ref: string | undefined): boolean {
   return ref !== undefined && /^([0-9a-f]{40}|[0-9a-f]{64})$/.test(ref);
+}
+
+/**
+ * Pure: whether git reaches `url` over ssh: ssh://, git+ssh://, ssh+git://, or the scp-like
+ * `[user@]host:path` (a colon before any slash, as git decides; "C:…" and "./a:b" are paths).
+ */
+export function isSshUrl(url: string): boolean {
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url)?.[1]?.toLowerCase();
+  if (scheme !== undefined) return scheme === 'ssh' || scheme === 'git+ssh' || scheme === 'ssh+git';
+  const colon = url.indexOf(':');
+  if (colon <= 0) return false;
+  const slash = url.indexOf('/');
+  if (slash !== -1 && slash < colon) return false;
+  if (colon === 1 && /^[A-Za-z]$/.test(url[0]!)) return false; // a DOS drive, as git reads it
+  return true;
+}
+
+/** Pure: what the agent did for a failed ssh fetch, for the error message ('' when nothing to say). */
+export function agentNote(agent: AgentForwarding | undefined, node: string): string {
+  switch (agent) {
+    case 'forwarded':
+      return ' (your SSH agent was forwarded to the fetch)';
+    case 'refused':
+      return ` (agent forwarding was refused by the sshd of node ${node}, AllowAgentForwarding no?: the fetch used the node's own keys)`;
+    case 'no-agent':
+      return ` (node ${node} allows agent forwarding, but there is no SSH agent here (SSH_AUTH_SOCK): the fetch used the node's own keys)`;
+    case 'disabled':
+      return ` (the fetch used the node's own keys; set spec.forwardAgent: true on Node ${node} to forward your SSH agent to it)`;
+    default:
+      return '';
+  }
 }
 
 /** Pure: "ref main of https://…" for messages. */
@@ -159,11 +194,15 @@ export async function fetchGitTree(transport: Transport, git: GitSourceSpec, sin
   const repo = gitCacheRepo(await transport.home(), git.url);
   const token = await readGitToken(git);
   progress?.(`fetching ${describeGit(git)} on node ${transport.node}`);
-  const res = await transport.exec(gitFetchArgv(repo, git.url, git.ref, sink), { stdin: `${token ?? ''}\n`, timeoutMs: 600_000 });
+  const res = await transport.exec(gitFetchArgv(repo, git.url, git.ref, sink), {
+    stdin: `${token ?? ''}\n`,
+    timeoutMs: 600_000,
+    ...(isSshUrl(git.url) ? { forwardAgent: true } : {}),
+  });
   const commit = parseFetchedCommit(res.stdout);
   if (res.code === 0 && commit) return commit;
   const detail = (res.stderr || res.stdout).trim() || `exit code ${res.code}`;
-  const message = `cannot fetch ${describeGit(git)} on node ${transport.node}: ${detail}`;
+  const message = `cannot fetch ${describeGit(git)} on node ${transport.node}: ${detail}${agentNote(res.agent, transport.node)}`;
   // 2: git said no (no such ref, repository not found, refused credentials); 3: not a commit; 127: no git.
   // Not retried: a retry cannot fix these.
   if (res.code === 2 || res.code === 3) throw new ProviderError(message, 'check the url and the ref (a branch, a tag or a full commit SHA), and that the node can reach the repository', true);
@@ -176,8 +215,12 @@ export async function resolveUpstream(transport: Transport, git: GitSourceSpec):
   if (isCommitId(git.ref)) return git.ref!;
   const base = posix.dirname(gitCacheRepo(await transport.home(), git.url));
   const token = await readGitToken(git);
-  const res = await transport.exec(lsRemoteArgv(base, git.url, git.ref), { stdin: `${token ?? ''}\n`, timeoutMs: 120_000 });
-  const detail = (res.stderr || res.stdout).trim() || `exit code ${res.code}`;
+  const res = await transport.exec(lsRemoteArgv(base, git.url, git.ref), {
+    stdin: `${token ?? ''}\n`,
+    timeoutMs: 120_000,
+    ...(isSshUrl(git.url) ? { forwardAgent: true } : {}),
+  });
+  const detail = `${(res.stderr || res.stdout).trim() || `exit code ${res.code}`}${agentNote(res.agent, transport.node)}`;
   if (res.code !== 0) throw new Error(`cannot resolve ${describeGit(git)} on node ${transport.node}: ${detail}`);
   const commit = parseLsRemote(res.stdout, git.ref);
   if (!commit) throw new Error(`cannot resolve ${describeGit(git)} on node ${transport.node}: no branch or tag of that name`);

@@ -122,6 +122,8 @@ export class LocalTransport implements Transport {
             code: exitCode(code, signal),
             stdout: Buffer.concat(stdout).toString('utf8'),
             stderr: Buffer.concat(stderr).toString('utf8'),
+            // nothing to forward: the command inherits this environment's SSH_AUTH_SOCK
+            ...(opts.forwardAgent ? { agent: 'local' as const } : {}),
           }),
         ),
       );

@@ -29,6 +29,11 @@ export interface SshHop {
   user: string;
   /** Identity files to try, in order (tilde-expanded); empty = the agent and the default keys. */
   identityFiles: string[];
+  /**
+   * The config's ForwardAgent for this host, when it sets one: `yes` is true, `no` false. A socket
+   * path or `$VAR` (OpenSSH 8.2+) is read as false: vendetta forwards only SSH_AUTH_SOCK's agent.
+   */
+  forwardAgent?: boolean;
 }
 
 export interface SshRoute {
@@ -296,6 +301,8 @@ function resolveChain(
         return e === '~' || e.startsWith('~/') ? `${source.home}${e.slice(1)}` : e;
       });
   const hop: SshHop = { name, host, port, user, identityFiles };
+  const fa = first(options.forwardagent)?.toLowerCase();
+  if (fa !== undefined) hop.forwardAgent = fa === 'yes' || fa === 'true';
 
   let jumps = jumpsOverride;
   if (jumps === undefined) {

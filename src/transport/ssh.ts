@@ -4,7 +4,7 @@
 // are bounded by a semaphore below sshd's MaxSessions (10 by default); a dropped connection fails
 // the calls in flight with a TransportError and the next call reconnects (with backoff).
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { homedir, constants as osConstants, userInfo } from 'node:os';
 import { join, posix } from 'node:path';
@@ -186,6 +186,11 @@ export function describeRoute(route: SshRoute): string {
   return route.jumps.length ? `${addr} via ${route.jumps.map((j) => j.name).join(', ')}` : addr;
 }
 
+/** Pure: a Node's spec.forwardAgent, else its ssh config's ForwardAgent, else false (OpenSSH's default). */
+export function agentForwardingAllowed(spec: { forwardAgent?: boolean }, target: { forwardAgent?: boolean }): boolean {
+  return spec.forwardAgent ?? target.forwardAgent ?? false;
+}
+
 export class SshTransport implements Transport {
   readonly node: string;
   readonly describe: string;
@@ -193,6 +198,8 @@ export class SshTransport implements Transport {
   private readonly host: string;
   private readonly user: string;
   private readonly channels: Semaphore;
+  /** Connections of their own for forwarded-agent execs (git fetches), a few at a time. */
+  private readonly forwardSlots = new Semaphore(4);
   private conn?: Client;
   /** Settles when the jump hosts under `conn` have closed (they close with it). */
   private hopsClosed: Promise<unknown> = Promise.resolve();
@@ -226,12 +233,17 @@ export class SshTransport implements Transport {
     return this.connecting;
   }
 
-  private async connectWithRetry(): Promise<Client> {
+  private connectWithRetry(): Promise<Client> {
+    return this.retrying(() => this.connectOnce());
+  }
+
+  /** `connect` again after transient failures (refused, reset, timeout), with backoff. */
+  private async retrying<T>(connect: () => Promise<T>): Promise<T> {
     const attempts = this.opts.connectAttempts ?? 3;
     let delay = this.opts.backoffMs ?? 250;
     for (let i = 1; ; i++) {
       try {
-        return await this.connectOnce();
+        return await connect();
       } catch (err) {
         const transient = err instanceof TransportError && (err as TransportError & { transient?: boolean }).transient;
         if (!transient || i >= attempts) throw err;
@@ -243,25 +255,7 @@ export class SshTransport implements Transport {
 
   /** Dial the jump hosts in turn, each through the previous one, then the node through the last. */
   private async connectOnce(): Promise<Client> {
-    const knownHosts = knownHostsPath(this.opts.knownHostsPath);
-    const entries = await readKnownHosts(knownHosts);
-    const hops: Client[] = [];
-    const endHops = () => [...hops].reverse().forEach((h) => h.end());
-    let conn: Client;
-    try {
-      let sock: Duplex | undefined;
-      for (const [i, hop] of this.route.jumps.entries()) {
-        const c = await this.connectHop(hop, true, sock, knownHosts, entries);
-        hops.push(c);
-        const next = this.route.jumps[i + 1] ?? this.route.target;
-        sock = await this.forwardThrough(c, hop, next);
-      }
-      conn = await this.connectHop(this.route.target, false, sock, knownHosts, entries);
-    } catch (err) {
-      endHops();
-      throw err;
-    }
-    conn.setNoDelay(true); // without it each exec loses ~40 ms to Nagle
+    const { conn, hops, endHops } = await this.dial();
     conn.on('error', () => {
       /* reported through 'close' and the calls in flight */
     });
@@ -281,6 +275,30 @@ export class SshTransport implements Transport {
     this.conn = conn;
     this.hopsClosed = Promise.all(hops.map((h) => new Promise<void>((resolve) => h.once('close', () => resolve()))));
     return conn;
+  }
+
+  /** A new connection to the node (through its jump hosts), not the shared one. */
+  private async dial(): Promise<{ conn: Client; hops: Client[]; endHops: () => void }> {
+    const knownHosts = knownHostsPath(this.opts.knownHostsPath);
+    const entries = await readKnownHosts(knownHosts);
+    const hops: Client[] = [];
+    const endHops = () => [...hops].reverse().forEach((h) => h.end());
+    let conn: Client;
+    try {
+      let sock: Duplex | undefined;
+      for (const [i, hop] of this.route.jumps.entries()) {
+        const c = await this.connectHop(hop, true, sock, knownHosts, entries);
+        hops.push(c);
+        const next = this.route.jumps[i + 1] ?? this.route.target;
+        sock = await this.forwardThrough(c, hop, next);
+      }
+      conn = await this.connectHop(this.route.target, false, sock, knownHosts, entries);
+    } catch (err) {
+      endHops();
+      throw err;
+    }
+    conn.setNoDelay(true); // without it each exec loses ~40 ms to Nagle
+    return { conn, hops, endHops };
   }
 
   /** A `direct-tcpip` channel from jump host `via` to the next hop, the socket for the next Client. */
@@ -514,6 +532,14 @@ export class SshTransport implements Transport {
     return new TransportError(this.node, `${what} on node ${this.node}: connection lost`, 'retry: the next call reconnects');
   }
 
+  /**
+   * Whether this Node lets a command ask for the controller's agent (ExecOptions.forwardAgent):
+   * spec.forwardAgent, else the ssh config's ForwardAgent for its address, else no (as OpenSSH).
+   */
+  get agentForwardingAllowed(): boolean {
+    return agentForwardingAllowed(this.resource.spec, this.route.target);
+  }
+
   async exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     let command: string;
     try {
@@ -522,7 +548,73 @@ export class SshTransport implements Transport {
       throw new TransportError(this.node, (err as Error).message);
     }
     if (opts.signal?.aborted) throw new TransportError(this.node, `${argv[0]} on ${this.node} was aborted`);
+    if (opts.forwardAgent) {
+      const agent = process.env.SSH_AUTH_SOCK;
+      const why = !this.agentForwardingAllowed ? 'disabled' : !agent || !existsSync(agent) ? 'no-agent' : undefined;
+      if (!why) return this.execForwarded(command, argv, opts);
+      return { ...(await this.execShared(command, argv, opts)), agent: why };
+    }
+    return this.execShared(command, argv, opts);
+  }
+
+  /** An exec on the shared connection. */
+  private async execShared(command: string, argv: string[], opts: ExecOptions): Promise<ExecResult> {
     const { channel, release, onLost } = await this.session<ClientChannel>((c, cb) => c.exec(command, cb), argv[0]!);
+    return this.collect(channel, argv, opts, release, onLost);
+  }
+
+  /**
+   * An exec with the controller's agent forwarded, on a connection of its own that is closed when
+   * the command ends: OpenSSH's sshd makes one agent socket per connection and gives it to every
+   * later session on that connection, so the shared connection (and the keeper's) never asks for
+   * it. The socket goes when this connection closes. When the node's sshd refuses forwarding
+   * (AllowAgentForwarding no, or no-agent-forwarding in authorized_keys), the command runs on the
+   * shared connection without it, and the result says 'refused'.
+   */
+  private async execForwarded(command: string, argv: string[], opts: ExecOptions): Promise<ExecResult> {
+    const releaseSlot = await this.forwardSlots.acquire();
+    let dialed: Awaited<ReturnType<SshTransport['dial']>> | undefined;
+    try {
+      if (this.closed) throw new TransportError(this.node, `transport to ${this.node} is closed`);
+      dialed = await this.retrying(() => this.dial());
+      const { conn, hops } = dialed;
+      conn.on('error', () => {});
+      for (const h of hops) h.on('error', () => {});
+      sshCounters.sessions++;
+      const channel = await new Promise<ClientChannel | 'refused'>((resolve, reject) =>
+        // ssh2 1.x takes agentForward per exec (lib/client.js), which @types/ssh2 does not list
+        conn.exec(command, { agentForward: true } as ssh2.ExecOptions, (err, ch) => {
+          if (!err) return resolve(ch);
+          // ssh2 fails the exec when the auth-agent-req@openssh.com request is refused
+          if (/agent forwarding/i.test(err.message)) return resolve('refused');
+          reject(new TransportError(this.node, `${argv[0]} on node ${this.node}: cannot open a channel: ${err.message}`, 'retry', { cause: err }));
+        }),
+      );
+      if (channel === 'refused') {
+        dialed.conn.end();
+        dialed.endHops();
+        dialed = undefined;
+        return { ...(await this.execShared(command, argv, opts)), agent: 'refused' };
+      }
+      // A connection that closes under the command: the channel closes without a status (lost).
+      return { ...(await this.collect(channel, argv, opts, () => {}, () => {})), agent: 'forwarded' };
+    } finally {
+      if (dialed) {
+        dialed.conn.end();
+        dialed.endHops();
+      }
+      releaseSlot();
+    }
+  }
+
+  /** Runs an opened exec channel to its end: stdin in, stdout/stderr collected, timeout and abort. */
+  private collect(
+    channel: ClientChannel,
+    argv: string[],
+    opts: ExecOptions,
+    release: () => void,
+    onLost: (fn: (e: TransportError) => void) => void,
+  ): Promise<ExecResult> {
     return new Promise<ExecResult>((resolve, reject) => {
       const stdout: Buffer[] = [];
       const stderr: Buffer[] = [];

@@ -14,13 +14,38 @@ export interface ExecOptions {
   /** Kill the command and reject with a TransportError after this long. */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * Ask for the controller's SSH agent (SSH_AUTH_SOCK) to be forwarded to this one command: only
+   * for the node's git fetches of ssh URLs (src/providers/git-source.ts), never anything else.
+   * Honoured only where the Node allows it (spec.forwardAgent, else the ssh config's
+   * ForwardAgent), and then on an SSH connection of its own that closes with the command: sshd
+   * gives the agent socket to every later session of a connection once one asked for it, so a
+   * shared connection would hand it to everything else run there. A local node ignores it (the
+   * command already inherits SSH_AUTH_SOCK).
+   */
+  forwardAgent?: boolean;
 }
+
+/** What became of ExecOptions.forwardAgent (absent when it was not asked for). */
+export type AgentForwarding =
+  /** The agent was forwarded to the command. */
+  | 'forwarded'
+  /** The Node does not allow it (spec.forwardAgent / ForwardAgent not set): ran without. */
+  | 'disabled'
+  /** No agent on the controller (SSH_AUTH_SOCK unset or gone): ran without. */
+  | 'no-agent'
+  /** The node's sshd refused it (AllowAgentForwarding no): ran without. */
+  | 'refused'
+  /** A local node: the command inherits the environment's SSH_AUTH_SOCK. */
+  | 'local';
 
 export interface ExecResult {
   /** Exit code; 128+N when killed by signal N. */
   code: number;
   stdout: string;
   stderr: string;
+  /** Set when ExecOptions.forwardAgent was asked for. */
+  agent?: AgentForwarding;
 }
 
 /** A long-running or interactive command: `logs -f`, `shell`, `exec` with a TTY. */

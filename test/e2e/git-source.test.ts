@@ -1,15 +1,17 @@
 // source.git on every provider, and spec.dotfiles, through the built CLI against the real infra:
 // a bare repository served by node n1's own sshd (test/infra/git-repo.sh -> git.json), fetched by
 // the node (as its user, with its own key) for a process, a docker, an lxc (LXD) and a qemu
-// workspace on n1. The same SHA must give the same tree on all four.
+// workspace on n1. The same SHA must give the same tree on all four. Then an ssh URL only the
+// controller's agent can log in to, fetched with that agent forwarded (Node spec.forwardAgent).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { requireBuiltCli, runCli, type CliResult } from './support/cli.js';
+import { CLI, requireBuiltCli, runCli, type CliResult } from './support/cli.js';
 import { infraDir, infraNode, loadInfra, makeTempHome, type TempHome } from './helpers/infra.js';
 import { nodeYaml } from './helpers/remote.js';
 import { gitCacheRepo } from '../../src/providers/git-source.js';
+import { KeeperClient, keeperSocketPath } from '../../src/transport/keeper/client.js';
 
 const infra = loadInfra();
 
@@ -75,7 +77,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await cli(['delete', 'workspace', 'git-sha-proc', 'git-sha-dock', 'git-sha-lxc', 'git-sha-vm', 'git-sha-lxc-stopped', 'git-branch', 'git-tag', 'git-moving', 'git-badref', 'git-dot-proc', 'git-dot-dock', 'git-dot-git', 'git-token', '--ignore-not-found']);
+  await cli(['delete', 'workspace', 'git-sha-proc', 'git-sha-dock', 'git-sha-lxc', 'git-sha-vm', 'git-sha-lxc-stopped', 'git-branch', 'git-tag', 'git-moving', 'git-badref', 'git-dot-proc', 'git-dot-dock', 'git-dot-git', 'git-token', 'git-agent', '--ignore-not-found']);
   try {
     execFileSync('git', ['-c', 'safe.directory=*', '-C', git.bare, 'for-each-ref', '--format=delete %(refname)', 'refs/heads/git-e2e-*'], { encoding: 'utf8' })
       .split('\n')
@@ -275,5 +277,109 @@ describe('spec.dotfiles', () => {
     const got = await cli(['exec', 'git-dot-git', '--', 'sh', '-c', 'cat ~/readme-from-dotfiles; ls -A ~/.dotfiles | sort | tr "\\n" " "']);
     // The default branch (main): its README says "second".
     expect(got.stdout).toBe('second\nREADME bin link sub dir ');
+  });
+});
+
+describe('source.git over ssh with the controller\'s agent forwarded', () => {
+  // The URL logs in as the password user (infra.passwordUser), for whom n1's sshd authorizes the
+  // e2e client key (the node dir's authorized_keys) but not the node user's own key: only the
+  // agent holding the client key, forwarded from here, can fetch it. Nothing shared is changed: the
+  // repository is a copy owned by that user in a directory of this test's own.
+  const pwUser = infra.passwordUser.user;
+  let agent: ChildProcess | undefined;
+  let agentSock: string;
+  let agentDir: string;
+  let repoDir: string;
+  let url: string;
+  const nodeUid = () => Number(execFileSync('id', ['-u', infra.user], { encoding: 'utf8' }).trim());
+  /** OpenSSH's sshd puts a forwarded agent's socket in /tmp/ssh-XXXXXXXXXX/, owned by the login user. */
+  const agentDirsOnNode = (): string[] => {
+    const uid = nodeUid();
+    return readdirSync('/tmp')
+      .filter((n) => n.startsWith('ssh-'))
+      .filter((n) => {
+        try {
+          return statSync(join('/tmp', n)).uid === uid;
+        } catch {
+          return false;
+        }
+      })
+      .sort();
+  };
+  const agentEnv = () => ({ SSH_AUTH_SOCK: agentSock });
+  const keeperEnv = () => ({ ...agentEnv(), VENDETTA_SSH_PERSIST: '120' });
+  const keeper = () => new KeeperClient({ socketPath: () => keeperSocketPath(CLI, { ...process.env, ...home.env, ...keeperEnv() }) });
+  const doc = () => ws('git-agent', 'process', `  source: {git: {url: ${JSON.stringify(url)}, ref: feature}}\n`);
+  const write = (forwardAgent: boolean) => {
+    const path = join(dir, 'agent.yaml');
+    writeFileSync(path, [forwardAgent ? NODE.replace('spec:\n', 'spec:\n  forwardAgent: true\n') : NODE, doc()].join('\n'));
+    return path;
+  };
+
+  beforeAll(async () => {
+    repoDir = mkdtempSync('/tmp/vendetta-e2e-agent-repo-');
+    chmodSync(repoDir, 0o755);
+    execFileSync('git', ['-c', 'safe.directory=*', 'clone', '-q', '--bare', '--no-hardlinks', git.bare, join(repoDir, 'demo.git')]);
+    execFileSync('chown', ['-R', `${pwUser}:`, repoDir]);
+    url = `ssh://${pwUser}@${n1.address}:${n1.port}${repoDir}/demo.git`;
+
+    agentDir = mkdtempSync('/tmp/vendetta-e2e-agent-');
+    agentSock = join(agentDir, 'agent.sock');
+    agent = spawn('ssh-agent', ['-D', '-a', agentSock], { stdio: 'ignore' });
+    for (let i = 0; i < 100 && !existsSync(agentSock); i++) await new Promise((r) => setTimeout(r, 50));
+    if (!existsSync(agentSock)) throw new Error(`ssh-agent did not make ${agentSock}`);
+    execFileSync('ssh-add', ['-q', infra.clientKey], { env: { ...process.env, SSH_AUTH_SOCK: agentSock }, stdio: 'ignore' });
+  });
+
+  afterAll(async () => {
+    await cli(['delete', 'workspace', 'git-agent', '--ignore-not-found'], agentEnv());
+    await keeper().stop().catch(() => undefined);
+    if (agent?.pid) process.kill(agent.pid);
+    rmSync(agentDir, { recursive: true, force: true });
+    rmSync(repoDir, { recursive: true, force: true });
+    rmSync(gitCacheRepo(`/home/${infra.user}`, url), { recursive: true, force: true });
+  });
+
+  it('without the Node\'s opt-in the node\'s own keys are refused, and the error says how to forward', async () => {
+    const r = await cli(['apply', '-f', write(false), '--timeout', '60s'], agentEnv());
+    expect(r.code, out(r)).not.toBe(0);
+    expect(out(r)).toContain(url);
+    expect(out(r)).toContain('set spec.forwardAgent: true on Node n1');
+    expect(existsSync(`/home/${infra.user}/.vendetta/workspaces/git-agent`)).toBe(false);
+  });
+
+  it('opted in but without an agent here, the error says there is none', async () => {
+    const r = await cli(['apply', '-f', write(true), '--timeout', '60s'], { SSH_AUTH_SOCK: '' });
+    expect(r.code, out(r)).not.toBe(0);
+    expect(out(r)).toContain('no SSH agent here');
+  });
+
+  it('opted in: apply converges through the keeper, the fetch on a connection of its own, no agent socket left on the node', async () => {
+    const m = write(true);
+    // A first command starts the keeper (and connects directly); wait until it answers.
+    const warm = await cli(['diff', '-f', m], keeperEnv());
+    expect([0, 1], out(warm)).toContain(warm.code);
+    let before: Record<string, number> | undefined;
+    for (let i = 0; i < 100 && !before; i++) {
+      before = await keeper().stats().catch(() => undefined);
+      if (!before) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(before, 'the keeper started').toBeDefined();
+    const socketsBefore = agentDirsOnNode();
+
+    const r = await cli(['apply', '-f', m], keeperEnv());
+    expect(r.code, out(r)).toBe(0);
+    expect((await cli(['exec', 'git-agent', '--', 'cat', 'FEATURE', 'README'], keeperEnv())).stdout).toBe('feature\nfirst\n');
+    expect((await cli(['describe', 'workspace', 'git-agent'], keeperEnv())).stdout).toContain(git.feature);
+
+    // The forwarded fetch dialled a connection of its own (the keeper's shared one stays up) ...
+    const after = await keeper().stats();
+    expect(after.connections!, JSON.stringify({ before, after })).toBeGreaterThan(before!.connections!);
+    // ... and closed it: sshd removed the agent socket, though the keeper's connection is still open.
+    expect(agentDirsOnNode()).toEqual(socketsBefore);
+    // diff --refresh asks the node too (ls-remote), forwarded the same way.
+    const refreshed = await cli(['diff', '--refresh', '-f', m], keeperEnv());
+    expect(refreshed.code, out(refreshed)).toBe(0);
+    expect(agentDirsOnNode()).toEqual(socketsBefore);
   });
 });

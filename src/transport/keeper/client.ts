@@ -22,6 +22,7 @@ import {
   decodeBytes,
   deserializeError,
   encodeBytes,
+  encodeExecArgs,
   encodeFrame,
   readLine,
   type ConnectionOptions,
@@ -266,7 +267,7 @@ export class KeptTransport implements Transport {
   async exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     const aborted = () => new TransportError(this.node, `${argv[0]} on ${this.node} was aborted`);
     if (opts.signal?.aborted) throw aborted();
-    const socket = await this.open('exec', { argv, stdin: encodeBytes(opts.stdin), env: opts.env, cwd: opts.cwd, timeoutMs: opts.timeoutMs });
+    const socket = await this.open('exec', encodeExecArgs(argv, opts));
     // Aborting hangs up: the keeper kills the command, as a direct exec would.
     const onAbort = () => socket.destroy();
     opts.signal?.addEventListener('abort', onAbort, { once: true });

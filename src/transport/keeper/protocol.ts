@@ -6,7 +6,7 @@
 // same socket: `connectTcp`/`connectUnix` as raw bytes both ways, `spawn` as frames (below).
 import type { Duplex } from 'node:stream';
 import type { NodeResource } from '../../model/types.js';
-import { HostKeyMismatchError, TransportError } from '../types.js';
+import { HostKeyMismatchError, TransportError, type ExecOptions } from '../types.js';
 
 /** Bumped on any incompatible change; the socket name includes it, so old keepers are never asked. */
 export const PROTOCOL_VERSION = 1;
@@ -85,6 +85,37 @@ export function decodeBytes(v: unknown): string | Buffer | undefined {
   if (typeof o.text === 'string') return o.text;
   if (typeof o.base64 === 'string') return Buffer.from(o.base64, 'base64');
   return undefined;
+}
+
+/**
+ * An exec's request args: argv and the options that cross the socket (the signal does not: the
+ * client hangs up to abort). `forwardAgent` travels only when asked for, so the keeper forwards
+ * the agent (which it has: its socket name hashes SSH_AUTH_SOCK) for that one exec.
+ */
+export function encodeExecArgs(argv: string[], opts: ExecOptions = {}): Record<string, unknown> {
+  return {
+    argv,
+    stdin: encodeBytes(opts.stdin),
+    env: opts.env,
+    cwd: opts.cwd,
+    timeoutMs: opts.timeoutMs,
+    ...(opts.forwardAgent ? { forwardAgent: true } : {}),
+  };
+}
+
+/** The keeper's side of encodeExecArgs: the ExecOptions to run with (its own abort signal). */
+export function decodeExecArgs(a: Record<string, unknown>, signal?: AbortSignal): { argv: string[]; opts: ExecOptions } {
+  return {
+    argv: a.argv as string[],
+    opts: {
+      stdin: decodeBytes(a.stdin),
+      env: a.env as Record<string, string> | undefined,
+      cwd: a.cwd as string | undefined,
+      timeoutMs: a.timeoutMs as number | undefined,
+      ...(signal ? { signal } : {}),
+      ...(a.forwardAgent === true ? { forwardAgent: true } : {}),
+    },
+  };
 }
 
 // ── spawn frames: one type byte, a 4-byte big-endian length, the payload ──
@@ -189,6 +220,6 @@ export function besideSocket(socketPath: string, extension: 'log' | 'warm'): str
 
 /** How the keeper keys its connections: everything that decides how a node is reached and trusted. */
 export function connectionKey(node: NodeResource, options: ConnectionOptions = {}): string {
-  const { address, port, user, identityFile, hostKey } = node.spec;
-  return JSON.stringify([node.metadata.name, address, port, user, identityFile, hostKey, !!options.strictHostKeys, options.knownHostsPath ?? '']);
+  const { address, port, user, identityFile, hostKey, forwardAgent } = node.spec;
+  return JSON.stringify([node.metadata.name, address, port, user, identityFile, hostKey, !!options.strictHostKeys, options.knownHostsPath ?? '', forwardAgent ?? null]);
 }

@@ -16,6 +16,7 @@ import {
   besideSocket,
   connectionKey,
   decodeBytes,
+  decodeExecArgs,
   encodeFrame,
   readLine,
   serializeError,
@@ -202,13 +203,8 @@ export class ConnectionKeeper {
         socket.once('end', onClose).once('close', onClose);
         socket.resume();
         try {
-          const result = await t.exec(a.argv as string[], {
-            stdin: decodeBytes(a.stdin),
-            env: a.env as Record<string, string> | undefined,
-            cwd: a.cwd as string | undefined,
-            timeoutMs: a.timeoutMs as number | undefined,
-            signal: abort.signal,
-          });
+          const { argv, opts } = decodeExecArgs(a, abort.signal);
+          const result = await t.exec(argv, opts);
           socket.end(reply({ ok: true, value: result }));
         } finally {
           socket.removeListener('end', onClose).removeListener('close', onClose);

@@ -1,7 +1,7 @@
 // The pure parts of source.git: cache paths, ref kinds, the node scripts' argv, their output.
 // The scripts themselves run against a real repository in test/e2e/git-source.test.ts.
 import { describe, expect, it } from 'vitest';
-import { describeGit, gitCacheRepo, gitFetchArgv, isCommitId, lsRemoteArgv, parseFetchedCommit, parseLsRemote } from '../../../src/providers/git-source.js';
+import { agentNote, describeGit, gitCacheRepo, isSshUrl, gitFetchArgv, isCommitId, lsRemoteArgv, parseFetchedCommit, parseLsRemote } from '../../../src/providers/git-source.js';
 import { dotfilesInstallArgv, DOTFILES_SCRIPTS } from '../../../src/providers/dotfiles.js';
 
 const SHA = '0123456789abcdef0123456789abcdef01234567';
@@ -89,5 +89,25 @@ describe('lxc files API entries from a git tree', () => {
       { type: 'file', path: '/workspace/bin/run.sh', mode: 0o755, local: Buffer.from('#!/bin/sh\n') },
       { type: 'symlink', path: '/workspace/link', target: 'bin/run.sh' },
     ]);
+  });
+});
+
+describe('ssh URLs and agent forwarding', () => {
+  it('tells ssh URLs (which may use a forwarded agent) from the others, as git does', () => {
+    for (const url of ['ssh://git@example.invalid/a.git', 'SSH://h:2222/a', 'git+ssh://h/a', 'ssh+git://h/a', 'git@example.invalid:org/a.git', 'host:a.git', 'vdtest@127.0.0.11:/srv/a.git', '[::1]:a.git']) {
+      expect(isSshUrl(url), url).toBe(true);
+    }
+    for (const url of ['https://example.invalid/a.git', 'http://h/a', 'git://h/a', 'file:///srv/a.git', '/srv/a.git', './a:b', 'dir/a:b', 'C:/repo', 'a.git', ':a']) {
+      expect(isSshUrl(url), url).toBe(false);
+    }
+  });
+
+  it('says in a failed fetch what became of the agent', () => {
+    expect(agentNote(undefined, 'n1')).toBe('');
+    expect(agentNote('local', 'n1')).toBe('');
+    expect(agentNote('refused', 'n1')).toMatch(/agent forwarding was refused by the sshd of node n1.*node's own keys/);
+    expect(agentNote('disabled', 'n1')).toContain('set spec.forwardAgent: true on Node n1');
+    expect(agentNote('no-agent', 'n1')).toContain('SSH_AUTH_SOCK');
+    expect(agentNote('forwarded', 'n1')).toContain('forwarded');
   });
 });

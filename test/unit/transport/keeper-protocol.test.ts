@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { keeperSocketPath, persistSeconds, DEFAULT_PERSIST_SECONDS } from '../../../src/transport/keeper/client.js';
-import { Frame, FrameReader, LineReader, connectionKey, decodeBytes, deserializeError, encodeBytes, encodeFrame, serializeError } from '../../../src/transport/keeper/protocol.js';
+import { Frame, FrameReader, LineReader, connectionKey, decodeBytes, decodeExecArgs, deserializeError, encodeBytes, encodeExecArgs, encodeFrame, serializeError } from '../../../src/transport/keeper/protocol.js';
 import { HostKeyMismatchError, TransportError } from '../../../src/transport/types.js';
 import { API_VERSION, type NodeResource } from '../../../src/model/types.js';
 
@@ -70,6 +70,9 @@ describe('which keeper, which connection', () => {
     expect(connectionKey(node())).not.toBe(connectionKey(node({ identityFile: '/k' })));
     expect(connectionKey(node())).not.toBe(connectionKey(node(), { strictHostKeys: true }));
     expect(connectionKey(node())).not.toBe(connectionKey(node(), { knownHostsPath: '/other' }));
+    // the keeper's transport decides forwarding from its Node: a changed opt-in is a new transport
+    expect(connectionKey(node())).not.toBe(connectionKey(node({ forwardAgent: true })));
+    expect(connectionKey(node({ forwardAgent: false }))).not.toBe(connectionKey(node({ forwardAgent: true })));
   });
 
   it('VENDETTA_SSH_PERSIST: default, off, seconds', () => {
@@ -91,5 +94,28 @@ describe('which keeper, which connection', () => {
     mkdirSync(join(open, 'vendetta'), { recursive: true });
     chmodSync(join(open, 'vendetta'), 0o777);
     expect(keeperSocketPath('/no/such/cli.js', { XDG_RUNTIME_DIR: open })).toBeUndefined();
+  });
+});
+
+describe('exec over the keeper', () => {
+  const wire = (a: Record<string, unknown>) => JSON.parse(JSON.stringify(a)) as Record<string, unknown>;
+
+  it('carries forwardAgent only when asked for, and back into ExecOptions', () => {
+    const asked = wire(encodeExecArgs(['git', 'fetch'], { stdin: 'tok\n', timeoutMs: 5, forwardAgent: true }));
+    expect(asked.forwardAgent).toBe(true);
+    const signal = new AbortController().signal;
+    const { argv, opts } = decodeExecArgs(asked, signal);
+    expect(argv).toEqual(['git', 'fetch']);
+    expect(opts).toMatchObject({ stdin: 'tok\n', timeoutMs: 5, forwardAgent: true, signal });
+
+    const plain = wire(encodeExecArgs(['true'], { env: { A: '1' }, cwd: '/w', stdin: Buffer.from([0, 1]) }));
+    expect('forwardAgent' in plain).toBe(false);
+    const back = decodeExecArgs(plain).opts;
+    expect(back.forwardAgent).toBeUndefined();
+    expect(back).toMatchObject({ env: { A: '1' }, cwd: '/w' });
+    expect(Buffer.isBuffer(back.stdin) && [...back.stdin]).toEqual([0, 1]);
+    // false, or anything but true, is not a request
+    expect(decodeExecArgs({ argv: ['x'], forwardAgent: 'yes' }).opts.forwardAgent).toBeUndefined();
+    expect(wire(encodeExecArgs(['x'], { forwardAgent: false })).forwardAgent).toBeUndefined();
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { agentForwardingAllowed } from '../../../src/transport/ssh.js';
 import { SshConfig, SshConfigError, describeHop, parseJumpSpec, resolveRoute, type SshConfigSource } from '../../../src/transport/ssh-config.js';
 
 /** An in-memory ~/.ssh: path → text; glob matches `*` and `?` in the last path segment. */
@@ -193,5 +194,34 @@ describe('parseJumpSpec', () => {
   it('refuses a bad port or an empty host', () => {
     expect(() => parseJumpSpec('b:99999')).toThrow('invalid ProxyJump hop "b:99999"');
     expect(() => parseJumpSpec('u@')).toThrow('invalid ProxyJump hop');
+  });
+});
+
+describe('ForwardAgent', () => {
+  it('is read from the config for the node (yes/no; a socket path is not SSH_AUTH_SOCK: no), absent when unset', () => {
+    const files = {
+      '/home/me/.ssh/config': `
+Host fwd
+  ForwardAgent yes
+Host nofwd
+  ForwardAgent no
+Host sock
+  ForwardAgent ~/.ssh/other.sock
+Host *
+  User me
+`,
+    };
+    expect(route(files, 'fwd').target.forwardAgent).toBe(true);
+    expect(route(files, 'nofwd').target.forwardAgent).toBe(false);
+    expect(route(files, 'sock').target.forwardAgent).toBe(false);
+    expect('forwardAgent' in route(files, 'other').target).toBe(false);
+  });
+
+  it("a Node's spec.forwardAgent wins over the config; neither: off, as OpenSSH", () => {
+    expect(agentForwardingAllowed({}, {})).toBe(false);
+    expect(agentForwardingAllowed({}, { forwardAgent: true })).toBe(true);
+    expect(agentForwardingAllowed({ forwardAgent: false }, { forwardAgent: true })).toBe(false);
+    expect(agentForwardingAllowed({ forwardAgent: true }, { forwardAgent: false })).toBe(true);
+    expect(agentForwardingAllowed({ forwardAgent: true }, {})).toBe(true);
   });
 });

@@ -7,8 +7,4 @@ cleanup() { bash test/infra/down.sh || true; }
 trap cleanup EXIT
 # The cloud image builds on while the tests run; test/e2e/qemu-cloudimg.test.ts waits for it.
 VENDETTA_CLOUDIMG_WAIT=0 bash test/infra/up.sh
-# What `npm test` runs, with the e2e project split into lanes (scripts/test-e2e-lanes.sh).
-npm run typecheck
-npm run build
-npx vitest run --project unit
-bash scripts/test-e2e-lanes.sh
+npm test

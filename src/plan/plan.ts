@@ -148,8 +148,10 @@ export function plan(input: PlanInput): Plan {
       // records the shape, so it changes that in place: its files stay; services whose env
       // changed restart (their hash has the env).
       const changes = workspaceChanges(previous, ws);
-      const envOnly = changes !== undefined && changes.length > 0 && changes.every((c) => { const p = shortPath(c.path); return p === 'env' || p.startsWith('env.'); });
-      const cause = hashCause(changes, hasSecretEnv(set, resourceId('Workspace', name))).replace('spec-hash changed', envOnly ? 'env changed' : 'changed in place');
+      const secrets = hasSecretEnv(set, resourceId('Workspace', name));
+      // No field of the written spec changed but it has fromEnv/fromFile values: one of those did.
+      const envOnly = changes !== undefined && (changes.length > 0 ? changes.every((c) => { const p = shortPath(c.path); return p === 'env' || p.startsWith('env.'); }) : secrets);
+      const cause = hashCause(changes, secrets).replace('spec-hash changed', envOnly ? 'env changed' : 'changed in place');
       b.workspace('update-workspace', place, cause, { changes });
       for (const svc of services) planService(input, b, place, current, svc, applied, 'workspace env changed');
     } else if (current.specHash !== desired.specHash) {

@@ -335,14 +335,20 @@ describe('pool', () => {
 describe('key installation', () => {
   it('installs a public key into ~/.ssh/authorized_keys idempotently', async () => {
     const { t } = await transportTo('n1');
-    await t.exec(['rm', '-rf', '/home/vdtest/.ssh']);
-    const tmp = await makeTempDir();
-    cleanups.push(() => tmp.cleanup());
-    const key = await generateKey(join(tmp.dir, 'k'));
-    expect(await installPublicKeyOver(t, key.publicKey)).toBe('added');
-    expect(await installPublicKeyOver(t, key.publicKey)).toBe('present');
-    const r = await t.exec(['sh', '-c', 'stat -c %a ~/.ssh ~/.ssh/authorized_keys; cat ~/.ssh/authorized_keys']);
-    expect(r.stdout).toBe(`700\n600\n${key.publicKey}\n`);
+    // Starts from no ~/.ssh at all; the node user's own ~/.ssh (git-repo.sh's key and known_hosts,
+    // which test/e2e/git-source.test.ts uses) is moved aside and put back afterwards.
+    await t.exec(['sh', '-c', 'rm -rf ~/.ssh.e2e-saved && if [ -e ~/.ssh ]; then mv ~/.ssh ~/.ssh.e2e-saved; fi']);
+    try {
+      const tmp = await makeTempDir();
+      cleanups.push(() => tmp.cleanup());
+      const key = await generateKey(join(tmp.dir, 'k'));
+      expect(await installPublicKeyOver(t, key.publicKey)).toBe('added');
+      expect(await installPublicKeyOver(t, key.publicKey)).toBe('present');
+      const r = await t.exec(['sh', '-c', 'stat -c %a ~/.ssh ~/.ssh/authorized_keys; cat ~/.ssh/authorized_keys']);
+      expect(r.stdout).toBe(`700\n600\n${key.publicKey}\n`);
+    } finally {
+      await t.exec(['sh', '-c', 'rm -rf ~/.ssh && if [ -e ~/.ssh.e2e-saved ]; then mv ~/.ssh.e2e-saved ~/.ssh; fi']);
+    }
   });
 
   it('installs the key over a password login once; then the key logs in', async () => {

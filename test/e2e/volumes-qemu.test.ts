@@ -43,7 +43,8 @@ metadata: {name: vol-q1}
 spec:
   node: n1
   provider: qemu
-  resources: {cpus: 1, memory: 256Mi}
+  # A new memory size recreates the VM (an env change alone is an update in place on qemu).
+  resources: {cpus: 1, memory: ${round === '1' ? '256Mi' : '288Mi'}}
   env: {ROUND: "${round}"}
   volumes:
     - {name: data, path: /srv/data, size: 32Mi}

@@ -105,7 +105,8 @@ spec:
     const get = await cli('get', 'services', '-o', 'json');
     expect(get.code, get.stderr).toBe(0);
     expect(get.stdout).toContain(SVC);
-    expect(get.stdout).toMatch(/"running"/);
+    const svc = (JSON.parse(get.stdout) as { items: Array<{ metadata: { name: string }; status: { phase: string } }> }).items.find((i) => i.metadata.name === SVC);
+    expect(svc?.status.phase).toBe('Ready');
   });
 
   it('a killed service is restarted, still as 1000', async () => {

@@ -204,7 +204,7 @@ describe('source.git over https with a token', () => {
     url = `http://127.0.0.1:${port}/cgi-bin/git/${git.bare.split('/').pop()}`;
     // A commit already in the node's cache of this URL is not fetched again (nor asked a token for):
     // start from none.
-    rmSync(gitCacheRepo(`/home/${infra.user}`, url), { recursive: true, force: true });
+    if (url) rmSync(gitCacheRepo(`/home/${infra.user}`, url), { recursive: true, force: true });
   });
 
   afterAll(() => {
@@ -319,7 +319,13 @@ describe('source.git over ssh with the controller\'s agent forwarded', () => {
   beforeAll(async () => {
     repoDir = mkdtempSync('/tmp/vendetta-e2e-agent-repo-');
     chmodSync(repoDir, 0o755);
-    execFileSync('git', ['-c', 'safe.directory=*', 'clone', '-q', '--bare', '--no-hardlinks', git.bare, join(repoDir, 'demo.git')]);
+    // The bare repo belongs to the node user: git's upload-pack honours safe.directory only from
+    // a global (or system) config, so the clone gets a HOME of its own that says so.
+    const gitHome = join(repoDir, '.home');
+    mkdirSync(gitHome);
+    writeFileSync(join(gitHome, '.gitconfig'), '[safe]\n\tdirectory = *\n');
+    execFileSync('git', ['clone', '-q', '--bare', '--no-hardlinks', git.bare, join(repoDir, 'demo.git')], { env: { ...process.env, HOME: gitHome } });
+    rmSync(gitHome, { recursive: true, force: true });
     execFileSync('chown', ['-R', `${pwUser}:`, repoDir]);
     url = `ssh://${pwUser}@${n1.address}:${n1.port}${repoDir}/demo.git`;
 
@@ -335,9 +341,9 @@ describe('source.git over ssh with the controller\'s agent forwarded', () => {
     await cli(['delete', 'workspace', 'git-agent', '--ignore-not-found'], agentEnv());
     await keeper().stop().catch(() => undefined);
     if (agent?.pid) process.kill(agent.pid);
-    rmSync(agentDir, { recursive: true, force: true });
-    rmSync(repoDir, { recursive: true, force: true });
-    rmSync(gitCacheRepo(`/home/${infra.user}`, url), { recursive: true, force: true });
+    if (agentDir) rmSync(agentDir, { recursive: true, force: true });
+    if (repoDir) rmSync(repoDir, { recursive: true, force: true });
+    if (url) rmSync(gitCacheRepo(`/home/${infra.user}`, url), { recursive: true, force: true });
   });
 
   it('without the Node\'s opt-in the node\'s own keys are refused, and the error says how to forward', async () => {

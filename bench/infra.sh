@@ -1,6 +1,6 @@
 #!/bin/bash
 # Bench nodes b1..bN (N ≤ 10), separate from the e2e nodes n1..n3: each is an sshd on
-# 127.0.0.(40+i):2222 with ITS OWN dockerd (bridge vdbb-i, 10.218.i.1/24: 10.217 is the LXD netns) and the busybox image
+# 127.0.0.(40+i):2222 with ITS OWN dockerd (bridge vdbb-i, 10.218.i.1/24: 10.217 is the LXD netns, 10.219 the Incus one) and the busybox image
 # imported, built with the same functions as the e2e infra (test/infra/lib.sh). They reuse the
 # e2e user and client key, so test/infra/up.sh must have run first. Run as root.
 #   bench/infra.sh up [N]   start b1..bN (idempotent); writes $B/env.json (same shape as the e2e one)

@@ -2,9 +2,9 @@
 # Incus for the e2e suite, beside LXD: `incus.sh backports` | `install` | `up` | `down`. Run as root (up.sh / down.sh).
 #
 # The same shape as lxd.sh, on its own addresses so both daemons run at once: netns vdincus, a veth
-# 10.218.0.1 (host) <-> 10.218.0.2 (netns), and inside the netns an Incus bridge vdincbr0
-# 10.218.1.1/24 (DHCP, no NAT, no firewall) that every container joins; the host routes only
-# 10.218.1.0/24 into the netns. Incus 6.0 comes from bookworm-backports, container-only
+# 10.219.0.1 (host) <-> 10.219.0.2 (netns), and inside the netns an Incus bridge vdincbr0
+# 10.219.1.1/24 (DHCP, no NAT, no firewall) that every container joins; the host routes only
+# 10.219.1.0/24 into the netns (10.217 is LXD's, 10.218.N the bench nodes' bridges). Incus 6.0 comes from bookworm-backports, container-only
 # (incus-base + incus-client: the full `incus` package would upgrade qemu to 10.0 for VMs, which the
 # QEMU suite does not want). Started without systemd, stopped by pid, all state under $W/incus.
 # Writes $W/incus.json, the shape of lxd.json with flavor "incus".
@@ -36,11 +36,11 @@ make_netns() {
   ip netns add "$NS"
   ip link add "$HOST_VETH" type veth peer name "$NS_VETH"
   ip link set "$NS_VETH" netns "$NS"
-  ip addr add 10.218.0.1/30 dev "$HOST_VETH"; ip link set "$HOST_VETH" up
+  ip addr add 10.219.0.1/30 dev "$HOST_VETH"; ip link set "$HOST_VETH" up
   ip -n "$NS" link set lo up
-  ip -n "$NS" addr add 10.218.0.2/30 dev "$NS_VETH"; ip -n "$NS" link set "$NS_VETH" up
+  ip -n "$NS" addr add 10.219.0.2/30 dev "$NS_VETH"; ip -n "$NS" link set "$NS_VETH" up
   # no default route: image-server lookups fail at once instead of leaving the machine
-  ip route add 10.218.1.0/24 via 10.218.0.2 dev "$HOST_VETH"
+  ip route add 10.219.1.0/24 via 10.219.0.2 dev "$HOST_VETH"
 }
 
 # Incus is only in bookworm-backports: add that suite (same mirror and key as the main sources).
@@ -118,7 +118,7 @@ networks:
 - name: $BRIDGE
   type: bridge
   config:
-    ipv4.address: 10.218.1.1/24
+    ipv4.address: 10.219.1.1/24
     ipv4.nat: "false"
     ipv4.firewall: "false"
     ipv6.address: none
@@ -150,8 +150,8 @@ YAML
   "socket": "$DATA/unix.socket",
   "image": "$IMG",
   "image2": "$IMG-v2",
-  "listenAddress": "10.218.0.2",
-  "containerSubnet": "10.218.1.0/24",
+  "listenAddress": "10.219.0.2",
+  "containerSubnet": "10.219.1.0/24",
   "nodes": ["n1"]
 }
 JSON
@@ -177,7 +177,7 @@ down() {
   for p in $(cat "$L/dnsmasq.pid" 2>/dev/null); do alive_pid_named "$p" dnsmasq && kill "$p" && wait_gone "$p"; done
   rm -f "$L/incusd.pid" "$L/dnsmasq.pid" "$W/incus.json"
   if ip netns list | grep -qw "$NS"; then ts "incus: deleting netns $NS"; ip netns del "$NS"; fi   # the veth pair goes with it
-  ip route del 10.218.1.0/24 2>/dev/null || true
+  ip route del 10.219.1.0/24 2>/dev/null || true
   ip link del "$HOST_VETH" 2>/dev/null || true
   { grep -o " $L/[^ ]*" /proc/mounts || true; } | sort -r | xargs -r -n1 umount -l   # leftovers, normally none
   rm -rf "$L"

@@ -4,7 +4,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { homedir } from 'node:os';
-import { convertDevcontainer, DevcontainerError, type ComposeConverter } from '../convert/devcontainer.js';
+import type { ComposeConverter } from '../convert/devcontainer.js';
 
 // One Workspace document cannot become the several a Compose project makes.
 const refuseCompose: ComposeConverter = () => {
@@ -48,6 +48,9 @@ export async function expandDevcontainer(
   } catch {
     return fail(`cannot read ${JSON.stringify(written)} (resolved to ${file}); fix the path`);
   }
+  // Loaded only for a workspace that names a devcontainer.json (jsonc-parser and the converter
+  // are no part of loading an ordinary manifest).
+  const { convertDevcontainer, DevcontainerError } = await import('../convert/devcontainer.js');
   try {
     const node = typeof value.spec.node === 'string' ? value.spec.node : undefined;
     const { documents, warnings } = convertDevcontainer(text, { file, environ, name, node, compose: refuseCompose });

@@ -31,7 +31,6 @@ import type { Transport } from '../transport/types.js';
 import type { ApplyOptions, ApplyResult, DeletionReport, EngineApi, EngineEvents, Failure, LoadedSet, VolumesReport } from './api.js';
 import { hasVolumes } from '../model/volumes.js';
 import type { PassOutcome } from './pass.js';
-import { withBuildHashes } from '../build/context.js';
 import { afterPass, createObserver, decidedByObservation, providerUnavailable, quietKey, resolveNodes, type Observation } from './observe.js';
 import { hintFor, plannedStatuses, statusChanged, summarize, writeStatuses } from './record.js';
 import type { RetryPolicy } from './retry.js';
@@ -480,7 +479,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         if (pass > 1 && signal.aborted) break;
         // Build contexts are hashed again each pass (stats only, for files seen unchanged): an
         // edited Dockerfile shows up in a resync loop (watch, serve) like any other change.
-        const set = withBuildHashes(loaded);
+        const set = await withBuilds(loaded);
         const applied = await store.list();
         const targets = deps.applyTargets({ set, applied, applySet: loop.applySet, prune: loop.prune });
         // With a stored memo this is most likely a no-op, which never needs the executor.
@@ -637,7 +636,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
 
     async plan(loaded, p) {
       observer.warm(loaded);
-      const set = withBuildHashes(loaded);
+      const set = await withBuilds(loaded);
       const applied = await store.list();
       const observation = await observe(set, applied, p.applySet, deps.applyTargets({ set, applied, applySet: p.applySet, prune: p.prune }));
       const id = await loadIdentity(false);
@@ -812,4 +811,14 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
 
     close: () => observer.close(),
   };
+}
+
+/**
+ * The set with the build hash of every workspace that has spec.build (src/build/context.ts). That
+ * module (tar-stream, dockerignore rules) is loaded only when some workspace builds.
+ */
+async function withBuilds(loaded: LoadedSet): Promise<LoadedSet> {
+  if (![...loaded.desired.workspaces.values()].some((ws) => ws.spec.build !== undefined)) return loaded;
+  const { withBuildHashes } = await import('../build/context.js');
+  return withBuildHashes(loaded);
 }

@@ -2,14 +2,14 @@
 // before the document is validated, so the usual checks (and their file:line:col) apply to the
 // result. Fields written in the manifest win over the file's, field by field at the top of spec.
 import { readFile, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
-import { homedir } from 'node:os';
+import { dirname } from 'node:path';
 import type { ComposeConverter } from '../convert/devcontainer.js';
 
 // One Workspace document cannot become the several a Compose project makes.
 const refuseCompose: ComposeConverter = () => {
   throw new Error('it makes one workspace per Compose service, which spec.devcontainer cannot hold: run `vendetta up` on the folder, which writes them all');
 };
+import { manifestPath } from './paths.js';
 import { isPlainObject } from './schema.js';
 import type { ManifestError } from './errors.js';
 import type { Locate } from './locate.js';
@@ -35,8 +35,7 @@ export async function expandDevcontainer(
   const ref = value.spec.devcontainer;
   if (!isPlainObject(ref) || typeof ref.path !== 'string' || ref.path === '') return { value, warnings: [], errors: [] }; // the schema explains
   const written = ref.path;
-  const expanded = written === '~' || written.startsWith('~/') ? homedir() + written.slice(1) : written;
-  const file = resolve(dirname(manifestFile), expanded);
+  const file = manifestPath(dirname(manifestFile), written);
   const name = isPlainObject(value.metadata) && typeof value.metadata.name === 'string' ? value.metadata.name : undefined;
   const where = `Workspace${name ? ` ${JSON.stringify(name)}` : ''} spec.devcontainer.path`;
   const fail = (message: string): Expanded => ({ value, warnings: [], errors: [errorAt(at(['spec', 'devcontainer', 'path']), `${where}: ${message}`)] });

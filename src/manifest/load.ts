@@ -2,7 +2,6 @@
 // validation → defaults → reference checks → env resolution. Every problem found is reported
 // at once, each with file:line:col.
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { DEFAULT_DOCKERFILE } from '../model/build.js';
 import { resourceId, type NodeResource, type Resource, type ResourceId } from '../model/types.js';
@@ -14,6 +13,7 @@ import { errorAt, sortErrors, type ManifestError } from './errors.js';
 import { fileDocuments, type FileDocument } from './documents.js';
 import { isComposeFile } from '../convert/detect.js';
 import { expandDevcontainer } from './devcontainer.js';
+import { manifestPath } from './paths.js';
 import type { Locate } from './locate.js';
 import { checkReferences, type Declared } from './references.js';
 import { isPlainObject, isValidName, validateDocument } from './schema.js';
@@ -193,8 +193,7 @@ async function absoluteSourcePath(resource: Resource & { kind: 'Workspace' }, ma
       ? undefined
       : `Workspace "${resource.metadata.name}" spec.source.path: ${JSON.stringify(written)} must be an absolute path on the node with onNode: true (it is not resolved against the manifest's directory)`;
   }
-  const expanded = written === '~' || written.startsWith('~/') ? join(homedir(), written.slice(1)) : written;
-  const absolute = resolve(manifestDir, expanded);
+  const absolute = manifestPath(manifestDir, written);
   source.path = absolute;
   const where = `Workspace "${resource.metadata.name}" spec.source.path`;
   try {
@@ -212,8 +211,7 @@ async function absoluteSourcePath(resource: Resource & { kind: 'Workspace' }, ma
 async function absoluteBuildContext(resource: Resource & { kind: 'Workspace' }, manifestDir: string): Promise<{ field: 'context' | 'dockerfile'; message: string } | undefined> {
   const build = resource.spec.build!;
   const written = build.context;
-  const expanded = written === '~' || written.startsWith('~/') ? join(homedir(), written.slice(1)) : written;
-  const context = resolve(manifestDir, expanded);
+  const context = manifestPath(manifestDir, written);
   build.context = context;
   const where = `Workspace "${resource.metadata.name}" spec.build`;
   try {
@@ -248,7 +246,7 @@ async function gitAndDotfilesPaths(
 ): Promise<Array<{ path: string[]; problem: string }>> {
   const problems: Array<{ path: string[]; problem: string }> = [];
   const subject = `Workspace "${resource.metadata.name}"`;
-  const absolute = (written: string) => resolve(manifestDir, written === '~' || written.startsWith('~/') ? join(homedir(), written.slice(1)) : written);
+  const absolute = (written: string) => manifestPath(manifestDir, written);
   const dotfiles = resource.spec.dotfiles;
   if (dotfiles?.path !== undefined) {
     const written = dotfiles.path;

@@ -74,6 +74,14 @@ export interface WorkspaceRuntime {
   /** Host or IP from which the node reaches the workspace's service ports. */
   address: string;
   exec(argv: string[], opts?: ExecOptions): Promise<ExecResult>;
+  /**
+   * Optional: how vendetta's own service commands (start, stop, remove: `/bin/sh -c` scripts that
+   * read no stdin) run inside, when that is cheaper than `exec` (Docker: through the workspace's
+   * agent, one node exec instead of a docker exec). `before`: a command for the node (nodeState)
+   * to run first, in the same round trip where the runtime can, with opts.stdin as its stdin
+   * (a service's install, then its start). Absent: `exec`.
+   */
+  serviceExec?(argv: string[], opts?: ExecOptions, before?: string[]): Promise<ExecResult>;
   spawn(argv: string[], opts?: SpawnOptions): Promise<SpawnedProcess>;
   /**
    * Optional: a TCP connection to `port` on the workspace's own loopback, for runtimes whose

@@ -71,7 +71,7 @@ export interface PassContext {
   retry?: Partial<RetryPolicy>;
   /** Service start confirmation tuning (tests make it fast). */
   servicePollMs?: number;
-  /** How long a started service must be seen running before it counts as started (default 250 ms). */
+  /** How long a started service must be seen running before it counts as started (default 0: its "ready"). */
   serviceStableMs?: number;
   /**
    * Resources the previous pass saw fail: a service among them that this pass leaves alone is
@@ -120,8 +120,13 @@ export interface PassOutcome {
  * node per poll however many services are confirming.
  */
 const DEFAULT_POLL_MS = 50;
-/** How long a started service must run before it counts as started (the service machine's default). */
-const DEFAULT_STABLE_MS = 250;
+/**
+ * How long a service this pass starts must be seen running before it counts as started: none. The
+ * child confirms the start itself once its command is found and it becomes the service (the
+ * supervisor's "ready"); a crash after that is the restart policy's, shown by the next look, as
+ * with Kubernetes and Compose. A window here would be a fixed wait on every cold path.
+ */
+const DEFAULT_STABLE_MS = 0;
 const CONFIRM_BUDGET_MS = 10_000;
 
 const WORKSPACE_OPS: Record<string, WorkspaceOperation> = {

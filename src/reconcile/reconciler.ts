@@ -91,7 +91,7 @@ export interface EngineOptions {
   retry?: Partial<RetryPolicy>;
   /** Gap between reads of a node's service state while confirming starts and health (default 50 ms). */
   servicePollMs?: number;
-  /** How long a service this pass starts must be seen running to count as started (default 250 ms). */
+  /** How long a service this pass starts must be seen running to count as started (default 0: its "ready"). */
   serviceStableMs?: number;
   /** Pause before a retry pass after failures (default 500 ms); a converged pass is not repeated. */
   retryDelayMs?: number;

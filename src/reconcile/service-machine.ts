@@ -69,8 +69,9 @@ export interface ServiceMachineInput {
   /** Consecutive "running" observations (with no restart between) that count as started. */
   stableObservations?: number;
   /**
-   * ... spanning at least this long (default 250 ms): a process that dies at once (command not
-   * found) is still seen dying, while polling stays quick enough to see a crash within pollMs.
+   * ... spanning at least this long (default 250 ms here; the engine passes 0, since a start's
+   * "ready" already says its command was found): a process that dies at once is still seen dying,
+   * while polling stays quick enough to see a crash within pollMs.
    */
   stableMs?: number;
   /** Give up confirming after this many observations. */

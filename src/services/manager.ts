@@ -59,9 +59,9 @@ export function serviceCommand(spec: { command?: string; args?: string[] }, imag
 }
 
 export function createServiceManager(rt: WorkspaceRuntime): ServiceManager {
-  async function run(what: string, argv: string[], opts?: ExecOptions, where: 'workspace' | 'node' = 'workspace'): Promise<ExecResult> {
+  async function run(what: string, argv: string[], opts?: ExecOptions, where: 'workspace' | 'node' = 'workspace', before?: string[]): Promise<ExecResult> {
     const onNode = where === 'node' && rt.nodeState;
-    const res = onNode ? await rt.nodeState!.exec(argv, opts) : await rt.exec(argv, opts);
+    const res = onNode ? await rt.nodeState!.exec(argv, opts) : rt.serviceExec ? await rt.serviceExec(argv, opts, before) : await rt.exec(argv, opts);
     if (res.code !== 0) {
       const detail = (res.stderr || res.stdout).trim() || `exit code ${res.code}`;
       throw new Error(`${what} failed in ${onNode ? `${rt.nodeState!.dir} on the node` : rt.stateDir}: ${detail}`);
@@ -94,7 +94,12 @@ export function createServiceManager(rt: WorkspaceRuntime): ServiceManager {
       const env = { stdin: renderEnvFile(svc.env) };
       const envBase = rt.serviceEnv ?? 'clean';
       let res: ExecResult;
-      if (rt.nodeState) {
+      if (rt.nodeState && rt.serviceExec) {
+        // Files from the node, as the login user, then the supervisor started inside by the
+        // runtime's own way: one round trip (Docker: the workspace's agent). The env file goes
+        // on stdin, which every exec closes after writing it.
+        res = await run(`starting service ${name}`, startServiceArgv(rt.stateDir, name, envBase, opts?.settleMs), env, 'workspace', installServiceArgv(rt.nodeState.dir, name, files));
+      } else if (rt.nodeState) {
         // Files from the node (one SSH exec, as the login user), the supervisor started inside
         // the workspace. The env file goes on stdin, which every exec closes after writing it
         // (a `cat` must never wait for more).
@@ -104,7 +109,7 @@ export function createServiceManager(rt: WorkspaceRuntime): ServiceManager {
         // The exec sees the state dir itself: install and start in one round trip.
         res = await run(`starting service ${name}`, installAndStartArgv(rt.stateDir, name, files, envBase, opts?.settleMs), env);
       }
-      return opts?.settleMs ? parseServiceStatus(res.stdout).find((s) => s.name === name) : undefined;
+      return opts?.settleMs !== undefined ? parseServiceStatus(res.stdout).find((s) => s.name === name) : undefined;
     },
 
     async restart(name: string): Promise<void> {

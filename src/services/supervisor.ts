@@ -267,7 +267,25 @@ __vendetta_wd=$__vendetta_v
 __vendetta_slurp "$1/command" || exit 127
 cd "$__vendetta_wd" || exit 127
 . "$1/env" || exit 127
-exec /bin/sh -c "$__vendetta_v"'
+# A first word that names no command fails here, before the start is confirmed: the one failure
+# certain at start is reported by the start itself, with no window to wait out. Only plain words
+# are checked (not assignments, keywords or expansions, which the shell below resolves).
+__vendetta_ifs=$IFS
+IFS=" 	
+"
+set -f
+set -- $__vendetta_v
+set +f
+IFS=$__vendetta_ifs
+[ "\${1-}" != exec ] || shift
+case \${1-} in
+  "" | *[!A-Za-z0-9_./+-]*) ;;
+  *) command -v -- "$1" >/dev/null 2>&1 || { printf "sh: %s: not found\n" "$1" >&2; exit 127; } ;;
+esac
+# Confirm the start (fd 3: the FIFO of whoever started us, on a first start only), then become
+# the service.
+{ printf "ready\n" >&3; } 2>/dev/null
+exec /bin/sh -c "$__vendetta_v" 3>&-'
 
 start_child() {
   out="$dir/log"
@@ -279,7 +297,21 @@ start_child() {
     writer=$!
     out=$fifo
   fi
-  if command -v setsid >/dev/null 2>&1; then
+  # On a notified start the child inherits fd 3 and confirms the start itself (see run); we
+  # close our copy at once, so the starter reads end of file if the child fails first.
+  if [ "$notify" = ready ]; then
+    if command -v setsid >/dev/null 2>&1; then
+      setsid /bin/sh -c "$run" sh "$dir" </dev/null >>"$out" 2>&1 9>&- &
+      child=$!
+      mode=g
+    else
+      /bin/sh -c "$run" sh "$dir" </dev/null >>"$out" 2>&1 9>&- &
+      child=$!
+      mode=p
+    fi
+    exec 3>&-
+    notify=''
+  elif command -v setsid >/dev/null 2>&1; then
     setsid /bin/sh -c "$run" sh "$dir" </dev/null >>"$out" 2>&1 9>&- 3>&- &
     child=$!
     mode=g
@@ -367,7 +399,6 @@ while [ "$stopping" = 0 ]; do
   commit
   # A stop that arrived while forking found no child to signal (pid.id is in place now).
   if [ "$stopping" = 1 ]; then stop_child "$dir"; break; fi
-  if [ "$notify" = ready ]; then printf 'ready\n' >&3 2>/dev/null; exec 3>&-; notify=''; fi
   # Checks begin once the first child runs (an orphan of an earlier run is gone by now).
   if [ -z "$prober" ]; then start_prober; fi
   wait "$child"; code=$?
@@ -665,12 +696,19 @@ if [ ! -s "$d/supervisor.pid" ]; then echo "supervisor for service $name did not
 # earlier supervisor may take its grace period to stop first.
 i=0
 while [ ! -s "$d/state" ] && [ "$i" -lt 100 ]; do nap; i=$((i + 1)); done
-# Settle: watch a running child for $settle_s seconds here, on the node, then print its status block.
-# The controller takes that as its confirmation of the start: no polling from afar.
+# No "ready": the child ended before it became the service (command not found, a workdir or env
+# file that fails). The supervisor is recording how; wait for that, not for a time.
+if [ -n "$nfy" ] && [ "$rdy" != ready ]; then
+  i=0
+  while [ ! -s "$d/exit" ] && [ "$i" -lt 50 ]; do nap; i=$((i + 1)); done
+fi
+# Settle: watch a running child for $settle_s seconds here, on the node (none by default: the
+# child's "ready" confirmed the start), then print its status block. The controller takes that
+# as its confirmation of the start: no polling from afar.
 if [ -n "$settle_s" ]; then
   st='' r0=''
   { read -r st < "$d/state"; read -r r0 < "$d/restarts"; } 2>/dev/null
-  if [ "$st" = running ]; then sleep "$settle_s" 2>/dev/null || sleep 1; fi
+  if [ "$st" = running ] && [ "$settle_ms" != 0 ]; then sleep "$settle_s" 2>/dev/null || sleep 1; fi
   service_block "$d" pid
   st='' r1=''
   { read -r st < "$d/state"; read -r r1 < "$d/restarts"; } 2>/dev/null
@@ -711,7 +749,7 @@ ${START_BODY}`;
 
 /** A settle of `ms` as the start script's arguments: seconds for sleep, and the ms it reports. */
 function settleArgs(ms: number | undefined): string[] {
-  if (ms === undefined || !(ms > 0)) return [];
+  if (ms === undefined || !(ms >= 0)) return [];
   return [(ms / 1000).toFixed(3), String(Math.round(ms))];
 }
 

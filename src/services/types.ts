@@ -26,7 +26,8 @@ export interface HealthResult {
 export interface ServiceManager {
   /**
    * Write the supervisor + this service's command/env files, then start its supervisor. With
-   * `settleMs`, the node watches the new run that long and the service's status comes back (its
+   * `settleMs` (0 included), the node waits for the child's "ready" (its command found, about to
+   * become the service), watches the new run that long, and the service's status comes back (its
    * `settledMs` set when the run lasted): the start confirms itself, nobody polls.
    */
   start(svc: DesiredService, opts?: { settleMs?: number }): Promise<ObservedService | undefined>;

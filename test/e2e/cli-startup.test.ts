@@ -6,6 +6,8 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { REPO, requireBuiltCli, runCli, tempHome } from './support/cli.js';
+import { loadInfra, makeTempHome, type TempHome } from './helpers/infra.js';
+import { nodeYaml } from './helpers/remote.js';
 
 const HEAVY = ['ssh2', 'xstate', 'ajv', 'ajv-formats', 'yaml', 'chokidar', 'dockerode', 'tar-stream', 'ignore', 'ssh-config'];
 
@@ -40,9 +42,9 @@ process.on('exit', () => appendFileSync(${JSON.stringify(log)}, Object.keys(cach
   }
 
   /** The npm packages a CLI run loaded, by name. */
-  async function packagesLoadedBy(args: string[], code = 0): Promise<Set<string>> {
+  async function packagesLoadedBy(args: string[], code = 0, as?: TempHome): Promise<Set<string>> {
     rmSync(log, { force: true });
-    const r = await runCli(args, { home, env: { NODE_OPTIONS: `--import ${pathToFileURL(hook).href}` } });
+    const r = await runCli(args, { home: as?.dir ?? home, env: { ...as?.env, NODE_OPTIONS: `--import ${pathToFileURL(hook).href}` } });
     expect(r.code, r.stderr).toBe(code);
     const urls = readFileSync(log, 'utf8').split('\n').filter(Boolean);
     // ajv's compiler counts as "ajv"; its small runtime helpers (the generated validators'
@@ -89,5 +91,35 @@ process.on('exit', () => appendFileSync(${JSON.stringify(log)}, Object.keys(cach
     expect(loaded).toContain('yaml');
     // The executor and its XState machines load only for a pass that runs (src/reconcile/reconciler.ts).
     for (const p of ['xstate', 'ssh2', 'dockerode', 'chokidar']) expect(loaded).not.toContain(p);
+  });
+
+  it('a cold docker apply on a remote node, a restart and a delete never load dockerode: plain Engine API requests and the agent', async () => {
+    const infra = loadInfra();
+    const remote = await makeTempHome(infra);
+    const file = join(home, 'docker.yaml');
+    const ws = (env: string) => `${nodeYaml(infra, 'n1')}---
+apiVersion: vendetta.dev/v1alpha1
+kind: Workspace
+metadata: {name: startup-dk}
+spec: {node: n1, provider: docker, image: ${infra.image}, pull: never}
+---
+apiVersion: vendetta.dev/v1alpha1
+kind: Service
+metadata: {name: startup-dk-sleep}
+spec: {workspace: startup-dk, command: exec sleep 1000, env: {V: "${env}"}}
+`;
+    try {
+      writeFileSync(file, ws('1'));
+      const cold = await packagesLoadedBy(['apply', '-f', file, '--timeout', '120s'], 0, remote);
+      expect(cold).toContain('ssh2');
+      expect(cold).toContain('xstate');
+      expect(cold).not.toContain('dockerode');
+      writeFileSync(file, ws('2'));
+      expect(await packagesLoadedBy(['apply', '-f', file, '--timeout', '120s'], 0, remote)).not.toContain('dockerode');
+      expect(await packagesLoadedBy(['delete', '-f', file, '--timeout', '120s'], 0, remote)).not.toContain('dockerode');
+    } finally {
+      await runCli(['delete', '-f', file], { home: remote.dir, env: remote.env });
+      await remote.cleanup();
+    }
   });
 });

@@ -81,8 +81,15 @@ describe('docker workspaces on remote SSH nodes (built CLI)', () => {
   });
 
   it('apply converges every node: all resources Ready, published ports answer on the node address', async () => {
+    const since = dockerTime();
     const r = await cli('apply', '-f', dir, '-o', 'json');
+    const until = dockerTime();
     expect(r.code, r.stdout + r.stderr).toBe(0);
+    // Services start through each workspace's agent (one SSH exec on the node), never a docker exec.
+    for (const n of NODES) {
+      const execs = (await dockerEvents(infra, n, since, until)).filter((e) => e.Type === 'container' && e.Action.startsWith('exec_create'));
+      expect(execs.map((e) => e.Action), `node ${n}`).toEqual([]);
+    }
     const result = JSON.parse(r.stdout);
     expect(result.converged).toBe(true);
     const phases = Object.fromEntries(Object.entries(result.statuses as Record<string, { phase: string }>).map(([id, s]) => [id, s.phase]));

@@ -84,6 +84,31 @@ describe('supervisor', () => {
     started.add(await until('plain child', async () => (await observed('plain'))?.pid));
   });
 
+  it('settleMs 0 confirms on the child\'s "ready", with no window: running at once, and a command not found reported by the start itself', async () => {
+    const t0 = Date.now();
+    const ok = await manager.start(service('quick', { command: 'exec sleep 300' }), { settleMs: 0 });
+    expect(ok).toMatchObject({ name: 'quick', state: 'running', restarts: 0, settledMs: 0 });
+    started.add(ok!.pid!);
+    // The old 250 ms window is not waited out (a loose bound: the point is that nothing sleeps).
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    // The first word is checked before "ready": the start itself returns the failure, exit 127
+    // and the shell's message, whatever the timing.
+    for (const command of ['nosuchcmd-vendetta --serve', 'exec nosuchcmd-vendetta', './not-here.sh']) {
+      const missing = await manager.start(service('missing', { command }), { settleMs: 0 });
+      expect(missing?.state, command).not.toBe('running');
+      expect(missing?.exitCode, command).toBe(127);
+      expect(missing?.settledMs).toBeUndefined();
+      expect((missing?.logTail ?? []).join('\n'), command).toMatch(/not found/);
+      await manager.stop('missing');
+    }
+    // Keywords, builtins, assignments and expansions are left to the shell: these run.
+    for (const command of ['if true; then exec sleep 300; fi', 'X=1 exec sleep 300', 'cd . && exec sleep 300', '"sleep" 300']) {
+      const run = await manager.start(service('shelly', { command }), { settleMs: 0 });
+      expect(run?.state, command).toBe('running');
+      await manager.stop('shelly');
+    }
+  });
+
   for (const restart of ['always', 'on-failure'] as const) {
     it(`restarts a SIGKILLed child with restart: ${restart}`, async () => {
       await manager.start(service('web', { command: 'exec sleep 300', restart }));

@@ -4,10 +4,12 @@ import type Docker from 'dockerode';
 import type { ObservedService, ObservedVolume, ObservedWorkspace } from '../../model/types.js';
 import { readServiceStatus } from '../../services/manager.js';
 import { nodeStatusArgv, nodeStatusUnderArgv, parseNodeStatus, parseNodeStatusUnder } from '../../services/supervisor.js';
-import type { ExecResult } from '../../transport/types.js';
+import type { ExecOptions, ExecResult } from '../../transport/types.js';
 import { ProviderError, type CreatedWorkspace, type DesiredWorkspace, type DriverContext, type ProviderAvailability, type ProviderDriver, type WorkspaceRuntime } from '../types.js';
-import { DEFAULT_DOCKER_SOCKET, dockerClient, dockerGet, listContainersPath } from './client.js';
+import { DEFAULT_DOCKER_SOCKET, dockerClient, dockerGet, dockerRequest, listContainersPath } from './client.js';
 import { dockerExec, dockerSpawn, type ExecTarget } from './exec.js';
+import { agentExec, MAKE_AGENT_FILES } from './agent.js';
+import type { BuildIo } from './build.js';
 import { fetchGitTar } from '../git-source.js';
 import {
   LABEL_KIND,
@@ -31,6 +33,7 @@ import {
   WORKSPACE_DIR,
   LABEL_GIT_COMMIT,
   LABEL_USER,
+  LABEL_AGENT,
   RELEASE_STATE_DIR_ARGV,
   isRootUser,
   prepareUserArgv,
@@ -168,11 +171,40 @@ async function servicesOf(
   return out;
 }
 
+/**
+ * The Engine API requests of a workspace's own lifecycle, as plain HTTP (dockerRequest): a cold
+ * create, start or delete never loads dockerode, which is kept for streams (pull, build, exec,
+ * archives) and for networks and volumes.
+ */
+const engine = {
+  inspect: (ctx: DriverContext, container: string) =>
+    dockerRequest<Docker.ContainerInspectInfo>(ctx.transport, socketOf(ctx), 'GET', `/containers/${encodeURIComponent(container)}/json`),
+  image: (ctx: DriverContext, image: string) =>
+    dockerRequest<Docker.ImageInspectInfo>(ctx.transport, socketOf(ctx), 'GET', `/images/${encodeURIComponent(image)}/json`),
+  create: ({ name, ...options }: Docker.ContainerCreateOptions & { name: string }, ctx: DriverContext) =>
+    dockerRequest<{ Id: string }>(ctx.transport, socketOf(ctx), 'POST', `/containers/create?name=${encodeURIComponent(name)}`, options),
+  start: (ctx: DriverContext, id: string) => dockerRequest<void>(ctx.transport, socketOf(ctx), 'POST', `/containers/${id}/start`),
+  rename: (ctx: DriverContext, id: string, name: string) =>
+    dockerRequest<void>(ctx.transport, socketOf(ctx), 'POST', `/containers/${id}/rename?name=${encodeURIComponent(name)}`),
+  remove: (ctx: DriverContext, id: string) => dockerRequest<void>(ctx.transport, socketOf(ctx), 'DELETE', `/containers/${id}?force=true&v=true`),
+};
+
+/** What ./build.ts works with; dockerode only once it removes or builds an image. */
+function buildIo(ctx: DriverContext): BuildIo {
+  return {
+    get docker() {
+      return clientOf(ctx);
+    },
+    socket: socketOf(ctx),
+    node: nodeName(ctx),
+  };
+}
+
 /** Inspect our container for a workspace; undefined when missing; refuses foreign containers. */
 async function inspectManaged(ctx: DriverContext, name: string, container = containerName(name)): Promise<Docker.ContainerInspectInfo | undefined> {
   let info: Docker.ContainerInspectInfo;
   try {
-    info = await clientOf(ctx).getContainer(container).inspect();
+    info = await engine.inspect(ctx, container);
   } catch (err) {
     if (statusCode(err) === 404) return undefined;
     throw fail(ctx, `inspect of workspace ${name}`, err);
@@ -189,11 +221,10 @@ async function inspectManaged(ctx: DriverContext, name: string, container = cont
 type ImageConfig = Docker.ImageInspectInfo['Config'] | undefined;
 
 /** Makes sure the image is on the node; resolves with its config (what it runs by itself). */
-async function ensureImage(ctx: DriverContext, docker: Docker, image: string, pull: 'never' | 'missing' | 'always'): Promise<ImageConfig> {
+async function ensureImage(ctx: DriverContext, image: string, pull: 'never' | 'missing' | 'always'): Promise<ImageConfig> {
   const inspect = () =>
-    docker
-      .getImage(image)
-      .inspect()
+    engine
+      .image(ctx, image)
       .then(
         (info) => info,
         (err) => {
@@ -207,6 +238,7 @@ async function ensureImage(ctx: DriverContext, docker: Docker, image: string, pu
   if (!present && pull === 'never') throw new ProviderError(imageNotFoundMessage(image, nodeName(ctx)), undefined, true);
 
   ctx.progress?.(`pulling image ${image} on node ${nodeName(ctx)}`);
+  const docker = clientOf(ctx);
   try {
     const stream = await docker.pull(image);
     // Pull errors (unknown image, registry unreachable) arrive inside the progress stream.
@@ -293,9 +325,9 @@ async function removeUnusedNetworks(ctx: DriverContext, networks: Iterable<strin
   );
 }
 
-async function startContainer(ctx: DriverContext, container: Docker.Container, name: string, ports: string[] | undefined): Promise<void> {
+async function startContainer(ctx: DriverContext, id: string, name: string, ports: string[] | undefined): Promise<void> {
   try {
-    await container.start();
+    await engine.start(ctx, id);
   } catch (err) {
     if (statusCode(err) === 304) return; // already running
     if (isPortConflict(err)) {
@@ -306,7 +338,15 @@ async function startContainer(ctx: DriverContext, container: Docker.Container, n
 }
 
 function execTarget(ctx: DriverContext, containerId: string, name: string): ExecTarget {
-  return { docker: clientOf(ctx), containerId, node: nodeName(ctx), where: `workspace ${name} on node ${nodeName(ctx)}` };
+  return {
+    // dockerode on the first exec only: a runtime whose services start through the agent never loads it.
+    get docker() {
+      return clientOf(ctx);
+    },
+    containerId,
+    node: nodeName(ctx),
+    where: `workspace ${name} on node ${nodeName(ctx)}`,
+  };
 }
 
 /** The non-root spec.user a container of ours was made with (its label), else undefined. */
@@ -368,7 +408,7 @@ async function removeContainer(ctx: DriverContext, workspace: string, container:
   if (network) networks?.add(network);
   await releaseStateDir(ctx, { Id: info.Id, labels: info.Config.Labels, running: info.State.Running }, workspace);
   try {
-    await clientOf(ctx).getContainer(info.Id).remove({ force: true, v: true });
+    await engine.remove(ctx, info.Id);
   } catch (err) {
     // 404: gone meanwhile; 409: a removal is already in progress.
     if (statusCode(err) === 404 || statusCode(err) === 409) return dir;
@@ -382,6 +422,7 @@ async function removeContainer(ctx: DriverContext, workspace: string, container:
  * not. A volume of that name that is not ours for this workspace is never used.
  */
 async function ensureVolumes(ctx: DriverContext, ws: DesiredWorkspace): Promise<void> {
+  if (!ws.resource.spec.volumes?.length) return;
   const docker = clientOf(ctx);
   const workspace = ws.resource.metadata.name;
   await Promise.all(
@@ -411,12 +452,12 @@ async function ensureVolumes(ctx: DriverContext, ws: DesiredWorkspace): Promise<
 export function createDockerDriver(): ProviderDriver {
   return {
     name: 'docker',
-    // create/start return once the container runs its /bin/sh keep-alive (a missing shell fails the start).
+    // create/start return once the container runs its /bin/sh agent (a missing shell fails the start).
     startedMeansRunning: true,
 
     async availability(ctx): Promise<ProviderAvailability> {
       try {
-        const v = await clientOf(ctx).version();
+        const v = await dockerGet<{ Version: string; ApiVersion: string; Os: string; Arch: string }>(ctx.transport, socketOf(ctx), '/version');
         return { available: true, version: `${v.Version} (API ${v.ApiVersion})`, detail: `${v.Os}/${v.Arch}` };
       } catch (err) {
         return { available: false, ...(await diagnoseSocket(ctx, err)) };
@@ -458,14 +499,13 @@ export function createDockerDriver(): ProviderDriver {
         for (const name of names) errors.set(name, err as Error);
         return errors;
       }
-      const docker = clientOf(ctx);
       // Concurrent requests on the node's one SSH connection (each rides its own forwarded stream).
       await Promise.all(
         containers.map(async (info) => {
           const name = info.Labels![LABEL_NAME]!;
           await releaseStateDir(ctx, { Id: info.Id, labels: info.Labels, running: info.State === 'running' }, name);
           try {
-            await docker.getContainer(info.Id).remove({ force: true, v: true });
+            await engine.remove(ctx, info.Id);
           } catch (err) {
             if (statusCode(err) === 404 || statusCode(err) === 409) return;
             errors.set(name, fail(ctx, `delete of workspace ${name}`, err));
@@ -498,7 +538,7 @@ export function createDockerDriver(): ProviderDriver {
       const built = names.filter((n) => !errors.has(n));
       if (built.length > 0) {
         const { removeBuiltImages } = await import('./build.js');
-        const io = { docker, socket: socketOf(ctx), node: nodeName(ctx) };
+        const io = buildIo(ctx);
         await Promise.all(built.map((n) => removeBuiltImages(ctx, io, n)));
       }
       return errors;
@@ -508,7 +548,6 @@ export function createDockerDriver(): ProviderDriver {
       const { spec, metadata } = ws.resource;
       const name = metadata.name;
       if (!spec.image && !ws.build) throw new Error(`workspace ${name}: spec.image or spec.build is required for the docker provider (e.g. image: debian:12)`);
-      const docker = clientOf(ctx);
       const image = ws.build?.tag ?? spec.image!;
       containerCreateOptions(ws, ctx.applySet, image); // validates ports and memory before anything is done
       // Independent checks, at the same time: the image, the names, the node's state root.
@@ -516,17 +555,16 @@ export function createDockerDriver(): ProviderDriver {
         stateRootOf(ctx),
         ws.build
           ? import('./build.js').then(async ({ ensureBuiltImage }) => {
-              await ensureBuiltImage(ctx, { docker, socket: socketOf(ctx), node: nodeName(ctx) }, ws);
-              return (await docker.getImage(image).inspect()).Config;
+              await ensureBuiltImage(ctx, buildIo(ctx), ws);
+              return (await engine.image(ctx, image)).Config;
             })
-          : ensureImage(ctx, docker, image, spec.pull ?? 'missing'),
+          : ensureImage(ctx, image, spec.pull ?? 'missing'),
         ensureNetwork(ctx, ws),
         // A half-made container of an earlier, interrupted create (ours only: inspectManaged
         // refuses anything without our label).
         removeContainer(ctx, name, creatingContainerName(name)),
-        docker
-          .getContainer(containerName(name))
-          .inspect()
+        engine
+          .inspect(ctx, containerName(name))
           .then(
             () => Promise.reject(alreadyExists(ctx, name)),
             (err: unknown) => (statusCode(err) === 404 ? undefined : Promise.reject(fail(ctx, `inspect of workspace ${name}`, err))),
@@ -541,9 +579,12 @@ export function createDockerDriver(): ProviderDriver {
       // The state dir, fresh and made by the SSH user (who can then remove what the container
       // writes into it): a leftover of an earlier workspace of this name must not show services.
       // spec.user: the container's user installs and runs the services in it, so it is open to
-      // every user (1777, as lxc's) under a node dir only the SSH user enters (0700).
+      // every user (1777, as lxc's) under a node dir only the SSH user enters (0700). Otherwise
+      // the node starts services through the workspace's agent, which meets it there (./agent.ts).
       const user = isRootUser(spec.user) ? undefined : spec.user;
-      const makeDir = user ? 'rm -rf -- "$1" && mkdir -p -- "$1" && chmod 700 -- "${1%/*}" && chmod 1777 -- "$1"' : 'rm -rf -- "$1" && mkdir -p -- "$1"';
+      const makeDir = user
+        ? 'rm -rf -- "$1" && mkdir -p -- "$1" && chmod 700 -- "${1%/*}" && chmod 1777 -- "$1"'
+        : `rm -rf -- "$1" && mkdir -p -- "$1" && ${MAKE_AGENT_FILES}`;
       checkNode(
         await ctx.transport.exec(['/bin/sh', '-c', makeDir, 'sh', stateDir]),
         `making the state dir ${stateDir} of workspace ${name}`,
@@ -552,9 +593,9 @@ export function createDockerDriver(): ProviderDriver {
 
       // Made under a temporary name and renamed last: until the rename it is observed as
       // incomplete, so a create killed half-way is recreated, never mistaken for the workspace.
-      let container: Docker.Container;
+      let id: string;
       try {
-        container = await docker.createContainer(options);
+        ({ Id: id } = await engine.create({ ...options, name: options.name! }, ctx));
       } catch (err) {
         throw fail(ctx, `create of workspace ${name}`, err);
       }
@@ -564,25 +605,25 @@ export function createDockerDriver(): ProviderDriver {
         if (spec.source?.path !== undefined) {
           ctx.progress?.(`uploading ${spec.source.path} to ${name}:${WORKSPACE_DIR}`);
           const { workspaceArchive } = await import('./archive.js'); // tar-stream: only with a source
-          await container.putArchive(workspaceArchive(spec.source.path, true), { path: '/' }).catch((err: unknown) => {
+          await clientOf(ctx).getContainer(id).putArchive(workspaceArchive(spec.source.path, true), { path: '/' }).catch((err: unknown) => {
             throw fail(ctx, `upload of ${spec.source?.path} to workspace ${name}`, err);
           });
         } else if (git) {
           ctx.progress?.(`uploading commit ${git.commit.slice(0, 12)} to ${name}:${WORKSPACE_DIR}`);
-          await container.putArchive(git.tar, { path: '/' }).catch((err: unknown) => {
+          await clientOf(ctx).getContainer(id).putArchive(git.tar, { path: '/' }).catch((err: unknown) => {
             throw fail(ctx, `upload of commit ${git.commit} to workspace ${name}`, err);
           });
         }
         if ((spec.state ?? 'running') === 'running') {
-          await startContainer(ctx, container, name, spec.ports);
-          if (user) await prepareUser(ctx, container.id, { name, user, volumePaths: userVolumePaths(spec.volumes) });
+          await startContainer(ctx, id, name, spec.ports);
+          if (user) await prepareUser(ctx, id, { name, user, volumePaths: userVolumePaths(spec.volumes) });
         }
-        await container.rename({ name: containerName(name) }).catch((err: unknown) => {
+        await engine.rename(ctx, id, containerName(name)).catch((err: unknown) => {
           if (statusCode(err) === 409) throw alreadyExists(ctx, name, err);
           throw fail(ctx, `rename of workspace ${name} to ${containerName(name)}`, err);
         });
       } catch (err) {
-        await container.remove({ force: true, v: true }).catch(() => undefined);
+        await engine.remove(ctx, id).catch(() => undefined);
         await ctx.transport.exec(['rm', '-rf', '--', stateDir]).catch(() => undefined);
         throw err;
       }
@@ -628,7 +669,7 @@ export function createDockerDriver(): ProviderDriver {
           (b) => `${b.HostIp ? `${b.HostIp}:` : ''}${b.HostPort}:${key}`,
         ),
       );
-      await startContainer(ctx, clientOf(ctx).getContainer(info.Id), name, ports);
+      await startContainer(ctx, info.Id, name, ports);
       // A spec.user workspace created stopped: its /workspace is handed over at its first start.
       const user = userOf(info.Config.Labels);
       if (user) {
@@ -662,7 +703,7 @@ export function createDockerDriver(): ProviderDriver {
       // follows, which removes the older ones once it has built (see ./build.ts).
       if (!opts?.replacing) {
         const { removeBuiltImages } = await import('./build.js');
-        await removeBuiltImages(ctx, { docker: clientOf(ctx), socket: socketOf(ctx), node: nodeName(ctx) }, name);
+        await removeBuiltImages(ctx, buildIo(ctx), name);
       }
     },
 
@@ -680,13 +721,17 @@ export function createDockerDriver(): ProviderDriver {
       // 0600 and its own); the node's SSH user could not write where the user's supervisor does.
       const nodeDir = userOf(info.Config.Labels) ? undefined : labelledStateDir(info.Config.Labels, nodeName(ctx), name);
       const { transport } = ctx;
+      const exec = (argv: string[], opts?: ExecOptions) => dockerExec(target, argv, opts);
       return {
         workspaceDir: WORKSPACE_DIR,
         stateDir: STATE_DIR,
         // Service files are written, and their state read, from the node (a bind mount).
         ...(nodeDir ? { nodeState: { dir: nodeDir, exec: (argv, opts) => transport.exec(argv, opts), liveness: 'lock' as const } } : {}),
         address,
-        exec: (argv, opts) => dockerExec(target, argv, opts),
+        exec,
+        // vendetta's own service commands: through the agent, one node exec instead of a docker
+        // exec, where the workspace has one.
+        ...(nodeDir && info.Config.Labels?.[LABEL_AGENT] ? { serviceExec: agentExec(transport, nodeDir, exec) } : {}),
         spawn: (argv, opts) => dockerSpawn(target, argv, opts),
         // docker exec gives the container's own environment (image ENV + workspace env), never
         // the controller's: services keep what the image declares.

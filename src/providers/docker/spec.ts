@@ -56,12 +56,41 @@ export const MANAGED_SELECTOR = `${LABEL_MANAGED}=true`;
 export const WORKSPACE_DIR = '/workspace';
 export const STATE_DIR = '/var/lib/vendetta';
 
+/** Set on workspaces whose main process is the agent (./agent.ts): the node may ask it. */
+export const LABEL_AGENT = 'vendetta.dev/agent';
+
 /**
- * PID 1 of every workspace: sleeps until told to stop. `sleep & wait` keeps the shell able to run
- * its TERM trap at once; HostConfig.Init adds a real init that forwards signals and reaps the
- * services' orphans, so `docker stop` takes milliseconds instead of the 10 s kill timeout.
+ * The main process of every workspace, under Docker's init (HostConfig.Init: a real init that
+ * forwards signals and reaps the services' orphans). It sleeps until told to stop, and serves the
+ * node's requests (./agent.ts) only when the node made its two FIFOs; otherwise,
+ * or once serving fails, it only sleeps (as every workspace's did before the agent: those carry no
+ * LABEL_AGENT and get docker execs).
+ * - The serving loop is a background subshell the main shell waits on: a failed redirection there
+ *   ends the subshell, never the container, and `wait` lets the TERM trap run at once, so
+ *   `docker stop` stays quick.
+ * - Each request runs in a process of its own, orphaned at once (the inner `&` in a subshell the
+ *   loop waits for), so Docker's init reaps it and the loop never collects zombies.
  */
-export const KEEP_ALIVE_SCRIPT = 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done';
+export const AGENT_SCRIPT = `a=''
+trap '[ -z "$a" ] || kill "$a" 2>/dev/null; exit 0' TERM INT
+d=${STATE_DIR}
+if [ -p "$d/.agent" ] && [ -r "$d/.agent" ] && [ -w "$d/.agent" ] && [ -p "$d/.agent.alive" ] && [ -r "$d/.agent.alive" ]; then
+  (
+    exec 8<>"$d/.agent" 9<>"$d/.agent.alive" || exit 1
+    while :; do
+      r=''
+      IFS= read -r r <&8 || exit 1
+      case $r in '' | *[!A-Za-z0-9._-]*) continue ;; esac
+      q="$d/.req/$r"
+      ( (exec 8<&- 9>&-; { sh "$q.sh" 2>"$q.err"; echo $? > "$q.rc"; } > "$q.out") & )
+    done
+  ) &
+  a=$!
+  wait "$a"
+  a=''
+fi
+while :; do sleep 3600 & wait $!; done`;
+
 
 const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
@@ -278,7 +307,7 @@ export function containerCreateOptions(
     ...(sharesNetwork ? {} : { Hostname: name }),
     Image: image,
     // Entrypoint, not Cmd: an image's own entrypoint must not wrap our keep-alive.
-    Entrypoint: ['/bin/sh', '-c', KEEP_ALIVE_SCRIPT],
+    Entrypoint: ['/bin/sh', '-c', AGENT_SCRIPT],
     Cmd: [],
     WorkingDir: WORKSPACE_DIR,
     // spec.user: docker exec defaults to it, so everything vendetta runs inside runs as it too.
@@ -286,7 +315,7 @@ export function containerCreateOptions(
     Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
     Labels: {
       ...workspaceLabels(ws, applySet),
-      ...(stateDir ? { [LABEL_STATE_DIR]: stateDir } : {}),
+      ...(stateDir ? { [LABEL_STATE_DIR]: stateDir, [LABEL_AGENT]: '1' } : {}),
       ...(ws.build ? { [LABEL_BUILD_HASH]: ws.build.hash } : {}),
       ...(resource.spec.user !== undefined ? { [LABEL_USER]: resource.spec.user } : {}),
       ...networkLabel,

@@ -9,7 +9,7 @@ import { inspect } from 'node:util';
 import {
   observedVolumes,
   volumeLabels,
-  KEEP_ALIVE_SCRIPT,
+  AGENT_SCRIPT,
   conflictingPorts,
   containerCreateOptions,
   dockerStateRoot,
@@ -49,7 +49,7 @@ describe('containerCreateOptions', () => {
       // Made under a temporary name; the driver renames it to vendetta-api as its last step.
       name: 'vendetta-api.creating',
       Image: 'busybox:1',
-      Entrypoint: ['/bin/sh', '-c', KEEP_ALIVE_SCRIPT],
+      Entrypoint: ['/bin/sh', '-c', AGENT_SCRIPT],
       Cmd: [],
       WorkingDir: '/workspace',
       Env: ['A=x y', 'B=$`;"\n'],

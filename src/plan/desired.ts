@@ -50,14 +50,66 @@ export function desiredWorkspace(set: LoadedSet, name: string, identity: StoreId
   if (resource.spec.build && buildHash === undefined) {
     throw new Error(`workspace ${name} has spec.build but no build hash: plan through the engine, which hashes build contexts first (src/build/context.ts withBuildHashes)`);
   }
-  return {
-    resource,
+  const { specHash, shapeHash } = memo(set, `ws\0${name}\0${identity.key}`, () => ({
     specHash: workspaceSpecHash(resource, env, identity.key, buildHash),
     shapeHash: workspaceShapeHash(resource, identity.key, buildHash),
+  }));
+  return {
+    resource,
+    specHash,
+    shapeHash,
     env: plainEnv(env),
     owner: { id: identity.id, name: identity.name },
     ...(buildHash !== undefined ? { build: { hash: buildHash, tag: buildTag(name, buildHash) } } : {}),
   };
+}
+
+/**
+ * What a loaded set hashes to, kept with the set: a set is not changed once loaded (a reload or a
+ * build makes a new one), and hashing a thousand specs (canonical JSON, HMAC) costs ~0.1 s, which
+ * a plan and the pass that carries it out would each pay.
+ */
+const memos = new WeakMap<LoadedSet, Map<string, unknown>>();
+function memo<T>(set: LoadedSet, key: string, compute: () => T): T {
+  let m = memos.get(set);
+  if (!m) memos.set(set, (m = new Map()));
+  if (m.has(key)) return m.get(key) as T;
+  const value = compute();
+  m.set(key, value);
+  return value;
+}
+
+/** The services of each workspace, in the set's order. */
+function servicesByWorkspace(set: LoadedSet): Map<string, ServiceResource[]> {
+  return memo(set, 'services-by-workspace', () => {
+    const by = new Map<string, ServiceResource[]>();
+    for (const s of set.desired.services.values()) {
+      const list = by.get(s.spec.workspace);
+      if (list) list.push(s);
+      else by.set(s.spec.workspace, [s]);
+    }
+    return by;
+  });
+}
+
+/** The spec hash of a declared service (serviceSpecHash of its resource and serviceEnv), kept with the set. */
+export function desiredServiceHash(set: LoadedSet, name: string, key: HashKey): string {
+  const resource = set.desired.services.get(name);
+  if (!resource) throw new Error(`service ${name} is not in the desired set`);
+  return memo(set, `svc\0${name}\0${key}`, () => serviceSpecHash(resource, serviceEnv(set, name), key));
+}
+
+/**
+ * Hashes every declared workspace and service now: called while the nodes are being observed,
+ * so the plan that follows finds them done (CPU work overlapping the wait on the network).
+ */
+export function hashDesired(set: LoadedSet, identity: StoreIdentity): void {
+  for (const name of set.desired.workspaces.keys()) {
+    const ws = set.desired.workspaces.get(name)!;
+    if (ws.spec.build && set.builds?.get(name) === undefined) continue; // planned (and refused) by the planner
+    desiredWorkspace(set, name, identity);
+  }
+  for (const name of set.desired.services.keys()) desiredServiceHash(set, name, identity.key);
 }
 
 /** "db-main" → "VENDETTA_SERVICE_DB_MAIN" (names are DNS labels: [a-z0-9-]). */
@@ -91,8 +143,7 @@ export function serviceEnv(set: LoadedSet, name: string): Record<string, string>
   const ws = set.desired.workspaces.get(svc.spec.workspace);
   const workspaceEnv = ws ? plainEnv(resolvedEnvOf(set, resourceId('Workspace', ws.metadata.name), ws.spec.env)) : {};
   const ownEnv = plainEnv(resolvedEnvOf(set, resourceId('Service', name), svc.spec.env));
-  const siblings = [...set.desired.services.values()].filter((s) => s.spec.workspace === svc.spec.workspace);
-  return { ...workspaceEnv, ...ownEnv, ...discoveryEnv(siblings) };
+  return { ...workspaceEnv, ...ownEnv, ...discoveryEnv(servicesByWorkspace(set).get(svc.spec.workspace) ?? []) };
 }
 
 /**
@@ -119,7 +170,7 @@ export function desiredService(set: LoadedSet, name: string, workspaceDir: strin
   const env = serviceEnv(set, name);
   return {
     resource,
-    specHash: serviceSpecHash(resource, env, key),
+    specHash: desiredServiceHash(set, name, key),
     env,
     workdir: serviceWorkdir(resource.spec.workdir, workspaceDir),
   };

@@ -1,7 +1,6 @@
 // The planner: desired set + observation of the nodes (+ what the store says was applied, only
 // to explain changes and to know what --prune may delete) → ordered operations with causes.
 // Pure: no I/O, no clock. Every decision is made here; the executor only carries it out.
-import { serviceSpecHash } from '../model/hash.js';
 import type {
   ObservedNode,
   Owner,
@@ -19,7 +18,7 @@ import { hasVolumes } from '../model/volumes.js';
 import { networkTarget } from '../model/network.js';
 import type { LoadedSet } from '../reconcile/api.js';
 import type { AppliedRecord, StoreIdentity } from '../store/types.js';
-import { compareStrings, desiredWorkspace, discoveryEnv, serviceEnv } from './desired.js';
+import { compareStrings, desiredServiceHash, desiredWorkspace, discoveryEnv, serviceEnv } from './desired.js';
 import { envChanges, shortPath, specChanges } from './diff.js';
 import type { Conflict, FieldChange, Operation, OperationType, Plan } from './types.js';
 
@@ -259,7 +258,7 @@ function planService(
     b.service('start-service', name, place, 'not running');
     return;
   }
-  const hash = serviceSpecHash(svc, serviceEnv(input.set, name), input.identity.key);
+  const hash = desiredServiceHash(input.set, name, input.identity.key);
   if (current.specHash !== hash) {
     const changes = serviceChanges(input, svc, applied);
     const cause = workspaceCause && changes?.length === 0 ? workspaceCause : hashCause(changes, hasSecretEnv(input.set, resourceId('Service', name)));

@@ -2,7 +2,7 @@
 // health checks. The logic lives in ./reconciler.ts; this file only wires.
 import { parsePortSpec } from '../model/ports.js';
 import { parseDuration } from '../model/quantity.js';
-import { desiredService, desiredWorkspace } from '../plan/desired.js';
+import { desiredService, desiredWorkspace, hashDesired } from '../plan/desired.js';
 import { plan, planDeletion } from '../plan/plan.js';
 import { applyTargets, deleteTargets } from '../plan/targets.js';
 import { checkHealth } from '../services/health.js';
@@ -18,6 +18,7 @@ export const realEngineDeps: EngineDeps = {
   deleteTargets,
   desiredWorkspace,
   desiredService,
+  hashDesired,
   serviceManager: createServiceManager,
   checkHealth,
   parseDuration,

@@ -66,6 +66,8 @@ export interface EngineDeps {
   deleteTargets: (input: { ids: ResourceId[]; applied: AppliedRecord[]; set?: LoadedSet }) => ObservationTargets;
   desiredWorkspace: (set: LoadedSet, name: string, identity: StoreIdentity) => DesiredWorkspace;
   desiredService: (set: LoadedSet, name: string, workspaceDir: string, key: string) => DesiredService;
+  /** Optional: hash the desired set ahead of the plan, while the nodes are observed (./plan/desired.ts). */
+  hashDesired?: (set: LoadedSet, identity: StoreIdentity) => void;
   serviceManager: (rt: WorkspaceRuntime) => ServiceManager;
   checkHealth: (hc: HealthcheckSpec, rt: WorkspaceRuntime, transport: Transport, timeoutMs: number) => Promise<HealthResult>;
   parseDuration: (text: string) => number;
@@ -484,7 +486,10 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         const targets = deps.applyTargets({ set, applied, applySet: loop.applySet, prune: loop.prune });
         // With a stored memo this is most likely a no-op, which never needs the executor.
         if (!stored || pass > 1) void loadExecutor();
-        const observation = await observe(set, applied, loop.applySet, targets);
+        const observing = observe(set, applied, loop.applySet, targets);
+        // While the nodes answer: the desired hashes the plan needs (CPU, not network).
+        deps.hashDesired?.(set, await loadIdentity(true));
+        const observation = await observing;
         let key: string | undefined;
         const keyOf = () => (key ??= quietKey(applied, observation.observed) + (set.builds?.size ? JSON.stringify([...set.builds]) : ''));
         if (last && loop.until === 'forever' && keyOf() === quiet) {
@@ -648,7 +653,15 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
       observer.warm(set);
       return withLock(`apply (${hostname()})`, applyOpts.lockTimeoutMs, async () => {
         const resources = allResources(set);
-        for (const r of resources) await store.putApplied(r, applyOpts.applySet);
+        // A record whose resource is the same text, in the same apply set, would be written back
+        // unchanged (putApplied writes only what changed): skip even reading it again. At 10 x 100
+        // that was 2,000 reads and canonical comparisons on every no-op.
+        const stored = new Map((await store.list()).map((r) => [r.id, r]));
+        for (const r of resources) {
+          const before = stored.get(resourceId(r.kind, r.metadata.name));
+          if (before?.applySet === applyOpts.applySet && JSON.stringify(before.resource) === JSON.stringify(r)) continue;
+          await store.putApplied(r, applyOpts.applySet);
+        }
         const ids = resources.map((r) => resourceId(r.kind, r.metadata.name));
         // Without --prune, what the set no longer declares stays in its inventory for a later prune.
         const previous = applyOpts.prune ? [] : await store.inventory(applyOpts.applySet);

@@ -31,8 +31,12 @@ function sortKeys(value: unknown): unknown {
 /** The store's hash key: StoreIdentity.key (base64 of 32 random bytes). */
 export type HashKey = string;
 
+// The decoded key of the last call: a plan hashes every resource with the same one.
+let lastKey: { key: HashKey; secret: Buffer } | undefined;
+
 function hmacShort(key: HashKey, text: string): string {
-  const secret = Buffer.from(key, 'base64');
+  if (lastKey?.key !== key) lastKey = { key, secret: Buffer.from(key, 'base64') };
+  const { secret } = lastKey;
   if (secret.length < 16) throw new Error('spec hash key must be at least 16 bytes (base64): use the store identity key');
   return createHmac('sha256', secret).update(text).digest('hex').slice(0, 16);
 }

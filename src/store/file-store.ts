@@ -16,7 +16,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { EventRecord, Kind, Resource, ResourceId, ResourceStatus } from '../model/types.js';
 import { resourceId } from '../model/types.js';
-import { appliedRecord, checkApplySetName, normalizedInventory, parseId, withPrevious } from './records.js';
+import { appliedRecord, checkApplySetName, normalizedInventory, parseId, selectEvents, withPrevious } from './records.js';
 import { LockTimeoutError, type AppliedRecord, type LockInfo, type QuietMemo, type Store, type StoreIdentity } from './types.js';
 
 export { canonicalResource, previousPlacements } from './records.js';
@@ -320,8 +320,7 @@ class FileStore implements Store {
 
   async events(opts: { object?: ResourceId; limit?: number } = {}): Promise<EventRecord[]> {
     const all = [...(await this.readEventFile(this.rotatedEventsFile)), ...(await this.readEventFile(this.eventsFile))];
-    const matching = opts.object ? all.filter((e) => e.object === opts.object) : all;
-    return opts.limit !== undefined ? matching.slice(-opts.limit) : matching;
+    return selectEvents(all, opts);
   }
 
   private async readEventFile(file: string): Promise<EventRecord[]> {

@@ -2,7 +2,7 @@
 // etcd-store.ts): pure functions of the record before and the request, no I/O. A backend only
 // decides how the read-modify-write is made safe (a per-file queue and the store lock, or an
 // etcd transaction on the key's revision).
-import type { Resource, ResourceId, ServiceResource, WorkspaceResource } from '../model/types.js';
+import type { EventRecord, Resource, ResourceId, ServiceResource, WorkspaceResource } from '../model/types.js';
 import { resourceId } from '../model/types.js';
 import type { AppliedRecord, PreviousPlacement } from './types.js';
 
@@ -89,4 +89,14 @@ export function withPrevious(existing: AppliedRecord, previous: Pick<AppliedReco
     ...(previous.previousNodes?.length ? { previousNodes: previous.previousNodes } : {}),
     ...(previous.previousWorkspaces?.length ? { previousWorkspaces: previous.previousWorkspaces } : {}),
   };
+}
+
+/**
+ * What Store.events returns from the history (oldest first): the events of `object` when given,
+ * the newest `limit` of them (0 or less: none; not a number: no limit), oldest first.
+ */
+export function selectEvents(history: EventRecord[], opts: { object?: ResourceId; limit?: number }): EventRecord[] {
+  const matching = opts.object ? history.filter((e) => e.object === opts.object) : history;
+  if (opts.limit === undefined || Number.isNaN(opts.limit)) return matching;
+  return opts.limit > 0 ? matching.slice(-opts.limit) : [];
 }

@@ -57,23 +57,24 @@ export interface EtcdStoreOptions {
 export class StoreUnavailableError extends Error {
   constructor(
     readonly endpoints: string[],
-    timeoutMs: number,
+    elapsedMs: number,
     cause: unknown,
   ) {
     super(
-      `the etcd store at ${endpoints.join(',')} is unavailable (${describeCause(cause)}; gave up after ${Math.round(timeoutMs / 1000)}s): ` +
-        `a majority of its members must be running and reachable. ` +
-        `Check them with \`etcdctl --endpoints=${endpoints.join(',')} endpoint health\`, then retry`,
+      `the etcd store at ${endpoints.join(',')} is unavailable after ${Math.max(1, Math.round(elapsedMs / 1000))}s (${describeCause(cause)}). ` +
+        `A majority of its members must be running and reachable: check them with ` +
+        `\`etcdctl --endpoints=${endpoints.join(',')} endpoint health\`, then retry`,
       { cause },
     );
     this.name = 'StoreUnavailableError';
   }
 }
 
+/** The first clause of the client's error: gRPC appends resolver and balancer details after a comma. */
 function describeCause(cause: unknown): string {
-  if (cause instanceof OperationTimeout) return 'no answer';
+  if (cause instanceof OperationTimeout) return 'timed out';
   const message = (cause as Error)?.message ?? String(cause);
-  return message.split('\n')[0]!.slice(0, 200);
+  return message.split('\n')[0]!.split(',')[0]!.replace(/^\d+ /, '').slice(0, 200);
 }
 
 class OperationTimeout extends Error {}
@@ -139,6 +140,7 @@ export class EtcdStore implements Store {
 
   /** Runs one operation within timeoutMs; connection failures become StoreUnavailableError. */
   private async call<T>(work: () => Promise<T>): Promise<T> {
+    const started = Date.now();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new OperationTimeout()), this.timeoutMs);
@@ -146,19 +148,19 @@ export class EtcdStore implements Store {
     try {
       return await Promise.race([work(), timeout]);
     } catch (err) {
-      throw this.classify(err);
+      throw this.classify(err, Date.now() - started);
     } finally {
       clearTimeout(timer);
     }
   }
 
-  private classify(err: unknown): unknown {
+  private classify(err: unknown, elapsedMs: number): unknown {
     if (err instanceof LockTimeoutError || err instanceof StoreUnavailableError) return err;
     const e = err as Error;
     // Recoverable: unavailable, deadline exceeded, connection failed; a broken circuit: every
     // member failed recently (cockatiel's breaker in etcd3); "no leader": a member without quorum.
     if (err instanceof OperationTimeout || (e instanceof Error && (this.isRecoverable(e) || /circuit|no leader|request timed out/i.test(`${e.name} ${e.message}`)))) {
-      return new StoreUnavailableError(this.endpoints, this.timeoutMs, err);
+      return new StoreUnavailableError(this.endpoints, elapsedMs, err);
     }
     return err;
   }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { REPO, requireBuiltCli, runCli, tempHome } from './support/cli.js';
 
-const HEAVY = ['ssh2', 'xstate', 'ajv', 'ajv-formats', 'yaml', 'chokidar', 'dockerode', 'tar-stream', 'ignore', 'ssh-config'];
+const HEAVY = ['ssh2', 'xstate', 'ajv', 'ajv-formats', 'yaml', 'chokidar', 'dockerode', 'tar-stream', 'ignore', 'ssh-config', 'etcd3', '@grpc/grpc-js'];
 
 describe('CLI start-up: modules loaded per command', () => {
   const { home, cleanup } = tempHome('vendetta-startup-');

@@ -3,7 +3,7 @@
 // and failures: one member down keeps it working, two down fail within a bounded time with the
 // unavailable error, and it works again once they return.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -142,7 +142,7 @@ describe('vendetta serve --store etcd://', () => {
     home.cleanup();
   });
 
-  function startServe(): Promise<{ child: ChildProcess; exit: Promise<number | null>; stderr: () => string }> {
+  function startServe(): Promise<{ child: ChildProcess; exit: Promise<number | null>; stdout: () => string; stderr: () => string }> {
     const child = spawn(process.execPath, [CLI, 'serve', '--listen', '127.0.0.1:0', '--store', store], {
       env: { ...process.env, VENDETTA_HOME: home.home, NO_COLOR: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -154,7 +154,7 @@ describe('vendetta serve --store etcd://', () => {
     return new Promise((resolve, reject) => {
       child.stdout!.on('data', (d) => {
         out += d;
-        if (/listening on http:\/\//.test(out)) resolve({ child, exit, stderr: () => err });
+        if (/listening on http:\/\//.test(out)) resolve({ child, exit, stdout: () => out, stderr: () => err });
       });
       void exit.then((code) => reject(new Error(`serve exited with ${code}: ${err}`)));
     });
@@ -183,6 +183,60 @@ describe('vendetta serve --store etcd://', () => {
     expect(Date.now() - started).toBeLessThan(2 * LOCK_TTL_SECONDS * 1000);
     await release();
   });
+
+  it('applies through the server with everything in etcd; a restarted server rebuilds from it; delete empties it', async () => {
+    const manifests = join(home.home, 'set.yaml');
+    writeFileSync(
+      manifests,
+      `apiVersion: vendetta.dev/v1alpha1
+kind: Workspace
+metadata: {name: etcd-proc}
+spec: {node: local, provider: process}
+---
+apiVersion: vendetta.dev/v1alpha1
+kind: Service
+metadata: {name: etcd-proc-loop}
+spec: {workspace: etcd-proc, command: exec sleep 600}
+`,
+    );
+    const clientHome = tempHome('vendetta-etcd-client-');
+    let serve = await startServe();
+    const url = () => /listening on (http:\/\/\S+)/.exec(serve.stdout())![1]!;
+    const client = (...args: string[]) => runCli(['--server', url(), '--token-file', join(home.home, 'server.token'), ...args], { home: clientHome.home, timeoutMs: 120_000 });
+    let deletedAll = false;
+    try {
+      const applied = await client('apply', '-f', manifests, '--timeout', '90s');
+      expect(applied.code, applied.stdout + applied.stderr).toBe(0);
+      const record = JSON.parse((await raw.get(`${ETCD_PREFIX}records/service/etcd-proc-loop`).string())!) as { status?: { phase: string } };
+      expect(record.status?.phase).toBe('Ready');
+      expect(JSON.parse((await raw.get(`${ETCD_PREFIX}inventory/default`).string())!)).toEqual(expect.arrayContaining(['service/etcd-proc-loop', 'workspace/etcd-proc']));
+      expect((await client('get', 'services', '-o', 'name')).stdout).toContain('etcd-proc-loop');
+      expect(await raw.getAll().prefix(`${ETCD_PREFIX}events/`).count()).toBeGreaterThan(0);
+      // Nothing of it in the server's VENDETTA_HOME: only its token and state file.
+      expect(existsSync(join(home.home, 'resources'))).toBe(false);
+
+      serve.child.kill('SIGTERM');
+      expect(await serve.exit).toBe(0);
+      serve = await startServe();
+      await eventually(() => /desired state rebuilt from the store: 1 apply set/.test(serve.stderr()), 60_000, 'the restarted server rebuilt the set from etcd');
+      const diff = await client('diff', '-f', manifests);
+      expect(diff.code, diff.stdout + diff.stderr).toBe(0);
+
+      const deleted = await client('delete', '-f', manifests, '--timeout', '60s');
+      expect(deleted.code, deleted.stdout + deleted.stderr).toBe(0);
+      deletedAll = true;
+      const left = await raw.getAll().prefix(`${ETCD_PREFIX}records/`).keys();
+      expect(left.filter((k) => /records\/(workspace|service)\//.test(k))).toEqual([]);
+    } finally {
+      // A failure half-way must not leave the service's supervisor running.
+      if (!deletedAll && serve.child.exitCode === null) await client('delete', '-f', manifests, '--timeout', '60s');
+      if (serve.child.exitCode === null) {
+        serve.child.kill('SIGTERM');
+        await serve.exit;
+      }
+      clientHome.cleanup();
+    }
+  }, 240_000);
 
   it('a malformed --store is a usage error that names the flag and shows an example', async () => {
     const r = await runCli(['serve', '--store', 'etcd://127.0.0.1'], { home: home.home, timeoutMs: 30_000 });

@@ -264,7 +264,7 @@ export class EtcdStore implements Store {
     await this.call(() => this.ns.delete().key(key).exec());
   }
 
-  inventory(applySet: string): Promise<ResourceId[]> {
+  async inventory(applySet: string): Promise<ResourceId[]> {
     checkApplySetName(applySet);
     return this.call(async () => {
       const res = await this.ns.get(`inventory/${applySet}`).exec();
@@ -361,7 +361,10 @@ export class EtcdStore implements Store {
         await new Promise((resolve) => setTimeout(resolve, Math.min(LOCK_POLL_MS, Math.max(0, deadline - Date.now()))));
       }
     } catch (err) {
-      await this.releaseLock(lease);
+      // Unreachable etcd: stop the keep-alives and let the lease expire, instead of waiting
+      // another timeout for a revoke that cannot get through.
+      if (err instanceof StoreUnavailableError) lease.release();
+      else await this.releaseLock(lease);
       throw err;
     }
   }

@@ -235,10 +235,12 @@ class FileStore implements Store {
     const records: AppliedRecord[] = [];
     for (const k of kinds.sort()) {
       const files = (await this.readDirSafe(path.join(this.home, 'resources', k))).filter((f) => f.endsWith('.json') && !f.startsWith('.'));
+      // In name order (id order, as every backend lists): "a" before "a-b", which "a.json" is not.
+      const names = files.map((f) => f.slice(0, -'.json'.length)).sort();
       // Read synchronously: thousands of small local files cost ~30 µs each this way, against four
       // thread-pool round trips each (open, stat, read, close) one after the other, ~0.6 ms.
-      for (const file of files.sort()) {
-        const record = readJsonSync<AppliedRecord>(path.join(this.home, 'resources', k, file));
+      for (const name of names) {
+        const record = readJsonSync<AppliedRecord>(path.join(this.home, 'resources', k, `${name}.json`));
         if (record) records.push(record);
       }
     }

@@ -77,10 +77,11 @@ export function storeContract(backend: string, open: () => Promise<StoreFixture>
       it('lists by kind, in id order', async () => {
         const { store } = await fresh();
         await store.putApplied(workspace('b'), 'default');
+        await store.putApplied(workspace('a-b'), 'default');
         await store.putApplied(workspace('a'), 'default');
         await store.putApplied(service('web', 'a'), 'default');
-        expect((await store.list()).map((r) => r.id)).toEqual(['service/web', 'workspace/a', 'workspace/b']);
-        expect((await store.list('Workspace')).map((r) => r.id)).toEqual(['workspace/a', 'workspace/b']);
+        expect((await store.list()).map((r) => r.id)).toEqual(['service/web', 'workspace/a', 'workspace/a-b', 'workspace/b']);
+        expect((await store.list('Workspace')).map((r) => r.id)).toEqual(['workspace/a', 'workspace/a-b', 'workspace/b']);
         expect((await store.list('Service')).map((r) => r.id)).toEqual(['service/web']);
         expect(await store.list('Node')).toEqual([]);
       });

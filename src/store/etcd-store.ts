@@ -70,11 +70,18 @@ export class StoreUnavailableError extends Error {
   }
 }
 
-/** The first clause of the client's error: gRPC appends resolver and balancer details after a comma. */
+/** The first clause of the client's error, without the resolver and balancer details gRPC appends. */
 function describeCause(cause: unknown): string {
   if (cause instanceof OperationTimeout) return 'timed out';
   const message = (cause as Error)?.message ?? String(cause);
-  return message.split('\n')[0]!.split(',')[0]!.replace(/^\d+ /, '').slice(0, 200);
+  return message
+    .split('\n')[0]!
+    .split(',')[0]!
+    .replace(/^\d+ /, '') // the numeric gRPC status code
+    .replace(/\s*Resolution note:.*$/, '')
+    .replace(/Error: /g, '')
+    .replace(/\.$/, '')
+    .slice(0, 200);
 }
 
 class OperationTimeout extends Error {}

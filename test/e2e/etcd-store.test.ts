@@ -238,6 +238,13 @@ spec: {workspace: etcd-proc, command: exec sleep 600}
     }
   }, 240_000);
 
+  it('serve against an etcd nobody listens on fails at once, naming the endpoints and what to check', async () => {
+    const r = await runCli(['serve', '--listen', '127.0.0.1:0', '--store', 'etcd://127.0.0.1:1,127.0.0.1:2'], { home: home.home, timeoutMs: 60_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/the etcd store at 127\.0\.0\.1:1,127\.0\.0\.1:2 is unavailable after \d+s \(.*ECONNREFUSED.*\)/);
+    expect(r.stderr).toContain('etcdctl --endpoints=127.0.0.1:1,127.0.0.1:2 endpoint health');
+  });
+
   it('a malformed --store is a usage error that names the flag and shows an example', async () => {
     const r = await runCli(['serve', '--store', 'etcd://127.0.0.1'], { home: home.home, timeoutMs: 30_000 });
     expect(r.code).toBe(2);

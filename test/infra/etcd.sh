@@ -36,6 +36,7 @@ start_member() {
     --listen-peer-urls "http://127.0.0.1:2380$n" --initial-advertise-peer-urls "http://127.0.0.1:2380$n" \
     --initial-cluster "$CLUSTER" --initial-cluster-token vendetta-e2e --initial-cluster-state new \
     --heartbeat-interval 100 --election-timeout 1000 \
+    --auto-compaction-mode revision --auto-compaction-retention 10000 \
     >>"$E/m$n.log" 2>&1 </dev/null &
   echo $! >"$E/m$n.pid"
 }

@@ -5,7 +5,8 @@ import { promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { openStore } from '../store/file-store.js';
+import { openStoreFrom, StoreSpecError } from '../store/open.js';
+import type { Store } from '../store/types.js';
 import type { GlobalOptions } from './context.js';
 import { flagDuration } from './options.js';
 import { UsageError } from './errors.js';
@@ -14,6 +15,7 @@ interface ServeFlags {
   listen: string;
   resync: string;
   lockTimeout: string;
+  store?: string;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:7171';
@@ -37,6 +39,7 @@ export function registerServe(program: Command): void {
     .option('--listen <host:port>', 'address to listen on (loopback by default)', DEFAULT_LISTEN)
     .option('--resync <duration>', 'how often to re-observe every node and repair drift', '10s')
     .option('--lock-timeout <duration>', 'wait this long for another vendetta holding the store lock', '60s')
+    .option('--store <url>', 'where the store lives: file:DIR (default: $VENDETTA_HOME) or etcd://HOST:PORT[,HOST:PORT…]')
     .action(async (flags: ServeFlags, cmd: Command) => {
       const global = cmd.optsWithGlobals() as GlobalOptions;
       const { host, port } = parseListen(flags.listen);
@@ -50,14 +53,19 @@ export function registerServe(program: Command): void {
           import('../reconcile/engine.js'), import('../transport/pool.js'), import('../server/coordinator.js'), import('../server/http.js'),
           import('../server/session.js'), import('../server/token.js'), import('./drivers.js'),
         ]);
-      const store = await openStore();
+      const store = await openStoreOrUsage(flags.store);
       // A fresh VENDETTA_HOME: the store creates it lazily, but the token goes in first.
       await fs.mkdir(store.home, { recursive: true, mode: 0o700 });
       const token = await ensureToken(store.home);
-      const release = await store.lock(`serve (${hostname()})`, {
-        timeoutMs: flagDuration('--lock-timeout', flags.lockTimeout, 60_000),
-        onWait: (h) => log(`waiting for the lock held by pid ${h.pid} on ${h.host} ("${h.command}", since ${h.since})…`),
-      });
+      const release = await store
+        .lock(`serve (${hostname()})`, {
+          timeoutMs: flagDuration('--lock-timeout', flags.lockTimeout, 60_000),
+          onWait: (h) => log(`waiting for the lock held by pid ${h.pid} on ${h.host} ("${h.command}", since ${h.since})…`),
+        })
+        .catch(async (err: unknown) => {
+          await store.close?.();
+          throw err;
+        });
       const pool = new TransportPool({ strictHostKeys: global.strictHostKeys });
       const hub = new EventHub();
       const engine = createEngine({ store: lockHeldStore(store), connect: (node) => pool.get(node), drivers: drivers(), events: hub.events });
@@ -79,9 +87,20 @@ export function registerServe(program: Command): void {
         await pool.closeAll();
         await fs.rm(stateFile, { force: true });
         await release();
+        await store.close?.();
       }
       log('stopped');
     });
+}
+
+/** The store `--store` names; a malformed value is a usage error (exit 2) with an example. */
+async function openStoreOrUsage(spec: string | undefined): Promise<Store> {
+  try {
+    return await openStoreFrom(spec);
+  } catch (err) {
+    if (err instanceof StoreSpecError) throw new UsageError(err.message);
+    throw err;
+  }
 }
 
 /** Resolves on the first SIGINT or SIGTERM. */

@@ -14,9 +14,12 @@ import { promises as fs, constants as fsConstants, readFileSync } from 'node:fs'
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { EventRecord, Kind, Resource, ResourceId, ResourceStatus, ServiceResource, WorkspaceResource } from '../model/types.js';
+import type { EventRecord, Kind, Resource, ResourceId, ResourceStatus } from '../model/types.js';
 import { resourceId } from '../model/types.js';
-import { LockTimeoutError, type AppliedRecord, type LockInfo, type PreviousPlacement, type QuietMemo, type Store, type StoreIdentity } from './types.js';
+import { appliedRecord, checkApplySetName, normalizedInventory, parseId, selectEvents, withPrevious } from './records.js';
+import { LockTimeoutError, type AppliedRecord, type LockInfo, type QuietMemo, type Store, type StoreIdentity } from './types.js';
+
+export { canonicalResource, previousPlacements } from './records.js';
 
 export const EVENTS_PER_FILE = 1000;
 const LOCK_POLL_MS = 200;
@@ -29,20 +32,6 @@ export async function openStore(home: string = defaultHome()): Promise<Store> {
   const store = new FileStore(path.resolve(home));
   await store.init();
   return store;
-}
-
-/** Canonical JSON (sorted keys) of a resource without `source`: what "the spec changed" compares. */
-export function canonicalResource(resource: Resource): string {
-  const { source: _source, ...rest } = resource;
-  return canonicalJson(rest);
-}
-
-function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : v,
-  );
 }
 
 /** Writes `content` to `file` so that a crash leaves either the old or the new content. */
@@ -115,12 +104,6 @@ async function writeIfChanged(file: string, content: string, before: string | un
   await writeFileAtomic(file, content);
 }
 
-function parseId(id: ResourceId): { kind: string; name: string } {
-  const slash = id.indexOf('/');
-  if (slash <= 0) throw new Error(`invalid resource id "${id}": expected kind/name`);
-  return { kind: id.slice(0, slash), name: id.slice(slash + 1) };
-}
-
 function safeUser(): string {
   try {
     return os.userInfo().username;
@@ -140,34 +123,12 @@ function processAlive(pid: number): boolean {
 }
 
 /**
- * What a new apply of `resource` keeps of where the existing record put it: a workspace whose
- * node changed remembers the old node (and provider), a service whose workspace changed the old
- * workspace, until the engine confirms the old object gone (Store.setPrevious). Moving back
- * drops the entry for the place it returns to.
+ * Per-file queues, by absolute path: read-modify-write of one file never interleaves within this
+ * process, whichever FileStore instance does it. Across processes, the store lock keeps writers apart.
  */
-export function previousPlacements(existing: AppliedRecord | undefined, resource: Resource): Pick<AppliedRecord, 'previousNodes' | 'previousWorkspaces'> {
-  if (!existing || existing.kind !== resource.kind) return {};
-  if (resource.kind === 'Workspace') {
-    const now = (resource as WorkspaceResource).spec;
-    const before = (existing.resource as WorkspaceResource).spec;
-    const all: PreviousPlacement[] = [...(existing.previousNodes ?? [])];
-    if (before.node !== now.node) all.push({ node: before.node, provider: before.provider });
-    const kept = all.filter((p, i) => p.node !== now.node && all.findIndex((q) => q.node === p.node && q.provider === p.provider) === i);
-    return kept.length > 0 ? { previousNodes: kept } : {};
-  }
-  if (resource.kind === 'Service') {
-    const now = (resource as ServiceResource).spec.workspace;
-    const before = (existing.resource as ServiceResource).spec.workspace;
-    const all = [...(existing.previousWorkspaces ?? []), ...(before !== now ? [before] : [])];
-    const kept = [...new Set(all)].filter((w) => w !== now);
-    return kept.length > 0 ? { previousWorkspaces: kept } : {};
-  }
-  return {};
-}
+const queues = new Map<string, Promise<unknown>>();
 
 class FileStore implements Store {
-  /** Per-file queues: read-modify-write of one file never interleaves within this process. */
-  private readonly queues = new Map<string, Promise<unknown>>();
   /** Lines in events.jsonl; counted on the first append, so read-only commands never read the file. */
   private eventLines: number | undefined;
 
@@ -242,13 +203,13 @@ class FileStore implements Store {
     return path.join(this.home, 'resources', kind, `${name}.json`);
   }
 
-  private serialize<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.queues.get(key) ?? Promise.resolve();
+  private serialize<T>(file: string, work: () => Promise<T>): Promise<T> {
+    const previous = queues.get(file) ?? Promise.resolve();
     const next = previous.then(work, work);
     const settled = next.catch(() => undefined);
-    this.queues.set(key, settled);
+    queues.set(file, settled);
     void settled.then(() => {
-      if (this.queues.get(key) === settled) this.queues.delete(key);
+      if (queues.get(file) === settled) queues.delete(file);
     });
     return next;
   }
@@ -259,8 +220,8 @@ class FileStore implements Store {
 
   /** Read-modify-write of one record; `update` returning undefined leaves it alone. */
   private updateRecord<T>(id: ResourceId, update: (existing: AppliedRecord | undefined) => { record: AppliedRecord; result: T } | undefined): Promise<T | undefined> {
-    return this.serialize(id, async () => {
-      const file = this.recordFile(id);
+    const file = this.recordFile(id);
+    return this.serialize(file, async () => {
       const { value: existing, text } = await readJsonText<AppliedRecord>(file);
       const next = update(existing);
       if (!next) return undefined;
@@ -274,10 +235,12 @@ class FileStore implements Store {
     const records: AppliedRecord[] = [];
     for (const k of kinds.sort()) {
       const files = (await this.readDirSafe(path.join(this.home, 'resources', k))).filter((f) => f.endsWith('.json') && !f.startsWith('.'));
+      // In name order (id order, as every backend lists): "a" before "a-b", which "a.json" is not.
+      const names = files.map((f) => f.slice(0, -'.json'.length)).sort();
       // Read synchronously: thousands of small local files cost ~30 µs each this way, against four
       // thread-pool round trips each (open, stat, read, close) one after the other, ~0.6 ms.
-      for (const file of files.sort()) {
-        const record = readJsonSync<AppliedRecord>(path.join(this.home, 'resources', k, file));
+      for (const name of names) {
+        const record = readJsonSync<AppliedRecord>(path.join(this.home, 'resources', k, `${name}.json`));
         if (record) records.push(record);
       }
     }
@@ -287,18 +250,7 @@ class FileStore implements Store {
   async putApplied(resource: Resource, applySet: string): Promise<AppliedRecord> {
     const id = resourceId(resource.kind, resource.metadata.name);
     const applied = await this.updateRecord(id, (existing) => {
-      const changed = !existing || canonicalResource(existing.resource) !== canonicalResource(resource);
-      const record: AppliedRecord = {
-        id,
-        kind: resource.kind,
-        name: resource.metadata.name,
-        resource,
-        generation: existing ? existing.generation + (changed ? 1 : 0) : 1,
-        applySet,
-        appliedAt: changed || !existing ? new Date().toISOString() : existing.appliedAt,
-        ...(existing?.status ? { status: existing.status } : {}),
-        ...previousPlacements(existing, resource),
-      };
+      const record = appliedRecord(existing, resource, applySet);
       return { record, result: record };
     });
     return applied!;
@@ -310,20 +262,12 @@ class FileStore implements Store {
   }
 
   async setPrevious(id: ResourceId, previous: Pick<AppliedRecord, 'previousNodes' | 'previousWorkspaces'>): Promise<void> {
-    await this.updateRecord(id, (existing) => {
-      if (!existing) return undefined;
-      const { previousNodes: _n, previousWorkspaces: _w, ...rest } = existing;
-      const record: AppliedRecord = {
-        ...rest,
-        ...(previous.previousNodes?.length ? { previousNodes: previous.previousNodes } : {}),
-        ...(previous.previousWorkspaces?.length ? { previousWorkspaces: previous.previousWorkspaces } : {}),
-      };
-      return { record, result: undefined };
-    });
+    await this.updateRecord(id, (existing) => (existing ? { record: withPrevious(existing, previous), result: undefined } : undefined));
   }
 
   remove(id: ResourceId): Promise<void> {
-    return this.serialize(id, () => fs.rm(this.recordFile(id), { force: true }));
+    const file = this.recordFile(id);
+    return this.serialize(file, () => fs.rm(file, { force: true }));
   }
 
   async inventory(applySet: string): Promise<ResourceId[]> {
@@ -334,7 +278,7 @@ class FileStore implements Store {
     const file = this.inventoryFile(applySet);
     return this.serialize(file, async () => {
       const { text } = await readJsonText<ResourceId[]>(file).catch(() => ({ text: undefined }));
-      await writeIfChanged(file, jsonText([...new Set(ids)].sort()), text);
+      await writeIfChanged(file, jsonText(normalizedInventory(ids)), text);
     });
   }
 
@@ -356,9 +300,7 @@ class FileStore implements Store {
   }
 
   private applySetFile(dir: 'inventory' | 'quiet', applySet: string): string {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(applySet)) {
-      throw new Error(`invalid apply set name "${applySet}": use letters, digits, ".", "_" and "-"`);
-    }
+    checkApplySetName(applySet);
     return path.join(this.home, dir, `${applySet}.json`);
   }
 
@@ -380,8 +322,7 @@ class FileStore implements Store {
 
   async events(opts: { object?: ResourceId; limit?: number } = {}): Promise<EventRecord[]> {
     const all = [...(await this.readEventFile(this.rotatedEventsFile)), ...(await this.readEventFile(this.eventsFile))];
-    const matching = opts.object ? all.filter((e) => e.object === opts.object) : all;
-    return opts.limit !== undefined ? matching.slice(-opts.limit) : matching;
+    return selectEvents(all, opts);
   }
 
   private async readEventFile(file: string): Promise<EventRecord[]> {

@@ -1,4 +1,4 @@
-// The embedded store under VENDETTA_HOME: what was applied, by which apply set, its status and
+// The store: what was applied, by which apply set, its status and
 // events. Observed state is never stored here — it lives on the nodes.
 import type { EventRecord, Kind, Owner, ProviderName, Resource, ResourceId, ResourceStatus } from '../model/types.js';
 
@@ -87,6 +87,8 @@ export interface Store {
    * `onWait` once with the holder; throws LockTimeoutError after timeoutMs.
    */
   lock(command: string, opts: { timeoutMs: number; onWait?: (holder: LockInfo) => void }): Promise<() => Promise<void>>;
+  /** Frees what the store holds open (the etcd store's connections). The file store has nothing to close. */
+  close?(): Promise<void>;
 }
 
 export class LockTimeoutError extends Error {

@@ -9,7 +9,7 @@ import { REPO, requireBuiltCli, runCli, tempHome } from './support/cli.js';
 import { loadInfra, makeTempHome, type TempHome } from './helpers/infra.js';
 import { nodeYaml } from './helpers/remote.js';
 
-const HEAVY = ['ssh2', 'xstate', 'ajv', 'ajv-formats', 'yaml', 'chokidar', 'dockerode', 'tar-stream', 'ignore', 'ssh-config'];
+const HEAVY = ['ssh2', 'xstate', 'ajv', 'ajv-formats', 'yaml', 'chokidar', 'dockerode', 'tar-stream', 'ignore', 'ssh-config', 'etcd3', '@grpc/grpc-js'];
 
 describe('CLI start-up: modules loaded per command', () => {
   const { home, cleanup } = tempHome('vendetta-startup-');

@@ -56,6 +56,6 @@ describe('CLI start-up imports', () => {
     const all = externalsFrom(meta, entry, ['import-statement', 'dynamic-import']);
     // ajv and dockerode are not among them: schema.ts, the generated validators and the docker
     // client require() them on first need (a no-op apply loads neither).
-    for (const pkg of ['ssh2', 'xstate', 'yaml', 'chokidar']) expect(all).toContain(pkg);
+    for (const pkg of ['ssh2', 'xstate', 'yaml', 'chokidar', 'etcd3']) expect(all).toContain(pkg);
   });
 });

@@ -20,6 +20,7 @@ wait "$INCUS_PID"
 bash "$HERE/qemu.sh" down   # VMs left by tests, by pidfile
 bash "$HERE/bastion.sh" down
 bash "$HERE/git-repo.sh" down
+bash "$HERE/etcd.sh" down
 ts "stopping nodes"
 PIDS=()
 for d in "$W"/nodes/*/; do

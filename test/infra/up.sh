@@ -20,7 +20,8 @@ PKGS=(docker.io openssh-server busybox-static iproute2 sudo procps
       rsync                                                                   # sshproxy-image.sh, ssh-proxy tests
       lxd dnsmasq-base                                                        # lxd.sh
       incus-base incus-client                                                 # incus.sh (bookworm-backports, added below)
-      git)                                                                    # git-repo.sh
+      git                                                                     # git-repo.sh
+      etcd-server etcd-client)                                                # etcd.sh
 bash "$HERE/incus.sh" backports   # Incus is only there; apt prefers the main suite for everything else
 MISSING=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || MISSING+=("$p"); done
@@ -111,6 +112,7 @@ bash "$HERE/incus.sh" up > "$W/incus-up.log" 2>&1 &
 INCUS_PID=$!
 bash "$HERE/lxd.sh" up
 bash "$HERE/git-repo.sh" up   # a bare repository the nodes fetch source.git from -> $W/git.json
+bash "$HERE/etcd.sh" up       # 3 etcd members on 127.0.0.1:23791-23793 -> $W/etcd/endpoints
 if ! wait "$INCUS_PID"; then cat "$W/incus-up.log" >&2; echo "incus failed to start; see $W/incus-up.log" >&2; exit 1; fi
 cat "$W/incus-up.log"
 if [ "${VENDETTA_CLOUDIMG_WAIT:-1}" = 0 ]; then

@@ -18,7 +18,7 @@ import { hasVolumes } from '../model/volumes.js';
 import { networkTarget } from '../model/network.js';
 import type { LoadedSet } from '../reconcile/api.js';
 import type { AppliedRecord, StoreIdentity } from '../store/types.js';
-import { compareStrings, desiredServiceHash, desiredWorkspace, discoveryEnv, serviceEnv } from './desired.js';
+import { compareStrings, desiredServiceHash, desiredWorkspace, discoveryEnv } from './desired.js';
 import { envChanges, shortPath, specChanges } from './diff.js';
 import type { Conflict, FieldChange, Operation, OperationType, Plan } from './types.js';
 

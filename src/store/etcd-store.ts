@@ -22,9 +22,8 @@
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Etcd3, IKeyValue, Lease, Namespace } from 'etcd3';
-import type { EventRecord, Kind, Resource, ResourceId, ResourceStatus } from '../model/types.js';
-import { resourceId } from '../model/types.js';
-import { appliedRecord, checkApplySetName, normalizedInventory, parseId, selectEvents, withPrevious } from './records.js';
+import type { EventRecord, Kind, ResourceId } from '../model/types.js';
+import { checkApplySetName, normalizedInventory, parseId, RecordWrites, selectEvents } from './records.js';
 import { LockTimeoutError, type AppliedRecord, type LockInfo, type QuietMemo, type Store, type StoreIdentity } from './types.js';
 
 /** Every key of this store lives under it (a version segment, so a new layout can sit beside). */
@@ -121,7 +120,7 @@ function parseValue<T>(kv: IKeyValue, what: string): T {
   }
 }
 
-export class EtcdStore implements Store {
+export class EtcdStore extends RecordWrites implements Store {
   readonly home: string;
   readonly endpoints: string[];
   private readonly ns: Namespace;
@@ -133,6 +132,7 @@ export class EtcdStore implements Store {
     opts: EtcdStoreOptions,
     private readonly isRecoverable: (err: Error) => boolean,
   ) {
+    super();
     this.home = opts.home;
     this.endpoints = opts.endpoints;
     this.ns = client.namespace(opts.prefix ?? ETCD_PREFIX);
@@ -227,7 +227,7 @@ export class EtcdStore implements Store {
    * Read-modify-write of one record as a transaction on its mod revision, retried when another
    * writer got there first. `update` returning undefined, or the same bytes, writes nothing.
    */
-  private updateRecord<T>(id: ResourceId, update: (existing: AppliedRecord | undefined) => { record: AppliedRecord; result: T } | undefined): Promise<T | undefined> {
+  protected updateRecord<T>(id: ResourceId, update: (existing: AppliedRecord | undefined) => { record: AppliedRecord; result: T } | undefined): Promise<T | undefined> {
     const key = this.recordKey(id);
     return this.call(async () => {
       for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
@@ -247,23 +247,6 @@ export class EtcdStore implements Store {
       }
       throw new Error(`could not update ${id} in etcd: ${MAX_CONFLICT_RETRIES} conflicting writes in a row`);
     });
-  }
-
-  async putApplied(resource: Resource, applySet: string): Promise<AppliedRecord> {
-    const id = resourceId(resource.kind, resource.metadata.name);
-    const applied = await this.updateRecord(id, (existing) => {
-      const record = appliedRecord(existing, resource, applySet);
-      return { record, result: record };
-    });
-    return applied!;
-  }
-
-  async setStatus(id: ResourceId, status: ResourceStatus): Promise<void> {
-    await this.updateRecord(id, (existing) => (existing ? { record: { ...existing, status }, result: undefined } : undefined));
-  }
-
-  async setPrevious(id: ResourceId, previous: Pick<AppliedRecord, 'previousNodes' | 'previousWorkspaces'>): Promise<void> {
-    await this.updateRecord(id, (existing) => (existing ? { record: withPrevious(existing, previous), result: undefined } : undefined));
   }
 
   async remove(id: ResourceId): Promise<void> {

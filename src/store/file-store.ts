@@ -14,9 +14,8 @@ import { promises as fs, constants as fsConstants, readFileSync } from 'node:fs'
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { EventRecord, Kind, Resource, ResourceId, ResourceStatus } from '../model/types.js';
-import { resourceId } from '../model/types.js';
-import { appliedRecord, checkApplySetName, normalizedInventory, parseId, selectEvents, withPrevious } from './records.js';
+import type { EventRecord, Kind, ResourceId } from '../model/types.js';
+import { checkApplySetName, normalizedInventory, parseId, RecordWrites, selectEvents } from './records.js';
 import { LockTimeoutError, type AppliedRecord, type LockInfo, type QuietMemo, type Store, type StoreIdentity } from './types.js';
 
 export { canonicalResource, previousPlacements } from './records.js';
@@ -128,11 +127,13 @@ function processAlive(pid: number): boolean {
  */
 const queues = new Map<string, Promise<unknown>>();
 
-class FileStore implements Store {
+class FileStore extends RecordWrites implements Store {
   /** Lines in events.jsonl; counted on the first append, so read-only commands never read the file. */
   private eventLines: number | undefined;
 
-  constructor(readonly home: string) {}
+  constructor(readonly home: string) {
+    super();
+  }
 
   // Directories are made by the first write, not here: read-only commands (validate, get, a
   // rejected apply) must leave VENDETTA_HOME as they found it.
@@ -219,7 +220,7 @@ class FileStore implements Store {
   }
 
   /** Read-modify-write of one record; `update` returning undefined leaves it alone. */
-  private updateRecord<T>(id: ResourceId, update: (existing: AppliedRecord | undefined) => { record: AppliedRecord; result: T } | undefined): Promise<T | undefined> {
+  protected updateRecord<T>(id: ResourceId, update: (existing: AppliedRecord | undefined) => { record: AppliedRecord; result: T } | undefined): Promise<T | undefined> {
     const file = this.recordFile(id);
     return this.serialize(file, async () => {
       const { value: existing, text } = await readJsonText<AppliedRecord>(file);
@@ -245,24 +246,6 @@ class FileStore implements Store {
       }
     }
     return records;
-  }
-
-  async putApplied(resource: Resource, applySet: string): Promise<AppliedRecord> {
-    const id = resourceId(resource.kind, resource.metadata.name);
-    const applied = await this.updateRecord(id, (existing) => {
-      const record = appliedRecord(existing, resource, applySet);
-      return { record, result: record };
-    });
-    return applied!;
-  }
-
-  /** Status of a resource that was never applied (e.g. the implicit local node) is not kept. */
-  async setStatus(id: ResourceId, status: ResourceStatus): Promise<void> {
-    await this.updateRecord(id, (existing) => (existing ? { record: { ...existing, status }, result: undefined } : undefined));
-  }
-
-  async setPrevious(id: ResourceId, previous: Pick<AppliedRecord, 'previousNodes' | 'previousWorkspaces'>): Promise<void> {
-    await this.updateRecord(id, (existing) => (existing ? { record: withPrevious(existing, previous), result: undefined } : undefined));
   }
 
   remove(id: ResourceId): Promise<void> {

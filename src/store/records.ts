@@ -2,7 +2,7 @@
 // etcd-store.ts): pure functions of the record before and the request, no I/O. A backend only
 // decides how the read-modify-write is made safe (a per-file queue and the store lock, or an
 // etcd transaction on the key's revision).
-import type { EventRecord, Resource, ResourceId, ServiceResource, WorkspaceResource } from '../model/types.js';
+import type { EventRecord, Resource, ResourceId, ResourceStatus, ServiceResource, WorkspaceResource } from '../model/types.js';
 import { resourceId } from '../model/types.js';
 import type { AppliedRecord, PreviousPlacement } from './types.js';
 
@@ -99,4 +99,34 @@ export function selectEvents(history: EventRecord[], opts: { object?: ResourceId
   const matching = opts.object ? history.filter((e) => e.object === opts.object) : history;
   if (opts.limit === undefined || Number.isNaN(opts.limit)) return matching;
   return opts.limit > 0 ? matching.slice(-opts.limit) : [];
+}
+
+/**
+ * The record writes of the Store interface, the same for every backend once it has a safe
+ * read-modify-write (`updateRecord`).
+ */
+export abstract class RecordWrites {
+  /** One read-modify-write of a record; `update` returning undefined leaves it alone. */
+  protected abstract updateRecord<T>(
+    id: ResourceId,
+    update: (existing: AppliedRecord | undefined) => { record: AppliedRecord; result: T } | undefined,
+  ): Promise<T | undefined>;
+
+  async putApplied(resource: Resource, applySet: string): Promise<AppliedRecord> {
+    const id = resourceId(resource.kind, resource.metadata.name);
+    const applied = await this.updateRecord(id, (existing) => {
+      const record = appliedRecord(existing, resource, applySet);
+      return { record, result: record };
+    });
+    return applied!;
+  }
+
+  /** Status of a resource that was never applied (e.g. the implicit local node) is not kept. */
+  async setStatus(id: ResourceId, status: ResourceStatus): Promise<void> {
+    await this.updateRecord(id, (existing) => (existing ? { record: { ...existing, status }, result: undefined } : undefined));
+  }
+
+  async setPrevious(id: ResourceId, previous: Pick<AppliedRecord, 'previousNodes' | 'previousWorkspaces'>): Promise<void> {
+    await this.updateRecord(id, (existing) => (existing ? { record: withPrevious(existing, previous), result: undefined } : undefined));
+  }
 }

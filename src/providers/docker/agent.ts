@@ -22,6 +22,9 @@ import type { ExecOptions, ExecResult, Transport } from '../../transport/types.j
 /** The requester's exit code when no agent answers: the caller falls back to a docker exec. */
 export const NO_AGENT_EXIT = 75;
 
+/** How long a request may take when the caller sets no timeout (a start waits for "ready"). */
+const AGENT_TIMEOUT_MS = 120_000;
+
 /**
  * On the node, as the SSH user: hands the script (argument 2) to the agent of the state dir
  * (argument 1) and relays its stdout, stderr and exit code. Exit NO_AGENT_EXIT, having done
@@ -85,7 +88,9 @@ export function agentExec(
       }
       return dockerExec(argv, before ? undefined : opts);
     }
-    const res = await transport.exec(request, opts);
+    // Bounded: an agent that holds its FIFO but cannot answer (a paused container) must not hold
+    // the pass forever, where a docker exec would have failed at once.
+    const res = await transport.exec(request, { ...opts, timeoutMs: opts?.timeoutMs ?? AGENT_TIMEOUT_MS });
     return res.code === NO_AGENT_EXIT ? dockerExec(argv, before ? undefined : opts) : res;
   };
 }

@@ -109,11 +109,14 @@ export class KeeperClient {
       if (!(err instanceof KeeperUnavailable)) throw err;
       if (this.opts.start) {
         // The keeper connects to the nodes this command reaches as soon as it is up, so the next
-        // command finds their connections made (ConnectionKeeper.warmUp).
+        // command finds their connections made (ConnectionKeeper.warmUp). It is started as this
+        // command exits, not now: its start-up and its SSH handshakes would take the CPU this
+        // command's own work needs (on a two-core machine, a tenth of a cold apply).
         appendWarm(socketPath, { op: 'connect', node, options: t.options });
         if (!this.started) {
           this.started = true;
-          this.opts.start(socketPath);
+          const start = this.opts.start;
+          process.once('exit', () => start(socketPath));
         }
       }
       return undefined;

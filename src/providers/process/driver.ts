@@ -171,9 +171,23 @@ stop_in() {
   shift "$n"
   if [ "$#" -gt 0 ]; then stop_services "$@"; fi
 }
+# rm_all NAME DIR...: one rm for every DIR (a fork per workspace, twice over with the capture,
+# was most of a large delete's node CPU); what is left is retried alone below, to say why.
+rm_all() {
+  n=0
+  for a in "$@"; do
+    n=$((n + 1))
+    [ $((n % 2)) = 0 ] && set -- "$@" "$a"
+  done
+  shift "$n"
+  if [ "$#" -gt 0 ]; then rm -rf -- "$@" 2>/dev/null; fi
+}
 stop_in "$@"
+rm_all "$@"
 while [ "$#" -ge 2 ]; do
-  if ! e=$(rm -rf -- "$2" 2>&1); then printf 'failed\t%s\t%s\n' "$1" "$(printf '%s' "$e" | tr '\n' ' ')"; fi
+  if [ -e "$2" ] || [ -L "$2" ]; then
+    if ! e=$(rm -rf -- "$2" 2>&1); then printf 'failed\t%s\t%s\n' "$1" "$(printf '%s' "$e" | tr '\n' ' ')"; fi
+  fi
   shift 2
 done
 exit 0`;

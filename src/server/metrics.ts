@@ -103,7 +103,8 @@ export type Trigger = 'resync' | 'apply' | 'delete';
 export class ServerMetrics {
   readonly registry = new Registry()
     .define('vendetta_build_info', 'gauge', 'Always 1; the labels say which vendetta and Node.js serve this.')
-    .define('vendetta_pass_duration_seconds', 'histogram', 'Duration of reconcile passes (observe, plan, run), by what started them.', PASS_BUCKETS)
+    .define('vendetta_pass_duration_seconds', 'histogram', 'Duration of reconcile passes: observe every node, plan, run the operations.', PASS_BUCKETS)
+    .define('vendetta_passes_total', 'counter', 'Reconcile passes, by what started them (resync, apply, delete).')
     .define('vendetta_operations_total', 'counter', 'Operations the passes ran, by operation type and whether they completed.')
     .define('vendetta_drift_repairs_total', 'counter', 'Operations a resync pass planned to repair drift, by resource kind.')
     .define('vendetta_node_observation_latency_seconds', 'gauge', 'How long the last observation of each node took to answer.')
@@ -115,7 +116,9 @@ export class ServerMetrics {
   }
 
   pass(trigger: Trigger, report: PassReport): void {
-    this.registry.observe('vendetta_pass_duration_seconds', { trigger }, report.durationMs / 1000);
+    // One unlabelled histogram (what most parsers and dashboards expect); the trigger is counted beside it.
+    this.registry.observe('vendetta_pass_duration_seconds', {}, report.durationMs / 1000);
+    this.registry.inc('vendetta_passes_total', { trigger });
     for (const op of report.operations) this.registry.inc('vendetta_operations_total', { type: op.type, result: op.done ? 'done' : 'not_done' });
     for (const [node, ms] of report.nodeLatencyMs) this.registry.set('vendetta_node_observation_latency_seconds', { node }, ms / 1000);
   }

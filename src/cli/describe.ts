@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { openReadStore } from './read-store.js';
 import { renderTable, age } from '../output/table.js';
-import { resourceId, type ObservedVolume, type WorkspaceSpec } from '../model/types.js';
+import { resourceId, type EventRecord, type ObservedVolume, type WorkspaceSpec } from '../model/types.js';
 import type { AppliedRecord, Store } from '../store/types.js';
 import type { TransportPool } from '../transport/pool.js';
 import type { GlobalOptions } from './context.js';
@@ -41,7 +41,7 @@ export function registerDescribe(program: Command): void {
           const events = await store.events({ object: resourceId(r.kind, r.name), limit: 20 });
           lines.push('Events:');
           lines.push(events.length ? indent(renderTable(['AGE', 'TYPE', 'REASON', 'MESSAGE'],
-            events.map((e) => [age(e.time), e.type, e.reason, e.message])), 2) : '  <none>');
+            events.map((e) => [age(e.time), e.type, e.reason, withActor(e)])), 2) : '  <none>');
           blocks.push(lines.join('\n'));
         }
       } finally {
@@ -108,4 +108,9 @@ async function workspaceDiagnostics(store: Store, pool: TransportPool, r: Applie
 
 function indent(text: string, n: number): string {
   return text.split('\n').map((l) => ' '.repeat(n) + l).join('\n');
+}
+
+/** The event's message, with who asked when the message does not say it already ("applied by alice"). */
+function withActor(e: EventRecord): string {
+  return e.by && !e.message.includes(`by ${e.by}`) ? `${e.message} (by ${e.by})` : e.message;
 }

@@ -9,7 +9,9 @@ import { openStoreFrom, StoreSpecError } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import type { GlobalOptions } from './context.js';
 import { flagDuration } from './options.js';
-import { UsageError } from './errors.js';
+import { ExitError, UsageError } from './errors.js';
+import { VERSION } from '../version.js';
+import { renderTable, age } from '../output/table.js';
 
 interface ServeFlags {
   listen: string;
@@ -33,7 +35,7 @@ function isLoopback(host: string): boolean {
 }
 
 export function registerServe(program: Command): void {
-  program
+  const serve = program
     .command('serve')
     .description('run the coordination server: HTTP API, continuous reconcile, drift repair')
     .option('--listen <host:port>', 'address to listen on (loopback by default)', DEFAULT_LISTEN)
@@ -48,10 +50,10 @@ export function registerServe(program: Command): void {
       if (!isLoopback(host)) log(`warning: listening on ${host}, not loopback: the API is plain HTTP; put it behind TLS (e.g. an SSH tunnel)`);
 
       // The server's parts load here, not with every command (see main.ts).
-      const [{ createEngine }, { TransportPool }, { Coordinator }, { createApiServer, listen }, { EventHub, lockHeldStore }, { ensureToken, tokenPath }, { drivers }] =
+      const [{ createEngine }, { TransportPool }, { Coordinator }, { createApiServer, listen }, { EventHub, lockHeldStore }, { ensureToken, tokenPath }, { drivers }, { ServerMetrics }] =
         await Promise.all([
           import('../reconcile/engine.js'), import('../transport/pool.js'), import('../server/coordinator.js'), import('../server/http.js'),
-          import('../server/session.js'), import('../server/token.js'), import('./drivers.js'),
+          import('../server/session.js'), import('../server/token.js'), import('./drivers.js'), import('../server/metrics.js'),
         ]);
       const store = await openStoreOrUsage(flags.store);
       // A fresh VENDETTA_HOME: the store creates it lazily, but the token goes in first.
@@ -69,9 +71,10 @@ export function registerServe(program: Command): void {
       const pool = new TransportPool({ strictHostKeys: global.strictHostKeys });
       const hub = new EventHub();
       const engine = createEngine({ store: lockHeldStore(store), connect: (node) => pool.get(node), drivers: drivers(), events: hub.events });
-      const coordinator = new Coordinator({ store, engine, hub, resyncMs, log });
+      const metrics = new ServerMetrics(VERSION);
+      const coordinator = new Coordinator({ store, engine, hub, resyncMs, log, metrics });
       hub.subscribe({ onEvent: (e) => log(`${e.type === 'Warning' ? '!' : '•'} ${e.object} ${e.reason}: ${e.message}`) });
-      const server = createApiServer({ coordinator, store, hub, token });
+      const server = createApiServer({ coordinator, store, hub, token, metrics });
       const stateFile = path.join(store.home, 'server.json');
       try {
         const url = await listen(server, host, port);
@@ -91,6 +94,66 @@ export function registerServe(program: Command): void {
       }
       log('stopped');
     });
+  registerTokenCommands(serve);
+}
+
+/**
+ * `vendetta serve token create|list|revoke`: the server's tokens, written straight to the store
+ * `--store` names (no running server needed; a running one reads them on every request).
+ */
+function registerTokenCommands(serve: Command): void {
+  const token = serve.command('token').description('manage the tokens clients of `vendetta serve` use (roles: view, edit, admin)');
+  const storeOf = (cmd: Command) => openStoreOrUsage((cmd.optsWithGlobals() as { store?: string }).store);
+  token
+    .command('create <name>')
+    .description('make a token with a role and print it (shown only this once; the store keeps its SHA-256)')
+    .requiredOption('--role <role>', 'view (read only), edit (apply, delete) or admin')
+    .action(async (name: string, flags: { role: string }, cmd: Command) => {
+      const { checkTokenName, hashToken, newToken, parseRole } = await import('../server/auth.js');
+      let role;
+      try {
+        checkTokenName(name);
+        role = parseRole(flags.role);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      const secret = newToken();
+      await withStore(await storeOf(cmd), async (store) => {
+        const created = await store.createToken({ name, role, hash: hashToken(secret), created: new Date().toISOString() });
+        if (!created) throw new ExitError(`a token named "${name}" already exists`, 1, 'pick another name (a revoked name stays taken: its events name it)');
+      });
+      process.stderr.write(`token "${name}" (role ${role}) created; it is shown only this once, keep it (clients: VENDETTA_TOKEN or --token-file)\n`);
+      process.stdout.write(secret + '\n');
+    });
+  token
+    .command('list')
+    .description('the tokens: name, role, created, revoked (never the tokens themselves)')
+    .option('-o, --output <format>', 'text or json', 'text')
+    .action(async (flags: { output: string }, cmd: Command) => {
+      const tokens = await withStore(await storeOf(cmd), (store) => store.tokens());
+      const { OWNER } = await import('../server/auth.js');
+      if (flags.output === 'json') return void process.stdout.write(JSON.stringify(tokens.map(({ hash: _hash, ...t }) => t), null, 2) + '\n');
+      const rows = [[OWNER, 'admin', 'server.token', '-', '-'], ...tokens.map((t) => [t.name, t.role, t.created, t.revoked ? `revoked ${t.revoked}` : '-', age(t.created)])];
+      process.stdout.write(renderTable(['NAME', 'ROLE', 'CREATED', 'REVOKED', 'AGE'], rows) + '\n');
+    });
+  token
+    .command('revoke <name>')
+    .description('revoke a token: its requests get 401 at once (it stays listed)')
+    .action(async (name: string, _flags: unknown, cmd: Command) => {
+      const { OWNER } = await import('../server/auth.js');
+      if (name === OWNER) throw new UsageError(`"${OWNER}" is the server.token`, 'to replace it, delete $VENDETTA_HOME/server.token and restart vendetta serve');
+      const revoked = await withStore(await storeOf(cmd), (store) => store.revokeToken(name, new Date().toISOString()));
+      if (!revoked) throw new ExitError(`no token named "${name}"`, 1, 'see vendetta serve token list');
+      process.stdout.write(`token "${name}" revoked\n`);
+    });
+}
+
+async function withStore<T>(store: Store, work: (store: Store) => Promise<T>): Promise<T> {
+  try {
+    return await work(store);
+  } finally {
+    await store.close?.();
+  }
 }
 
 /** The store `--store` names; a malformed value is a usage error (exit 2) with an example. */

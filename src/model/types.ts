@@ -371,4 +371,6 @@ export interface EventRecord {
   type: 'Normal' | 'Warning';
   reason: string;
   message: string;
+  /** Who asked for the change that led to it: the server token's name (apply, delete through `vendetta serve`). */
+  by?: string;
 }

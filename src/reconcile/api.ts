@@ -1,7 +1,7 @@
 // What the CLI (and later the server) asks of the engine. Implemented by ./engine.ts.
 import type { DesiredSet, EventRecord, ObservedSet, ResourceId, ResourceStatus } from '../model/types.js';
 import type { ResolvedEnv } from '../model/env.js';
-import type { Plan } from '../plan/types.js';
+import type { OperationType, Plan } from '../plan/types.js';
 import type { LockInfo } from '../store/types.js';
 
 /** A validated manifest set with env references resolved (output of src/manifest). */
@@ -33,6 +33,8 @@ export interface ApplyOptions {
   pruneVolumes?: boolean;
   /** Replace these workspaces in the first pass even if they match their spec (onSync: rebuild). */
   rebuild?: string[];
+  /** Who asked (a server token's name): recorded as `by` on the events this apply writes, with an Applied event. */
+  actor?: string;
 }
 
 /** Volumes of a workspace that a delete or prune removed, or kept. */
@@ -91,6 +93,8 @@ export interface DeleteOptions {
   ignoreNotFound?: boolean;
   /** Also delete the deleted workspaces' volumes (found even when the workspace itself is gone). */
   volumes?: boolean;
+  /** Who asked (a server token's name): recorded as `by` on the events this delete writes. */
+  actor?: string;
 }
 
 export interface EngineEvents {
@@ -102,6 +106,17 @@ export interface EngineEvents {
   onPlan?: (plan: Plan, pass: number) => void;
   /** Another process holds the store lock: called once before waiting for it. */
   onLockWait?: (holder: LockInfo) => void;
+  /** After each pass (apply, delete, resync): how long it took, what it ran, how fast each node answered (metrics). */
+  onPassEnd?: (pass: PassReport) => void;
+}
+
+export interface PassReport {
+  /** From the start of the pass's observation to the end of its operations. */
+  durationMs: number;
+  /** The operations the pass ran, and whether each completed. */
+  operations: { type: OperationType; done: boolean }[];
+  /** How long each node observed took to answer (nodes that did not answer are absent). */
+  nodeLatencyMs: ReadonlyMap<string, number>;
 }
 
 export interface EngineApi {

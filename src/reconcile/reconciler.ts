@@ -226,7 +226,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
     plan: Plan,
     observation: Observation,
     applied: AppliedRecord[],
-    p: { applySet: string; signal: AbortSignal; noWait?: boolean; recheck?: ReadonlySet<ResourceId> },
+    p: { applySet: string; signal: AbortSignal; noWait?: boolean; recheck?: ReadonlySet<ResourceId>; actor?: string; started: number },
   ): Promise<PassResult> {
     const records = new Map(applied.map((r) => [r.id, r]));
     const planned = plannedStatuses(plan, records, new Date().toISOString());
@@ -245,7 +245,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
       transport: (node) => transportFor(observation.nodes.get(node)!),
       applySet: p.applySet,
       withNodeSlot: (node, work) => semaphore.run(node, work),
-      record: (e) => void recordEvent(e),
+      record: (e) => void recordEvent(p.actor ? { ...e, by: p.actor } : e),
       progress: (id, message) => events.onProgress?.(id, message),
       signal: p.signal,
       retry: opts.retry,
@@ -256,7 +256,15 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
     });
     const result = summarize({ set, plan, observation, applied, outcome, timedOut: p.signal.aborted, parsePortSpec: deps.parsePortSpec, now: new Date().toISOString() });
     await writeStatuses(store, result.statuses, records);
+    passEnd(p.started, observation, outcome);
     return { plan, outcome, result };
+  }
+
+  /** Reports a finished pass to whoever counts them (serve's /metrics); a quiet pass ran nothing. */
+  function passEnd(started: number, observation: Observation, outcome?: PassOutcome): void {
+    if (!events.onPassEnd) return;
+    const operations = (outcome?.units ?? []).flatMap((u) => (u.operation ? [{ type: u.operation.type, done: u.operationDone }] : []));
+    events.onPassEnd({ durationMs: performance.now() - started, operations, nodeLatencyMs: observation.latencyMs });
   }
 
 
@@ -479,6 +487,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
       for (let pass = 1; ; pass++) {
         // Stopped (watch, serve) or out of time while waiting: no further observation.
         if (pass > 1 && signal.aborted) break;
+        const started = performance.now();
         // Build contexts are hashed again each pass (stats only, for files seen unchanged): an
         // edited Dockerfile shows up in a resync loop (watch, serve) like any other change.
         const set = await withBuilds(loaded);
@@ -493,6 +502,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         let key: string | undefined;
         const keyOf = () => (key ??= quietKey(applied, observation.observed) + (set.builds?.size ? JSON.stringify([...set.builds]) : ''));
         if (last && loop.until === 'forever' && keyOf() === quiet) {
+          passEnd(started, observation);
           loop.onPass?.(last, pass);
           await sleep(loop.resyncMs ?? 30_000, signal);
           continue;
@@ -511,6 +521,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
           last = { converged: true, plan, operationsRun: 0, statuses: new Map(stored.statuses), failures: [], endpoints: new Map(stored.endpoints) };
           quiet = keyOf();
           events.onPlan?.(plan, pass);
+          passEnd(started, observation);
           loop.onPass?.(last, pass);
           if (loop.until === 'converged' || signal.aborted) break;
           await sleep(loop.resyncMs ?? 30_000, signal);
@@ -526,6 +537,8 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
           signal,
           noWait: loop.noWait,
           recheck: failedBefore,
+          actor: loop.actor,
+          started,
         });
         failedBefore = new Set(result.failures.map((f) => f.resource));
         quiet = memoizable && result.converged && result.failures.length === 0 ? keyOf() : undefined;
@@ -660,7 +673,11 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         for (const r of resources) {
           const before = stored.get(resourceId(r.kind, r.metadata.name));
           if (before?.applySet === applyOpts.applySet && JSON.stringify(before.resource) === JSON.stringify(r)) continue;
-          await store.putApplied(r, applyOpts.applySet);
+          const record = await store.putApplied(r, applyOpts.applySet);
+          // The audit line: who changed what the store holds (a no-op apply of the same spec writes none).
+          if (applyOpts.actor) {
+            void recordEvent({ object: record.id, type: 'Normal', reason: 'Applied', message: `applied by ${applyOpts.actor} (generation ${record.generation})`, by: applyOpts.actor });
+          }
         }
         const ids = resources.map((r) => resourceId(r.kind, r.metadata.name));
         // Without --prune, what the set no longer declares stays in its inventory for a later prune.
@@ -672,6 +689,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
 
     delete(ids, deleteOpts) {
       return withLock(`delete ${ids.join(' ')}`, deleteOpts.lockTimeoutMs, async () => {
+        const started = performance.now();
         const deadline = AbortSignal.timeout(deleteOpts.timeoutMs);
         const signal = deleteOpts.signal ? AbortSignal.any([deleteOpts.signal, deadline]) : deadline;
         const set = deleteOpts.set;
@@ -694,10 +712,14 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         const notFound = requested.filter((id) => !records.has(id) && !nodeOfSet(id) && !declaredAndPresent(id, set, observation));
         const live = withServices.filter((id) => !notFound.includes(id));
 
+        const actor = deleteOpts.actor;
+        const by = actor ? { by: actor } : {};
+        // The audit line: who asked for each delete, before anything is touched.
+        if (actor) for (const id of live) void recordEvent({ object: id, type: 'Normal', reason: 'DeleteRequested', message: `delete requested by ${actor}`, by: actor });
         const plan = planDeletionFn({ ids: live, applied, set, observed: observation.observed, identity: await loadIdentity(true) });
         const firstPlan = plan;
         events.onPlan?.(plan, 1);
-        const last = await runPass(undefined, plan, observation, applied, { applySet: 'default', signal });
+        const last = await runPass(undefined, plan, observation, applied, { applySet: 'default', signal, actor, started });
         const operationsRun = last.outcome.operationsRun;
         const deletedOn = new Map<ResourceId, Set<string>>();
         for (const u of last.outcome.units) {
@@ -733,7 +755,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
             if (users.length === 0) {
               await forget(r);
               report.deleted.push({ id: r.id, nodes: [] });
-              void recordEvent({ object: r.id, type: 'Normal', reason: 'Forgotten', message: `forgot node ${r.name}: no workspace record uses it` });
+              void recordEvent({ object: r.id, type: 'Normal', reason: 'Forgotten', message: `forgot node ${r.name}: no workspace record uses it`, ...by });
               continue;
             }
             // Never forget a node while records place workspaces on it: they could not be
@@ -743,7 +765,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
             const others = users.filter((u) => !live.includes(u));
             if (set || others.length === 0) {
               // Its workspaces in this delete are reported themselves; others of another set are theirs.
-              void recordEvent({ object: r.id, type: 'Normal', reason: 'Kept', message });
+              void recordEvent({ object: r.id, type: 'Normal', reason: 'Kept', message, ...by });
             } else {
               failures.push({ resource: r.id, node: r.name, reason: message, hint: `delete those first (vendetta delete ${others.map((u) => u.replace('/', ' ')).join('; vendetta delete ')})` });
             }
@@ -753,7 +775,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
           if (remains.length === 0) {
             await forget(r);
             report.deleted.push({ id: r.id, nodes: [...(deletedOn.get(r.id) ?? [])].sort() });
-            if (!deletedOn.has(r.id)) void recordEvent({ object: r.id, type: 'Normal', reason: 'Deleted', message: `forgot ${r.id}: no longer on its node` });
+            if (!deletedOn.has(r.id)) void recordEvent({ object: r.id, type: 'Normal', reason: 'Deleted', message: `forgot ${r.id}: no longer on its node`, ...by });
             continue;
           }
           const present = remains.filter((x) => x.why === 'present');
@@ -770,7 +792,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
             for (const x of remains) {
               const leftover = r.kind === 'Service' ? serviceLeftover(r.name, x.workspace, x.provider) : workspaceLeftover(observation.nodes.get(x.node), x.provider, x.workspace);
               report.forgotten.push({ id: r.id, node: x.node, leftover });
-              void recordEvent({ object: r.id, type: 'Warning', reason: 'ForgottenUnreachable', message: `forgot ${r.id} without deleting it: node ${x.node} could not be reached; it may still have ${leftover}` });
+              void recordEvent({ object: r.id, type: 'Warning', reason: 'ForgottenUnreachable', message: `forgot ${r.id} without deleting it: node ${x.node} could not be reached; it may still have ${leftover}`, ...by });
             }
             continue;
           }

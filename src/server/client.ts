@@ -143,5 +143,8 @@ export function remoteStore(client: ApiClient): Store {
     appendEvent: readOnly('appendEvent'),
     lock: readOnly('lock'),
     identity: readOnly('identity'),
+    tokens: readOnly('tokens'),
+    createToken: readOnly('createToken'),
+    revokeToken: readOnly('revokeToken'),
   };
 }

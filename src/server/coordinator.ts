@@ -15,6 +15,7 @@ import type { ManifestError } from '../manifest/errors.js';
 import type { ApplyResult, EngineEvents, LoadedSet } from '../reconcile/api.js';
 import type { Engine } from '../reconcile/engine.js';
 import type { AppliedRecord, Store } from '../store/types.js';
+import type { ServerMetrics, Trigger } from './metrics.js';
 import { driftEvents, EventHub, Mutex, nodeTransitions, ResyncLoop } from './session.js';
 import { isEmptySet, mergeSets, setFromBundle, withoutResources, type ApplyRequest, type PlanRequest } from './wire.js';
 
@@ -33,6 +34,8 @@ export interface CoordinatorOptions {
   /** Where fromEnv references are resolved after a restart (default process.env). */
   environ?: NodeJS.ProcessEnv;
   log?: (line: string) => void;
+  /** Fed from the engine's events (passes, drift, nodes, events) for /metrics. */
+  metrics?: ServerMetrics;
 }
 
 export class Coordinator {
@@ -42,6 +45,8 @@ export class Coordinator {
   private readonly loop: ResyncLoop;
   private nodePhases = new Map<string, string>();
   private resyncing = false;
+  /** What the engine is doing for an API request while the loop is stopped (for /metrics). */
+  private request: Trigger = 'apply';
   private lastPassAt?: string;
   private passes = 0;
 
@@ -57,8 +62,11 @@ export class Coordinator {
     opts.hub.subscribe({
       onPlan: (plan) => {
         if (!this.resyncing || plan.operations.length === 0) return;
+        opts.metrics?.drift(plan);
         for (const e of driftEvents(plan, new Date().toISOString())) void this.record(e);
       },
+      onPassEnd: (report) => opts.metrics?.pass(this.resyncing ? 'resync' : this.request, report),
+      onEvent: (e) => opts.metrics?.event(e.type),
     });
   }
 
@@ -115,9 +123,10 @@ export class Coordinator {
   }
 
   /** Validates, then stops the resync loop, applies (until converged), and resumes the loop. */
-  async apply(req: ApplyRequest, listener?: EngineEvents): Promise<ApplyResult> {
+  /** `actor`: the token's name, recorded on the events the apply writes. */
+  async apply(req: ApplyRequest, listener?: EngineEvents, actor?: string): Promise<ApplyResult> {
     const set = await this.validated(req.set);
-    return this.exclusive(listener, async () => {
+    return this.exclusive('apply', listener, async () => {
       const result = await this.opts.engine.apply(set, {
         applySet: req.applySet,
         prune: req.prune,
@@ -125,6 +134,7 @@ export class Coordinator {
         noWait: req.noWait,
         adopt: req.adopt === true,
         pruneVolumes: req.pruneVolumes === true,
+        actor,
       });
       this.sets.set(req.applySet, set);
       this.suspended.delete(req.applySet);
@@ -132,9 +142,15 @@ export class Coordinator {
     });
   }
 
-  async delete(ids: ResourceId[], timeoutMs: number, listener?: EngineEvents, flags: { force?: boolean; ignoreNotFound?: boolean; volumes?: boolean } = {}): Promise<ApplyResult> {
-    return this.exclusive(listener, async () => {
-      const result = await this.opts.engine.delete(ids, { timeoutMs, force: flags.force, ignoreNotFound: flags.ignoreNotFound, volumes: flags.volumes });
+  async delete(
+    ids: ResourceId[],
+    timeoutMs: number,
+    listener?: EngineEvents,
+    flags: { force?: boolean; ignoreNotFound?: boolean; volumes?: boolean } = {},
+    actor?: string,
+  ): Promise<ApplyResult> {
+    return this.exclusive('delete', listener, async () => {
+      const result = await this.opts.engine.delete(ids, { timeoutMs, force: flags.force, ignoreNotFound: flags.ignoreNotFound, volumes: flags.volumes, actor });
       for (const [name, set] of this.sets) {
         const rest = withoutResources(set, ids);
         if (isEmptySet(rest)) this.sets.delete(name);
@@ -150,10 +166,11 @@ export class Coordinator {
     return built.set;
   }
 
-  private exclusive<T>(listener: EngineEvents | undefined, work: () => Promise<T>): Promise<T> {
+  private exclusive<T>(request: Trigger, listener: EngineEvents | undefined, work: () => Promise<T>): Promise<T> {
     return this.mutex.run(async () => {
       await this.loop.stop();
       this.resyncing = false;
+      this.request = request;
       const unsubscribe = listener ? this.opts.hub.subscribe(listener) : () => undefined;
       try {
         return await work();
@@ -176,6 +193,7 @@ export class Coordinator {
     this.lastPassAt = now;
     const { events, phases } = nodeTransitions(this.nodePhases, result.statuses, now);
     this.nodePhases = phases;
+    for (const [id, phase] of phases) this.opts.metrics?.nodeReady(id.slice('node/'.length), phase === 'Ready');
     for (const e of events) await this.record(e);
   }
 

@@ -1,5 +1,5 @@
 // The coordination server's HTTP API (node:http, JSON under /api/v1, bearer token on every
-// request). Long operations (apply, delete) stream NDJSON when the client asks for it
+// request, checked against the token's role: see ./auth.ts) and /metrics. Long operations (apply, delete) stream NDJSON when the client asks for it
 // (Accept: application/x-ndjson): plans, events and progress as they happen, then the result.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,7 +8,8 @@ import type { ApplyResult, EngineEvents } from '../reconcile/api.js';
 import type { Store } from '../store/types.js';
 import { Coordinator, InvalidSetError } from './coordinator.js';
 import type { EventHub } from './session.js';
-import { authorized } from './token.js';
+import { allows, bearer, identify, requiredRole, type Principal } from './auth.js';
+import { CONTENT_TYPE, type ServerMetrics } from './metrics.js';
 import { API_PREFIX, toWireResult, type ApplyRequest, type PlanRequest, type StreamMessage } from './wire.js';
 
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -27,7 +28,9 @@ export interface ApiServerOptions {
   coordinator: Coordinator;
   store: Store;
   hub: EventHub;
+  /** The owner's server.token: an implicit admin named "owner". Other tokens are in the store. */
   token: string;
+  metrics?: ServerMetrics;
 }
 
 export function createApiServer(opts: ApiServerOptions): http.Server {
@@ -56,13 +59,18 @@ export function listen(server: http.Server, host: string, port: number): Promise
 
 async function handle(opts: ApiServerOptions, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
-  if (!url.pathname.startsWith(API_PREFIX + '/')) throw new HttpError(404, `no such endpoint ${url.pathname}`, `the API lives under ${API_PREFIX}`);
-  if (!authorized(req.headers.authorization, opts.token)) {
-    throw new HttpError(401, 'missing or wrong bearer token', 'send Authorization: Bearer <token from $VENDETTA_HOME/server.token>');
-  }
-  const route = url.pathname.slice(API_PREFIX.length);
-  const { coordinator, store } = opts;
   const method = req.method ?? 'GET';
+  if (url.pathname === '/metrics' && opts.metrics) {
+    // Same tokens as the API; any role may read them (Prometheus: bearer_token_file).
+    await authorize(opts, req, 'view', `${method} /metrics`);
+    if (method !== 'GET') throw new HttpError(405, 'use GET /metrics');
+    res.writeHead(200, { 'content-type': CONTENT_TYPE, 'cache-control': 'no-store' });
+    return void res.end(opts.metrics.render());
+  }
+  if (!url.pathname.startsWith(API_PREFIX + '/')) throw new HttpError(404, `no such endpoint ${url.pathname}`, `the API lives under ${API_PREFIX}`);
+  const route = url.pathname.slice(API_PREFIX.length);
+  const who = await authorize(opts, req, requiredRole(method, route), `${method} ${url.pathname}`);
+  const { coordinator, store } = opts;
   const parts = route.split('/').filter(Boolean).map(decodeURIComponent);
 
   if (method === 'GET' && route === '/healthz') return sendJson(res, 200, coordinator.health());
@@ -80,7 +88,7 @@ async function handle(opts: ApiServerOptions, req: http.IncomingMessage, res: ht
     }
     if (method === 'DELETE') {
       const timeoutMs = Number(url.searchParams.get('timeoutMs') ?? 300_000);
-      return runStreamed(req, res, (listener) => coordinator.delete([id], timeoutMs, listener));
+      return runStreamed(req, res, (listener) => coordinator.delete([id], timeoutMs, listener, {}, who.name));
     }
   }
   if (method === 'GET' && route === '/events') return streamEvents(opts, url, req, res);
@@ -96,15 +104,34 @@ async function handle(opts: ApiServerOptions, req: http.IncomingMessage, res: ht
   }
   if (method === 'POST' && route === '/apply') {
     const body = (await readJson(req)) as ApplyRequest;
-    return runStreamed(req, res, (listener) => coordinator.apply(body, listener));
+    return runStreamed(req, res, (listener) => coordinator.apply(body, listener, who.name));
   }
   if (method === 'POST' && route === '/delete') {
     const body = (await readJson(req)) as { ids: ResourceId[]; timeoutMs?: number; force?: boolean; ignoreNotFound?: boolean; volumes?: boolean };
     if (!Array.isArray(body.ids)) throw new HttpError(400, 'body.ids must be a list of resource ids ("workspace/api")');
     const flags = { force: body.force === true, ignoreNotFound: body.ignoreNotFound === true, volumes: body.volumes === true };
-    return runStreamed(req, res, (listener) => coordinator.delete(body.ids, body.timeoutMs ?? 300_000, listener, flags));
+    return runStreamed(req, res, (listener) => coordinator.delete(body.ids, body.timeoutMs ?? 300_000, listener, flags, who.name));
   }
   throw new HttpError(404, `no such endpoint: ${method} ${url.pathname}`);
+}
+
+/**
+ * Who sent the request, if their token may do `what` (which needs role `needed`): 401 for no,
+ * an unknown or a revoked token, 403 for a role too low. The owner's token is checked first,
+ * so its requests never read the store.
+ */
+async function authorize(opts: ApiServerOptions, req: http.IncomingMessage, needed: Principal['role'], what: string): Promise<Principal> {
+  const given = bearer(req.headers.authorization);
+  let who = identify(given, opts.token, []);
+  if (!who && given) who = identify(given, opts.token, await opts.store.tokens());
+  if (who === 'revoked') throw new HttpError(401, 'this token was revoked', 'ask an admin for a new one (vendetta serve token create NAME --role view|edit|admin)');
+  if (!who) {
+    throw new HttpError(401, 'missing or unknown bearer token', 'send Authorization: Bearer <token>: $VENDETTA_HOME/server.token on the server, or one made by `vendetta serve token create`');
+  }
+  if (!allows(who.role, needed)) {
+    throw new HttpError(403, `token "${who.name}" has role ${who.role}; ${what} needs role ${needed}`, `ask an admin for a token with role ${needed} (vendetta serve token create NAME --role ${needed})`);
+  }
+  return who;
 }
 
 /**

@@ -97,6 +97,7 @@ export class EventHub {
     onProgress: (r: ResourceId, m: string) => this.each((l) => l.onProgress?.(r, m)),
     onPlan: (p: Plan, pass: number) => this.each((l) => l.onPlan?.(p, pass)),
     onLockWait: (h) => this.each((l) => l.onLockWait?.(h)),
+    onPassEnd: (p) => this.each((l) => l.onPassEnd?.(p)),
   };
   subscribe(listener: EngineEvents): () => void {
     this.listeners.add(listener);

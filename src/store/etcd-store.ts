@@ -8,6 +8,7 @@
 //   <prefix>events/<time>-<random>  one EventRecord each; ordered by create revision; newest N kept
 //   <prefix>identity                StoreIdentity: created once (a transaction on "absent")
 //   <prefix>lock                    LockInfo, attached to the holder's lease
+//   <prefix>tokens/<name>           TokenRecord: a server token's name, role and SHA-256 (never the token)
 //
 // Consistency: every read is linearizable (etcd's default), and every read-modify-write of a
 // record is a transaction that commits only if the key's mod revision is still the one read
@@ -24,7 +25,7 @@ import { randomBytes } from 'node:crypto';
 import type { Etcd3, IKeyValue, Lease, Namespace } from 'etcd3';
 import type { EventRecord, Kind, ResourceId } from '../model/types.js';
 import { checkApplySetName, normalizedInventory, parseId, RecordWrites, selectEvents } from './records.js';
-import { LockTimeoutError, type AppliedRecord, type LockInfo, type QuietMemo, type Store, type StoreIdentity } from './types.js';
+import { LockTimeoutError, type AppliedRecord, type LockInfo, type QuietMemo, type Store, type StoreIdentity, type TokenRecord } from './types.js';
 
 /** Every key of this store lives under it (a version segment, so a new layout can sit beside). */
 export const ETCD_PREFIX = '/vendetta/v1/';
@@ -314,6 +315,41 @@ export class EtcdStore extends RecordWrites implements Store {
       }
       const res = await range.sort('Create', 'Ascend').exec();
       return selectEvents(res.kvs.map((kv) => parseValue<EventRecord>(kv, 'an event')), opts);
+    });
+  }
+
+  tokens(): Promise<TokenRecord[]> {
+    return this.call(async () => {
+      const res = await this.ns.getAll().prefix('tokens/').sort('Key', 'Ascend').exec();
+      return res.kvs.map((kv) => parseValue<TokenRecord>(kv, kv.key.toString()));
+    });
+  }
+
+  /** Created only while absent (a transaction on create revision 0): two creators of one name, one wins. */
+  createToken(token: TokenRecord): Promise<boolean> {
+    const key = `tokens/${token.name}`;
+    return this.call(async () => {
+      const txn = await this.ns.if(key, 'Create', '==', 0).then(this.ns.put(key).value(JSON.stringify(token))).commit();
+      return txn.succeeded;
+    });
+  }
+
+  /** A transaction on the record's mod revision, redone when another writer got there first. */
+  revokeToken(name: string, at: string): Promise<boolean> {
+    const key = `tokens/${name}`;
+    return this.call(async () => {
+      for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
+        const kv = (await this.ns.get(key).exec()).kvs[0];
+        if (!kv) return false;
+        const token = parseValue<TokenRecord>(kv, key);
+        if (token.revoked) return true;
+        const txn = await this.ns
+          .if(key, 'Mod', '==', kv.mod_revision)
+          .then(this.ns.put(key).value(JSON.stringify({ ...token, revoked: at })))
+          .commit();
+        if (txn.succeeded) return true;
+      }
+      throw new Error(`could not revoke token ${name} in etcd: ${MAX_CONFLICT_RETRIES} conflicting writes in a row`);
     });
   }
 

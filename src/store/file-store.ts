@@ -6,6 +6,7 @@
 //   events.jsonl, events.1.jsonl   recent events; rotated so each file keeps ~EVENTS_PER_FILE lines
 //   lock                           LockInfo of the process allowed to mutate
 //   identity.json                  StoreIdentity: owner id/name on node objects, hash key (0600)
+//   tokens.json                    TokenRecord[]: the server's tokens, hashes only (0600)
 //
 // Every file write is crash-safe (temp file in the same directory, fsync, rename): a reader sees
 // the old content or the new, never half of it. A write that would not change a file's bytes is
@@ -16,7 +17,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { EventRecord, Kind, ResourceId } from '../model/types.js';
 import { checkApplySetName, normalizedInventory, parseId, RecordWrites, selectEvents } from './records.js';
-import { LockTimeoutError, type AppliedRecord, type LockInfo, type QuietMemo, type Store, type StoreIdentity } from './types.js';
+import { LockTimeoutError, type AppliedRecord, type LockInfo, type QuietMemo, type Store, type StoreIdentity, type TokenRecord } from './types.js';
 
 export { canonicalResource, previousPlacements } from './records.js';
 
@@ -326,6 +327,37 @@ class FileStore extends RecordWrites implements Store {
       }
     }
     return events;
+  }
+
+  private get tokensFile(): string {
+    return path.join(this.home, 'tokens.json');
+  }
+
+  async tokens(): Promise<TokenRecord[]> {
+    return (await readJson<TokenRecord[]>(this.tokensFile)) ?? [];
+  }
+
+  /** Read-modify-write of tokens.json; `update` returning undefined writes nothing. */
+  private updateTokens(update: (tokens: TokenRecord[]) => TokenRecord[] | undefined): Promise<boolean> {
+    const file = this.tokensFile;
+    return this.serialize(file, async () => {
+      const { value, text } = await readJsonText<TokenRecord[]>(file);
+      const next = update(value ?? []);
+      if (!next) return false;
+      await writeIfChanged(file, jsonText([...next].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))), text);
+      return true;
+    });
+  }
+
+  createToken(token: TokenRecord): Promise<boolean> {
+    return this.updateTokens((tokens) => (tokens.some((t) => t.name === token.name) ? undefined : [...tokens, token]));
+  }
+
+  revokeToken(name: string, at: string): Promise<boolean> {
+    return this.updateTokens((tokens) => {
+      if (!tokens.some((t) => t.name === name)) return undefined;
+      return tokens.map((t) => (t.name === name ? { ...t, revoked: t.revoked ?? at } : t));
+    });
   }
 
   private async readDirSafe(dir: string): Promise<string[]> {

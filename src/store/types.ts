@@ -57,6 +57,19 @@ export interface QuietMemo {
   endpoints: [ResourceId, string][];
 }
 
+export type Role = 'view' | 'edit' | 'admin';
+
+/** A server token (vendetta serve token create): only its SHA-256 is kept, never the token. */
+export interface TokenRecord {
+  name: string;
+  role: Role;
+  /** SHA-256 of the token, hex. */
+  hash: string;
+  created: string;
+  /** When it was revoked; a revoked token is kept (listed, and answered 401 with a hint). */
+  revoked?: string;
+}
+
 export interface Store {
   readonly home: string;
   /**
@@ -82,6 +95,12 @@ export interface Store {
   appendEvent(event: EventRecord): Promise<void>;
   /** Most recent last; filtered by object id when given. */
   events(opts?: { object?: ResourceId; limit?: number }): Promise<EventRecord[]>;
+  /** The server's tokens, by name. */
+  tokens(): Promise<TokenRecord[]>;
+  /** Adds a token; false (nothing written) when one with that name exists, revoked or not. */
+  createToken(token: TokenRecord): Promise<boolean>;
+  /** Marks the token revoked at `at`; false when there is no such token. Revoking twice keeps the first time. */
+  revokeToken(name: string, at: string): Promise<boolean>;
   /**
    * Exclusive lock for mutating commands. Waits while another process holds it, calling
    * `onWait` once with the holder; throws LockTimeoutError after timeoutMs.

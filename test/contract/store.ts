@@ -4,7 +4,7 @@
 // inodes, etcd revisions and leases, the event bound) is tested beside each backend instead.
 import { afterEach, describe, expect, it } from 'vitest';
 import { API_VERSION, type EventRecord, type ResourceStatus, type ServiceResource, type WorkspaceResource } from '../../src/model/types.js';
-import { LockTimeoutError, type LockInfo, type QuietMemo, type Store } from '../../src/store/types.js';
+import { LockTimeoutError, type LockInfo, type QuietMemo, type Store, type TokenRecord } from '../../src/store/types.js';
 
 export interface StoreFixture {
   store: Store;
@@ -265,6 +265,36 @@ export function storeContract(backend: string, open: () => Promise<StoreFixture>
         // The timed-out taker left nothing behind: the lock is free.
         const again = await other.lock('apply', { timeoutMs: 5_000 });
         await again();
+      });
+    });
+
+    describe('tokens', () => {
+      const token = (name: string, role: 'view' | 'edit' | 'admin' = 'view'): TokenRecord => ({ name, role, hash: 'ab'.repeat(32), created: '2026-12-01T00:00:00.000Z' });
+
+      it('create, list in name order, refuse a second token of one name, revoke once', async () => {
+        const f = await fresh();
+        expect(await f.store.tokens()).toEqual([]);
+        expect(await f.store.createToken(token('bob', 'edit'))).toBe(true);
+        expect(await f.store.createToken(token('alice'))).toBe(true);
+        expect(await f.store.createToken(token('bob', 'admin'))).toBe(false);
+        const b = await another(f);
+        expect(await b.tokens()).toEqual([token('alice'), token('bob', 'edit')]);
+        expect(await b.revokeToken('alice', '2026-12-01T01:00:00.000Z')).toBe(true);
+        expect(await f.store.revokeToken('alice', '2026-12-01T02:00:00.000Z')).toBe(true);
+        expect(await f.store.revokeToken('carol', '2026-12-01T02:00:00.000Z')).toBe(false);
+        expect(await f.store.tokens()).toEqual([{ ...token('alice'), revoked: '2026-12-01T01:00:00.000Z' }, token('bob', 'edit')]);
+        // A revoked name stays taken: its events still name it.
+        expect(await f.store.createToken(token('alice', 'admin'))).toBe(false);
+      });
+
+      it('two instances creating tokens at once keep every one; one name, one winner', async () => {
+        const f = await fresh();
+        const b = await another(f);
+        const made = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? b : f.store).createToken(token(`t${i}`))));
+        expect(made).toEqual(Array(10).fill(true));
+        const same = await Promise.all([f.store.createToken(token('same', 'edit')), b.createToken(token('same', 'admin'))]);
+        expect(same.filter(Boolean)).toHaveLength(1);
+        expect((await f.store.tokens()).map((t) => t.name)).toEqual(['same', ...Array.from({ length: 10 }, (_, i) => `t${i}`)]);
       });
     });
 

@@ -778,3 +778,65 @@ describe('volumes', () => {
     expect([...volumes]).toEqual(['local/a/data']);
   });
 });
+
+describe('who asked (actor)', () => {
+  it('an apply with an actor records Applied by it for each changed record, and its pass events carry `by`; without one, none', async () => {
+    const set = loadedSet([workspace('api'), service('web', 'api')]);
+    await engine.apply(set, opts({ actor: 'alice' }));
+    const api = events.filter((e) => e.object === 'workspace/api');
+    expect(api.map((e) => [e.reason, e.message, e.by])).toEqual([
+      ['Applied', 'applied by alice (generation 1)', 'alice'],
+      ['Created', expect.any(String), 'alice'],
+    ]);
+    expect(events.filter((e) => e.object === 'service/web').every((e) => e.by === 'alice')).toBe(true);
+    expect((await store.events({ object: 'workspace/api' })).map((e) => e.by)).toEqual(['alice', 'alice']);
+    // The same spec again: nothing changed in the store, so no Applied line.
+    events.length = 0;
+    await engine.apply(set, opts({ actor: 'bob' }));
+    expect(events).toEqual([]);
+    // Embedded (no actor): no Applied line, no `by`.
+    await engine.apply(loadedSet([workspace('api', { image: 'b' }), service('web', 'api')]), opts());
+    expect(events.some((e) => e.reason === 'Applied' || 'by' in e)).toBe(false);
+  });
+
+  it('a delete with an actor records DeleteRequested by it, and its events carry `by`', async () => {
+    await engine.apply(loadedSet([workspace('api')]), opts());
+    events.length = 0;
+    const result = await engine.delete(['workspace/api'], { timeoutMs: 20_000, actor: 'carol' });
+    expect(result.failures).toEqual([]);
+    expect(events.map((e) => [e.reason, e.by])).toEqual([
+      ['DeleteRequested', 'carol'],
+      ['Deleted', 'carol'],
+    ]);
+    expect(events[0]!.message).toBe('delete requested by carol');
+  });
+
+  it('every pass is reported with its duration, operations and node latency', async () => {
+    const reports: import('../../../src/reconcile/api.js').PassReport[] = [];
+    const counted = createEngine({
+      store,
+      connect: world.connect,
+      drivers: { process: world.driver() },
+      events: { onPassEnd: (r) => reports.push(r) },
+      serviceManagerFn: world.serviceManager,
+      retry: { baseMs: 1, capMs: 5, maxAttempts: 2 },
+      servicePollMs: 1,
+      serviceStableMs: 0,
+      retryDelayMs: 1,
+    });
+    try {
+      await counted.apply(loadedSet([workspace('api'), service('web', 'api')]), opts());
+      expect(reports).toHaveLength(1);
+      expect(reports[0]!.operations).toEqual([
+        { type: 'create-workspace', done: true },
+        { type: 'start-service', done: true },
+      ]);
+      expect(reports[0]!.durationMs).toBeGreaterThan(0);
+      expect([...reports[0]!.nodeLatencyMs.keys()]).toEqual(['local']);
+      await counted.delete(['workspace/api'], { timeoutMs: 20_000 });
+      expect(reports[1]!.operations).toEqual([{ type: 'delete-workspace', done: true }]);
+    } finally {
+      await counted.close();
+    }
+  });
+});

@@ -17,6 +17,9 @@ import { ApiClient, remoteEngine, remoteStore, ServerError } from '../../../src/
 import { openStore } from '../../../src/store/file-store.js';
 import type { Store } from '../../../src/store/types.js';
 import { setFromBundle } from '../../../src/server/wire.js';
+import { hashToken, newToken } from '../../../src/server/auth.js';
+import { ServerMetrics } from '../../../src/server/metrics.js';
+import parsePrometheus from 'parse-prometheus-text-format';
 
 const plan = { operations: [], unreachable: [] };
 const ok = (set: LoadedSet): ApplyResult => ({
@@ -31,6 +34,8 @@ const ok = (set: LoadedSet): ApplyResult => ({
 /** Records what the coordinator asks of the engine; the resync loop waits for its abort. */
 function stubEngine(store: Store, hub: EventHub) {
   const calls: string[] = [];
+  /** Who each apply and delete was for (the token's name the coordinator passed on). */
+  const actors: string[] = [];
   const engine: Engine = {
     async plan() {
       calls.push('plan');
@@ -38,13 +43,15 @@ function stubEngine(store: Store, hub: EventHub) {
     },
     async apply(set, opts) {
       calls.push(`apply ${opts.applySet} ${[...set.desired.workspaces.keys()].join(',')}`);
+      actors.push(`apply ${opts.actor}`);
       for (const r of set.desired.workspaces.values()) await store.putApplied(r, opts.applySet);
       hub.events.onPlan?.(plan, 1);
       hub.events.onEvent?.({ time: 't', object: 'workspace/api', type: 'Normal', reason: 'Created', message: 'created' });
       return ok(set);
     },
-    async delete(ids) {
+    async delete(ids, opts) {
       calls.push(`delete ${ids.join(',')}`);
+      actors.push(`delete ${opts.actor}`);
       for (const id of ids) await store.remove(id);
       return ok({ desired: { nodes: new Map(), workspaces: new Map(), services: new Map() }, env: new Map() });
     },
@@ -55,7 +62,7 @@ function stubEngine(store: Store, hub: EventHub) {
     },
     async close() {},
   };
-  return { engine, calls };
+  return { engine, calls, actors };
 }
 
 const workspace = (name: string, line: number): Resource =>
@@ -72,17 +79,21 @@ let url: string;
 let token: string;
 let calls: string[];
 let coordinator: Coordinator;
+let actors: string[];
+let store: Store;
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'vendetta-unit-http-'));
-  const store = await openStore(home);
+  store = await openStore(home);
   token = await ensureToken(home);
   const hub = new EventHub();
   const stub = stubEngine(lockHeldStore(store), hub);
   calls = stub.calls;
-  coordinator = new Coordinator({ store, engine: stub.engine, hub, resyncMs: 60_000 });
+  actors = stub.actors;
+  const metrics = new ServerMetrics('0.0.0-test');
+  coordinator = new Coordinator({ store, engine: stub.engine, hub, resyncMs: 60_000, metrics });
   await coordinator.start();
-  server = createApiServer({ coordinator, store, hub, token });
+  server = createApiServer({ coordinator, store, hub, token, metrics });
   url = await listen(server, '127.0.0.1', 0);
 });
 
@@ -152,5 +163,58 @@ describe('coordination server API', () => {
     expect(((await res.json()) as { record: { name: string } }).record.name).toBe('api');
     expect((await fetch(`${url}/api/v1/resources/gadget/api`, auth)).status).toBe(400);
     expect((await fetch(`${url}/api/v1/resources/workspace/zzz`, auth)).status).toBe(404);
+  });
+});
+
+describe('users and roles', () => {
+  const tokens: Record<string, string> = {};
+  beforeAll(async () => {
+    for (const [name, role] of [['vera', 'view'], ['ed', 'edit'], ['gone', 'edit']] as const) {
+      tokens[name] = newToken();
+      expect(await store.createToken({ name, role, hash: hashToken(tokens[name]!), created: new Date().toISOString() })).toBe(true);
+    }
+    expect(await store.revokeToken('gone', new Date().toISOString())).toBe(true);
+  });
+  const as = (name: string) => ({ authorization: `Bearer ${name === 'owner' ? token : tokens[name]}` });
+  const applyBody = (name: string) => JSON.stringify({ set: { resources: [workspace(name, 1)], env: {} }, applySet: 'roles', prune: false, timeoutMs: 1000 });
+
+  it('view reads (and plans) but gets 403 naming the role needed on apply and delete; nothing runs', async () => {
+    expect((await fetch(`${url}/api/v1/resources`, { headers: as('vera') })).status).toBe(200);
+    expect((await fetch(`${url}/api/v1/plan`, { method: 'POST', headers: as('vera'), body: applyBody('v1') })).status).toBe(200);
+    const before = calls.length;
+    const apply = await fetch(`${url}/api/v1/apply`, { method: 'POST', headers: as('vera'), body: applyBody('v1') });
+    expect(apply.status).toBe(403);
+    expect(await apply.json()).toMatchObject({ error: 'token "vera" has role view; POST /api/v1/apply needs role edit', hint: expect.stringContaining('--role edit') });
+    const del = await fetch(`${url}/api/v1/resources/workspace/api`, { method: 'DELETE', headers: as('vera') });
+    expect(del.status).toBe(403);
+    expect((await fetch(`${url}/api/v1/delete`, { method: 'POST', headers: as('vera'), body: '{"ids":["workspace/api"]}' })).status).toBe(403);
+    expect(calls.length).toBe(before);
+  });
+
+  it('a revoked token gets 401 saying so; an unknown one 401 with where tokens come from', async () => {
+    const revoked = await fetch(`${url}/api/v1/healthz`, { headers: as('gone') });
+    expect(revoked.status).toBe(401);
+    expect(await revoked.json()).toMatchObject({ error: 'this token was revoked', hint: expect.stringContaining('token create') });
+    const unknown = await fetch(`${url}/api/v1/healthz`, { headers: { authorization: `Bearer ${newToken()}` } });
+    expect(unknown.status).toBe(401);
+    expect(await unknown.json()).toMatchObject({ error: 'missing or unknown bearer token', hint: expect.stringContaining('server.token') });
+  });
+
+  it('edit applies and deletes, and the engine is told who asked; the owner token is "owner"', async () => {
+    actors.length = 0;
+    expect((await fetch(`${url}/api/v1/apply`, { method: 'POST', headers: as('ed'), body: applyBody('e1') })).status).toBe(200);
+    expect((await fetch(`${url}/api/v1/resources/workspace/e1`, { method: 'DELETE', headers: as('ed') })).status).toBe(200);
+    expect((await fetch(`${url}/api/v1/apply`, { method: 'POST', headers: as('owner'), body: applyBody('o1') })).status).toBe(200);
+    expect(actors).toEqual(['apply ed', 'delete ed', 'apply owner']);
+  });
+
+  it('/metrics needs a token (any role) and parses as Prometheus text', async () => {
+    expect((await fetch(`${url}/metrics`)).status).toBe(401);
+    expect((await fetch(`${url}/metrics`, { headers: as('gone') })).status).toBe(401);
+    const res = await fetch(`${url}/metrics`, { headers: as('vera') });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+    const names = parsePrometheus(await res.text()).map((f) => f.name);
+    expect(names).toEqual(expect.arrayContaining(['vendetta_build_info', 'vendetta_pass_duration_seconds', 'vendetta_operations_total', 'vendetta_drift_repairs_total', 'vendetta_node_observation_latency_seconds']));
   });
 });

@@ -16,6 +16,7 @@ import type { ApplyResult, EngineEvents, LoadedSet } from '../reconcile/api.js';
 import type { Engine } from '../reconcile/engine.js';
 import type { AppliedRecord, Store } from '../store/types.js';
 import { driftEvents, EventHub, Mutex, nodeTransitions, ResyncLoop } from './session.js';
+import { resolveSources, type SourceStore } from './sources.js';
 import { isEmptySet, mergeSets, setFromBundle, withoutResources, type ApplyRequest, type PlanRequest } from './wire.js';
 
 export class InvalidSetError extends Error {
@@ -30,6 +31,8 @@ export interface CoordinatorOptions {
   engine: Engine;
   hub: EventHub;
   resyncMs: number;
+  /** Uploaded source trees (src/server/sources.ts); without it a workspace naming a digest is refused. */
+  sources?: SourceStore;
   /** Where fromEnv references are resolved after a restart (default process.env). */
   environ?: NodeJS.ProcessEnv;
   log?: (line: string) => void;
@@ -84,7 +87,14 @@ export class Coordinator {
         this.suspended.set(applySet, built.errors.map((e) => e.message).join('; '));
         continue;
       }
-      this.sets.set(applySet, built.set);
+      // An upload gone from $VENDETTA_HOME/sources: suspended like a secret that cannot be read.
+      const resolved = await resolveSources(built.set, this.opts.sources);
+      if (resolved.errors.length > 0) {
+        this.suspended.set(applySet, resolved.errors.map((e) => e.message).join('; '));
+        this.log(`apply set ${applySet} suspended until it is applied again: ${resolved.errors.map((e) => e.message).join('; ')}`);
+        continue;
+      }
+      this.sets.set(applySet, resolved.set);
     }
     this.log(`desired state rebuilt from the store: ${this.sets.size} apply set(s)${this.suspended.size ? `, ${this.suspended.size} suspended` : ''}`);
     this.restartLoop();
@@ -147,7 +157,9 @@ export class Coordinator {
   private async validated(bundle: PlanRequest['set']): Promise<LoadedSet> {
     const built = setFromBundle(bundle, await this.knownNodes());
     if (!built.ok) throw new InvalidSetError(built.errors);
-    return built.set;
+    const resolved = await resolveSources(built.set, this.opts.sources);
+    if (resolved.errors.length > 0) throw new InvalidSetError(resolved.errors);
+    return resolved.set;
   }
 
   private exclusive<T>(listener: EngineEvents | undefined, work: () => Promise<T>): Promise<T> {

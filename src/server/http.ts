@@ -2,12 +2,14 @@
 // request). Long operations (apply, delete) stream NDJSON when the client asks for it
 // (Accept: application/x-ndjson): plans, events and progress as they happen, then the result.
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { KINDS, resourceId, type EventRecord, type Kind, type ResourceId } from '../model/types.js';
 import type { ApplyResult, EngineEvents } from '../reconcile/api.js';
 import type { Store } from '../store/types.js';
 import { Coordinator, InvalidSetError } from './coordinator.js';
 import type { EventHub } from './session.js';
+import type { SourceStore } from './sources.js';
 import { authorized } from './token.js';
 import { API_PREFIX, toWireResult, type ApplyRequest, type PlanRequest, type StreamMessage } from './wire.js';
 
@@ -28,16 +30,21 @@ export interface ApiServerOptions {
   store: Store;
   hub: EventHub;
   token: string;
+  /** Uploaded source trees, under /sources (./sources.ts). */
+  sources?: SourceStore;
+  /** PEM certificate and key: serve HTTPS (`serve --tls-cert/--tls-key`). */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 export function createApiServer(opts: ApiServerOptions): http.Server {
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     handle(opts, req, res).catch((err: unknown) => {
       const status = err instanceof HttpError ? err.status : 500;
       if (!res.headersSent) sendJson(res, status, { error: (err as Error).message, hint: (err as HttpError).hint });
       else res.end();
     });
-  });
+  };
+  const server = opts.tls ? https.createServer(opts.tls, handler) : http.createServer(handler);
   // Followers of /events keep connections open; closing the server must not wait for them.
   server.on('close', () => server.closeAllConnections());
   return server;
@@ -49,7 +56,7 @@ export function listen(server: http.Server, host: string, port: number): Promise
     server.listen(port, host, () => {
       const a = server.address() as AddressInfo;
       const shown = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-      resolve(`http://${shown}:${a.port}`);
+      resolve(`${server instanceof https.Server ? 'https' : 'http'}://${shown}:${a.port}`);
     });
   });
 }
@@ -84,6 +91,10 @@ async function handle(opts: ApiServerOptions, req: http.IncomingMessage, res: ht
     }
   }
   if (method === 'GET' && route === '/events') return streamEvents(opts, url, req, res);
+  if (parts[0] === 'sources' && opts.sources) {
+    const reply = await opts.sources.route(method, parts.slice(1), req);
+    return sendJson(res, reply.status, reply.body);
+  }
   if (method === 'POST' && route === '/plan') {
     const body = (await readJson(req)) as PlanRequest;
     try {

@@ -54,7 +54,7 @@ export class SourceStore {
    * Receives a tar, hashing it as it is written to a temp file, and keeps it under its digest
    * only when the bytes hash to `hex`. Never more than maxBytes are read.
    */
-  async put(hex: string, body: AsyncIterable<Buffer>, declaredLength?: number): Promise<SourceReply> {
+  async put(hex: string, body: AsyncIterable<Buffer> | Iterable<Buffer>, declaredLength?: number): Promise<SourceReply> {
     if (declaredLength !== undefined && declaredLength > this.maxBytes) return this.tooLarge(declaredLength);
     if ((await this.size(hex)) !== undefined) return { status: 200, body: { digest: `sha256:${hex}`, stored: false } };
     await mkdir(this.dir, { recursive: true, mode: 0o700 });

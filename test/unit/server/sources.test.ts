@@ -229,4 +229,32 @@ describe('uploads through the API', () => {
     expect(((await res.json()) as { error: string }).error).toMatch(/hashes to sha256:/);
     expect((await fetch(`${url}/api/v1/sources/${'b'.repeat(64)}`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(404);
   });
+
+  it('after a restart, an apply set whose upload is gone is suspended, not reconciled', async () => {
+    const store = await openStore(home);
+    const ws = workspace('lost', '/home/someone/lost');
+    ws.metadata.annotations = { [SOURCE_DIGEST_ANNOTATION]: `sha256:${'c'.repeat(64)}` };
+    const held = lockHeldStore(store);
+    await held.putApplied(ws, 'team-lost');
+    const hub = new EventHub();
+    const loops: string[] = [];
+    const engine = {
+      runLoop: async (set: LoadedSet, loop: LoopOptions) => {
+        loops.push([...set.desired.workspaces.keys()].sort().join(','));
+        await new Promise<void>((resolve) => loop.signal!.addEventListener('abort', () => resolve()));
+        return ok();
+      },
+      close: async () => {},
+    } as unknown as Engine;
+    const restarted = new Coordinator({ store, engine, hub, resyncMs: 60_000, sources: new SourceStore(join(home, 'sources'), MAX) });
+    await restarted.start();
+    try {
+      expect(restarted.health().suspended['team-lost']).toMatch(/Workspace "lost" spec.source.path \/home\/someone\/lost: this server has no upload/);
+      expect(restarted.health().applySets).not.toContain('team-lost');
+      expect(loops.join(' ')).not.toMatch(/lost/);
+    } finally {
+      await restarted.stop();
+      await held.remove('workspace/lost');
+    }
+  });
 });

@@ -173,4 +173,9 @@ describe('serve on another machine: source.path uploaded, HTTPS, the server cann
     expect(after).toHaveLength(1);
     expect(after[0]![1]).not.toBe(before[0]![1]);
   });
+
+  it('the HTTPS server stops on SIGTERM with exit 0', async () => {
+    server.child.kill('SIGTERM');
+    expect(await server.exit, server.stderr()).toBe(0);
+  });
 });

@@ -30,7 +30,21 @@ export function serverClient(env: NodeJS.ProcessEnv = process.env): ApiClient | 
   const url = env.VENDETTA_SERVER;
   if (!url) return undefined;
   if (!/^https?:\/\//.test(url)) throw new UsageError(`invalid server URL "${url}"`, 'use e.g. --server http://127.0.0.1:7171');
-  return new ApiClient(url, serverToken(env));
+  return new ApiClient(url, serverToken(env), serverFetch(env));
+}
+
+/** fetch, or with VENDETTA_SERVER_CA=FILE one that trusts that CA (a server's self-signed certificate). */
+function serverFetch(env: NodeJS.ProcessEnv): typeof fetch {
+  const file = env.VENDETTA_SERVER_CA;
+  if (!file) return fetch;
+  let ca: Buffer;
+  try {
+    ca = readFileSync(path.resolve(file));
+  } catch (err) {
+    throw new UsageError(`cannot read VENDETTA_SERVER_CA ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'point it at the PEM certificate (or CA) the server was started with (--tls-cert)');
+  }
+  // node:https only for a client that needs it.
+  return (async (input, init) => (await import('../server/tls.js')).fetchTrusting(ca)(input, init)) as typeof fetch;
 }
 
 /** The engine of client mode, with server errors turned into CLI errors. */
@@ -39,7 +53,13 @@ export function clientEngine(client: ApiClient, events: EngineEvents): EngineApi
   return {
     // diff maps plain errors to exit 2 (an ExitError would keep its code 1 = "changes").
     plan: (set, opts) => engine.plan(set, opts).catch((e) => Promise.reject(e instanceof ServerError ? new Error(describe(e)) : e)),
-    apply: (set, opts) => engine.apply(set, opts).catch(toExitError),
+    // The server cannot read this machine's disk: source.path trees go up first (deduplicated).
+    // (tar-stream and the tree scan load only here.)
+    apply: (set, opts) =>
+      import('../server/upload.js')
+        .then(({ withUploadedSources }) => withUploadedSources(client, set))
+        .then((s) => engine.apply(s, opts))
+        .catch(toExitError),
     delete: (ids, opts) => engine.delete(ids, opts).catch(toExitError),
     close: () => engine.close(),
   };

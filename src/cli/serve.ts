@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { openStoreFrom, StoreSpecError } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import type { GlobalOptions } from './context.js';
+import { parseQuantity } from '../model/quantity.js';
 import { flagDuration } from './options.js';
 import { ExitError, UsageError } from './errors.js';
 import { VERSION } from '../version.js';
@@ -18,6 +19,9 @@ interface ServeFlags {
   resync: string;
   lockTimeout: string;
   store?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  maxSourceSize: string;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:7171';
@@ -42,12 +46,17 @@ export function registerServe(program: Command): void {
     .option('--resync <duration>', 'how often to re-observe every node and repair drift', '10s')
     .option('--lock-timeout <duration>', 'wait this long for another vendetta holding the store lock', '60s')
     .option('--store <url>', 'where the store lives: file:DIR (default: $VENDETTA_HOME) or etcd://HOST:PORT[,HOST:PORT…]')
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); needs --tls-key')
+    .option('--tls-key <file>', 'the PEM private key of --tls-cert')
+    .option('--max-source-size <size>', 'largest source.path tree a client may upload, e.g. 256Mi, 1Gi', '256Mi')
     .action(async (flags: ServeFlags, cmd: Command) => {
       const global = cmd.optsWithGlobals() as GlobalOptions;
       const { host, port } = parseListen(flags.listen);
       const resyncMs = flagDuration('--resync', flags.resync, 10_000);
       const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
-      if (!isLoopback(host)) log(`warning: listening on ${host}, not loopback: the API is plain HTTP; put it behind TLS (e.g. an SSH tunnel)`);
+      const tls = await readTls(flags.tlsCert, flags.tlsKey);
+      const maxSourceBytes = sizeFlag('--max-source-size', flags.maxSourceSize);
+      if (!isLoopback(host) && !tls) log(`warning: listening on ${host}, not loopback: the API is plain HTTP; use --tls-cert/--tls-key, or an SSH tunnel`);
 
       // The server's parts load here, not with every command (see main.ts).
       const [{ createEngine }, { TransportPool }, { Coordinator }, { createApiServer, listen }, { EventHub, lockHeldStore }, { ensureToken, tokenPath }, { drivers }, { ServerMetrics }] =
@@ -55,6 +64,7 @@ export function registerServe(program: Command): void {
           import('../reconcile/engine.js'), import('../transport/pool.js'), import('../server/coordinator.js'), import('../server/http.js'),
           import('../server/session.js'), import('../server/token.js'), import('./drivers.js'), import('../server/metrics.js'),
         ]);
+      const { SourceStore } = await import('../server/sources.js');
       const store = await openStoreOrUsage(flags.store);
       // A fresh VENDETTA_HOME: the store creates it lazily, but the token goes in first.
       await fs.mkdir(store.home, { recursive: true, mode: 0o700 });
@@ -72,9 +82,11 @@ export function registerServe(program: Command): void {
       const hub = new EventHub();
       const engine = createEngine({ store: lockHeldStore(store), connect: (node) => pool.get(node), drivers: drivers(), events: hub.events });
       const metrics = new ServerMetrics(VERSION);
-      const coordinator = new Coordinator({ store, engine, hub, resyncMs, log, metrics });
+      // Uploaded source trees are local to this server, beside its token (not in an etcd store).
+      const sources = new SourceStore(path.join(store.home, 'sources'), maxSourceBytes);
+      const coordinator = new Coordinator({ store, engine, hub, resyncMs, log, metrics, sources });
       hub.subscribe({ onEvent: (e) => log(`${e.type === 'Warning' ? '!' : '•'} ${e.object} ${e.reason}: ${e.message}`) });
-      const server = createApiServer({ coordinator, store, hub, token, metrics });
+      const server = createApiServer({ coordinator, store, hub, token, metrics, sources, tls });
       const stateFile = path.join(store.home, 'server.json');
       try {
         const url = await listen(server, host, port);
@@ -154,6 +166,29 @@ async function withStore<T>(store: Store, work: (store: Store) => Promise<T>): P
   } finally {
     await store.close?.();
   }
+}
+
+/** --tls-cert and --tls-key, read; both or neither (a usage error otherwise). */
+async function readTls(certFile: string | undefined, keyFile: string | undefined): Promise<{ cert: Buffer; key: Buffer } | undefined> {
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) {
+    throw new UsageError(`--tls-cert and --tls-key go together (got only ${certFile === undefined ? '--tls-key' : '--tls-cert'})`, 'e.g. --tls-cert server.crt --tls-key server.key (PEM files)');
+  }
+  const read = (flag: string, file: string) =>
+    fs.readFile(file).catch((err: NodeJS.ErrnoException) => {
+      throw new UsageError(`cannot read ${flag} ${file}: ${err.code ?? err.message}`);
+    });
+  return { cert: await read('--tls-cert', certFile), key: await read('--tls-key', keyFile) };
+}
+
+function sizeFlag(flag: string, value: string): number {
+  try {
+    const bytes = parseQuantity(value);
+    if (bytes > 0) return bytes;
+  } catch {
+    // reported below
+  }
+  throw new UsageError(`invalid ${flag} "${value}"`, 'use a size such as 256Mi, 1Gi or 500M');
 }
 
 /** The store `--store` names; a malformed value is a usage error (exit 2) with an example. */

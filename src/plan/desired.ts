@@ -47,6 +47,7 @@ export function desiredWorkspace(set: LoadedSet, name: string, identity: StoreId
   if (!resource) throw new Error(`workspace ${name} is not in the desired set`);
   const env = resolvedEnvOf(set, resourceId('Workspace', name), resource.spec.env);
   const buildHash = resource.spec.build ? set.builds?.get(name) : undefined;
+  const sourceDir = set.sources?.get(name);
   if (resource.spec.build && buildHash === undefined) {
     throw new Error(`workspace ${name} has spec.build but no build hash: plan through the engine, which hashes build contexts first (src/build/context.ts withBuildHashes)`);
   }
@@ -61,6 +62,7 @@ export function desiredWorkspace(set: LoadedSet, name: string, identity: StoreId
     env: plainEnv(env),
     owner: { id: identity.id, name: identity.name },
     ...(buildHash !== undefined ? { build: { hash: buildHash, tag: buildTag(name, buildHash) } } : {}),
+    ...(sourceDir !== undefined ? { sourceDir } : {}),
   };
 }
 

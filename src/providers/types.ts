@@ -35,6 +35,15 @@ export interface DesiredWorkspace {
   owner: Owner;
   /** With spec.build: its build hash and the tag of the image built from it (model/build.ts). */
   build?: { hash: string; tag: string };
+  /** Where to read spec.source.path's tree from when not that path itself (LoadedSet.sources). */
+  sourceDir?: string;
+}
+
+/** The local directory a create copies into the workspace: none for onNode or git sources. */
+export function sourceDirOf(ws: DesiredWorkspace): string | undefined {
+  const source = ws.resource.spec.source;
+  if (source?.path === undefined || source.onNode) return undefined;
+  return ws.sourceDir ?? source.path;
 }
 
 /**

@@ -14,6 +14,12 @@ export interface LoadedSet {
    * withBuildHashes): computed by the engine before each plan, never sent over the wire.
    */
   builds?: Map<string, string>;
+  /**
+   * Where each workspace's source tree is read from, by workspace name, when not from its
+   * spec.source.path: on a server, the extracted upload (src/server/sources.ts). The spec keeps
+   * the client's path (shown by describe, hashed as written).
+   */
+  sources?: Map<string, string>;
 }
 
 export interface ApplyOptions {

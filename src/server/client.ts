@@ -25,19 +25,21 @@ export class ApiClient {
   constructor(
     url: string,
     private readonly token: string,
+    /** fetch, or one that trusts a given CA (./tls.ts, VENDETTA_SERVER_CA). */
+    private readonly fetchImpl: typeof fetch = fetch,
   ) {
     this.base = url.replace(/\/+$/, '') + API_PREFIX;
   }
 
-  async fetch(path: string, init: RequestInit & { accept?: string } = {}): Promise<Response> {
+  async fetch(path: string, init: RequestInit & { accept?: string; contentType?: string } = {}): Promise<Response> {
     let res: Response;
     try {
-      res = await fetch(this.base + path, {
+      res = await this.fetchImpl(this.base + path, {
         ...init,
         headers: {
           authorization: `Bearer ${this.token}`,
           accept: init.accept ?? 'application/json',
-          ...(init.body ? { 'content-type': 'application/json' } : {}),
+          ...(init.body ? { 'content-type': init.contentType ?? 'application/json' } : {}),
         },
       });
     } catch (err) {

@@ -17,6 +17,7 @@ import type { Engine } from '../reconcile/engine.js';
 import type { AppliedRecord, Store } from '../store/types.js';
 import type { ServerMetrics, Trigger } from './metrics.js';
 import { driftEvents, EventHub, Mutex, nodeTransitions, ResyncLoop } from './session.js';
+import { resolveSources, type SourceStore } from './sources.js';
 import { isEmptySet, mergeSets, setFromBundle, withoutResources, type ApplyRequest, type PlanRequest } from './wire.js';
 
 export class InvalidSetError extends Error {
@@ -31,6 +32,8 @@ export interface CoordinatorOptions {
   engine: Engine;
   hub: EventHub;
   resyncMs: number;
+  /** Uploaded source trees (src/server/sources.ts); without it a workspace naming a digest is refused. */
+  sources?: SourceStore;
   /** Where fromEnv references are resolved after a restart (default process.env). */
   environ?: NodeJS.ProcessEnv;
   log?: (line: string) => void;
@@ -92,7 +95,14 @@ export class Coordinator {
         this.suspended.set(applySet, built.errors.map((e) => e.message).join('; '));
         continue;
       }
-      this.sets.set(applySet, built.set);
+      // An upload gone from $VENDETTA_HOME/sources: suspended like a secret that cannot be read.
+      const resolved = await resolveSources(built.set, this.opts.sources);
+      if (resolved.errors.length > 0) {
+        this.suspended.set(applySet, resolved.errors.map((e) => e.message).join('; '));
+        this.log(`apply set ${applySet} suspended until it is applied again: ${resolved.errors.map((e) => e.message).join('; ')}`);
+        continue;
+      }
+      this.sets.set(applySet, resolved.set);
     }
     this.log(`desired state rebuilt from the store: ${this.sets.size} apply set(s)${this.suspended.size ? `, ${this.suspended.size} suspended` : ''}`);
     this.restartLoop();
@@ -163,7 +173,9 @@ export class Coordinator {
   private async validated(bundle: PlanRequest['set']): Promise<LoadedSet> {
     const built = setFromBundle(bundle, await this.knownNodes());
     if (!built.ok) throw new InvalidSetError(built.errors);
-    return built.set;
+    const resolved = await resolveSources(built.set, this.opts.sources);
+    if (resolved.errors.length > 0) throw new InvalidSetError(resolved.errors);
+    return resolved.set;
   }
 
   private exclusive<T>(request: Trigger, listener: EngineEvents | undefined, work: () => Promise<T>): Promise<T> {

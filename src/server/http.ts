@@ -1,7 +1,9 @@
 // The coordination server's HTTP API (node:http, JSON under /api/v1, bearer token on every
-// request, checked against the token's role: see ./auth.ts) and /metrics. Long operations (apply, delete) stream NDJSON when the client asks for it
+// request, checked against the token's role: see ./auth.ts), /metrics, and HTTPS when given a
+// certificate. Long operations (apply, delete) stream NDJSON when the client asks for it
 // (Accept: application/x-ndjson): plans, events and progress as they happen, then the result.
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { KINDS, resourceId, type EventRecord, type Kind, type ResourceId } from '../model/types.js';
 import type { ApplyResult, EngineEvents } from '../reconcile/api.js';
@@ -10,6 +12,7 @@ import { Coordinator, InvalidSetError } from './coordinator.js';
 import type { EventHub } from './session.js';
 import { allows, bearer, identify, requiredRole, type Principal } from './auth.js';
 import { CONTENT_TYPE, type ServerMetrics } from './metrics.js';
+import type { SourceStore } from './sources.js';
 import { API_PREFIX, toWireResult, type ApplyRequest, type PlanRequest, type StreamMessage } from './wire.js';
 
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -31,16 +34,21 @@ export interface ApiServerOptions {
   /** The owner's server.token: an implicit admin named "owner". Other tokens are in the store. */
   token: string;
   metrics?: ServerMetrics;
+  /** Uploaded source trees, under /sources (./sources.ts). */
+  sources?: SourceStore;
+  /** PEM certificate and key: serve HTTPS (`serve --tls-cert/--tls-key`). */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 export function createApiServer(opts: ApiServerOptions): http.Server {
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     handle(opts, req, res).catch((err: unknown) => {
       const status = err instanceof HttpError ? err.status : 500;
       if (!res.headersSent) sendJson(res, status, { error: (err as Error).message, hint: (err as HttpError).hint });
       else res.end();
     });
-  });
+  };
+  const server = opts.tls ? https.createServer(opts.tls, handler) : http.createServer(handler);
   // Followers of /events keep connections open; closing the server must not wait for them.
   server.on('close', () => server.closeAllConnections());
   return server;
@@ -52,7 +60,7 @@ export function listen(server: http.Server, host: string, port: number): Promise
     server.listen(port, host, () => {
       const a = server.address() as AddressInfo;
       const shown = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-      resolve(`http://${shown}:${a.port}`);
+      resolve(`${server instanceof https.Server ? 'https' : 'http'}://${shown}:${a.port}`);
     });
   });
 }
@@ -92,6 +100,10 @@ async function handle(opts: ApiServerOptions, req: http.IncomingMessage, res: ht
     }
   }
   if (method === 'GET' && route === '/events') return streamEvents(opts, url, req, res);
+  if (parts[0] === 'sources' && opts.sources) {
+    const reply = await opts.sources.route(method, parts.slice(1), req);
+    return sendJson(res, reply.status, reply.body);
+  }
   if (method === 'POST' && route === '/plan') {
     const body = (await readJson(req)) as PlanRequest;
     try {

@@ -113,12 +113,15 @@ function literalEnv(env: Record<string, unknown> | undefined): ResolvedEnv {
 /** The union of several apply sets (their names are disjoint: a resource belongs to one set). */
 export function mergeSets(sets: Iterable<LoadedSet>): LoadedSet {
   const merged: LoadedSet = { desired: { nodes: new Map(), workspaces: new Map(), services: new Map() }, env: new Map() };
+  const sources = new Map<string, string>();
   for (const s of sets) {
+    for (const [k, v] of s.sources ?? []) sources.set(k, v);
     for (const [k, v] of s.desired.nodes) merged.desired.nodes.set(k, v);
     for (const [k, v] of s.desired.workspaces) merged.desired.workspaces.set(k, v);
     for (const [k, v] of s.desired.services) merged.desired.services.set(k, v);
     for (const [k, v] of s.env) merged.env.set(k, v);
   }
+  if (sources.size > 0) merged.sources = sources;
   return merged;
 }
 
@@ -135,6 +138,7 @@ export function withoutResources(set: LoadedSet, ids: ResourceId[]): LoadedSet {
   return {
     desired: { nodes: keptNodes, workspaces: keptWorkspaces, services: keptServices },
     env: new Map([...set.env].filter(([id]) => keep.has(id))),
+    ...(set.sources ? { sources: new Map([...set.sources].filter(([n]) => keptWorkspaces.has(n))) } : {}),
   };
 }
 

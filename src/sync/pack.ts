@@ -11,6 +11,8 @@ export interface PackOptions {
   /** Owner recorded in the headers (extracting as root applies it). Default 0. */
   uid?: number;
   gid?: number;
+  /** One mtime for every entry (a reproducible tar: same tree, same bytes). Default: the file's own. */
+  mtime?: Date;
 }
 
 /**
@@ -19,7 +21,8 @@ export interface PackOptions {
  */
 export async function packPaths(pack: Pack, root: string, manifest: Manifest, paths: string[], opts: PackOptions = {}): Promise<string[]> {
   const nameOf = opts.name ?? ((rel: string) => rel);
-  const owner = { uid: opts.uid ?? 0, gid: opts.gid ?? 0 };
+  // Directories and links get the fixed mtime too: tar-stream would stamp them with "now".
+  const owner = { uid: opts.uid ?? 0, gid: opts.gid ?? 0, ...(opts.mtime ? { mtime: opts.mtime } : {}) };
   const vanished: string[] = [];
   // Read synchronously (source files are small: an async read is four thread-pool hops) and
   // written at once (a Buffer entry needs no waiting per entry: that cost ~1.5 ms a file).

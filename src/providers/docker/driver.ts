@@ -5,7 +5,7 @@ import type { ObservedService, ObservedVolume, ObservedWorkspace } from '../../m
 import { readServiceStatus } from '../../services/manager.js';
 import { nodeStatusArgv, nodeStatusUnderArgv, parseNodeStatus, parseNodeStatusUnder } from '../../services/supervisor.js';
 import type { ExecOptions, ExecResult } from '../../transport/types.js';
-import { ProviderError, type CreatedWorkspace, type DesiredWorkspace, type DriverContext, type ProviderAvailability, type ProviderDriver, type WorkspaceRuntime } from '../types.js';
+import { ProviderError, sourceDirOf, type CreatedWorkspace, type DesiredWorkspace, type DriverContext, type ProviderAvailability, type ProviderDriver, type WorkspaceRuntime } from '../types.js';
 import { DEFAULT_DOCKER_SOCKET, dockerClient, dockerGet, dockerRequest, listContainersPath } from './client.js';
 import { dockerExec, dockerSpawn, type ExecTarget } from './exec.js';
 import { agentExec, MAKE_AGENT_FILES } from './agent.js';
@@ -602,10 +602,11 @@ export function createDockerDriver(): ProviderDriver {
       // Undo on failure; a kill -9 leaves it incomplete for the next pass instead.
       try {
         // Without source there is nothing to upload: Docker makes the WorkingDir (/workspace) itself.
-        if (spec.source?.path !== undefined) {
+        const sourceDir = sourceDirOf(ws);
+        if (spec.source?.path !== undefined && sourceDir !== undefined) {
           ctx.progress?.(`uploading ${spec.source.path} to ${name}:${WORKSPACE_DIR}`);
           const { workspaceArchive } = await import('./archive.js'); // tar-stream: only with a source
-          await clientOf(ctx).getContainer(id).putArchive(workspaceArchive(spec.source.path, true), { path: '/' }).catch((err: unknown) => {
+          await clientOf(ctx).getContainer(id).putArchive(workspaceArchive(sourceDir, true), { path: '/' }).catch((err: unknown) => {
             throw fail(ctx, `upload of ${spec.source?.path} to workspace ${name}`, err);
           });
         } else if (git) {

@@ -5,7 +5,7 @@
 import type { ObservedService, ObservedVolume, ObservedWorkspace } from '../../model/types.js';
 import { readServiceStatus } from '../../services/manager.js';
 import { TransportError, type ExecOptions } from '../../transport/types.js';
-import { ProviderError, type CreatedWorkspace, type DesiredWorkspace, type DriverContext, type ProviderAvailability, type ProviderDriver, type WorkspaceRuntime } from '../types.js';
+import { ProviderError, sourceDirOf, type CreatedWorkspace, type DesiredWorkspace, type DriverContext, type ProviderAvailability, type ProviderDriver, type WorkspaceRuntime } from '../types.js';
 import { LxcApiError, lxcClient, statusOf, type LxcClient } from './client.js';
 import { fetchGitTar } from '../git-source.js';
 import { lxcExec, lxcSpawn, type ExecTarget } from './exec.js';
@@ -284,7 +284,7 @@ export function createLxcDriver(): ProviderDriver {
       const stateDir = await prepareStateDir(ctx, name);
       const body = instanceCreateBody(ws, ctx.applySet, daemon.flavor, pool, stateDir, { shiftSource: daemon.canShift });
       // A source on the node is mounted (the vd-source device), never copied.
-      const copySource = spec.source?.onNode ? undefined : spec.source?.path;
+      const copySource = sourceDirOf(ws);
 
       try {
         await daemon.client.call('POST', '/1.0/instances', { body });

@@ -14,7 +14,7 @@ import { DEFAULT_PATH, ENV_KEY, nodeStatusArgv, parseNodeStatus, parseServiceSta
 import type { ExecResult } from '../../transport/types.js';
 import { fetchGitTree } from '../git-source.js';
 import { listVolumesArgv, parseVolumeList } from '../volume-dirs.js';
-import type { DesiredWorkspace, DriverContext, ProviderDriver, WorkspaceRuntime } from '../types.js';
+import { sourceDirOf, type DesiredWorkspace, type DriverContext, type ProviderDriver, type WorkspaceRuntime } from '../types.js';
 
 const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const ADDRESS = '127.0.0.1';
@@ -300,14 +300,15 @@ export function createProcessDriver(): ProviderDriver {
       const source = ws.resource.spec.source;
       let gitCommit: string | undefined;
       if (source?.git) check(await ctx.transport.exec(['mkdir', '-p', '--', paths.dir]), `creating ${paths.dir}`, node);
-      if (source?.path) {
+      const sourceDir = sourceDirOf(ws);
+      if (source?.path && sourceDir) {
         ctx.progress?.(`copying ${source.path} to ${paths.workspaceDir}`);
         // One tar over one exec, ignore rules applied. Not recorded on the controller (a driver has
         // no business in $VENDETTA_HOME): the first `vendetta sync` sends the tree once more.
         // Loaded here: tar-stream and ignore only when there is a source to send.
         const { SourceSync } = await import('../../sync/push.js');
         const target = { workspaceDir: paths.workspaceDir, stateDir: paths.stateDir, exec: ctx.transport.exec.bind(ctx.transport) };
-        const sync = new SourceSync(source.path, target, undefined, `workspace ${name} on node ${node}`);
+        const sync = new SourceSync(sourceDir, target, undefined, `workspace ${name} on node ${node}`);
         await sync.run({ fresh: true });
       } else if (source?.git) {
         check(await ctx.transport.exec(['rm', '-rf', '--', paths.workspaceDir]), `clearing ${paths.workspaceDir}`, node);

@@ -8,7 +8,7 @@ import { parseDuration } from '../../model/quantity.js';
 import { TerminalError } from '../../reconcile/retry.js';
 import { serviceStatusArgv } from '../../services/supervisor.js';
 import type { ExecResult, Transport } from '../../transport/types.js';
-import type { CreatedWorkspace, DesiredWorkspace, DriverContext, ProviderAvailability, ProviderDriver, WorkspaceRuntime } from '../types.js';
+import { sourceDirOf, type CreatedWorkspace, type DesiredWorkspace, type DriverContext, type ProviderAvailability, type ProviderDriver, type WorkspaceRuntime } from '../types.js';
 import { listVolumesArgv, parseVolumeList } from '../volume-dirs.js';
 import { guestReadyArgv, metaData, seedBuildArgv, userData } from './cloudinit.js';
 import { connectGuest, guestConnect, guestExec, guestSpawn, type GuestTarget } from './guest.js';
@@ -531,9 +531,10 @@ export function createQemuDriver(): ProviderDriver {
       try {
         const source = ws.resource.spec.source;
         await prepareDisks(ctx, ws, paths, meta, key);
-        if (source?.path) {
+        const sourceDir = sourceDirOf(ws);
+        if (source?.path && sourceDir) {
           ctx.progress?.(`copying ${source.path} to node ${node}`);
-          await storeSource(ctx, paths, source.path);
+          await storeSource(ctx, paths, sourceDir);
         } else if (source?.git) {
           // Fetched on the node straight into the stored source.tar every boot restores.
           meta.gitCommit = await fetchGitTree(ctx.transport, source.git, { file: paths.sourceTar, prefix: `${WORKSPACE_DIR.replace(/^\/+/, '')}/` }, ctx.progress);

@@ -1,5 +1,6 @@
-// The server's bearer token: generated once into $VENDETTA_HOME/server.token (mode 0600).
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+// The server's owner token: generated once into $VENDETTA_HOME/server.token (mode 0600). Requests
+// are checked against it, and against the stored tokens, in ./auth.ts.
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
@@ -24,13 +25,4 @@ export async function ensureToken(home: string): Promise<string> {
   const token = (await fs.readFile(file, 'utf8')).trim();
   if (!token) throw new Error(`${file} is empty: delete it and restart vendetta serve to generate a new token`);
   return token;
-}
-
-/** Constant-time check of an `Authorization: Bearer …` header. */
-export function authorized(header: string | undefined, token: string): boolean {
-  const match = /^Bearer\s+(\S+)$/i.exec(header ?? '');
-  if (!match) return false;
-  const given = Buffer.from(match[1]!);
-  const expected = Buffer.from(token);
-  return given.length === expected.length && timingSafeEqual(given, expected);
 }

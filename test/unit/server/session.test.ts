@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { driftEvents, lockHeldStore, Mutex, nodeTransitions } from '../../../src/server/session.js';
-import { authorized, ensureToken } from '../../../src/server/token.js';
+import { ensureToken } from '../../../src/server/token.js';
+import { bearer, identify } from '../../../src/server/auth.js';
 import { openStore } from '../../../src/store/file-store.js';
 import { changeBatcher, dropsResources, isManifestPath } from '../../../src/cli/watch.js';
 import { parseListen } from '../../../src/cli/serve.js';
@@ -27,10 +28,11 @@ describe('token', () => {
     expect(token.length).toBeGreaterThanOrEqual(40);
     expect((await stat(join(home, 'server.token'))).mode & 0o777).toBe(0o600);
     expect(await ensureToken(home)).toBe(token);
-    expect(authorized(`Bearer ${token}`, token)).toBe(true);
-    expect(authorized(`Bearer ${token}x`, token)).toBe(false);
-    expect(authorized(token, token)).toBe(false);
-    expect(authorized(undefined, token)).toBe(false);
+    // The server checks it as the owner's token (./auth.ts).
+    expect(identify(bearer(`Bearer ${token}`), token, [])).toEqual({ name: 'owner', role: 'admin' });
+    expect(identify(bearer(`Bearer ${token}x`), token, [])).toBeUndefined();
+    expect(bearer(token)).toBeUndefined();
+    expect(identify(bearer(undefined), token, [])).toBeUndefined();
   });
 });
 

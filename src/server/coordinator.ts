@@ -17,6 +17,7 @@ import type { Engine } from '../reconcile/engine.js';
 import type { AppliedRecord, Store } from '../store/types.js';
 import type { ServerMetrics, Trigger } from './metrics.js';
 import { driftEvents, EventHub, Mutex, nodeTransitions, ResyncLoop } from './session.js';
+import { OWNER } from './auth.js';
 import { resolveSources, type SourceStore } from './sources.js';
 import { isEmptySet, mergeSets, setFromBundle, withoutResources, type ApplyRequest, type PlanRequest } from './wire.js';
 
@@ -135,7 +136,8 @@ export class Coordinator {
   /** Validates, then stops the resync loop, applies (until converged), and resumes the loop. */
   /** `actor`: the token's name, recorded on the events the apply writes. */
   async apply(req: ApplyRequest, listener?: EngineEvents, actor?: string): Promise<ApplyResult> {
-    const set = await this.validated(req.set);
+    // Only the owner (server.token) may have the server read a source.path on its own disk.
+    const set = await this.validated(req.set, actor !== undefined && actor !== OWNER);
     return this.exclusive('apply', listener, async () => {
       const result = await this.opts.engine.apply(set, {
         applySet: req.applySet,
@@ -170,10 +172,10 @@ export class Coordinator {
     });
   }
 
-  private async validated(bundle: PlanRequest['set']): Promise<LoadedSet> {
+  private async validated(bundle: PlanRequest['set'], uploadsRequired = false): Promise<LoadedSet> {
     const built = setFromBundle(bundle, await this.knownNodes());
     if (!built.ok) throw new InvalidSetError(built.errors);
-    const resolved = await resolveSources(built.set, this.opts.sources);
+    const resolved = await resolveSources(built.set, this.opts.sources, { uploadsRequired });
     if (resolved.errors.length > 0) throw new InvalidSetError(resolved.errors);
     return resolved.set;
   }

@@ -142,15 +142,30 @@ export class SourceStore {
 /**
  * The directory each uploaded workspace's tree is read from (set.sources), or the errors for
  * digests this server does not have, at the workspace's file:line. Workspaces without a digest
- * keep reading source.path itself (a server on the same machine, as before uploads).
+ * keep reading source.path itself (a server on the same machine, as before uploads), unless
+ * `uploadsRequired`: a caller other than the server's owner may not make it copy a directory of
+ * its own disk into a workspace (with an edit token, any directory the server can read).
  */
-export async function resolveSources(set: LoadedSet, store: SourceStore | undefined): Promise<{ set: LoadedSet; errors: ManifestError[] }> {
+export async function resolveSources(
+  set: LoadedSet,
+  store: SourceStore | undefined,
+  opts: { uploadsRequired?: boolean } = {},
+): Promise<{ set: LoadedSet; errors: ManifestError[] }> {
   const sources = new Map<string, string>();
   const errors: ManifestError[] = [];
   for (const ws of set.desired.workspaces.values()) {
     const digest = sourceDigestOf(ws);
-    if (digest === undefined) continue;
     const pos = ws.source ?? { file: `<${resourceId('Workspace', ws.metadata.name)}>`, line: 0, col: 0 };
+    if (digest === undefined) {
+      const path = ws.spec.source?.path;
+      if (opts.uploadsRequired && path !== undefined && ws.spec.source?.onNode !== true) {
+        errors.push({
+          ...pos,
+          message: `Workspace "${ws.metadata.name}" spec.source.path ${path}: not uploaded, and this server reads no path of its own disk for a token other than its owner's; apply with a vendetta client that uploads sources (\`vendetta --server URL apply\`), or use source.git`,
+        });
+      }
+      continue;
+    }
     const hex = digestHex(digest);
     const dir = hex && store ? await store.directory(hex) : undefined;
     if (dir !== undefined) {

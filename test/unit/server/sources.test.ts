@@ -18,6 +18,7 @@ import { EventHub, lockHeldStore } from '../../../src/server/session.js';
 import { SOURCE_DIGEST_ANNOTATION } from '../../../src/server/source-ref.js';
 import { entryProblem, extractTree, SourceStore } from '../../../src/server/sources.js';
 import { ensureToken } from '../../../src/server/token.js';
+import { hashToken, newToken } from '../../../src/server/auth.js';
 import { packSource, withUploadedSources } from '../../../src/server/upload.js';
 import { setFromBundle } from '../../../src/server/wire.js';
 import { openStore } from '../../../src/store/file-store.js';
@@ -221,6 +222,26 @@ describe('uploads through the API', () => {
     expect((err as ServerError).status).toBe(413);
     expect((err as ServerError).message).toMatch(new RegExp(`uploading source.path ${big}: server: the source upload \\(.*\\) is larger than this server's limit of 64 KiB`));
     expect((err as ServerError).hint).toMatch(/--max-source-size/);
+  });
+
+  it("an edit token may not make the server read a source.path of its own disk (no upload); the owner still may, and an upload is fine", async () => {
+    const store = await openStore(home);
+    const edit = newToken();
+    expect(await store.createToken({ name: 'ed', role: 'edit', hash: hashToken(edit), created: new Date().toISOString() })).toBe(true);
+    const serverSide = project(fresh('server-side')); // a directory the server can read
+    const asEd = remoteEngine(new ApiClient(url, edit));
+    const refused = await asEd.apply(loaded(workspace('peek', serverSide)), { applySet: 'default', prune: false, timeoutMs: 1000 }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ServerError);
+    expect((refused as ServerError).status).toBe(422);
+    expect((refused as ServerError).errors?.[0]?.message).toMatch(/Workspace "peek" spec.source.path .*: not uploaded, and this server reads no path of its own disk for a token other than its owner's/);
+    const before = applied.length;
+    // Uploaded by ed's client: accepted.
+    const client = new ApiClient(url, edit);
+    await remoteEngine(client).apply(await withUploadedSources(client, loaded(workspace('peek', serverSide))), { applySet: 'default', prune: false, timeoutMs: 1000 });
+    expect(applied.length).toBe(before + 1);
+    // The owner (server.token) keeps the same-machine behaviour.
+    await remoteEngine(new ApiClient(url, token)).apply(loaded(workspace('peek', serverSide)), { applySet: 'default', prune: false, timeoutMs: 1000 });
+    expect(applied.length).toBe(before + 2);
   });
 
   it('a PUT whose bytes do not match its name is refused (400) and not kept', async () => {

@@ -115,8 +115,8 @@ group_alive() {
   done
   return 1
 }
-# The _v forms set a variable instead of printing: no subshell, which a bulk stop of a hundred
-# services paid three times per service. The printing forms are for callers that want text.
+# These set a variable (ov, tv) rather than print one: a caller then needs no $(…) subshell,
+# which a bulk stop of a hundred services paid three times per service.
 # ours_v FILE: ov = the pid recorded in FILE when that very process (same start time) still runs.
 ours_v() {
   { read -r op oi om < "$1"; } 2>/dev/null || return 1
@@ -124,7 +124,6 @@ ours_v() {
   [ -n "$oi" ] && [ "$oi" = "$iv" ] || return 1
   ov=$op
 }
-ours() { ours_v "$1" || return 1; printf '%s\n' "$ov"; }
 # sup_ours_v DIR: ov = the pid of the service's supervisor, if it runs.
 sup_ours_v() {
   if [ -f "$1/supervisor.id" ]; then ours_v "$1/supervisor.id"; return; fi
@@ -136,7 +135,6 @@ sup_ours_v() {
   c=$(tr '\000' ' ' < "/proc/$p/cmdline" 2>/dev/null) || return 1
   case $c in *"/supervisor.sh $1 "*) ov=$p ;; *) return 1 ;; esac
 }
-sup_ours() { sup_ours_v "$1" || return 1; printf '%s\n' "$ov"; }
 # child_target_v DIR: tv = what to signal to reach the recorded child ("-PGID" for its group, or
 # its pid), if it is still the process (group) the supervisor started.
 child_target_v() {
@@ -151,7 +149,6 @@ child_target_v() {
   fi
   if [ "$om" = g ]; then tv=-$op; else tv=$op; fi
 }
-child_target() { child_target_v "$1" || return 1; printf '%s\n' "$tv"; }
 # stop_child DIR: TERM the recorded child (group), KILL what is left after a grace period.
 stop_child() {
   child_target_v "$1" || return 0
@@ -550,11 +547,11 @@ service_block() {
     elif [ "$fnb" = 1 ] && [ -p "$n/alive" ]; then
       if dd if=/dev/null of="$n/alive" oflag=nonblock count=0 2>/dev/null; then a=1; else a=0; fi
     elif [ -s "$n/supervisor.pid" ]; then a=1; else a=0; fi
-  elif sup_ours "$n" >/dev/null; then a=1; else a=0; fi
+  elif sup_ours_v "$n"; then a=1; else a=0; fi
   service_fields "$n" "$a"
   # "running" only while the child really runs: between its exit and the supervisor noticing,
   # the files still say running. (Pids are checked in our own pid namespace only.)
-  if [ "$2" != lock ] && [ "$st" = running ] && ! child_target "$n" >/dev/null; then printf 'child\tgone\n'; fi
+  if [ "$2" != lock ] && [ "$st" = running ] && ! child_target_v "$n"; then printf 'child\tgone\n'; fi
   service_log_tail "$n" "$a"
 }
 # node_status MODE NAME DIR [NAME DIR]...: service_status of many workspaces, each block headed
@@ -717,7 +714,7 @@ if [ -n "$settle_s" ]; then
   service_block "$d" pid
   st='' r1=''
   { read -r st < "$d/state"; read -r r1 < "$d/restarts"; } 2>/dev/null
-  if [ "$st" = running ] && [ "$r0" = "$r1" ] && sup_ours "$d" >/dev/null && child_target "$d" >/dev/null; then
+  if [ "$st" = running ] && [ "$r0" = "$r1" ] && sup_ours_v "$d" && child_target_v "$d"; then
     printf 'settled\t%s\n' "$settle_ms"
   fi
 fi

@@ -2,7 +2,7 @@
 // contract, etcd's own parts (key layout, event bound, lease-backed lock), `serve --store etcd://`,
 // and failures: one member down keeps it working, two down fail within a bounded time with the
 // unavailable error, and it works again once they return.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import { ETCD_PREFIX, LOCK_TTL_SECONDS, openEtcdStore, StoreUnavailableError, ty
 import { LockTimeoutError } from '../../src/store/types.js';
 import { storeContract } from '../contract/store.js';
 import { infraDir, REPO_ROOT } from './helpers/infra.js';
-import { CLI, eventually, requireBuiltCli, runCli, tempHome } from './support/cli.js';
+import { eventually, requireBuiltCli, runCli, startServe, tempHome } from './support/cli.js';
 
 const run = promisify(execFile);
 const ETCD_SH = join(REPO_ROOT, 'test/infra/etcd.sh');
@@ -142,26 +142,11 @@ describe('vendetta serve --store etcd://', () => {
     home.cleanup();
   });
 
-  function startServe(): Promise<{ child: ChildProcess; exit: Promise<number | null>; stdout: () => string; stderr: () => string }> {
-    const child = spawn(process.execPath, [CLI, 'serve', '--listen', '127.0.0.1:0', '--store', store], {
-      env: { ...process.env, VENDETTA_HOME: home.home, NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stderr!.on('data', (d) => (err += d));
-    const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    return new Promise((resolve, reject) => {
-      child.stdout!.on('data', (d) => {
-        out += d;
-        if (/listening on http:\/\//.test(out)) resolve({ child, exit, stdout: () => out, stderr: () => err });
-      });
-      void exit.then((code) => reject(new Error(`serve exited with ${code}: ${err}`)));
-    });
-  }
+  const serveOnEtcd = () => startServe(['--listen', '127.0.0.1:0', '--store', store], { env: { VENDETTA_HOME: home.home } });
+
 
   it('holds the etcd lock while it runs and releases it on SIGTERM', async () => {
-    const serve = await startServe();
+    const serve = await serveOnEtcd();
     const error = await client.lock('apply', { timeoutMs: 500 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LockTimeoutError);
     expect((error as Error).message).toContain(`pid ${serve.child.pid}`);
@@ -175,7 +160,7 @@ describe('vendetta serve --store etcd://', () => {
   });
 
   it('a serve killed with SIGKILL frees the lock when its lease expires', async () => {
-    const serve = await startServe();
+    const serve = await serveOnEtcd();
     serve.child.kill('SIGKILL');
     await serve.exit;
     const started = Date.now();
@@ -200,8 +185,8 @@ spec: {workspace: etcd-proc, command: exec sleep 600}
 `,
     );
     const clientHome = tempHome('vendetta-etcd-client-');
-    let serve = await startServe();
-    const url = () => /listening on (http:\/\/\S+)/.exec(serve.stdout())![1]!;
+    let serve = await serveOnEtcd();
+    const url = () => serve.url;
     const client = (...args: string[]) => runCli(['--server', url(), '--token-file', join(home.home, 'server.token'), ...args], { home: clientHome.home, timeoutMs: 120_000 });
     let deletedAll = false;
     try {
@@ -217,7 +202,7 @@ spec: {workspace: etcd-proc, command: exec sleep 600}
 
       serve.child.kill('SIGTERM');
       expect(await serve.exit).toBe(0);
-      serve = await startServe();
+      serve = await serveOnEtcd();
       await eventually(() => /desired state rebuilt from the store: 1 apply set/.test(serve.stderr()), 60_000, 'the restarted server rebuilt the set from etcd');
       const diff = await client('diff', '-f', manifests);
       expect(diff.code, diff.stdout + diff.stderr).toBe(0);

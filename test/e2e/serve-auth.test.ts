@@ -2,14 +2,13 @@
 // the token tool and the client: a docker workspace on the infra node n1. A view token gets 403
 // on apply, a token revoked while the server runs gets 401, an edit token's apply and delete are
 // named in the events, and /metrics parses with a Prometheus text-format parser.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import parsePrometheus, { type ParsedFamily } from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, eventually, requireBuiltCli, runCli, tempHome } from './support/cli.js';
+import { eventually, requireBuiltCli, runCli, startServe, tempHome, type ServeProcess } from './support/cli.js';
 import { loadInfra, makeTempHome, type Infra, type TempHome } from './helpers/infra.js';
 import { dockerOn, managedContainers, nodeYaml } from './helpers/remote.js';
 
@@ -32,7 +31,7 @@ describe('vendetta serve: tokens, roles, audit and /metrics (built CLI, docker o
   let serverHome: TempHome;
   const clientHome = tempHome('vendetta-auth-client-');
   const dir = mkdtempSync(join(tmpdir(), 'vendetta-auth-m-'));
-  let server: { child: ChildProcess; url: string; exit: Promise<number | null> };
+  let server: ServeProcess;
   const tokens: Record<string, string> = {};
 
   const tokenCli = (...args: string[]) => runCli(['serve', 'token', ...args], { home: serverHome.dir, env: serverHome.env });
@@ -65,22 +64,7 @@ describe('vendetta serve: tokens, roles, audit and /metrics (built CLI, docker o
       expect(r.code, r.stderr).toBe(0);
       tokens[name!] = r.stdout.trim();
     }
-    const child = spawn(process.execPath, [CLI, 'serve', '--listen', '127.0.0.1:0', '--resync', '2s'], {
-      env: { ...process.env, ...serverHome.env, NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stderr!.on('data', (d) => (err += d));
-    const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    server = await new Promise((resolve, reject) => {
-      child.stdout!.on('data', (d) => {
-        out += d;
-        const m = /listening on (http:\/\/\S+)/.exec(out);
-        if (m) resolve({ child, url: m[1]!, exit });
-      });
-      void exit.then((code) => reject(new Error(`serve exited with ${code}: ${err}`)));
-    });
+    server = await startServe(['--listen', '127.0.0.1:0', '--resync', '2s'], { env: serverHome.env });
   }, 60_000);
 
   afterAll(async () => {

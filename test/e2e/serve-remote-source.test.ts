@@ -5,12 +5,12 @@
 // a process workspace on the server's machine converge with its files; after the folder is
 // deleted on the client, a container removed by hand is recreated with the same files from the
 // server's copy. Needs root (to run the server as vdtest) and openssl.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, eventually, requireBuiltCli, runCli, tempHome } from './support/cli.js';
+import { eventually, requireBuiltCli, runCli, startServe, tempHome, type ServeProcess } from './support/cli.js';
 import { infraNode, loadInfra, makeTempHome, type Infra, type TempHome } from './helpers/infra.js';
 import { dockerOn, managedContainers } from './helpers/remote.js';
 
@@ -54,7 +54,7 @@ spec: {node: local, provider: process, source: {path: ${source}}}
 describe('serve on another machine: source.path uploaded, HTTPS, the server cannot read the client folder', () => {
   let infra: Infra;
   let serverHome: TempHome;
-  let server: { child: ChildProcess; url: string; stderr: () => string; exit: Promise<number | null> };
+  let server: ServeProcess;
   const clientHome = tempHome('vendetta-upload-client-');
   // Root-only (mkdtemp makes it 0700): the client's folder, the manifest beside it.
   const clientDir = mkdtempSync(join(tmpdir(), 'vendetta-upload-client-src-'));
@@ -97,24 +97,12 @@ describe('serve on another machine: source.path uploaded, HTTPS, the server cann
     expect(readableBy(SERVER_USER, join(source, 'src/hello.txt')), 'the server user must not be able to read the client folder').toBe(false);
     expect(readableBy(SERVER_USER, join(tls, 'server.key'))).toBe(true);
 
-    const child = spawn('setpriv', ['--reuid', SERVER_USER, '--regid', SERVER_USER, '--init-groups', '--', process.execPath, CLI, 'serve', '--listen', '127.0.0.1:0', '--resync', '2s',
-      '--tls-cert', cert, '--tls-key', join(tls, 'server.key')], {
+    server = await startServe(['--listen', '127.0.0.1:0', '--resync', '2s', '--tls-cert', cert, '--tls-key', join(tls, 'server.key')], {
+      wrap: ['setpriv', '--reuid', SERVER_USER, '--regid', SERVER_USER, '--init-groups', '--'],
       cwd: serverCwd,
-      env: { ...process.env, ...serverHome.env, HOME: serverHome.dir, NO_COLOR: '1', VENDETTA_SSH_PERSIST: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...serverHome.env, HOME: serverHome.dir, VENDETTA_SSH_PERSIST: '0' },
     });
-    let out = '';
-    let err = '';
-    child.stderr!.on('data', (d) => (err += d));
-    const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    server = await new Promise((resolve, reject) => {
-      child.stdout!.on('data', (d) => {
-        out += d;
-        const m = /listening on (https:\/\/\S+)/.exec(out);
-        if (m) resolve({ child, url: m[1]!, stderr: () => err, exit });
-      });
-      void exit.then((code) => reject(new Error(`serve exited with ${code}: ${err}`)));
-    });
+    expect(server.url).toMatch(/^https:\/\//);
   }, 60_000);
 
   afterAll(async () => {

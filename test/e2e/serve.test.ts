@@ -1,12 +1,11 @@
 // `vendetta serve` with the built CLI as its client: a docker workspace on the infra node n1 and a
 // local process workspace. Drift made by hand is repaired by the resync loop with an event; a
 // restart of the server duplicates nothing; requests without the token get 401.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, eventually, requireBuiltCli, runCli, tempHome } from './support/cli.js';
+import { eventually, requireBuiltCli, runCli, startServe, tempHome, type ServeProcess } from './support/cli.js';
 import { loadInfra, makeTempHome, type Infra, type TempHome } from './helpers/infra.js';
 import { dockerOn, managedContainers, nodeYaml } from './helpers/remote.js';
 
@@ -36,38 +35,15 @@ spec: {workspace: srv-proc, command: exec sleep 600}
 `;
 }
 
-interface Server {
-  child: ChildProcess;
-  url: string;
-  stderr: () => string;
-  exit: Promise<number | null>;
-}
-
 describe('vendetta serve (built CLI client, docker on n1 + local process)', () => {
   let infra: Infra;
   let serverHome: TempHome;
   const clientHome = tempHome('vendetta-serve-client-');
   const dir = mkdtempSync(join(tmpdir(), 'vendetta-serve-m-'));
-  let server: Server;
+  let server: ServeProcess;
 
-  function startServer(): Promise<Server> {
-    const child = spawn(process.execPath, [CLI, 'serve', '--listen', '127.0.0.1:0', '--resync', RESYNC], {
-      env: { ...process.env, ...serverHome.env, NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stderr!.on('data', (d) => (err += d));
-    const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    return new Promise((resolve, reject) => {
-      child.stdout!.on('data', (d) => {
-        out += d;
-        const m = /listening on (http:\/\/\S+)/.exec(out);
-        if (m) resolve({ child, url: m[1]!, stderr: () => err, exit });
-      });
-      void exit.then((code) => reject(new Error(`serve exited with ${code}: ${err}`)));
-    });
-  }
+  const startServer = () => startServe(['--listen', '127.0.0.1:0', '--resync', RESYNC], { env: serverHome.env });
+
   async function stopServer(): Promise<number | null> {
     server.child.kill('SIGTERM');
     return server.exit;

@@ -181,7 +181,7 @@ const engine = {
     dockerRequest<Docker.ContainerInspectInfo>(ctx.transport, socketOf(ctx), 'GET', `/containers/${encodeURIComponent(container)}/json`),
   image: (ctx: DriverContext, image: string) =>
     dockerRequest<Docker.ImageInspectInfo>(ctx.transport, socketOf(ctx), 'GET', `/images/${encodeURIComponent(image)}/json`),
-  create: ({ name, ...options }: Docker.ContainerCreateOptions & { name: string }, ctx: DriverContext) =>
+  create: (ctx: DriverContext, { name, ...options }: Docker.ContainerCreateOptions & { name: string }) =>
     dockerRequest<{ Id: string }>(ctx.transport, socketOf(ctx), 'POST', `/containers/create?name=${encodeURIComponent(name)}`, options),
   start: (ctx: DriverContext, id: string) => dockerRequest<void>(ctx.transport, socketOf(ctx), 'POST', `/containers/${id}/start`),
   rename: (ctx: DriverContext, id: string, name: string) =>
@@ -595,7 +595,7 @@ export function createDockerDriver(): ProviderDriver {
       // incomplete, so a create killed half-way is recreated, never mistaken for the workspace.
       let id: string;
       try {
-        ({ Id: id } = await engine.create({ ...options, name: options.name! }, ctx));
+        ({ Id: id } = await engine.create(ctx, { ...options, name: options.name! }));
       } catch (err) {
         throw fail(ctx, `create of workspace ${name}`, err);
       }

@@ -1,5 +1,5 @@
 // Runs the built CLI (dist/vendetta.js) the way a user would, with an isolated VENDETTA_HOME.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +21,40 @@ export function requireBuiltCli(): void {
 export function tempHome(prefix = 'vendetta-e2e-'): { home: string; cleanup: () => void } {
   const home = mkdtempSync(join(tmpdir(), prefix));
   return { home, cleanup: () => rmSync(home, { recursive: true, force: true }) };
+}
+
+/** A running `vendetta serve` of the built CLI: its URL once it listens, its output, its exit. */
+export interface ServeProcess {
+  child: ChildProcess;
+  url: string;
+  stdout: () => string;
+  stderr: () => string;
+  exit: Promise<number | null>;
+}
+
+/**
+ * Starts `vendetta serve ARGS` and resolves once it prints where it listens (rejects if it exits
+ * first, with its stderr). `wrap`: a command to run it under (e.g. setpriv, to change its user).
+ */
+export function startServe(args: string[], opts: { env?: Record<string, string | undefined>; cwd?: string; wrap?: string[] } = {}): Promise<ServeProcess> {
+  const argv = [...(opts.wrap ?? []), process.execPath, CLI, 'serve', ...args];
+  const child = spawn(argv[0]!, argv.slice(1), {
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    env: { ...process.env, ...opts.env, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /listening on (https?:\/\/\S+)/.exec(out);
+      if (m) resolve({ child, url: m[1]!, stdout: () => out, stderr: () => err, exit });
+    });
+    void exit.then((code) => reject(new Error(`serve exited with ${code}: ${err}`)));
+  });
 }
 
 export function runCli(args: string[], opts: { home: string; env?: Record<string, string>; cwd?: string; timeoutMs?: number }): Promise<CliResult> {

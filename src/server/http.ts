@@ -44,10 +44,12 @@ export interface ApiServerOptions {
   tls?: { cert: Buffer; key: Buffer };
   /** How to run things in an applied workspace (the dashboard's restart button). */
   openRuntime?: (workspace: string) => Promise<WorkspaceRuntime>;
+  /** How often /events/stream sends a keep-alive and checks its token again (default 15 s; tests). */
+  heartbeatMs?: number;
 }
 
 export function createApiServer(opts: ApiServerOptions): http.Server {
-  const live = new LiveFeed(opts.hub);
+  const live = new LiveFeed(opts.hub, opts.heartbeatMs);
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     handle(opts, req, res, live).catch((err: unknown) => {
       const status = err instanceof HttpError || err instanceof ActionError ? err.status : err instanceof HeldSetError ? 409 : 500;
@@ -92,7 +94,7 @@ async function handle(opts: ApiServerOptions, req: http.IncomingMessage, res: ht
 
   if (method === 'GET' && route === '/healthz') return sendJson(res, 200, coordinator.health());
   if (method === 'GET' && route === '/whoami') return sendJson(res, 200, { name: who.name, role: who.role });
-  if (method === 'GET' && route === '/events/stream') return live.stream(req, res);
+  if (method === 'GET' && route === '/events/stream') return live.stream(req, res, () => authorize(opts, req, 'view', `${method} ${url.pathname}`).then(() => true, () => false));
   if (parts[0] === 'resources' && parts.length === 4) {
     // The dashboard's resource page: its set's plan, sync (converge it now), restart services.
     const kind = parseKind(parts[1]!);

@@ -32,7 +32,10 @@ export function passSummary(p: PassReport): { durationMs: number; operations: nu
 export class LiveFeed {
   private readonly latency = new Map<string, number>();
 
-  constructor(private readonly hub: EventHub) {
+  constructor(
+    private readonly hub: EventHub,
+    private readonly heartbeatMs = HEARTBEAT_MS,
+  ) {
     hub.subscribe({
       onPassEnd: (p) => {
         for (const [node, ms] of p.nodeLatencyMs) this.latency.set(node, Math.round(ms));
@@ -40,7 +43,11 @@ export class LiveFeed {
     });
   }
 
-  stream(req: http.IncomingMessage, res: http.ServerResponse): void {
+  /**
+   * Follows the hub until the client goes. `stillAllowed` is asked at every heartbeat: a token
+   * revoked meanwhile ends its stream there (the page then signs out at its next request).
+   */
+  stream(req: http.IncomingMessage, res: http.ServerResponse, stillAllowed: () => Promise<boolean> = async () => true): void {
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
@@ -54,7 +61,12 @@ export class LiveFeed {
       onProgress: (resource: ResourceId, message: string) => send('progress', { resource, message }),
       onPassEnd: (p: PassReport) => send('pass', passSummary(p)),
     });
-    const heartbeat = setInterval(() => res.write(': ping\n\n'), HEARTBEAT_MS);
+    const heartbeat = setInterval(() => {
+      void stillAllowed().then(
+        (ok) => (ok ? res.write(': ping\n\n') : res.end()),
+        () => res.end(),
+      );
+    }, this.heartbeatMs);
     heartbeat.unref();
     const stop = () => {
       clearInterval(heartbeat);

@@ -82,14 +82,14 @@ beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'vendetta-unit-dash-'));
   store = await openStore(home);
   tokens.owner = await ensureToken(home);
-  for (const [name, role] of [['vera', 'view'], ['ed', 'edit']] as const) {
+  for (const [name, role] of [['vera', 'view'], ['ed', 'edit'], ['gone', 'view']] as const) {
     tokens[name] = newToken();
     await store.createToken({ name, role, hash: hashToken(tokens[name]!), created: new Date().toISOString() });
   }
   hub = new EventHub();
   coordinator = new Coordinator({ store, engine: stubEngine(lockHeldStore(store)), hub, resyncMs: 60_000 });
   await coordinator.start();
-  server = createApiServer({ coordinator, store, hub, token: tokens.owner!, openRuntime: async (ws) => fakeRuntime(ws) });
+  server = createApiServer({ coordinator, store, hub, token: tokens.owner!, openRuntime: async (ws) => fakeRuntime(ws), heartbeatMs: 100 });
   url = await listen(server, '127.0.0.1', 0);
   const built = setFromBundle({ resources, env: {} }, []);
   if (!built.ok) throw new Error(`invalid fixture: ${JSON.stringify(built.errors)}`);
@@ -147,6 +147,19 @@ describe('the dashboard on the server', () => {
     while (!/\n\n/.test(hello.replace(/^retry: \d+\n/, ''))) hello += (await second.read()).value ?? '';
     again.abort();
     expect(hello).toMatch(/event: hello\ndata: \{"time":"[^"]+","nodeLatencyMs":\{"n1":8\}\}/);
+  });
+
+  it('keeps a stream alive with comments, and ends it at the next heartbeat once its token is revoked', async () => {
+    const res = await as('gone', '/api/v1/events/stream');
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    while (!text.includes(': ping\n\n')) text += (await reader.read()).value ?? '';
+    expect(await store.revokeToken('gone', new Date().toISOString())).toBe(true);
+    for (;;) {
+      const { done } = await reader.read();
+      if (done) break;
+    }
+    expect((await as('gone', '/api/v1/whoami')).status).toBe(401);
   });
 
   it("a resource's plan is its apply set's, planned as the server holds it", async () => {

@@ -1,8 +1,9 @@
 // The web dashboard of `vendetta serve`, driven in a real headless Chromium (Debian's package,
 // through puppeteer-core): sign-in with a token, the fleet overview of a process workspace on the
 // infra node n1, a service killed by hand over SSH whose drift and repair appear on its page live
-// (no reload), the restart and sync buttons, and a `view` token that sees no buttons at all (the
-// server refuses its DELETE with 403 anyway). Screenshots go to docs/ for docs/server.md.
+// (no reload), the restart and sync buttons, a `view` token that sees no buttons at all (the
+// server refuses its DELETE with 403 anyway), and the delete button with its confirmation.
+// Screenshots go to docs/ for docs/server.md.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -198,4 +199,21 @@ describe('vendetta serve: the web dashboard in headless Chromium (process worksp
     expect(status).toBe(403);
     expect(await servicePid()).toBeGreaterThan(0);
   }, 60_000);
+
+  it('an edit token deletes the service from its page after confirming; it is gone from the node and the fleet', async () => {
+    await page.click('#signout');
+    await signIn(tokens.ed!, 'edit');
+    await page.evaluate((id: string) => (location.hash = `#/r/${id}`), SVC_ID);
+    await page.locator('#action-delete').click();
+    // One click only asks: nothing is deleted until the confirmation.
+    await page.waitForSelector('#action-delete-confirm');
+    expect(await servicePid()).toBeGreaterThan(0);
+    expect(await act('#action-delete-confirm', 90_000)).toBe(`deleted ${SVC_ID}`);
+    expect(await onNode(`test -e ${SVC_DIR} && echo present || echo gone`)).toBe('gone');
+    await page.evaluate(() => (location.hash = '#/'));
+    await page.waitForSelector(`#workspaces tr[data-id="workspace/${WS}"]`);
+    expect(await page.$(`#services tr[data-id="${SVC_ID}"]`)).toBeNull();
+    await page.waitForSelector(`#events li[data-reason="DeleteRequested"][data-object="${SVC_ID}"]`);
+    expect(await text(`#events li[data-reason="DeleteRequested"][data-object="${SVC_ID}"]`)).toContain('delete requested by ed');
+  }, 150_000);
 });

@@ -291,7 +291,7 @@ function parseRoute() {
 }
 
 const link = (kind, name) => h('a', { href: `#/r/${kind}/${encodeURIComponent(name)}` }, name);
-const phase = (p) => h('span', { class: 'phase', dataset: { phase: p ?? 'Unknown' } }, p ?? 'unknown');
+const phase = (p) => (p ? h('span', { class: 'phase', dataset: { phase: p } }, p) : h('span', { class: 'muted', title: 'not observed yet' }, '–'));
 const chips = (conditions = []) =>
   conditions.map((c) => h('span', { class: `chip ${c.status}`, title: `${c.reason}: ${c.message}` }, `${c.type}${c.status === 'True' ? '' : `=${c.status}`}`));
 

@@ -1,6 +1,6 @@
 // Bundles the CLI into ESM (an entry plus lazily loaded chunks) so `vendetta` starts without a TypeScript loader.
 import { build } from 'esbuild';
-import { chmodSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -33,4 +33,6 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   rmSync(dist, { recursive: true, force: true }); // no stale chunks
   await build(options);
   chmodSync(`${dist}/vendetta.js`, 0o755);
+  // The serve dashboard's static files (src/server/dashboard.ts reads them from dist/ui).
+  cpSync(fileURLToPath(new URL('../src/server/ui', import.meta.url)), `${dist}/ui`, { recursive: true });
 }

@@ -86,7 +86,9 @@ export function registerServe(program: Command): void {
       const sources = new SourceStore(path.join(store.home, 'sources'), maxSourceBytes);
       const coordinator = new Coordinator({ store, engine, hub, resyncMs, log, metrics, sources });
       hub.subscribe({ onEvent: (e) => log(`${e.type === 'Warning' ? '!' : '•'} ${e.object} ${e.reason}: ${e.message}`) });
-      const server = createApiServer({ coordinator, store, hub, token, metrics, sources, tls });
+      const { openWorkspace } = await import('./runtime.js');
+      const openRuntime = async (name: string) => (await openWorkspace(store, pool, name)).runtime;
+      const server = createApiServer({ coordinator, store, hub, token, metrics, sources, tls, openRuntime });
       const stateFile = path.join(store.home, 'server.json');
       try {
         const url = await listen(server, host, port);

@@ -27,6 +27,16 @@ export class InvalidSetError extends Error {
   }
 }
 
+/** An apply set the server cannot act on (suspended, or never applied to it): HTTP 409. */
+export class HeldSetError extends Error {
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+  }
+}
+
 export interface CoordinatorOptions {
   /** The real store (the caller holds its lock) and the engine built on its lock-free view. */
   store: Store;
@@ -170,6 +180,34 @@ export class Coordinator {
       }
       return result;
     });
+  }
+
+  /**
+   * An apply set as this server holds it (its resources and resolved env), for the dashboard's
+   * plan and sync; a suspended or unknown set is a HeldSetError saying why.
+   */
+  heldSet(applySet: string): LoadedSet {
+    const set = this.sets.get(applySet);
+    if (set) return set;
+    const why = this.suspended.get(applySet);
+    if (why !== undefined) throw new HeldSetError(`apply set ${applySet} is suspended: ${why}`, 'apply it again with vendetta --server URL apply -f …');
+    throw new HeldSetError(`this server holds no apply set ${applySet}`, 'apply it with vendetta --server URL apply -f …');
+  }
+
+  /** What a pass over one held apply set would do now (read-only: the nodes are observed). */
+  async planHeld(applySet: string) {
+    return this.opts.engine.plan(this.heldSet(applySet), { applySet, prune: false });
+  }
+
+  /** Converges one held apply set now, as a re-apply of it by `actor` (the dashboard's sync). */
+  async syncHeld(applySet: string, timeoutMs: number, listener?: EngineEvents, actor?: string): Promise<ApplyResult> {
+    const set = this.heldSet(applySet);
+    return this.exclusive('apply', listener, () => this.opts.engine.apply(set, { applySet, prune: false, timeoutMs, actor }));
+  }
+
+  /** Runs `work` between stopping and restarting the loop, like a change (the dashboard's restart). */
+  whileStopped<T>(work: () => Promise<T>): Promise<T> {
+    return this.exclusive('apply', undefined, work);
   }
 
   private async validated(bundle: PlanRequest['set'], uploadsRequired = false): Promise<LoadedSet> {

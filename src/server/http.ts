@@ -8,11 +8,15 @@ import type { AddressInfo } from 'node:net';
 import { KINDS, resourceId, type EventRecord, type Kind, type ResourceId } from '../model/types.js';
 import type { ApplyResult, EngineEvents } from '../reconcile/api.js';
 import type { Store } from '../store/types.js';
-import { Coordinator, InvalidSetError } from './coordinator.js';
+import { Coordinator, HeldSetError, InvalidSetError } from './coordinator.js';
 import type { EventHub } from './session.js';
 import { allows, bearer, identify, requiredRole, type Principal } from './auth.js';
 import { CONTENT_TYPE, type ServerMetrics } from './metrics.js';
 import type { SourceStore } from './sources.js';
+import { ActionError, planOf, restart, syncTarget } from './actions.js';
+import { isDashboardPath, serveDashboard } from './dashboard.js';
+import { LiveFeed } from './live.js';
+import type { WorkspaceRuntime } from '../providers/types.js';
 import { API_PREFIX, toWireResult, type ApplyRequest, type PlanRequest, type StreamMessage } from './wire.js';
 
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -38,12 +42,17 @@ export interface ApiServerOptions {
   sources?: SourceStore;
   /** PEM certificate and key: serve HTTPS (`serve --tls-cert/--tls-key`). */
   tls?: { cert: Buffer; key: Buffer };
+  /** How to run things in an applied workspace (the dashboard's restart button). */
+  openRuntime?: (workspace: string) => Promise<WorkspaceRuntime>;
+  /** How often /events/stream sends a keep-alive and checks its token again (default 15 s; tests). */
+  heartbeatMs?: number;
 }
 
 export function createApiServer(opts: ApiServerOptions): http.Server {
+  const live = new LiveFeed(opts.hub, opts.heartbeatMs);
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
-    handle(opts, req, res).catch((err: unknown) => {
-      const status = err instanceof HttpError ? err.status : 500;
+    handle(opts, req, res, live).catch((err: unknown) => {
+      const status = err instanceof HttpError || err instanceof ActionError ? err.status : err instanceof HeldSetError ? 409 : 500;
       if (!res.headersSent) sendJson(res, status, { error: (err as Error).message, hint: (err as HttpError).hint });
       else res.end();
     });
@@ -65,7 +74,7 @@ export function listen(server: http.Server, host: string, port: number): Promise
   });
 }
 
-async function handle(opts: ApiServerOptions, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+async function handle(opts: ApiServerOptions, req: http.IncomingMessage, res: http.ServerResponse, live: LiveFeed): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const method = req.method ?? 'GET';
   if (url.pathname === '/metrics' && opts.metrics) {
@@ -75,6 +84,8 @@ async function handle(opts: ApiServerOptions, req: http.IncomingMessage, res: ht
     res.writeHead(200, { 'content-type': CONTENT_TYPE, 'cache-control': 'no-store' });
     return void res.end(opts.metrics.render());
   }
+  // The dashboard's page, script and stylesheet: no token (they hold no data; the page asks for one).
+  if (isDashboardPath(url.pathname)) return serveDashboard(method, url.pathname, res);
   if (!url.pathname.startsWith(API_PREFIX + '/')) throw new HttpError(404, `no such endpoint ${url.pathname}`, `the API lives under ${API_PREFIX}`);
   const route = url.pathname.slice(API_PREFIX.length);
   const who = await authorize(opts, req, requiredRole(method, route), `${method} ${url.pathname}`);
@@ -82,6 +93,21 @@ async function handle(opts: ApiServerOptions, req: http.IncomingMessage, res: ht
   const parts = route.split('/').filter(Boolean).map(decodeURIComponent);
 
   if (method === 'GET' && route === '/healthz') return sendJson(res, 200, coordinator.health());
+  if (method === 'GET' && route === '/whoami') return sendJson(res, 200, { name: who.name, role: who.role });
+  if (method === 'GET' && route === '/events/stream') return live.stream(req, res, () => authorize(opts, req, 'view', `${method} ${url.pathname}`).then(() => true, () => false));
+  if (parts[0] === 'resources' && parts.length === 4) {
+    // The dashboard's resource page: its set's plan, sync (converge it now), restart services.
+    const kind = parseKind(parts[1]!);
+    const name = parts[2]!;
+    const actions = { coordinator, store, hub: opts.hub, openRuntime: opts.openRuntime };
+    if (method === 'GET' && parts[3] === 'plan') return sendJson(res, 200, await planOf(actions, kind, name));
+    if (method === 'POST' && parts[3] === 'sync') {
+      const applySet = await syncTarget(actions, kind, name);
+      const timeoutMs = Number(url.searchParams.get('timeoutMs') ?? 300_000);
+      return runStreamed(req, res, (listener) => coordinator.syncHeld(applySet, timeoutMs, listener, who.name));
+    }
+    if (method === 'POST' && parts[3] === 'restart') return sendJson(res, 200, await restart(actions, kind, name, who.name));
+  }
   if (method === 'GET' && route === '/nodes') return sendJson(res, 200, await store.list('Node'));
   if (method === 'GET' && parts[0] === 'resources' && parts.length === 1) {
     const kind = url.searchParams.get('kind');

@@ -21,7 +21,8 @@ PKGS=(docker.io openssh-server busybox-static iproute2 sudo procps
       lxd dnsmasq-base                                                        # lxd.sh
       incus-base incus-client                                                 # incus.sh (bookworm-backports, added below)
       git                                                                     # git-repo.sh
-      etcd-server etcd-client)                                                # etcd.sh
+      etcd-server etcd-client                                                 # etcd.sh
+      chromium)                                                               # the serve dashboard's e2e test (headless, puppeteer-core)
 bash "$HERE/incus.sh" backports   # Incus is only there; apt prefers the main suite for everything else
 MISSING=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || MISSING+=("$p"); done

@@ -87,6 +87,18 @@ export function registerServe(program: Command): void {
       const coordinator = new Coordinator({ store, engine, hub, resyncMs, log, metrics, sources });
       hub.subscribe({ onEvent: (e) => log(`${e.type === 'Warning' ? '!' : '•'} ${e.object} ${e.reason}: ${e.message}`) });
       const server = createApiServer({ coordinator, store, hub, token, metrics, sources, tls });
+      // exec, shell, logs and port-forward of clients with no SSH access of their own.
+      const { attachAccess } = await import('../server/access.js');
+      const { authorize } = await import('../server/http.js');
+      attachAccess(server, {
+        store,
+        pool,
+        authorize: (req, needed, what) => authorize({ token, store }, req, needed, what),
+        record: (e) => {
+          hub.events.onEvent?.(e);
+          void store.appendEvent(e).catch(() => undefined);
+        },
+      });
       const stateFile = path.join(store.home, 'server.json');
       try {
         const url = await listen(server, host, port);

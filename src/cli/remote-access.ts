@@ -47,19 +47,27 @@ async function appliedWorkspace(client: ApiClient, name: string): Promise<Worksp
  * Ctrl-C / SIGTERM while a remote command runs: the first asks the server to signal it (it stops
  * and its exit status comes back), a second drops the connection and exits 130.
  */
-function forwardSignals(proc: RemoteProcess, first: NodeJS.Signals | 'same' = 'same'): () => void {
-  let count = 0;
+function forwardSignals(proc: RemoteProcess, first: NodeJS.Signals | 'same' = 'same'): { unhook: () => void; received: () => NodeJS.Signals | undefined } {
+  let received: NodeJS.Signals | undefined;
   const on = (sig: NodeJS.Signals) => {
-    count++;
-    if (count === 1) proc.signal(first === 'same' ? sig : first);
+    if (received === undefined) proc.signal(first === 'same' ? sig : first);
     else proc.close();
+    received ??= sig;
   };
   process.on('SIGINT', on);
   process.on('SIGTERM', on);
-  return () => {
-    process.off('SIGINT', on);
-    process.off('SIGTERM', on);
+  return {
+    unhook: () => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+    },
+    received: () => received,
   };
+}
+
+/** The exit status of a command stopped by `sig` here, as a shell reports it (130 for Ctrl-C). */
+function signalled(sig: NodeJS.Signals): number {
+  return 128 + (sig === 'SIGINT' ? 2 : 15);
 }
 
 export async function remoteExec(client: ApiClient, name: string, argv: string[], flags: { workdir?: string; stdin?: boolean }): Promise<void> {
@@ -78,8 +86,19 @@ export async function remoteExec(client: ApiClient, name: string, argv: string[]
     stdout: process.stdout,
     stderr,
   });
-  const unhook = forwardSignals(proc);
-  const code = await proc.done.catch(toExit).finally(unhook);
+  const signals = forwardSignals(proc);
+  const stopped = () => signals.received();
+  const code = await proc.done
+    .catch((e: unknown) => {
+      // A second Ctrl-C dropped the connection: that is the answer, not an error.
+      const sig = stopped();
+      if (sig) throw new ExitError('', signalled(sig));
+      return toExit(e);
+    })
+    .finally(signals.unhook);
+  // Stopped by Ctrl-C/SIGTERM here: exit as the embedded exec does when the signal kills it.
+  const sig = stopped();
+  if (sig) throw new ExitError('', signalled(sig));
   if (code === 127 && !stderrSeen) {
     throw new ExitError(`${argv[0]}: command not found in workspace ${name}`, 127, `check the name and PATH: vendetta exec ${name} -- sh -c 'echo $PATH'`);
   }
@@ -91,8 +110,10 @@ export async function remoteLogs(name: string, flags: { follow?: boolean; tail: 
   if (!conn) throw new ExitError('the server answered the logs stream without switching protocols', 1, 'is --server a vendetta server?');
   const proc = runFramed(conn, { tail: flags.tail, follow: flags.follow === true }, { stdout: process.stdout, stderr: process.stderr });
   // As embedded `logs -f`: Ctrl-C stops the follower and exits 0.
-  const unhook = forwardSignals(proc, 'SIGTERM');
-  await proc.done.catch(toExit).finally(unhook);
+  const signals = forwardSignals(proc, 'SIGTERM');
+  await proc.done
+    .catch((e: unknown) => (signals.received() ? 0 : toExit(e)))
+    .finally(signals.unhook);
 }
 
 export async function remoteShell(client: ApiClient, name: string, command?: string[]): Promise<void> {

@@ -90,7 +90,7 @@ export function registerServe(program: Command): void {
       // exec, shell, logs and port-forward of clients with no SSH access of their own.
       const { attachAccess } = await import('../server/access.js');
       const { authorize } = await import('../server/http.js');
-      attachAccess(server, {
+      const access = attachAccess(server, {
         store,
         pool,
         authorize: (req, needed, what) => authorize({ token, store }, req, needed, what),
@@ -108,6 +108,7 @@ export function registerServe(program: Command): void {
         await untilSignal();
         log('shutting down: finishing the operation in flight…');
       } finally {
+        access.closeAll(); // open exec/logs/shell/port-forward streams: server.close() would wait for them
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await coordinator.stop();
         await engine.close();

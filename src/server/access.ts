@@ -46,8 +46,12 @@ export interface AccessOptions {
   record: (e: EventRecord) => void;
 }
 
-/** Serves the access endpoints on `server`'s upgrade requests; closing the server ends every stream. */
-export function attachAccess(server: Server, opts: AccessOptions): void {
+/**
+ * Serves the access endpoints on `server`'s upgrade requests. server.close() waits for every
+ * connection, and an upgraded one (a `logs -f`, a shell) never ends by itself: call closeAll()
+ * first (the remote processes are stopped as when their client goes away).
+ */
+export function attachAccess(server: Server, opts: AccessOptions): { closeAll(): void } {
   const open = new Set<Duplex>();
   const audited = new Set<string>();
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -56,9 +60,11 @@ export function attachAccess(server: Server, opts: AccessOptions): void {
     socket.on('error', () => undefined); // a client gone mid-write: 'close' follows
     upgrade(opts, audited, req, socket, head).catch((err: unknown) => refuse(socket, err));
   });
-  server.on('close', () => {
+  const closeAll = () => {
     for (const s of open) s.destroy();
-  });
+  };
+  server.on('close', closeAll);
+  return { closeAll };
 }
 
 interface Route {

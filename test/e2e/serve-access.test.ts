@@ -215,6 +215,13 @@ describe('vendetta serve: exec, logs -f, port-forward and shell through the serv
     }
   });
 
+  it('Ctrl-C on exec stops the stream and exits 130, as the embedded exec does', async () => {
+    const r = start('ed', ['exec', 'acc-dock', '--', 'sh', '-c', 'echo started; exec sleep 30']);
+    await eventually(() => r.stdout().includes('started'), 60_000, 'the command to start');
+    r.child.kill('SIGINT');
+    expect(await r.exit, r.stderr()).toBe(130);
+  });
+
   it('every stream is recorded with who opened it', async () => {
     const ws = await eventsOf('workspace/acc-dock');
     expect(ws.filter((e) => e.reason === 'ExecOpened').map((e) => e.by)).toContain('ed');
@@ -226,5 +233,14 @@ describe('vendetta serve: exec, logs -f, port-forward and shell through the serv
     const svc = await eventsOf('service/acc-echo');
     expect(svc.some((e) => e.reason === 'LogsOpened' && e.message === 'logs -f opened by ed')).toBe(true);
     expect(svc.some((e) => e.reason === 'LogsOpened' && e.message === 'logs opened by vera')).toBe(true);
+  });
+
+  it('the server stops on SIGTERM with a logs -f stream open; the client is told the stream ended', async () => {
+    const logs = start('ed', ['logs', '-f', 'acc-echo', '--tail', '5']);
+    await eventually(() => logs.stdout().includes('echo-ready'), 60_000, 'logs -f to print the first line');
+    server.child.kill('SIGTERM');
+    expect(await server.exit).toBe(0);
+    expect(await logs.exit).toBe(1);
+    expect(logs.stderr()).toContain('the server closed the stream before the command exited');
   });
 });

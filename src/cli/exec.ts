@@ -13,6 +13,7 @@ import { serviceWorkdir } from '../plan/desired.js';
 import type { GlobalOptions } from './context.js';
 import { cliTransportOptions } from './keeper.js';
 import { ExitError, UsageError } from './errors.js';
+import { serverClient } from './client.js';
 
 export function registerExec(program: Command): void {
   program
@@ -25,6 +26,8 @@ export function registerExec(program: Command): void {
     .action(async (name: string, argv: string[], flags: { workdir?: string; stdin?: boolean }, cmd: Command) => {
       if (argv.length === 0) throw new UsageError('no command given', 'vendetta exec WORKSPACE -- CMD ARGS…');
       const global = cmd.optsWithGlobals() as GlobalOptions;
+      const client = serverClient();
+      if (client) return (await import('./remote-access.js')).remoteExec(client, name, argv, flags);
       const store = await openStore();
       const pool = new TransportPool(cliTransportOptions({ strictHostKeys: global.strictHostKeys }));
       try {

@@ -6,6 +6,7 @@ import { createServiceManager } from '../services/manager.js';
 import { openWorkspace, serviceResource } from './runtime.js';
 import type { GlobalOptions } from './context.js';
 import { cliTransportOptions } from './keeper.js';
+import { serverClient } from './client.js';
 
 export function registerLogs(program: Command): void {
   program
@@ -16,6 +17,7 @@ export function registerLogs(program: Command): void {
     .option('--tail <lines>', 'lines from the end to show', '200')
     .action(async (name: string, flags: { follow?: boolean; tail: string }, cmd: Command) => {
       const global = cmd.optsWithGlobals() as GlobalOptions;
+      if (serverClient()) return (await import('./remote-access.js')).remoteLogs(name, { follow: flags.follow, tail: Number(flags.tail) || 200 });
       const store = await openStore();
       const service = await serviceResource(store, name);
       const pool = new TransportPool(cliTransportOptions({ strictHostKeys: global.strictHostKeys }));

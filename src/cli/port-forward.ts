@@ -9,6 +9,7 @@ import { openWorkspace } from './runtime.js';
 import type { GlobalOptions } from './context.js';
 import { UsageError } from './errors.js';
 import { cliTransportOptions } from './keeper.js';
+import { serverClient } from './client.js';
 
 export interface ForwardSpec {
   local: number;
@@ -35,6 +36,7 @@ export function registerPortForward(program: Command): void {
     .action(async (name: string, portSpecs: string[], flags: { address: string }, cmd: Command) => {
       const global = cmd.optsWithGlobals() as GlobalOptions;
       const forwards = portSpecs.map(parseForward);
+      if (serverClient()) return (await import('./remote-access.js')).remotePortForward(name, forwards, flags.address);
       const store = await openStore();
       const pool = new TransportPool(cliTransportOptions({ strictHostKeys: global.strictHostKeys }));
       const ws = await openWorkspace(store, pool, name);

@@ -89,6 +89,18 @@ export function registerServe(program: Command): void {
       const { openWorkspace } = await import('./runtime.js');
       const openRuntime = async (name: string) => (await openWorkspace(store, pool, name)).runtime;
       const server = createApiServer({ coordinator, store, hub, token, metrics, sources, tls, openRuntime });
+      // exec, shell, logs and port-forward of clients with no SSH access of their own.
+      const { attachAccess } = await import('../server/access.js');
+      const { authorize } = await import('../server/http.js');
+      const access = attachAccess(server, {
+        store,
+        pool,
+        authorize: (req, needed, what) => authorize({ token, store }, req, needed, what),
+        record: (e) => {
+          hub.events.onEvent?.(e);
+          void store.appendEvent(e).catch(() => undefined);
+        },
+      });
       const stateFile = path.join(store.home, 'server.json');
       try {
         const url = await listen(server, host, port);
@@ -98,6 +110,7 @@ export function registerServe(program: Command): void {
         await untilSignal();
         log('shutting down: finishing the operation in flight…');
       } finally {
+        access.closeAll(); // open exec/logs/shell/port-forward streams: server.close() would wait for them
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await coordinator.stop();
         await engine.close();

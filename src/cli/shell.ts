@@ -9,8 +9,11 @@ import { LOGIN_SHELL } from '../sshproxy/commands.js';
 import type { GlobalOptions } from './context.js';
 import { ExitError } from './errors.js';
 import { cliTransportOptions } from './keeper.js';
+import { serverClient } from './client.js';
 
 export async function runShell(name: string, global: GlobalOptions, command?: string[]): Promise<void> {
+  const client = serverClient();
+  if (client) return (await import('./remote-access.js')).remoteShell(client, name, command);
   const store = await openStore();
   const pool = new TransportPool(cliTransportOptions({ strictHostKeys: global.strictHostKeys }));
   const stdin = process.stdin;

@@ -158,7 +158,7 @@ async function handle(opts: ApiServerOptions, req: http.IncomingMessage, res: ht
  * an unknown or a revoked token, 403 for a role too low. The owner's token is checked first,
  * so its requests never read the store.
  */
-async function authorize(opts: ApiServerOptions, req: http.IncomingMessage, needed: Principal['role'], what: string): Promise<Principal> {
+export async function authorize(opts: Pick<ApiServerOptions, 'token' | 'store'>, req: http.IncomingMessage, needed: Principal['role'], what: string): Promise<Principal> {
   const given = bearer(req.headers.authorization);
   let who = identify(given, opts.token, []);
   if (!who && given) who = identify(given, opts.token, await opts.store.tokens());

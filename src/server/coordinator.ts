@@ -67,6 +67,7 @@ export class Coordinator {
   private request: Trigger = 'apply';
   private lastPassAt?: string;
   private passes = 0;
+  private readonly unsubscribe: () => void;
 
   constructor(private readonly opts: CoordinatorOptions) {
     this.loop = new ResyncLoop(opts.engine, {
@@ -77,7 +78,7 @@ export class Coordinator {
         onError: (err) => this.log(`resync loop failed: ${(err as Error).message}; restarting on the next change`),
       },
     });
-    opts.hub.subscribe({
+    this.unsubscribe = opts.hub.subscribe({
       onPlan: (plan) => {
         if (!this.resyncing || plan.operations.length === 0) return;
         opts.metrics?.drift(plan);
@@ -125,6 +126,8 @@ export class Coordinator {
 
   async stop(): Promise<void> {
     await this.mutex.run(() => this.loop.stop());
+    // A replica makes one coordinator per term on one hub: the last one's listener goes with it.
+    this.unsubscribe();
   }
 
   health() {

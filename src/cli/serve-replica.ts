@@ -61,6 +61,9 @@ export async function serveReplica(o: ReplicaOptions): Promise<void> {
         const started = Date.now();
         // Connections per term: the engine closes what it used when the term ends.
         const pool = new TransportPool({ strictHostKeys: o.strictHostKeys });
+        // Fencing: the moment the term ends, its connections to the nodes are cut (an operation in
+        // flight fails instead of finishing after another replica may lead).
+        term.signal.addEventListener('abort', () => void pool.closeAll(), { once: true });
         const engine = createEngine({ store: lockHeldStore(term.store), connect: (node) => pool.get(node), drivers: drivers(), events: hub.events });
         const coordinator = new Coordinator({ store: term.store, engine, hub, resyncMs: o.resyncMs, log, metrics, sources, signal: term.signal });
         const stop = async () => {
@@ -83,9 +86,11 @@ export async function serveReplica(o: ReplicaOptions): Promise<void> {
       },
     });
     replica.leadership = leadership;
+    // The first election round decides before we say we listen: a leader holds the lock by then.
+    leadership.start();
+    await leadership.ready;
     await fs.writeFile(stateFile, JSON.stringify({ pid: process.pid, url }) + '\n', { mode: 0o600 });
     process.stdout.write(`vendetta server listening on ${url} (token: ${tokenPath(store.home)}, resync every ${o.resyncText}, replica on ${store.endpoints.join(',')}, lease ${o.ttlSeconds}s)\n`);
-    leadership.start();
     await untilSignal();
     log('shutting down: finishing the operation in flight…');
   } finally {

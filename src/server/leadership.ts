@@ -50,6 +50,9 @@ export class Leadership {
   private stopped = false;
   private running?: Promise<void>;
   private wake?: () => void;
+  private settled!: () => void;
+  /** Resolves once the first election round has decided this replica's role. */
+  readonly ready = new Promise<void>((resolve) => (this.settled = resolve));
 
   constructor(private readonly opts: LeadershipOptions) {}
 
@@ -83,6 +86,7 @@ export class Leadership {
   private setRole(role: ReplicaRole, detail: string): void {
     if (role !== this.role) this.log(`replica: ${role}${detail ? ` (${detail})` : ''}`);
     this.role = role;
+    this.settled();
   }
 
   private async run(): Promise<void> {
@@ -109,7 +113,10 @@ export class Leadership {
           break;
         }
         await this.term(lease, mine, sentAt);
+        // A term that ended: a pause before campaigning again (never a tight loop of terms).
+        await this.sleep(pollMs);
       } catch (err) {
+        if (this.stopped) break;
         this.problem = (err as Error).message;
         this.leader = undefined;
         this.setRole('unavailable', this.problem);
@@ -160,5 +167,6 @@ export class Leadership {
     this.leadingSince = undefined;
     await (await acting)();
     await lease.resign();
+    this.settled();
   }
 }

@@ -157,7 +157,6 @@ spec:
     const appliedMs = Date.now() - killedAt;
     expect(code, out).toBe(0);
     expect(out).toMatch(/failing over/);
-    if (process.env.HA_DEBUG) console.log(out, "\n--- follower ---\n", follower.stderr());
     // What the measurement was, for docs/server.md.
     console.log(`takeover: ${takeoverMs}ms from SIGKILL to the other replica leading (lease ${TTL_S}s); the apply finished ${appliedMs}ms after the kill; ${before.length}/${names.length} containers existed at the kill`);
 

@@ -129,13 +129,7 @@ export class ApiClient {
   private async streamOnce(path: string, init: RequestInit, events: EngineEvents): Promise<ApplyResult> {
     const res = await this.fetchOnce(this.base, path, { ...init, accept: 'application/x-ndjson' });
     let result: WireResult | undefined;
-    let lines: AsyncGenerator<unknown>;
-    try {
-      lines = ndjsonLines(res);
-    } catch (err) {
-      throw new ServerError(`server: ${(err as Error).message}`, 0);
-    }
-    for await (const line of guardStream(lines)) {
+    for await (const line of guardStream(ndjsonLines(res))) {
       const m = line as StreamMessage;
       if (m.type === 'plan') events.onPlan?.(m.plan, m.pass);
       else if (m.type === 'event') events.onEvent?.(m.event);

@@ -29,8 +29,15 @@ export function serverToken(env: NodeJS.ProcessEnv = process.env): string {
 export function serverClient(env: NodeJS.ProcessEnv = process.env): ApiClient | undefined {
   const url = env.VENDETTA_SERVER;
   if (!url) return undefined;
-  if (!/^https?:\/\//.test(url)) throw new UsageError(`invalid server URL "${url}"`, 'use e.g. --server http://127.0.0.1:7171');
-  return new ApiClient(url, serverToken(env), serverFetch(env));
+  // Several replicas of one etcd store: url1,url2 (the client fails over between them).
+  const urls = url.split(',').map((u) => u.trim());
+  for (const u of urls) {
+    if (!/^https?:\/\/[^\s,]+$/.test(u)) {
+      throw new UsageError(`invalid server URL "${u}"${urls.length > 1 ? ` in "${url}"` : ''}`, 'use e.g. --server http://127.0.0.1:7171, or several replicas: --server http://10.0.0.5:7171,http://10.0.0.6:7171');
+    }
+  }
+  const note = (message: string) => process.stderr.write(`vendetta: failing over: ${message}\n`);
+  return new ApiClient(urls.join(','), serverToken(env), serverFetch(env), undefined, note);
 }
 
 /** fetch, or with VENDETTA_SERVER_CA=FILE one that trusts that CA (a server's self-signed certificate). */

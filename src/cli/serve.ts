@@ -22,6 +22,8 @@ interface ServeFlags {
   tlsCert?: string;
   tlsKey?: string;
   maxSourceSize: string;
+  leaseTtl: string;
+  advertiseUrl?: string;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:7171';
@@ -49,6 +51,8 @@ export function registerServe(program: Command): void {
     .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); needs --tls-key')
     .option('--tls-key <file>', 'the PEM private key of --tls-cert')
     .option('--max-source-size <size>', 'largest source.path tree a client may upload, e.g. 256Mi, 1Gi', '256Mi')
+    .option('--lease-ttl <duration>', 'with --store etcd://: the leader\'s lease; a dead leader is replaced within 2x this (whole seconds, at least 2s)', '10s')
+    .option('--advertise-url <url>', 'with --store etcd://: the URL other replicas forward writes to (default: the listen address)')
     .action(async (flags: ServeFlags, cmd: Command) => {
       const global = cmd.optsWithGlobals() as GlobalOptions;
       const { host, port } = parseListen(flags.listen);
@@ -65,10 +69,15 @@ export function registerServe(program: Command): void {
           import('../server/session.js'), import('../server/token.js'), import('./drivers.js'), import('../server/metrics.js'),
         ]);
       const { SourceStore } = await import('../server/sources.js');
+      const ha = haFlags(flags);
       const store = await openStoreOrUsage(flags.store);
       // A fresh VENDETTA_HOME: the store creates it lazily, but the token goes in first.
       await fs.mkdir(store.home, { recursive: true, mode: 0o700 });
       const token = await ensureToken(store.home);
+      if (isEtcd(store)) {
+        const { serveReplica } = await import('./serve-replica.js');
+        return serveReplica({ store, token, host, port, tls, log, resyncMs, resyncText: flags.resync, maxSourceBytes, strictHostKeys: global.strictHostKeys, ...ha });
+      }
       const release = await store
         .lock(`serve (${hostname()})`, {
           timeoutMs: flagDuration('--lock-timeout', flags.lockTimeout, 60_000),
@@ -122,6 +131,23 @@ export function registerServe(program: Command): void {
       log('stopped');
     });
   registerTokenCommands(serve);
+}
+
+function isEtcd(store: Store): store is import('../store/etcd-store.js').EtcdStore {
+  return typeof (store as { campaign?: unknown }).campaign === 'function';
+}
+
+/** --lease-ttl (whole seconds, >= 2) and --advertise-url (http(s)://…), which only an etcd store uses. */
+function haFlags(flags: ServeFlags): { ttlSeconds: number; advertiseUrl?: string } {
+  const etcd = flags.store?.startsWith('etcd://') ?? false;
+  if (!etcd && flags.advertiseUrl !== undefined) throw new UsageError('--advertise-url needs --store etcd://… (replicas share an etcd store)', 'e.g. --store etcd://127.0.0.1:2379 --advertise-url http://10.0.0.5:7171');
+  if (!etcd && flags.leaseTtl !== '10s') throw new UsageError('--lease-ttl needs --store etcd://… (the leader\'s lease lives in etcd)', 'e.g. --store etcd://127.0.0.1:2379 --lease-ttl 5s');
+  const ms = flagDuration('--lease-ttl', flags.leaseTtl, 10_000);
+  if (ms < 2000 || ms % 1000 !== 0) throw new UsageError(`invalid --lease-ttl "${flags.leaseTtl}": etcd leases are whole seconds, and at least 2s`, 'e.g. --lease-ttl 10s (the default) or --lease-ttl 3s');
+  if (flags.advertiseUrl !== undefined && !/^https?:\/\/[^/\s]+\/?$/.test(flags.advertiseUrl)) {
+    throw new UsageError(`invalid --advertise-url "${flags.advertiseUrl}"`, 'use the scheme, host and port the other replicas reach this one at, e.g. http://10.0.0.5:7171');
+  }
+  return { ttlSeconds: ms / 1000, advertiseUrl: flags.advertiseUrl?.replace(/\/$/, '') };
 }
 
 /**

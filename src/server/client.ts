@@ -20,21 +20,74 @@ export class ServerError extends Error {
   }
 }
 
+/** How long a client given several server URLs keeps failing over before it gives up. */
+export const FAILOVER_MS = 90_000;
+
 export class ApiClient {
-  readonly base: string;
+  /** Every server's API base (VENDETTA_SERVER=url1,url2: replicas of one etcd store). */
+  readonly bases: string[];
+  /** The one that answered last: tried first. */
+  private at = 0;
   constructor(
     url: string,
     private readonly token: string,
     /** fetch, or one that trusts a given CA (./tls.ts, VENDETTA_SERVER_CA). */
     private readonly fetchImpl: typeof fetch = fetch,
+    /** With several URLs: how long to keep failing over (default FAILOVER_MS). */
+    private readonly failoverMs = FAILOVER_MS,
+    /** Told each time the client moves to another server or retries. */
+    private readonly onFailover?: (message: string) => void,
   ) {
-    this.base = url.replace(/\/+$/, '') + API_PREFIX;
+    this.bases = url
+      .split(',')
+      .map((u) => u.trim())
+      .filter(Boolean)
+      .map((u) => u.replace(/\/+$/, '') + API_PREFIX);
+    if (this.bases.length === 0) throw new Error(`no server URL in "${url}"`);
+  }
+
+  get base(): string {
+    return this.bases[this.at]!;
+  }
+
+  /** Several servers: connection failures and 503s move to the next one, until failoverMs. */
+  get failsOver(): boolean {
+    return this.bases.length > 1;
   }
 
   async fetch(path: string, init: RequestInit & { accept?: string; contentType?: string } = {}): Promise<Response> {
+    if (!this.failsOver) return this.fetchOnce(this.base, path, init);
+    return this.withFailover(() => this.fetchOnce(this.base, path, init));
+  }
+
+  /**
+   * Runs `work` against the current server; on a failure another replica may not have (no
+   * connection, 503: not the leader yet, store unavailable, a stream cut short) moves to the next
+   * server and runs it again, with a short pause after each full round, for up to failoverMs.
+   */
+  async withFailover<T>(work: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.failoverMs;
+    let round = 0;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await work();
+      } catch (err) {
+        if (!(err instanceof ServerError) || !retryable(err) || Date.now() >= deadline) throw err;
+        const from = this.base;
+        this.at = (this.at + 1) % this.bases.length;
+        this.onFailover?.(`${from.slice(0, -API_PREFIX.length)}: ${err.message}; trying ${this.base.slice(0, -API_PREFIX.length)}`);
+        if (attempt % this.bases.length === 0) {
+          round++;
+          await new Promise((resolve) => setTimeout(resolve, Math.min(250 * round, 2000)));
+        }
+      }
+    }
+  }
+
+  private async fetchOnce(base: string, path: string, init: RequestInit & { accept?: string; contentType?: string }): Promise<Response> {
     let res: Response;
     try {
-      res = await this.fetchImpl(this.base + path, {
+      res = await this.fetchImpl(base + path, {
         ...init,
         headers: {
           authorization: `Bearer ${this.token}`,
@@ -43,8 +96,9 @@ export class ApiClient {
         },
       });
     } catch (err) {
+      if ((err as Error).name === 'AbortError') throw err;
       const cause = (err as { cause?: Error }).cause?.message ?? (err as Error).message;
-      throw new ServerError(`cannot reach the vendetta server at ${this.base}: ${cause}`, 0, 'start it with `vendetta serve`, or check --server / VENDETTA_SERVER');
+      throw new ServerError(`cannot reach the vendetta server at ${base}: ${cause}`, 0, 'start it with `vendetta serve`, or check --server / VENDETTA_SERVER');
     }
     if (res.ok) return res;
     const body = (await res.json().catch(() => ({}))) as { error?: string; hint?: string; errors?: ManifestError[] };
@@ -56,11 +110,26 @@ export class ApiClient {
     return (await (await this.fetch(path, init)).json()) as T;
   }
 
-  /** A streamed apply/delete: forwards plans, events and progress to `events`, returns the result. */
-  async stream(path: string, init: RequestInit, events: EngineEvents): Promise<ApplyResult> {
-    const res = await this.fetch(path, { ...init, accept: 'application/x-ndjson' });
+  /**
+   * A streamed apply/delete: forwards plans, events and progress to `events`, returns the result.
+   * With several servers, a stream that breaks before its result (the leader died) is sent again
+   * (`again`: the request to re-submit; apply and delete are idempotent) to whichever replica
+   * leads next.
+   */
+  async stream(path: string, init: RequestInit, events: EngineEvents, again?: RequestInit): Promise<ApplyResult> {
+    if (!this.failsOver) return this.streamOnce(path, init, events);
+    let first = true;
+    return this.withFailover(() => {
+      const req = first ? init : (again ?? init);
+      first = false;
+      return this.streamOnce(path, req, events);
+    });
+  }
+
+  private async streamOnce(path: string, init: RequestInit, events: EngineEvents): Promise<ApplyResult> {
+    const res = await this.fetchOnce(this.base, path, { ...init, accept: 'application/x-ndjson' });
     let result: WireResult | undefined;
-    for await (const line of ndjsonLines(res)) {
+    for await (const line of guardStream(ndjsonLines(res))) {
       const m = line as StreamMessage;
       if (m.type === 'plan') events.onPlan?.(m.plan, m.pass);
       else if (m.type === 'event') events.onEvent?.(m.event);
@@ -71,6 +140,21 @@ export class ApiClient {
     if (!result) throw new ServerError('server closed the connection before reporting a result', 0, 'see the server log; run the command again');
     return fromWireResult(result);
   }
+}
+
+/** A response body that breaks mid-way (the server died) as a retryable ServerError. */
+async function* guardStream(lines: AsyncGenerator<unknown>): AsyncGenerator<unknown> {
+  try {
+    yield* lines;
+  } catch (err) {
+    if (err instanceof ServerError || (err as Error).name === 'AbortError') throw err;
+    throw new ServerError(`the server's answer broke off: ${(err as { cause?: Error }).cause?.message ?? (err as Error).message}`, 0, 'run the command again');
+  }
+}
+
+/** Worth trying on another replica: no connection, an answer cut short (status 0), or 503. */
+function retryable(err: ServerError): boolean {
+  return err.status === 0 || err.status === 503 || err.status === 502;
 }
 
 export async function* ndjsonLines(res: Response): AsyncGenerator<unknown> {
@@ -102,7 +186,10 @@ export function remoteEngine(client: ApiClient, events: EngineEvents = {}): Engi
       return client.stream('/apply', { method: 'POST', body: JSON.stringify(body), signal: opts.signal }, events);
     },
     delete(ids: ResourceId[], opts) {
-      return client.stream('/delete', { method: 'POST', body: JSON.stringify({ ids, timeoutMs: opts.timeoutMs, force: opts.force, ignoreNotFound: opts.ignoreNotFound, volumes: opts.volumes }), signal: opts.signal }, events);
+      const body = { ids, timeoutMs: opts.timeoutMs, force: opts.force, ignoreNotFound: opts.ignoreNotFound, volumes: opts.volumes };
+      // Sent again after a failover, what the first attempt deleted is not an error.
+      const again = { method: 'POST', body: JSON.stringify({ ...body, ignoreNotFound: true }), signal: opts.signal };
+      return client.stream('/delete', { method: 'POST', body: JSON.stringify(body), signal: opts.signal }, events, again);
     },
     async close() {},
   };

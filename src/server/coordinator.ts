@@ -50,6 +50,20 @@ export interface CoordinatorOptions {
   log?: (line: string) => void;
   /** Fed from the engine's events (passes, drift, nodes, events) for /metrics. */
   metrics?: ServerMetrics;
+  /**
+   * A replica's term (./leadership.ts): when it aborts, the change in flight is cut short at a
+   * safe point and fails as "this replica stopped leading" (the client retries on the new
+   * leader), and the resync loop is not restarted.
+   */
+  signal?: AbortSignal;
+}
+
+/** A change cut short because this replica's term ended (HTTP 503: the client retries elsewhere). */
+export class StoppedLeadingError extends Error {
+  constructor() {
+    super('this replica stopped leading');
+    this.name = 'NotLeaderError';
+  }
 }
 
 export class Coordinator {
@@ -63,6 +77,7 @@ export class Coordinator {
   private request: Trigger = 'apply';
   private lastPassAt?: string;
   private passes = 0;
+  private readonly unsubscribe: () => void;
 
   constructor(private readonly opts: CoordinatorOptions) {
     this.loop = new ResyncLoop(opts.engine, {
@@ -73,7 +88,7 @@ export class Coordinator {
         onError: (err) => this.log(`resync loop failed: ${(err as Error).message}; restarting on the next change`),
       },
     });
-    opts.hub.subscribe({
+    this.unsubscribe = opts.hub.subscribe({
       onPlan: (plan) => {
         if (!this.resyncing || plan.operations.length === 0) return;
         opts.metrics?.drift(plan);
@@ -121,6 +136,8 @@ export class Coordinator {
 
   async stop(): Promise<void> {
     await this.mutex.run(() => this.loop.stop());
+    // A replica makes one coordinator per term on one hub: the last one's listener goes with it.
+    this.unsubscribe();
   }
 
   health() {
@@ -150,6 +167,7 @@ export class Coordinator {
     const set = await this.validated(req.set, actor !== undefined && actor !== OWNER);
     return this.exclusive('apply', listener, async () => {
       const result = await this.opts.engine.apply(set, {
+        signal: this.opts.signal,
         applySet: req.applySet,
         prune: req.prune,
         timeoutMs: req.timeoutMs,
@@ -160,6 +178,7 @@ export class Coordinator {
       });
       this.sets.set(req.applySet, set);
       this.suspended.delete(req.applySet);
+      if (this.opts.signal?.aborted) throw new StoppedLeadingError();
       return result;
     });
   }
@@ -172,12 +191,14 @@ export class Coordinator {
     actor?: string,
   ): Promise<ApplyResult> {
     return this.exclusive('delete', listener, async () => {
-      const result = await this.opts.engine.delete(ids, { timeoutMs, force: flags.force, ignoreNotFound: flags.ignoreNotFound, volumes: flags.volumes, actor });
+      if (this.opts.signal?.aborted) throw new StoppedLeadingError();
+      const result = await this.opts.engine.delete(ids, { signal: this.opts.signal, timeoutMs, force: flags.force, ignoreNotFound: flags.ignoreNotFound, volumes: flags.volumes, actor });
       for (const [name, set] of this.sets) {
         const rest = withoutResources(set, ids);
         if (isEmptySet(rest)) this.sets.delete(name);
         else this.sets.set(name, rest);
       }
+      if (this.opts.signal?.aborted) throw new StoppedLeadingError();
       return result;
     });
   }
@@ -220,6 +241,7 @@ export class Coordinator {
 
   private exclusive<T>(request: Trigger, listener: EngineEvents | undefined, work: () => Promise<T>): Promise<T> {
     return this.mutex.run(async () => {
+      if (this.opts.signal?.aborted) throw new StoppedLeadingError();
       await this.loop.stop();
       this.resyncing = false;
       this.request = request;
@@ -234,7 +256,7 @@ export class Coordinator {
   }
 
   private restartLoop(): void {
-    if (this.sets.size === 0) return;
+    if (this.sets.size === 0 || this.opts.signal?.aborted) return;
     this.resyncing = true;
     this.loop.start(mergeSets(this.sets.values()));
   }

@@ -17,6 +17,7 @@ import { ActionError, planOf, restart, syncTarget } from './actions.js';
 import { isDashboardPath, serveDashboard } from './dashboard.js';
 import { LiveFeed } from './live.js';
 import type { WorkspaceRuntime } from '../providers/types.js';
+import { forwardToLeader, needsLeader, replicaHealth, UnavailableError, type ReplicaState } from './replica.js';
 import { API_PREFIX, toWireResult, type ApplyRequest, type PlanRequest, type StreamMessage } from './wire.js';
 
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -32,7 +33,10 @@ export class HttpError extends Error {
 }
 
 export interface ApiServerOptions {
-  coordinator: Coordinator;
+  /** Single server: its coordinator. With `replica`, the current term's (followers have none). */
+  coordinator?: Coordinator;
+  /** One of several replicas on an etcd store (./replica.ts): followers forward writes to the leader. */
+  replica?: ReplicaState;
   store: Store;
   hub: EventHub;
   /** The owner's server.token: an implicit admin named "owner". Other tokens are in the store. */
@@ -52,7 +56,8 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
   const live = new LiveFeed(opts.hub, opts.heartbeatMs);
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     handle(opts, req, res, live).catch((err: unknown) => {
-      const status = err instanceof HttpError || err instanceof ActionError ? err.status : err instanceof HeldSetError ? 409 : 500;
+      const status =
+        err instanceof HttpError || err instanceof ActionError || err instanceof UnavailableError ? err.status : err instanceof HeldSetError ? 409 : unavailable(err) ? 503 : 500;
       if (!res.headersSent) sendJson(res, status, { error: (err as Error).message, hint: (err as HttpError).hint });
       else res.end();
     });
@@ -89,22 +94,32 @@ async function handle(opts: ApiServerOptions, req: http.IncomingMessage, res: ht
   if (!url.pathname.startsWith(API_PREFIX + '/')) throw new HttpError(404, `no such endpoint ${url.pathname}`, `the API lives under ${API_PREFIX}`);
   const route = url.pathname.slice(API_PREFIX.length);
   const who = await authorize(opts, req, requiredRole(method, route), `${method} ${url.pathname}`);
-  const { coordinator, store } = opts;
+  const { store } = opts;
   const parts = route.split('/').filter(Boolean).map(decodeURIComponent);
+  if (opts.replica && method === 'GET' && route === '/healthz') {
+    const { status, body } = replicaHealth(opts.replica);
+    return sendJson(res, status, body);
+  }
+  const coordinator = opts.replica ? opts.replica.coordinator() : opts.coordinator;
+  if (opts.replica && !coordinator && needsLeader(method, route)) return forwardToLeader(opts.replica, req, res);
+  const leading = (): Coordinator => {
+    if (!coordinator) throw new UnavailableError('this replica is not the leader', 'retry');
+    return coordinator;
+  };
 
-  if (method === 'GET' && route === '/healthz') return sendJson(res, 200, coordinator.health());
+  if (method === 'GET' && route === '/healthz') return sendJson(res, 200, leading().health());
   if (method === 'GET' && route === '/whoami') return sendJson(res, 200, { name: who.name, role: who.role });
   if (method === 'GET' && route === '/events/stream') return live.stream(req, res, () => authorize(opts, req, 'view', `${method} ${url.pathname}`).then(() => true, () => false));
   if (parts[0] === 'resources' && parts.length === 4) {
     // The dashboard's resource page: its set's plan, sync (converge it now), restart services.
     const kind = parseKind(parts[1]!);
     const name = parts[2]!;
-    const actions = { coordinator, store, hub: opts.hub, openRuntime: opts.openRuntime };
+    const actions = { coordinator: leading(), store, hub: opts.hub, openRuntime: opts.openRuntime };
     if (method === 'GET' && parts[3] === 'plan') return sendJson(res, 200, await planOf(actions, kind, name));
     if (method === 'POST' && parts[3] === 'sync') {
       const applySet = await syncTarget(actions, kind, name);
       const timeoutMs = Number(url.searchParams.get('timeoutMs') ?? 300_000);
-      return runStreamed(req, res, (listener) => coordinator.syncHeld(applySet, timeoutMs, listener, who.name));
+      return runStreamed(req, res, (listener) => leading().syncHeld(applySet, timeoutMs, listener, who.name));
     }
     if (method === 'POST' && parts[3] === 'restart') return sendJson(res, 200, await restart(actions, kind, name, who.name));
   }
@@ -122,7 +137,7 @@ async function handle(opts: ApiServerOptions, req: http.IncomingMessage, res: ht
     }
     if (method === 'DELETE') {
       const timeoutMs = Number(url.searchParams.get('timeoutMs') ?? 300_000);
-      return runStreamed(req, res, (listener) => coordinator.delete([id], timeoutMs, listener, {}, who.name));
+      return runStreamed(req, res, (listener) => leading().delete([id], timeoutMs, listener, {}, who.name));
     }
   }
   if (method === 'GET' && route === '/events') return streamEvents(opts, url, req, res);
@@ -133,7 +148,7 @@ async function handle(opts: ApiServerOptions, req: http.IncomingMessage, res: ht
   if (method === 'POST' && route === '/plan') {
     const body = (await readJson(req)) as PlanRequest;
     try {
-      const { plan } = await coordinator.plan(body);
+      const { plan } = await leading().plan(body);
       return sendJson(res, 200, { plan });
     } catch (err) {
       if (err instanceof InvalidSetError) return sendJson(res, 422, { error: err.message, errors: err.errors });
@@ -142,13 +157,13 @@ async function handle(opts: ApiServerOptions, req: http.IncomingMessage, res: ht
   }
   if (method === 'POST' && route === '/apply') {
     const body = (await readJson(req)) as ApplyRequest;
-    return runStreamed(req, res, (listener) => coordinator.apply(body, listener, who.name));
+    return runStreamed(req, res, (listener) => leading().apply(body, listener, who.name));
   }
   if (method === 'POST' && route === '/delete') {
     const body = (await readJson(req)) as { ids: ResourceId[]; timeoutMs?: number; force?: boolean; ignoreNotFound?: boolean; volumes?: boolean };
     if (!Array.isArray(body.ids)) throw new HttpError(400, 'body.ids must be a list of resource ids ("workspace/api")');
     const flags = { force: body.force === true, ignoreNotFound: body.ignoreNotFound === true, volumes: body.volumes === true };
-    return runStreamed(req, res, (listener) => coordinator.delete(body.ids, body.timeoutMs ?? 300_000, listener, flags, who.name));
+    return runStreamed(req, res, (listener) => leading().delete(body.ids, body.timeoutMs ?? 300_000, listener, flags, who.name));
   }
   throw new HttpError(404, `no such endpoint: ${method} ${url.pathname}`);
 }
@@ -201,7 +216,7 @@ async function runStreamed(
       if (res.headersSent) return void res.end(JSON.stringify({ type: 'error', status: 422, error: err.message, errors: err.errors }) + '\n');
       return sendJson(res, 422, { error: err.message, errors: err.errors });
     }
-    if (res.headersSent) return void res.end(JSON.stringify({ type: 'error', status: 500, error: (err as Error).message }) + '\n');
+    if (res.headersSent) return void res.end(JSON.stringify({ type: 'error', status: unavailable(err) ? 503 : 500, error: (err as Error).message }) + '\n');
     throw err;
   }
   if (streaming) {
@@ -226,6 +241,12 @@ async function streamEvents(opts: ApiServerOptions, url: URL, req: http.Incoming
     },
   });
   req.on('close', unsubscribe);
+}
+
+/** The store cannot be used (no etcd quorum) or this replica stopped leading: the client may retry elsewhere. */
+function unavailable(err: unknown): boolean {
+  const name = (err as Error)?.name;
+  return name === 'StoreUnavailableError' || name === 'NotLeaderError' || (err as Error)?.message === 'this replica stopped leading';
 }
 
 function parseKind(word: string): Kind {

@@ -51,6 +51,35 @@ export interface EtcdStoreOptions {
   maxEvents?: number;
   /** Bound of one operation against an unavailable cluster (default DEFAULT_TIMEOUT_MS). */
   timeoutMs?: number;
+  /**
+   * Fencing (the leader of several `serve` replicas, ../server/leadership.ts): the create revision
+   * of the `lock` key its election made. Every write of this view is a transaction that commits
+   * only while `lock` still has that create revision, so a deposed leader cannot write.
+   */
+  fence?: string;
+}
+
+/** A write of a fenced view found the `lock` key taken by another leader (or gone): nothing was written. */
+export class NotLeaderError extends Error {
+  constructor(what: string) {
+    super(`this server is no longer the leader (its election key was taken over or expired); ${what} was not written`);
+    this.name = 'NotLeaderError';
+  }
+}
+
+/** A won election: the fence (the `lock` key's create revision) and its lease. */
+export interface LeaderLease {
+  fence: string;
+  /** One keep-alive: true when the lease is still alive, false when etcd says it expired; throws when etcd cannot be reached in time. */
+  keepalive(timeoutMs: number): Promise<boolean>;
+  /** Gives up the lead: revokes the lease (the `lock` key goes with it), or lets it expire if etcd is unreachable. */
+  resign(): Promise<void>;
+}
+
+/** What the `lock` key holds when a `serve` replica leads: the lock's fields and where to reach it. */
+export interface LeaderInfo extends LockInfo {
+  /** The leader's advertised URL (followers forward writes there). */
+  url?: string;
 }
 
 /** The cluster did not answer in time (no quorum, members down or unreachable). */
@@ -127,10 +156,11 @@ export class EtcdStore extends RecordWrites implements Store {
   private readonly ns: Namespace;
   private readonly maxEvents: number;
   private readonly timeoutMs: number;
+  private readonly fence?: string;
 
   constructor(
     private readonly client: Etcd3,
-    opts: EtcdStoreOptions,
+    private readonly opts: EtcdStoreOptions,
     private readonly isRecoverable: (err: Error) => boolean,
   ) {
     super();
@@ -139,6 +169,32 @@ export class EtcdStore extends RecordWrites implements Store {
     this.ns = client.namespace(opts.prefix ?? ETCD_PREFIX);
     this.maxEvents = opts.maxEvents ?? EVENT_HISTORY;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.fence = opts.fence;
+  }
+
+  /**
+   * A view of this store (same connection: do not close it) whose writes commit only while the
+   * `lock` key still has create revision `fence` (see EtcdStoreOptions.fence).
+   */
+  fenced(fence: string): EtcdStore {
+    return new EtcdStore(this.client, { ...this.opts, fence }, this.isRecoverable);
+  }
+
+  /** A put or delete, as a transaction on the fence when this view has one. */
+  private async guardedWrite(what: string, op: ReturnType<Namespace['put']> | ReturnType<Namespace['delete']>): Promise<void> {
+    if (!this.fence) {
+      await op.exec();
+      return;
+    }
+    const txn = await this.ns.if('lock', 'Create', '==', this.fence).then(op).commit();
+    if (!txn.succeeded) throw new NotLeaderError(what);
+  }
+
+  /** Whether the `lock` key still has this view's fence (true without a fence). */
+  private async stillFenced(): Promise<boolean> {
+    if (!this.fence) return true;
+    const kv = (await this.ns.get('lock').exec()).kvs[0];
+    return kv !== undefined && String(kv.create_revision) === this.fence;
   }
 
   /** Closes the connections; the store cannot be used afterwards. */
@@ -238,11 +294,11 @@ export class EtcdStore extends RecordWrites implements Store {
         if (!next) return undefined;
         const text = JSON.stringify(next.record);
         if (kv && kv.value.toString('utf8') === text) return next.result;
-        const txn = await this.ns
-          .if(key, 'Mod', '==', kv ? kv.mod_revision : 0)
-          .then(this.ns.put(key).value(text))
-          .commit();
+        let cmp = this.ns.if(key, 'Mod', '==', kv ? kv.mod_revision : 0);
+        if (this.fence) cmp = cmp.and('lock', 'Create', '==', this.fence);
+        const txn = await cmp.then(this.ns.put(key).value(text)).commit();
         if (txn.succeeded) return next.result;
+        if (!(await this.stillFenced())) throw new NotLeaderError(id);
         // Lost the race: read again and redo the change on the newer record.
         await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * Math.min(attempt + 1, 10)));
       }
@@ -252,7 +308,7 @@ export class EtcdStore extends RecordWrites implements Store {
 
   async remove(id: ResourceId): Promise<void> {
     const key = this.recordKey(id);
-    await this.call(() => this.ns.delete().key(key).exec());
+    await this.call(() => this.guardedWrite(id, this.ns.delete().key(key)));
   }
 
   async inventory(applySet: string): Promise<ResourceId[]> {
@@ -288,13 +344,13 @@ export class EtcdStore extends RecordWrites implements Store {
   private putIfChanged(key: string, text: string): Promise<void> {
     return this.call(async () => {
       const current = await this.ns.get(key).string();
-      if (current !== text) await this.ns.put(key).value(text).exec();
+      if (current !== text) await this.guardedWrite(key, this.ns.put(key).value(text));
     });
   }
 
   appendEvent(event: EventRecord): Promise<void> {
     return this.call(async () => {
-      await this.ns.put(eventKey()).value(JSON.stringify(event)).exec();
+      await this.guardedWrite('an event', this.ns.put(eventKey()).value(JSON.stringify(event)));
       // Keep the newest maxEvents: the append that passes the bound deletes the oldest. Two
       // appenders may delete the same keys; deleting a deleted key is a no-op.
       const count = await this.ns.getAll().prefix('events/').count();
@@ -391,6 +447,57 @@ export class EtcdStore extends RecordWrites implements Store {
       // another timeout for a revoke that cannot get through.
       if (err instanceof StoreUnavailableError) lease.release();
       else await this.releaseLock(lease);
+      throw err;
+    }
+  }
+
+  /** Who holds the `lock` key now (a lock holder, or the leader of `serve` replicas), with its create revision. */
+  holder(): Promise<{ info: LeaderInfo; fence: string } | undefined> {
+    return this.call(async () => {
+      const kv = (await this.ns.get('lock').exec()).kvs[0];
+      return kv ? { info: parseValue<LeaderInfo>(kv, 'the lock'), fence: String(kv.create_revision) } : undefined;
+    });
+  }
+
+  /**
+   * One attempt to become the leader: the `lock` key, created only while absent, on a fresh lease
+   * of `ttlSeconds` that the caller keeps alive (no automatic keep-alives: the caller must know
+   * when the last one succeeded, to stop acting in time). Undefined when someone holds it.
+   */
+  async campaign(info: LeaderInfo, ttlSeconds: number): Promise<LeaderLease | undefined> {
+    const lease: Lease = this.ns.lease(ttlSeconds, { autoKeepAlive: false });
+    lease.on('lost', () => undefined);
+    try {
+      const leaseId = await this.call(() => lease.grant());
+      const txn = await this.call(() => this.ns.if('lock', 'Create', '==', 0).then(this.ns.put('lock').value(JSON.stringify(info)).lease(leaseId)).commit());
+      if (!txn.succeeded) {
+        await this.releaseLock(lease);
+        return undefined;
+      }
+      const fence = String(txn.header.revision);
+      return {
+        fence,
+        keepalive: async (timeoutMs: number) => {
+          let timer: NodeJS.Timeout | undefined;
+          try {
+            const res = await Promise.race([
+              lease.keepaliveOnce(),
+              new Promise<never>((_, reject) => {
+                timer = setTimeout(() => reject(new OperationTimeout()), timeoutMs);
+              }),
+            ]);
+            return Number(res.TTL) > 0;
+          } catch (err) {
+            if ((err as Error).name === 'EtcdLeaseInvalidError') return false;
+            throw this.classify(err, timeoutMs);
+          } finally {
+            clearTimeout(timer);
+          }
+        },
+        resign: () => this.releaseLock(lease),
+      };
+    } catch (err) {
+      lease.release();
       throw err;
     }
   }

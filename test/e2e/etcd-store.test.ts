@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_VERSION, type EventRecord, type WorkspaceResource } from '../../src/model/types.js';
-import { ETCD_PREFIX, LOCK_TTL_SECONDS, openEtcdStore, StoreUnavailableError, type EtcdStore, type EtcdStoreOptions } from '../../src/store/etcd-store.js';
+import { ETCD_PREFIX, LOCK_TTL_SECONDS, NotLeaderError, openEtcdStore, StoreUnavailableError, type EtcdStore, type EtcdStoreOptions } from '../../src/store/etcd-store.js';
 import { LockTimeoutError } from '../../src/store/types.js';
 import { storeContract } from '../contract/store.js';
 import { infraDir, REPO_ROOT } from './helpers/infra.js';
@@ -119,6 +119,52 @@ describe('etcd store: layout, event bound, lease-backed lock', () => {
       await release();
       expect(await raw.get(`${prefix}lock`).string()).toBeNull();
     } finally {
+      await store.close();
+      await raw.delete().prefix(prefix).exec();
+    }
+  });
+});
+
+describe('etcd store: election and fenced writes (serve replicas)', () => {
+  it('a fenced view writes while its election holds the lock key, and writes nothing once another holds it', async () => {
+    const { store, prefix } = await isolated();
+    const other = await openEtcdStore({ endpoints, home: tmpdir(), prefix });
+    try {
+      const info = { pid: 1, host: 'a', command: 'serve (a)', since: new Date().toISOString(), url: 'http://a:1' };
+      const lease = await store.campaign(info, 5);
+      expect(lease).toBeDefined();
+      expect(await other.campaign({ ...info, pid: 2, url: 'http://b:2' }, 5)).toBeUndefined();
+      expect((await other.holder())?.info.url).toBe('http://a:1');
+      expect((await other.holder())?.fence).toBe(lease!.fence);
+      expect(await lease!.keepalive(5000)).toBe(true);
+
+      const fenced = store.fenced(lease!.fence);
+      await fenced.putApplied(workspace('api'), 'default');
+      await fenced.setInventory('default', ['workspace/api']);
+      await fenced.appendEvent(event(1));
+      expect((await store.get('workspace/api'))?.generation).toBe(1);
+
+      // Deposed: the key goes (lease revoked) and another replica is elected.
+      await lease!.resign();
+      const next = await other.campaign({ ...info, pid: 2, url: 'http://b:2' }, 5);
+      expect(next).toBeDefined();
+      const before = await raw.getAll().prefix(prefix).count();
+      for (const write of [
+        () => fenced.putApplied(workspace('api', 'b'), 'default'),
+        () => fenced.setStatus('workspace/api', { phase: 'Ready', conditions: [], observedGeneration: 1 }),
+        () => fenced.setInventory('default', []),
+        () => fenced.appendEvent(event(2)),
+        () => fenced.remove('workspace/api'),
+      ]) {
+        await expect(write()).rejects.toBeInstanceOf(NotLeaderError);
+      }
+      expect(await raw.getAll().prefix(prefix).count()).toBe(before);
+      expect((await store.get('workspace/api'))?.resource.spec).toMatchObject({ image: 'a' });
+      // The new leader's own fenced view writes.
+      await store.fenced(next!.fence).setInventory('default', []);
+      await next!.resign();
+    } finally {
+      await other.close();
       await store.close();
       await raw.delete().prefix(prefix).exec();
     }

@@ -7,8 +7,8 @@ import type { ProviderName } from '../model/types.js';
 export function drivers(): Partial<Record<ProviderName, ProviderDriver>> {
   return {
     process: createProcessDriver(),
-    docker: lazyDriver('docker', async () => (await import('../providers/docker/driver.js')).createDockerDriver()),
-    lxc: lazyDriver('lxc', async () => (await import('../providers/lxc/driver.js')).createLxcDriver()),
+    docker: lazyDriver('docker', async () => (await import('../providers/docker/driver.js')).createDockerDriver(), { bulk: true }),
+    lxc: lazyDriver('lxc', async () => (await import('../providers/lxc/driver.js')).createLxcDriver(), { bulk: true }),
     qemu: lazyDriver('qemu', async () => (await import('../providers/qemu/driver.js')).createQemuDriver(), { diagnostics: true }),
   };
 }

@@ -6,8 +6,13 @@ import type { ProviderDriver } from './types.js';
 export function lazyDriver(
   name: ProviderName,
   load: () => Promise<ProviderDriver>,
-  /** Whether the real driver has `diagnostics`: known without loading it, so `describe` only connects when it has something to show. */
-  opts: { diagnostics?: boolean } = {},
+  /**
+   * What the real driver has of the optional methods, known without loading it: `diagnostics` (so
+   * `describe` only connects when it has something to show), and `observeServices`/`deleteMany`
+   * (the executor reads every workspace's services, and deletes, in one round trip per node when
+   * the driver can; a wrapper without them would make it fall back to one per workspace).
+   */
+  opts: { diagnostics?: boolean; bulk?: boolean } = {},
 ): ProviderDriver {
   let real: Promise<ProviderDriver> | undefined;
   let loaded: ProviderDriver | undefined;
@@ -35,5 +40,11 @@ export function lazyDriver(
     listVolumes: async (ctx, w) => (await driver()).listVolumes?.(ctx, w) ?? [],
     deleteVolumes: async (ctx, v) => (await driver()).deleteVolumes?.(ctx, v),
     ...(opts.diagnostics ? { diagnostics: async (ctx, n) => (await (await driver()).diagnostics?.(ctx, n)) ?? {} } : {}),
+    ...(opts.bulk
+      ? {
+          observeServices: async (ctx, ws) => (await driver()).observeServices!(ctx, ws),
+          deleteMany: async (ctx, names) => (await driver()).deleteMany!(ctx, names),
+        }
+      : {}),
   };
 }

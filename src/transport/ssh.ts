@@ -27,6 +27,7 @@ import {
 } from './hostkeys.js';
 import { findCredentials, installCommand, sshDir } from './keys.js';
 import { shellQuote } from './quote.js';
+import { BATCH_SETUP_FAILED, batchableStdin, batchScript, newNonce, parseBatchOutput } from './batch.js';
 import { SshConfig, SshConfigError, resolveRoute, type SshConfigSource, type SshHop, type SshRoute } from './ssh-config.js';
 import {
   HostKeyMismatchError,
@@ -52,6 +53,8 @@ export interface SshTransportOptions {
   useKeys?: boolean;
   /** Max concurrent session channels (exec, spawn, sftp). Default 8. */
   maxChannels?: number;
+  /** Let execs that wait for a free moment go together as one session (./batch.ts). Default true. */
+  batchExecs?: boolean;
   readyTimeoutMs?: number;
   keepaliveIntervalMs?: number;
   /** Connection attempts per call for transient failures (refused, reset, timeout). Default 3. */
@@ -112,14 +115,35 @@ export interface SshCounters {
   connections: number;
   sessions: number;
   forwards: number;
+  /** Commands run (exec calls), whether in a session of their own or in a batch. */
+  execs: number;
+  /** Execs that ran inside a batch session (./batch.ts) rather than in one of their own. */
+  batchedExecs: number;
 }
 
-export const sshCounters: SshCounters = { connections: 0, sessions: 0, forwards: 0 };
+export const sshCounters: SshCounters = { connections: 0, sessions: 0, forwards: 0, execs: 0, batchedExecs: 0 };
+
+/** The most execs one batch session carries. */
+const MAX_BATCH = 64;
+/** Exec sessions that may run at once before further execs wait to go as one batch. */
+const BATCH_SLOTS = 1;
+/** A session older than this no longer holds back the execs waiting behind it. */
+const BATCH_HOLD_MS = 150;
+
+interface QueuedExec {
+  command: string;
+  argv: string[];
+  opts: ExecOptions;
+  resolve: (r: ExecResult) => void;
+  reject: (e: unknown) => void;
+}
 
 export function resetSshCounters(): void {
   sshCounters.connections = 0;
   sshCounters.sessions = 0;
   sshCounters.forwards = 0;
+  sshCounters.execs = 0;
+  sshCounters.batchedExecs = 0;
 }
 
 /** The ssh config vendetta reads: VENDETTA_SSH_CONFIG, else `config` beside the keys (~/.ssh/config). */
@@ -205,9 +229,14 @@ export class SshTransport implements Transport {
   private hopsClosed: Promise<unknown> = Promise.resolve();
   private connecting?: Promise<Client>;
   private closed = false;
-  private homeDir?: string;
+  private homeDir?: Promise<string>;
   /** Rejecters of calls in flight on the current connection: failed when it drops. */
   private inflight = new Set<(err: TransportError) => void>();
+  /** Execs waiting for the end of this turn, to go as one batch. */
+  private batchQueue: QueuedExec[] = [];
+  private pumpScheduled = false;
+  /** Exec sessions running, younger than BATCH_HOLD_MS. */
+  private recentSessions = 0;
 
   constructor(
     private readonly resource: NodeResource,
@@ -541,6 +570,7 @@ export class SshTransport implements Transport {
   }
 
   async exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    sshCounters.execs++;
     let command: string;
     try {
       command = buildCommand(argv, opts);
@@ -557,8 +587,85 @@ export class SshTransport implements Transport {
     return this.execShared(command, argv, opts);
   }
 
-  /** An exec on the shared connection. */
-  private async execShared(command: string, argv: string[], opts: ExecOptions): Promise<ExecResult> {
+  /**
+   * An exec on the shared connection. Execs go out at once while fewer than BATCH_SLOTS recent
+   * sessions are running; beyond that they wait, and all that waited go together as one batch
+   * (./batch.ts) when a slot frees: one session for many, the way Nagle's algorithm coalesces
+   * small writes. A session running longer than BATCH_HOLD_MS (a setup command, a build) frees its
+   * slot, so long commands never hold back the short ones. An exec that can be aborted, or whose
+   * stdin is not text, gets a session of its own at once.
+   */
+  private execShared(command: string, argv: string[], opts: ExecOptions): Promise<ExecResult> {
+    if (this.opts.batchExecs === false || opts.signal || !batchableStdin(opts.stdin)) return this.execSession(command, argv, opts);
+    return new Promise<ExecResult>((resolve, reject) => {
+      this.batchQueue.push({ command, argv, opts, resolve, reject });
+      this.schedulePump();
+    });
+  }
+
+  /** Pumps at the end of this turn, so that the execs asked for in it go together. */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.batchQueue.length > 0 && this.recentSessions < BATCH_SLOTS) {
+      const chunk = this.batchQueue.splice(0, MAX_BATCH);
+      this.recentSessions++;
+      let held = true;
+      const free = () => {
+        if (!held) return;
+        held = false;
+        clearTimeout(timer);
+        this.recentSessions--;
+        this.schedulePump();
+      };
+      const timer = setTimeout(free, BATCH_HOLD_MS);
+      const m = chunk[0]!;
+      const run = chunk.length === 1 ? this.execSession(m.command, m.argv, m.opts).then(m.resolve, m.reject) : this.runBatch(chunk);
+      void run.finally(free);
+    }
+  }
+
+  /** Runs queued execs as one `sh -s` session; each gets its own result, or the batch's failure. */
+  private async runBatch(members: QueuedExec[]): Promise<void> {
+    sshCounters.batchedExecs += members.length;
+    const nonce = newNonce();
+    // Each member keeps its own deadline; the session gets the longest (none if one has none).
+    const deadlines = members.map((m) => m.opts.timeoutMs);
+    const timeoutMs = deadlines.every((t) => t !== undefined) ? Math.max(...(deadlines as number[])) : undefined;
+    const timers = members.map((m) =>
+      m.opts.timeoutMs === undefined
+        ? undefined
+        : setTimeout(
+            () => m.reject(new TransportError(this.node, `${m.argv[0]} on ${this.node} timed out after ${m.opts.timeoutMs}ms`, 'raise the timeout or check why the command hangs')),
+            m.opts.timeoutMs,
+          ),
+    );
+    try {
+      const script = batchScript(members.map((m) => ({ argv: m.argv, env: m.opts.env, cwd: m.opts.cwd, stdin: m.opts.stdin })), nonce);
+      const res = await this.execSession('sh -s', ['sh', '-s'], { stdin: script, timeoutMs });
+      const results = parseBatchOutput(res.stdout, nonce, members.length);
+      members.forEach((m, i) => {
+        const r = results[i];
+        if (r) return m.resolve(r);
+        const why = res.code === BATCH_SETUP_FAILED ? 'could not make its temporary directory' : `ended early (exit ${res.code})`;
+        m.reject(new TransportError(this.node, `${m.argv[0]} on ${this.node}: the batch of commands it ran in ${why}: ${res.stderr.trim() || 'no message'}`, 'retry; check that the node has a writable $TMPDIR (or /tmp)'));
+      });
+    } catch (err) {
+      for (const m of members) m.reject(err instanceof TransportError ? err : new TransportError(this.node, (err as Error).message));
+    } finally {
+      for (const t of timers) clearTimeout(t);
+    }
+  }
+
+  /** An exec in a session channel of its own. */
+  private async execSession(command: string, argv: string[], opts: ExecOptions): Promise<ExecResult> {
     const { channel, release, onLost } = await this.session<ClientChannel>((c, cb) => c.exec(command, cb), argv[0]!);
     return this.collect(channel, argv, opts, release, onLost);
   }
@@ -790,12 +897,13 @@ export class SshTransport implements Transport {
     );
   }
 
-  async home(): Promise<string> {
-    if (this.homeDir === undefined) {
-      const r = await this.exec(['sh', '-c', 'printf %s "$HOME"']);
+  /** Asked once per transport: callers at the same moment share the one exec; a failure is not kept. */
+  home(): Promise<string> {
+    this.homeDir ??= this.exec(['sh', '-c', 'printf %s "$HOME"']).then((r) => {
       if (r.code !== 0 || !r.stdout) throw new TransportError(this.node, `cannot read $HOME on node ${this.node}: ${r.stderr.trim()}`);
-      this.homeDir = r.stdout;
-    }
+      return r.stdout;
+    });
+    this.homeDir.catch(() => (this.homeDir = undefined));
     return this.homeDir;
   }
 

@@ -9,7 +9,7 @@ import { fingerprint, parsePublicKeyLine } from '../../src/transport/hostkeys.js
 import { generateKey, installPublicKey, installPublicKeyOver } from '../../src/transport/keys.js';
 import { LocalTransport } from '../../src/transport/local.js';
 import { createTransport, TransportPool } from '../../src/transport/pool.js';
-import { SshTransport, type SshTransportOptions } from '../../src/transport/ssh.js';
+import { resetSshCounters, sshCounters, SshTransport, type SshTransportOptions } from '../../src/transport/ssh.js';
 import { HostKeyMismatchError, TransportError } from '../../src/transport/types.js';
 import {
   loadInfra,
@@ -96,15 +96,34 @@ describe('exec', () => {
     console.log(`[timing] 100 sequential execs on one connection: ${Math.round(performance.now() - start)} ms`);
   });
 
+  it('runs execs asked for together as one session, in parallel, each with its own result', async () => {
+    const probe = `/tmp/vendetta-e2e-batch-${process.pid}`;
+    await t.exec(['mkdir', '-p', probe]);
+    cleanups.push(() => t.exec(['rm', '-rf', probe]));
+    // Each exec registers itself, waits until all 30 have, so they must run at once.
+    const script = 'touch "$1/$2"; while [ "$(ls "$1" | wc -l)" -lt 30 ]; do sleep 0.05; done; echo "$2"; cat; echo "$2" >&2; exit "$3"';
+    const { t: own } = await transportTo('n1');
+    await own.connect();
+    resetSshCounters();
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => own.exec(['sh', '-c', script, 'sh', probe, `job${i}`, String(i % 4)], { stdin: `in${i}` })),
+    );
+    expect(sshCounters.sessions).toBe(1);
+    expect(sshCounters.batchedExecs).toBe(30);
+    expect(results).toEqual(Array.from({ length: 30 }, (_, i) => ({ code: i % 4, stdout: `job${i}\nin${i}`, stderr: `job${i}\n` })));
+  });
+
   it('bounds concurrent channels with the semaphore', async () => {
     const probe = `/tmp/vendetta-e2e-sem-${process.pid}`;
     await t.exec(['mkdir', '-p', probe]);
     cleanups.push(() => t.exec(['rm', '-rf', probe]));
     // Each exec registers itself in the probe dir while it runs and records how many it saw.
+    // Unbatched: with batches, these 30 would be one session.
     const script = 'touch "$1/$2"; sleep 0.2; ls "$1" | wc -l; rm "$1/$2"';
+    const { t: wide } = await transportTo('n1', { batchExecs: false });
     const start = performance.now();
     const results = await Promise.all(
-      Array.from({ length: 30 }, (_, i) => t.exec(['sh', '-c', script, 'sh', probe, `job${i}`])),
+      Array.from({ length: 30 }, (_, i) => wide.exec(['sh', '-c', script, 'sh', probe, `job${i}`])),
     );
     console.log(`[timing] 30 concurrent execs (8 channels): ${Math.round(performance.now() - start)} ms`);
     expect(results.every((r) => r.code === 0)).toBe(true);
@@ -112,7 +131,7 @@ describe('exec', () => {
     expect(peak).toBeLessThanOrEqual(8);
     expect(peak).toBeGreaterThan(1); // they did run in parallel
 
-    const { t: narrow } = await transportTo('n1', { maxChannels: 2 });
+    const { t: narrow } = await transportTo('n1', { maxChannels: 2, batchExecs: false });
     const narrowResults = await Promise.all(
       Array.from({ length: 6 }, (_, i) => narrow.exec(['sh', '-c', script, 'sh', probe, `n${i}`])),
     );

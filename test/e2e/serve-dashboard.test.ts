@@ -3,7 +3,8 @@
 // infra node n1, a service killed by hand over SSH whose drift and repair appear on its page live
 // (no reload), the restart and sync buttons, a `view` token that sees no buttons at all (the
 // server refuses its DELETE with 403 anyway), and the delete button with its confirmation.
-// Screenshots go to docs/ for docs/server.md.
+// With VENDETTA_SCREENSHOTS=1 the screenshots of docs/server.md are rewritten (a normal run
+// writes them to a temp dir, so the tree stays clean).
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,8 @@ import { nodeYaml } from './helpers/remote.js';
 
 const execFileP = promisify(execFile);
 const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = process.env.VENDETTA_SCREENSHOTS === '1' ? join(REPO, 'docs') : mkdtempSync(join(tmpdir(), 'vendetta-shots-'));
+const shot = (file: string) => join(SHOTS, file);
 const WS = 'dash-proc';
 const SVC = 'dash-loop';
 const SVC_ID = `service/${SVC}`;
@@ -132,7 +135,7 @@ describe('vendetta serve: the web dashboard in headless Chromium (process worksp
     // The latency of n1's last observation arrives with the live stream's first pass.
     await page.waitForFunction(() => /^\d+ ms$/.test(document.querySelector('#nodes tr[data-id="node/n1"] .latency')?.textContent ?? ''), { timeout: 15_000 });
     expect(await text(`#services tr[data-id="${SVC_ID}"] td:nth-child(5)`)).toBe(String(await servicePid()));
-    await page.screenshot({ path: join(REPO, 'docs/dashboard-fleet.png') });
+    await page.screenshot({ path: shot('dashboard-fleet.png') });
   }, 60_000);
 
   it('a service killed by hand shows its drift and its repair on its page, live', async () => {
@@ -165,7 +168,7 @@ describe('vendetta serve: the web dashboard in headless Chromium (process worksp
     expect(newPid).not.toBe(oldPid);
     expect(await onNode(`kill -0 ${newPid} && echo alive`)).toBe('alive');
     await page.waitForSelector('#plan[data-empty="true"]', { timeout: 30_000 });
-    await page.screenshot({ path: join(REPO, 'docs/dashboard-resource.png'), fullPage: true });
+    await page.screenshot({ path: shot('dashboard-resource.png'), fullPage: true });
   }, 150_000);
 
   it('the restart and sync buttons act, recorded with who asked', async () => {

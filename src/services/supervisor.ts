@@ -30,7 +30,8 @@ export function assertServiceName(name: string): void {
  * reap them), so a zombie counts as dead.
  *
  * Identity files ("PID START MODE", MODE g: PID leads its own process group, p: a lone process):
- *   supervisor.id   the supervisor        pid.id   its current child
+ *   supervisor.id   the supervisor, plus its argv token (see tok_scan)
+ *   pid.id          its current child
  * supervisor.pid and pid hold the bare pids, for people and scripts; nothing signals by them.
  */
 const PROC_LIB = String.raw`nap() { sleep 0.1 2>/dev/null || sleep 1; }
@@ -119,7 +120,7 @@ group_alive() {
 # which a bulk stop of a hundred services paid three times per service.
 # ours_v FILE: ov = the pid recorded in FILE when that very process (same start time) still runs.
 ours_v() {
-  { read -r op oi om < "$1"; } 2>/dev/null || return 1
+  { read -r op oi om ot < "$1"; } 2>/dev/null || return 1
   ident_v "$op" || return 1
   [ -n "$oi" ] && [ "$oi" = "$iv" ] || return 1
   ov=$op
@@ -181,6 +182,9 @@ export const SUPERVISOR_SCRIPT = `#!/bin/sh
 ${PROC_LIB}${PROBER_SHELL}` + String.raw`
 cd "$1" || exit 1
 dir=$(pwd)
+# $2: a random "vdsup-…" token, kept in our argv where the node can see it (see tok_scan).
+token=''
+case \${2:-} in vdsup-*) token=$2 ;; esac
 # VENDETTA_NOTIFY=ready: fd 3 is the starter's FIFO; one line on it once the child runs (or we
 # end: EOF). Not for the service's environment.
 notify=\${VENDETTA_NOTIFY:-}
@@ -380,7 +384,7 @@ sup=$$
 supid=$(ident "$$" || echo -)
 # Installed by an older vendetta: no staging directory yet.
 [ -d "$dir/.new" ] || mkdir "$dir/.new" || exit 1
-stage supervisor.id "$$ $supid p"
+stage supervisor.id "$$ $supid p\${token:+ $token}"
 stage supervisor.pid "$$"
 stage restarts 0
 commit
@@ -519,6 +523,62 @@ any_ours() {
   done
   return 1
 }
+# Liveness across pid namespaces without a fork per service: every supervisor carries a random
+# token in its argv ("vdsup-…", recorded in supervisor.id), and /proc/PID/cmdline is readable by
+# anyone and empty for a zombie. Its subshells share that argv, so a token counts only with the
+# pid the supervisor recorded, as seen inside its own pid namespace (the last NSpid field).
+# tok_want STATEDIR...: the tokens to look for (tkw). tok_scan: tks = " TOKEN:PID " of each one
+# running; tkok=1 when the scan could tell (grep -z, NSpid), else the checks below stand.
+tkw=' ' tkok='' tks=' '
+tok_want() {
+  for sd in "$@"; do
+    for n in "$sd"/services/*/; do
+      ot=''
+      { read -r op oi om ot < "$n/supervisor.id"; } 2>/dev/null
+      case $ot in vdsup-*) tkw="$tkw$ot " ;; esac
+    done
+  done
+}
+tok_scan() {
+  tkok=0
+  [ "$tkw" != ' ' ] && [ -r /proc/self/cmdline ] || return 0
+  # Our own argv holds "vdsup-0" ($0): its line proves that grep read what it was asked to.
+  l=$(grep -saHoz '^vdsup-[0-9a-f-]*' /proc/[0-9]*/cmdline 2>/dev/null | tr '\000' '\n')
+  case $l in *"/proc/$$/cmdline:vdsup-0"*) ;; *) return 0 ;; esac
+  files=''
+  oifs=$IFS
+  IFS='
+'
+  for x in $l; do
+    t=\${x#*:}
+    case $tkw in *" $t "*) ;; *) continue ;; esac
+    p=\${x#/proc/}
+    p=\${p%%/*}
+    case $p in '' | *[!0-9]*) continue ;; esac
+    eval "tkp_$p=\$t"
+    files="$files /proc/$p/status"
+  done
+  IFS=$oifs
+  # The pids inside their namespaces; our own line proves the kernel shows NSpid.
+  l=$(grep -s '^NSpid:' "/proc/$$/status" $files 2>/dev/null)
+  case $l in *"/proc/$$/status:NSpid:"*) ;; *) return 0 ;; esac
+  IFS='
+'
+  for x in $l; do
+    IFS=$oifs
+    p=\${x#/proc/}
+    p=\${p%%/*}
+    case $p in '' | *[!0-9]*) continue ;; esac
+    t=''
+    eval "t=\$tkp_$p"
+    [ -n "$t" ] || continue
+    set -- \${x#*NSpid:}
+    while [ "$#" -gt 1 ]; do shift; done
+    tks="$tks$t:$1 "
+  done
+  IFS=$oifs
+  tkok=1
+}
 # service_status STATEDIR [lock]: one block per service, read with builtins (no fork per field).
 # "lock": the reader is outside the workspace's pid namespace (the node reading a container's
 # bind-mounted state dir), where pids mean nothing: the supervisor is alive while it holds its
@@ -527,6 +587,7 @@ any_ours() {
 # supervisor had neither, the files are trusted: a recorded supervisor pid counts as a live
 # supervisor, and "running" as a running child.
 service_status() {
+  if [ "$2" = lock ] && [ -z "$tkok" ]; then tok_want "$1"; tok_scan; fi
   if [ "$2" = lock ] && [ -z "$flk" ]; then
     if command -v flock >/dev/null 2>&1; then flk=1; else flk=0; fi
     if dd if=/dev/null of=/dev/null oflag=nonblock count=0 2>/dev/null; then fnb=1; else fnb=0; fi
@@ -542,7 +603,11 @@ service_block() {
   printf 'service\t%s\n' "\${n##*/}"
   # Liveness first: a supervisor that exits meanwhile wrote its final files before exiting.
   if [ "$2" = lock ]; then
-    if [ "$flk" = 1 ] && [ -f "$n/lock" ]; then
+    op='' ot=''
+    { read -r op oi om ot < "$n/supervisor.id"; } 2>/dev/null
+    if [ "$tkok" = 1 ] && [ -n "$ot" ]; then
+      case $tks in *" $ot:$op "*) a=1 ;; *) a=0 ;; esac
+    elif [ "$flk" = 1 ] && [ -f "$n/lock" ]; then
       if flock -n "$n/lock" true 2>/dev/null; then a=0; else a=1; fi
     elif [ "$fnb" = 1 ] && [ -p "$n/alive" ]; then
       if dd if=/dev/null of="$n/alive" oflag=nonblock count=0 2>/dev/null; then a=1; else a=0; fi
@@ -559,7 +624,14 @@ service_block() {
 node_status() {
   m=$1
   shift
-  if [ "$m" != lock ]; then
+  if [ "$m" = lock ]; then
+    k=0
+    for a in "$@"; do
+      k=$((k + 1))
+      if [ $((k % 2)) = 0 ]; then tok_want "$a"; fi
+    done
+    tok_scan
+  else
     k=0
     for a in "$@"; do
       k=$((k + 1))
@@ -676,10 +748,14 @@ rm_present "$d/supervisor.pid" "$d/supervisor.id" "$d/pid.id" "$d/state" "$d/pid
 # the supervisor ended first; the checks below then tell why.
 nfy=''
 if mkfifo "$d/.ready" 2>/dev/null; then nfy=VENDETTA_NOTIFY=ready; fi
+# A random token in the supervisor's argv: its liveness, readable from outside its pid namespace.
+tok=''
+{ read -r tok < /proc/sys/kernel/random/uuid; } 2>/dev/null
+case $tok in '' | *[!0-9a-f-]*) tok='' ;; *) tok=vdsup-$tok ;; esac
 if [ "$4" = clean ] && command -v env >/dev/null 2>&1; then
-  set -- env -i "PATH=\${PATH:-${DEFAULT_PATH}}" "HOME=\${HOME:-/}" \${nfy:+"$nfy"} /bin/sh "$sup" "$d"
+  set -- env -i "PATH=\${PATH:-${DEFAULT_PATH}}" "HOME=\${HOME:-/}" \${nfy:+"$nfy"} /bin/sh "$sup" "$d" \${tok:+"$tok"}
 else
-  set -- /bin/sh "$sup" "$d"
+  set -- /bin/sh "$sup" "$d" \${tok:+"$tok"}
 fi
 if command -v setsid >/dev/null 2>&1; then
   if [ -n "$nfy" ]; then VENDETTA_NOTIFY=ready setsid "$@" </dev/null >>"$d/log" 2>&1 3>"$d/.ready" & else setsid "$@" </dev/null >>"$d/log" 2>&1 & fi
@@ -778,9 +854,14 @@ export function removeServiceArgv(stateDir: string, name: string): string[] {
  */
 export type LivenessCheck = 'pid' | 'lock';
 
+/** $0 of a status read: with 'lock', the token its own argv must show to the node's scan (tok_scan). */
+function arg0(liveness: LivenessCheck): string {
+  return liveness === 'lock' ? 'vdsup-0' : 'sh';
+}
+
 /** One exec that prints the state of every service under stateDir; parse with parseServiceStatus. */
 export function serviceStatusArgv(stateDir: string, liveness: LivenessCheck = 'pid'): string[] {
-  return ['/bin/sh', '-c', script('service_status "$1" "$2"'), 'sh', stateDir, liveness];
+  return ['/bin/sh', '-c', script('service_status "$1" "$2"'), arg0(liveness), stateDir, liveness];
 }
 
 /**
@@ -788,7 +869,7 @@ export function serviceStatusArgv(stateDir: string, liveness: LivenessCheck = 'p
  * block headed by "workspace\tNAME"; parse with parseNodeStatus.
  */
 export function nodeStatusArgv(stateDirs: Array<{ name: string; dir: string }>, liveness: LivenessCheck): string[] {
-  return ['/bin/sh', '-c', script('node_status "$@"'), 'sh', liveness, ...stateDirs.flatMap((w) => [w.name, w.dir])];
+  return ['/bin/sh', '-c', script('node_status "$@"'), arg0(liveness), liveness, ...stateDirs.flatMap((w) => [w.name, w.dir])];
 }
 
 /**
@@ -796,7 +877,7 @@ export function nodeStatusArgv(stateDirs: Array<{ name: string; dir: string }>, 
  * user's home), for a reader that does not know the workspaces yet; parse with parseNodeStatusUnder.
  */
 export function nodeStatusUnderArgv(root: string, liveness: LivenessCheck): string[] {
-  return ['/bin/sh', '-c', script('node_status_under "$@"'), 'sh', liveness, root];
+  return ['/bin/sh', '-c', script('node_status_under "$@"'), arg0(liveness), liveness, root];
 }
 
 /** Parse nodeStatusUnderArgv output: the root as the node resolved it, and workspace → services. */

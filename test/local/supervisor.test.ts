@@ -268,6 +268,36 @@ describe('supervisor', () => {
     killIfAlive(child);
   });
 
+  // Where the node has neither flock nor a non-blocking dd (or the image lacks flock), the
+  // supervisor's argv token tells liveness: one grep per node, no fork per service. Its
+  // subshells (log writer) carry the same token, so only the pid it recorded may count.
+  it('lock liveness by token: the status read needs no flock or dd, and a killed supervisor is dead though its subshells keep its argv', async () => {
+    await manager.start(service('web', { command: 'exec sleep 300' }));
+    const sup = await readPid('web', 'supervisor.pid');
+    const child = await until('child', async () => (await observed('web'))?.pid);
+    started.add(child);
+    const id = (await readFile(join(stateDir, 'services', 'web', 'supervisor.id'), 'utf8')).trim().split(' ');
+    expect(id[3]).toMatch(/^vdsup-[0-9a-f-]{36}$/);
+    expect((await readFile(`/proc/${sup}/cmdline`, 'utf8')).split('\0')).toContain(id[3]);
+    // A PATH with only what the token scan uses: without it, the files would be trusted.
+    const bin = join(dir.path, 'bin');
+    await mkdir(bin);
+    await t.exec(['/bin/sh', '-c', 'for c in grep tr; do ln -s "$(command -v "$c")" "$1/$c"; done', 'sh', bin]);
+    const read = async () => {
+      const res = await t.exec(['env', `PATH=${bin}`, ...nodeStatusArgv([{ name: 'a', dir: stateDir }], 'lock')]);
+      expect(res.code, res.stderr).toBe(0);
+      return parseNodeStatus(res.stdout).get('a')?.find((s) => s.name === 'web');
+    };
+    expect(await read()).toMatchObject({ state: 'running', specHash: 'hash-web' });
+    process.kill(sup, 'SIGKILL');
+    await until('supervisor gone', async () => !isAlive(sup));
+    const holders = await t.exec(['/bin/sh', '-c', 'grep -lsaz "^$1$" /proc/[0-9]*/cmdline || true', 'sh', id[3]!]);
+    expect(holders.stdout.trim(), 'a subshell of the supervisor still shows its token').not.toBe('');
+    expect(isAlive(child)).toBe(true);
+    expect(await read()).toMatchObject({ state: 'exited' });
+    killIfAlive(child);
+  });
+
   it('node_status reads many workspaces in one exec, a health file as it is, and nothing for a missing dir', async () => {
     await manager.start(service('web', { command: 'exec sleep 300' }));
     started.add(await until('child', async () => (await observed('web'))?.pid));

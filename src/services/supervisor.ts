@@ -358,12 +358,14 @@ end_prober() {
 }
 
 on_term() {
-  stopping=1
+  stopping=\${1:-1}
   if [ -n "$prober" ]; then kill -TERM "$prober" 2>/dev/null; fi
   if [ -n "$sleeper" ]; then kill "$sleeper" 2>/dev/null; fi
   if [ -n "$child" ] && child_target_v "$dir"; then kill -TERM "$tv" 2>/dev/null; fi
 }
 trap on_term TERM INT
+# USR2: dropped for a delete (drop_services): the directory goes next, so nothing is recorded.
+trap 'on_term 2' USR2
 
 # Liveness readable across pid namespaces (the node reads a container's state dir): we hold an
 # flock on "lock" while we run. fd 9 is closed for everything we start (9>&-), so the lock dies
@@ -404,13 +406,13 @@ while [ "$stopping" = 0 ]; do
   stage state running
   commit
   # A stop that arrived while forking found no child to signal (pid.id is in place now).
-  if [ "$stopping" = 1 ]; then stop_child "$dir"; break; fi
+  if [ "$stopping" != 0 ]; then stop_child "$dir"; break; fi
   # Checks begin once the first child runs (an orphan of an earlier run is gone by now).
   if [ -z "$prober" ]; then start_prober; fi
   wait "$child"; code=$?
   # A trapped signal interrupts wait: unless stopping, wait again until the child is really gone.
   while [ "$stopping" = 0 ] && still_child; do wait "$child"; code=$?; done
-  if [ "$stopping" = 1 ]; then break; fi
+  if [ "$stopping" != 0 ]; then break; fi
   # The main process is gone but its group may not be (e.g. the "sh -c" wrapper was killed and
   # the real server lives on, holding its port): take the whole group down before restarting.
   stop_child "$dir"
@@ -431,16 +433,22 @@ while [ "$stopping" = 0 ]; do
   say "exited with code $code; restarting in $delay s"
   put state backoff
   sleep "$delay" 9>&- 3>&- & sleeper=$!
-  if [ "$stopping" = 1 ]; then kill "$sleeper" 2>/dev/null; fi
+  if [ "$stopping" != 0 ]; then kill "$sleeper" 2>/dev/null; fi
   wait "$sleeper"
   sleeper=''
   delay=$((delay * 2))
   if [ "$delay" -gt 30 ]; then delay=30; fi
-  if [ "$stopping" = 1 ]; then break; fi
+  if [ "$stopping" != 0 ]; then break; fi
   restarts=$((restarts + 1))
   put restarts "$restarts"
 done
 
+# Dropped: the child's group has its TERM; the deleter gives it a grace period and KILLs what is
+# left. No state files, no log drain: a thousand supervisors forking for those made a delete slow.
+if [ "$stopping" = 2 ]; then
+  if [ -n "$child" ]; then wait "$child" 2>/dev/null; fi
+  exit 0
+fi
 # Stopping: give the child's group a grace period after TERM, then KILL what is left.
 if [ -n "$child" ]; then
   i=0
@@ -512,6 +520,25 @@ stop_services() {
     if child_target_v "$sv"; then kill -KILL "$tv" 2>/dev/null; fi
     if ours_v "$sv/prober.id"; then kill -TERM "$ov" 2>/dev/null; fi
     if [ -d "$sv" ]; then printf 'stopped\n' > "$sv/state"; fi
+  done
+}
+# drop_services SERVICEDIR...: stop for a delete (the dirs are removed next): each supervisor
+# gets USR2 (it TERMs its child's group and exits without recording anything), each child group
+# a TERM; one wait for all, then KILL what is left. A supervisor of an older vendetta, which
+# does not trap USR2, just ends; its child got the TERM all the same.
+drop_services() {
+  for sv in "$@"; do
+    if sup_ours_v "$sv"; then kill -USR2 "$ov" 2>/dev/null; fi
+  done
+  for sv in "$@"; do
+    if child_target_v "$sv"; then kill -TERM "$tv" 2>/dev/null; fi
+    if ours_v "$sv/prober.id"; then kill -TERM "$ov" 2>/dev/null; fi
+  done
+  i=0
+  while [ "$i" -lt 50 ] && { any_ours sup_ours_v "$@" || any_ours child_target_v "$@"; }; do nap; i=$((i + 1)); done
+  for sv in "$@"; do
+    if sup_ours_v "$sv"; then kill -KILL "$ov" 2>/dev/null; fi
+    if child_target_v "$sv"; then kill -KILL "$tv" 2>/dev/null; fi
   done
 }
 # any_ours CHECK DIR...: CHECK (sup_ours_v or child_target_v) finds its process for one of the DIRs.

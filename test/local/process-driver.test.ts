@@ -178,6 +178,39 @@ describe('process driver on this machine', () => {
     await driver.delete(ctx, 'api');
   });
 
+  it('deleteMany drops every service at once: supervisors, children, grandchildren and a child that ignores TERM are gone, and so are the dirs', async () => {
+    const commands: Record<string, string> = {
+      plain: 'exec sleep 301',
+      tree: 'sleep 302 & exec sleep 303',
+      stubborn: "trap '' TERM; sleep 304 & wait",
+    };
+    const sups: number[] = [];
+    for (const [name, command] of Object.entries(commands)) {
+      await driver.create(ctx, { resource: workspace(name), specHash: 'ws-hash', env: {}, owner: OWNER });
+      const rt = await driver.runtime(ctx, name);
+      await createServiceManager(rt).start({
+        resource: { apiVersion: 'vendetta.dev/v1alpha1', kind: 'Service', metadata: { name: 'svc' }, spec: { workspace: name, command, restart: 'always' } },
+        specHash: 'svc-hash',
+        env: {},
+        workdir: rt.workspaceDir,
+      });
+      const sup = Number(await readFile(join(rt.stateDir, 'services', 'svc', 'supervisor.pid'), 'utf8'));
+      sups.push(sup);
+      pids.add(sup);
+    }
+    const sleepers = async () => {
+      const res = await transport.exec(['/bin/sh', '-c', 'for f in /proc/[0-9]*/cmdline; do c=$(tr "\\0" " " < "$f" 2>/dev/null) || continue; case $c in "sleep 30"[1-4]" ") p=${f#/proc/}; echo "${p%%/*}" ;; esac; done']);
+      return res.stdout.split('\n').filter(Boolean).map(Number);
+    };
+    const before = await until('4 sleepers', async () => ((await sleepers()).length === 4 ? sleepers() : undefined));
+    for (const p of before) pids.add(p);
+    const errors = await driver.deleteMany!(ctx, Object.keys(commands));
+    expect([...errors]).toEqual([]);
+    for (const sup of sups) expect(isAlive(sup)).toBe(false);
+    expect(await sleepers()).toEqual([]);
+    for (const name of Object.keys(commands)) await expect(stat(join(root, name))).rejects.toThrow();
+  }, 30_000);
+
   it("a person's command (exec, shell) gets the workspace's env and directory, nothing of the caller's", async () => {
     await driver.create(ctx, { resource: workspace('api'), specHash: 'ws-hash', env: {}, owner: OWNER });
     const rt = await driver.runtime(ctx, 'api');

@@ -158,7 +158,7 @@ exec env -i "PATH=$p" "HOME=$h" \${t:+"TERM=$t"} "$@"`;
  * remove. Args: NAME DIR pairs.
  */
 export function deleteManyArgv(workspaces: Array<{ name: string; dir: string }>): string[] {
-  // Every service is stopped at once, with one wait for all (stop_services): one after the
+  // Every service is dropped at once, with one wait for all (drop_services): one after the
   // other, fifty services took ten seconds. Then the directories go.
   const body = `# stop_in NAME DIR...: the services under every workspace DIR, stopped together.
 stop_in() {
@@ -169,7 +169,7 @@ stop_in() {
     for d in "$a"/state/services/*/; do [ -d "$d" ] && set -- "$@" "\${d%/}"; done
   done
   shift "$n"
-  if [ "$#" -gt 0 ]; then stop_services "$@"; fi
+  if [ "$#" -gt 0 ]; then drop_services "$@"; fi
 }
 # rm_all NAME DIR...: one rm for every DIR (a fork per workspace, twice over with the capture,
 # was most of a large delete's node CPU); what is left is retried alone below, to say why.

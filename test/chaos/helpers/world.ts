@@ -186,11 +186,13 @@ export async function scanProcesses(): Promise<{ supervisors: WorldSnapshot['sup
   for (const pid of pids) {
     const p = await readProc(pid);
     if (!p || p.state === 'Z' || p.state === 'X') continue;
-    // A supervisor runs "<sh> …supervisor… <stateDir>/services/<name>"; the controller's own
-    // short-lived scripts name the service dir too, but never run a supervisor script file.
-    const last = p.argv[p.argv.length - 1] ?? '';
-    const svc = SUPERVISED_DIR.exec(last)?.[1];
-    if (svc && p.argv.slice(0, -1).some((a) => /supervisor[^/\s]*$/.test(a) && !a.includes('\n'))) {
+    // A supervisor runs "<sh> …supervisor… <stateDir>/services/<name> [vdsup-TOKEN]"; the
+    // controller's own short-lived scripts name the service dir too, but never run a supervisor
+    // script file.
+    const script = p.argv.findIndex((a) => /supervisor[^/\s]*$/.test(a) && !a.includes('\n'));
+    const rest = script >= 0 ? p.argv.slice(script + 1) : [];
+    const svc = SUPERVISED_DIR.exec(rest[0] ?? '')?.[1];
+    if (svc && (rest.length === 1 || (rest.length === 2 && rest[1]!.startsWith('vdsup-')))) {
       candidates.push({ pid, ppid: p.ppid, service: svc });
     }
     const mark = p.environ.find((e) => e.startsWith(`${MARK}=`))?.slice(MARK.length + 1);

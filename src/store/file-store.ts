@@ -131,6 +131,9 @@ const queues = new Map<string, Promise<unknown>>();
 class FileStore extends RecordWrites implements Store {
   /** Lines in events.jsonl; counted on the first append, so read-only commands never read the file. */
   private eventLines: number | undefined;
+  /** Events not yet written, and the queued write that will take them (appendEvent). */
+  private pendingEvents: EventRecord[] = [];
+  private nextEventWrite: Promise<void> | undefined;
 
   constructor(readonly home: string) {
     super();
@@ -288,20 +291,34 @@ class FileStore extends RecordWrites implements Store {
     return path.join(this.home, dir, `${applySet}.json`);
   }
 
+  /**
+   * Events that arrive while a write is queued or running go out together in the next append: a
+   * pass that deletes a thousand workspaces records thousands of events, and one mkdir + append
+   * each, one after the other, held its end by about a second.
+   */
   appendEvent(event: EventRecord): Promise<void> {
-    return this.serialize(this.eventsFile, async () => {
-      this.eventLines ??= (await this.readEventFile(this.eventsFile)).length;
-      if (this.eventLines >= EVENTS_PER_FILE) {
-        // Rotation keeps between EVENTS_PER_FILE and 2×EVENTS_PER_FILE recent events on disk.
-        await fs.rename(this.eventsFile, this.rotatedEventsFile).catch((err: NodeJS.ErrnoException) => {
-          if (err.code !== 'ENOENT') throw err;
-        });
-        this.eventLines = 0;
-      }
+    this.pendingEvents.push(event);
+    return (this.nextEventWrite ??= this.serialize(this.eventsFile, async () => {
+      // From here on, new events wait for the next write.
+      this.nextEventWrite = undefined;
+      const batch = this.pendingEvents;
+      this.pendingEvents = [];
+      let lines = (this.eventLines ??= (await this.readEventFile(this.eventsFile)).length);
       await fs.mkdir(this.home, { recursive: true, mode: 0o700 });
-      await fs.appendFile(this.eventsFile, JSON.stringify(event) + '\n', { mode: 0o600 });
-      this.eventLines++;
-    });
+      for (let i = 0; i < batch.length; ) {
+        if (lines >= EVENTS_PER_FILE) {
+          // Rotation keeps between EVENTS_PER_FILE and 2×EVENTS_PER_FILE recent events on disk.
+          await fs.rename(this.eventsFile, this.rotatedEventsFile).catch((err: NodeJS.ErrnoException) => {
+            if (err.code !== 'ENOENT') throw err;
+          });
+          lines = this.eventLines = 0;
+        }
+        const chunk = batch.slice(i, i + EVENTS_PER_FILE - lines);
+        await fs.appendFile(this.eventsFile, chunk.map((e) => JSON.stringify(e) + '\n').join(''), { mode: 0o600 });
+        i += chunk.length;
+        lines = this.eventLines += chunk.length;
+      }
+    }));
   }
 
   async events(opts: { object?: ResourceId; limit?: number } = {}): Promise<EventRecord[]> {

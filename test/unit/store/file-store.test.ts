@@ -194,6 +194,19 @@ describe('inventory and events', () => {
     await reopened.appendEvent(event(total));
     expect((await reopened.events({ limit: 1 }))[0].message).toBe(`event ${total}`);
   });
+
+  it('events appended all at once are written in batches, in order, and rotate as one by one', async () => {
+    const store = await openStore(home);
+    const total = EVENTS_PER_FILE * 2 + 10;
+    const event = (i: number) => ({ time: new Date(0).toISOString(), object: 'workspace/api' as const, type: 'Normal' as const, reason: 'Started', message: `event ${i}` });
+    await Promise.all(Array.from({ length: total }, (_, i) => store.appendEvent(event(i))));
+    const lines = async (f: string) => (await fs.readFile(path.join(home, f), 'utf8')).trim().split('\n').map((l) => JSON.parse(l).message as string);
+    const current = await lines('events.jsonl');
+    const rotated = await lines('events.1.jsonl');
+    expect(rotated).toHaveLength(EVENTS_PER_FILE);
+    expect(current).toHaveLength(10);
+    expect([...rotated, ...current]).toEqual(Array.from({ length: EVENTS_PER_FILE + 10 }, (_, i) => `event ${EVENTS_PER_FILE + i}`));
+  });
 });
 
 describe('lock', () => {

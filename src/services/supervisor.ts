@@ -551,60 +551,145 @@ any_ours() {
   return 1
 }
 # Liveness across pid namespaces without a fork per service: every supervisor carries a random
-# token in its argv ("vdsup-…", recorded in supervisor.id), and /proc/PID/cmdline is readable by
-# anyone and empty for a zombie. Its subshells share that argv, so a token counts only with the
-# pid the supervisor recorded, as seen inside its own pid namespace (the last NSpid field).
-# tok_want STATEDIR...: the tokens to look for (tkw). tok_scan: tks = " TOKEN:PID " of each one
-# running; tkok=1 when the scan could tell (grep -z, NSpid), else the checks below stand.
-tkw=' ' tkok='' tks=' '
+# token in its argv ("vdsup-" and 32 hex digits, recorded in supervisor.id), and /proc/PID/cmdline
+# is readable by anyone and empty for a zombie. Its subshells share that argv, so a token counts
+# only with the pid the supervisor recorded, as seen inside its own pid namespace (the last NSpid
+# field). Reading every process's cmdline costs ~15 µs each (a host of 10,000 processes: 0.15 s),
+# so a supervisor found once is kept in a cache file, "TOKEN HOSTPID START INNERPID" ("TOKEN - - -":
+# not running; tokens are never reused): a read then checks only the cached host pids, with one
+# cat of their stat files (alive, not a zombie, same start time), and scans for new tokens only.
+# Per-token variables (tkw_K, tkc_K, tka_K; K = the token's hex digits) keep every lookup O(1).
+# These functions share the caller's globals: no name that node_status uses (m, k, a).
+# tok_want STATEDIR...: the tokens to look for (tkw). tok_scan [CACHE]: tka_K=1 for each one
+# running; tkok=1 when it could tell (grep -z, NSpid), else the checks below stand.
+tkw=' ' tkok='' tkcache=''
+# tok_key TOKEN: tk = its hex digits, if it is a token.
+tok_key() {
+  tk=\${1#vdsup-}
+  case $1:$tk in vdsup-*:?*) ;; *) return 1 ;; esac
+  case $tk in *[!0-9a-f]*) return 1 ;; esac
+}
 tok_want() {
   for sd in "$@"; do
     for n in "$sd"/services/*/; do
       ot=''
       { read -r op oi om ot < "$n/supervisor.id"; } 2>/dev/null
-      case $ot in vdsup-*) tkw="$tkw$ot " ;; esac
+      tok_key "$ot" || continue
+      tkw="$tkw$tk "
+      eval "tkw_$tk=\$op"
     done
   done
 }
 tok_scan() {
   tkok=0
-  [ "$tkw" != ' ' ] && [ -r /proc/self/cmdline ] || return 0
-  # Our own argv holds "vdsup-0" ($0): its line proves that grep read what it was asked to.
-  l=$(grep -saHoz '^vdsup-[0-9a-f-]*' /proc/[0-9]*/cmdline 2>/dev/null | tr '\000' '\n')
-  case $l in *"/proc/$$/cmdline:vdsup-0"*) ;; *) return 0 ;; esac
-  files=''
-  oifs=$IFS
-  IFS='
-'
-  for x in $l; do
-    t=\${x#*:}
-    case $tkw in *" $t "*) ;; *) continue ;; esac
-    p=\${x#/proc/}
-    p=\${p%%/*}
-    case $p in '' | *[!0-9]*) continue ;; esac
-    eval "tkp_$p=\$t"
-    files="$files /proc/$p/status"
+  cf=\${1:-}
+  [ "$tkw" != ' ' ] && [ -r /proc/self/stat ] || return 0
+  if [ -n "$cf" ]; then
+    { while read -r t hp hs hi; do
+        tok_key "$t" && eval "tkc_$tk=\$hp:\$hs:\$hi"
+      done < "$cf"; } 2>/dev/null
+  fi
+  miss='' files='' dirty=0
+  for tk in $tkw; do
+    v=''
+    eval "v=\$tkc_$tk"
+    if [ -z "$v" ]; then miss="$miss $tk"; eval "tkm_$tk=1"; continue; fi
+    hp=\${v%%:*}
+    [ "$hp" != - ] || continue
+    eval "tkh_$hp=\$tk:\${v#*:}"
+    files="$files /proc/$hp/stat"
   done
-  IFS=$oifs
-  # The pids inside their namespaces; our own line proves the kernel shows NSpid.
-  l=$(grep -s '^NSpid:' "/proc/$$/status" $files 2>/dev/null)
-  case $l in *"/proc/$$/status:NSpid:"*) ;; *) return 0 ;; esac
-  IFS='
+  if [ -n "$miss" ]; then
+    # Our own argv holds "vdsup-0" ($0): its line proves that grep read what it was asked to.
+    l=$(grep -saHoz '^vdsup-[0-9a-f]*' /proc/[0-9]*/cmdline 2>/dev/null | tr '\000' '\n')
+    case $l in *"/proc/$$/cmdline:vdsup-0"*) ;; *) return 0 ;; esac
+    sf=''
+    oifs=$IFS
+    IFS='
 '
-  for x in $l; do
+    for x in $l; do
+      tok_key "\${x#*:}" || continue
+      tm=''
+      eval "tm=\$tkm_$tk"
+      [ -n "$tm" ] || continue
+      p=\${x#/proc/}
+      p=\${p%%/*}
+      case $p in '' | *[!0-9]*) continue ;; esac
+      eval "tkp_$p=\$tk"
+      sf="$sf /proc/$p/status"
+    done
     IFS=$oifs
-    p=\${x#/proc/}
-    p=\${p%%/*}
-    case $p in '' | *[!0-9]*) continue ;; esac
-    t=''
-    eval "t=\$tkp_$p"
-    [ -n "$t" ] || continue
-    set -- \${x#*NSpid:}
-    while [ "$#" -gt 1 ]; do shift; done
-    tks="$tks$t:$1 "
-  done
-  IFS=$oifs
+    # The pids inside their namespaces; our own line proves the kernel shows NSpid.
+    l=$(grep -s '^NSpid:' "/proc/$$/status" $sf 2>/dev/null)
+    case $l in *"/proc/$$/status:NSpid:"*) ;; *) return 0 ;; esac
+    IFS='
+'
+    for x in $l; do
+      IFS=$oifs
+      p=\${x#/proc/}
+      p=\${p%%/*}
+      case $p in '' | *[!0-9]*) continue ;; esac
+      tk=''
+      eval "tk=\$tkp_$p"
+      [ -n "$tk" ] || continue
+      set -- \${x#*NSpid:}
+      while [ "$#" -gt 1 ]; do shift; done
+      # The supervisor itself, not one of its subshells.
+      w=''
+      eval "w=\$tkw_$tk"
+      [ "$w" = "$1" ] || continue
+      eval "tkh_$p=\$tk:new:\$1"
+      files="$files /proc/$p/stat"
+    done
+    IFS=$oifs
+    dirty=1
+  fi
+  # One cat for every candidate: running (not a zombie) and, when cached, the same start time.
+  out=''
+  if [ -n "$files" ]; then
+    set -f
+    l=$(cat $files 2>/dev/null)
+    set +f
+    oifs=$IFS
+    IFS='
+'
+    for x in $l; do
+      IFS=$oifs
+      p=\${x%% *}
+      case $p in '' | *[!0-9]*) continue ;; esac
+      v=''
+      eval "v=\$tkh_$p"
+      [ -n "$v" ] || continue
+      tk=\${v%%:*}
+      v=\${v#*:}
+      hs=\${v%%:*}
+      hi=\${v#*:}
+      set -- \${x##*) }
+      [ "$1" != Z ] && [ "$#" -ge 20 ] || continue
+      shift 19
+      [ "$hs" = new ] || [ "$hs" = "$1" ] || continue
+      eval "tka_$tk=1"
+      out="$out""vdsup-$tk $p $1 $hi
+"
+    done
+    IFS=$oifs
+  fi
   tkok=1
+  [ -n "$cf" ] || return 0
+  for tk in $tkw; do
+    a=''
+    eval "a=\$tka_$tk"
+    [ -z "$a" ] || continue
+    out="$out""vdsup-$tk - - -
+"
+    v=''
+    eval "v=\$tkc_$tk"
+    [ "\${v%%:*}" = - ] || dirty=1
+  done
+  if [ "$dirty" = 1 ]; then
+    { printf '%s' "$out" > "$cf.$$" && mv -f "$cf.$$" "$cf"; } 2>/dev/null || rm -f "$cf.$$" 2>/dev/null
+  fi
+  return 0
 }
 # service_status STATEDIR [lock]: one block per service, read with builtins (no fork per field).
 # "lock": the reader is outside the workspace's pid namespace (the node reading a container's
@@ -630,10 +715,12 @@ service_block() {
   printf 'service\t%s\n' "\${n##*/}"
   # Liveness first: a supervisor that exits meanwhile wrote its final files before exiting.
   if [ "$2" = lock ]; then
-    op='' ot=''
+    ot=''
     { read -r op oi om ot < "$n/supervisor.id"; } 2>/dev/null
-    if [ "$tkok" = 1 ] && [ -n "$ot" ]; then
-      case $tks in *" $ot:$op "*) a=1 ;; *) a=0 ;; esac
+    if [ "$tkok" = 1 ] && tok_key "$ot"; then
+      a=''
+      eval "a=\$tka_$tk"
+      a=\${a:-0}
     elif [ "$flk" = 1 ] && [ -f "$n/lock" ]; then
       if flock -n "$n/lock" true 2>/dev/null; then a=0; else a=1; fi
     elif [ "$fnb" = 1 ] && [ -p "$n/alive" ]; then
@@ -657,7 +744,7 @@ node_status() {
       k=$((k + 1))
       if [ $((k % 2)) = 0 ]; then tok_want "$a"; fi
     done
-    tok_scan
+    tok_scan "$tkcache"
   else
     k=0
     for a in "$@"; do
@@ -678,6 +765,8 @@ node_status_under() {
   m=$1
   case $2 in "~/"*) r="$HOME/\${2#"~/"}" ;; *) r=$2 ;; esac
   printf 'root\t%s\n' "$r"
+  # The supervisors found under this root, for the next read (tok_scan).
+  tkcache=$r/.supervisors
   set --
   for w in "$r"/*/; do
     [ -d "$w" ] || continue
@@ -778,7 +867,9 @@ if mkfifo "$d/.ready" 2>/dev/null; then nfy=VENDETTA_NOTIFY=ready; fi
 # A random token in the supervisor's argv: its liveness, readable from outside its pid namespace.
 tok=''
 { read -r tok < /proc/sys/kernel/random/uuid; } 2>/dev/null
-case $tok in '' | *[!0-9a-f-]*) tok='' ;; *) tok=vdsup-$tok ;; esac
+# Hex digits only: the node keeps per-token shell variables named after it.
+while :; do case $tok in *-*) tok=\${tok%%-*}\${tok#*-} ;; *) break ;; esac; done
+case $tok in '' | *[!0-9a-f]*) tok='' ;; *) tok=vdsup-$tok ;; esac
 if [ "$4" = clean ] && command -v env >/dev/null 2>&1; then
   set -- env -i "PATH=\${PATH:-${DEFAULT_PATH}}" "HOME=\${HOME:-/}" \${nfy:+"$nfy"} /bin/sh "$sup" "$d" \${tok:+"$tok"}
 else

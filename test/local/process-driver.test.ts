@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -198,10 +199,18 @@ describe('process driver on this machine', () => {
       sups.push(sup);
       pids.add(sup);
     }
-    const sleepers = async () => {
-      const res = await transport.exec(['/bin/sh', '-c', 'for f in /proc/[0-9]*/cmdline; do c=$(tr "\\0" " " < "$f" 2>/dev/null) || continue; case $c in "sleep 30"[1-4]" ") p=${f#/proc/}; echo "${p%%/*}" ;; esac; done']);
-      return res.stdout.split('\n').filter(Boolean).map(Number);
-    };
+    // Our sleepers, by their command lines (read in-process: a host may run thousands of processes).
+    const sleepers = async () =>
+      readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .filter((d) => {
+          try {
+            return /^sleep\0(30[1-4])\0$/.test(readFileSync(`/proc/${d}/cmdline`, 'latin1'));
+          } catch {
+            return false;
+          }
+        })
+        .map(Number);
     const before = await until('4 sleepers', async () => ((await sleepers()).length === 4 ? sleepers() : undefined));
     for (const p of before) pids.add(p);
     const errors = await driver.deleteMany!(ctx, Object.keys(commands));

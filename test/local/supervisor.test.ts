@@ -277,12 +277,12 @@ describe('supervisor', () => {
     const child = await until('child', async () => (await observed('web'))?.pid);
     started.add(child);
     const id = (await readFile(join(stateDir, 'services', 'web', 'supervisor.id'), 'utf8')).trim().split(' ');
-    expect(id[3]).toMatch(/^vdsup-[0-9a-f-]{36}$/);
+    expect(id[3]).toMatch(/^vdsup-[0-9a-f]{32}$/);
     expect((await readFile(`/proc/${sup}/cmdline`, 'utf8')).split('\0')).toContain(id[3]);
     // A PATH with only what the token scan uses: without it, the files would be trusted.
     const bin = join(dir.path, 'bin');
     await mkdir(bin);
-    await t.exec(['/bin/sh', '-c', 'for c in grep tr; do ln -s "$(command -v "$c")" "$1/$c"; done', 'sh', bin]);
+    await t.exec(['/bin/sh', '-c', 'for c in grep tr cat; do ln -s "$(command -v "$c")" "$1/$c"; done', 'sh', bin]);
     const read = async () => {
       const res = await t.exec(['env', `PATH=${bin}`, ...nodeStatusArgv([{ name: 'a', dir: stateDir }], 'lock')]);
       expect(res.code, res.stderr).toBe(0);
@@ -296,6 +296,36 @@ describe('supervisor', () => {
     expect(isAlive(child)).toBe(true);
     expect(await read()).toMatchObject({ state: 'exited' });
     killIfAlive(child);
+  });
+
+  // node_status_under keeps the supervisors it found in ROOT/.supervisors: the next read checks
+  // those host pids (one cat of their stat files) and scans /proc only for tokens it has not seen.
+  it('lock liveness, cached: a second read needs no scan (no grep), and still sees a killed supervisor as dead', async () => {
+    await manager.start(service('web', { command: 'exec sleep 300' }));
+    const sup = await readPid('web', 'supervisor.pid');
+    started.add(await until('child', async () => (await observed('web'))?.pid));
+    const root = dir.path; // stateDir = ROOT/state: one workspace dir under ROOT
+    const withTools = async (tools: string) => {
+      const bin = join(dir.path, `bin-${tools.replace(/ /g, '-')}`);
+      await mkdir(bin, { recursive: true });
+      await t.exec(['/bin/sh', '-c', 'for c in $2; do ln -sf "$(command -v "$c")" "$1/$c"; done', 'sh', bin, tools]);
+      const res = await t.exec(['env', `PATH=${bin}`, ...nodeStatusUnderArgv(root, 'lock')]);
+      expect(res.code, res.stderr).toBe(0);
+      return parseNodeStatusUnder(res.stdout).workspaces.get('state')?.find((s) => s.name === 'web');
+    };
+    expect(await withTools('grep tr cat mv')).toMatchObject({ state: 'running' });
+    const cacheText = await readFile(join(root, '.supervisors'), 'utf8');
+    const cache = cacheText.trim().split(' ');
+    expect(cache[0]).toMatch(/^vdsup-/);
+    expect(cache[1]).toBe(String(sup)); // same pid namespace here: host pid = recorded pid
+    expect(cache[3]).toBe(String(sup));
+    // Without grep a scan cannot run, and without flock or dd the files would be trusted
+    // ("running"): only the cache can tell.
+    expect(await withTools('cat mv')).toMatchObject({ state: 'running' });
+    process.kill(sup, 'SIGKILL');
+    await until('supervisor gone', async () => !isAlive(sup));
+    expect(await withTools('cat mv')).toMatchObject({ state: 'exited' });
+    expect((await readFile(join(root, '.supervisors'), 'utf8')).trim()).toMatch(/^vdsup-\S+ - - -$/);
   });
 
   it('node_status reads many workspaces in one exec, a health file as it is, and nothing for a missing dir', async () => {

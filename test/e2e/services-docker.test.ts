@@ -1,7 +1,7 @@
 // Services under faults inside a Docker workspace on a remote node (busybox image, busybox sh):
 // the controller's environment, log rotation, reused pids and a supervisor killed with -9.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadInfra, makeTempHome, type Infra, type TempHome } from './helpers/infra.js';
@@ -149,5 +149,15 @@ describe('services in a docker workspace under faults (built CLI, node n1)', () 
     const after = await pidsOf('sleep 3000');
     expect(after).toHaveLength(1);
     expect(after).not.toEqual(before);
+    // The node told the killed supervisor dead by its argv token, not by a file it left: the
+    // reader's cache next to the state dirs names the new supervisor's token with its host pid,
+    // and the killed one's as not running.
+    const stateDir = (await dockerOn(infra, NODE, ['inspect', '--format', '{{index .Config.Labels "vendetta.dev/state-dir"}}', container])).trim();
+    const cacheFile = join(stateDir, '..', '.supervisors');
+    const token = (await sh(`cat ${SVC_DIR}/svcfault-sleeper/supervisor.id`)).trim().split(' ')[3];
+    expect(token).toMatch(/^vdsup-[0-9a-f]{32}$/);
+    await cli('diff', '-f', dir);
+    const cache = readFileSync(cacheFile, 'utf8');
+    expect(cache).toMatch(new RegExp(`^${token} \\d+ \\d+ \\d+$`, 'm'));
   });
 });

@@ -73,17 +73,21 @@ ident_v() {
 idq='' files=''
 ident_collect() {
   [ -d /proc/self ] || return 0
-  [ -n "$idq" ] || idq=' '
   for n in "$1"/services/*/; do
     for f in supervisor.id pid.id; do
       p=''
       { read -r p x < "$n$f"; } 2>/dev/null
-      case $p in '' | *[!0-9]*) continue ;; esac
-      case $idq in *" $p "*) continue ;; esac
-      idq="$idq$p "
-      files="$files /proc/$p/stat"
+      ident_add "$p"
     done
   done
+}
+# ident_add PID: one more identity for ident_load to read.
+ident_add() {
+  case $1 in '' | *[!0-9]*) return 0 ;; esac
+  [ -n "$idq" ] || idq=' '
+  case $idq in *" $1 "*) return 0 ;; esac
+  idq="$idq$1 "
+  files="$files /proc/$1/stat"
 }
 ident_load() {
   [ -n "$files" ] || return 0
@@ -589,7 +593,7 @@ tok_scan() {
         tok_key "$t" && eval "tkc_$tk=\$hp:\$hs:\$hi"
       done < "$cf"; } 2>/dev/null
   fi
-  miss='' files='' dirty=0
+  miss='' cand='' dirty=0
   for tk in $tkw; do
     v=''
     eval "v=\$tkc_$tk"
@@ -597,7 +601,7 @@ tok_scan() {
     hp=\${v%%:*}
     [ "$hp" != - ] || continue
     eval "tkh_$hp=\$tk:\${v#*:}"
-    files="$files /proc/$hp/stat"
+    cand="$cand $hp"
   done
   if [ -n "$miss" ]; then
     # Our own argv holds "vdsup-0" ($0): its line proves that grep read what it was asked to.
@@ -639,47 +643,34 @@ tok_scan() {
       eval "w=\$tkw_$tk"
       [ "$w" = "$1" ] || continue
       eval "tkh_$p=\$tk:new:\$1"
-      files="$files /proc/$p/stat"
+      cand="$cand $p"
     done
     IFS=$oifs
     dirty=1
   fi
-  # One cat for every candidate: running (not a zombie) and, when cached, the same start time.
+  # One cat for every candidate (ident_load): running, not a zombie and, when cached, the same
+  # start time.
   out=''
-  if [ -n "$files" ]; then
-    set -f
-    l=$(cat $files 2>/dev/null)
-    set +f
-    oifs=$IFS
-    IFS='
-'
-    for x in $l; do
-      IFS=$oifs
-      p=\${x%% *}
-      case $p in '' | *[!0-9]*) continue ;; esac
-      v=''
-      eval "v=\$tkh_$p"
-      [ -n "$v" ] || continue
-      tk=\${v%%:*}
-      v=\${v#*:}
-      hs=\${v%%:*}
-      hi=\${v#*:}
-      set -- \${x##*) }
-      [ "$1" != Z ] && [ "$#" -ge 20 ] || continue
-      shift 19
-      [ "$hs" = new ] || [ "$hs" = "$1" ] || continue
-      eval "tka_$tk=1"
-      out="$out""vdsup-$tk $p $1 $hi
+  for hp in $cand; do ident_add "$hp"; done
+  ident_load
+  for hp in $cand; do
+    ident_v "$hp" || continue
+    v=''
+    eval "v=\$tkh_$hp"
+    tk=\${v%%:*}
+    v=\${v#*:}
+    hs=\${v%%:*}
+    [ "$hs" = new ] || [ "$hs" = "$iv" ] || continue
+    eval "tka_$tk=1"
+    out="$out""vdsup-$tk $hp $iv \${v#*:}
 "
-    done
-    IFS=$oifs
-  fi
+  done
   tkok=1
   [ -n "$cf" ] || return 0
   for tk in $tkw; do
-    a=''
-    eval "a=\$tka_$tk"
-    [ -z "$a" ] || continue
+    al=''
+    eval "al=\$tka_$tk"
+    [ -z "$al" ] || continue
     out="$out""vdsup-$tk - - -
 "
     v=''
@@ -716,7 +707,7 @@ service_block() {
   # Liveness first: a supervisor that exits meanwhile wrote its final files before exiting.
   if [ "$2" = lock ]; then
     ot=''
-    { read -r op oi om ot < "$n/supervisor.id"; } 2>/dev/null
+    if [ "$tkok" = 1 ]; then { read -r op oi om ot < "$n/supervisor.id"; } 2>/dev/null; fi
     if [ "$tkok" = 1 ] && tok_key "$ot"; then
       a=''
       eval "a=\$tka_$tk"
@@ -738,21 +729,13 @@ service_block() {
 node_status() {
   m=$1
   shift
-  if [ "$m" = lock ]; then
-    k=0
-    for a in "$@"; do
-      k=$((k + 1))
-      if [ $((k % 2)) = 0 ]; then tok_want "$a"; fi
-    done
-    tok_scan "$tkcache"
-  else
-    k=0
-    for a in "$@"; do
-      k=$((k + 1))
-      if [ $((k % 2)) = 0 ]; then ident_collect "$a"; fi
-    done
-    ident_load
-  fi
+  k=0
+  for a in "$@"; do
+    k=$((k + 1))
+    [ $((k % 2)) = 0 ] || continue
+    if [ "$m" = lock ]; then tok_want "$a"; else ident_collect "$a"; fi
+  done
+  if [ "$m" = lock ]; then tok_scan "$tkcache"; else ident_load; fi
   while [ "$#" -ge 2 ]; do
     printf 'workspace\t%s\n' "$1"
     service_status "$2" "$m"

@@ -303,20 +303,20 @@ class FileStore extends RecordWrites implements Store {
       this.nextEventWrite = undefined;
       const batch = this.pendingEvents;
       this.pendingEvents = [];
-      let lines = (this.eventLines ??= (await this.readEventFile(this.eventsFile)).length);
+      this.eventLines ??= (await this.readEventFile(this.eventsFile)).length;
       await fs.mkdir(this.home, { recursive: true, mode: 0o700 });
       for (let i = 0; i < batch.length; ) {
-        if (lines >= EVENTS_PER_FILE) {
+        if (this.eventLines >= EVENTS_PER_FILE) {
           // Rotation keeps between EVENTS_PER_FILE and 2×EVENTS_PER_FILE recent events on disk.
           await fs.rename(this.eventsFile, this.rotatedEventsFile).catch((err: NodeJS.ErrnoException) => {
             if (err.code !== 'ENOENT') throw err;
           });
-          lines = this.eventLines = 0;
+          this.eventLines = 0;
         }
-        const chunk = batch.slice(i, i + EVENTS_PER_FILE - lines);
+        const chunk = batch.slice(i, i + EVENTS_PER_FILE - this.eventLines);
         await fs.appendFile(this.eventsFile, chunk.map((e) => JSON.stringify(e) + '\n').join(''), { mode: 0o600 });
         i += chunk.length;
-        lines = this.eventLines += chunk.length;
+        this.eventLines += chunk.length;
       }
     }));
   }

@@ -43,6 +43,7 @@ import { createCoalescer, createNodeReader, type ServicesByWorkspace } from './n
 import { workspaceMachine, type WorkspaceIo, type WorkspaceMachine, type WorkspaceOperation, type WorkspaceTarget } from './workspace-machine.js';
 import type { Phase } from '../model/types.js';
 import { HookError, hooksAfter, runHooks, type Hook } from './lifecycle.js';
+import { settledService, settledWorkspace, staleVerdict, type Settled } from './settled.js';
 
 /** The pure/effectful helpers the pass needs besides drivers (injectable for tests). */
 export interface PassHelpers {
@@ -81,6 +82,8 @@ export interface PassContext {
   recheck?: ReadonlySet<ResourceId>;
   /** Return once every planned operation finished, without waiting for readiness. */
   noWait?: boolean;
+  /** Run a machine for every unit, also those the observation settles (./settled.ts): tests compare the two. */
+  machineForEveryUnit?: boolean;
 }
 
 /** What became of one resource in this pass. */
@@ -166,7 +169,9 @@ interface WorkspaceUnit {
   target: WorkspaceTarget;
   op?: Operation;
   observed?: ObservedWorkspace;
-  actor: Actor<WorkspaceMachine>;
+  /** A machine, or what the observation settled it to (./settled.ts): one of the two. */
+  actor?: Actor<WorkspaceMachine>;
+  settled?: Settled;
   services: ServiceUnit[];
   address?: string;
   /** Set by a create/recreate this pass whose driver reported the commit it used. */
@@ -184,7 +189,9 @@ interface ServiceUnit {
   resource?: ServiceResource;
   healthcheck?: HealthcheckSpec;
   dependsOn: Dependency[];
-  actor: Actor<ServiceMachine>;
+  /** A machine, or what the observation settled it to (./settled.ts): one of the two. */
+  actor?: Actor<ServiceMachine>;
+  settled?: Settled;
   dependencyState: DependencyState;
 }
 
@@ -210,31 +217,24 @@ async function afterCreate(driver: ProviderDriver, dctx: DriverContext, ws: Work
   });
 }
 
-function deferred(): Deferred {
+function deferred(onSettled: () => void): Deferred {
   let resolve!: (ok: boolean) => void;
   const d: Deferred = { promise: new Promise<boolean>((r) => (resolve = r)), resolve: () => {}, settled: false, ok: false };
   d.resolve = (ok) => {
     if (d.settled) return;
     d.settled = true;
+    onSettled();
     d.ok = ok;
     resolve(ok);
   };
   return d;
 }
 
-/** Was the health verdict checked before the service's current run started? (Both are node times.) */
-export function staleVerdict(checkedAt: string | undefined, startedAt: string | undefined): boolean {
-  if (!checkedAt || !startedAt) return false;
-  const checked = Date.parse(checkedAt);
-  const started = Date.parse(startedAt);
-  return Number.isFinite(checked) && Number.isFinite(started) && checked < started;
-}
-
-
 export async function executePass(ctx: PassContext): Promise<PassOutcome> {
   const { plan, observed, set, helpers } = ctx;
   const pollMs = ctx.servicePollMs ?? DEFAULT_POLL_MS;
-  const opDone = new Map<string, Deferred>(plan.operations.map((op) => [op.id, deferred()]));
+  let opsSettled = 0;
+  const opDone = new Map<string, Deferred>(plan.operations.map((op) => [op.id, deferred(() => opsSettled++)]));
   let operationsRun = 0;
   let operationsSucceeded = 0;
   const runtimes = new Map<string, Promise<WorkspaceRuntime>>();
@@ -402,25 +402,20 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
         if (hooks.length > 0) await runLifecycle(hooks, rt);
       },
     };
-    unit = {
-      kind: 'Workspace',
-      name,
-      node,
-      provider,
-      target,
-      op,
-      observed: observedWorkspace(node, name),
-      services: [],
-      actor: createActor(workspaceMachine, { input: { io, name, operation: op ? WORKSPACE_OPS[op.type] : undefined, target, retry: ctx.retry } }),
-    };
-    unit.actor.on('operated', (e) => {
+    const observedWs = observedWorkspace(node, name);
+    unit = { kind: 'Workspace', name, node, provider, target, op, observed: observedWs, services: [] };
+    workspaceUnits.push(unit);
+    unit.settled = ctx.machineForEveryUnit ? undefined : settledWorkspace(target, op !== undefined, observedWs);
+    if (unit.settled) return unit;
+    const actor = createActor(workspaceMachine, { input: { io, name, operation: op ? WORKSPACE_OPS[op.type] : undefined, target, retry: ctx.retry } });
+    unit.actor = actor;
+    actor.on('operated', (e) => {
       const ev = WORKSPACE_EVENT[e.operation];
       ctx.record({ object: id, type: 'Normal', reason: ev.reason, message: `${ev.verb} workspace ${name} on node ${node}${op ? ` (${op.cause})` : ''}` });
     });
-    unit.actor.on('retrying', (e) =>
+    actor.on('retrying', (e) =>
       ctx.progress(id, `${e.step} failed (attempt ${e.attempt}), retrying in ${e.delayMs} ms: ${e.error}`),
     );
-    workspaceUnits.push(unit);
     return unit;
   };
 
@@ -438,7 +433,7 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
   for (const op of plan.operations.filter((o) => o.type === 'delete-workspace')) {
     makeWorkspaceUnit(op.name, op.node, op.provider, 'deleted', op);
   }
-  const desiredWorkspaceUnit = (name: string) => workspaceUnits.find((u) => u.name === name && u.target !== 'deleted');
+  const desiredWorkspaceUnits = new Map(workspaceUnits.filter((u) => u.target !== 'deleted').map((u) => [u.name, u]));
 
   // ----- service units ---------------------------------------------------------------------
   const serviceUnits: ServiceUnit[] = [];
@@ -455,6 +450,7 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
     target: ServiceTarget,
     op: Operation | undefined,
     resource: ServiceResource | undefined,
+    workspaceReady = false,
   ): ServiceUnit => {
     const id = resourceId('Service', name);
     const healthcheck = hasProbe(resource?.spec.healthcheck) ? resource!.spec.healthcheck : undefined;
@@ -529,19 +525,18 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
         return helpers.checkHealth(healthcheck!, await runtimeFor(node, provider, workspace), await ctx.transport(node), helpers.parseDuration(hc.timeout));
       },
     };
-    const unit: ServiceUnit = {
-      kind: 'Service',
-      name,
-      workspace,
-      node,
-      provider,
-      target,
-      op,
-      resource,
-      healthcheck,
-      dependsOn,
-      dependencyState: 'pending',
-      actor: createActor(serviceMachine, {
+    const unit: ServiceUnit = { kind: 'Service', name, workspace, node, provider, target, op, resource, healthcheck, dependsOn, dependencyState: 'pending' };
+    serviceUnits.push(unit);
+    const recheck = ctx.recheck?.has(id) ?? false;
+    const untilExit = awaitedToComplete.has(name);
+    unit.settled = ctx.machineForEveryUnit
+      ? undefined
+      : settledService({ target, hasOperation: op !== undefined, workspaceSettled: workspaceReady, recheck, untilExit, probed: healthcheck !== undefined, seen: firstLook });
+    if (unit.settled) {
+      if (unit.settled.state === 'ready') unit.dependencyState = 'healthy';
+      return unit;
+    }
+    const a = createActor(serviceMachine, {
         // A service this pass starts must be seen running twice (it may crash at once); one this
         // pass leaves alone was already running in the pass's observation: one look is enough,
         // unless it failed in the previous pass.
@@ -556,14 +551,14 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
           pollMs,
           // Give up confirming after about CONFIRM_BUDGET_MS of polling.
           maxPolls: Math.ceil(CONFIRM_BUDGET_MS / Math.max(pollMs, DEFAULT_POLL_MS)),
-          stableObservations: operation || ctx.recheck?.has(id) ? 2 : 1,
+          stableObservations: operation || recheck ? 2 : 1,
           stableMs,
-          untilExit: awaitedToComplete.has(name),
+          untilExit,
           ports: resource?.spec.ports,
+          workspaceReady,
         },
-      }),
-    };
-    const a = unit.actor;
+      });
+    unit.actor = a;
     a.on('operated', (e) => {
       const ev = SERVICE_EVENT[e.operation];
       ctx.record({
@@ -599,16 +594,15 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
         : ctx.progress(id, `not healthy yet (start period): ${e.message}`),
     );
     a.on('retrying', (e) => ctx.progress(id, `${e.step} failed (attempt ${e.attempt}), retrying in ${e.delayMs} ms: ${e.error}`));
-    serviceUnits.push(unit);
     return unit;
   };
 
   for (const svc of set?.desired.services.values() ?? []) {
-    const wsUnit = desiredWorkspaceUnit(svc.spec.workspace);
+    const wsUnit = desiredWorkspaceUnits.get(svc.spec.workspace);
     if (!wsUnit) continue;
     const op = findOp('Service', svc.metadata.name, (o) => o.workspace === svc.spec.workspace && o.type !== 'delete-service');
     const target: ServiceTarget = op?.type === 'stop-service' || wsUnit.target !== 'running' ? 'stopped' : 'running';
-    wsUnit.services.push(makeServiceUnit(svc.metadata.name, svc.spec.workspace, wsUnit.node, wsUnit.provider, target, op, svc));
+    wsUnit.services.push(makeServiceUnit(svc.metadata.name, svc.spec.workspace, wsUnit.node, wsUnit.provider, target, op, svc, wsUnit.settled?.state === 'ready'));
   }
   for (const op of plan.operations.filter((o) => o.type === 'delete-service')) {
     makeServiceUnit(op.name, op.workspace ?? '', op.node, op.provider, 'deleted', op, undefined);
@@ -624,15 +618,24 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
       .sort((a, b) => b.length - a.length);
     return secrets.reduce((text, secret) => text.split(secret).join(REDACTED), reason);
   };
-  const runningServiceUnit = (name: string) => serviceUnits.find((u) => u.name === name && u.target === 'running');
+  const runningServiceUnits = new Map(serviceUnits.filter((u) => u.target === 'running').map((u) => [u.name, u]));
+  const dependentsOf = new Map<string, ServiceUnit[]>();
+  for (const u of serviceUnits) {
+    for (const d of u.dependsOn) dependentsOf.set(d.service, [...(dependentsOf.get(d.service) ?? []), u]);
+  }
 
   // ----- wiring: workspace → services, service → dependents, operations settle -------------
-  const allActors: Actor<WorkspaceMachine | ServiceMachine>[] = [...workspaceUnits.map((u) => u.actor), ...serviceUnits.map((u) => u.actor)];
+  const machines: Actor<WorkspaceMachine | ServiceMachine>[] = [];
   const done = (a: { getSnapshot(): { status: string } }) => a.getSnapshot().status !== 'active';
 
   for (const unit of workspaceUnits) {
+    if (unit.settled) {
+      ctx.progress(resourceId('Workspace', unit.name), `${workspacePhase(unit.settled.state, undefined).toLowerCase()} on ${unit.node}`);
+      continue;
+    }
     let lastPhase: Phase | undefined;
-    unit.actor.subscribe((snap) => {
+    machines.push(unit.actor!);
+    unit.actor!.subscribe((snap) => {
       const phase = workspacePhase(topState(snap.value), snap.context.operation);
       if (phase !== lastPhase) {
         lastPhase = phase;
@@ -642,8 +645,8 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
       if (unit.op) opDone.get(unit.op.id)!.resolve(false); // no-op when it already succeeded
       const state = topState(snap.value);
       for (const svc of unit.services) {
-        if (state === 'ready') svc.actor.send({ type: 'WORKSPACE_READY' });
-        else if (state === 'failed') svc.actor.send({ type: 'WORKSPACE_FAILED', reason: snap.context.reason ?? 'failed' });
+        if (state === 'ready') svc.actor?.send({ type: 'WORKSPACE_READY' });
+        else if (state === 'failed') svc.actor?.send({ type: 'WORKSPACE_FAILED', reason: snap.context.reason ?? 'failed' });
       }
       if (state === 'failed') {
         ctx.record({
@@ -668,8 +671,13 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
             : 'pending';
 
   for (const unit of serviceUnits) {
+    if (unit.settled) {
+      ctx.progress(resourceId('Service', unit.name), servicePhase(unit.settled.state, undefined).toLowerCase());
+      continue;
+    }
     let lastPhase: Phase | undefined;
-    unit.actor.subscribe((snap) => {
+    machines.push(unit.actor!);
+    unit.actor!.subscribe((snap) => {
       const state = topState(snap.value);
       const phase = servicePhase(state, snap.context.operation);
       if (phase !== lastPhase) {
@@ -681,10 +689,8 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
         if (depState !== unit.dependencyState) {
           unit.dependencyState = depState;
           const reason = state === 'failed' ? snap.context.reason : state === 'stopped' ? 'stopped' : undefined;
-          for (const dependent of serviceUnits) {
-            if (dependent.dependsOn.some((d) => d.service === unit.name)) {
-              dependent.actor.send({ type: 'DEPENDENCY_CHANGED', service: unit.name, state: depState, reason });
-            }
+          for (const dependent of dependentsOf.get(unit.name) ?? []) {
+            dependent.actor?.send({ type: 'DEPENDENCY_CHANGED', service: unit.name, state: depState, reason });
           }
         }
       }
@@ -702,42 +708,60 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
   }
 
   // Start workspaces first so that services see WORKSPACE_READY; then tell services about
-  // dependencies that have no machine in this pass (their node is unreachable or they are stopped).
-  for (const a of allActors) a.start();
+  // dependencies that have no machine in this pass (their node is unreachable or they are
+  // stopped), or whose observation settled them.
+  for (const a of machines) a.start();
   for (const unit of serviceUnits) {
+    if (!unit.actor) continue;
     for (const dep of unit.dependsOn) {
-      if (runningServiceUnit(dep.service)) continue;
-      unit.actor.send({ type: 'DEPENDENCY_CHANGED', service: dep.service, state: 'failed', reason: whyNoMachine(dep.service, ctx) });
+      const running = runningServiceUnits.get(dep.service);
+      if (running?.settled) unit.actor.send({ type: 'DEPENDENCY_CHANGED', service: dep.service, state: running.dependencyState });
+      else if (!running) unit.actor.send({ type: 'DEPENDENCY_CHANGED', service: dep.service, state: 'failed', reason: whyNoMachine(dep.service, ctx) });
     }
   }
 
+  // Counted, not scanned: a pass of 2,000 machines sees several snapshots of each.
   await new Promise<void>((resolve) => {
     const subs: { unsubscribe(): void }[] = [];
+    const active = new Set(machines.filter((a) => !done(a)));
     const check = () => {
-      const finished = ctx.noWait ? [...opDone.values()].every((d) => d.settled) : allActors.every(done);
+      const finished = ctx.noWait ? opsSettled === opDone.size : active.size === 0;
       if (finished || ctx.signal.aborted) {
         for (const s of subs) s.unsubscribe();
         ctx.signal.removeEventListener('abort', check);
         resolve();
       }
     };
-    for (const a of allActors) subs.push(a.subscribe({ next: check, error: check, complete: check }));
+    for (const a of active) {
+      const seen = () => {
+        if (done(a)) active.delete(a);
+        check();
+      };
+      subs.push(a.subscribe({ next: seen, error: seen, complete: seen }));
+    }
     ctx.signal.addEventListener('abort', check);
     check();
   });
-  for (const a of allActors) if (!done(a)) a.stop();
+  for (const a of machines) if (!done(a)) a.stop();
 
+  // A unit's end: its machine's last snapshot, or what its observation settled it to.
+  const endOf = (u: WorkspaceUnit | ServiceUnit) => {
+    if (u.settled) return { state: u.settled.state as string, operation: undefined, reason: undefined, observed: u.settled.observed, lastHealth: u.settled.lastHealth };
+    const snap = u.actor!.getSnapshot();
+    const c = snap.context as { operation?: WorkspaceOperation | ServiceOperation; reason?: string; observed?: ObservedService; lastHealth?: HealthResult };
+    return { state: topState(snap.value), operation: c.operation, reason: c.reason, observed: c.observed, lastHealth: c.lastHealth };
+  };
   const units: UnitOutcome[] = [
     ...workspaceUnits.map((u): UnitOutcome => {
-      const snap = u.actor.getSnapshot();
+      const end = endOf(u);
       return {
         id: resourceId('Workspace', u.name),
         kind: 'Workspace',
         name: u.name,
         node: u.node,
         target: u.target,
-        phase: workspacePhase(topState(snap.value), snap.context.operation),
-        reason: topState(snap.value) === 'failed' ? snap.context.reason : undefined,
+        phase: workspacePhase(end.state, end.operation as WorkspaceOperation | undefined),
+        reason: end.state === 'failed' ? end.reason : undefined,
         operation: u.op,
         operationDone: u.op ? opDoneOk(opDone.get(u.op.id)) : true,
         address: u.address ?? u.observed?.address,
@@ -745,8 +769,7 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
       };
     }),
     ...serviceUnits.map((u): UnitOutcome => {
-      const snap = u.actor.getSnapshot();
-      const state = topState(snap.value);
+      const end = endOf(u);
       return {
         id: resourceId('Service', u.name),
         kind: 'Service',
@@ -754,13 +777,13 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
         node: u.node,
         workspace: u.workspace,
         target: u.target,
-        phase: servicePhase(state, snap.context.operation),
-        reason: state === 'failed' ? serviceReason(u, snap.context.reason) : undefined,
+        phase: servicePhase(end.state, end.operation as ServiceOperation | undefined),
+        reason: end.state === 'failed' ? serviceReason(u, end.reason) : undefined,
         operation: u.op,
         operationDone: u.op ? opDoneOk(opDone.get(u.op.id)) : true,
-        address: desiredWorkspaceUnit(u.workspace)?.address ?? observedWorkspace(u.node, u.workspace)?.address,
-        observedService: snap.context.observed,
-        lastHealth: snap.context.lastHealth,
+        address: desiredWorkspaceUnits.get(u.workspace)?.address ?? observedWorkspace(u.node, u.workspace)?.address,
+        observedService: end.observed,
+        lastHealth: end.lastHealth,
         hasHealthcheck: u.healthcheck !== undefined,
         dependsOn: u.dependsOn,
       };

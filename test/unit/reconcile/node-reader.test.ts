@@ -98,7 +98,7 @@ describe('node reader', () => {
 
 describe('recorded health verdicts', () => {
   it('a verdict checked before the current run started is stale', async () => {
-    const { staleVerdict } = await import('../../../src/reconcile/pass.js');
+    const { staleVerdict } = await import('../../../src/reconcile/settled.js');
     expect(staleVerdict('2026-01-01T10:00:00Z', '2026-01-01T10:00:05Z')).toBe(true);
     expect(staleVerdict('2026-01-01T10:00:06Z', '2026-01-01T10:00:05Z')).toBe(false);
     // Without both times nothing says it is stale.

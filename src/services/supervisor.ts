@@ -308,7 +308,8 @@ start_child() {
     out=$fifo
   fi
   # On a notified start the child inherits fd 3 and confirms the start itself (see run); we
-  # close our copy at once, so the starter reads end of file if the child fails first.
+  # keep our copy until the child's state is recorded (the loop below closes it): the starter
+  # reads to end of file, which then says both "the child runs" and "its state is there".
   if [ "$notify" = ready ]; then
     if command -v setsid >/dev/null 2>&1; then
       setsid /bin/sh -c "$run" sh "$dir" </dev/null >>"$out" 2>&1 9>&- &
@@ -319,8 +320,7 @@ start_child() {
       child=$!
       mode=p
     fi
-    exec 3>&-
-    notify=''
+    notify=held
   elif command -v setsid >/dev/null 2>&1; then
     setsid /bin/sh -c "$run" sh "$dir" </dev/null >>"$out" 2>&1 9>&- 3>&- &
     child=$!
@@ -409,6 +409,7 @@ while [ "$stopping" = 0 ]; do
   stage started "\${now#* }"
   stage state running
   commit
+  if [ "$notify" = held ]; then exec 3>&-; notify=''; fi
   # A stop that arrived while forking found no child to signal (pid.id is in place now).
   if [ "$stopping" != 0 ]; then stop_child "$dir"; break; fi
   # Checks begin once the first child runs (an orphan of an earlier run is gone by now).
@@ -864,8 +865,10 @@ else
   if [ -n "$nfy" ]; then VENDETTA_NOTIFY=ready nohup "$@" </dev/null >>"$d/log" 2>&1 3>"$d/.ready" & else nohup "$@" </dev/null >>"$d/log" 2>&1 & fi
 fi
 if [ -n "$nfy" ]; then
-  rdy=''
-  read -r rdy < "$d/.ready"
+  # "ready" from the child, then end of file once the supervisor has recorded the run too: the
+  # loops below then find their files at once (no nap on a cold start).
+  rdy='' l=''
+  { read -r rdy; while read -r l; do :; done; } < "$d/.ready"
   rm -f "$d/.ready"
 fi
 i=0

@@ -1,6 +1,6 @@
 // The supervisor with real processes: start, restart policies, stop of the whole tree, literal
 // command/env/workdir bytes, logs. Runs under the machine's /bin/sh (dash on Debian).
-import { readFile, mkdir, stat } from 'node:fs/promises';
+import { readFile, mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createServiceManager } from '../../src/services/manager.js';
@@ -126,6 +126,25 @@ describe('supervisor', () => {
       expect((await observed('web'))?.exitCode).toBeUndefined();
     });
   }
+
+  it('a start returns once the child runs and its run is recorded, without a nap (the starter reads its FIFO to the end)', async () => {
+    // A `sleep` first on PATH that notes each call: the start script naps with sleep when it
+    // has to poll for the supervisor's files.
+    const bin = join(dir.path, 'bin');
+    const naps = join(dir.path, 'naps');
+    await mkdir(bin);
+    await writeFile(join(bin, 'sleep'), `#!/bin/sh\necho "$*" >> '${naps}'\nexec /bin/sleep "$@"\n`, { mode: 0o755 });
+    // A supervisor slow to record the run (its timestamp comes from `date`): the child's "ready"
+    // then comes well before the state file, and only reading the FIFO to its end waits for both.
+    await writeFile(join(bin, 'date'), '#!/bin/sh\n/bin/sleep 0.3\nexec /bin/date "$@"\n', { mode: 0o755 });
+    const napping = createServiceManager({ ...localRuntime(t, dir.path, stateDir), exec: (argv, opts) => t.exec(argv, { ...opts, env: { ...opts?.env, PATH: `${bin}:${process.env.PATH}` } }) });
+    const seen = await napping.start(service('web', { command: 'exec sleep 300' }), { settleMs: 0 });
+    started.add(seen!.pid!);
+    expect(seen).toMatchObject({ state: 'running', settledMs: 0 });
+    expect((await readFile(join(stateDir, 'services', 'web', 'state'), 'utf8')).trim()).toBe('running');
+    // The service's own `sleep 300` came through the shim too: nothing else did.
+    expect((await readFile(naps, 'utf8')).trim().split('\n')).toEqual(['300']);
+  });
 
   it('does not restart with restart: never, and records the exit code', async () => {
     await manager.start(service('web', { command: 'exec sleep 300', restart: 'never' }));

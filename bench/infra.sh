@@ -46,6 +46,13 @@ up() {
   [ -f "$E2E/client_key" ] && [ -f "$E2E/busybox-rootfs.tar" ] && id "$TEST_USER" >/dev/null 2>&1 ||
     { echo "no e2e infra under $E2E: run sudo bash test/infra/up.sh first" >&2; exit 1; }
   mkdir -p "$B/nodes"
+  # 1,000 containers hold ~25,000 threads (shims, docker-proxies, their processes): more than the
+  # kernel's default pid_max (32,768) leaves once a bench leftover or two are around. Raised, never
+  # lowered; the next boot resets it.
+  if [ "$(cat /proc/sys/kernel/pid_max)" -lt 4194304 ]; then
+    ts "raising kernel.pid_max from $(cat /proc/sys/kernel/pid_max) to 4194304 (docker at 10 x 100)"
+    echo 4194304 > /proc/sys/kernel/pid_max
+  fi
   # two dockerds starting at a time: 2 cores, and each one's start is mostly CPU
   for i in $(seq 1 "$count"); do
     node_up "b$i" & pids+=($!)

@@ -76,7 +76,7 @@ up() {
 }
 
 down() {
-  [ -d "$B/nodes" ] || { rm -rf "$B"; return 0; }
+  [ -d "$B/nodes" ] || { stop_shims "$B/nodes"; rm -rf "$B"; return 0; }
   local d n p pids=()
   for d in "$B"/nodes/b*/; do
     n=$(basename "$d")
@@ -92,6 +92,9 @@ down() {
     case $(readlink "/proc/$p/cwd" 2>/dev/null) in "$B"/*) kill "$p" 2>/dev/null && pids+=("$p") ;; esac
   done
   [ ${#pids[@]} -gt 0 ] && wait_gone "${pids[@]}"
+  # 1,000 containers removed at once can leave shims (with their containers' processes) that
+  # dockerd no longer lists: stopped by pid, like test/infra/down.sh does
+  stop_shims "$B/nodes"
   { grep -o " $B/nodes/[^ ]*" /proc/mounts || true; } | sort -r | xargs -r -n1 umount -l
   for d in "$B"/nodes/b*/; do
     br=$(node_bridge "$(basename "$d")")

@@ -31,10 +31,8 @@ for d in "$W"/nodes/*/; do
 done
 wait_gone "${PIDS[@]}"
 # A containerd shim is built to outlive its daemons (one of a test's containers can leave one
-# behind): stop those whose containerd socket lies under $W, by pid.
-SHIMS=($(pgrep -f "^/usr/bin/containerd-shim-runc-v2 .*-address $W/" || true))
-for p in "${SHIMS[@]}"; do kill "$p" 2>/dev/null || true; done
-[ "${#SHIMS[@]}" = 0 ] || wait_gone "${SHIMS[@]}"
+# behind): stop those whose containerd socket lies under $W, with their containers' processes.
+stop_shims "$W"
 grep -o " $W/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l   # leftovers, normally none
 ts "removing bridges and $W"
 for d in "$W"/nodes/*/; do

@@ -46,6 +46,27 @@ wait_gone() {
 }
 
 # sshd_pids NODE: the listening sshd of NODE plus its per-connection children
+# stop_shims DIR: containerd shims whose containerd socket lies under DIR outlive their daemons
+# (a container dockerd lost track of keeps its shim): stop each with the processes under it (the
+# container's, which would otherwise be reparented to PID 1 and keep running), by pid.
+stop_shims() {
+  local shims=() p all=() kids
+  shims=($(pgrep -f "^/usr/bin/containerd-shim-runc-v2 .*-address $1/" || true))
+  [ "${#shims[@]}" = 0 ] && return 0
+  # descendants, breadth first, from one snapshot of parent pids
+  local tree; tree=$(ps -e -o pid=,ppid=)
+  all=("${shims[@]}")
+  local i=0
+  while [ "$i" -lt "${#all[@]}" ]; do
+    kids=$(awk -v pp="${all[$i]}" '$2 == pp { print $1 }' <<<"$tree")
+    for p in $kids; do all+=("$p"); done
+    i=$((i + 1))
+  done
+  ts "stopping ${#shims[@]} leftover containerd shims under $1 and $(( ${#all[@]} - ${#shims[@]} )) processes under them"
+  for p in "${all[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait_gone "${all[@]}"
+}
+
 sshd_pids() {
   local pf; pf="$(node_dir "$1")/sshd.pid"
   alive "$pf" sshd || return 0

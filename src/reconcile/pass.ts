@@ -82,6 +82,11 @@ export interface PassContext {
   recheck?: ReadonlySet<ResourceId>;
   /** Return once every planned operation finished, without waiting for readiness. */
   noWait?: boolean;
+  /**
+   * Operations wait for this (the planned statuses being written): the machines are made while
+   * the store writes, but no node is touched before it took them.
+   */
+  operationsAfter?: Promise<void>;
   /** Run a machine for every unit, also those the observation settles (./settled.ts): tests compare the two. */
   machineForEveryUnit?: boolean;
 }
@@ -310,6 +315,12 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
 
   /** Waits for the operations `op` depends on; a failed one makes `op` fail for good. */
   const runOperation = async (op: Operation | undefined, work: () => Promise<void>, slot = true): Promise<void> => {
+    // Nothing is done to a node before the pass's planned statuses are in the store.
+    if (ctx.operationsAfter) {
+      await ctx.operationsAfter.catch((err: unknown) => {
+        throw new TerminalError(`the store did not take the planned statuses: ${err instanceof Error ? err.message : String(err)}`);
+      });
+    }
     if (op) {
       for (const dep of op.dependsOn) {
         const ok = await (opDone.get(dep)?.promise ?? Promise.resolve(true));

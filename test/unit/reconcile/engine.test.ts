@@ -90,6 +90,34 @@ describe('engine apply', () => {
     expect((await store.get('service/web'))?.status?.phase).toBe('Ready');
   });
 
+  it('a store that refuses the planned statuses changes no node: the operations wait for the write, made beside the machines', async () => {
+    const set = loadedSet([workspace('api'), service('web', 'api')]);
+    expect((await engine.apply(set, opts())).converged).toBe(true);
+    world.workspaces('local').delete('api'); // drift: the next pass plans a create
+    world.calls.length = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const refusing = new Proxy(store, {
+      get(target, prop) {
+        // A deposed leader's etcd store: its writes fail (after a moment, as a transaction does).
+        if (prop === 'setStatus') return async () => { await gate; throw new Error('lock lost: not the leader'); };
+        const value = Reflect.get(target, prop, target) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const fenced = createEngine({ store: refusing, connect: world.connect, drivers: { process: world.driver() }, serviceManagerFn: world.serviceManager, servicePollMs: 1, retry: { baseMs: 1, capMs: 5, maxAttempts: 3 }, retryDelayMs: 1 });
+    try {
+      const applying = fenced.apply(set, opts());
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(world.calls).toEqual([]); // the machines wait for the store
+      release();
+      await expect(applying).rejects.toThrow(/not the leader/);
+      expect(world.calls).toEqual([]);
+    } finally {
+      await fenced.close();
+    }
+  });
+
   it('a no-op pass reaches into workspaces only for health probes: the observation has the rest', async () => {
     world.healthy.add('db');
     const set = loadedSet([workspace('api'), service('db', 'api', { healthcheck: check('db') }), service('web', 'api', { dependsOn: { db: { condition: 'healthy' } } })]);

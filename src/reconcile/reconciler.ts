@@ -576,7 +576,9 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         // fix it without a change on a node or in the manifests (an unreachable node, a changed
         // host key — whose connection is never retried —, a service that keeps failing).
         const failures = failureSignature(result.failures);
-        const stuck = result.failures.length > 0 && (outcome.operationsSucceeded === 0 || failures === previousFailures);
+        // A workspace another vendetta owns (and its services) stays theirs whatever a pass does.
+        const onlyOwnedElsewhere = result.failures.every((f) => result.statuses.get(f.resource)?.conditions.some((c) => c.reason === 'OwnedByAnotherVendetta'));
+        const stuck = result.failures.length > 0 && (outcome.operationsSucceeded === 0 || failures === previousFailures || onlyOwnedElsewhere);
         previousFailures = failures;
         // A converged pass needs no confirmation pass: its machines confirmed every resource. Only a
         // retry after failures waits a moment (a failing service gets time to show it again).

@@ -118,6 +118,16 @@ describe('engine apply', () => {
     }
   });
 
+  it('a workspace another vendetta owns fails the apply without a retry pass: no pass can change whose it is', async () => {
+    world.workspaces('local').set('theirs', { provider: 'process', specHash: 'x', applySet: 'default', running: true, services: new Map(), owner: { id: 'another-store', name: 'ed@elsewhere:/home/ed/.vendetta' } });
+    const set = loadedSet([workspace('theirs'), workspace('mine'), service('web', 'mine')]);
+    const result = await engine.apply(set, opts());
+    expect(result.converged).toBe(false);
+    expect(result.failures.map((f) => f.resource)).toEqual(['workspace/theirs']);
+    expect(world.calls).toEqual(['create local/mine', 'start-service web']);
+    expect(world.observations).toBe(1);
+  });
+
   it('a no-op pass reaches into workspaces only for health probes: the observation has the rest', async () => {
     world.healthy.add('db');
     const set = loadedSet([workspace('api'), service('db', 'api', { healthcheck: check('db') }), service('web', 'api', { dependsOn: { db: { condition: 'healthy' } } })]);

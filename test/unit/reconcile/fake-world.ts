@@ -34,6 +34,8 @@ export interface FakeWorkspace {
   applySet: string;
   running: boolean;
   services: Map<string, FakeService>;
+  /** The store that made it (absent: made before ownership existed). */
+  owner?: { id: string; name: string };
 }
 
 /** How a service's command behaves when started, keyed by service name. */
@@ -106,6 +108,7 @@ export class FakeWorld {
           running: w.running,
           address: '127.0.0.1',
           services: [...w.services].map(([svc, s]) => world.observedService(svc, s, w.running)),
+          ...(w.owner ? { owner: w.owner } : {}),
         }));
       },
       async create(ctx, desired: DesiredWorkspace) {

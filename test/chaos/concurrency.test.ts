@@ -13,9 +13,14 @@ import { chaosContainers, dockerWorkspace, NODES, processRootOnDisk, processWork
 describe('chaos: two applies on one VENDETTA_HOME at once', () => {
   let infra: Infra;
   let l: Laptop;
+  // The process service turns healthy only after two seconds: the first apply then surely holds
+  // the lock when the second asks for it (a cold apply of three workspaces alone can end within
+  // the second CLI's start-up).
+  const slow = processWorkspace('chaos-c-p3', 'n3', 'sleep 2; : > ready; exec sleep 100000');
+  slow.services[0]!.healthcheck = '{exec: {command: "test -e ready"}, interval: 200ms, timeout: 2s, retries: 30}';
   const decl: Decl = {
     nodes: NODES,
-    workspaces: [dockerWorkspace('chaos-c-d1', 'n1'), dockerWorkspace('chaos-c-d2', 'n2'), processWorkspace('chaos-c-p3', 'n3')],
+    workspaces: [dockerWorkspace('chaos-c-d1', 'n1'), dockerWorkspace('chaos-c-d2', 'n2'), slow],
   };
   beforeAll(async () => {
     requireBuiltCli();

@@ -632,7 +632,11 @@ export async function executePass(ctx: PassContext): Promise<PassOutcome> {
   const runningServiceUnits = new Map(serviceUnits.filter((u) => u.target === 'running').map((u) => [u.name, u]));
   const dependentsOf = new Map<string, ServiceUnit[]>();
   for (const u of serviceUnits) {
-    for (const d of u.dependsOn) dependentsOf.set(d.service, [...(dependentsOf.get(d.service) ?? []), u]);
+    for (const d of u.dependsOn) {
+      const list = dependentsOf.get(d.service);
+      if (list) list.push(u);
+      else dependentsOf.set(d.service, [u]);
+    }
   }
 
   // ----- wiring: workspace → services, service → dependents, operations settle -------------

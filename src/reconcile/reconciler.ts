@@ -32,7 +32,7 @@ import type { ApplyOptions, ApplyResult, DeletionReport, EngineApi, EngineEvents
 import { hasVolumes } from '../model/volumes.js';
 import type { PassOutcome } from './pass.js';
 import { afterPass, createObserver, decidedByObservation, providerUnavailable, quietKey, resolveNodes, type Observation } from './observe.js';
-import { hintFor, plannedStatuses, statusChanged, summarize, writeStatuses } from './record.js';
+import { hintFor, OWNED_ELSEWHERE, plannedStatuses, statusChanged, summarize, writeStatuses } from './record.js';
 import type { RetryPolicy } from './retry.js';
 import { serviceLeftover, workspaceLeftover } from './leftovers.js';
 import { carryTransitionTimes, condition, failureSignature } from './status.js';
@@ -577,7 +577,7 @@ export function createEngineWith(deps: EngineDeps, opts: EngineOptions): Engine 
         // host key — whose connection is never retried —, a service that keeps failing).
         const failures = failureSignature(result.failures);
         // A workspace another vendetta owns (and its services) stays theirs whatever a pass does.
-        const onlyOwnedElsewhere = result.failures.every((f) => result.statuses.get(f.resource)?.conditions.some((c) => c.reason === 'OwnedByAnotherVendetta'));
+        const onlyOwnedElsewhere = result.failures.every((f) => result.statuses.get(f.resource)?.conditions.some((c) => c.reason === OWNED_ELSEWHERE));
         const stuck = result.failures.length > 0 && (outcome.operationsSucceeded === 0 || failures === previousFailures || onlyOwnedElsewhere);
         previousFailures = failures;
         // A converged pass needs no confirmation pass: its machines confirmed every resource. Only a

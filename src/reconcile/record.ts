@@ -23,6 +23,9 @@ export interface SummaryInput {
 }
 
 /** Statuses, failures and endpoints of a pass (pure: ./record.ts's writeStatuses stores them). */
+/** The Ready condition's reason for a workspace (and its services) that another vendetta owns. */
+export const OWNED_ELSEWHERE = 'OwnedByAnotherVendetta';
+
 export function summarize(input: SummaryInput): ApplyResult {
   const { set, plan, observation, applied, outcome, timedOut, now } = input;
   const records = new Map(applied.map((r) => [r.id, r]));
@@ -162,7 +165,7 @@ export function summarize(input: SummaryInput): ApplyResult {
     if (conflict && conflict.node === node) {
       statuses.set(id, {
         phase: 'Failed',
-        conditions: [condition('Ready', false, 'OwnedByAnotherVendetta', conflict.message, now)],
+        conditions: [condition('Ready', false, OWNED_ELSEWHERE, conflict.message, now)],
         observedGeneration: previousGeneration(id),
         details: { node, owner: conflict.owner.name },
       });

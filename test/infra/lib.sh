@@ -45,28 +45,27 @@ wait_gone() {
   return 0
 }
 
-# sshd_pids NODE: the listening sshd of NODE plus its per-connection children
 # stop_shims DIR: containerd shims whose containerd socket lies under DIR outlive their daemons
 # (a container dockerd lost track of keeps its shim): stop each with the processes under it (the
 # container's, which would otherwise be reparented to PID 1 and keep running), by pid.
 stop_shims() {
-  local shims=() p all=() kids
-  shims=($(pgrep -f "^/usr/bin/containerd-shim-runc-v2 .*-address $1/" || true))
-  [ "${#shims[@]}" = 0 ] && return 0
-  # descendants, breadth first, from one snapshot of parent pids
-  local tree; tree=$(ps -e -o pid=,ppid=)
-  all=("${shims[@]}")
-  local i=0
-  while [ "$i" -lt "${#all[@]}" ]; do
-    kids=$(awk -v pp="${all[$i]}" '$2 == pp { print $1 }' <<<"$tree")
-    for p in $kids; do all+=("$p"); done
-    i=$((i + 1))
-  done
-  ts "stopping ${#shims[@]} leftover containerd shims under $1 and $(( ${#all[@]} - ${#shims[@]} )) processes under them"
+  local shims all p
+  shims=$(pgrep -f "^/usr/bin/containerd-shim-runc-v2 .*-address $1/" || true)
+  [ -n "$shims" ] || return 0
+  # the shims and their descendants, from one snapshot of parent pids
+  all=($(ps -e -o pid=,ppid= | awk -v roots="$shims" '
+    BEGIN { n = split(roots, r, "[[:space:]]+"); for (i = 1; i <= n; i++) if (r[i] != "") keep[r[i]] = 1 }
+    { parent[$1] = $2 }
+    END {
+      do { grew = 0; for (p in parent) if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; grew = 1 } } while (grew)
+      for (p in keep) print p
+    }'))
+  ts "stopping $(wc -w <<<"$shims") leftover containerd shims under $1 and the processes under them (${#all[@]} in all)"
   for p in "${all[@]}"; do kill "$p" 2>/dev/null || true; done
   wait_gone "${all[@]}"
 }
 
+# sshd_pids NODE: the listening sshd of NODE plus its per-connection children
 sshd_pids() {
   local pf; pf="$(node_dir "$1")/sshd.pid"
   alive "$pf" sshd || return 0

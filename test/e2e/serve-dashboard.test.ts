@@ -215,6 +215,9 @@ describe('vendetta serve: the web dashboard in headless Chromium (process worksp
     expect(await onNode(`test -e ${SVC_DIR} && echo present || echo gone`)).toBe('gone');
     await page.evaluate(() => (location.hash = '#/'));
     await page.waitForSelector(`#workspaces tr[data-id="workspace/${WS}"]`);
+    // The fleet renders at once from what it last fetched, then again once its refresh answers:
+    // the row must go then (a bounded wait, not a look at the first render).
+    await page.waitForSelector(`#services tr[data-id="${SVC_ID}"]`, { hidden: true, timeout: 10_000 });
     expect(await page.$(`#services tr[data-id="${SVC_ID}"]`)).toBeNull();
     await page.waitForSelector(`#events li[data-reason="DeleteRequested"][data-object="${SVC_ID}"]`);
     expect(await text(`#events li[data-reason="DeleteRequested"][data-object="${SVC_ID}"]`)).toContain('delete requested by ed');

@@ -155,6 +155,25 @@ describe('one connection for many commands', () => {
     expect(after.sessions - before.sessions).toBe(10);
   });
 
+  // Each command reaches the keeper on a socket of its own; those asked for together must still
+  // go as one batch session, as on a direct connection (a cold apply at 10 x 100 made 2,000
+  // sessions, each an sshd fork and a login shell, when every exec through the keeper ran alone).
+  it('commands asked for together go as one batch session through the keeper; an abortable one runs alone', async () => {
+    const t = await kept('n2');
+    const before = await new KeeperClient({ socketPath }).stats();
+    const outs = await Promise.all(Array.from({ length: 20 }, (_, i) => t.exec(['echo', String(i)])));
+    expect(outs.map((o) => o.stdout)).toEqual(Array.from({ length: 20 }, (_, i) => `${i}\n`));
+    const mid = await new KeeperClient({ socketPath }).stats();
+    expect(mid.execs - before.execs).toBe(20);
+    expect(mid.sessions - before.sessions).toBeLessThanOrEqual(3);
+    expect(mid.batchedExecs - before.batchedExecs).toBeGreaterThanOrEqual(18);
+    const abortable = await Promise.all(Array.from({ length: 3 }, (_, i) => t.exec(['echo', String(i)], { signal: new AbortController().signal })));
+    expect(abortable.map((o) => o.stdout)).toEqual(['0\n', '1\n', '2\n']);
+    const after = await new KeeperClient({ socketPath }).stats();
+    expect(after.sessions - mid.sessions).toBe(3);
+    expect(after.batchedExecs).toBe(mid.batchedExecs);
+  });
+
   it('a keeper goes away after its idle time, and a stale socket is taken over', async () => {
     const path = join(dir, 'idle.sock');
     const k = new ConnectionKeeper({ socketPath: path, idleMs: 200 });

@@ -100,6 +100,9 @@ export function encodeExecArgs(argv: string[], opts: ExecOptions = {}): Record<s
     cwd: opts.cwd,
     timeoutMs: opts.timeoutMs,
     ...(opts.forwardAgent ? { forwardAgent: true } : {}),
+    // Only an exec the caller can abort gets the keeper's abort signal: one without goes into a
+    // batch with the others of its turn (./ssh.ts), as it would on a direct connection.
+    ...(opts.signal ? { abortable: true } : {}),
   };
 }
 
@@ -112,7 +115,7 @@ export function decodeExecArgs(a: Record<string, unknown>, signal?: AbortSignal)
       env: a.env as Record<string, string> | undefined,
       cwd: a.cwd as string | undefined,
       timeoutMs: a.timeoutMs as number | undefined,
-      ...(signal ? { signal } : {}),
+      ...(signal && a.abortable === true ? { signal } : {}),
       ...(a.forwardAgent === true ? { forwardAgent: true } : {}),
     },
   };

@@ -8,8 +8,8 @@
 // limited to 128 KiB, and a batch of service starts is larger).
 //
 // On the node, every member runs in its own background subshell with its own stdin (its input,
-// else /dev/null), its stdout and stderr in files of a private temporary directory; after `wait`
-// the files are printed between marker lines carrying a random nonce, then removed. Words longer
+// else /dev/null), its stdout and stderr in files of a private temporary directory, each file
+// headed by a marker line carrying a random nonce; after `wait` one `cat` prints them all. Words longer
 // than LONG_WORD (the service shell library every start carries) are sent once, as variables.
 import { randomBytes } from 'node:crypto';
 import { quoteArg } from './quote.js';
@@ -70,25 +70,19 @@ export function batchScript(members: BatchMember[], nonce: string): string {
     `d=$(mktemp -d "\${TMPDIR:-/tmp}/vendetta-batch.XXXXXX") || exit ${BATCH_SETUP_FAILED}`,
     ...[...vars].map(([w, v]) => `${v}=${quoteArg(w)}`),
   ];
+  // Each member writes its own marker lines into its files, so that one `cat` prints them all at
+  // the end: a cat per member's output was an exec per service start on a busy node.
   members.forEach((m, i) => {
-    const io = `>"$d/${i}o" 2>"$d/${i}e"; echo $? >"$d/${i}x"; } &`;
-    if (m.stdin === undefined) lines.push(`{ (\n${commands[i]}\n) </dev/null ${io}`);
+    const head = `{ printf '\\n%s %s o\\n' ${nonce} ${i} >"$d/${i}o"; printf '\\n%s %s e\\n' ${nonce} ${i} >"$d/${i}e"; `;
+    const io = `>>"$d/${i}o" 2>>"$d/${i}e"; printf '\\n%s %s x %s\\n' ${nonce} ${i} "$?" >"$d/${i}x"; } &`;
+    if (m.stdin === undefined) lines.push(`${head}(\n${commands[i]}\n) </dev/null ${io}`);
     else {
       const input = typeof m.stdin === 'string' ? m.stdin : m.stdin.toString('utf8');
-      lines.push(`{ printf %s ${quoteArg(input)} | (\n${commands[i]}\n) ${io}`);
+      lines.push(`${head}printf %s ${quoteArg(input)} | (\n${commands[i]}\n) ${io}`);
     }
   });
-  lines.push(
-    'wait',
-    `i=0; while [ "$i" -lt ${members.length} ]; do`,
-    `  printf '\\n%s %s o\\n' ${nonce} "$i"; [ -s "$d/\${i}o" ] && cat "$d/\${i}o"`,
-    `  printf '\\n%s %s e\\n' ${nonce} "$i"; [ -s "$d/\${i}e" ] && cat "$d/\${i}e"`,
-    `  c=''; read -r c <"$d/\${i}x"; printf '\\n%s %s x %s\\n' ${nonce} "$i" "$c"`,
-    '  i=$((i + 1))',
-    'done',
-    `rm -rf "$d"`,
-    '',
-  );
+  // The files in any order: the parser finds every part by its marker line.
+  lines.push('wait', 'cat "$d"/* 2>/dev/null', 'rm -rf "$d"', '');
   return lines.join('\n');
 }
 

@@ -1,6 +1,9 @@
 // The batch script (src/transport/batch.ts) run by a real /bin/sh, as `sh -s` runs it on a node:
 // every member gets exactly its own stdout, stderr, exit status and stdin, whatever they print.
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { batchableStdin, batchScript, newNonce, parseBatchOutput, type BatchMember } from '../../../src/transport/batch.js';
 
@@ -41,6 +44,22 @@ describe('exec batches', () => {
     const { results, script } = run(members);
     expect(results.map((r) => r?.stdout)).toEqual(members.map((_, i) => `m${i}\n`));
     expect(script.split('x'.repeat(2000)).length - 1).toBe(1);
+  });
+
+  it('prints every member\'s output with one cat, not one per member', () => {
+    // A `cat` first on PATH that logs each run: the batch's own cat is the only one here.
+    const bin = mkdtempSync(join(tmpdir(), 'vd-batch-'));
+    try {
+      writeFileSync(join(bin, 'cat'), `#!/bin/sh\necho run >> "${bin}/runs"\nexec /bin/cat "$@"\n`, { mode: 0o755 });
+      const members = Array.from({ length: 20 }, (_, i) => ({ argv: ['/bin/sh', '-c', 'echo "$1"; echo "e$1" >&2', 'sh', `m${i}`] }));
+      const nonce = newNonce();
+      const r = spawnSync('/bin/sh', ['-s'], { input: batchScript(members, nonce), encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+      const results = parseBatchOutput(r.stdout, nonce, members.length);
+      expect(results).toEqual(members.map((_, i) => ({ code: 0, stdout: `m${i}\n`, stderr: `em${i}\n` })));
+      expect(readFileSync(join(bin, 'runs'), 'utf8')).toBe('run\n');
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
   });
 
   it('reports a member whose status never came as missing', () => {

@@ -120,6 +120,12 @@ export interface WorkspaceRuntime {
    */
   serviceEnv?: 'clean' | 'inherit';
   /**
+   * How readers tell a live supervisor: 'pid' when every reader shares the services' pid
+   * namespace (the process provider), so supervisors keep no lock file; 'lock' (the default)
+   * when a reader may be outside it (a container or VM read from the node).
+   */
+  serviceLiveness?: 'pid' | 'lock';
+  /**
    * Docker: what the image runs by itself, read at create (its ENTRYPOINT and its CMD, each as
    * a shell command line, and its WORKDIR): what a Service without a command runs.
    */

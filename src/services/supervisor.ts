@@ -6,6 +6,7 @@
 //   kept by supervisor:  supervisor.pid  pid  state  exit  restarts  started  log
 //   kept by its prober:  health  prober.id   (see ./probe-script.ts)
 // <stateDir>/supervisor.sh is the script below, shared by the services of one workspace.
+import { createHash } from 'node:crypto';
 import type { ObservedService, ObservedServiceState } from '../model/types.js';
 import { quoteArg } from '../transport/quote.js';
 import { parseHealthLine, PROBER_SHELL } from './probe-script.js';
@@ -181,18 +182,20 @@ stop_child() {
  *   except when stopping: then we poll the group for a grace period and KILL what is left.
  * - Every state file is written to a temp file and renamed, so readers never see half a value.
  */
-export const SUPERVISOR_SCRIPT = `#!/bin/sh
-# vendetta service supervisor: runs one service, restarts it per policy, records state in files.
-${PROC_LIB}${PROBER_SHELL}` + String.raw`
+const SUPERVISOR_BODY = `${PROC_LIB}${PROBER_SHELL}` + String.raw`
 cd "$1" || exit 1
-dir=$(pwd)
+# Builtins, not $(…): a subshell is a fork, and a start on a busy node pays for each one.
+dir=$PWD
 # $2: a random "vdsup-…" token, kept in our argv where the node can see it (see tok_scan).
 token=''
 case \${2:-} in vdsup-*) token=$2 ;; esac
 # VENDETTA_NOTIFY=ready: fd 3 is the starter's FIFO; one line on it once the child runs (or we
 # end: EOF). Not for the service's environment.
 notify=\${VENDETTA_NOTIFY:-}
-unset VENDETTA_NOTIFY
+# VENDETTA_LIVENESS=pid: every reader shares our pid namespace (the process provider) and goes
+# by pid + start time, so no lock is kept for readers outside it (two forks fewer per start).
+liveness=\${VENDETTA_LIVENESS:-}
+unset VENDETTA_NOTIFY VENDETTA_LIVENESS
 child=''
 prober=''
 sleeper=''
@@ -331,7 +334,7 @@ start_child() {
     mode=p
   fi
   # A child that is already gone gets an identity nothing can match.
-  cid=$(ident "$child") || cid=gone
+  if ident_v "$child"; then cid=$iv; else cid=gone; fi
   stage pid.id "$child $cid $mode"
 }
 
@@ -379,7 +382,9 @@ trap 'on_term 2' USR2
 # "alive" open instead (mode 622: only its owner could fake a reader): it has a reader while we
 # live, which the node tests with a non-blocking open for writing. Without either, readers trust
 # the state files.
-if [ -w "$dir" ] && command -v flock >/dev/null 2>&1; then
+if [ "$liveness" = pid ]; then
+  :
+elif [ -w "$dir" ] && command -v flock >/dev/null 2>&1; then
   exec 9>>"$dir/.lock.tmp"
   if flock -n 9; then mv -f "$dir/.lock.tmp" "$dir/lock"; else exec 9>&-; rm -f "$dir/.lock.tmp"; fi
 elif rm -f "$dir/.alive.tmp" && mkfifo -m 622 "$dir/.alive.tmp" 2>/dev/null; then
@@ -387,13 +392,14 @@ elif rm -f "$dir/.alive.tmp" && mkfifo -m 622 "$dir/.alive.tmp" 2>/dev/null; the
   mv -f "$dir/.alive.tmp" "$dir/alive"
 fi
 sup=$$
-supid=$(ident "$$" || echo -)
+if ident_v "$$"; then supid=$iv; else supid=-; fi
 # Installed by an older vendetta: no staging directory yet.
 [ -d "$dir/.new" ] || mkdir "$dir/.new" || exit 1
+# Staged now, renamed into place with the first run's files (one mv): the starter reads none of
+# them before our "ready".
 stage supervisor.id "$$ $supid p\${token:+ $token}"
 stage supervisor.pid "$$"
 stage restarts 0
-commit
 # A verdict of an earlier run says nothing about this one.
 rm_present "$dir/health" "$dir/prober.id" "$dir/.probe.out"
 if [ -f "$dir/probe" ]; then put health "starting	0	$(date -u +%Y-%m-%dT%H:%M:%SZ)	waiting for the first check"; fi
@@ -469,6 +475,12 @@ put state stopped
 exit 0
 `.replace(/\\\$\{/g, '${');
 
+// Its second line names its content: an install finds a supervisor.sh already in place by that
+// line alone (two reads), and writes it again only when it differs.
+export const SUPERVISOR_SCRIPT = `#!/bin/sh
+# vendetta service supervisor ${createHash('sha256').update(SUPERVISOR_BODY).digest('hex').slice(0, 16)}: runs one service, restarts it per policy, records state in files.
+${SUPERVISOR_BODY}`;
+
 /**
  * The part of a service's status block every node-side reader prints the same way, whatever its
  * liveness check: `service_fields DIR ALIVE` (the state files read with builtins, the liveness
@@ -524,7 +536,9 @@ stop_services() {
   for sv in "$@"; do
     if child_target_v "$sv"; then kill -KILL "$tv" 2>/dev/null; fi
     if ours_v "$sv/prober.id"; then kill -TERM "$ov" 2>/dev/null; fi
-    if [ -d "$sv" ]; then printf 'stopped\n' > "$sv/state"; fi
+    # Only over a recorded state: a service that never ran reads as stopped already, and a file
+    # made here would cost the start that follows an rm.
+    if [ -f "$sv/state" ]; then printf 'stopped\n' > "$sv/state"; fi
   done
 }
 # drop_services SERVICEDIR...: stop for a delete (the dirs are removed next): each supervisor
@@ -806,8 +820,16 @@ const INSTALL_BODY = `set -e
 d="$1/services/$2"
 # .new: where the supervisor stages state files before renaming them into place.
 mkdir -p "$d/.new"
-printf '%s' "$3" > "$1/.supervisor.sh.tmp"
-mv -f "$1/.supervisor.sh.tmp" "$1/supervisor.sh"
+# supervisor.sh: its second line names its content; written (under a name of our own, then
+# renamed) only when the one in place differs.
+l1='' l2='' want=\${3#*"
+"}
+{ read -r l1; read -r l2; } < "$1/supervisor.sh" 2>/dev/null || :
+if [ "$l2" != "\${want%%"
+"*}" ]; then
+  printf '%s' "$3" > "$1/.supervisor.sh.$$"
+  mv -f "$1/.supervisor.sh.$$" "$1/supervisor.sh"
+fi
 printf '%s' "$4" > "$d/command"
 printf '%s' "$5" > "$d/workdir"
 printf '%s' "$6" > "$d/restart"
@@ -815,9 +837,12 @@ printf '%s' "$7" > "$d/hash"
 printf '%s' "$8" > "$d/logmax"
 printf '%s' "$9" > "$d/logfiles"
 if [ -n "\${10}" ]; then printf '%s' "\${10}" > "$d/.probe.tmp"; mv -f "$d/.probe.tmp" "$d/probe"; elif [ -e "$d/probe" ]; then rm -f "$d/probe"; fi
-# The env file from stdin, copied with builtins (no cat to fork).
-(umask 077; l=''; while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; l=''; done > "$d/.env.tmp")
-mv -f "$d/.env.tmp" "$d/env"`;
+# The env file from stdin, copied with builtins (no cat to fork); straight into place when there
+# is none yet (a new service: no supervisor reads it before this install ends), else renamed.
+e="$d/.env.tmp"
+[ -e "$d/env" ] || e="$d/env"
+(umask 077; l=''; while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; l=''; done > "$e")
+[ "$e" = "$d/env" ] || mv -f "$e" "$d/env"`;
 
 function installArgs(stateDir: string, name: string, files: ServiceFiles): string[] {
   return [stateDir, name, SUPERVISOR_SCRIPT, files.command, files.workdir, files.restart, files.hash,
@@ -834,43 +859,36 @@ export function installServiceArgv(stateDir: string, name: string, files: Servic
   return ['/bin/sh', '-c', INSTALL_BODY, 'sh', ...installArgs(stateDir, name, files)];
 }
 
-/** Starts a service: arguments DIR NAME STATEDIR ENVBASE [SETTLE_S SETTLE_MS]. */
+/** Starts a service: arguments DIR NAME STATEDIR ENVBASE LIVENESS [SETTLE_S SETTLE_MS]. */
 const START_BODY = `d=$1
 name=$2
 sup="$3/supervisor.sh"
-settle_s=$5
-settle_ms=$6
+live=$5
+settle_s=$6
+settle_ms=$7
 if [ ! -f "$d/command" ]; then echo "service $name is not installed in $d" >&2; exit 1; fi
 stop_service "$d"
 rm_present "$d/supervisor.pid" "$d/supervisor.id" "$d/pid.id" "$d/state" "$d/pid" "$d/exit" "$d/started" "$d/lock" "$d/alive" "$d/health" "$d/prober.id" "$d/.ready"
-# The supervisor says "ready" on a FIFO once its child runs: waiting for that costs no polling
-# (a hundred starts polling with sleep would keep a small node's CPU busy). Its end of file says
-# the supervisor ended first; the checks below then tell why.
-nfy=''
-if mkfifo "$d/.ready" 2>/dev/null; then nfy=VENDETTA_NOTIFY=ready; fi
 # A random token in the supervisor's argv: its liveness, readable from outside its pid namespace.
 tok=''
 { read -r tok < /proc/sys/kernel/random/uuid; } 2>/dev/null
 # Hex digits only: the node keeps per-token shell variables named after it.
 while :; do case $tok in *-*) tok=\${tok%%-*}\${tok#*-} ;; *) break ;; esac; done
 case $tok in '' | *[!0-9a-f]*) tok='' ;; *) tok=vdsup-$tok ;; esac
+case $live in pid) live=VENDETTA_LIVENESS=pid ;; *) live='' ;; esac
 if [ "$4" = clean ] && command -v env >/dev/null 2>&1; then
-  set -- env -i "PATH=\${PATH:-${DEFAULT_PATH}}" "HOME=\${HOME:-/}" \${nfy:+"$nfy"} /bin/sh "$sup" "$d" \${tok:+"$tok"}
+  set -- env -i "PATH=\${PATH:-${DEFAULT_PATH}}" "HOME=\${HOME:-/}" VENDETTA_NOTIFY=ready \${live:+"$live"} /bin/sh "$sup" "$d" \${tok:+"$tok"}
 else
   set -- /bin/sh "$sup" "$d" \${tok:+"$tok"}
+  [ -z "$live" ] || export VENDETTA_LIVENESS=pid
 fi
-if command -v setsid >/dev/null 2>&1; then
-  if [ -n "$nfy" ]; then VENDETTA_NOTIFY=ready setsid "$@" </dev/null >>"$d/log" 2>&1 3>"$d/.ready" & else setsid "$@" </dev/null >>"$d/log" 2>&1 & fi
-else
-  if [ -n "$nfy" ]; then VENDETTA_NOTIFY=ready nohup "$@" </dev/null >>"$d/log" 2>&1 3>"$d/.ready" & else nohup "$@" </dev/null >>"$d/log" 2>&1 & fi
-fi
-if [ -n "$nfy" ]; then
-  # "ready" from the child, then end of file once the supervisor has recorded the run too: the
-  # loops below then find their files at once (no nap on a cold start).
-  rdy='' l=''
-  { read -r rdy; while read -r l; do :; done; } < "$d/.ready"
-  rm -f "$d/.ready"
-fi
+if command -v setsid >/dev/null 2>&1; then set -- setsid "$@"; else set -- nohup "$@"; fi
+# The supervisor says "ready" on fd 3, a pipe read here to its end, once its child runs; the end
+# of file comes once the supervisor has recorded the run too, so the loops below find their files
+# at once (no nap on a cold start). Waiting on a pipe costs no polling (a hundred starts polling
+# with sleep would keep a small node's CPU busy) and no mkfifo or rm to fork. An end of file
+# without "ready" says the supervisor ended first; the checks below then tell why.
+rdy=$(VENDETTA_NOTIFY=ready "$@" </dev/null 3>&1 >>"$d/log" 2>&1 &)
 i=0
 while [ ! -s "$d/supervisor.pid" ] && [ "$i" -lt 50 ]; do nap; i=$((i + 1)); done
 if [ ! -s "$d/supervisor.pid" ]; then echo "supervisor for service $name did not start; see $d/log" >&2; exit 1; fi
@@ -880,7 +898,7 @@ i=0
 while [ ! -s "$d/state" ] && [ "$i" -lt 100 ]; do nap; i=$((i + 1)); done
 # No "ready": the child ended before it became the service (command not found, a workdir or env
 # file that fails). The supervisor is recording how; wait for that, not for a time.
-if [ -n "$nfy" ] && [ "$rdy" != ready ]; then
+if [ "$rdy" != ready ]; then
   i=0
   while [ ! -s "$d/exit" ] && [ "$i" -lt 50 ]; do nap; i=$((i + 1)); done
 fi
@@ -906,18 +924,20 @@ exit 0`;
  * the caller's environment (on the local node: the controller's, secrets included) reaches the
  * service, which gets only what its env file declares. With `settleMs`, it watches a running
  * child that long on the node and prints the service's status block (parseServiceStatus), with
- * "settled" when the same run lasted: the start's own confirmation.
+ * "settled" when the same run lasted: the start's own confirmation. With liveness 'pid' (every
+ * reader shares the service's pid namespace) the supervisor keeps no lock file for readers
+ * outside it.
  */
-export function startServiceArgv(stateDir: string, name: string, envBase: ServiceEnvBase = 'clean', settleMs?: number): string[] {
+export function startServiceArgv(stateDir: string, name: string, envBase: ServiceEnvBase = 'clean', settleMs?: number, liveness: LivenessCheck = 'lock'): string[] {
   const dir = serviceDir(stateDir, name);
-  return ['/bin/sh', '-c', script(START_BODY), 'sh', dir, name, stateDir, envBase, ...settleArgs(settleMs)];
+  return ['/bin/sh', '-c', script(START_BODY), 'sh', dir, name, stateDir, envBase, liveness, ...settleArgs(settleMs)];
 }
 
 /**
  * installServiceArgv and startServiceArgv in one exec, for a workspace whose state the exec sees
  * itself (process): one round trip per service start, not two.
  */
-export function installAndStartArgv(stateDir: string, name: string, files: ServiceFiles, envBase: ServiceEnvBase = 'clean', settleMs?: number): string[] {
+export function installAndStartArgv(stateDir: string, name: string, files: ServiceFiles, envBase: ServiceEnvBase = 'clean', settleMs?: number, liveness: LivenessCheck = 'lock'): string[] {
   const body = `(
 ${INSTALL_BODY}
 )
@@ -926,7 +946,7 @@ if [ "$rc" != 0 ]; then exit "$rc"; fi
 shift 10
 ${START_BODY}`;
   return ['/bin/sh', '-c', script(body), 'sh', ...installArgs(stateDir, name, files),
-    serviceDir(stateDir, name), name, stateDir, envBase, ...settleArgs(settleMs)];
+    serviceDir(stateDir, name), name, stateDir, envBase, liveness, ...settleArgs(settleMs)];
 }
 
 /** A settle of `ms` as the start script's arguments: seconds for sleep, and the ms it reports. */

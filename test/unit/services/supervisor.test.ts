@@ -17,7 +17,7 @@ describe('argv builders', () => {
   it('pass paths and names as positional arguments, never inside the script', () => {
     const start = startServiceArgv('/w/state', 'web');
     expect(start.slice(0, 2)).toEqual(['/bin/sh', '-c']);
-    expect(start.slice(3)).toEqual(['sh', '/w/state/services/web', 'web', '/w/state', 'clean']);
+    expect(start.slice(3)).toEqual(['sh', '/w/state/services/web', 'web', '/w/state', 'clean', 'lock']);
     expect(start[2]).not.toContain('/w/state');
 
     expect(stopServiceArgv('/w/state', 'web').slice(3)).toEqual(['sh', '/w/state/services/web']);
@@ -29,7 +29,7 @@ describe('argv builders', () => {
   it('install carries the files as arguments and leaves env for stdin', () => {
     const argv = installServiceArgv('/w/state', 'db', { command: 'echo "$X"', workdir: '/workspace', restart: 'on-failure', hash: 'h1' });
     expect(argv.slice(3)).toEqual(['sh', '/w/state', 'db', SUPERVISOR_SCRIPT, 'echo "$X"', '/workspace', 'on-failure', 'h1', '', '', '']);
-    expect(argv[2]).toMatch(/umask 077; [^\n]*read -r[^\n]*> "\$d\/\.env\.tmp"/);
+    expect(argv[2]).toMatch(/umask 077; [^\n]*read -r[^\n]*> "\$e"/);
   });
 
   it('install carries the probe file as the tenth argument; none removes an old one', () => {

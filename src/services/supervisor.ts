@@ -110,15 +110,25 @@ ident_load() {
 }
 ident() { ident_v "$1" || return 1; printf '%s\n' "$iv"; }
 alive() { ident "$1" >/dev/null; }
+# group_alive PGID: a live (not zombie) process is in the group. Every process's stat in one cat:
+# the read builtin takes a byte per system call, and a drop of a thousand services checks groups
+# whose leader is a zombie not yet reaped, a scan of the whole host each.
 group_alive() {
   pg=$1
   kill -0 "-$pg" 2>/dev/null || return 1
   [ -d /proc/self ] || return 0
-  for f in /proc/[0-9]*/stat; do
-    { read -r s < "$f"; } 2>/dev/null || continue
-    set -- \${s##*) }
-    if [ "$3" = "$pg" ] && [ "$1" != Z ]; then return 0; fi
+  gs=$(cat /proc/[0-9]*/stat 2>/dev/null)
+  set -f
+  oifs=$IFS
+  IFS='
+'
+  for l in $gs; do
+    IFS=$oifs
+    set -- \${l##*) }
+    if [ "$3" = "$pg" ] && [ "$1" != Z ]; then set +f; return 0; fi
   done
+  IFS=$oifs
+  set +f
   return 1
 }
 # These set a variable (ov, tv) rather than print one: a caller then needs no $(…) subshell,
@@ -246,11 +256,21 @@ rotate() {
 
 # Copy stdin (the FIFO) to the log until every writer closed it. dd stops before count blocks
 # only at the end of its input; each read it makes is written whole, so nothing is lost.
+# The log's size is dd's own count of the bytes it copied, added up: measured (a wc) only when
+# not known yet, so a quiet service's writer forks no wc at all, even when it ends.
 log_writer() {
+  size=''
   while :; do
     r=$(LC_ALL=C dd bs=65536 count="$blocks" 2>&1 >>"$dir/log")
-    size=$(wc -c < "$dir/log" 2>/dev/null) || size=0
-    if [ "$((size + 0))" -ge "$logmax" ]; then rotate; fi
+    b=\${r#*records out
+}
+    b=\${b%% bytes*}
+    case $b in
+      '' | *[!0-9]*) size=$(wc -c < "$dir/log" 2>/dev/null) || size=0 ;;
+      0) ;;
+      *) if [ -n "$size" ]; then size=$((size + b)); else size=$(wc -c < "$dir/log" 2>/dev/null) || size=0; fi ;;
+    esac
+    if [ -n "$size" ] && [ "$((size + 0))" -ge "$logmax" ]; then rotate; size=0; fi
     r=\${r%%records in*}
     n=\${r%%+*}
     m=\${r#*+}

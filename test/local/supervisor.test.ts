@@ -175,6 +175,9 @@ describe('supervisor', () => {
     await counted.start(service('web', { command: 'exec sleep 300' }), { settleMs: 0 });
     started.add((await observed('web'))!.pid!);
     expect((await stat(join(stateDir, 'supervisor.sh'))).ino).toBe(before);
+    // Its log writer counts what dd copied: a quiet service's forks no wc, even when it ends.
+    await counted.stop('web');
+    expect((await readFile(calls, 'utf8')).trim().split('\n')).not.toContain('wc');
   });
 
   it('does not restart with restart: never, and records the exit code', async () => {

@@ -106,7 +106,12 @@ describe('exec over the keeper', () => {
     const signal = new AbortController().signal;
     const { argv, opts } = decodeExecArgs(asked, signal);
     expect(argv).toEqual(['git', 'fetch']);
-    expect(opts).toMatchObject({ stdin: 'tok\n', timeoutMs: 5, forwardAgent: true, signal });
+    expect(opts).toMatchObject({ stdin: 'tok\n', timeoutMs: 5, forwardAgent: true });
+    // The keeper's abort signal only for an exec its caller can abort: one without is batched.
+    expect(opts.signal).toBeUndefined();
+    const abortable = wire(encodeExecArgs(['sleep', '9'], { signal: new AbortController().signal }));
+    expect(abortable.abortable).toBe(true);
+    expect(decodeExecArgs(abortable, signal).opts.signal).toBe(signal);
 
     const plain = wire(encodeExecArgs(['true'], { env: { A: '1' }, cwd: '/w', stdin: Buffer.from([0, 1]) }));
     expect('forwardAgent' in plain).toBe(false);

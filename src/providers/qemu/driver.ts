@@ -7,6 +7,7 @@ import { fetchGitTree } from '../git-source.js';
 import { parseDuration } from '../../model/quantity.js';
 import { TerminalError } from '../../reconcile/retry.js';
 import { serviceStatusArgv } from '../../services/supervisor.js';
+import { generateEd25519 } from '../../transport/keys.js';
 import type { ExecResult, Transport } from '../../transport/types.js';
 import { sourceDirOf, type CreatedWorkspace, type DesiredWorkspace, type DriverContext, type ProviderAvailability, type ProviderDriver, type WorkspaceRuntime } from '../types.js';
 import { listVolumesArgv, parseVolumeList } from '../volume-dirs.js';
@@ -136,7 +137,8 @@ export function createQemuDriver(): ProviderDriver {
         const path = guestKeyPath(root);
         let text = await ctx.transport.readFile(path).then((b) => b.toString('utf8'), () => undefined);
         if (text === undefined) {
-          const pair = sshUtils.generateKeyPairSync('ed25519', { comment: `vendetta-guests@${nodeName(ctx)}` });
+          // Checked to parse (ssh2's generator emits an unreadable key about once in 300 tries).
+          const pair = generateEd25519(`vendetta-guests@${nodeName(ctx)}`);
           check(await ctx.transport.exec(['mkdir', '-p', '-m', '700', root]), `creating ${root}`, ctx);
           const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
           await ctx.transport.writeFile(tmp, pair.private, 0o600);

@@ -127,7 +127,7 @@ describe('supervisor', () => {
     });
   }
 
-  it('a start returns once the child runs and its run is recorded, without a nap (the starter reads its FIFO to the end)', async () => {
+  it('a start returns once the child runs and its run is recorded, without a nap (the starter reads its pipe to the end)', async () => {
     // A `sleep` first on PATH that notes each call: the start script naps with sleep when it
     // has to poll for the supervisor's files.
     const bin = join(dir.path, 'bin');
@@ -135,7 +135,7 @@ describe('supervisor', () => {
     await mkdir(bin);
     await writeFile(join(bin, 'sleep'), `#!/bin/sh\necho "$*" >> '${naps}'\nexec /bin/sleep "$@"\n`, { mode: 0o755 });
     // A supervisor slow to record the run (its timestamp comes from `date`): the child's "ready"
-    // then comes well before the state file, and only reading the FIFO to its end waits for both.
+    // then comes well before the state file, and only reading the pipe to its end waits for both.
     await writeFile(join(bin, 'date'), '#!/bin/sh\n/bin/sleep 0.3\nexec /bin/date "$@"\n', { mode: 0o755 });
     const napping = createServiceManager({ ...localRuntime(t, dir.path, stateDir), exec: (argv, opts) => t.exec(argv, { ...opts, env: { ...opts?.env, PATH: `${bin}:${process.env.PATH}` } }) });
     const seen = await napping.start(service('web', { command: 'exec sleep 300' }), { settleMs: 0 });

@@ -79,7 +79,10 @@ describe('calls through the keeper behave as direct SSH calls', () => {
     expect(out).toBe('hello keeper\n');
     expect(err).toBe('err\n');
 
-    const long = await t.spawn(['sleep', '30']);
+    // Killed once it runs: a signal sshd receives before it has started the command reaches no
+    // process, and the sleep then ran its 30 s into the test's timeout (failed once in CI).
+    const long = await t.spawn(['sh', '-c', 'echo up; exec sleep 30']);
+    await new Promise<void>((resolve) => long.stdout.on('data', (d: Buffer) => d.toString().includes('up') && resolve()));
     long.kill('SIGKILL');
     expect(await long.wait()).toBeGreaterThanOrEqual(128);
   });

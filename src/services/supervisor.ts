@@ -265,11 +265,11 @@ log_writer() {
     b=\${r#*records out
 }
     b=\${b%% bytes*}
-    case $b in
-      '' | *[!0-9]*) size=$(wc -c < "$dir/log" 2>/dev/null) || size=0 ;;
-      0) ;;
-      *) if [ -n "$size" ]; then size=$((size + b)); else size=$(wc -c < "$dir/log" 2>/dev/null) || size=0; fi ;;
-    esac
+    # dd did not say (busybox): the size is not known.
+    case $b in '' | *[!0-9]*) size='' ;; esac
+    if [ "$b" != 0 ]; then
+      if [ -n "$size" ]; then size=$((size + b)); else size=$(wc -c < "$dir/log" 2>/dev/null) || size=0; fi
+    fi
     if [ -n "$size" ] && [ "$((size + 0))" -ge "$logmax" ]; then rotate; size=0; fi
     r=\${r%%records in*}
     n=\${r%%+*}

@@ -126,6 +126,11 @@ export interface WorkspaceRuntime {
    */
   serviceLiveness?: 'pid' | 'lock';
   /**
+   * The node agent that supervises this workspace's services (src/services/node-agent.ts): the
+   * prefix of its files on the node (nodeAgentPrefix). Absent: a shell supervisor per service.
+   */
+  nodeAgent?: string;
+  /**
    * Docker: what the image runs by itself, read at create (its ENTRYPOINT and its CMD, each as
    * a shell command line, and its WORKDIR): what a Service without a command runs.
    */

@@ -107,13 +107,13 @@ export function createServiceManager(rt: WorkspaceRuntime): ServiceManager {
         res = await run(`starting service ${name}`, startServiceArgv(rt.stateDir, name, envBase, opts?.settleMs));
       } else {
         // The exec sees the state dir itself: install and start in one round trip.
-        res = await run(`starting service ${name}`, installAndStartArgv(rt.stateDir, name, files, envBase, opts?.settleMs, rt.serviceLiveness), env);
+        res = await run(`starting service ${name}`, installAndStartArgv(rt.stateDir, name, files, envBase, opts?.settleMs, rt.serviceLiveness, rt.nodeAgent), env);
       }
       return opts?.settleMs !== undefined ? parseServiceStatus(res.stdout).find((s) => s.name === name) : undefined;
     },
 
     async restart(name: string): Promise<void> {
-      await run(`restarting service ${name}`, startServiceArgv(rt.stateDir, name, rt.serviceEnv ?? 'clean', undefined, rt.serviceLiveness));
+      await run(`restarting service ${name}`, startServiceArgv(rt.stateDir, name, rt.serviceEnv ?? 'clean', undefined, rt.serviceLiveness, rt.nodeAgent));
     },
 
     async stop(name: string): Promise<void> {

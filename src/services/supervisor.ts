@@ -10,6 +10,10 @@ import { createHash } from 'node:crypto';
 import type { ObservedService, ObservedServiceState } from '../model/types.js';
 import { quoteArg } from '../transport/quote.js';
 import { parseHealthLine, PROBER_SHELL } from './probe-script.js';
+import { DEFAULT_PATH, SERVICE_RUN_SCRIPT } from './run-script.js';
+import { NODE_AGENT_SHELL, NODE_AGENT_SCRIPT } from './node-agent.js';
+
+export { DEFAULT_PATH } from './run-script.js';
 
 const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** A shell identifier: what an env key must be to reach a command through the shell. */
@@ -143,6 +147,7 @@ ours_v() {
 # sup_ours_v DIR: ov = the pid of the service's supervisor, if it runs.
 sup_ours_v() {
   if [ -f "$1/supervisor.id" ]; then ours_v "$1/supervisor.id"; return; fi
+  om='' ot=''
   # Written by an earlier vendetta without identity files: trust the pid only if it runs this
   # very service's supervisor script.
   p=''
@@ -280,45 +285,7 @@ log_writer() {
   done
 }
 
-# The service itself: cd, load env, hand the command text to a fresh shell. Both files are read
-# with builtins before the env file runs, into names no env key would take (none is exported).
-run='# __vendetta_slurp FILE: the whole file in __vendetta_v, as $(cat FILE) would give it.
-__vendetta_slurp() {
-  __vendetta_v="" __vendetta_l=""
-  while IFS= read -r __vendetta_l || [ -n "$__vendetta_l" ]; do
-    __vendetta_v="$__vendetta_v$__vendetta_l
-"
-    __vendetta_l=""
-  done < "$1" || return 1
-  while :; do
-    case $__vendetta_v in *"
-") __vendetta_v=\${__vendetta_v%?} ;; *) break ;; esac
-  done
-}
-__vendetta_slurp "$1/workdir" || exit 127
-__vendetta_wd=$__vendetta_v
-__vendetta_slurp "$1/command" || exit 127
-cd "$__vendetta_wd" || exit 127
-. "$1/env" || exit 127
-# A first word that names no command fails here, before the start is confirmed: the one failure
-# certain at start is reported by the start itself, with no window to wait out. Only plain words
-# are checked (not assignments, keywords or expansions, which the shell below resolves).
-__vendetta_ifs=$IFS
-IFS=" 	
-"
-set -f
-set -- $__vendetta_v
-set +f
-IFS=$__vendetta_ifs
-[ "\${1-}" != exec ] || shift
-case \${1-} in
-  "" | *[!A-Za-z0-9_./+-]*) ;;
-  *) command -v -- "$1" >/dev/null 2>&1 || { printf "sh: %s: not found\n" "$1" >&2; exit 127; } ;;
-esac
-# Confirm the start (fd 3: the FIFO of whoever started us, on a first start only), then become
-# the service.
-{ printf "ready\n" >&3; } 2>/dev/null
-exec /bin/sh -c "$__vendetta_v" 3>&-'
+run=${quoteArg(SERVICE_RUN_SCRIPT)}
 
 start_child() {
   out="$dir/log"
@@ -542,13 +509,14 @@ stop_service() { stop_services "$1"; }
 # thousand at once loaded a node to 300).
 stop_services() {
   for sv in "$@"; do
-    if sup_ours_v "$sv"; then kill -TERM "$ov" 2>/dev/null; fi
+    if sup_ours_v "$sv"; then to_supervisor stop TERM "$sv"; fi
   done
   i=0
   while [ "$i" -lt 100 ] && any_ours sup_ours_v "$@"; do nap; i=$((i + 1)); done
-  # Supervisors that did not finish in time, and children a killed supervisor left running.
+  # Supervisors that did not finish in time, and children a killed supervisor left running (a
+  # node agent, which supervises others too, is never killed here).
   for sv in "$@"; do
-    if sup_ours_v "$sv"; then kill -KILL "$ov" 2>/dev/null; fi
+    if sup_ours_v "$sv" && [ "$om" != a ]; then kill -KILL "$ov" 2>/dev/null; fi
     if child_target_v "$sv"; then kill -TERM "$tv" 2>/dev/null; fi
   done
   i=0
@@ -567,7 +535,7 @@ stop_services() {
 # does not trap USR2, just ends; its child got the TERM all the same.
 drop_services() {
   for sv in "$@"; do
-    if sup_ours_v "$sv"; then kill -USR2 "$ov" 2>/dev/null; fi
+    if sup_ours_v "$sv"; then to_supervisor drop USR2 "$sv"; fi
   done
   for sv in "$@"; do
     if child_target_v "$sv"; then kill -TERM "$tv" 2>/dev/null; fi
@@ -576,9 +544,18 @@ drop_services() {
   i=0
   while [ "$i" -lt 50 ] && { any_ours sup_ours_v "$@" || any_ours child_target_v "$@"; }; do nap; i=$((i + 1)); done
   for sv in "$@"; do
-    if sup_ours_v "$sv"; then kill -KILL "$ov" 2>/dev/null; fi
+    if sup_ours_v "$sv" && [ "$om" != a ]; then kill -KILL "$ov" 2>/dev/null; fi
     if child_target_v "$sv"; then kill -KILL "$tv" 2>/dev/null; fi
   done
+}
+# to_supervisor REQUEST SIGNAL DIR, after sup_ours_v DIR: a node agent (supervisor.id mode "a",
+# its request FIFO last) gets the request line, a shell supervisor the signal.
+to_supervisor() {
+  if [ "$om" = a ]; then
+    if [ -p "$ot" ]; then printf '%s %s\n' "$1" "$3" 1<>"$ot"; fi
+  else
+    kill -"$2" "$ov" 2>/dev/null
+  fi
 }
 # any_ours CHECK DIR...: CHECK (sup_ours_v or child_target_v) finds its process for one of the DIRs.
 any_ours() {
@@ -799,6 +776,11 @@ function script(body: string): string {
   return `${SERVICE_SHELL_LIB}\n${body}`;
 }
 
+/** A start's script: the library, and how to reach the node agent. */
+function startScript(body: string): string {
+  return `${SERVICE_SHELL_LIB}${NODE_AGENT_SHELL}\n${body}`;
+}
+
 function serviceDir(stateDir: string, name: string): string {
   assertServiceName(name);
   return `${stateDir}/services/${name}`;
@@ -820,8 +802,6 @@ export interface ServiceFiles {
 /** How the supervisor's environment starts: empty ('clean') or as exec gives it ('inherit'). */
 export type ServiceEnvBase = 'clean' | 'inherit';
 
-/** PATH for services when the workspace's exec gives none. */
-export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** `export K='v'` lines for the env file; keys must be shell identifiers. */
 export function renderEnvFile(env: Record<string, string>): string {
@@ -879,43 +859,51 @@ export function installServiceArgv(stateDir: string, name: string, files: Servic
   return ['/bin/sh', '-c', INSTALL_BODY, 'sh', ...installArgs(stateDir, name, files)];
 }
 
-/** Starts a service: arguments DIR NAME STATEDIR ENVBASE LIVENESS [SETTLE_S SETTLE_MS]. */
+/** Starts a service: arguments DIR NAME STATEDIR ENVBASE LIVENESS AGENT AGENTSRC [SETTLE_S SETTLE_MS]. */
 const START_BODY = `d=$1
 name=$2
 sup="$3/supervisor.sh"
 live=$5
-settle_s=$6
-settle_ms=$7
+agent=$6
+settle_s=$8
+settle_ms=$9
 if [ ! -f "$d/command" ]; then echo "service $name is not installed in $d" >&2; exit 1; fi
 stop_service "$d"
-rm_present "$d/supervisor.pid" "$d/supervisor.id" "$d/pid.id" "$d/state" "$d/pid" "$d/exit" "$d/started" "$d/lock" "$d/alive" "$d/health" "$d/prober.id" "$d/.ready"
-# A random token in the supervisor's argv: its liveness, readable from outside its pid namespace.
-tok=''
-{ read -r tok < /proc/sys/kernel/random/uuid; } 2>/dev/null
-# Hex digits only: the node keeps per-token shell variables named after it.
-while :; do case $tok in *-*) tok=\${tok%%-*}\${tok#*-} ;; *) break ;; esac; done
-case $tok in '' | *[!0-9a-f]*) tok='' ;; *) tok=vdsup-$tok ;; esac
-case $live in pid) live=VENDETTA_LIVENESS=pid ;; *) live='' ;; esac
-if [ "$4" = clean ] && command -v env >/dev/null 2>&1; then
-  set -- env -i "PATH=\${PATH:-${DEFAULT_PATH}}" "HOME=\${HOME:-/}" VENDETTA_NOTIFY=ready \${live:+"$live"} /bin/sh "$sup" "$d" \${tok:+"$tok"}
+# The node agent (./node-agent.ts) runs the service as its own child: one request, one fork. Not
+# for a service with a health check (the shell supervisor's prober runs those) or an inherited
+# environment, nor where the node has no perl.
+if [ -n "$agent" ] && [ "$4" = clean ] && [ ! -f "$d/probe" ] && agent_up "$agent" "$7"; then
+  agent_start "$d" "$agent" || exit 1
 else
-  set -- /bin/sh "$sup" "$d" \${tok:+"$tok"}
-  [ -z "$live" ] || export VENDETTA_LIVENESS=pid
+  rm_present "$d/supervisor.pid" "$d/supervisor.id" "$d/pid.id" "$d/state" "$d/pid" "$d/exit" "$d/started" "$d/lock" "$d/alive" "$d/health" "$d/prober.id" "$d/.ready"
+  # A random token in the supervisor's argv: its liveness, readable from outside its pid namespace.
+  tok=''
+  { read -r tok < /proc/sys/kernel/random/uuid; } 2>/dev/null
+  # Hex digits only: the node keeps per-token shell variables named after it.
+  while :; do case $tok in *-*) tok=\${tok%%-*}\${tok#*-} ;; *) break ;; esac; done
+  case $tok in '' | *[!0-9a-f]*) tok='' ;; *) tok=vdsup-$tok ;; esac
+  case $live in pid) live=VENDETTA_LIVENESS=pid ;; *) live='' ;; esac
+  if [ "$4" = clean ] && command -v env >/dev/null 2>&1; then
+    set -- env -i "PATH=\${PATH:-${DEFAULT_PATH}}" "HOME=\${HOME:-/}" VENDETTA_NOTIFY=ready \${live:+"$live"} /bin/sh "$sup" "$d" \${tok:+"$tok"}
+  else
+    set -- /bin/sh "$sup" "$d" \${tok:+"$tok"}
+    [ -z "$live" ] || export VENDETTA_LIVENESS=pid
+  fi
+  if command -v setsid >/dev/null 2>&1; then set -- setsid "$@"; else set -- nohup "$@"; fi
+  # The supervisor says "ready" on fd 3, a pipe read here to its end, once its child runs; the end
+  # of file comes once the supervisor has recorded the run too, so the loops below find their files
+  # at once (no nap on a cold start). Waiting on a pipe costs no polling (a hundred starts polling
+  # with sleep would keep a small node's CPU busy) and no mkfifo or rm to fork. An end of file
+  # without "ready" says the supervisor ended first; the checks below then tell why.
+  rdy=$(VENDETTA_NOTIFY=ready "$@" </dev/null 3>&1 >>"$d/log" 2>&1 &)
+  i=0
+  while [ ! -s "$d/supervisor.pid" ] && [ "$i" -lt 50 ]; do nap; i=$((i + 1)); done
+  if [ ! -s "$d/supervisor.pid" ]; then echo "supervisor for service $name did not start; see $d/log" >&2; exit 1; fi
+  # Return once the child runs (or already ran), so what observes next sees it; an orphan of an
+  # earlier supervisor may take its grace period to stop first.
+  i=0
+  while [ ! -s "$d/state" ] && [ "$i" -lt 100 ]; do nap; i=$((i + 1)); done
 fi
-if command -v setsid >/dev/null 2>&1; then set -- setsid "$@"; else set -- nohup "$@"; fi
-# The supervisor says "ready" on fd 3, a pipe read here to its end, once its child runs; the end
-# of file comes once the supervisor has recorded the run too, so the loops below find their files
-# at once (no nap on a cold start). Waiting on a pipe costs no polling (a hundred starts polling
-# with sleep would keep a small node's CPU busy) and no mkfifo or rm to fork. An end of file
-# without "ready" says the supervisor ended first; the checks below then tell why.
-rdy=$(VENDETTA_NOTIFY=ready "$@" </dev/null 3>&1 >>"$d/log" 2>&1 &)
-i=0
-while [ ! -s "$d/supervisor.pid" ] && [ "$i" -lt 50 ]; do nap; i=$((i + 1)); done
-if [ ! -s "$d/supervisor.pid" ]; then echo "supervisor for service $name did not start; see $d/log" >&2; exit 1; fi
-# Return once the child runs (or already ran), so what observes next sees it; an orphan of an
-# earlier supervisor may take its grace period to stop first.
-i=0
-while [ ! -s "$d/state" ] && [ "$i" -lt 100 ]; do nap; i=$((i + 1)); done
 # No "ready": the child ended before it became the service (command not found, a workdir or env
 # file that fails). The supervisor is recording how; wait for that, not for a time.
 if [ "$rdy" != ready ]; then
@@ -948,16 +936,16 @@ exit 0`;
  * reader shares the service's pid namespace) the supervisor keeps no lock file for readers
  * outside it.
  */
-export function startServiceArgv(stateDir: string, name: string, envBase: ServiceEnvBase = 'clean', settleMs?: number, liveness: LivenessCheck = 'lock'): string[] {
+export function startServiceArgv(stateDir: string, name: string, envBase: ServiceEnvBase = 'clean', settleMs?: number, liveness: LivenessCheck = 'lock', agent?: string): string[] {
   const dir = serviceDir(stateDir, name);
-  return ['/bin/sh', '-c', script(START_BODY), 'sh', dir, name, stateDir, envBase, liveness, ...settleArgs(settleMs)];
+  return ['/bin/sh', '-c', startScript(START_BODY), 'sh', dir, name, stateDir, envBase, liveness, ...agentArgs(agent), ...settleArgs(settleMs)];
 }
 
 /**
  * installServiceArgv and startServiceArgv in one exec, for a workspace whose state the exec sees
  * itself (process): one round trip per service start, not two.
  */
-export function installAndStartArgv(stateDir: string, name: string, files: ServiceFiles, envBase: ServiceEnvBase = 'clean', settleMs?: number, liveness: LivenessCheck = 'lock'): string[] {
+export function installAndStartArgv(stateDir: string, name: string, files: ServiceFiles, envBase: ServiceEnvBase = 'clean', settleMs?: number, liveness: LivenessCheck = 'lock', agent?: string): string[] {
   const body = `(
 ${INSTALL_BODY}
 )
@@ -965,8 +953,13 @@ rc=$?
 if [ "$rc" != 0 ]; then exit "$rc"; fi
 shift 10
 ${START_BODY}`;
-  return ['/bin/sh', '-c', script(body), 'sh', ...installArgs(stateDir, name, files),
-    serviceDir(stateDir, name), name, stateDir, envBase, liveness, ...settleArgs(settleMs)];
+  return ['/bin/sh', '-c', startScript(body), 'sh', ...installArgs(stateDir, name, files),
+    serviceDir(stateDir, name), name, stateDir, envBase, liveness, ...agentArgs(agent), ...settleArgs(settleMs)];
+}
+
+/** The node agent's prefix (nodeAgentPrefix) and source, as the start script's arguments 6 and 7. */
+function agentArgs(prefix: string | undefined): string[] {
+  return prefix ? [prefix, NODE_AGENT_SCRIPT] : ['', ''];
 }
 
 /** A settle of `ms` as the start script's arguments: seconds for sleep, and the ms it reports. */

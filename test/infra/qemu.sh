@@ -124,6 +124,13 @@ down() {
     PIDS+=("$p")
   done
   wait_gone "${PIDS[@]}"
+  # With its VMs gone, their state goes too: a run stopped half-way (no afterAll) otherwise leaves
+  # a VM's meta.json owned by its temp home, and the next run's suite finds that VM "managed by
+  # another vendetta". Volumes go with it: this is the test user's home, never a user's.
+  for d in "$home"/.vendetta/qemu/*/; do
+    [ -d "$d" ] && ts "qemu: removing test state $d" && rm -rf "$d"
+  done
+  return 0
 }
 
 case "${1:-}" in

@@ -87,7 +87,9 @@ describe('process driver, pure parts', () => {
   });
 });
 
-describe('process driver on this machine', () => {
+// Each case twice: services under the node agent (the default where perl is), and under a shell
+// supervisor each (VENDETTA_NODE_AGENT=off).
+for (const mode of ['agent', 'shell'] as const) describe(`process driver on this machine (${mode})`, () => {
   const transport = new LocalTransport();
   const driver = createProcessDriver();
   let dir: { path: string; cleanup: () => Promise<void> };
@@ -95,13 +97,33 @@ describe('process driver on this machine', () => {
   let ctx: DriverContext;
   const pids = new Set<number>();
 
+  /**
+   * The supervisor no longer runs the service: a shell supervisor has ended; the node agent (which
+   * may serve others) has no child left at all here (each case has its own root, so its own agent).
+   */
+  function unsupervised(sup: number): boolean {
+    if (!isAlive(sup)) return true;
+    if (mode === 'shell' || !readFileSync(`/proc/${sup}/cmdline`, 'latin1').startsWith('vendetta-agent ')) return false;
+    const children = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+      try {
+        return readFileSync(`/proc/${d}/stat`, 'latin1').replace(/.*\) /s, '').split(' ')[1] === String(sup);
+      } catch {
+        return false;
+      }
+    });
+    return children.length === 0;
+  }
+
   beforeEach(async () => {
+    if (mode === 'shell') process.env.VENDETTA_NODE_AGENT = 'off';
+    else delete process.env.VENDETTA_NODE_AGENT;
     dir = await tempDir('process');
     root = join(dir.path, 'root');
     ctx = { node: node('local', 'local', root), transport, applySet: 'test-set' };
   });
 
   afterEach(async () => {
+    delete process.env.VENDETTA_NODE_AGENT;
     await transport.exec(stopAllServicesArgv(join(root, 'api', 'state')));
     for (const pid of pids) killIfAlive(pid);
     pids.clear();
@@ -162,7 +184,7 @@ describe('process driver on this machine', () => {
     await until('service output', async () => (await services.logs('web')).includes('hi from source'));
 
     await driver.stop(ctx, 'api');
-    expect(isAlive(supervisor)).toBe(false);
+    expect(unsupervised(supervisor)).toBe(true);
     expect(isAlive(child)).toBe(false);
     let [after] = await driver.observe(ctx);
     expect(after).toMatchObject({ running: false, services: [{ name: 'web', state: 'stopped' }] });
@@ -215,7 +237,7 @@ describe('process driver on this machine', () => {
     for (const p of before) pids.add(p);
     const errors = await driver.deleteMany!(ctx, Object.keys(commands));
     expect([...errors]).toEqual([]);
-    for (const sup of sups) expect(isAlive(sup)).toBe(false);
+    for (const sup of sups) expect(unsupervised(sup)).toBe(true);
     expect(await sleepers()).toEqual([]);
     for (const name of Object.keys(commands)) await expect(stat(join(root, name))).rejects.toThrow();
   }, 30_000);
@@ -291,7 +313,7 @@ describe('process driver on this machine', () => {
     const errors = await driver.deleteMany!(counting, [...names, 'ns-never-made']);
     expect(execs).toBe(1);
     expect(errors.size).toBe(0);
-    for (const sup of sups) expect(isAlive(sup)).toBe(false);
+    for (const sup of sups) expect(unsupervised(sup)).toBe(true);
     for (const name of names) await expect(stat(join(root, name))).rejects.toThrow();
     expect(await driver.observe(ctx)).toEqual([]);
   });

@@ -10,6 +10,7 @@
 import { posix } from 'node:path';
 import { LOCAL_ADDRESS, LOCAL_NODE, type NodeResource, type ObservedWorkspace, type Owner, type VolumeSpec } from '../../model/types.js';
 import { volumeMountPath } from '../../model/volumes.js';
+import { nodeAgentPrefix } from '../../services/node-agent.js';
 import { DEFAULT_PATH, ENV_KEY, nodeStatusArgv, parseNodeStatus, parseServiceStatus, SERVICE_SHELL_LIB, stopAllServicesArgv } from '../../services/supervisor.js';
 import type { ExecResult } from '../../transport/types.js';
 import { fetchGitTree } from '../git-source.js';
@@ -246,6 +247,11 @@ function check(res: ExecResult, what: string, node: string, hint?: string): void
   throw new Error(`${what} on node ${node} failed: ${detail}${hint ? ` (${hint})` : ''}`);
 }
 
+/** VENDETTA_NODE_AGENT=off: every service gets its own shell supervisor, as before the agent. */
+function nodeAgentWanted(): boolean {
+  return process.env.VENDETTA_NODE_AGENT !== 'off';
+}
+
 export function createProcessDriver(): ProviderDriver {
   async function rootOf(ctx: DriverContext): Promise<string> {
     return processRoot(ctx.node, await ctx.transport.home(), process.env.VENDETTA_HOME);
@@ -408,7 +414,8 @@ export function createProcessDriver(): ProviderDriver {
     },
 
     async runtime(ctx, name): Promise<WorkspaceRuntime> {
-      const paths = await pathsOf(ctx, name);
+      const root = await rootOf(ctx);
+      const paths = workspacePaths(root, name);
       const { transport } = ctx;
       return {
         workspaceDir: paths.workspaceDir,
@@ -416,6 +423,8 @@ export function createProcessDriver(): ProviderDriver {
         address: ADDRESS,
         // Its readers (observe, the node status read) share the services' pid namespace.
         serviceLiveness: 'pid',
+        // One node agent per root supervises its services (a shell supervisor each without it).
+        ...(nodeAgentWanted() ? { nodeAgent: nodeAgentPrefix(root) } : {}),
         exec: (argv, opts) => transport.exec(argv, { ...opts, cwd: opts?.cwd ?? paths.workspaceDir }),
         spawn: (argv, opts) =>
           opts?.asWorkspace

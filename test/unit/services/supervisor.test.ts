@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { NODE_AGENT_SCRIPT } from '../../../src/services/node-agent.js';
 import {
   installServiceArgv,
   parseServiceStatus,
@@ -17,8 +18,11 @@ describe('argv builders', () => {
   it('pass paths and names as positional arguments, never inside the script', () => {
     const start = startServiceArgv('/w/state', 'web');
     expect(start.slice(0, 2)).toEqual(['/bin/sh', '-c']);
-    expect(start.slice(3)).toEqual(['sh', '/w/state/services/web', 'web', '/w/state', 'clean', 'lock']);
+    // No node agent: its prefix and source are empty.
+    expect(start.slice(3)).toEqual(['sh', '/w/state/services/web', 'web', '/w/state', 'clean', 'lock', '', '']);
     expect(start[2]).not.toContain('/w/state');
+    const viaAgent = startServiceArgv('/w/state', 'web', 'clean', 250, 'pid', '/r/.agent/agent-x');
+    expect(viaAgent.slice(3)).toEqual(['sh', '/w/state/services/web', 'web', '/w/state', 'clean', 'pid', '/r/.agent/agent-x', NODE_AGENT_SCRIPT, '0.250', '250']);
 
     expect(stopServiceArgv('/w/state', 'web').slice(3)).toEqual(['sh', '/w/state/services/web']);
     expect(removeServiceArgv('/w/state', 'web').slice(3)).toEqual(['sh', '/w/state/services/web']);

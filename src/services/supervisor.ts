@@ -778,7 +778,7 @@ function script(body: string): string {
 
 /** A start's script: the library, and how to reach the node agent. */
 function startScript(body: string): string {
-  return `${SERVICE_SHELL_LIB}${NODE_AGENT_SHELL}\n${body}`;
+  return `${SERVICE_SHELL_LIB}${NODE_AGENT_SHELL}${INSTALL_SUPERVISOR_FN}\n${body}`;
 }
 
 function serviceDir(stateDir: string, name: string): string {
@@ -815,21 +815,30 @@ export function renderEnvFile(env: Record<string, string>): string {
     .join('');
 }
 
-/** Writes a service's files: arguments as installArgs gives them, the env file on stdin. */
-const INSTALL_BODY = `set -e
+/**
+ * `install_supervisor STATEDIR SOURCE`: supervisor.sh, whose second line names its content;
+ * written (under a name of our own, then renamed) only when the one in place differs.
+ */
+const INSTALL_SUPERVISOR_FN = `install_supervisor() {
+  l1='' l2='' want=\${2#*"
+"}
+  { read -r l1; read -r l2; } < "$1/supervisor.sh" 2>/dev/null || :
+  if [ "$l2" != "\${want%%"
+"*}" ]; then
+    printf '%s' "$2" > "$1/.supervisor.sh.$$" && mv -f "$1/.supervisor.sh.$$" "$1/supervisor.sh"
+  fi
+}
+`;
+
+/**
+ * Writes a service's files: arguments as installArgs gives them, the env file on stdin. With
+ * `supervisor` false, supervisor.sh is left to the start (which needs it only without the agent).
+ */
+const installBody = (supervisor: boolean): string => `set -e
 d="$1/services/$2"
 # .new: where the supervisor stages state files before renaming them into place.
 mkdir -p "$d/.new"
-# supervisor.sh: its second line names its content; written (under a name of our own, then
-# renamed) only when the one in place differs.
-l1='' l2='' want=\${3#*"
-"}
-{ read -r l1; read -r l2; } < "$1/supervisor.sh" 2>/dev/null || :
-if [ "$l2" != "\${want%%"
-"*}" ]; then
-  printf '%s' "$3" > "$1/.supervisor.sh.$$"
-  mv -f "$1/.supervisor.sh.$$" "$1/supervisor.sh"
-fi
+${supervisor ? 'install_supervisor "$1" "$3"' : ': supervisor.sh: installed by the start when it needs one'}
 printf '%s' "$4" > "$d/command"
 printf '%s' "$5" > "$d/workdir"
 printf '%s' "$6" > "$d/restart"
@@ -856,7 +865,7 @@ function installArgs(stateDir: string, name: string, files: ServiceFiles): strin
  */
 export function installServiceArgv(stateDir: string, name: string, files: ServiceFiles): string[] {
   assertServiceName(name);
-  return ['/bin/sh', '-c', INSTALL_BODY, 'sh', ...installArgs(stateDir, name, files)];
+  return ['/bin/sh', '-c', `${INSTALL_SUPERVISOR_FN}${installBody(true)}`, 'sh', ...installArgs(stateDir, name, files)];
 }
 
 /** Starts a service: arguments DIR NAME STATEDIR ENVBASE LIVENESS AGENT AGENTSRC [SETTLE_S SETTLE_MS]. */
@@ -875,6 +884,8 @@ stop_service "$d"
 if [ -n "$agent" ] && [ "$4" = clean ] && [ ! -f "$d/probe" ] && agent_up "$agent" "$7"; then
   agent_start "$d" "$agent" || exit 1
 else
+  if [ -n "\${supsrc:-}" ]; then install_supervisor "$3" "$supsrc" || exit 1; fi
+  if [ ! -f "$sup" ]; then echo "$sup is missing: run vendetta apply to install service $name again" >&2; exit 1; fi
   rm_present "$d/supervisor.pid" "$d/supervisor.id" "$d/pid.id" "$d/state" "$d/pid" "$d/exit" "$d/started" "$d/lock" "$d/alive" "$d/health" "$d/prober.id" "$d/.ready"
   # A random token in the supervisor's argv: its liveness, readable from outside its pid namespace.
   tok=''
@@ -946,11 +957,14 @@ export function startServiceArgv(stateDir: string, name: string, envBase: Servic
  * itself (process): one round trip per service start, not two.
  */
 export function installAndStartArgv(stateDir: string, name: string, files: ServiceFiles, envBase: ServiceEnvBase = 'clean', settleMs?: number, liveness: LivenessCheck = 'lock', agent?: string): string[] {
+  // With the node agent, supervisor.sh is written only by a start that falls back to the shell
+  // supervisor (an mv per workspace saved): its source stays at hand in supsrc.
   const body = `(
-${INSTALL_BODY}
+${installBody(!agent)}
 )
 rc=$?
 if [ "$rc" != 0 ]; then exit "$rc"; fi
+supsrc=$3
 shift 10
 ${START_BODY}`;
   return ['/bin/sh', '-c', startScript(body), 'sh', ...installArgs(stateDir, name, files),

@@ -21,12 +21,12 @@ let prefix: string;
 let manager: ServiceManager;
 const started = new Set<number>();
 
-function service(name: string, spec: Partial<ServiceSpec>, env: Record<string, string> = {}): DesiredService {
+function service(name: string, spec: Partial<ServiceSpec>, env: Record<string, string> = {}, workdir?: string): DesiredService {
   return {
     resource: { apiVersion: 'vendetta.dev/v1alpha1', kind: 'Service', metadata: { name }, spec: { workspace: 'ws', command: 'true', ...spec } },
     specHash: `hash-${name}`,
     env,
-    workdir: dir.path,
+    workdir: workdir ?? dir.path,
   };
 }
 
@@ -178,6 +178,32 @@ describe('node agent', () => {
     const a = Number(/line (\d+)\s*$/.exec(await file('chatty', 'log'))?.[1]);
     await until('more lines', async () => (Number(/line (\d+)\s*$/.exec(await file('chatty', 'log'))?.[1]) > a ? true : undefined));
   }, 20_000);
+
+  it('runs command, env values and workdir literally (quotes, $, backticks, ;, newlines), with the env as the node agent reads it', async () => {
+    const nasty = `it's "q" $HOME \`id\` ; echo injected\nsecond line`;
+    const workdir = join(dir.path, `wd 'a' "b" $x \`y\` ;\nz`);
+    await mkdir(workdir);
+    const command = [
+      `printf '[%s]\\n' "$NASTY" "$PLAIN" "$EMPTY" "$PATH"`,
+      `printf '[%s]\\n' "$(pwd)"`,
+      `echo 'single $HOME \`x\` ; "d"'`,
+    ].join('\n');
+    await manager.start(service('lit', { command, restart: 'never' }, { NASTY: nasty, PLAIN: 'a/b:c', EMPTY: '', PATH: `/nowhere:${process.env.PATH}` }, workdir));
+    await until('exited', async () => ((await observed('lit'))?.state === 'exited' ? true : undefined));
+    const log = await manager.logs('lit');
+    expect(log.startsWith(`[${nasty}]\n[a/b:c]\n[]\n[/nowhere:${process.env.PATH}]\n[${workdir}]\nsingle $HOME \`x\` ; "d"\n`)).toBe(true);
+    expect((await observed('lit'))?.exitCode).toBe(0);
+  });
+
+  it('an env file in another shape (written by hand) still reaches the service, through the run script', async () => {
+    await manager.start(service('hand', { command: 'echo "[$A]"; exec sleep 300' }, { A: 'x' }), { settleMs: 0 });
+    started.add(Number(await file('hand', 'pid')));
+    await writeFile(join(stateDir, 'services', 'hand', 'env'), 'A="double quoted $HOME"\nexport A\n');
+    const again = await manager.restart('hand');
+    void again;
+    await until('log', async () => (/\[double quoted \//.test(await manager.logs('hand')) ? true : undefined));
+    started.add(Number(await file('hand', 'pid')));
+  });
 
   it('a start of a new service forks only mkdir, mkfifo and mv on the node besides shells', async () => {
     const bin = join(dir.path, 'bin');

@@ -130,7 +130,11 @@ export interface WorldSnapshot {
   containers: ObservedContainer[];
   /** Directories named chaos-… under each node's process root, and whether meta.json is there. */
   processWorkspaces: Array<{ node: string; name: string; hasMeta: boolean }>;
-  /** Live (not zombie) service supervisors of chaos services, found by their argv. */
+  /**
+   * Live (not zombie) service supervisors of chaos services: shell supervisors found by their
+   * argv, and the node agent (src/services/node-agent.ts) for each service whose process group
+   * leader is its child.
+   */
   supervisors: Array<{ pid: number; service: string }>;
   /** Live processes carrying CHAOS_SERVICE: the services themselves and everything they forked. */
   serviceProcs: ObservedProc[];
@@ -183,6 +187,8 @@ export async function scanProcesses(): Promise<{ supervisors: WorldSnapshot['sup
   const pids = (await readdir('/proc')).filter((d) => /^\d+$/.test(d)).map(Number);
   const candidates: Array<{ pid: number; ppid: number; service: string }> = [];
   const serviceProcs: ObservedProc[] = [];
+  const agents = new Set<number>();
+  const leaders: Array<{ ppid: number; service: string }> = [];
   for (const pid of pids) {
     const p = await readProc(pid);
     if (!p || p.state === 'Z' || p.state === 'X') continue;
@@ -195,7 +201,9 @@ export async function scanProcesses(): Promise<{ supervisors: WorldSnapshot['sup
     if (svc && (rest.length === 1 || (rest.length === 2 && rest[1]!.startsWith('vdsup-')))) {
       candidates.push({ pid, ppid: p.ppid, service: svc });
     }
+    if ((p.argv[0] ?? '').startsWith('vendetta-agent ')) agents.add(pid);
     const mark = p.environ.find((e) => e.startsWith(`${MARK}=`))?.slice(MARK.length + 1);
+    if (mark?.startsWith(PREFIX) && p.pgid === pid) leaders.push({ ppid: p.ppid, service: mark });
     if (mark?.startsWith(PREFIX)) {
       const env = Object.fromEntries(p.environ.filter((e) => e.startsWith('CHAOS_')).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
       serviceProcs.push({ pid, pgid: p.pgid, service: mark, env });
@@ -206,6 +214,7 @@ export async function scanProcesses(): Promise<{ supervisors: WorldSnapshot['sup
   const supervisors = candidates
     .filter((c) => !candidates.some((parent) => parent.pid === c.ppid && parent.service === c.service))
     .map(({ pid, service }) => ({ pid, service }));
+  for (const l of leaders) if (agents.has(l.ppid)) supervisors.push({ pid: l.ppid, service: l.service });
   return { supervisors, serviceProcs };
 }
 

@@ -12,8 +12,12 @@
 //   supervisor.id   "AGENTPID START a FIFO": the agent's identity, and where its requests go.
 //                   Removed when the agent stops supervising the service (stopped, exited, dropped):
 //                   then no live supervisor is recorded, as when a shell supervisor ends.
-//   .reply          FIFO of the service: a starter holds it open and reads one line, "ready" (the
-//                   child runs) or "exited" (it ended; its exit code and state are recorded).
+//   .reply          FIFO of the service, made by its first start. The agent opens it (read-write:
+//                   never blocking) when a start request comes and holds it until the starter says
+//                   "done": the starter opens it for reading once the agent holds it and reads one
+//                   line, "ready" (the child runs) or "exited" (it ended; its exit code and state
+//                   are recorded). An agent that dies meanwhile closes it: the starter reads the end
+//                   of the file, not forever.
 //   log             written by the service itself (O_APPEND); the agent rotates it by size with a
 //                   copy and a truncate (the lines written during the copy are lost).
 // Services with a health check keep the shell supervisor for now (its prober runs the checks).
@@ -62,6 +66,7 @@ put("$prefix.id", "$$ $me");
 
 my %svc;      # service dir -> its record
 my %bypid;    # child pid -> service dir
+my %replies;  # service dir -> its .reply FIFO, held for a starter (see hold_reply)
 my @groups;   # [pgid, KILL at]: groups left behind by services no longer supervised
 my $buf = '';
 my $idle_since = time;
@@ -149,11 +154,23 @@ sub group_alive {
 sub reply {
   my ($s, $word) = @_;
   return unless delete $s->{waiting};
-  if (sysopen(my $f, "$s->{dir}/.reply", O_WRONLY | O_NONBLOCK)) {
-    syswrite $f, "$word\n";
-    close $f;
-  }
+  syswrite $replies{$s->{dir}}, "$word\n" if $replies{$s->{dir}};
 }
+
+# hold_reply DIR: the service's .reply FIFO, held open for its starter until it says "done" (also
+# after the service ended: closed before the starter opened it, the answer would be lost). An
+# answer no starter read, left by one that was killed, is drained first.
+sub hold_reply {
+  my ($d) = @_;
+  close delete $replies{$d} if $replies{$d};
+  sysopen(my $f, "$d/.reply", O_RDWR | O_NONBLOCK) or return;
+  my $old;
+  1 while sysread($f, $old, 4096);
+  $replies{$d} = $f;
+}
+
+# done_req DIR: the starter read its answer; the FIFO is let go.
+sub done_req { close delete $replies{$_[0]} if $replies{$_[0]} }
 
 # release SERVICE: we no longer supervise it (readers then see no live supervisor).
 sub release {
@@ -273,6 +290,7 @@ sub start_req {
     delete $svc{$d};
   }
   unlink map { "$d/$_" } qw(supervisor.pid supervisor.id pid.id state pid exit started lock alive health prober.id .ready);
+  hold_reply($d);
   my $s = $svc{$d} = { dir => $d, restarts => 0, delay => 1, waiting => 1 };
   $s->{logmax} = int_file("$d/logmax", 10485760, 1);
   $s->{logfiles} = int_file("$d/logfiles", 2, 1);
@@ -284,6 +302,7 @@ sub start_req {
 
 sub stop_req {
   my ($d, $drop) = @_;
+  done_req($d) if $drop;
   my $s = $svc{$d} or return;
   if ($drop) {
     # A delete: the directory goes next, nothing is recorded; the deleter KILLs what is left.
@@ -374,6 +393,7 @@ sub request {
   if ($verb eq 'start') { start_req($d) }
   elsif ($verb eq 'stop') { stop_req($d, 0) }
   elsif ($verb eq 'drop') { stop_req($d, 1) }
+  elsif ($verb eq 'done') { done_req($d) }
 }
 
 sub timers {
@@ -500,10 +520,12 @@ agent_up() {
 }
 agent_start() {
   [ -p "$1/.reply" ] || mkfifo -m 600 "$1/.reply" || return 1
-  exec 4<>"$1/.reply"
   printf 'start %s\n' "$1" 1<>"$2.in"
+  # The open waits for the agent to hold the FIFO; the read for its answer, or for the end of the
+  # file if the agent ends first.
   rdy=''
-  read -r rdy <&4
-  exec 4<&-
+  { read -r rdy; } < "$1/.reply"
+  printf 'done %s\n' "$1" 1<>"$2.in"
+  if [ -z "$rdy" ]; then echo "the node agent ($2.pl) ended before it answered; see $2.log" >&2; return 1; fi
 }
 `.replace(/\\\$\{/g, '${');

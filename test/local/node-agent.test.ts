@@ -2,11 +2,12 @@
 // behave as under the shell supervisor (restart policies, stop of the whole tree, logs, exit
 // codes), every reader works unchanged, and a start forks only what it must. Needs perl, as the
 // agent does (perl-base is on every Debian machine).
+import { spawn } from 'node:child_process';
 import { readFile, mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createServiceManager } from '../../src/services/manager.js';
-import { nodeAgentPrefix } from '../../src/services/node-agent.js';
+import { NODE_AGENT_SHELL, nodeAgentPrefix } from '../../src/services/node-agent.js';
 import { nodeStatusArgv, parseNodeStatus, stopAllServicesArgv } from '../../src/services/supervisor.js';
 import type { DesiredService, ServiceManager } from '../../src/services/types.js';
 import type { ServiceSpec } from '../../src/model/types.js';
@@ -221,6 +222,21 @@ describe('node agent', () => {
     expect(seen).toMatchObject({ state: 'running', settledMs: 0 });
     // install: the service dir (and supervisor.sh in place already); start: the reply FIFO.
     expect((await readFile(calls, 'utf8')).trim().split('\n').sort()).toEqual(['mkdir', 'mkfifo']);
+  });
+
+  it('a start whose agent ends before it answers fails with a message instead of waiting forever', async () => {
+    // A stand-in agent: it takes the request and holds the service's reply FIFO, as the agent
+    // does, then dies without an answer.
+    const svcDir = join(dir.path, 'svc');
+    const fake = join(dir.path, 'fake');
+    await mkdir(svcDir);
+    await t.exec(['mkfifo', `${fake}.in`]);
+    const agent = spawn('perl', ['-e', `use Fcntl; sysopen(my $in, "${fake}.in", O_RDWR) or die; my $l = <$in>; sysopen(my $r, "${svcDir}/.reply", O_RDWR) or die; sleep 1; exit 0`], { stdio: 'ignore' });
+    started.add(agent.pid!);
+    await until('the stand-in reads its FIFO', async () => ((await t.exec(['sh', '-c', `ls -l /proc/${agent.pid}/fd 2>/dev/null`])).stdout.includes('fake.in') ? true : undefined));
+    const res = await t.exec(['/bin/sh', '-c', `${NODE_AGENT_SHELL}\nagent_start "$1" "$2"; echo "rc=$? rdy=$rdy"`, 'sh', svcDir, fake]);
+    expect(res.stdout.trim()).toBe('rc=1 rdy=');
+    expect(res.stderr).toMatch(/node agent .* ended before it answered/);
   });
 
   it('without perl on the node the shell supervisor runs the service', async () => {

@@ -34,12 +34,25 @@ export async function openStore(home: string = defaultHome()): Promise<Store> {
   return store;
 }
 
+/** Directories this process made or found: a pass writes thousands of records into a few. */
+const madeDirs = new Set<string>();
+/** Temp names unique within this process (the pid makes them unique between processes). */
+let tmpSeq = 0;
+
 /** Writes `content` to `file` so that a crash leaves either the old or the new content. */
 export async function writeFileAtomic(file: string, content: string): Promise<void> {
   const dir = path.dirname(file);
-  await fs.mkdir(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const handle = await fs.open(tmp, 'w', 0o600);
+  if (!madeDirs.has(dir)) {
+    await fs.mkdir(dir, { recursive: true });
+    madeDirs.add(dir);
+  }
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${(tmpSeq++).toString(36)}.tmp`);
+  const handle = await fs.open(tmp, 'w', 0o600).catch(async (err: NodeJS.ErrnoException) => {
+    // The directory went since (a home removed and made again): make it once more.
+    if (err.code !== 'ENOENT') throw err;
+    await fs.mkdir(dir, { recursive: true });
+    return fs.open(tmp, 'w', 0o600);
+  });
   try {
     await handle.writeFile(content);
     await handle.sync();

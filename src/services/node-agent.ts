@@ -24,8 +24,9 @@
 //
 // Files of an agent under <root>/.agent/, named by its source's hash (an upgraded vendetta starts
 // a new agent beside a running older one, which serves its services until they stop, then exits):
-//   agent-HASH.pl   the source (flocked by the running agent: one agent per version and root)
-//   agent-HASH.in   FIFO of request lines: "start DIR", "stop DIR", "drop DIR"
+//   agent-HASH.pl   the source
+//   agent-HASH.in   FIFO of request lines: "start DIR", "stop DIR", "drop DIR", "done DIR"; the
+//                   running agent holds a flock on it (one agent per version and root)
 //   agent-HASH.id   "PID START" of the running agent, written once it reads its FIFO
 //   agent-HASH.log  what the agent itself says (failures to fork or to write)
 import { createHash } from 'node:crypto';
@@ -54,11 +55,11 @@ chomp $RUN;
 POSIX::setsid();
 chdir '/';
 $0 = "vendetta-agent $prefix";
-# One agent per version and root: the loser of a race of two starters leaves.
-open(my $self, '<', "$prefix.pl") or die "vendetta-agent: $prefix.pl: $!\n";
-flock($self, LOCK_EX | LOCK_NB) or exit 0;
 # Read-write: the FIFO never reads an end of file while we hold it.
 sysopen(my $in, "$prefix.in", O_RDWR) or die "vendetta-agent: $prefix.in: $!\n";
+# One agent per version and root: the loser of a race of two starters leaves. The lock is on the
+# FIFO, which no starter ever replaces (two of them may each write the .pl file: two inodes).
+flock($in, LOCK_EX | LOCK_NB) or exit 0;
 my $path = defined $ENV{PATH} && $ENV{PATH} ne '' ? $ENV{PATH} : '${DEFAULT_PATH}';
 my $home = defined $ENV{HOME} && $ENV{HOME} ne '' ? $ENV{HOME} : '/';
 my $me = ident($$) // '-';

@@ -96,6 +96,20 @@ describe('node agent', () => {
     expect(agents).toHaveLength(1);
   });
 
+  it('two agents started for one root (their source written twice, as two racing starters do): the second leaves at once', async () => {
+    started.add((await manager.start(service('web', { command: 'exec sleep 300' }), { settleMs: 0 }))!.pid!);
+    const first = await agentPid();
+    // A second starter that found no agent a moment earlier writes the source again (a new inode)
+    // and starts perl on it.
+    await t.exec(['sh', '-c', 'cp "$1.pl" "$1.pl.x" && mv -f "$1.pl.x" "$1.pl"', 'sh', prefix]);
+    const second = spawn('perl', [`${prefix}.pl`, prefix], { stdio: 'ignore' });
+    started.add(second.pid!);
+    const code = await new Promise<number | null>((resolve) => second.on('exit', resolve));
+    expect(code).toBe(0);
+    expect(isAlive(first)).toBe(true);
+    expect(await agentPid()).toBe(first);
+  });
+
   it('a command not found is reported by the start itself; restart: never records the exit and releases the service', async () => {
     const run = await manager.start(service('missing', { command: 'no-such-command-here --x', restart: 'never' }), { settleMs: 0 });
     expect(run).toMatchObject({ state: 'exited', exitCode: 127 });

@@ -509,7 +509,13 @@ agent_up() {
   # Two starters may race here: whichever makes the FIFO, both use it.
   [ -p "$1.in" ] || mkfifo -m 600 "$1.in" 2>/dev/null || [ -p "$1.in" ] || return 1
   [ -f "$1.pl" ] || { printf '%s' "$2" > "$1.pl.$$" && mv -f "$1.pl.$$" "$1.pl"; } || return 1
-  perl "$1.pl" "$1" </dev/null >>"$1.log" 2>&1 &
+  # From an empty environment plus PATH and HOME (what its services start from): on the local node
+  # the starter's environment is the controller's, secrets included, which the agent must not keep.
+  if command -v env >/dev/null 2>&1; then
+    env -i "PATH=\${PATH:-${DEFAULT_PATH}}" "HOME=\${HOME:-/}" perl "$1.pl" "$1" </dev/null >>"$1.log" 2>&1 &
+  else
+    perl "$1.pl" "$1" </dev/null >>"$1.log" 2>&1 &
+  fi
   i=0
   while [ "$i" -lt 200 ]; do
     agent_alive "$1" && return 0

@@ -71,6 +71,7 @@ describe('node agent', () => {
     const agent = await agentPid();
     expect((await readFile(`/proc/${agent}/cmdline`, 'utf8')).split('\0')[0]).toBe(`vendetta-agent ${prefix}`);
     expect((await file('web', 'supervisor.id')).split(' ').slice(2)).toEqual(['a', `${prefix}.in`]);
+
     expect(await file('web', 'supervisor.pid')).toBe(String(agent));
     // The child leads its own session and group, and its parent is the agent.
     const stat = (await readFile(`/proc/${run!.pid}/stat`, 'utf8')).replace(/.*\) /s, '').split(' ');
@@ -84,6 +85,21 @@ describe('node agent', () => {
     // The node's one-exec read sees it as the service reads do.
     const node = parseNodeStatus((await t.exec(nodeStatusArgv([{ name: 'ws', dir: stateDir }], 'pid'))).stdout);
     expect(node.get('ws')?.[0]).toMatchObject({ name: 'web', state: 'running', pid: run!.pid });
+  });
+
+  it('the agent starts with nothing of its starter\'s environment (the controller\'s, on the local node) but PATH and HOME', async () => {
+    // A perl first on PATH that records the environment it was started with, then is perl.
+    const bin = join(dir.path, 'bin');
+    const seen = join(dir.path, 'agent-env');
+    await mkdir(bin);
+    const real = (await t.exec(['sh', '-c', 'command -v perl'])).stdout.trim();
+    await writeFile(join(bin, 'perl'), `#!/bin/sh\nenv > '${seen}'\nexec ${real} "$@"\n`, { mode: 0o755 });
+    const secretive = createServiceManager(runtime({ exec: (argv, opts) => t.exec(argv, { ...opts, env: { ...opts?.env, PATH: `${bin}:${process.env.PATH}`, VENDETTA_TEST_SECRET: 'leak' } }) }));
+    started.add((await secretive.start(service('web', { command: 'exec sleep 300' }), { settleMs: 0 }))!.pid!);
+    await agentPid();
+    const names = (await readFile(seen, 'utf8')).trim().split('\n').map((l) => l.slice(0, l.indexOf('=')));
+    expect(names).not.toContain('VENDETTA_TEST_SECRET');
+    expect(names.filter((n) => n !== 'PWD').sort()).toEqual(['HOME', 'PATH']);
   });
 
   it('one agent for many services, also when two starts race to start it', async () => {

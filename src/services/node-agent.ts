@@ -77,18 +77,25 @@ $SIG{CHLD} = sub { };    # a handler (not the default) so that select wakes for 
 $SIG{PIPE} = 'IGNORE';
 $SIG{TERM} = $SIG{INT} = sub { $term = 1 };
 
+# proc_stat PID: the fields of /proc/PID/stat after comm (state first, start time at index 19);
+# comm may hold spaces and parens, so they are counted from the last ')'. Empty: no such process.
+sub proc_stat {
+  my ($pid) = @_;
+  open(my $f, '<', "/proc/$pid/stat") or return ();
+  my $s = <$f>;
+  close $f;
+  return () unless defined $s;
+  $s =~ s/.*\) //s;
+  return split ' ', $s;
+}
+
 # ident PID: the start time of PID (field 22 of /proc/PID/stat), as the shell's ident_v reads it;
 # undef for a zombie or no process. Without /proc: ps's lstart, spaces squeezed into "_".
 sub ident {
   my ($pid) = @_;
   if (-d '/proc/self') {
-    open(my $f, '<', "/proc/$pid/stat") or return undef;
-    my $s = <$f>;
-    close $f;
-    return undef unless defined $s;
-    $s =~ s/.*\) //s;
-    my @f = split ' ', $s;
-    return undef if $f[0] eq 'Z' || @f < 20;
+    my @f = proc_stat($pid);
+    return undef if @f < 20 || $f[0] eq 'Z';
     return $f[19];
   }
   return undef unless kill 0, $pid;
@@ -140,12 +147,7 @@ sub group_alive {
   return 0 unless $pg && kill(0, -$pg);
   return 1 unless -d '/proc/self' && opendir(my $dh, '/proc');
   for my $p (grep { /^\d+$/ } readdir $dh) {
-    open(my $f, '<', "/proc/$p/stat") or next;
-    my $s = <$f>;
-    close $f;
-    next unless defined $s;
-    $s =~ s/.*\) //s;
-    my @f = split ' ', $s;
+    my @f = proc_stat($p);
     return 1 if @f > 2 && $f[2] == $pg && $f[0] ne 'Z';
   }
   return 0;
@@ -225,14 +227,20 @@ sub spawn {
   put("$d/state", 'running');
 }
 
-# slurp FILE: its content without trailing newlines, as the run script reads it; undef if unreadable.
-sub slurp {
+# read_all FILE: its whole content; undef if unreadable.
+sub read_all {
   my ($file) = @_;
   open(my $f, '<', $file) or return undef;
   local $/;
   my $t = <$f> // '';
   close $f;
-  $t =~ s/\n+\z//;
+  return $t;
+}
+
+# slurp FILE: its content without trailing newlines, as the run script reads it; undef if unreadable.
+sub slurp {
+  my $t = read_all($_[0]);
+  $t =~ s/\n+\z// if defined $t;
   return $t;
 }
 
@@ -242,9 +250,8 @@ sub direct {
   my ($d) = @_;
   my $workdir = slurp("$d/workdir");
   my $command = slurp("$d/command");
-  open(my $f, '<', "$d/env") or return undef;
-  my $t = do { local $/; <$f> } // '';
-  close $f;
+  my $t = read_all("$d/env");
+  return undef unless defined $t;
   my %env;
   while ($t =~ /\Gexport ([A-Za-z_][A-Za-z0-9_]*)=((?:'[^']*'|\\'|[A-Za-z0-9_\@%+=:,.\/-])*)\n/gc) {
     my ($k, $w) = ($1, $2);
@@ -453,7 +460,7 @@ while (1) {
   reap();
   if ($n > 0) {
     if (vec($rout, fileno($in), 1)) {
-      my $got = sysread($in, $buf, 65536, length $buf);
+      sysread($in, $buf, 65536, length $buf);
       while ($buf =~ s/^([^\n]*)\n//) { request($1) }
       if ($leaving && %svc) { $leaving = 0; put("$prefix.id", "$$ $me") }
     }

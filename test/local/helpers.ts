@@ -3,7 +3,9 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ServiceSpec } from '../../src/model/types.js';
 import type { WorkspaceRuntime } from '../../src/providers/types.js';
+import type { DesiredService } from '../../src/services/types.js';
 import { LocalTransport } from '../../src/transport/local.js';
 
 /** Alive and not a zombie (this machine's PID 1 may reap orphans late). */
@@ -55,4 +57,14 @@ export function killIfAlive(pid: number | undefined): void {
       // gone in between
     }
   }
+}
+
+/** A Service of workspace "ws" as the engine hands it to a service manager (command `true` unless set). */
+export function desiredService(name: string, spec: Partial<ServiceSpec>, env: Record<string, string>, workdir: string): DesiredService {
+  return {
+    resource: { apiVersion: 'vendetta.dev/v1alpha1', kind: 'Service', metadata: { name }, spec: { workspace: 'ws', command: 'true', ...spec } },
+    specHash: `hash-${name}`,
+    env,
+    workdir,
+  };
 }

@@ -13,7 +13,7 @@ import type { DesiredService, ServiceManager } from '../../src/services/types.js
 import type { ServiceSpec } from '../../src/model/types.js';
 import type { WorkspaceRuntime } from '../../src/providers/types.js';
 import { LocalTransport } from '../../src/transport/local.js';
-import { isAlive, killIfAlive, localRuntime, tempDir, until } from './helpers.js';
+import { desiredService, isAlive, killIfAlive, localRuntime, tempDir, until } from './helpers.js';
 
 const t = new LocalTransport();
 let dir: { path: string; cleanup: () => Promise<void> };
@@ -23,12 +23,7 @@ let manager: ServiceManager;
 const started = new Set<number>();
 
 function service(name: string, spec: Partial<ServiceSpec>, env: Record<string, string> = {}, workdir?: string): DesiredService {
-  return {
-    resource: { apiVersion: 'vendetta.dev/v1alpha1', kind: 'Service', metadata: { name }, spec: { workspace: 'ws', command: 'true', ...spec } },
-    specHash: `hash-${name}`,
-    env,
-    workdir: workdir ?? dir.path,
-  };
+  return desiredService(name, spec, env, workdir ?? dir.path);
 }
 
 function runtime(over: Partial<WorkspaceRuntime> = {}): WorkspaceRuntime {

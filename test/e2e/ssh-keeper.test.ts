@@ -219,7 +219,8 @@ spec: {workspace: kept-web, command: exec httpd -f -p 80 -h /var/www}
   afterAll(async () => {
     await cli('delete', '-f', manifest).catch(() => {});
     await cli('node', 'disconnect').catch(() => {});
-    rmSync(runtimeDir, { recursive: true, force: true });
+    // The keeper may still be writing its log as it exits after the disconnect: retry ENOTEMPTY.
+    rmSync(runtimeDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     await home.cleanup();
   });
   const env = () => ({ ...home.env, XDG_RUNTIME_DIR: runtimeDir, VENDETTA_SSH_PERSIST: '120' });

@@ -80,7 +80,7 @@ export interface TempDir {
 
 export async function makeTempDir(prefix = 'vendetta-test-'): Promise<TempDir> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
-  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }) };
 }
 
 /** A known_hosts file in a temp dir; `trust` lists the infra nodes to pre-trust (default: none). */

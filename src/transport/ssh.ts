@@ -26,7 +26,7 @@ import {
   type KnownHostEntry,
 } from './hostkeys.js';
 import { findCredentials, installCommand, sshDir } from './keys.js';
-import { shellQuote } from './quote.js';
+import { quoteArg, shellQuote } from './quote.js';
 import { BATCH_SETUP_FAILED, batchableStdin, batchScript, newNonce, parseBatchOutput } from './batch.js';
 import { SshConfig, SshConfigError, resolveRoute, type SshConfigSource, type SshHop, type SshRoute } from './ssh-config.js';
 import {
@@ -84,13 +84,29 @@ export class Semaphore {
   }
 }
 
+/**
+ * Throws what buildCommand would throw, without building the line: a batched exec never needs
+ * its own (the batch quotes its words once), and quoting the service scripts every start carries
+ * was a third of a large cold apply's controller CPU.
+ */
+export function checkCommand(argv: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): void {
+  if (argv.length === 0) throw new Error('exec: empty argv');
+  for (const [k, v] of Object.entries(opts.env ?? {})) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`invalid environment variable name: ${JSON.stringify(k)}`);
+    refuseNul(v);
+  }
+  for (const a of argv) refuseNul(a);
+  if (opts.cwd !== undefined) refuseNul(opts.cwd);
+}
+
+function refuseNul(s: string): void {
+  if (s.includes('\0')) quoteArg(s); // throws quoteArg's own message
+}
+
 /** The shell line for an exec: `cd DIR && env K=V … argv`, every piece quoted. */
 export function buildCommand(argv: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): string {
-  if (argv.length === 0) throw new Error('exec: empty argv');
+  checkCommand(argv, opts);
   const envEntries = Object.entries(opts.env ?? {});
-  for (const [k] of envEntries) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`invalid environment variable name: ${JSON.stringify(k)}`);
-  }
   const withEnv = envEntries.length ? ['env', ...envEntries.map(([k, v]) => `${k}=${v}`), ...argv] : argv;
   const cmd = shellQuote(withEnv);
   return opts.cwd !== undefined ? `cd ${shellQuote([opts.cwd])} && ${cmd}` : cmd;
@@ -131,7 +147,6 @@ const BATCH_SLOTS = 1;
 const BATCH_HOLD_MS = 150;
 
 interface QueuedExec {
-  command: string;
   argv: string[];
   opts: ExecOptions;
   resolve: (r: ExecResult) => void;
@@ -571,9 +586,8 @@ export class SshTransport implements Transport {
 
   async exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     sshCounters.execs++;
-    let command: string;
     try {
-      command = buildCommand(argv, opts);
+      checkCommand(argv, opts);
     } catch (err) {
       throw new TransportError(this.node, (err as Error).message);
     }
@@ -581,10 +595,10 @@ export class SshTransport implements Transport {
     if (opts.forwardAgent) {
       const agent = process.env.SSH_AUTH_SOCK;
       const why = !this.agentForwardingAllowed ? 'disabled' : !agent || !existsSync(agent) ? 'no-agent' : undefined;
-      if (!why) return this.execForwarded(command, argv, opts);
-      return { ...(await this.execShared(command, argv, opts)), agent: why };
+      if (!why) return this.execForwarded(buildCommand(argv, opts), argv, opts);
+      return { ...(await this.execShared(argv, opts)), agent: why };
     }
-    return this.execShared(command, argv, opts);
+    return this.execShared(argv, opts);
   }
 
   /**
@@ -595,10 +609,10 @@ export class SshTransport implements Transport {
    * slot, so long commands never hold back the short ones. An exec that can be aborted, or whose
    * stdin is not text, gets a session of its own at once.
    */
-  private execShared(command: string, argv: string[], opts: ExecOptions): Promise<ExecResult> {
-    if (this.opts.batchExecs === false || opts.signal || !batchableStdin(opts.stdin)) return this.execSession(command, argv, opts);
+  private execShared(argv: string[], opts: ExecOptions): Promise<ExecResult> {
+    if (this.opts.batchExecs === false || opts.signal || !batchableStdin(opts.stdin)) return this.execSession(argv, opts);
     return new Promise<ExecResult>((resolve, reject) => {
-      this.batchQueue.push({ command, argv, opts, resolve, reject });
+      this.batchQueue.push({ argv, opts, resolve, reject });
       this.schedulePump();
     });
   }
@@ -627,7 +641,7 @@ export class SshTransport implements Transport {
       };
       const timer = setTimeout(free, BATCH_HOLD_MS);
       const m = chunk[0]!;
-      const run = chunk.length === 1 ? this.execSession(m.command, m.argv, m.opts).then(m.resolve, m.reject) : this.runBatch(chunk);
+      const run = chunk.length === 1 ? this.execSession(m.argv, m.opts).then(m.resolve, m.reject) : this.runBatch(chunk);
       void run.finally(free);
     }
   }
@@ -649,7 +663,7 @@ export class SshTransport implements Transport {
     );
     try {
       const script = batchScript(members.map((m) => ({ argv: m.argv, env: m.opts.env, cwd: m.opts.cwd, stdin: m.opts.stdin })), nonce);
-      const res = await this.execSession('sh -s', ['sh', '-s'], { stdin: script, timeoutMs });
+      const res = await this.execSession(['sh', '-s'], { stdin: script, timeoutMs }, 'sh -s');
       const results = parseBatchOutput(res.stdout, nonce, members.length);
       members.forEach((m, i) => {
         const r = results[i];
@@ -664,8 +678,8 @@ export class SshTransport implements Transport {
     }
   }
 
-  /** An exec in a session channel of its own. */
-  private async execSession(command: string, argv: string[], opts: ExecOptions): Promise<ExecResult> {
+  /** An exec in a session channel of its own; its shell line is built here, when one is needed. */
+  private async execSession(argv: string[], opts: ExecOptions, command = buildCommand(argv, opts)): Promise<ExecResult> {
     const { channel, release, onLost } = await this.session<ClientChannel>((c, cb) => c.exec(command, cb), argv[0]!);
     return this.collect(channel, argv, opts, release, onLost);
   }
@@ -701,7 +715,7 @@ export class SshTransport implements Transport {
         dialed.conn.end();
         dialed.endHops();
         dialed = undefined;
-        return { ...(await this.execShared(command, argv, opts)), agent: 'refused' };
+        return { ...(await this.execShared(argv, opts)), agent: 'refused' };
       }
       // A connection that closes under the command: the channel closes without a status (lost).
       return { ...(await this.collect(channel, argv, opts, () => {}, () => {})), agent: 'forwarded' };

@@ -8,6 +8,7 @@
 // <stateDir>/supervisor.sh is the script below, shared by the services of one workspace.
 import { createHash } from 'node:crypto';
 import type { ObservedService, ObservedServiceState } from '../model/types.js';
+import { INLINE_SHELL } from '../transport/batch.js';
 import { quoteArg } from '../transport/quote.js';
 import { parseHealthLine, PROBER_SHELL } from './probe-script.js';
 import { DEFAULT_PATH, SERVICE_RUN_SCRIPT } from './run-script.js';
@@ -690,7 +691,7 @@ tok_scan() {
     [ "\${v%%:*}" = - ] || dirty=1
   done
   if [ "$dirty" = 1 ]; then
-    { printf '%s' "$out" > "$cf.$$" && mv -f "$cf.$$" "$cf"; } 2>/dev/null || rm -f "$cf.$$" 2>/dev/null
+    { printf '%s' "$out" > "$cf.\${vd_self:-$$}" && mv -f "$cf.\${vd_self:-$$}" "$cf"; } 2>/dev/null || rm -f "$cf.\${vd_self:-$$}" 2>/dev/null
   fi
   return 0
 }
@@ -772,13 +773,15 @@ node_status_under() {
 }
 `.replace(/\\\$\{/g, '${');
 
+// These bodies may run inline in an exec batch (INLINE_SHELL): temporary files named by
+// ${vd_self:-$$}, and $0 read only by a status read in 'lock' mode, whose $0 is not "sh".
 function script(body: string): string {
-  return `${SERVICE_SHELL_LIB}\n${body}`;
+  return `${INLINE_SHELL}${SERVICE_SHELL_LIB}\n${body}`;
 }
 
 /** A start's script: the library, and how to reach the node agent. */
 function startScript(body: string): string {
-  return `${SERVICE_SHELL_LIB}${NODE_AGENT_SHELL}${INSTALL_SUPERVISOR_FN}\n${body}`;
+  return `${INLINE_SHELL}${SERVICE_SHELL_LIB}${NODE_AGENT_SHELL}${INSTALL_SUPERVISOR_FN}\n${body}`;
 }
 
 function serviceDir(stateDir: string, name: string): string {
@@ -825,7 +828,7 @@ const INSTALL_SUPERVISOR_FN = `install_supervisor() {
   { read -r l1; read -r l2; } < "$1/supervisor.sh" 2>/dev/null || :
   if [ "$l2" != "\${want%%"
 "*}" ]; then
-    printf '%s' "$2" > "$1/.supervisor.sh.$$" && mv -f "$1/.supervisor.sh.$$" "$1/supervisor.sh"
+    printf '%s' "$2" > "$1/.supervisor.sh.\${vd_self:-$$}" && mv -f "$1/.supervisor.sh.\${vd_self:-$$}" "$1/supervisor.sh"
   fi
 }
 `;
@@ -834,24 +837,32 @@ const INSTALL_SUPERVISOR_FN = `install_supervisor() {
  * Writes a service's files: arguments as installArgs gives them, the env file on stdin. With
  * `supervisor` false, supervisor.sh is left to the start (which needs it only without the agent).
  */
-const installBody = (supervisor: boolean): string => `set -e
-d="$1/services/$2"
+const installBody = (supervisor: boolean): string => `d="$1/services/$2"
 # .new: where the supervisor stages state files before renaming them into place.
-mkdir -p "$d/.new"
-${supervisor ? 'install_supervisor "$1" "$3"' : ': supervisor.sh: installed by the start when it needs one'}
-printf '%s' "$4" > "$d/command"
-printf '%s' "$5" > "$d/workdir"
-printf '%s' "$6" > "$d/restart"
-printf '%s' "$7" > "$d/hash"
-printf '%s' "$8" > "$d/logmax"
-printf '%s' "$9" > "$d/logfiles"
-if [ -n "\${10}" ]; then printf '%s' "\${10}" > "$d/.probe.tmp"; mv -f "$d/.probe.tmp" "$d/probe"; elif [ -e "$d/probe" ]; then rm -f "$d/probe"; fi
+mkdir -p "$d/.new" || exit 1
+${supervisor ? 'install_supervisor "$1" "$3" || exit 1' : ': supervisor.sh: installed by the start when it needs one'}
+{ printf '%s' "$4" > "$d/command" && printf '%s' "$5" > "$d/workdir" && printf '%s' "$6" > "$d/restart" &&
+  printf '%s' "$7" > "$d/hash" && printf '%s' "$8" > "$d/logmax" && printf '%s' "$9" > "$d/logfiles"; } || exit 1
+if [ -n "\${10}" ]; then
+  { printf '%s' "\${10}" > "$d/.probe.tmp" && mv -f "$d/.probe.tmp" "$d/probe"; } || exit 1
+elif [ -e "$d/probe" ]; then rm -f "$d/probe" || exit 1; fi
 # The env file from stdin, copied with builtins (no cat to fork); straight into place when there
 # is none yet (a new service: no supervisor reads it before this install ends), else renamed.
 e="$d/.env.tmp"
 [ -e "$d/env" ] || e="$d/env"
-(umask 077; l=''; while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; l=''; done > "$e")
-[ "$e" = "$d/env" ] || mv -f "$e" "$d/env"`;
+# Written under umask 077, in this shell when /proc tells the umask to put back (a subshell is a
+# fork per start), else in a subshell.
+um=''
+{ while read -r k v; do [ "$k" = Umask: ] && um=$v && break; done < /proc/self/status; } 2>/dev/null
+if [ -n "$um" ]; then
+  umask 077
+  l=''; while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; l=''; done > "$e"; r=$?
+  umask "$um"
+  [ "$r" = 0 ] || exit 1
+else
+  (umask 077; l=''; while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; l=''; done > "$e") || exit 1
+fi
+if [ "$e" != "$d/env" ]; then mv -f "$e" "$d/env" || exit 1; fi`;
 
 function installArgs(stateDir: string, name: string, files: ServiceFiles): string[] {
   return [stateDir, name, SUPERVISOR_SCRIPT, files.command, files.workdir, files.restart, files.hash,
@@ -959,11 +970,8 @@ export function startServiceArgv(stateDir: string, name: string, envBase: Servic
 export function installAndStartArgv(stateDir: string, name: string, files: ServiceFiles, envBase: ServiceEnvBase = 'clean', settleMs?: number, liveness: LivenessCheck = 'lock', agent?: string): string[] {
   // With the node agent, supervisor.sh is written only by a start that falls back to the shell
   // supervisor (an mv per workspace saved): its source stays at hand in supsrc.
-  const body = `(
-${installBody(!agent)}
-)
-rc=$?
-if [ "$rc" != 0 ]; then exit "$rc"; fi
+  // The install in this shell (its failures exit the start): a subshell was a fork per start.
+  const body = `${installBody(!agent)}
 supsrc=$3
 shift 10
 ${START_BODY}`;

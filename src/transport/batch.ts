@@ -11,6 +11,8 @@
 // else /dev/null), its stdout and stderr in files of a private temporary directory, each file
 // headed by a marker line carrying a random nonce; after `wait` one `cat` prints them all. Words longer
 // than LONG_WORD (the service shell library every start carries) are sent once, as variables.
+// A `/bin/sh -c BODY sh ARGS…` member whose BODY starts with INLINE_SHELL runs in its subshell
+// itself, not in a new shell: one exec fewer for every workspace create and service start.
 import { randomBytes } from 'node:crypto';
 import { quoteArg } from './quote.js';
 
@@ -26,6 +28,14 @@ export interface BatchResult {
   stdout: string;
   stderr: string;
 }
+
+/**
+ * The first line of a shell body that may run inline in a batch: its producer checked that it
+ * needs nothing of a shell of its own. Such a body does not read $0, names its temporary files
+ * by \${vd_self:-$$} (a batch sets vd_self for each member: $$ is the batch shell's), and reads
+ * no variable it did not set.
+ */
+export const INLINE_SHELL = '# vendetta: may run inline\n';
 
 /** Words at least this long are sent once per batch, as a shell variable. */
 const LONG_WORD = 512;
@@ -53,37 +63,66 @@ export function batchScript(members: BatchMember[], nonce: string): string {
     if (w.length < LONG_WORD) return quoteArg(w);
     let v = vars.get(w);
     if (!v) {
-      v = `v${vars.size}`;
+      v = `vdb_${vars.size}`;
       vars.set(w, v);
     }
     return `"$${v}"`;
   };
-  const commands = members.map((m) => {
+  const inlined: boolean[] = [];
+  const commands = members.map((m, i) => {
     const env = Object.entries(m.env ?? {});
     for (const [k] of env) if (!ENV_NAME.test(k)) throw new Error(`invalid environment variable name: ${JSON.stringify(k)}`);
     if (m.argv.length === 0) throw new Error('exec: empty argv');
-    const argv = env.length ? ['env', ...env.map(([k, v]) => `${k}=${v}`), ...m.argv] : m.argv;
-    const cmd = argv.map(word).join(' ');
+    const body = env.length ? undefined : inlineBody(m.argv);
+    inlined[i] = body !== undefined;
+    let cmd: string;
+    if (body !== undefined) cmd = `{ vd_self=$$_${i}; set -- ${m.argv.slice(4).map(word).join(' ')}; eval ${word(body)}; }`;
+    else cmd = (env.length ? ['env', ...env.map(([k, v]) => `${k}=${v}`), ...m.argv] : m.argv).map(word).join(' ');
     return m.cwd !== undefined ? `cd ${quoteArg(m.cwd)} && ${cmd}` : cmd;
   });
   const lines = [
-    `d=$(mktemp -d "\${TMPDIR:-/tmp}/vendetta-batch.XXXXXX") || exit ${BATCH_SETUP_FAILED}`,
+    `vdb_d=$(mktemp -d "\${TMPDIR:-/tmp}/vendetta-batch.XXXXXX") || exit ${BATCH_SETUP_FAILED}`,
+    // vdb_x I STATUS: member I's exit status, after its marker line.
+    `vdb_x() { printf '\\n%s %s x %s\\n' ${nonce} "$1" "$2" >"$vdb_d/$1x"; }`,
     ...[...vars].map(([w, v]) => `${v}=${quoteArg(w)}`),
   ];
   // Each member writes its own marker lines into its files, so that one `cat` prints them all at
-  // the end: a cat per member's output was an exec per service start on a busy node.
+  // the end: a cat per member's output was an exec per service start on a busy node. Its input
+  // is a here-document where it can be one (no fork, where a `printf … |` forks one).
   members.forEach((m, i) => {
-    const head = `{ printf '\\n%s %s o\\n' ${nonce} ${i} >"$d/${i}o"; printf '\\n%s %s e\\n' ${nonce} ${i} >"$d/${i}e"; `;
-    const io = `>>"$d/${i}o" 2>>"$d/${i}e"; printf '\\n%s %s x %s\\n' ${nonce} ${i} "$?" >"$d/${i}x"; } &`;
-    if (m.stdin === undefined) lines.push(`${head}(\n${commands[i]}\n) </dev/null ${io}`);
-    else {
-      const input = typeof m.stdin === 'string' ? m.stdin : m.stdin.toString('utf8');
-      lines.push(`${head}printf %s ${quoteArg(input)} | (\n${commands[i]}\n) ${io}`);
-    }
+    const o = `"$vdb_d/${i}o"`;
+    const e = `"$vdb_d/${i}e"`;
+    const marks = `printf '\\n%s %s o\\n' ${nonce} ${i} >${o}; printf '\\n%s %s e\\n' ${nonce} ${i} >${e}`;
+    const input = m.stdin === undefined ? undefined : typeof m.stdin === 'string' ? m.stdin : m.stdin.toString('utf8');
+    const here = input === undefined ? undefined : hereDocument(input, `${nonce}_IN`);
+    const from = input === undefined ? '</dev/null' : here ? here.redirect : '';
+    const pipe = input !== undefined && !here ? `printf %s ${quoteArg(input)} | ` : '';
+    // An inline member is one fork, its status written by an EXIT trap (its body may exit); any
+    // other is a subshell for the command, then its status.
+    if (inlined[i]) lines.push(`${pipe}( trap 'vdb_x ${i} "$?"' EXIT; ${marks}\n${commands[i]} >>${o} 2>>${e}\n) ${from} &`);
+    else lines.push(`{ ${marks}; ${pipe}(\n${commands[i]}\n) ${from} >>${o} 2>>${e}; vdb_x ${i} "$?"; } &`);
+    if (here) lines.push(here.body);
   });
   // The files in any order: the parser finds every part by its marker line.
-  lines.push('wait', 'cat "$d"/* 2>/dev/null', 'rm -rf "$d"', '');
+  lines.push('wait', 'cat "$vdb_d"/* 2>/dev/null', 'rm -rf "$vdb_d"', '');
   return lines.join('\n');
+}
+
+/**
+ * `<<'TERM'` and the lines that follow it, for an input a here-document carries exactly: one
+ * that is empty or ends with a newline, with no line TERM. Else undefined.
+ */
+function hereDocument(input: string, term: string): { redirect: string; body: string } | undefined {
+  if (input !== '' && !input.endsWith('\n')) return undefined;
+  if (input.split('\n').includes(term)) return undefined;
+  return { redirect: `<<'${term}'`, body: `${input}${term}` };
+}
+
+/** The body of a member that may run inline (see INLINE_SHELL), else undefined. */
+function inlineBody(argv: string[]): string | undefined {
+  const [sh, c, body, name] = argv;
+  if (sh !== '/bin/sh' || c !== '-c' || body === undefined || !body.startsWith(INLINE_SHELL)) return undefined;
+  return name === undefined || name === 'sh' ? body : undefined;
 }
 
 /**

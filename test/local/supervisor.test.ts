@@ -57,6 +57,10 @@ describe('supervisor', () => {
     await until('log output', async () => /hello\n/.test(await manager.logs('web')) && /oops/.test(await manager.logs('web')));
     // The env file holds secrets: only its owner may read it.
     expect((await stat(join(stateDir, 'services', 'web', 'env'))).mode & 0o777).toBe(0o600);
+    // ...and only it: the start puts its umask back for the files written after it.
+    const usual = 0o666 & ~process.umask();
+    expect((await stat(join(stateDir, 'services', 'web', 'command'))).mode & 0o777).toBe(usual);
+    expect((await stat(join(stateDir, 'services', 'web', 'log'))).mode & 0o777).toBe(usual);
   });
 
   it('a start with settleMs confirms itself: the status of a run that lasted, "settled"; a crash comes back without it', async () => {

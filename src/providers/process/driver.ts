@@ -1,7 +1,7 @@
 // The process provider: a workspace is a directory on the node and its services are plain
 // supervised processes. Layout under the root:
 //   <root>/<name>/meta.json    our labels (managed, kind, name, specHash, applySet, owner, running,
-//                              createdAt). Written last, atomically: it is the completion marker.
+//                              createdAt). Written last: it is the completion marker.
 //   <root>/<name>/workspace/   the source, or an empty directory
 //   <root>/<name>/state/       supervisor state (src/services)
 //   <root>/.volumes/<name>/<volume>/   a volume: outside <root>/<name>, which a recreate replaces;
@@ -12,6 +12,7 @@ import { LOCAL_ADDRESS, LOCAL_NODE, type NodeResource, type ObservedWorkspace, t
 import { volumeMountPath } from '../../model/volumes.js';
 import { nodeAgentPrefix } from '../../services/node-agent.js';
 import { DEFAULT_PATH, ENV_KEY, nodeStatusArgv, parseNodeStatus, parseServiceStatus, SERVICE_SHELL_LIB, stopAllServicesArgv } from '../../services/supervisor.js';
+import { INLINE_SHELL } from '../../transport/batch.js';
 import type { ExecResult } from '../../transport/types.js';
 import { fetchGitTree } from '../git-source.js';
 import { listVolumesArgv, parseVolumeList } from '../volume-dirs.js';
@@ -105,9 +106,11 @@ while [ "$#" -ge 2 ]; do
   ln -s -- "$1" "$2" || exit 1
   shift 2
 done
-# meta.json as an argument, written by a builtin (no cat to fork): it holds nothing secret.
-printf '%s' "$meta" > "$m.tmp" && mv -f -- "$m.tmp" "$m"`;
-  return ['/bin/sh', '-c', body, 'sh', paths.stateDir, paths.workspaceDir, paths.meta, meta, ...volumes.flatMap((v) => [v.dir, v.link])];
+# meta.json as an argument, written by a builtin (no cat to fork): it holds nothing secret. Not
+# renamed into place (an mv per workspace): the directory is new, and a reader that finds it
+# empty or torn, mid-write or after a crash, sees no workspace, which is what it is until then.
+printf '%s' "$meta" > "$m"`;
+  return ['/bin/sh', '-c', INLINE_SHELL + body, 'sh', paths.stateDir, paths.workspaceDir, paths.meta, meta, ...volumes.flatMap((v) => [v.dir, v.link])];
 }
 
 /** One exec printing every workspace's meta.json and its service status. */

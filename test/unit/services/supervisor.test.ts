@@ -40,7 +40,7 @@ describe('argv builders', () => {
     const files = { command: 'x', workdir: '/w', restart: 'always' as const, hash: 'h' };
     const withProbe = installServiceArgv('/s', 'web', { ...files, probe: 'tcp 2000 1000 3 0 80\n' });
     expect(withProbe[13]).toBe('tcp 2000 1000 3 0 80\n');
-    expect(withProbe[2]).toContain('> "$d/.probe.tmp"; mv -f "$d/.probe.tmp" "$d/probe"; elif [ -e "$d/probe" ]; then rm -f "$d/probe"');
+    expect(withProbe[2]).toContain('> "$d/.probe.tmp" && mv -f "$d/.probe.tmp" "$d/probe"; } || exit 1\nelif [ -e "$d/probe" ]; then rm -f "$d/probe"');
     expect(installServiceArgv('/s', 'web', files)[13]).toBe('');
   });
 

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { batchableStdin, batchScript, newNonce, parseBatchOutput, type BatchMember } from '../../../src/transport/batch.js';
+import { batchableStdin, batchScript, INLINE_SHELL, newNonce, parseBatchOutput, type BatchMember } from '../../../src/transport/batch.js';
 
 function run(members: BatchMember[]) {
   const nonce = newNonce();
@@ -60,6 +60,53 @@ describe('exec batches', () => {
     } finally {
       rmSync(bin, { recursive: true, force: true });
     }
+  });
+
+  it('runs a body marked INLINE_SHELL in the member\'s own subshell, with its own arguments, status, output and input', () => {
+    const inline = (body: string, ...args: string[]) => ['/bin/sh', '-c', `${INLINE_SHELL}${body}`, 'sh', ...args];
+    const { results, script } = run([
+      // $$ is the batch's shell: no shell of its own was started for it
+      { argv: inline('tr "\\000" " " < /proc/$$/cmdline') },
+      { argv: inline('printf "%s|" "$#" "$@"; echo oops >&2; exit 3', 'a b', "it's", '', '$HOME') },
+      { argv: inline('while IFS= read -r l; do echo "<$l>"; done', 'x'), stdin: 'one\ntwo\n' },
+      { argv: inline('cat'), stdin: 'no newline at the end' },
+      { argv: inline('cat'), stdin: '' },
+      // temporary names: each member its own vd_self
+      { argv: inline('echo "$vd_self"') },
+      { argv: inline('echo "$vd_self"') },
+      { argv: inline('f() { return 4; }; f') },
+      { argv: inline('pwd'), cwd: '/' },
+      // not inline: a name other than "sh" ($0 is read), or an environment
+      { argv: ['/bin/sh', '-c', `${INLINE_SHELL}echo "$0"`, 'vdsup-0'] },
+      { argv: inline('echo "$A"'), env: { A: 'b' } },
+    ]);
+    expect(results[0]!.stdout).toMatch(/^\/bin\/sh -s $/);
+    expect(results.slice(1)).toEqual([
+      { code: 3, stdout: "4|a b|it's||$HOME|", stderr: 'oops\n' },
+      { code: 0, stdout: '<one>\n<two>\n', stderr: '' },
+      { code: 0, stdout: 'no newline at the end', stderr: '' },
+      { code: 0, stdout: '', stderr: '' },
+      { code: 0, stdout: expect.stringMatching(/^\d+_5\n$/), stderr: '' },
+      { code: 0, stdout: expect.stringMatching(/^\d+_6\n$/), stderr: '' },
+      { code: 4, stdout: '', stderr: '' },
+      { code: 0, stdout: '/\n', stderr: '' },
+      { code: 0, stdout: 'vdsup-0\n', stderr: '' },
+      { code: 0, stdout: 'b\n', stderr: '' },
+    ]);
+    // inputs that end with a newline ride as here-documents; the one without, through printf
+    expect(script.match(/<<'VDBATCH-[0-9a-f]+_IN'/g)).toHaveLength(2);
+    expect(script.match(/printf %s 'no newline at the end' \| /g)).toHaveLength(1);
+  });
+
+  it('passes an input holding its here-document\'s end line through printf instead', () => {
+    const nonce = newNonce();
+    const input = `a\n${nonce}_IN\nb\n`;
+    const members = [{ argv: ['cat'], stdin: input }, { argv: ['/bin/sh', '-c', `${INLINE_SHELL}cat`], stdin: input }];
+    const r = spawnSync('/bin/sh', ['-s'], { input: batchScript(members, nonce), encoding: 'utf8' });
+    expect(parseBatchOutput(r.stdout, nonce, 2)).toEqual([
+      { code: 0, stdout: input, stderr: '' },
+      { code: 0, stdout: input, stderr: '' },
+    ]);
   });
 
   it('reports a member whose status never came as missing', () => {

@@ -63,6 +63,7 @@ export function desiredWorkspace(set: LoadedSet, name: string, identity: StoreId
     owner: { id: identity.id, name: identity.name },
     ...(buildHash !== undefined ? { build: { hash: buildHash, tag: buildTag(name, buildHash) } } : {}),
     ...(sourceDir !== undefined ? { sourceDir } : {}),
+    services: (servicesByWorkspace(set).get(name) ?? []).map((s) => s.metadata.name),
   };
 }
 

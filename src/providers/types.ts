@@ -37,6 +37,8 @@ export interface DesiredWorkspace {
   build?: { hash: string; tag: string };
   /** Where to read spec.source.path's tree from when not that path itself (LoadedSet.sources). */
   sourceDir?: string;
+  /** Its services in the desired set, by name: a create may prepare their state directories. */
+  services?: string[];
 }
 
 /** The local directory a create copies into the workspace: none for onNode or git sources. */

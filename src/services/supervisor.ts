@@ -784,7 +784,8 @@ function startScript(body: string): string {
   return `${INLINE_SHELL}${SERVICE_SHELL_LIB}${NODE_AGENT_SHELL}${INSTALL_SUPERVISOR_FN}\n${body}`;
 }
 
-function serviceDir(stateDir: string, name: string): string {
+/** A service's state directory: STATEDIR/services/NAME (the name checked). */
+export function serviceDir(stateDir: string, name: string): string {
   assertServiceName(name);
   return `${stateDir}/services/${name}`;
 }
@@ -838,8 +839,9 @@ const INSTALL_SUPERVISOR_FN = `install_supervisor() {
  * `supervisor` false, supervisor.sh is left to the start (which needs it only without the agent).
  */
 const installBody = (supervisor: boolean): string => `d="$1/services/$2"
-# .new: where the supervisor stages state files before renaming them into place.
-mkdir -p "$d/.new" || exit 1
+# .new: where the supervisor stages state files before renaming them into place (it makes one
+# itself when missing). A process workspace's create made $d already: no mkdir to fork.
+[ -d "$d" ] || mkdir -p "$d/.new" || exit 1
 ${supervisor ? 'install_supervisor "$1" "$3" || exit 1' : ': supervisor.sh: installed by the start when it needs one'}
 { printf '%s' "$4" > "$d/command" && printf '%s' "$5" > "$d/workdir" && printf '%s' "$6" > "$d/restart" &&
   printf '%s' "$7" > "$d/hash" && printf '%s' "$8" > "$d/logmax" && printf '%s' "$9" > "$d/logfiles"; } || exit 1

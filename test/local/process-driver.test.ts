@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { NodeResource, WorkspaceResource } from '../../src/model/types.js';
@@ -241,6 +241,35 @@ for (const mode of ['agent', 'shell'] as const) describe(`process driver on this
     expect(await sleepers()).toEqual([]);
     for (const name of Object.keys(commands)) await expect(stat(join(root, name))).rejects.toThrow();
   }, 30_000);
+
+  it('a create makes the state directories of its services: with the agent, their start forks no mkdir', async () => {
+    await driver.create(ctx, { resource: workspace('api'), specHash: 'ws-hash', env: {}, owner: OWNER, services: ['web', 'db'] });
+    const rt = await driver.runtime(ctx, 'api');
+    for (const svc of ['web', 'db']) expect((await stat(join(rt.stateDir, 'services', svc))).isDirectory()).toBe(true);
+    // A mkdir first on PATH that logs each run.
+    const bin = join(root, '..', 'bin-mkdir');
+    await mkdir(bin, { recursive: true });
+    const real = (await transport.exec(['sh', '-c', 'command -v mkdir'])).stdout.trim();
+    await writeFile(join(bin, 'mkdir'), `#!/bin/sh\necho mkdir >> '${bin}/calls'\nexec ${real} "$@"\n`, { mode: 0o755 });
+    const counted = createServiceManager({ ...rt, exec: (argv, opts) => rt.exec(argv, { ...opts, env: { ...opts?.env, PATH: `${bin}:${process.env.PATH}` } }) });
+    const start = async (name: string) => {
+      const seen = await counted.start(
+        { resource: { apiVersion: 'vendetta.dev/v1alpha1', kind: 'Service', metadata: { name }, spec: { workspace: 'api', command: 'exec sleep 305' } }, specHash: 's', env: {}, workdir: rt.workspaceDir },
+        { settleMs: 0 },
+      );
+      pids.add(seen!.pid!);
+      expect(seen?.state).toBe('running');
+    };
+    // The first start on a root may make the node agent's directory (or a shell supervisor its
+    // staging one); the next one is a start like any other.
+    await start('db');
+    await rm(join(bin, 'calls'), { force: true });
+    await start('web');
+    // The shell supervisor makes its staging directory itself (the mkdir the install made before).
+    const calls = await readFile(join(bin, 'calls'), 'utf8').catch(() => '');
+    expect(calls).toBe(mode === 'agent' ? '' : 'mkdir\n');
+    await driver.delete(ctx, 'api');
+  });
 
   it("a person's command (exec, shell) gets the workspace's env and directory, nothing of the caller's", async () => {
     await driver.create(ctx, { resource: workspace('api'), specHash: 'ws-hash', env: {}, owner: OWNER });

@@ -11,7 +11,7 @@ import { posix } from 'node:path';
 import { LOCAL_ADDRESS, LOCAL_NODE, type NodeResource, type ObservedWorkspace, type Owner, type VolumeSpec } from '../../model/types.js';
 import { volumeMountPath } from '../../model/volumes.js';
 import { nodeAgentPrefix } from '../../services/node-agent.js';
-import { DEFAULT_PATH, ENV_KEY, nodeStatusArgv, parseNodeStatus, parseServiceStatus, SERVICE_SHELL_LIB, stopAllServicesArgv } from '../../services/supervisor.js';
+import { DEFAULT_PATH, ENV_KEY, nodeStatusArgv, serviceDir, parseNodeStatus, parseServiceStatus, SERVICE_SHELL_LIB, stopAllServicesArgv } from '../../services/supervisor.js';
 import { INLINE_SHELL } from '../../transport/batch.js';
 import type { ExecResult } from '../../transport/types.js';
 import { fetchGitTree } from '../git-source.js';
@@ -94,23 +94,28 @@ export function volumeLinks(root: string, workspace: string, volumes: VolumeSpec
  * Creates a workspace's directories, links its volumes (made on first use, kept otherwise) into
  * the workspace directory, and writes meta.json (given as an argument), last (see create). What the source has
  * at a volume's path is replaced by the link: the volume's data is what the workspace sees there.
+ * `serviceDirs`: the state directories of its services, made in the same mkdir (a start then
+ * forks no mkdir of its own).
  */
-export function createDirsArgv(paths: WorkspacePaths, meta: string, volumes: { dir: string; link: string }[] = []): string[] {
-  const body = `mkdir -p -- "$1" "$2" || exit 1
-m=$3
-meta=$4
-shift 4
-while [ "$#" -ge 2 ]; do
+export function createDirsArgv(paths: WorkspacePaths, meta: string, volumes: { dir: string; link: string }[] = [], serviceDirs: string[] = []): string[] {
+  const body = `m=$1
+meta=$2
+v=$3
+shift 3
+while [ "$v" -gt 0 ]; do
   mkdir -p -- "$1" "\${2%/*}" || exit 1
   if [ -e "$2" ] || [ -L "$2" ]; then rm -rf -- "$2" || exit 1; fi
   ln -s -- "$1" "$2" || exit 1
   shift 2
+  v=$((v - 1))
 done
+mkdir -p -- "$@" || exit 1
 # meta.json as an argument, written by a builtin (no cat to fork): it holds nothing secret. Not
 # renamed into place (an mv per workspace): the directory is new, and a reader that finds it
 # empty or torn, mid-write or after a crash, sees no workspace, which is what it is until then.
 printf '%s' "$meta" > "$m"`;
-  return ['/bin/sh', '-c', INLINE_SHELL + body, 'sh', paths.stateDir, paths.workspaceDir, paths.meta, meta, ...volumes.flatMap((v) => [v.dir, v.link])];
+  return ['/bin/sh', '-c', INLINE_SHELL + body, 'sh', paths.meta, meta, String(volumes.length), ...volumes.flatMap((v) => [v.dir, v.link]),
+    paths.stateDir, paths.workspaceDir, ...serviceDirs];
 }
 
 /** One exec printing every workspace's meta.json and its service status. */
@@ -344,7 +349,8 @@ export function createProcessDriver(): ProviderDriver {
       } satisfies ProcessMeta)}\n`;
       // An empty workspace is one round trip: its directories and meta.json in one exec.
       const volumes = volumeLinks(await rootOf(ctx), name, ws.resource.spec.volumes);
-      const res = await ctx.transport.exec(createDirsArgv(paths, meta, volumes));
+      const serviceDirs = (ws.services ?? []).map((svc) => serviceDir(paths.stateDir, svc));
+      const res = await ctx.transport.exec(createDirsArgv(paths, meta, volumes, serviceDirs));
       check(res, `creating ${paths.dir}`, node);
       return gitCommit ? { gitCommit } : undefined;
     },

@@ -691,7 +691,8 @@ tok_scan() {
     [ "\${v%%:*}" = - ] || dirty=1
   done
   if [ "$dirty" = 1 ]; then
-    { printf '%s' "$out" > "$cf.\${vd_self:-$$}" && mv -f "$cf.\${vd_self:-$$}" "$cf"; } 2>/dev/null || rm -f "$cf.\${vd_self:-$$}" 2>/dev/null
+    tkt="$cf.\${vd_self:-$$}"
+    { printf '%s' "$out" > "$tkt" && mv -f "$tkt" "$cf"; } 2>/dev/null || rm -f "$tkt" 2>/dev/null
   fi
   return 0
 }

@@ -14,7 +14,7 @@
 // A `/bin/sh -c BODY sh ARGS…` member whose BODY starts with INLINE_SHELL runs in its subshell
 // itself, not in a new shell: one exec fewer for every workspace create and service start.
 import { randomBytes } from 'node:crypto';
-import { quoteArg } from './quote.js';
+import { checkEnvName, quoteArg } from './quote.js';
 
 export interface BatchMember {
   argv: string[];
@@ -42,7 +42,6 @@ const LONG_WORD = 512;
 /** What the script exits with when it cannot make its temporary directory. */
 export const BATCH_SETUP_FAILED = 97;
 
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export function newNonce(): string {
   return `VDBATCH-${randomBytes(9).toString('hex')}`;
@@ -68,28 +67,19 @@ export function batchScript(members: BatchMember[], nonce: string): string {
     }
     return `"$${v}"`;
   };
-  const inlined: boolean[] = [];
-  const commands = members.map((m, i) => {
-    const env = Object.entries(m.env ?? {});
-    for (const [k] of env) if (!ENV_NAME.test(k)) throw new Error(`invalid environment variable name: ${JSON.stringify(k)}`);
-    if (m.argv.length === 0) throw new Error('exec: empty argv');
-    const body = env.length ? undefined : inlineBody(m.argv);
-    inlined[i] = body !== undefined;
-    let cmd: string;
-    if (body !== undefined) cmd = `{ vd_self=$$_${i}; set -- ${m.argv.slice(4).map(word).join(' ')}; eval ${word(body)}; }`;
-    else cmd = (env.length ? ['env', ...env.map(([k, v]) => `${k}=${v}`), ...m.argv] : m.argv).map(word).join(' ');
-    return m.cwd !== undefined ? `cd ${quoteArg(m.cwd)} && ${cmd}` : cmd;
-  });
-  const lines = [
-    `vdb_d=$(mktemp -d "\${TMPDIR:-/tmp}/vendetta-batch.XXXXXX") || exit ${BATCH_SETUP_FAILED}`,
-    // vdb_x I STATUS: member I's exit status, after its marker line.
-    `vdb_x() { printf '\\n%s %s x %s\\n' ${nonce} "$1" "$2" >"$vdb_d/$1x"; }`,
-    ...[...vars].map(([w, v]) => `${v}=${quoteArg(w)}`),
-  ];
   // Each member writes its own marker lines into its files, so that one `cat` prints them all at
   // the end: a cat per member's output was an exec per service start on a busy node. Its input
   // is a here-document where it can be one (no fork, where a `printf … |` forks one).
-  members.forEach((m, i) => {
+  const memberLines = members.flatMap((m, i) => {
+    const env = Object.entries(m.env ?? {});
+    for (const [k] of env) checkEnvName(k);
+    if (m.argv.length === 0) throw new Error('exec: empty argv');
+    const body = env.length ? undefined : inlineBody(m.argv);
+    const run =
+      body !== undefined
+        ? `{ vd_self=$$_${i}; set -- ${m.argv.slice(4).map(word).join(' ')}; eval ${word(body)}; }`
+        : (env.length ? ['env', ...env.map(([k, v]) => `${k}=${v}`), ...m.argv] : m.argv).map(word).join(' ');
+    const command = m.cwd !== undefined ? `cd ${quoteArg(m.cwd)} && ${run}` : run;
     const o = `"$vdb_d/${i}o"`;
     const e = `"$vdb_d/${i}e"`;
     const marks = `printf '\\n%s %s o\\n' ${nonce} ${i} >${o}; printf '\\n%s %s e\\n' ${nonce} ${i} >${e}`;
@@ -99,10 +89,20 @@ export function batchScript(members: BatchMember[], nonce: string): string {
     const pipe = input !== undefined && !here ? `printf %s ${quoteArg(input)} | ` : '';
     // An inline member is one fork, its status written by an EXIT trap (its body may exit); any
     // other is a subshell for the command, then its status.
-    if (inlined[i]) lines.push(`${pipe}( trap 'vdb_x ${i} "$?"' EXIT; ${marks}\n${commands[i]} >>${o} 2>>${e}\n) ${from} &`);
-    else lines.push(`{ ${marks}; ${pipe}(\n${commands[i]}\n) ${from} >>${o} 2>>${e}; vdb_x ${i} "$?"; } &`);
-    if (here) lines.push(here.body);
+    const line =
+      body !== undefined
+        ? `${pipe}( trap 'vdb_x ${i} "$?"' EXIT; ${marks}\n${command} >>${o} 2>>${e}\n) ${from} &`
+        : `{ ${marks}; ${pipe}(\n${command}\n) ${from} >>${o} 2>>${e}; vdb_x ${i} "$?"; } &`;
+    return here ? [line, here.body] : [line];
   });
+  // The long words' variables first: the members' lines name them.
+  const lines = [
+    `vdb_d=$(mktemp -d "\${TMPDIR:-/tmp}/vendetta-batch.XXXXXX") || exit ${BATCH_SETUP_FAILED}`,
+    // vdb_x I STATUS: member I's exit status, after its marker line.
+    `vdb_x() { printf '\\n%s %s x %s\\n' ${nonce} "$1" "$2" >"$vdb_d/$1x"; }`,
+    ...[...vars].map(([w, v]) => `${v}=${quoteArg(w)}`),
+    ...memberLines,
+  ];
   // The files in any order: the parser finds every part by its marker line.
   lines.push('wait', 'cat "$vdb_d"/* 2>/dev/null', 'rm -rf "$vdb_d"', '');
   return lines.join('\n');

@@ -17,3 +17,10 @@ export function quoteArg(s: string): string {
 export function shellQuote(argv: string[]): string {
   return argv.map(quoteArg).join(' ');
 }
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Refuse an environment variable name a shell could not assign (`env NAME=…`). */
+export function checkEnvName(name: string): void {
+  if (!ENV_NAME.test(name)) throw new Error(`invalid environment variable name: ${JSON.stringify(name)}`);
+}

@@ -26,7 +26,7 @@ import {
   type KnownHostEntry,
 } from './hostkeys.js';
 import { findCredentials, installCommand, sshDir } from './keys.js';
-import { quoteArg, shellQuote } from './quote.js';
+import { checkEnvName, quoteArg, shellQuote } from './quote.js';
 import { BATCH_SETUP_FAILED, batchableStdin, batchScript, newNonce, parseBatchOutput } from './batch.js';
 import { SshConfig, SshConfigError, resolveRoute, type SshConfigSource, type SshHop, type SshRoute } from './ssh-config.js';
 import {
@@ -92,7 +92,7 @@ export class Semaphore {
 export function checkCommand(argv: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): void {
   if (argv.length === 0) throw new Error('exec: empty argv');
   for (const [k, v] of Object.entries(opts.env ?? {})) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`invalid environment variable name: ${JSON.stringify(k)}`);
+    checkEnvName(k);
     refuseNul(v);
   }
   for (const a of argv) refuseNul(a);
